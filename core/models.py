@@ -1,0 +1,188 @@
+"""Normalized domain types shared by the engine, the venue adapters and the console.
+
+Units everywhere (see ``DOMAIN.md`` preamble):
+
+* prices in quote currency (USD / USDC) as ``float``;
+* sizes and open interest in base units as ``float``;
+* timestamps as integer milliseconds since the Unix epoch, UTC (``*_ms``);
+* funding rates as plain fractions (``0.0001`` = 0.01 %) always carried together
+  with the interval they apply to, in hours (``interval_h``).
+
+Market data uses ``float`` on purpose: it is displayed and fed to statistics, never
+sent back to a venue. Order prices and sizes (which are) are formatted separately.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+
+@dataclass(slots=True, frozen=True)
+class MarketInfo:
+    """Static description of one perpetual market on one venue.
+
+    ``symbol`` is the venue's own coin name (Hyperliquid ``"BTC"``, ``"kPEPE"``);
+    ``asset_id`` is the venue's integer asset index (Hyperliquid: position in ``meta.universe``);
+    ``sz_decimals`` is the number of decimals allowed in an order size (base units).
+    """
+
+    venue: str
+    symbol: str
+    asset_id: int
+    sz_decimals: int
+    max_leverage: int
+    only_isolated: bool = False
+    delisted: bool = False
+
+
+@dataclass(slots=True)
+class AssetCtx:
+    """One market's live context at one moment, as a venue reports it.
+
+    * ``mark_px``, ``oracle_px`` (the index), ``mid_px``: USD;
+    * ``funding``: the venue's current (predicted) rate for the running interval, a fraction
+      per ``funding_interval_h`` hours (Hyperliquid: per 1 h);
+    * ``premium``: the venue's premium, a fraction of the oracle price (``None`` if absent);
+    * ``open_interest``: one side, base units;
+    * ``day_ntl_vlm``: 24 h notional volume, USD; ``prev_day_px``: price 24 h ago, USD;
+    * ``impact_bid`` / ``impact_ask``: impact prices, USD (``None`` if absent);
+    * ``recv_ms``: local wall-clock receive time; ``recv_mono``: ``time.monotonic()`` at receipt
+      (seconds), used for staleness and data-to-screen latency.
+    """
+
+    symbol: str
+    mark_px: float
+    oracle_px: float
+    mid_px: float | None
+    funding: float
+    funding_interval_h: float
+    premium: float | None
+    open_interest: float
+    prev_day_px: float
+    day_ntl_vlm: float
+    impact_bid: float | None
+    impact_ask: float | None
+    recv_ms: int = 0
+    recv_mono: float = 0.0
+
+    @property
+    def open_interest_usd(self) -> float:
+        """Open interest in USD: one-side base units × oracle price (Hyperliquid convention)."""
+        return self.open_interest * self.oracle_px
+
+
+class Side(enum.Enum):
+    """Aggressor side of a trade (``BUY`` = taker bought)."""
+
+    BUY = "B"
+    SELL = "A"
+
+
+@dataclass(slots=True, frozen=True)
+class Trade:
+    """One public trade: price USD, size base units, ``time_ms`` venue time."""
+
+    symbol: str
+    side: Side
+    px: float
+    sz: float
+    time_ms: int
+    tid: int = 0
+
+
+@dataclass(slots=True, frozen=True)
+class BookLevel:
+    """One aggregated price level: price USD, size base units, ``n`` orders."""
+
+    px: float
+    sz: float
+    n: int = 0
+
+
+@dataclass(slots=True, frozen=True)
+class BookSnapshot:
+    """Top of an L2 book: bids best first, asks best first; ``time_ms`` venue time."""
+
+    symbol: str
+    time_ms: int
+    bids: tuple[BookLevel, ...]
+    asks: tuple[BookLevel, ...]
+
+
+@dataclass(slots=True, frozen=True)
+class FundingPoint:
+    """One settled funding: ``rate`` per ``interval_h`` hours, at ``time_ms`` (venue time)."""
+
+    symbol: str
+    time_ms: int
+    rate: float
+    interval_h: float
+    premium: float | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class PredictedFunding:
+    """A venue's predicted next funding for one market.
+
+    ``rate`` per ``interval_h`` hours, paid at ``next_funding_ms`` (ms, UTC).
+    ``venue`` is the venue's own label (Hyperliquid ``predictedFundings``: ``HlPerp``,
+    ``BinPerp``, ``BybitPerp``).
+    """
+
+    symbol: str
+    venue: str
+    rate: float
+    interval_h: float
+    next_funding_ms: int
+
+
+class FeedState(enum.Enum):
+    """Connection state of one data feed."""
+
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    RETRYING = "retrying"
+    STOPPED = "stopped"
+
+
+@dataclass(slots=True, frozen=True)
+class FeedStatus:
+    """State of one feed (e.g. ``"hyperliquid/ws"``) for the status bar.
+
+    ``retry_at_mono``: ``time.monotonic()`` of the next connection attempt while RETRYING;
+    ``malformed``: frames dropped because they did not validate, since start;
+    ``detail``: the last error, one line, never a traceback and never a secret.
+    """
+
+    feed: str
+    state: FeedState
+    retry_at_mono: float | None = None
+    malformed: int = 0
+    detail: str = ""
+
+
+class AlertKind(enum.Enum):
+    """What an alert is about."""
+
+    CASCADE = "cascade"
+    FUNDING_FLIP = "funding flip"
+    EXTREME_FUNDING = "extreme funding"
+
+
+@dataclass(slots=True, frozen=True)
+class Alert:
+    """A discrete alert raised by the engine's detectors.
+
+    ``time_ms`` is venue time; ``oi_change`` and ``price_change`` are fractions over the
+    detector's sample interval (``None`` when not relevant); ``message`` is one line for humans.
+    """
+
+    kind: AlertKind
+    symbol: str
+    time_ms: int
+    message: str
+    oi_change: float | None = None
+    price_change: float | None = None
+    funding_apr: float | None = None
+    extra: dict[str, float] = field(default_factory=dict)
