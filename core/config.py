@@ -1,0 +1,184 @@
+"""Configuration: a TOML file in the platform config directory, overridden by CLI flags.
+
+The file is optional. Every key is validated; an unknown key or a bad value raises
+:class:`ConfigError` whose message names the key, e.g.
+``config.toml: alerts.extreme_apr: Input should be greater than 0``.
+
+Example ``~/.config/pfterm/config.toml``::
+
+    [venue]
+    name = "sim"              # "sim" (embedded simulator) or "hyperliquid"
+    network = "mainnet"       # or "testnet" (hyperliquid only)
+
+    [urls]
+    hyperliquid = "http://127.0.0.1:8765"   # override a venue's base URL
+
+    [sim]
+    seed = 1
+    speed = 1.0               # simulated seconds per wall second
+    cascade_rate = 2.5        # liquidation cascades per simulated hour
+
+    [markets]
+    include_delisted = false
+    oi_window_min = 60        # OI change / quadrant window (venue minutes)
+    stale_after_s = 10        # a market silent this long is shown stale
+
+    [alerts]
+    cascade_oi_drop = 0.03    # fraction per sample interval (DOMAIN.md §5)
+    cascade_price_move = 0.02
+    cascade_sample_s = 30
+    cascade_window = 20
+    extreme_apr = 1.0         # 1.0 = 100 % APR
+    flip_min_apr = 0.05
+    bell = true
+
+    [ui]
+    flush_hz = 5              # screen updates per second
+    sort = "abs_funding"      # funding | abs_funding | oi | oi_change | volume | symbol
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+SortKey = Literal["funding", "abs_funding", "oi", "oi_change", "volume", "symbol"]
+SORT_KEYS: tuple[str, ...] = ("funding", "abs_funding", "oi", "oi_change", "volume", "symbol")
+VENUES: tuple[str, ...] = ("sim", "hyperliquid")
+
+
+class ConfigError(Exception):
+    """A configuration file or flag that cannot be used; the message is one line naming the key."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class VenueSection(_Section):
+    """Which venue to watch: ``sim`` or ``hyperliquid`` (mainnet or testnet)."""
+
+    name: Literal["sim", "hyperliquid"] = "sim"
+    network: Literal["mainnet", "testnet"] = "mainnet"
+
+
+class SimSection(_Section):
+    """Embedded simulator: RNG seed, clock speed (sim s per wall s), cascades per sim hour."""
+
+    seed: int = 1
+    speed: float = Field(1.0, gt=0, le=100_000)
+    cascade_rate: float = Field(2.5, ge=0)
+
+
+class MarketsSection(_Section):
+    """Market list: delisted visibility, OI window (venue minutes), staleness threshold (wall s)."""
+
+    include_delisted: bool = False
+    oi_window_min: float = Field(60.0, gt=0)
+    stale_after_s: float = Field(10.0, gt=0)
+
+
+class AlertsSection(_Section):
+    """Detector thresholds (DOMAIN.md §5); fractions, APR as a fraction per year."""
+
+    cascade_oi_drop: float = Field(0.03, gt=0, lt=1)
+    cascade_price_move: float = Field(0.02, gt=0, lt=1)
+    cascade_sample_s: float = Field(30.0, gt=0)
+    cascade_window: int = Field(20, ge=2, le=10_000)
+    cascade_cooldown_s: float = Field(300.0, ge=0)
+    extreme_apr: float = Field(1.0, gt=0)
+    flip_min_apr: float = Field(0.05, ge=0)
+    bell: bool = True
+
+
+class UiSection(_Section):
+    """Console: flush rate of coalesced updates (Hz) and the initial sort."""
+
+    flush_hz: float = Field(5.0, gt=0, le=30)
+    sort: SortKey = "abs_funding"
+
+
+class Settings(_Section):
+    """All of pfterm's settings."""
+
+    venue: VenueSection = Field(default_factory=VenueSection)
+    urls: dict[str, str] = Field(default_factory=dict)
+    sim: SimSection = Field(default_factory=SimSection)
+    markets: MarketsSection = Field(default_factory=MarketsSection)
+    alerts: AlertsSection = Field(default_factory=AlertsSection)
+    ui: UiSection = Field(default_factory=UiSection)
+
+
+def default_config_path() -> Path:
+    """``<platform config dir>/pfterm/config.toml`` (e.g. ``~/.config/pfterm/config.toml``)."""
+    from platformdirs import user_config_path
+
+    return user_config_path("pfterm") / "config.toml"
+
+
+def _first_error(exc: ValidationError, where: str) -> ConfigError:
+    err = exc.errors()[0]
+    key = ".".join(str(p) for p in err["loc"]) or "(root)"
+    msg = err["msg"]
+    if err["type"] == "extra_forbidden":
+        msg = "unknown key"
+    return ConfigError(f"{where}: {key}: {msg}")
+
+
+def load_settings(path: Path | None = None, *, required: bool = False) -> Settings:
+    """Read and validate the TOML config at ``path`` (default location when ``None``).
+
+    A missing file gives the defaults unless ``required`` (an explicit ``--config``).
+
+    Raises:
+        ConfigError: unreadable file, TOML syntax error, unknown key or bad value.
+    """
+    p = path or default_config_path()
+    if not p.exists():
+        if required:
+            raise ConfigError(f"{p}: no such file")
+        return Settings()
+    try:
+        raw = tomllib.loads(p.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{p.name}: invalid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{p}: {exc.strerror}") from None
+    try:
+        return Settings.model_validate(raw)
+    except ValidationError as exc:
+        raise _first_error(exc, p.name) from None
+
+
+def apply_override(settings: Settings, dotted: str, value: object) -> None:
+    """Set ``section.key`` to ``value`` with validation (used for CLI flags).
+
+    Raises:
+        ConfigError: unknown key or bad value, naming the key.
+    """
+    section_name, _, key = dotted.partition(".")
+    section = getattr(settings, section_name, None)
+    if not isinstance(section, BaseModel) or key not in type(section).model_fields:
+        raise ConfigError(f"{dotted}: unknown key")
+    try:
+        setattr(section, key, value)
+    except ValidationError as exc:
+        raise ConfigError(f"{dotted}: {exc.errors()[0]['msg']}") from None
+
+
+def parse_url_overrides(items: list[str]) -> dict[str, str]:
+    """Parse ``VENUE=URL`` pairs from ``--url``.
+
+    Raises:
+        ConfigError: a pair without ``=`` or with an empty side.
+    """
+    out: dict[str, str] = {}
+    for item in items:
+        venue, sep, url = item.partition("=")
+        if not sep or not venue or not url:
+            raise ConfigError(f"--url {item!r}: expected VENUE=URL, e.g. hyperliquid=http://127.0.0.1:8765")
+        out[venue.strip().lower()] = url.strip()
+    return out

@@ -1,0 +1,268 @@
+"""The engine: one place where venue data becomes market state, signals and alerts.
+
+Adapters call the :class:`Engine` through the :class:`~core.venues.base.MarketDataSink`
+methods. Consumers (the console, the headless harvester) read it two ways:
+
+* **state**, coalesced: :meth:`Engine.take_dirty` returns the set of markets that changed
+  since the last call, so a consumer flushing a few times a second sees the latest value
+  per market and never one update per message;
+* **events**, discrete and rare: alerts, feed status changes, universe reloads and
+  settlements, delivered to every :meth:`Engine.subscribe`-d bounded queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from core.clock import VenueClock
+from core.models import (
+    Alert,
+    AlertKind,
+    AssetCtx,
+    BookSnapshot,
+    FeedStatus,
+    FundingPoint,
+    MarketInfo,
+    PredictedFunding,
+    Trade,
+)
+from core.funding import apr
+from core.signals import CascadeDetector, FundingAlerter
+from core.store import MarketState, MarketStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class DetectorSettings:
+    """Alert thresholds (DOMAIN.md §5, seed 003 defaults).
+
+    ``cascade_oi_drop`` and ``cascade_price_move`` are fractions per sample interval;
+    ``extreme_apr`` and ``flip_min_apr`` are annualised fractions (1.0 = 100 %).
+    """
+
+    cascade_sample_s: float = 30.0
+    cascade_window: int = 20
+    cascade_oi_drop: float = 0.03
+    cascade_price_move: float = 0.02
+    cascade_cooldown_s: float = 300.0
+    extreme_apr: float = 1.0
+    flip_min_apr: float = 0.05
+
+
+@dataclass(slots=True, frozen=True)
+class MarketsLoaded:
+    """Event: the universe was (re)loaded; ``count`` markets are in the store."""
+
+    count: int
+
+
+@dataclass(slots=True, frozen=True)
+class Settlement:
+    """Event: venue time crossed a funding settlement instant ``time_ms`` (ms UTC)."""
+
+    time_ms: int
+
+
+Event = Alert | FeedStatus | MarketsLoaded | Settlement
+
+
+@dataclass(slots=True)
+class _Subscriber:
+    queue: asyncio.Queue[Event]
+    dropped: int = 0
+
+
+@dataclass
+class Engine:
+    """Market state, detectors and the event flow for one trading venue.
+
+    Args:
+        venue: venue name (``"hyperliquid"``); ``predicted_label`` is its label in
+            ``predictedFundings`` (``"HlPerp"``).
+        clock: the venue clock; detectors and countdowns run on venue time.
+        detectors: alert thresholds.
+        oi_window_ms: window for OI change / OI × price quadrant (venue ms).
+        alert_capacity: how many alerts are kept for display.
+    """
+
+    venue: str
+    clock: VenueClock
+    detectors: DetectorSettings = field(default_factory=DetectorSettings)
+    oi_window_ms: int = 3_600_000
+    alert_capacity: int = 200
+    predicted_label: str = "HlPerp"
+
+    def __post_init__(self) -> None:
+        self.store = MarketStore(oi_window_ms=self.oi_window_ms)
+        self.alerts: deque[Alert] = deque(maxlen=self.alert_capacity)
+        self.feeds: dict[str, FeedStatus] = {}
+        self.last_msg: dict[str, float] = {}
+        self.selected: str | None = None
+        self.book: BookSnapshot | None = None
+        self.trades: deque[Trade] = deque(maxlen=200)
+        self.alert_seq = 0
+        self._dirty: set[str] = set()
+        self._subs: list[_Subscriber] = []
+        self._cascade: dict[str, CascadeDetector] = {}
+        self._funding_alerts: dict[str, FundingAlerter] = {}
+        self._last_settlement_hour: int | None = None
+        self.ctx_count = 0
+
+    # ------------------------------------------------------------------ consumers
+    def subscribe(self, maxsize: int = 1024) -> asyncio.Queue[Event]:
+        """A bounded queue receiving every future event; on overflow the oldest is dropped."""
+        sub = _Subscriber(asyncio.Queue(maxsize=maxsize))
+        self._subs.append(sub)
+        return sub.queue
+
+    def unsubscribe(self, queue: asyncio.Queue[Event]) -> None:
+        """Stop delivering events to ``queue``."""
+        self._subs = [s for s in self._subs if s.queue is not queue]
+
+    def take_dirty(self) -> set[str]:
+        """Symbols whose state changed since the previous call (and reset the set)."""
+        dirty, self._dirty = self._dirty, set()
+        return dirty
+
+    def _publish(self, event: Event) -> None:
+        for sub in self._subs:
+            q = sub.queue
+            if q.full():
+                q.get_nowait()
+                sub.dropped += 1
+            q.put_nowait(event)
+
+    # ------------------------------------------------------------------ queries
+    def markets(self, include_delisted: bool = False) -> list[MarketState]:
+        """Markets in universe order; delisted ones only when asked."""
+        return [m for m in self.store.markets.values() if include_delisted or not m.info.delisted]
+
+    def is_stale(self, state: MarketState, stale_after_s: float, now_mono: float | None = None) -> bool:
+        """True when ``state`` has had no update for ``stale_after_s`` wall seconds."""
+        c = state.ctx
+        if c is None or c.recv_mono == 0.0:
+            return True
+        now = time.monotonic() if now_mono is None else now_mono
+        return now - c.recv_mono > stale_after_s
+
+    # ------------------------------------------------------------------ MarketDataSink
+    def on_markets(self, markets: list[MarketInfo], ctxs: list[AssetCtx | None]) -> None:
+        """Load a full universe snapshot (MarketDataSink)."""
+        now = self.clock.now_ms()
+        self.store.load(markets, ctxs, now)
+        self._dirty.update(self.store.markets)
+        self._publish(MarketsLoaded(len(self.store.markets)))
+
+    def on_ctx(self, ctx: AssetCtx) -> None:
+        """Apply one market's new context and run the detectors (MarketDataSink, hot path)."""
+        state = self.store.markets.get(ctx.symbol)
+        if state is None:
+            return
+        self.ctx_count += 1
+        self.last_msg["activeAssetCtx"] = ctx.recv_mono
+        now = self.clock.now_ms()
+        self._check_settlement(now)
+        prev_funding = state.ctx.funding if state.ctx is not None else None
+        self.store.apply(state, ctx, now)
+        self._dirty.add(ctx.symbol)
+        det = self._cascade.get(ctx.symbol)
+        if det is None:
+            d = self.detectors
+            det = self._cascade[ctx.symbol] = CascadeDetector(
+                sample_interval_ms=int(d.cascade_sample_s * 1000),
+                window=d.cascade_window,
+                oi_drop=d.cascade_oi_drop,
+                price_move=d.cascade_price_move,
+                cooldown_ms=int(d.cascade_cooldown_s * 1000),
+            )
+        sig = det.update(now, ctx.mark_px, ctx.open_interest * ctx.oracle_px)
+        if sig is not None:
+            direction = "longs liquidated" if sig.price_change < 0 else "shorts squeezed"
+            self._raise(
+                Alert(
+                    kind=AlertKind.CASCADE,
+                    symbol=ctx.symbol,
+                    time_ms=now,
+                    message=(
+                        f"{ctx.symbol} liquidation cascade ({direction}): OI {sig.oi_change:+.1%}, "
+                        f"price {sig.price_change:+.1%} in {self.detectors.cascade_sample_s:.0f}s"
+                    ),
+                    oi_change=sig.oi_change,
+                    price_change=sig.price_change,
+                )
+            )
+        if prev_funding != ctx.funding:
+            fa = self._funding_alerts.get(ctx.symbol)
+            if fa is None:
+                fa = self._funding_alerts[ctx.symbol] = FundingAlerter(
+                    extreme_apr=self.detectors.extreme_apr, flip_min_apr=self.detectors.flip_min_apr
+                )
+            for alert in fa.update(ctx.symbol, now, ctx.funding, ctx.funding_interval_h):
+                self._raise(alert)
+
+    def on_mids(self, mids: Mapping[str, float], recv_mono: float) -> None:
+        """Mid prices (MarketDataSink); kept only as channel liveness for now."""
+        self.last_msg["allMids"] = recv_mono
+
+    def on_trades(self, trades: Iterable[Trade]) -> None:
+        """Public trades of the selected market (MarketDataSink)."""
+        last = None
+        for t in trades:
+            self.trades.append(t)
+            last = t
+        if last is not None:
+            self.last_msg["trades"] = time.monotonic()
+            self.clock.observe(last.time_ms)
+            self._dirty.add(last.symbol)
+
+    def on_book(self, book: BookSnapshot) -> None:
+        """L2 book of the selected market; its timestamp anchors the venue clock."""
+        self.book = book
+        self.last_msg["l2Book"] = time.monotonic()
+        self.clock.observe(book.time_ms)
+        self._dirty.add(book.symbol)
+
+    def on_funding_history(self, symbol: str, points: list[FundingPoint]) -> None:
+        """Settled funding history for one market (MarketDataSink)."""
+        self.store.set_funding_history(symbol, points)
+        self._dirty.add(symbol)
+
+    def on_predicted(self, predicted: list[PredictedFunding]) -> None:
+        """Predicted fundings; sets each market's next settlement time (MarketDataSink)."""
+        self.store.set_predicted(predicted, self.predicted_label)
+        self._dirty.update(p.symbol for p in predicted)
+
+    def on_feed_status(self, status: FeedStatus) -> None:
+        """Record a feed's state and tell subscribers when it changed (MarketDataSink)."""
+        prev = self.feeds.get(status.feed)
+        self.feeds[status.feed] = status
+        if prev is None or prev.state != status.state or prev.detail != status.detail:
+            log.info("feed %s: %s %s", status.feed, status.state.value, status.detail)
+        self._publish(status)
+
+    # ------------------------------------------------------------------ internals
+    def _raise(self, alert: Alert) -> None:
+        self.alerts.appendleft(alert)
+        self.alert_seq += 1
+        log.warning("alert: %s", alert.message)
+        self._publish(alert)
+
+    def _check_settlement(self, now_ms: int) -> None:
+        hour = now_ms // 3_600_000
+        if self._last_settlement_hour is None:
+            self._last_settlement_hour = hour
+        elif hour != self._last_settlement_hour:
+            self._last_settlement_hour = hour
+            self._publish(Settlement(hour * 3_600_000))
+
+    def top_funding(self, n: int = 3) -> tuple[list[MarketState], list[MarketState]]:
+        """The ``n`` listed markets with the highest and the lowest current funding APR."""
+        live = [m for m in self.store.markets.values() if m.ctx is not None and not m.info.delisted]
+        live.sort(key=lambda m: apr(m.ctx.funding, m.ctx.funding_interval_h))  # type: ignore[union-attr]
+        return live[::-1][:n], live[:n]

@@ -1,0 +1,144 @@
+"""Immutable snapshots of engine state for display.
+
+Widgets never hold engine objects: at each flush the console turns the markets that
+changed into :class:`MarketRow` values and the selected market into a
+:class:`MarketDetailView`. The same snapshots serve any other front end (the headless
+harvester's logs, ``--json`` outputs).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from core.funding import apr, next_settlement_ms
+from core.models import BookSnapshot, FundingPoint
+from core.signals import Quadrant
+from core.store import MarketState, Sample
+
+
+@dataclass(slots=True, frozen=True)
+class MarketRow:
+    """One line of the markets panel.
+
+    Prices USD; ``basis`` fraction of oracle; ``funding`` fraction per ``interval_h`` hours;
+    ``funding_apr`` fraction per year; ``next_funding_ms`` ms UTC (venue's value when known,
+    else the next interval boundary); ``oi_usd`` USD (one side × oracle); ``oi_change`` and
+    ``price_change`` fractions over the OI window; ``volume_usd`` 24 h notional USD;
+    ``recv_mono`` the monotonic receive time of the data shown (for latency measurement).
+    """
+
+    symbol: str
+    mark: float
+    oracle: float
+    basis: float
+    funding: float
+    interval_h: float
+    funding_apr: float
+    next_funding_ms: int
+    oi_usd: float
+    oi_change: float | None
+    price_change: float | None
+    quadrant: Quadrant
+    volume_usd: float
+    delisted: bool
+    stale: bool
+    recv_mono: float
+
+
+def market_row(state: MarketState, now_ms: int, stale: bool) -> MarketRow | None:
+    """Snapshot ``state`` as a :class:`MarketRow`; ``None`` before its first context."""
+    c = state.ctx
+    if c is None:
+        return None
+    nxt = state.next_funding_ms
+    if nxt is None or nxt <= now_ms:
+        nxt = next_settlement_ms(now_ms, c.funding_interval_h)
+    return MarketRow(
+        symbol=state.info.symbol,
+        mark=c.mark_px,
+        oracle=c.oracle_px,
+        basis=(c.mark_px - c.oracle_px) / c.oracle_px if c.oracle_px > 0 else 0.0,
+        funding=c.funding,
+        interval_h=c.funding_interval_h,
+        funding_apr=apr(c.funding, c.funding_interval_h),
+        next_funding_ms=nxt,
+        oi_usd=c.open_interest * c.oracle_px,
+        oi_change=state.oi_change,
+        price_change=state.price_change,
+        quadrant=state.quadrant,
+        volume_usd=c.day_ntl_vlm,
+        delisted=state.info.delisted,
+        stale=stale,
+        recv_mono=c.recv_mono,
+    )
+
+
+@dataclass(slots=True, frozen=True)
+class MarketDetailView:
+    """Everything the market-detail panel shows for the selected market.
+
+    ``premium`` is the latest locally computed premium sample (fraction of oracle);
+    ``predicted_local`` the hourly rate predicted from this hour's sampled premiums
+    (DOMAIN.md §1) with ``premium_samples`` samples; ``venue_predicted`` the venue's own
+    hourly rate. ``history`` are sampled (time, mark, OI, funding) points; ``funding_history``
+    settled rates, oldest first.
+    """
+
+    row: MarketRow
+    mid: float | None
+    premium: float | None
+    venue_premium: float | None
+    impact_bid: float | None
+    impact_ask: float | None
+    predicted_local: float | None
+    premium_samples: int
+    max_leverage: int
+    sz_decimals: int
+    open_interest: float
+    prev_day_px: float
+    history: tuple[Sample, ...]
+    funding_history: tuple[FundingPoint, ...]
+    book: BookSnapshot | None
+
+
+def market_detail(state: MarketState, row: MarketRow, book: BookSnapshot | None) -> MarketDetailView:
+    """Snapshot the selected market for the detail panel (``book`` only if it is this market's)."""
+    c = state.ctx
+    assert c is not None
+    return MarketDetailView(
+        row=row,
+        mid=c.mid_px,
+        premium=state.last_premium,
+        venue_premium=c.premium,
+        impact_bid=c.impact_bid,
+        impact_ask=c.impact_ask,
+        predicted_local=state.sampler.predicted_rate,
+        premium_samples=state.sampler.count,
+        max_leverage=state.info.max_leverage,
+        sz_decimals=state.info.sz_decimals,
+        open_interest=c.open_interest,
+        prev_day_px=c.prev_day_px,
+        history=tuple(state.history),
+        funding_history=tuple(state.funding_history),
+        book=book if book is not None and book.symbol == state.info.symbol else None,
+    )
+
+
+def sort_value(row: MarketRow, key: str) -> float | str:
+    """The value ``row`` is ordered by for sort ``key`` (descending for numbers)."""
+    if key == "funding":
+        return row.funding_apr
+    if key == "abs_funding":
+        return abs(row.funding_apr)
+    if key == "oi":
+        return row.oi_usd
+    if key == "oi_change":
+        return row.oi_change if row.oi_change is not None else float("-inf")
+    if key == "volume":
+        return row.volume_usd
+    if key == "symbol":
+        return row.symbol.lower()
+    raise ValueError(f"unknown sort key {key!r}")
+
+
+__all__ = ["MarketRow", "MarketDetailView", "market_row", "market_detail", "sort_value"]

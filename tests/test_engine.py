@@ -1,0 +1,180 @@
+"""Venue clock, market store and engine: coalescing, windows, alerts, events."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from core.clock import VenueClock
+from core.engine import DetectorSettings, Engine, MarketsLoaded
+from core.models import Alert, AlertKind, AssetCtx, FeedState, FeedStatus, MarketInfo, PredictedFunding
+from core.signals import Quadrant
+from core.views import market_row
+
+
+class FakeMono:
+    def __init__(self, t: float = 1000.0) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
+
+
+def ctx(sym: str, mark: float, oi: float, funding: float = 0.0000125, oracle: float | None = None) -> AssetCtx:
+    o = oracle if oracle is not None else mark
+    return AssetCtx(sym, mark, o, mark, funding, 1.0, 0.0, oi, mark, 1e6, o * 0.9999, o * 1.0001, 0, 1.0)
+
+
+def make_engine(mono: FakeMono, **det) -> Engine:
+    clock = VenueClock(rate=1.0, mono=mono, wall_ms=lambda: T0)
+    eng = Engine(venue="hyperliquid", clock=clock, detectors=DetectorSettings(**det), oi_window_ms=600_000)
+    infos = [MarketInfo("hyperliquid", s, i, 3, 20) for i, s in enumerate(("BTC", "ETH"))]
+    eng.on_markets(infos, [ctx("BTC", 100.0, 1000.0), ctx("ETH", 10.0, 5000.0)])
+    return eng
+
+
+def test_clock_fixed_rate_and_anchor() -> None:
+    mono = FakeMono()
+    c = VenueClock(rate=60.0, mono=mono, wall_ms=lambda: T0)
+    mono.t += 1.0
+    assert c.now_ms() == T0 + 60_000
+    c.observe(T0 + 120_000)
+    mono.t += 0.5
+    assert c.now_ms() == T0 + 150_000
+
+
+def test_clock_estimates_rate_from_venue_timestamps() -> None:
+    mono = FakeMono()
+    c = VenueClock(rate=None, mono=mono, wall_ms=lambda: T0)
+    for i in range(10):
+        c.observe(T0 + i * 30_000, mono=mono.t)
+        mono.t += 0.5
+    assert c.rate == pytest.approx(60.0, rel=1e-6)
+    r = VenueClock(rate=None, mono=mono, wall_ms=lambda: T0)
+    for i in range(10):
+        r.observe(T0 + i * 1000 + (7 if i % 2 else 0), mono=mono.t)
+        mono.t += 1.0
+    assert r.rate == 1.0  # jitter around wall speed snaps to exactly 1
+
+
+def test_take_dirty_coalesces_many_updates_into_one_entry() -> None:
+    mono = FakeMono()
+    eng = make_engine(mono)
+    eng.take_dirty()
+    for i in range(100):
+        eng.on_ctx(ctx("BTC", 100.0 + i * 0.01, 1000.0))
+    assert eng.take_dirty() == {"BTC"}
+    assert eng.take_dirty() == set()
+    assert eng.store.get("BTC").ctx.mark_px == pytest.approx(100.99)
+
+
+def test_unknown_symbol_ignored() -> None:
+    eng = make_engine(FakeMono())
+    eng.take_dirty()
+    eng.on_ctx(ctx("NOPE", 1.0, 1.0))
+    assert eng.take_dirty() == set()
+
+
+def test_oi_window_change_and_quadrant() -> None:
+    mono = FakeMono()
+    eng = make_engine(mono)
+    for i in range(1, 21):
+        mono.t += 30.0  # 30 s apart, window 10 min
+        eng.on_ctx(ctx("BTC", 100.0 * (1 + 0.001 * i), 1000.0 * (1 + 0.002 * i)))
+    st = eng.store.get("BTC")
+    assert st.oi_change is not None and st.oi_change > 0
+    assert st.price_change is not None and st.price_change > 0
+    assert st.quadrant is Quadrant.NEW_LONGS
+    # the window start never lags more than the window + one step behind now
+    assert eng.clock.now_ms() - st.window[0].time_ms <= 600_000 + 600_000 // 60
+
+
+def test_history_is_bounded() -> None:
+    mono = FakeMono()
+    eng = make_engine(mono)
+    for _ in range(5000):
+        mono.t += 11.0
+        eng.on_ctx(ctx("BTC", 100.0, 1000.0))
+    st = eng.store.get("BTC")
+    assert len(st.history) == st.history.maxlen
+    assert len(st.window) <= st.window.maxlen
+
+
+async def test_cascade_raises_alert_event_and_is_kept_newest_first() -> None:
+    mono = FakeMono()
+    eng = make_engine(mono)
+    q = eng.subscribe()
+    for _ in range(3):
+        mono.t += 30.0
+        eng.on_ctx(ctx("BTC", 100.0, 1000.0))
+    mono.t += 30.0
+    eng.on_ctx(ctx("BTC", 96.0, 900.0))  # -4 % price, -10 % OI in one interval
+    alerts = [e for e in _drain(q) if isinstance(e, Alert)]
+    assert [a.kind for a in alerts] == [AlertKind.CASCADE]
+    assert alerts[0].oi_change == pytest.approx(900 * 96 / (1000 * 100) - 1, rel=1e-9)
+    assert eng.alerts[0] is alerts[0] and eng.alert_seq == 1
+
+
+async def test_funding_flip_and_extreme_alerts() -> None:
+    mono = FakeMono()
+    eng = make_engine(mono, extreme_apr=1.0, flip_min_apr=0.05)
+    q = eng.subscribe()
+    eng.on_ctx(ctx("ETH", 10.0, 5000.0, funding=0.00002))  # +17.5 % APR establishes +
+    eng.on_ctx(ctx("ETH", 10.0, 5000.0, funding=-0.00002))  # flip
+    eng.on_ctx(ctx("ETH", 10.0, 5000.0, funding=-0.0002))  # -175 % APR extreme
+    kinds = [e.kind for e in _drain(q) if isinstance(e, Alert)]
+    assert kinds == [AlertKind.FUNDING_FLIP, AlertKind.EXTREME_FUNDING]
+
+
+async def test_event_queue_is_bounded_drop_oldest() -> None:
+    eng = make_engine(FakeMono())
+    q = eng.subscribe(maxsize=3)
+    for i in range(10):
+        eng.on_feed_status(FeedStatus("hyperliquid/ws", FeedState.CONNECTING, detail=str(i)))
+    got = _drain(q)
+    assert [e.detail for e in got] == ["7", "8", "9"]
+
+
+def test_predicted_sets_next_funding_and_row_uses_it() -> None:
+    mono = FakeMono()
+    eng = make_engine(mono)
+    nxt = T0 + 3_600_000
+    eng.on_predicted([PredictedFunding("BTC", "HlPerp", 0.00001, 1.0, nxt), PredictedFunding("BTC", "BinPerp", 0.0001, 8.0, T0 + 8 * 3_600_000)])
+    st = eng.store.get("BTC")
+    assert st.next_funding_ms == nxt and set(st.predicted) == {"HlPerp", "BinPerp"}
+    row = market_row(st, T0 + 1000, stale=False)
+    assert row.next_funding_ms == nxt
+    # after the venue's time passes, fall back to the next hourly boundary
+    row = market_row(st, nxt + 5, stale=False)
+    assert row.next_funding_ms == nxt + 3_600_000
+
+
+def test_staleness_follows_wall_clock() -> None:
+    mono = FakeMono()
+    eng = make_engine(mono)
+    st = eng.store.get("BTC")
+    assert not eng.is_stale(st, 10.0, now_mono=1.0 + 5)
+    assert eng.is_stale(st, 10.0, now_mono=1.0 + 11)
+
+
+def test_markets_loaded_event_and_delisted_filter() -> None:
+    mono = FakeMono()
+    clock = VenueClock(rate=1.0, mono=mono, wall_ms=lambda: T0)
+    eng = Engine(venue="hyperliquid", clock=clock)
+    q = eng.subscribe()
+    infos = [MarketInfo("hyperliquid", "A", 0, 2, 10), MarketInfo("hyperliquid", "OLD", 1, 2, 10, delisted=True)]
+    eng.on_markets(infos, [ctx("A", 1.0, 1.0), None])
+    assert [m.symbol for m in eng.markets()] == ["A"]
+    assert [m.symbol for m in eng.markets(include_delisted=True)] == ["A", "OLD"]
+    assert isinstance(q.get_nowait(), MarketsLoaded)
+
+
+def _drain(q: asyncio.Queue) -> list:
+    out = []
+    while not q.empty():
+        out.append(q.get_nowait())
+    return out
