@@ -1,0 +1,572 @@
+"""Hyperliquid wire formats: validation and normalization into :mod:`core.models`.
+
+Every payload is validated in one pass by ``pydantic-core`` validators built once at import.
+The validators construct the normalized :mod:`core.models` dataclasses directly (field
+aliases map wire names such as ``markPx`` to ``mark_px``), so the WebSocket hot path builds
+no intermediate dicts and runs no per-field Python code.
+
+Numbers: Hyperliquid sends prices, sizes, rates and volumes as decimal strings
+(``"funding": "0.0000125"``); some captured payloads carry JSON numbers instead, and ccxt
+fixtures stringify integers (``"maxLeverage": "50"``). Both spellings are accepted; booleans,
+``null`` (where not optional), non-numeric strings, NaN and infinities are rejected. Decimal
+strings become ``float``: market data is displayed and fed to statistics, never sent back.
+
+Units of the results: prices USD, sizes and open interest base units (one side), funding
+rates fractions per hour (Hyperliquid settles hourly), timestamps integer ms since the epoch.
+
+Sources:
+
+* info endpoint: https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/info-endpoint
+  and https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/info-endpoint/perpetuals
+  (``meta``, ``metaAndAssetCtxs``, ``fundingHistory``, ``predictedFundings``, ``l2Book``,
+  ``allMids``, ``recentTrades``);
+* WebSocket: https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/websocket/subscriptions
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any, TypeAlias
+
+from pydantic import GetPydanticSchema, TypeAdapter, ValidationError
+from pydantic_core import CoreSchema, SchemaValidator
+from pydantic_core import core_schema as cs
+from typing_extensions import NotRequired, TypedDict
+
+from core.models import (
+    AssetCtx,
+    BookLevel,
+    BookSnapshot,
+    FundingPoint,
+    MarketInfo,
+    PredictedFunding,
+    Side,
+    Trade,
+)
+
+__all__ = [
+    "HL_FUNDING_INTERVAL_H",
+    "VENUE",
+    "WELCOME_TEXT",
+    "AllMids",
+    "ChannelError",
+    "MalformedFrame",
+    "Pong",
+    "SubscriptionAck",
+    "WireFormatError",
+    "WsMessage",
+    "decode_ws_frame",
+    "parse_all_mids",
+    "parse_asset_ctxs",
+    "parse_funding_history",
+    "parse_l2_book",
+    "parse_meta",
+    "parse_meta_and_asset_ctxs",
+    "parse_predicted_fundings",
+    "parse_trades",
+]
+
+VENUE = "hyperliquid"
+"""``MarketInfo.venue`` of every Hyperliquid market."""
+
+HL_FUNDING_INTERVAL_H = 1.0
+"""Hyperliquid perpetuals settle funding every hour; rates on its wire are per hour."""
+
+WELCOME_TEXT = "Websocket connection established."
+"""Plain-text first frame the Hyperliquid WebSocket server sends after the handshake."""
+
+_PREDICTED_DEFAULT_INTERVAL_H = {"HlPerp": 1.0}
+_PREDICTED_OTHER_INTERVAL_H = 8.0
+
+
+# --------------------------------------------------------------------------------------------
+# Errors
+
+
+class WireFormatError(ValueError):
+    """A Hyperliquid payload did not validate.
+
+    ``reason`` is one short line naming the first offending field, e.g.
+    ``"data.ctx.markPx: expected a decimal number"``; it never contains the payload itself.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class MalformedFrame(WireFormatError):
+    """A WebSocket frame was not valid JSON, had an unknown ``channel`` or did not validate."""
+
+
+def _reason(exc: ValidationError) -> str:
+    """One short line describing the first validation error of ``exc``."""
+    errors = exc.errors(include_url=False, include_input=False, include_context=True)
+    if not errors:
+        return "invalid payload"
+    first = errors[0]
+    kind = first.get("type", "")
+    ctx = first.get("ctx") or {}
+    if kind == "union_tag_invalid":
+        text = f"unknown channel {str(ctx.get('tag', ''))[:40]!r}"
+    elif kind == "union_tag_not_found":
+        text = "no channel"
+    elif kind == "json_invalid":
+        text = "invalid JSON"
+    else:
+        loc = ".".join(str(part) for part in first.get("loc", ()))
+        text = f"{loc}: {first.get('msg', kind)}" if loc else str(first.get("msg", kind))
+    if len(errors) > 1:
+        text += f" (+{len(errors) - 1} more)"
+    return text[:160]
+
+
+# --------------------------------------------------------------------------------------------
+# Scalar schemas
+
+_FLOAT_SCHEMA: CoreSchema = cs.union_schema(
+    [
+        cs.chain_schema([cs.str_schema(strict=True), cs.float_schema(allow_inf_nan=False)]),
+        cs.float_schema(strict=True, allow_inf_nan=False),
+    ],
+    mode="left_to_right",
+    custom_error_type="decimal_number",
+    custom_error_message="expected a decimal number",
+)
+"""A finite number given as a decimal string or a JSON number (never a bool or null)."""
+
+_INT_SCHEMA: CoreSchema = cs.union_schema(
+    [
+        cs.int_schema(strict=True),
+        cs.chain_schema([cs.str_schema(strict=True), cs.int_schema()]),
+    ],
+    mode="left_to_right",
+    custom_error_type="integer",
+    custom_error_message="expected an integer",
+)
+"""An integer given as a JSON number or a decimal string (ccxt fixtures stringify ints)."""
+
+_STR_SCHEMA: CoreSchema = cs.str_schema(strict=True)
+_OPT_FLOAT_SCHEMA: CoreSchema = cs.with_default_schema(cs.nullable_schema(_FLOAT_SCHEMA), default=None)
+
+WireFloat = Annotated[float, GetPydanticSchema(lambda _t, _h: _FLOAT_SCHEMA)]
+"""Annotation for pydantic models/TypedDicts: a finite decimal (string or JSON number) → ``float``."""
+
+WireInt = Annotated[int, GetPydanticSchema(lambda _t, _h: _INT_SCHEMA)]
+"""Annotation for pydantic models/TypedDicts: an integer (JSON number or decimal string) → ``int``."""
+
+_Path: TypeAlias = tuple[str | int, ...]
+
+
+def _field(name: str, schema: CoreSchema, path: _Path) -> cs.DataclassField:
+    """A dataclass field read from the wire at ``path``."""
+    return cs.dataclass_field(name, schema, validation_alias=list(path))
+
+
+def _const(name: str, value: Any) -> cs.DataclassField:
+    """A dataclass field that is never read from the wire and always holds ``value``."""
+    return cs.dataclass_field(name, cs.with_default_schema(cs.any_schema(), default=value), init=False)
+
+
+def _dataclass(cls: type, fields: list[cs.DataclassField], *, frozen: bool) -> CoreSchema:
+    return cs.dataclass_schema(
+        cls,
+        cs.dataclass_args_schema(cls.__name__, fields, extra_behavior="ignore"),
+        fields=[f["name"] for f in fields],
+        slots=True,
+        frozen=frozen,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Model schemas, parameterised by where the object sits in its payload
+
+
+def _asset_ctx_schema(ctx: _Path, symbol: _Path | None) -> CoreSchema:
+    """``AssetCtx`` built from a ctx object at ``ctx`` and the coin name at ``symbol``.
+
+    With ``symbol=None`` the symbol is left empty for the caller to fill in (REST ctxs are
+    matched to ``meta.universe`` by position). ``impactPxs`` is ``[bid, ask]``; ``premium``,
+    ``midPx`` and ``impactPxs`` may be absent or null (delisted markets).
+    """
+    sym = _field("symbol", _STR_SCHEMA, symbol) if symbol is not None else _const("symbol", "")
+    return _dataclass(
+        AssetCtx,
+        [
+            sym,
+            _field("mark_px", _FLOAT_SCHEMA, (*ctx, "markPx")),
+            _field("oracle_px", _FLOAT_SCHEMA, (*ctx, "oraclePx")),
+            _field("mid_px", _OPT_FLOAT_SCHEMA, (*ctx, "midPx")),
+            _field("funding", _FLOAT_SCHEMA, (*ctx, "funding")),
+            _const("funding_interval_h", HL_FUNDING_INTERVAL_H),
+            _field("premium", _OPT_FLOAT_SCHEMA, (*ctx, "premium")),
+            _field("open_interest", _FLOAT_SCHEMA, (*ctx, "openInterest")),
+            _field("prev_day_px", _FLOAT_SCHEMA, (*ctx, "prevDayPx")),
+            _field("day_ntl_vlm", _FLOAT_SCHEMA, (*ctx, "dayNtlVlm")),
+            _field("impact_bid", _OPT_FLOAT_SCHEMA, (*ctx, "impactPxs", 0)),
+            _field("impact_ask", _OPT_FLOAT_SCHEMA, (*ctx, "impactPxs", 1)),
+            _const("recv_ms", 0),
+            _const("recv_mono", 0.0),
+        ],
+        frozen=False,
+    )
+
+
+_BOOK_LEVEL_SCHEMA = _dataclass(
+    BookLevel,
+    [
+        _field("px", _FLOAT_SCHEMA, ("px",)),
+        _field("sz", _FLOAT_SCHEMA, ("sz",)),
+        _field("n", cs.with_default_schema(_INT_SCHEMA, default=0), ("n",)),
+    ],
+    frozen=True,
+)
+_BOOK_SIDE_SCHEMA = cs.tuple_schema([_BOOK_LEVEL_SCHEMA], variadic_item_index=0)
+
+
+def _book_schema(at: _Path) -> CoreSchema:
+    """``BookSnapshot`` from ``{coin, time, levels: [[bids…], [asks…]]}`` at ``at``."""
+    return _dataclass(
+        BookSnapshot,
+        [
+            _field("symbol", _STR_SCHEMA, (*at, "coin")),
+            _field("time_ms", _INT_SCHEMA, (*at, "time")),
+            _field("bids", _BOOK_SIDE_SCHEMA, (*at, "levels", 0)),
+            _field("asks", _BOOK_SIDE_SCHEMA, (*at, "levels", 1)),
+        ],
+        frozen=True,
+    )
+
+
+_TRADE_SCHEMA = _dataclass(
+    Trade,
+    [
+        _field("symbol", _STR_SCHEMA, ("coin",)),
+        _field("side", cs.enum_schema(Side, list(Side), sub_type="str"), ("side",)),
+        _field("px", _FLOAT_SCHEMA, ("px",)),
+        _field("sz", _FLOAT_SCHEMA, ("sz",)),
+        _field("time_ms", _INT_SCHEMA, ("time",)),
+        _field("tid", cs.with_default_schema(_INT_SCHEMA, default=0), ("tid",)),
+    ],
+    frozen=True,
+)
+
+
+def _oldest_first(trades: list[Trade]) -> list[Trade]:
+    """Return ``trades`` oldest first (``recentTrades`` answers newest first)."""
+    if len(trades) > 1 and trades[0].time_ms > trades[-1].time_ms:
+        trades.reverse()
+    return trades
+
+
+_TRADES_SCHEMA = cs.no_info_after_validator_function(_oldest_first, cs.list_schema(_TRADE_SCHEMA))
+
+_FUNDING_POINT_SCHEMA = _dataclass(
+    FundingPoint,
+    [
+        _field("symbol", _STR_SCHEMA, ("coin",)),
+        _field("time_ms", _INT_SCHEMA, ("time",)),
+        _field("rate", _FLOAT_SCHEMA, ("fundingRate",)),
+        _const("interval_h", HL_FUNDING_INTERVAL_H),
+        _field("premium", _OPT_FLOAT_SCHEMA, ("premium",)),
+    ],
+    frozen=True,
+)
+
+_MIDS_SCHEMA = cs.dict_schema(_STR_SCHEMA, _FLOAT_SCHEMA)
+
+
+# --------------------------------------------------------------------------------------------
+# WebSocket messages without a core.models counterpart
+
+
+@dataclass(slots=True, frozen=True)
+class AllMids:
+    """An ``allMids`` push: mid price (USD) by coin name.
+
+    Keys include spot pairs (``"@142"``, ``"PURR/USDC"``) besides perp coins.
+    """
+
+    mids: dict[str, float]
+
+
+@dataclass(slots=True, frozen=True)
+class SubscriptionAck:
+    """A ``subscriptionResponse``: the server accepted ``method`` (``"subscribe"`` /
+    ``"unsubscribe"``) for ``subscription`` (the object we sent, e.g. ``{"type": "allMids"}``)."""
+
+    method: str
+    subscription: dict[str, Any]
+
+
+@dataclass(slots=True, frozen=True)
+class Pong:
+    """The server's answer to ``{"method": "ping"}``."""
+
+
+@dataclass(slots=True, frozen=True)
+class ChannelError:
+    """An ``error`` channel message, e.g. ``"Invalid subscription …"``; one line, ≤ 200 chars."""
+
+    message: str
+
+
+_PONG = Pong()
+
+
+def _error_message(frame: dict[str, Any]) -> ChannelError:
+    data = frame["data"]
+    text = data if isinstance(data, str) else json.dumps(data, separators=(",", ":"), default=str)
+    return ChannelError(" ".join(text.split())[:200])
+
+
+WsMessage: TypeAlias = AssetCtx | AllMids | list[Trade] | BookSnapshot | SubscriptionAck | Pong | ChannelError
+"""What :func:`decode_ws_frame` returns, by channel:
+``activeAssetCtx`` → :class:`~core.models.AssetCtx`, ``allMids`` → :class:`AllMids`,
+``trades`` → ``list[Trade]`` (oldest first), ``l2Book`` → :class:`~core.models.BookSnapshot`,
+``subscriptionResponse`` → :class:`SubscriptionAck`, ``pong`` → :class:`Pong`,
+``error`` → :class:`ChannelError`."""
+
+_FRAME_SCHEMA = cs.tagged_union_schema(
+    {
+        "activeAssetCtx": _asset_ctx_schema(("data", "ctx"), ("data", "coin")),
+        "allMids": _dataclass(AllMids, [_field("mids", _MIDS_SCHEMA, ("data", "mids"))], frozen=True),
+        "trades": cs.typed_dict_schema({"data": cs.typed_dict_field(_TRADES_SCHEMA)}),
+        "l2Book": _book_schema(("data",)),
+        "subscriptionResponse": _dataclass(
+            SubscriptionAck,
+            [
+                _field("method", _STR_SCHEMA, ("data", "method")),
+                _field("subscription", cs.dict_schema(_STR_SCHEMA, cs.any_schema()), ("data", "subscription")),
+            ],
+            frozen=True,
+        ),
+        "pong": cs.no_info_after_validator_function(lambda _frame: _PONG, cs.dict_schema()),
+        "error": cs.no_info_after_validator_function(
+            _error_message,
+            cs.typed_dict_schema({"data": cs.typed_dict_field(cs.any_schema())}),
+        ),
+    },
+    discriminator="channel",
+)
+_FRAME_VALIDATE_JSON = SchemaValidator(_FRAME_SCHEMA).validate_json
+
+
+def decode_ws_frame(data: bytes | str) -> WsMessage:
+    """Validate one Hyperliquid WebSocket frame and return its normalized content.
+
+    The frame is ``{"channel": <name>, "data": …}``; see :data:`WsMessage` for the value
+    returned per channel. Context values carry ``recv_ms = 0`` / ``recv_mono = 0.0``: the
+    receiver stamps them. Validation and construction happen in a single pass in
+    ``pydantic-core`` (about 2–3 µs for an ``activeAssetCtx`` frame).
+
+    :param data: the frame's text (``str``) or its UTF-8 bytes.
+    :raises MalformedFrame: not JSON, not an object, unknown or missing ``channel``, or a
+        field missing / of the wrong type (e.g. a non-numeric price string). The exception's
+        ``reason`` is one short line.
+
+    Source: https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/websocket/subscriptions
+    """
+    try:
+        value = _FRAME_VALIDATE_JSON(data)
+    except ValidationError as exc:
+        raise MalformedFrame(_reason(exc)) from None
+    if type(value) is dict:  # the only channel validated into a dict is ``trades``
+        return value["data"]
+    return value
+
+
+# --------------------------------------------------------------------------------------------
+# REST (info endpoint) payloads
+
+
+class _UniverseEntry(TypedDict):
+    name: str
+    szDecimals: WireInt
+    maxLeverage: WireInt
+    onlyIsolated: NotRequired[bool | None]
+    isDelisted: NotRequired[bool | None]
+
+
+class _Meta(TypedDict):
+    universe: list[_UniverseEntry]
+
+
+_RestCtx = Annotated[
+    AssetCtx | None,
+    GetPydanticSchema(lambda _t, _h: cs.nullable_schema(_asset_ctx_schema((), None))),
+]
+
+
+class _PredictedEntry(TypedDict):
+    fundingRate: WireFloat
+    nextFundingTime: WireInt
+    fundingIntervalHours: NotRequired[WireFloat | None]
+
+
+_META = TypeAdapter(_Meta)
+_META_AND_CTXS = TypeAdapter(tuple[_Meta, list[_RestCtx]])
+_CTX_LIST = TypeAdapter(list[_RestCtx])
+_PREDICTED = TypeAdapter(list[tuple[str, list[tuple[str, _PredictedEntry | None]]]])
+_BOOK = SchemaValidator(_book_schema(()))
+_FUNDING_HISTORY = SchemaValidator(cs.list_schema(_FUNDING_POINT_SCHEMA))
+_ALL_MIDS = SchemaValidator(_MIDS_SCHEMA)
+_TRADES = SchemaValidator(_TRADES_SCHEMA)
+
+
+def _validate(validator: SchemaValidator | TypeAdapter[Any], raw: Any) -> Any:
+    """Validate JSON text (``bytes``/``str``) or an already-decoded value."""
+    try:
+        if isinstance(raw, (bytes, bytearray, str)):
+            return validator.validate_json(raw)
+        return validator.validate_python(raw)
+    except ValidationError as exc:
+        raise WireFormatError(_reason(exc)) from None
+
+
+def _markets(meta: _Meta) -> list[MarketInfo]:
+    return [
+        MarketInfo(
+            venue=VENUE,
+            symbol=entry["name"],
+            asset_id=index,
+            sz_decimals=entry["szDecimals"],
+            max_leverage=entry["maxLeverage"],
+            only_isolated=bool(entry.get("onlyIsolated")),
+            delisted=bool(entry.get("isDelisted")),
+        )
+        for index, entry in enumerate(meta["universe"])
+    ]
+
+
+def parse_meta(raw: Any) -> list[MarketInfo]:
+    """Parse an info ``meta`` answer into markets, ``asset_id`` = index in ``universe``.
+
+    :param raw: JSON text (``bytes``/``str``) or the decoded object
+        ``{"universe": [{name, szDecimals, maxLeverage, onlyIsolated?, isDelisted?, …}], …}``;
+        optional flags may be absent or null (→ ``False``).
+    :returns: one :class:`~core.models.MarketInfo` per universe entry, in order
+        (``venue="hyperliquid"``; ``sz_decimals`` = decimals of an order size in base units).
+    :raises WireFormatError: if the payload does not validate.
+
+    Source: https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/info-endpoint/perpetuals
+    """
+    return _markets(_validate(_META, raw))
+
+
+def parse_meta_and_asset_ctxs(raw: Any) -> tuple[list[MarketInfo], list[AssetCtx | None]]:
+    """Parse an info ``metaAndAssetCtxs`` answer ``[meta, [ctx…]]``.
+
+    :param raw: JSON text or decoded value; ``ctx = {funding, openInterest, prevDayPx,
+        dayNtlVlm, premium?, oraclePx, markPx, midPx?, impactPxs?, dayBaseVlm}`` with decimal
+        strings; delisted markets carry null ``premium``/``midPx``/``impactPxs``.
+    :returns: ``(markets, ctxs)`` of equal length; ``ctxs[i]`` belongs to ``markets[i]``
+        (symbol filled in, ``funding`` per 1 h, open interest one side in base units) or is
+        ``None`` when the venue sent null or fewer ctxs than markets.
+    :raises WireFormatError: if the payload does not validate or has more ctxs than markets.
+
+    Source: https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/info-endpoint/perpetuals
+    """
+    meta, ctxs = _validate(_META_AND_CTXS, raw)
+    markets = _markets(meta)
+    if len(ctxs) > len(markets):
+        raise WireFormatError(f"{len(ctxs)} asset ctxs for {len(markets)} markets")
+    for market, ctx in zip(markets, ctxs):
+        if ctx is not None:
+            ctx.symbol = market.symbol
+    ctxs.extend([None] * (len(markets) - len(ctxs)))
+    return markets, ctxs
+
+
+def parse_asset_ctxs(raw: Any, symbols: Sequence[str]) -> list[AssetCtx | None]:
+    """Parse a bare list of asset ctxs (e.g. one dex of an ``allDexsAssetCtxs`` push).
+
+    :param raw: JSON text or decoded list of ctx objects (see :func:`parse_meta_and_asset_ctxs`).
+    :param symbols: coin names by position; ctxs beyond ``len(symbols)`` get the symbol ``""``.
+    :returns: one context (or ``None`` for a null entry) per list entry, in order.
+    :raises WireFormatError: if the payload does not validate.
+    """
+    ctxs = _validate(_CTX_LIST, raw)
+    for ctx, symbol in zip(ctxs, symbols):
+        if ctx is not None:
+            ctx.symbol = symbol
+    return ctxs
+
+
+def parse_l2_book(raw: Any) -> BookSnapshot:
+    """Parse an info ``l2Book`` answer (or a WS ``l2Book`` payload's ``data``).
+
+    :param raw: ``{coin, time (ms), levels: [[bid…], [ask…]]}``, level ``{px, sz, n?}``
+        (``n`` = order count, 0 when absent).
+    :returns: :class:`~core.models.BookSnapshot`, bids and asks best first as sent.
+    :raises WireFormatError: if the payload does not validate.
+
+    Source: https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/info-endpoint#l2-book-snapshot
+    """
+    return _validate(_BOOK, raw)
+
+
+def parse_funding_history(raw: Any) -> list[FundingPoint]:
+    """Parse an info ``fundingHistory`` answer.
+
+    :param raw: ``[{coin, fundingRate, premium?, time (ms)}, …]`` (≤ 500 rows per call).
+    :returns: settled fundings oldest first, ``rate`` per 1 h (``interval_h = 1.0``),
+        ``premium`` ``None`` when absent.
+    :raises WireFormatError: if the payload does not validate.
+
+    Source: https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/info-endpoint/perpetuals#retrieve-historical-funding-rates
+    """
+    points: list[FundingPoint] = _validate(_FUNDING_HISTORY, raw)
+    if any(a.time_ms > b.time_ms for a, b in zip(points, points[1:])):
+        points.sort(key=lambda p: p.time_ms)
+    return points
+
+
+def parse_predicted_fundings(raw: Any) -> list[PredictedFunding]:
+    """Parse an info ``predictedFundings`` answer.
+
+    :param raw: ``[[coin, [[venue, {fundingRate, nextFundingTime (ms),
+        fundingIntervalHours?} | null], …]], …]``, venues ``HlPerp``, ``BinPerp``, ``BybitPerp``.
+    :returns: one :class:`~core.models.PredictedFunding` per non-null entry, in wire order;
+        ``interval_h`` is ``fundingIntervalHours`` or, when absent, 1 for ``HlPerp`` and 8
+        for other venues; ``rate`` is per ``interval_h`` hours.
+    :raises WireFormatError: if the payload does not validate.
+
+    Source: https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/info-endpoint/perpetuals#retrieve-predicted-funding-rates-for-different-venues
+    """
+    out: list[PredictedFunding] = []
+    for coin, venues in _validate(_PREDICTED, raw):
+        for venue, entry in venues:
+            if entry is None:
+                continue
+            interval = entry.get("fundingIntervalHours")
+            if interval is None:
+                interval = _PREDICTED_DEFAULT_INTERVAL_H.get(venue, _PREDICTED_OTHER_INTERVAL_H)
+            out.append(PredictedFunding(coin, venue, entry["fundingRate"], float(interval), entry["nextFundingTime"]))
+    return out
+
+
+def parse_all_mids(raw: Any) -> dict[str, float]:
+    """Parse an info ``allMids`` answer ``{coin: mid}`` into USD floats by coin.
+
+    Keys include spot pairs (``"@107"``, ``"PURR/USDC"``).
+
+    :raises WireFormatError: if the payload does not validate.
+
+    Source: https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/info-endpoint#retrieve-mids-for-all-coins
+    """
+    return _validate(_ALL_MIDS, raw)
+
+
+def parse_trades(raw: Any) -> list[Trade]:
+    """Parse trades (info ``recentTrades`` answer or a WS ``trades`` payload's ``data``).
+
+    :param raw: ``[{coin, side "B"|"A", px, sz, time (ms), tid, hash?, users?}, …]``.
+    :returns: trades oldest first; ``side`` is the aggressor (``B`` = taker bought).
+    :raises WireFormatError: if the payload does not validate.
+
+    Source: https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/websocket/subscriptions
+    """
+    return _validate(_TRADES, raw)
