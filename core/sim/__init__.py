@@ -1,0 +1,35 @@
+"""Embedded Hyperliquid-compatible exchange simulator, so the console works offline.
+
+* :mod:`core.sim.market` — :class:`MarketModel`, a deterministic market seeded from a real
+  ``metaAndAssetCtxs`` snapshot, with Hyperliquid wire serialisation;
+* :mod:`core.sim.server` — :class:`SimulatorServer`, ``POST /info`` and WebSocket ``/ws``
+  on a loopback address;
+* :mod:`core.sim.snapshot` — :func:`load_snapshot`, the packaged seed data;
+* ``python -m core.sim`` — the command line (:func:`core.sim.__main__.serve` to embed it).
+"""
+
+from core.sim.market import (
+    CascadeRecord,
+    FundingRow,
+    MarketModel,
+    SimMarket,
+    UnknownCoinError,
+    hourly_funding_rate,
+    premium_sample,
+    price_str,
+)
+from core.sim.server import SimulatorServer
+from core.sim.snapshot import load_snapshot
+
+__all__ = [
+    "CascadeRecord",
+    "FundingRow",
+    "MarketModel",
+    "SimMarket",
+    "SimulatorServer",
+    "UnknownCoinError",
+    "hourly_funding_rate",
+    "load_snapshot",
+    "premium_sample",
+    "price_str",
+]

@@ -1,0 +1,163 @@
+"""Command line for the embedded simulator: ``python -m core.sim``.
+
+Starts :class:`~core.sim.server.SimulatorServer` and, once bound, prints exactly one JSON line
+to stdout::
+
+    {"listening": "http://127.0.0.1:PORT", "ws": "ws://127.0.0.1:PORT/ws", "speed": 60.0, "seed": 1}
+
+It stops cleanly on SIGINT / SIGTERM and, with ``--exit-on-stdin-eof``, when its stdin reaches
+end of file (a parent that dies closes the pipe, so the simulator never outlives it).
+Diagnostics go to stderr through :mod:`logging`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from core.sim.server import SimulatorServer
+
+log = logging.getLogger("core.sim")
+
+
+def _print_line(info: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(info) + "\n")
+    sys.stdout.flush()
+
+
+def _watch_stdin_eof(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
+    """Set ``stop`` (from a daemon thread) once stdin reaches end of file."""
+
+    def run() -> None:
+        stream = sys.stdin.buffer if sys.stdin is not None else None
+        try:
+            while stream is not None and stream.read(65536):
+                pass
+        except (OSError, ValueError):
+            pass
+        loop.call_soon_threadsafe(stop.set)
+
+    threading.Thread(target=run, name="sim-stdin-eof", daemon=True).start()
+
+
+async def serve(
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    seed: int = 1,
+    speed: float = 1.0,
+    cascade_rate_per_hour: float = 2.5,
+    start_ms: int | None = None,
+    push_hz: float = 2.0,
+    exit_on_stdin_eof: bool = False,
+    stop_event: asyncio.Event | None = None,
+    announce: Callable[[dict[str, Any]], None] | None = _print_line,
+    install_signal_handlers: bool = True,
+) -> None:
+    """Run the simulator until SIGINT/SIGTERM, stdin EOF (if asked) or ``stop_event`` is set.
+
+    Once bound, ``announce`` receives ``{"listening": http_url, "ws": ws_url, "speed": float,
+    "seed": int}`` (default: printed as one JSON line on stdout and flushed). Another CLI can
+    embed the simulator by calling this with its own ``stop_event`` and ``announce``, and
+    ``install_signal_handlers=False`` if it owns the signals.
+    """
+    loop = asyncio.get_running_loop()
+    stop = stop_event if stop_event is not None else asyncio.Event()
+    server = SimulatorServer(
+        seed=seed,
+        start_ms=start_ms,
+        cascade_rate_per_hour=cascade_rate_per_hour,
+        host=host,
+        port=port,
+        speed=speed,
+        push_hz=push_hz,
+    )
+    installed: list[int] = []
+    if install_signal_handlers:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(sig, stop.set)
+                installed.append(sig)
+            except (NotImplementedError, RuntimeError):  # pragma: no cover - non-Unix loops
+                pass
+    await server.start()
+    try:
+        if announce is not None:
+            announce(
+                {"listening": server.http_url, "ws": server.ws_url, "speed": float(speed), "seed": seed}
+            )
+        if exit_on_stdin_eof:
+            _watch_stdin_eof(loop, stop)
+        await stop.wait()
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+        await server.stop()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``python -m core.sim`` argument parser."""
+    p = argparse.ArgumentParser(
+        prog="python -m core.sim",
+        description="Local Hyperliquid-compatible market simulator (HTTP /info and WebSocket /ws).",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8765, help="TCP port, 0 picks a free one (default 8765)")
+    p.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    p.add_argument("--speed", type=float, default=1.0, help="simulated seconds per wall second (default 1)")
+    p.add_argument(
+        "--cascade-rate",
+        type=float,
+        default=2.5,
+        help="liquidation cascades per simulated hour across the market (default 2.5)",
+    )
+    p.add_argument("--start-ms", type=int, default=None, help="simulated start time, ms UTC (default now)")
+    p.add_argument("--push-hz", type=float, default=2.0, help="activeAssetCtx / allMids pushes per second")
+    p.add_argument(
+        "--exit-on-stdin-eof", action="store_true", help="also exit when stdin reaches end of file"
+    )
+    p.add_argument("--log-level", default="WARNING", help="stderr log level (default WARNING)")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point: parse ``argv`` (default ``sys.argv[1:]``), serve, return the exit code."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=getattr(logging, str(args.log_level).upper(), logging.WARNING),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        asyncio.run(
+            serve(
+                host=args.host,
+                port=args.port,
+                seed=args.seed,
+                speed=args.speed,
+                cascade_rate_per_hour=args.cascade_rate,
+                start_ms=args.start_ms,
+                push_hz=args.push_hz,
+                exit_on_stdin_eof=args.exit_on_stdin_eof,
+            )
+        )
+    except ValueError as exc:
+        log.error("%s", exc)
+        return 2
+    except OSError as exc:
+        log.error("cannot start the simulator: %s", exc)
+        return 1
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

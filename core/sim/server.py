@@ -1,0 +1,654 @@
+"""The embedded Hyperliquid-compatible exchange: HTTP ``POST /info`` and WebSocket ``/ws``.
+
+:class:`SimulatorServer` serves a :class:`~core.sim.market.MarketModel` over aiohttp on a
+loopback address only. A tick loop (``tick_hz`` times a wall second) advances the model by
+``wall_dt × speed`` simulated seconds and pushes subscription frames. Push rates are wall-clock
+rates, like the real venue, whatever the speed.
+
+Wire behaviour (VENUES.md, Hyperliquid):
+
+* ``POST /info`` with ``{"type": ...}``: ``meta``, ``metaAndAssetCtxs``, ``allMids``,
+  ``l2Book {coin, nSigFigs?}``, ``fundingHistory {coin, startTime, endTime?}``,
+  ``predictedFundings``, ``recentTrades {coin}``. A body that does not deserialise, or an
+  unknown type, answers HTTP 422 with a short text, as the venue does.
+* ``GET /ws``: the first frame is the text ``Websocket connection established.``; then
+  ``subscribe`` / ``unsubscribe`` (acked on channel ``subscriptionResponse``), ``ping`` (answered
+  on channel ``pong``); mistakes are reported on channel ``error``. A connection that sends no
+  message for ``idle_timeout_s`` is closed.
+* Subscriptions: ``allMids`` (``{"mids": {...}}`` at ``push_hz``), ``activeAssetCtx {coin}``
+  (``{"coin", "ctx"}`` at ``push_hz`` per coin, each coin on its own phase so frames spread over
+  the period), ``l2Book {coin, nSigFigs?}`` (at ``book_hz``), ``trades {coin}`` (as trades occur).
+  Each subscription first receives the current state.
+
+Every frame is serialised once and shared by all its subscribers; each connection has its own
+bounded send queue drained by its own task, and a client whose queue backs up is disconnected
+instead of slowing anyone else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import json
+import logging
+import math
+import socket
+import time
+from collections import deque
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
+
+from aiohttp import WSMsgType, web
+
+from core.sim.market import MarketModel, UnknownCoinError
+from core.sim.snapshot import load_snapshot
+
+try:  # orjson is several times faster; the standard library is the fallback.
+    import orjson
+
+    def _dumps(obj: Any) -> bytes:
+        return orjson.dumps(obj)
+
+    _loads: Callable[[str | bytes], Any] = orjson.loads
+except ImportError:  # pragma: no cover - exercised only without orjson
+
+    def _dumps(obj: Any) -> bytes:
+        return json.dumps(obj, separators=(",", ":")).encode()
+
+    _loads = json.loads
+
+log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
+
+WELCOME_TEXT = "Websocket connection established."
+"""First frame of every WebSocket connection (verbatim from the venue)."""
+
+_GOLDEN = 0.6180339887498949
+_PONG = _dumps({"channel": "pong"})
+_L2_SIG_FIGS = (2, 3, 4, 5)
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for ``localhost`` and any loopback IP (``127.0.0.0/8``, ``::1``)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class InfoRequestError(ValueError):
+    """An ``/info`` body the venue would refuse (HTTP 422); the message is the reply text."""
+
+
+class _Client:
+    """One WebSocket connection: its subscriptions and its bounded outgoing frame queue."""
+
+    __slots__ = (
+        "ws",
+        "transport",
+        "subs",
+        "queue",
+        "queued_bytes",
+        "wake",
+        "last_recv",
+        "closing",
+        "peer",
+    )
+
+    def __init__(
+        self, ws: web.WebSocketResponse, transport: asyncio.Transport | None, peer: str
+    ) -> None:
+        self.ws = ws
+        self.transport = transport
+        self.peer = peer
+        self.subs: dict[tuple[Any, ...], dict[str, Any]] = {}
+        self.queue: deque[bytes] = deque()
+        self.queued_bytes = 0
+        self.wake = asyncio.Event()
+        self.last_recv = time.monotonic()
+        self.closing = False
+
+
+class SimulatorServer:
+    """A local exchange speaking Hyperliquid's market-data protocol over HTTP and WebSocket.
+
+    Pass a ready ``model`` or let the server build one from ``snapshot`` (default: the packaged
+    seed), ``seed``, ``start_ms`` (sim start, ms UTC; default: wall clock now) and
+    ``cascade_rate_per_hour``. ``host`` must be a loopback address (``ValueError`` otherwise);
+    ``port=0`` picks a free port. ``speed`` is simulated seconds per wall second (settable while
+    running, 0 freezes the clock). ``push_hz`` is the per-coin ``activeAssetCtx`` rate and the
+    ``allMids`` rate, ``book_hz`` the per-book ``l2Book`` rate (wall clock). ``idle_timeout_s``
+    closes silent connections. A connection with more than ``max_queued_frames`` frames or
+    ``max_queued_bytes`` bytes waiting is dropped as too slow.
+
+    After ``await start()``: ``port``, ``http_url`` (``http://127.0.0.1:PORT``) and ``ws_url``
+    (``ws://127.0.0.1:PORT/ws``) are set. Usable as ``async with``.
+    """
+
+    def __init__(
+        self,
+        model: MarketModel | None = None,
+        *,
+        seed: int = 1,
+        start_ms: int | None = None,
+        cascade_rate_per_hour: float = 2.5,
+        snapshot: list[Any] | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        speed: float = 1.0,
+        push_hz: float = 2.0,
+        book_hz: float = 2.0,
+        tick_hz: float = 10.0,
+        idle_timeout_s: float = 60.0,
+        max_queued_frames: int = 5_000,
+        max_queued_bytes: int = 16 * 1024 * 1024,
+    ) -> None:
+        if not is_loopback_host(host):
+            raise ValueError(f"refusing to bind non-loopback host {host!r}: the simulator is local only")
+        for name, value in (("push_hz", push_hz), ("book_hz", book_hz), ("tick_hz", tick_hz)):
+            if not value > 0 or not math.isfinite(value):
+                raise ValueError(f"{name} must be a positive number, got {value!r}")
+        if not idle_timeout_s > 0:
+            raise ValueError("idle_timeout_s must be positive")
+        if model is None:
+            model = MarketModel(
+                snapshot if snapshot is not None else load_snapshot(),
+                seed=seed,
+                start_ms=int(time.time() * 1000) if start_ms is None else int(start_ms),
+                cascade_rate_per_hour=cascade_rate_per_hour,
+            )
+        self._model = model
+        self._host = "127.0.0.1" if host == "localhost" else host.strip("[]")
+        self._requested_port = int(port)
+        self.speed = speed
+        self.push_hz = float(push_hz)
+        self.book_hz = float(book_hz)
+        self.tick_hz = float(tick_hz)
+        self.idle_timeout_s = float(idle_timeout_s)
+        self.max_queued_frames = int(max_queued_frames)
+        self.max_queued_bytes = int(max_queued_bytes)
+
+        self.port: int | None = None
+        self.http_url: str | None = None
+        self.ws_url: str | None = None
+        self.frames_sent = 0
+        """WebSocket frames handed to connections since start (pushes, acks and replies)."""
+
+        self._clients: set[_Client] = set()
+        self._subs: dict[tuple[Any, ...], set[_Client]] = {}
+        self._phase: dict[str, float] = {
+            coin: (i * _GOLDEN) % 1.0 for i, coin in enumerate(model.coins)
+        }
+        self._meta_bytes = _dumps(model.meta_wire())
+        self._runner: web.AppRunner | None = None
+        self._tick_task: asyncio.Task[None] | None = None
+        self._t0 = 0.0
+        self._last_tick = 0.0
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    # -- properties -----------------------------------------------------------------------
+
+    @property
+    def model(self) -> MarketModel:
+        """The market model being served (step it directly only while the server is stopped
+        or from the event loop thread)."""
+        return self._model
+
+    @property
+    def speed(self) -> float:
+        """Simulated seconds per wall second (≥ 0)."""
+        return self._speed
+
+    @speed.setter
+    def speed(self, value: float) -> None:
+        if not value >= 0 or not math.isfinite(value):
+            raise ValueError(f"speed must be a finite number >= 0, got {value!r}")
+        self._speed = float(value)
+
+    @property
+    def connection_count(self) -> int:
+        """Open WebSocket connections."""
+        return len(self._clients)
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Bind, start serving and start the tick loop; sets ``port``, ``http_url``, ``ws_url``."""
+        if self._runner is not None:
+            raise RuntimeError("server already started")
+        app = web.Application()
+        app.router.add_post("/info", self._handle_info)
+        app.router.add_get("/ws", self._handle_ws)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await runner.setup()
+        family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((self._host, self._requested_port))
+            sock.setblocking(False)
+            site = web.SockSite(runner, sock)
+            await site.start()
+        except BaseException:
+            sock.close()
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        self.port = sock.getsockname()[1]
+        netloc = f"[{self._host}]:{self.port}" if family == socket.AF_INET6 else f"{self._host}:{self.port}"
+        self.http_url = f"http://{netloc}"
+        self.ws_url = f"ws://{netloc}/ws"
+        loop = asyncio.get_running_loop()
+        self._t0 = self._last_tick = loop.time()
+        self._tick_task = asyncio.create_task(self._tick_loop(), name="sim-tick")
+        log.info(
+            "simulator listening on %s (speed %.3g, seed %s)",
+            self.http_url,
+            self.speed,
+            self._model.seed,
+        )
+
+    async def stop(self) -> None:
+        """Stop the tick loop, close every connection (code 1001) and release the socket."""
+        if self._tick_task is not None:
+            self._tick_task.cancel()
+            try:
+                await self._tick_task
+            except asyncio.CancelledError:
+                pass
+            self._tick_task = None
+        await self._close_all(code=1001, message=b"server stopping", abort=False)
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        for task in list(self._tasks):
+            task.cancel()
+        log.info("simulator stopped")
+
+    async def __aenter__(self) -> SimulatorServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    def drop_connections(self, *, abort: bool = False) -> asyncio.Task[int]:
+        """Close every WebSocket connection now (for reconnect tests).
+
+        With ``abort`` the TCP connections are cut without a close handshake, like a network
+        failure; otherwise each gets a close frame with code 1012 (service restart). The
+        closing starts immediately; await the returned task to wait until all are closed.
+        Its result is the number of connections dropped.
+        """
+        return self._background(self._close_all(code=1012, message=b"dropped", abort=abort))
+
+    def _background(self, coro: Coroutine[Any, Any, _T]) -> asyncio.Task[_T]:
+        """Run ``coro`` as a task the server keeps a reference to until it finishes."""
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def _close_all(self, *, code: int, message: bytes, abort: bool) -> int:
+        clients = list(self._clients)
+        await asyncio.gather(
+            *(self._close_client(c, code=code, message=message, abort=abort) for c in clients),
+            return_exceptions=True,
+        )
+        return len(clients)
+
+    async def _close_client(
+        self, client: _Client, *, code: int, message: bytes, abort: bool = False
+    ) -> None:
+        if client.closing:
+            return
+        client.closing = True
+        self._forget(client)
+        client.wake.set()
+        if not abort:
+            try:
+                await asyncio.wait_for(client.ws.close(code=code, message=message), timeout=2.0)
+                return
+            except (asyncio.TimeoutError, ConnectionError, RuntimeError):
+                pass
+        if client.transport is not None:
+            client.transport.abort()
+
+    def _forget(self, client: _Client) -> None:
+        self._clients.discard(client)
+        for key in list(client.subs):
+            self._unsubscribe_key(client, key)
+
+    # -- tick loop ------------------------------------------------------------------------
+
+    async def _tick_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        period = 1.0 / self.tick_hz
+        next_at = loop.time() + period
+        last_idle_check = loop.time()
+        while True:
+            delay = next_at - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            now = loop.time()
+            next_at += period
+            if next_at < now:
+                next_at = now + period
+            try:
+                self._tick(now)
+                if now - last_idle_check >= min(1.0, self.idle_timeout_s / 4.0):
+                    last_idle_check = now
+                    self._check_idle()
+            except Exception:  # a bug in one tick must not stop the exchange
+                log.exception("simulator tick failed")
+
+    def _tick(self, now: float) -> None:
+        dt = now - self._last_tick
+        prev = self._last_tick - self._t0
+        cur = now - self._t0
+        self._last_tick = now
+        if dt > 0 and self._speed > 0:
+            self._model.step(dt * self._speed)
+        trades = self._model.drain_trades()
+        if not self._subs:
+            return
+        ctx_period = 1.0 / self.push_hz
+        book_period = 1.0 / self.book_hz
+        for key, clients in list(self._subs.items()):
+            if not clients:
+                continue
+            kind = key[0]
+            if kind == "activeAssetCtx":
+                if _due(prev, cur, self._phase[key[1]] * ctx_period, ctx_period):
+                    self._broadcast(clients, self._ctx_frame(key[1]))
+            elif kind == "l2Book":
+                if _due(prev, cur, self._phase[key[1]] * book_period, book_period):
+                    self._broadcast(clients, self._book_frame(key[1], key[2]))
+            elif kind == "trades":
+                new = trades.get(key[1])
+                if new:
+                    self._broadcast(clients, _dumps({"channel": "trades", "data": new}))
+            elif kind == "allMids":
+                if _due(prev, cur, 0.0, ctx_period):
+                    self._broadcast(clients, self._mids_frame())
+
+    def _check_idle(self) -> None:
+        limit = time.monotonic() - self.idle_timeout_s
+        for client in list(self._clients):
+            if client.last_recv < limit and not client.closing:
+                log.info("closing idle WebSocket %s", client.peer)
+                self._background(self._close_client(client, code=1000, message=b"idle timeout"))
+
+    # -- frames ---------------------------------------------------------------------------
+
+    def _ctx_frame(self, coin: str) -> bytes:
+        ctx = self._model.ctx_wire(coin)
+        return _dumps({"channel": "activeAssetCtx", "data": {"coin": coin, "ctx": ctx}})
+
+    def _book_frame(self, coin: str, n_sig_figs: int | None) -> bytes:
+        book = self._model.l2_book_wire(coin, 20, n_sig_figs)
+        return _dumps({"channel": "l2Book", "data": book})
+
+    def _mids_frame(self) -> bytes:
+        return _dumps({"channel": "allMids", "data": {"mids": self._model.all_mids_wire()}})
+
+    def _broadcast(self, clients: set[_Client], frame: bytes) -> None:
+        for client in tuple(clients):
+            self._enqueue(client, frame)
+
+    def _enqueue(self, client: _Client, frame: bytes) -> None:
+        if client.closing:
+            return
+        client.queue.append(frame)
+        client.queued_bytes += len(frame)
+        if len(client.queue) > self.max_queued_frames or client.queued_bytes > self.max_queued_bytes:
+            log.warning(
+                "dropping slow WebSocket %s (%d frames, %d bytes queued)",
+                client.peer,
+                len(client.queue),
+                client.queued_bytes,
+            )
+            client.queue.clear()
+            client.queued_bytes = 0
+            self._background(self._close_client(client, code=1008, message=b"too slow", abort=True))
+            return
+        client.wake.set()
+
+    async def _sender(self, client: _Client) -> None:
+        ws = client.ws
+        queue = client.queue
+        while not client.closing:
+            await client.wake.wait()
+            client.wake.clear()
+            while queue and not client.closing:
+                frame = queue.popleft()
+                client.queued_bytes -= len(frame)
+                try:
+                    await ws.send_frame(frame, WSMsgType.TEXT)
+                except (ConnectionError, RuntimeError):
+                    self._background(self._close_client(client, code=1011, message=b"", abort=True))
+                    return
+                self.frames_sent += 1
+
+    # -- WebSocket ------------------------------------------------------------------------
+
+    async def _handle_ws(self, request: web.Request) -> web.StreamResponse:
+        ws = web.WebSocketResponse(compress=False, autoping=True, max_msg_size=1 << 20)
+        await ws.prepare(request)
+        client = _Client(ws, request.transport, request.remote or "?")
+        self._clients.add(client)
+        sender = self._background(self._sender(client))
+        log.debug("WebSocket connected: %s", client.peer)
+        try:
+            await ws.send_str(WELCOME_TEXT)
+            async for msg in ws:
+                if msg.type == WSMsgType.TEXT:
+                    client.last_recv = time.monotonic()
+                    self._on_message(client, msg.data)
+                elif msg.type == WSMsgType.BINARY:
+                    client.last_recv = time.monotonic()
+                    self._send_error(client, "Binary frames are not supported")
+                elif msg.type == WSMsgType.ERROR:
+                    break
+        except ConnectionError:
+            pass
+        finally:
+            client.closing = True
+            self._forget(client)
+            client.wake.set()
+            sender.cancel()
+            log.debug("WebSocket closed: %s", client.peer)
+        return ws
+
+    def _on_message(self, client: _Client, text: str) -> None:
+        try:
+            msg = _loads(text)
+        except ValueError:
+            self._send_error(client, f"Error parsing JSON into valid websocket request: {text[:200]}")
+            return
+        if not isinstance(msg, dict):
+            self._send_error(client, f"Error parsing JSON into valid websocket request: {text[:200]}")
+            return
+        method = msg.get("method")
+        if method == "ping":
+            self._enqueue(client, _PONG)
+        elif method in ("subscribe", "unsubscribe"):
+            sub = msg.get("subscription")
+            try:
+                key = self._subscription_key(sub)
+            except InfoRequestError as exc:
+                self._send_error(client, str(exc))
+                return
+            if method == "subscribe":
+                self._subscribe(client, key, sub)
+            else:
+                self._unsubscribe(client, key, sub)
+        else:
+            self._send_error(client, f"Unknown method: {str(method)[:100]}")
+
+    def _send_error(self, client: _Client, message: str) -> None:
+        self._enqueue(client, _dumps({"channel": "error", "data": message}))
+
+    def _subscription_key(self, sub: Any) -> tuple[Any, ...]:
+        """Validate a subscription object and return its registry key."""
+        text = json.dumps(sub, separators=(",", ":"))[:200]
+        if not isinstance(sub, dict) or not isinstance(sub.get("type"), str):
+            raise InfoRequestError(f"Invalid subscription {text}")
+        kind = sub["type"]
+        if kind == "allMids":
+            return ("allMids",)
+        if kind in ("activeAssetCtx", "trades", "l2Book"):
+            coin = sub.get("coin")
+            if not isinstance(coin, str):
+                raise InfoRequestError(f"Invalid subscription {text}")
+            try:
+                self._model.market(coin)
+            except UnknownCoinError:
+                raise InfoRequestError(f"Invalid subscription {text}: unknown coin {coin}") from None
+            if kind == "l2Book":
+                sig = sub.get("nSigFigs")
+                if sig is not None and (isinstance(sig, bool) or sig not in _L2_SIG_FIGS):
+                    raise InfoRequestError(f"Invalid subscription {text}: nSigFigs must be 2-5 or null")
+                return ("l2Book", coin, sig)
+            return (kind, coin)
+        raise InfoRequestError(f"Invalid subscription {text}")
+
+    def _ack(self, client: _Client, method: str, sub: dict[str, Any]) -> None:
+        frame = {"channel": "subscriptionResponse", "data": {"method": method, "subscription": sub}}
+        self._enqueue(client, _dumps(frame))
+
+    def _subscribe(self, client: _Client, key: tuple[Any, ...], sub: dict[str, Any]) -> None:
+        if key in client.subs:
+            self._send_error(client, f"Already subscribed: {json.dumps(sub, separators=(',', ':'))}")
+            return
+        client.subs[key] = sub
+        clients = self._subs.setdefault(key, set())
+        clients.add(client)
+        if key[0] == "trades" and len(clients) == 1:
+            self._model.watch_trades(key[1])
+        self._ack(client, "subscribe", sub)
+        # The current state goes to the new subscriber first, as on the venue.
+        kind = key[0]
+        if kind == "activeAssetCtx":
+            self._enqueue(client, self._ctx_frame(key[1]))
+        elif kind == "l2Book":
+            self._enqueue(client, self._book_frame(key[1], key[2]))
+        elif kind == "allMids":
+            self._enqueue(client, self._mids_frame())
+        elif kind == "trades":
+            recent = list(reversed(self._model.market(key[1]).recent_trades))[:50]
+            if recent:
+                recent.reverse()
+                self._enqueue(client, _dumps({"channel": "trades", "data": recent}))
+
+    def _unsubscribe(self, client: _Client, key: tuple[Any, ...], sub: dict[str, Any]) -> None:
+        if key not in client.subs:
+            self._send_error(client, f"Already unsubscribed: {json.dumps(sub, separators=(',', ':'))}")
+            return
+        self._unsubscribe_key(client, key)
+        self._ack(client, "unsubscribe", sub)
+
+    def _unsubscribe_key(self, client: _Client, key: tuple[Any, ...]) -> None:
+        client.subs.pop(key, None)
+        clients = self._subs.get(key)
+        if clients is None:
+            return
+        clients.discard(client)
+        if not clients:
+            del self._subs[key]
+            if key[0] == "trades":
+                self._model.watch_trades(key[1], enabled=False)
+
+    # -- HTTP -----------------------------------------------------------------------------
+
+    async def _handle_info(self, request: web.Request) -> web.Response:
+        raw = await request.read()
+        try:
+            body = _loads(raw)
+        except ValueError:
+            return _unprocessable("Failed to parse the request body as JSON")
+        try:
+            payload = self.info(body)
+        except InfoRequestError as exc:
+            return _unprocessable(str(exc))
+        return web.Response(body=payload, content_type="application/json")
+
+    def info(self, body: Any) -> bytes:
+        """Answer one ``/info`` request body with the JSON bytes the venue would send.
+
+        Raises :class:`InfoRequestError` (HTTP 422) for a body that is not an object with a
+        known ``type`` or whose fields have the wrong types. Unknown coins answer ``null`` for
+        ``l2Book`` and 422 for ``fundingHistory`` / ``recentTrades``.
+        """
+        if not isinstance(body, dict) or not isinstance(body.get("type"), str):
+            raise InfoRequestError(
+                "Failed to deserialize the JSON body into the target type: missing field `type`"
+            )
+        kind = body["type"]
+        model = self._model
+        if kind == "meta":
+            return self._meta_bytes
+        if kind == "metaAndAssetCtxs":
+            return _dumps(model.meta_and_asset_ctxs_wire())
+        if kind == "allMids":
+            return _dumps(model.all_mids_wire())
+        if kind == "predictedFundings":
+            return _dumps(model.predicted_fundings_wire())
+        if kind == "l2Book":
+            coin = _field(body, "coin", str)
+            sig = body.get("nSigFigs")
+            if sig is not None and (isinstance(sig, bool) or sig not in _L2_SIG_FIGS):
+                raise InfoRequestError(
+                    "Failed to deserialize the JSON body into the target type: "
+                    "nSigFigs must be 2, 3, 4, 5 or null"
+                )
+            try:
+                return _dumps(model.l2_book_wire(coin, 20, sig))
+            except UnknownCoinError:
+                return b"null"
+        if kind == "fundingHistory":
+            coin = _field(body, "coin", str)
+            start = _field(body, "startTime", int)
+            end = body.get("endTime")
+            if end is not None and (isinstance(end, bool) or not isinstance(end, int)):
+                raise InfoRequestError(
+                    "Failed to deserialize the JSON body into the target type: endTime: invalid type"
+                )
+            try:
+                return _dumps(model.funding_history_wire(coin, start, end))
+            except UnknownCoinError:
+                raise InfoRequestError(f"unknown coin {coin}") from None
+        if kind == "recentTrades":
+            coin = _field(body, "coin", str)
+            try:
+                return _dumps(model.recent_trades_wire(coin))
+            except UnknownCoinError:
+                raise InfoRequestError(f"unknown coin {coin}") from None
+        raise InfoRequestError(
+            f"Failed to deserialize the JSON body into the target type: unknown variant `{kind[:64]}`"
+        )
+
+
+def _field(body: dict[str, Any], name: str, kind: type) -> Any:
+    value = body.get(name)
+    if value is None:
+        raise InfoRequestError(
+            f"Failed to deserialize the JSON body into the target type: missing field `{name}`"
+        )
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise InfoRequestError(
+            f"Failed to deserialize the JSON body into the target type: {name}: invalid type"
+        )
+    return value
+
+
+def _unprocessable(text: str) -> web.Response:
+    return web.Response(status=422, text=text, content_type="text/plain")
+
+
+def _due(prev: float, cur: float, phase: float, period: float) -> bool:
+    """True when an instant ``phase + k·period`` (seconds) falls in ``(prev, cur]``."""
+    return math.floor((cur - phase) / period) > math.floor((prev - phase) / period)
