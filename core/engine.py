@@ -16,7 +16,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from core.clock import VenueClock
@@ -89,6 +89,7 @@ class Engine:
         detectors: alert thresholds.
         oi_window_ms: window for OI change / OI × price quadrant (venue ms).
         alert_capacity: how many alerts are kept for display.
+        mono: monotonic clock (seconds) for receive times of frames that carry none.
     """
 
     venue: str
@@ -97,6 +98,7 @@ class Engine:
     oi_window_ms: int = 3_600_000
     alert_capacity: int = 200
     predicted_label: str = "HlPerp"
+    mono: Callable[[], float] = time.monotonic
 
     def __post_init__(self) -> None:
         self.store = MarketStore(oi_window_ms=self.oi_window_ms)
@@ -148,7 +150,7 @@ class Engine:
         c = state.ctx
         if c is None or c.recv_mono == 0.0:
             return True
-        now = time.monotonic() if now_mono is None else now_mono
+        now = self.mono() if now_mono is None else now_mono
         return now - c.recv_mono > stale_after_s
 
     # ------------------------------------------------------------------ MarketDataSink
@@ -157,6 +159,11 @@ class Engine:
         now = self.clock.now_ms()
         self.store.load(markets, ctxs, now)
         self._dirty.update(self.store.markets)
+        # Alerts are about changes: the state found at (re)load establishes the baseline
+        # silently, so opening the console does not replay every already-extreme market.
+        for ctx in ctxs:
+            if ctx is not None:
+                self._funding_alerter(ctx.symbol).update(ctx.symbol, now, ctx.funding, ctx.funding_interval_h)
         self._publish(MarketsLoaded(len(self.store.markets)))
 
     def on_ctx(self, ctx: AssetCtx) -> None:
@@ -198,13 +205,15 @@ class Engine:
                 )
             )
         if prev_funding != ctx.funding:
-            fa = self._funding_alerts.get(ctx.symbol)
-            if fa is None:
-                fa = self._funding_alerts[ctx.symbol] = FundingAlerter(
-                    extreme_apr=self.detectors.extreme_apr, flip_min_apr=self.detectors.flip_min_apr
-                )
-            for alert in fa.update(ctx.symbol, now, ctx.funding, ctx.funding_interval_h):
+            for alert in self._funding_alerter(ctx.symbol).update(ctx.symbol, now, ctx.funding, ctx.funding_interval_h):
                 self._raise(alert)
+
+    def _funding_alerter(self, symbol: str) -> FundingAlerter:
+        fa = self._funding_alerts.get(symbol)
+        if fa is None:
+            d = self.detectors
+            fa = self._funding_alerts[symbol] = FundingAlerter(extreme_apr=d.extreme_apr, flip_min_apr=d.flip_min_apr)
+        return fa
 
     def on_mids(self, mids: Mapping[str, float], recv_mono: float) -> None:
         """Mid prices (MarketDataSink); kept only as channel liveness for now."""
@@ -217,14 +226,14 @@ class Engine:
             self.trades.append(t)
             last = t
         if last is not None:
-            self.last_msg["trades"] = time.monotonic()
+            self.last_msg["trades"] = self.mono()
             self.clock.observe(last.time_ms)
             self._dirty.add(last.symbol)
 
     def on_book(self, book: BookSnapshot) -> None:
         """L2 book of the selected market; its timestamp anchors the venue clock."""
         self.book = book
-        self.last_msg["l2Book"] = time.monotonic()
+        self.last_msg["l2Book"] = self.mono()
         self.clock.observe(book.time_ms)
         self._dirty.add(book.symbol)
 

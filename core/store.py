@@ -82,7 +82,7 @@ class MarketStore:
         oi_window_ms: window (venue time) over which OI change and price change are measured.
     """
 
-    def __init__(self, *, history_step_ms: int = 10_000, oi_window_ms: int = 3_600_000) -> None:
+    def __init__(self, *, history_step_ms: int = 5_000, oi_window_ms: int = 3_600_000) -> None:
         self.markets: dict[str, MarketState] = {}
         self.history_step_ms = history_step_ms
         self.oi_window_ms = oi_window_ms

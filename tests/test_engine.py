@@ -130,6 +130,18 @@ async def test_funding_flip_and_extreme_alerts() -> None:
     assert kinds == [AlertKind.FUNDING_FLIP, AlertKind.EXTREME_FUNDING]
 
 
+async def test_state_found_at_load_is_a_silent_baseline() -> None:
+    mono = FakeMono()
+    clock = VenueClock(rate=1.0, mono=mono, wall_ms=lambda: T0)
+    eng = Engine(venue="hyperliquid", clock=clock, detectors=DetectorSettings(extreme_apr=1.0))
+    q = eng.subscribe()
+    eng.on_markets([MarketInfo("hyperliquid", "AXS", 0, 1, 5)], [ctx("AXS", 1.0, 1e6, funding=-0.00144)])
+    eng.on_ctx(ctx("AXS", 1.0, 1e6, funding=-0.00145))  # still extreme: no news
+    assert not [e for e in _drain(q) if isinstance(e, Alert)]
+    eng.on_ctx(ctx("AXS", 1.0, 1e6, funding=0.00002))  # flips positive: news
+    assert [e.kind for e in _drain(q) if isinstance(e, Alert)] == [AlertKind.FUNDING_FLIP]
+
+
 async def test_event_queue_is_bounded_drop_oldest() -> None:
     eng = make_engine(FakeMono())
     q = eng.subscribe(maxsize=3)

@@ -1,0 +1,197 @@
+"""Wiring of one live market session: venue choice, embedded simulator, feed and engine.
+
+The embedded simulator runs in a child process (``python -m core.sim``) so that its
+market model never competes with the console's event loop; it is reached only through
+its Hyperliquid-compatible HTTP/WebSocket endpoints on 127.0.0.1, exactly like the real
+venue. The child exits when the parent closes its stdin, so it never outlives pfterm.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from dataclasses import dataclass
+
+from core.clock import VenueClock
+from core.config import Settings
+from core.engine import DetectorSettings, Engine
+from core.venues.hyperliquid import MAINNET_API_URL, TESTNET_API_URL, ws_url_for
+
+log = logging.getLogger(__name__)
+
+
+class SimulatorStartError(RuntimeError):
+    """The embedded simulator did not come up; the message says why in one line."""
+
+
+class EmbeddedSimulator:
+    """A ``python -m core.sim`` child process bound to a free loopback port.
+
+    Args:
+        seed: RNG seed; speed: simulated seconds per wall second; cascade_rate: cascades
+        per simulated hour; start_ms: simulated clock start (ms UTC), ``None`` for now.
+    """
+
+    def __init__(self, seed: int, speed: float, cascade_rate: float, start_ms: int | None = None) -> None:
+        self.seed = seed
+        self.speed = speed
+        self.cascade_rate = cascade_rate
+        self.start_ms = start_ms
+        self.http_url: str | None = None
+        self.ws_url: str | None = None
+        self._proc: asyncio.subprocess.Process | None = None
+
+    async def start(self, timeout_s: float = 15.0) -> str:
+        """Start the child and return its HTTP base URL once it listens.
+
+        Raises:
+            SimulatorStartError: the child exited or printed nothing usable in time.
+        """
+        args = [
+            sys.executable, "-m", "core.sim",
+            "--host", "127.0.0.1", "--port", "0",
+            "--seed", str(self.seed), "--speed", repr(self.speed),
+            "--cascade-rate", repr(self.cascade_rate), "--exit-on-stdin-eof",
+        ]  # fmt: skip
+        if self.start_ms is not None:
+            args += ["--start-ms", str(self.start_ms)]
+        self._proc = await asyncio.create_subprocess_exec(
+            *args,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        assert self._proc.stdout is not None
+        try:
+            line = await asyncio.wait_for(self._proc.stdout.readline(), timeout_s)
+        except TimeoutError:
+            await self.stop()
+            raise SimulatorStartError(f"simulator did not start within {timeout_s:.0f}s") from None
+        try:
+            info = json.loads(line)
+            self.http_url = str(info["listening"])
+            self.ws_url = str(info["ws"])
+        except (ValueError, KeyError, TypeError):
+            await self.stop()
+            raise SimulatorStartError("simulator exited before listening") from None
+        log.info("embedded simulator at %s (seed %s, speed %s)", self.http_url, self.seed, self.speed)
+        return self.http_url
+
+    async def stop(self) -> None:
+        """Stop the child (close stdin, then terminate, then kill) and reap it."""
+        proc, self._proc = self._proc, None
+        if proc is None or proc.returncode is not None:
+            return
+        if proc.stdin is not None:
+            proc.stdin.close()
+        try:
+            await asyncio.wait_for(proc.wait(), 2.0)
+        except TimeoutError:
+            proc.terminate()
+            try:
+                await asyncio.wait_for(proc.wait(), 2.0)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
+
+
+@dataclass(slots=True, frozen=True)
+class Endpoint:
+    """Where the market data comes from: display label, HTTP base URL (None until the
+    embedded simulator is up), clock rate hint (None = estimate from venue timestamps)."""
+
+    label: str
+    http_url: str | None
+    clock_rate: float | None
+    embedded: bool
+
+
+def resolve_endpoint(settings: Settings) -> Endpoint:
+    """Choose the Hyperliquid-protocol endpoint for ``settings``.
+
+    ``--url hyperliquid=URL`` wins (clock rate estimated from the venue's timestamps);
+    otherwise ``sim`` starts the embedded simulator and ``hyperliquid`` uses mainnet or
+    testnet (https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api).
+    """
+    url = settings.urls.get("hyperliquid")
+    if url:
+        return Endpoint(f"hyperliquid @ {url}", url.rstrip("/"), None, False)
+    if settings.venue.name == "sim":
+        return Endpoint(f"sim (seed {settings.sim.seed})", None, settings.sim.speed, True)
+    net = settings.venue.network
+    return Endpoint(f"hyperliquid {net}", MAINNET_API_URL if net == "mainnet" else TESTNET_API_URL, 1.0, False)
+
+
+def build_engine(settings: Settings, endpoint: Endpoint) -> Engine:
+    """An :class:`Engine` configured from ``settings`` with a clock suited to ``endpoint``."""
+    a = settings.alerts
+    return Engine(
+        venue="hyperliquid",
+        clock=VenueClock(rate=endpoint.clock_rate),
+        detectors=DetectorSettings(
+            cascade_sample_s=a.cascade_sample_s,
+            cascade_window=a.cascade_window,
+            cascade_oi_drop=a.cascade_oi_drop,
+            cascade_price_move=a.cascade_price_move,
+            cascade_cooldown_s=a.cascade_cooldown_s,
+            extreme_apr=a.extreme_apr,
+            flip_min_apr=a.flip_min_apr,
+        ),
+        oi_window_ms=int(settings.markets.oi_window_min * 60_000),
+    )
+
+
+class MarketSession:
+    """Runs the feed for ``engine`` until stopped, starting the embedded simulator if needed."""
+
+    def __init__(self, settings: Settings, endpoint: Endpoint, engine: Engine) -> None:
+        self.settings = settings
+        self.endpoint = endpoint
+        self.engine = engine
+        self.sim: EmbeddedSimulator | None = None
+        self.feed = None
+        self._selected: str | None = None
+        self._stopping = False
+
+    async def run(self) -> None:
+        """Start (simulator, then feed) and run until :meth:`stop`.
+
+        Raises:
+            SimulatorStartError: the embedded simulator could not be started.
+        """
+        from core.venues.hyperliquid.feed import HyperliquidMarketData
+
+        http_url = self.endpoint.http_url
+        if self.endpoint.embedded:
+            s = self.settings.sim
+            self.sim = EmbeddedSimulator(s.seed, s.speed, s.cascade_rate)
+            http_url = await self.sim.start()
+        assert http_url is not None
+        if self._stopping:
+            return
+        self.feed = HyperliquidMarketData(
+            self.engine,
+            http_url,
+            ws_url_for(http_url),
+            include_delisted=self.settings.markets.include_delisted,
+        )
+        if self._selected:
+            self.feed.select(self._selected)
+        await self.feed.run()
+
+    def select(self, symbol: str) -> None:
+        """Follow ``symbol`` closely (trades, book, funding history)."""
+        self._selected = symbol
+        self.engine.selected = symbol
+        if self.feed is not None:
+            self.feed.select(symbol)
+
+    async def stop(self) -> None:
+        """Stop the feed and the embedded simulator."""
+        self._stopping = True
+        if self.feed is not None:
+            await self.feed.stop()
+        if self.sim is not None:
+            await self.sim.stop()

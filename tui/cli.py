@@ -1,0 +1,141 @@
+"""``pfterm`` command line.
+
+``pfterm`` opens the console; ``pfterm sim`` runs the Hyperliquid-compatible simulator
+standalone. Heavy modules (Textual, pydantic, the engine) are imported only after the
+arguments are parsed so that ``pfterm --help`` answers instantly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+CONFIG_HELP = """\
+configuration file (TOML, optional; flags override it):
+  default location: the platform config dir, e.g. ~/.config/pfterm/config.toml
+  [venue]    name = "sim" | "hyperliquid"; network = "mainnet" | "testnet"
+  [urls]     hyperliquid = "http://127.0.0.1:8765"
+  [sim]      seed = 1; speed = 1.0; cascade_rate = 2.5   (cascades per sim hour)
+  [markets]  include_delisted = false; oi_window_min = 60; stale_after_s = 10
+  [alerts]   cascade_oi_drop = 0.03; cascade_price_move = 0.02; cascade_sample_s = 30
+             cascade_window = 20; cascade_cooldown_s = 300; extreme_apr = 1.0
+             flip_min_apr = 0.05; bell = true
+  [ui]       flush_hz = 5; sort = "abs_funding"
+             (funding | abs_funding | oi | oi_change | volume | symbol)
+  An unknown key or a bad value is reported on one line naming the key (exit 2).
+
+examples:
+  pfterm                                  embedded simulator, real market snapshot
+  pfterm --speed 60                       a funding hour per minute
+  pfterm --venue hyperliquid              watch real Hyperliquid mainnet
+  pfterm --venue hyperliquid --network testnet
+  pfterm sim --port 8765 --seed 1 --speed 60 &
+  pfterm --url hyperliquid=http://127.0.0.1:8765
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors and exit status 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        sys.stderr.write(f"{self.prog}: error: {message} (see --help)\n")
+        raise SystemExit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full ``pfterm`` argument parser (console options + subcommands)."""
+    p = _Parser(
+        prog="pfterm",
+        description="Terminal console for perpetual-futures traders: live funding, open interest, "
+        "settlement countdowns and liquidation-cascade alerts.",
+        epilog=CONFIG_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--config", type=Path, metavar="PATH", help="TOML config file (default: platform config dir)")
+    p.add_argument("--venue", choices=["sim", "hyperliquid"], help="data source (default: sim)")
+    p.add_argument("--network", choices=["mainnet", "testnet"], help="Hyperliquid network (default: mainnet)")
+    p.add_argument(
+        "--url", action="append", default=[], metavar="VENUE=URL",
+        help="override a venue's base URL, e.g. hyperliquid=http://127.0.0.1:8765 (repeatable)",
+    )  # fmt: skip
+    p.add_argument("--seed", type=int, help="simulator RNG seed (default: 1)")
+    p.add_argument("--speed", type=float, help="simulator clock speed, sim seconds per second (default: 1)")
+    p.add_argument("--include-delisted", action="store_true", default=None, help="also list delisted markets")
+    p.add_argument("--sort", choices=["funding", "abs_funding", "oi", "oi_change", "volume", "symbol"])
+    p.add_argument("--log-file", type=Path, metavar="PATH", help="log file (default: platform log dir)")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sim = sub.add_parser("sim", help="run the Hyperliquid-compatible simulator standalone (127.0.0.1 only)")
+    sim.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default: 127.0.0.1)")
+    sim.add_argument("--port", type=int, default=8765, help="port (default: 8765; 0 = any free port)")
+    sim.add_argument("--seed", type=int, default=1, help="RNG seed (default: 1)")
+    sim.add_argument("--speed", type=float, default=1.0, help="sim seconds per wall second (default: 1)")
+    sim.add_argument("--cascade-rate", type=float, default=2.5, help="cascades per simulated hour (default: 2.5)")
+    sim.add_argument("--start-ms", type=int, help="simulated clock start, ms UTC (default: now)")
+    return p
+
+
+def _settings_from_args(args: argparse.Namespace):
+    from core.config import apply_override, load_settings, parse_url_overrides
+
+    settings = load_settings(args.config, required=args.config is not None)
+    for dotted, value in (
+        ("venue.name", args.venue),
+        ("venue.network", args.network),
+        ("sim.seed", args.seed),
+        ("sim.speed", args.speed),
+        ("markets.include_delisted", args.include_delisted),
+        ("ui.sort", args.sort),
+    ):
+        if value is not None:
+            apply_override(settings, dotted, value)
+    settings.urls.update(parse_url_overrides(args.url))
+    return settings
+
+
+def _setup_logging(path: Path | None) -> Path:
+    import logging
+    from logging.handlers import RotatingFileHandler
+
+    from platformdirs import user_log_path
+
+    log_path = path or user_log_path("pfterm") / "pfterm.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    handler = RotatingFileHandler(log_path, maxBytes=5_000_000, backupCount=3, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+    return log_path
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``pfterm`` console script; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    if args.command == "sim":
+        from core.sim.__main__ import main as sim_main
+
+        sim_argv = ["--host", args.host, "--port", str(args.port), "--seed", str(args.seed)]
+        sim_argv += ["--speed", repr(args.speed), "--cascade-rate", repr(args.cascade_rate)]
+        if args.start_ms is not None:
+            sim_argv += ["--start-ms", str(args.start_ms)]
+        return sim_main(sim_argv) or 0
+
+    from core.config import ConfigError
+
+    try:
+        settings = _settings_from_args(args)
+    except ConfigError as exc:
+        sys.stderr.write(f"pfterm: error: {exc}\n")
+        return 2
+    _setup_logging(args.log_file)
+
+    from tui.app import PftermApp
+
+    app = PftermApp(settings)
+    app.run()
+    return app.return_code or 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,332 @@
+"""The markets panel: one line per market, sortable, filterable, with a cursor.
+
+Rendered with Textual's line API: only lines that are visible *and* changed are redrawn,
+so a flush that touches 200 markets costs the ~40 lines on screen, and the terminal
+receives only those. Columns that do not fit the width are dropped by priority.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from rich.segment import Segment
+from rich.style import Style
+from textual.binding import Binding
+from textual.geometry import Size
+from textual.message import Message
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from core.funding import countdown_ms, format_countdown
+from core.signals import Quadrant
+from core.views import MarketRow, sort_value
+from widgets.numbers import fmt_pct, fmt_price, fmt_rate, fmt_usd
+
+POS = Style(color="#4ec98b")
+NEG = Style(color="#f0625c")
+DIM = Style(color="#7d8590")
+PLAIN = Style()
+BOLD = Style(bold=True)
+STALE = Style(color="#7d8590", italic=True)
+HEADER = Style(color="#c9d1d9", bold=True, bgcolor="#1f2933")
+HEADER_SORTED = Style(color="#ffd166", bold=True, bgcolor="#1f2933")
+CURSOR_BG = Style(bgcolor="#264f78")
+CURSOR_BG_BLUR = Style(bgcolor="#30363d")
+
+QUADRANT_STYLE = {
+    Quadrant.NEW_LONGS: POS,
+    Quadrant.SHORT_COVERING: Style(color="#9ccc65"),
+    Quadrant.NEW_SHORTS: NEG,
+    Quadrant.LONG_CAPITULATION: Style(color="#ff9e64"),
+    Quadrant.NEUTRAL: DIM,
+}
+
+
+QUADRANT_LABEL = {
+    Quadrant.NEW_LONGS: "new longs",
+    Quadrant.SHORT_COVERING: "short cover",
+    Quadrant.NEW_SHORTS: "new shorts",
+    Quadrant.LONG_CAPITULATION: "capitulation",
+    Quadrant.NEUTRAL: "neutral",
+}
+
+
+def _signed(v: float | None) -> Style:
+    if v is None or v == 0:
+        return DIM
+    return POS if v > 0 else NEG
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """A column: key, header, width (cells), right-aligned?, priority (lower drops last),
+    and a cell function ``(row, now_ms) -> (text, style)``."""
+
+    key: str
+    title: str
+    width: int
+    right: bool
+    priority: int
+    cell: Callable[[MarketRow, int], tuple[str, Style]]
+    sort: str | None = None
+
+
+COLUMNS: tuple[Column, ...] = (
+    Column("symbol", "Market", 9, False, 0, lambda r, n: (r.symbol, BOLD), "symbol"),
+    Column("mark", "Mark", 10, True, 0, lambda r, n: (fmt_price(r.mark), PLAIN)),
+    Column("oracle", "Oracle", 10, True, 6, lambda r, n: (fmt_price(r.oracle), DIM)),
+    Column("basis", "Basis", 7, True, 4, lambda r, n: (fmt_pct(r.basis, 2), _signed(r.basis))),
+    Column("funding", "Fund/h", 9, True, 0, lambda r, n: (fmt_rate(r.funding), _signed(r.funding)), "funding"),
+    Column("apr", "APR", 8, True, 1, lambda r, n: (fmt_pct(r.funding_apr, 1), _signed(r.funding_apr)), "abs_funding"),
+    Column("next", "Next", 7, True, 2, lambda r, n: (format_countdown(countdown_ms(n, r.next_funding_ms)), PLAIN)),
+    Column("oi", "OI", 7, True, 1, lambda r, n: (fmt_usd(r.oi_usd), PLAIN), "oi"),
+    Column("oi_chg", "OI Δ", 7, True, 3, lambda r, n: (fmt_pct(r.oi_change, 1), _signed(r.oi_change)), "oi_change"),
+    Column("quadrant", "OI×Price", 12, False, 5, lambda r, n: (QUADRANT_LABEL[r.quadrant], QUADRANT_STYLE[r.quadrant])),
+    Column("volume", "Vol 24h", 7, True, 3, lambda r, n: (fmt_usd(r.volume_usd), DIM), "volume"),
+)
+
+SORT_TITLES = {
+    "funding": "funding",
+    "abs_funding": "|funding|",
+    "oi": "open interest",
+    "oi_change": "OI change",
+    "volume": "24h volume",
+    "symbol": "symbol",
+}
+SORT_ORDER = ("abs_funding", "funding", "oi", "oi_change", "volume", "symbol")
+
+
+class MarketTable(ScrollView, can_focus=True):
+    """Scrollable market list rendered line by line.
+
+    Feed it :class:`~core.views.MarketRow` snapshots with :meth:`update_rows` and the venue
+    time with :meth:`set_now`; it posts :class:`MarketTable.Selected` when the cursor moves
+    to another market and :class:`MarketTable.Opened` on Enter.
+    """
+
+    BINDINGS = [
+        Binding("up,k", "cursor(-1)", "Up", show=False),
+        Binding("down,j", "cursor(1)", "Down", show=False),
+        Binding("pageup", "page(-1)", "Page up", show=False),
+        Binding("pagedown", "page(1)", "Page down", show=False),
+        Binding("home", "edge(0)", "First", show=False),
+        Binding("end", "edge(1)", "Last", show=False),
+        Binding("s", "cycle_sort", "Sort"),
+        Binding("S", "reverse_sort", "Reverse", show=False),
+        Binding("enter", "open", "Detail", show=False),
+    ]
+
+    class Selected(Message):
+        """The cursor moved to ``symbol``."""
+
+        def __init__(self, symbol: str) -> None:
+            super().__init__()
+            self.symbol = symbol
+
+    class Opened(Message):
+        """Enter was pressed on ``symbol``."""
+
+        def __init__(self, symbol: str) -> None:
+            super().__init__()
+            self.symbol = symbol
+
+    def __init__(self, *, sort: str = "abs_funding", name: str | None = None, id: str | None = None) -> None:
+        super().__init__(name=name, id=id)
+        self.rows: dict[str, MarketRow] = {}
+        self.order: list[str] = []
+        self._index: dict[str, int] = {}
+        self.sort_key = sort
+        self.sort_desc = sort != "symbol"
+        self.filter_text = ""
+        self.cursor = 0
+        self.selected: str | None = None
+        self.now_ms = 0
+        self._columns: tuple[Column, ...] = COLUMNS
+        self._columns_width = -1
+        self._pending_latency: dict[str, float] = {}
+        self.latencies: deque[float] = deque(maxlen=100_000)
+        self.measure_latency = False
+
+    # ------------------------------------------------------------------ data in
+    def update_rows(self, rows: Iterable[MarketRow]) -> None:
+        """Replace the given markets' rows and redraw those that are on screen."""
+        new_symbols = False
+        top = self.scroll_offset.y
+        height = self.size.height
+        for row in rows:
+            sym = row.symbol
+            if sym not in self.rows:
+                new_symbols = True
+            self.rows[sym] = row
+            if self.measure_latency and row.recv_mono:
+                self._pending_latency[sym] = row.recv_mono
+            i = self._index.get(sym)
+            if i is not None and top <= i < top + height:
+                self.refresh_line(i + 1)
+        if new_symbols:
+            self.resort()
+
+    def set_now(self, now_ms: int) -> None:
+        """Set the venue time used for countdowns; redraws when a displayed second changes."""
+        if now_ms // 1000 != self.now_ms // 1000:
+            self.now_ms = now_ms
+            self.refresh()
+        else:
+            self.now_ms = now_ms
+
+    def set_filter(self, text: str) -> None:
+        """Show only markets whose symbol contains ``text`` (case-insensitive)."""
+        self.filter_text = text.strip().lower()
+        self.resort()
+
+    def set_sort(self, key: str, descending: bool | None = None) -> None:
+        """Order by ``key`` (see :data:`SORT_ORDER`), numbers descending by default."""
+        if key not in SORT_TITLES:
+            raise ValueError(f"unknown sort key {key!r}")
+        self.sort_key = key
+        self.sort_desc = (key != "symbol") if descending is None else descending
+        self.resort()
+
+    def resort(self) -> None:
+        """Recompute the visible order, keeping the cursor on the selected market."""
+        f = self.filter_text
+        syms = [s for s in self.rows if not f or f in s.lower()]
+        key = self.sort_key
+        rows = self.rows
+        syms.sort(key=lambda s: (sort_value(rows[s], key), s), reverse=self.sort_desc)
+        if syms != self.order:
+            self.order = syms
+            self._index = {s: i for i, s in enumerate(syms)}
+            self.virtual_size = Size(0, len(syms) + 1)  # width: columns are fitted, never scrolled
+            if self.selected in self._index:
+                self.cursor = self._index[self.selected]
+            else:
+                self.cursor = min(self.cursor, max(0, len(syms) - 1))
+                self._select(self.cursor)
+            self.refresh()
+
+    # ------------------------------------------------------------------ actions
+    def action_cursor(self, delta: int) -> None:
+        """Move the cursor by ``delta`` lines."""
+        self._move_to(self.cursor + delta)
+
+    def action_page(self, direction: int) -> None:
+        """Move the cursor by one page."""
+        self._move_to(self.cursor + direction * max(1, self.size.height - 2))
+
+    def action_edge(self, end: int) -> None:
+        """Jump to the first (0) or last (1) market."""
+        self._move_to(len(self.order) - 1 if end else 0)
+
+    def action_cycle_sort(self) -> None:
+        """Next sort key in :data:`SORT_ORDER`."""
+        i = SORT_ORDER.index(self.sort_key) if self.sort_key in SORT_ORDER else -1
+        self.set_sort(SORT_ORDER[(i + 1) % len(SORT_ORDER)])
+
+    def action_reverse_sort(self) -> None:
+        """Flip ascending/descending."""
+        self.set_sort(self.sort_key, not self.sort_desc)
+
+    def action_open(self) -> None:
+        """Open the selected market's detail."""
+        if self.selected:
+            self.post_message(self.Opened(self.selected))
+
+    def _move_to(self, i: int) -> None:
+        if not self.order:
+            return
+        i = max(0, min(len(self.order) - 1, i))
+        old = self.cursor
+        self.cursor = i
+        self.refresh_line(old + 1)
+        self.refresh_line(i + 1)
+        self._select(i)
+        # keep the cursor line visible below the fixed header line
+        top = self.scroll_offset.y
+        visible = max(1, self.size.height - 1)
+        if i < top:
+            self.scroll_to(y=i, animate=False)
+        elif i >= top + visible:
+            self.scroll_to(y=i - visible + 1, animate=False)
+
+    def _select(self, i: int) -> None:
+        sym = self.order[i] if 0 <= i < len(self.order) else None
+        if sym is not None and sym != self.selected:
+            self.selected = sym
+            self.post_message(self.Selected(sym))
+
+    def watch_scroll_y(self, old: float, new: float) -> None:  # noqa: D102 - Textual hook
+        super().watch_scroll_y(old, new)
+        self.refresh()
+
+    # ------------------------------------------------------------------ rendering
+    def _fit_columns(self, width: int) -> tuple[Column, ...]:
+        if width == self._columns_width:
+            return self._columns
+        cols = list(COLUMNS)
+        while sum(c.width + 1 for c in cols) > width and len(cols) > 1:
+            worst = max(cols, key=lambda c: (c.priority, COLUMNS.index(c)))
+            if worst.priority == 0:
+                break
+            cols.remove(worst)
+        self._columns = tuple(cols)
+        self._columns_width = width
+        return self._columns
+
+    def render_line(self, y: int) -> Strip:
+        """Line ``y`` of the visible area: 0 is the header, then markets from the scroll offset."""
+        width = self.size.width
+        cols = self._fit_columns(width)
+        if y == 0:
+            return self._header(cols, width)
+        i = self.scroll_offset.y + y - 1
+        if i >= len(self.order):
+            return Strip.blank(width)
+        sym = self.order[i]
+        row = self.rows[sym]
+        if self.measure_latency:
+            t = self._pending_latency.pop(sym, None)
+            if t is not None:
+                self.latencies.append(time.monotonic() - t)
+        bg = None
+        if i == self.cursor:
+            bg = CURSOR_BG if self.has_focus else CURSOR_BG_BLUR
+        segs: list[Segment] = []
+        used = 0
+        now = self.now_ms
+        for c in cols:
+            text, style = c.cell(row, now)
+            if row.stale and c.key != "symbol":
+                style = STALE
+            text = text[: c.width]
+            cell = text.rjust(c.width) if c.right else text.ljust(c.width)
+            if bg is not None:
+                style = style + bg
+            segs.append(Segment(cell + " ", style))
+            used += c.width + 1
+        if used < width:
+            segs.append(Segment(" " * (width - used), bg or PLAIN))
+        return Strip(segs, width).crop(0, width)
+
+    def _header(self, cols: tuple[Column, ...], width: int) -> Strip:
+        segs: list[Segment] = []
+        used = 0
+        for c in cols:
+            title = c.title
+            style = HEADER
+            if c.sort == self.sort_key:
+                title = f"{title}{'▼' if self.sort_desc else '▲'}"
+                style = HEADER_SORTED
+            cell = title.rjust(c.width) if c.right else title.ljust(c.width)
+            segs.append(Segment(cell[: c.width] + " ", style))
+            used += c.width + 1
+        if used < width:
+            segs.append(Segment(" " * (width - used), HEADER))
+        return Strip(segs, width).crop(0, width)
+
+    def on_click(self, event) -> None:  # noqa: D102 - Textual hook
+        if event.y >= 1:
+            self._move_to(self.scroll_offset.y + event.y - 1)

@@ -1,0 +1,175 @@
+"""Small panels of the main screen: settlement, alerts and the status bar.
+
+Each renders a snapshot handed to it by the console; none of them reads the engine or
+talks to a venue.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+from textual.widgets import Static
+
+from core.funding import countdown_ms, format_countdown
+from core.models import Alert, AlertKind, FeedState, FeedStatus
+from core.views import MarketRow
+from widgets.numbers import fmt_pct, fmt_rate
+
+
+def _utc(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%H:%M:%S")
+
+
+class SettlementPanel(Static):
+    """Countdown to the venue's next settlement, the extremes of funding, and the
+    estimated payment of each open position (read-only session: none)."""
+
+    def show(
+        self,
+        now_ms: int,
+        next_ms: int | None,
+        highest: Sequence[MarketRow],
+        lowest: Sequence[MarketRow],
+        positions_note: str = "positions: none (read-only)",
+    ) -> None:
+        """Render for venue time ``now_ms`` (ms UTC) and settlement ``next_ms``."""
+        self._last = (now_ms, next_ms, highest, lowest, positions_note)
+        t = Text(no_wrap=True, overflow="ellipsis")
+        t.append("next settlement ", style="bold")
+        if next_ms is None:
+            t.append("—")
+        else:
+            t.append(format_countdown(countdown_ms(now_ms, next_ms)), style="bold #ffd166")
+            t.append(f"  {_utc(next_ms)[:5]} UTC", style="dim")
+        wide = self.size.width >= 48
+        grid = Table.grid(padding=(0, 1), expand=True)
+        for _ in range(2):
+            grid.add_column(no_wrap=True, ratio=1)
+            if wide:
+                grid.add_column(justify="right", no_wrap=True)
+            grid.add_column(justify="right", no_wrap=True)
+        for i in range(max(len(highest), len(lowest))):
+            cells: list[Text | str] = []
+            for arrow, side in (("▲", highest), ("▼", lowest)):
+                if i < len(side):
+                    r = side[i]
+                    style = "#4ec98b" if r.funding > 0 else "#f0625c"
+                    cells.append(Text(f"{arrow} {r.symbol}", style="bold"))
+                    if wide:
+                        cells.append(Text(fmt_rate(r.funding), style=style))
+                    cells.append(Text(fmt_pct(r.funding_apr, 1), style=style))
+                else:
+                    cells += [""] * (3 if wide else 2)
+            grid.add_row(*cells)
+        self.update(Group(t, grid, Text(positions_note, style="dim")))
+
+    def on_resize(self) -> None:
+        """The layout depends on the width: render the last data again."""
+        last = getattr(self, "_last", None)
+        if last is not None:
+            self.show(*last)
+
+
+ALERT_STYLE = {
+    AlertKind.CASCADE: "bold #f0625c",
+    AlertKind.FUNDING_FLIP: "#ffd166",
+    AlertKind.EXTREME_FUNDING: "#ff9e64",
+}
+
+
+class AlertsPanel(Static):
+    """Alerts, newest first: time (venue, UTC), market, kind, OI change, price change."""
+
+    def show(self, alerts: Sequence[Alert], limit: int = 50) -> None:
+        """Render the newest ``limit`` of ``alerts`` (already newest first); below 50 cells
+        wide the OI and price changes follow the kind instead of having columns."""
+        self._last = (alerts, limit)
+        if not alerts:
+            self.update(Text("no alerts yet", style="dim"))
+            return
+        wide = self.size.width >= 50
+        table = Table.grid(padding=(0, 1), expand=True)
+        table.add_column(no_wrap=True, style="dim")
+        table.add_column(no_wrap=True, style="bold", min_width=4)
+        table.add_column(no_wrap=True, ratio=1, overflow="ellipsis")
+        if wide:
+            table.add_column(justify="right", no_wrap=True)
+            table.add_column(justify="right", no_wrap=True)
+        for a in list(alerts)[:limit]:
+            oi = fmt_pct(a.oi_change, 1) if a.oi_change is not None else ""
+            px = fmt_pct(a.price_change, 1) if a.price_change is not None else ""
+            detail = a.kind.value
+            if a.kind is not AlertKind.CASCADE and a.funding_apr is not None:
+                detail = f"{a.kind.value} {fmt_pct(a.funding_apr, 0)}"
+            when = _utc(a.time_ms)
+            if wide:
+                table.add_row(when, a.symbol, Text(detail, style=ALERT_STYLE[a.kind]), oi, px)
+            else:
+                if oi:
+                    detail = f"{detail} OI {oi} px {px}"
+                table.add_row(when[:5], a.symbol, Text(detail, style=ALERT_STYLE[a.kind]))
+        self.update(table)
+
+    def on_resize(self) -> None:
+        """The layout depends on the width: render the last alerts again."""
+        last = getattr(self, "_last", None)
+        if last is not None:
+            self.show(*last)
+
+
+@dataclass(slots=True, frozen=True)
+class StatusView:
+    """What the status bar shows: venue label, feed statuses, per-channel last message
+    (monotonic s), stale and total market counts, malformed frames, clock speed, venue time."""
+
+    venue: str
+    feeds: tuple[FeedStatus, ...]
+    last_msg: tuple[tuple[str, float], ...]
+    stale: int
+    markets: int
+    speed: float | None
+    now_ms: int
+    now_mono: float
+
+
+class StatusBar(Static):
+    """One line: venue, connection state (with retry countdown), message ages, staleness."""
+
+    def show(self, v: StatusView) -> None:
+        """Render ``v``."""
+        now = v.now_mono
+        t = Text(no_wrap=True, overflow="ellipsis")
+        t.append(f" {v.venue} ", style="bold reverse")
+        t.append(" ")
+        malformed = 0
+        for f in v.feeds:
+            malformed += f.malformed
+            name = f.feed.split("/")[-1]
+            if f.state is FeedState.CONNECTED:
+                t.append(f"{name} ● connected", style="#4ec98b")
+            elif f.state is FeedState.RETRYING:
+                wait = max(0.0, (f.retry_at_mono or now) - now)
+                t.append(f"{name} ○ connecting / retrying in {wait:.0f}s", style="bold #f0625c")
+            elif f.state is FeedState.CONNECTING:
+                t.append(f"{name} ◌ connecting", style="#ffd166")
+            else:
+                t.append(f"{name} stopped", style="dim")
+            t.append("  ")
+        if v.stale:
+            t.append(f"{v.stale}/{v.markets} stale  ", style="bold #ff9e64")
+        else:
+            t.append(f"{v.markets} mkts  ", style="dim")
+        if malformed:
+            t.append(f"{malformed} malformed  ", style="#ff9e64")
+        if v.speed is not None and v.speed != 1.0:
+            t.append(f"sim ×{v.speed:g}  ", style="#8ab4f8")
+        for chan, mono in v.last_msg:
+            age = now - mono
+            t.append(f"{chan} {age:.1f}s  ", style="#f0625c" if age > 5 else "dim")
+        t.append(datetime.fromtimestamp(v.now_ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC"), style="dim")
+        self.update(t)
