@@ -188,22 +188,9 @@ class Engine:
                 price_move=d.cascade_price_move,
                 cooldown_ms=int(d.cascade_cooldown_s * 1000),
             )
-        sig = det.update(now, ctx.mark_px, ctx.open_interest * ctx.oracle_px)
+        sig = det.update(now, ctx.mark_px, ctx.open_interest)
         if sig is not None:
-            direction = "longs liquidated" if sig.price_change < 0 else "shorts squeezed"
-            self._raise(
-                Alert(
-                    kind=AlertKind.CASCADE,
-                    symbol=ctx.symbol,
-                    time_ms=now,
-                    message=(
-                        f"{ctx.symbol} liquidation cascade ({direction}): OI {sig.oi_change:+.1%}, "
-                        f"price {sig.price_change:+.1%} in {self.detectors.cascade_sample_s:.0f}s"
-                    ),
-                    oi_change=sig.oi_change,
-                    price_change=sig.price_change,
-                )
-            )
+            self._raise(sig.to_alert(ctx.symbol))
         if prev_funding != ctx.funding:
             for alert in self._funding_alerter(ctx.symbol).update(ctx.symbol, now, ctx.funding, ctx.funding_interval_h):
                 self._raise(alert)

@@ -116,11 +116,12 @@ def oi_trend(values: Sequence[float], threshold: float = 0.01) -> Trend:
 
 
 class CascadeSample(NamedTuple):
-    """One sample kept by :class:`CascadeDetector`: venue time ms, price USD, open interest USD."""
+    """One sample kept by :class:`CascadeDetector`: venue time ms, price USD, open interest in
+    base units (contracts)."""
 
     time_ms: int
     price: float
-    oi_usd: float
+    oi: float
 
 
 def _usd_compact(usd: float) -> str:
@@ -137,7 +138,7 @@ class CascadeSignal:
 
     * ``time_ms``: venue time of the sample that completed the interval, ms;
     * ``price_change``, ``oi_change``: relative changes over that one sample interval, fractions;
-    * ``price``: price at the sample, USD; ``oi_usd``: open interest at the sample, USD;
+    * ``price``: price at the sample, USD; ``oi``: open interest at the sample, base units;
     * ``liquidation_usd``: forced-close volume reported during the interval, USD (0 when the
       venue publishes none).
 
@@ -148,18 +149,19 @@ class CascadeSignal:
     price_change: float
     oi_change: float
     price: float
-    oi_usd: float
+    oi: float
     liquidation_usd: float
 
     def to_alert(self, symbol: str) -> Alert:
         """This signal as an :class:`~core.models.Alert` of kind ``CASCADE`` for ``symbol``.
 
-        The message is one line, e.g. ``"BTC liquidation cascade: OI -4.0 %, price -3.0 %"``,
-        followed by the liquidation volume when there is any. ``extra`` carries ``price``,
-        ``oi_usd`` and ``liquidation_usd``.
+        The message is one line, e.g. ``"BTC liquidation cascade (longs liquidated): OI -4.0 %,
+        price -3.0 %"``, followed by the liquidation volume when there is any. ``extra`` carries
+        ``price``, ``oi`` and ``liquidation_usd``.
         """
+        side = "longs liquidated" if self.price_change < 0 else "shorts squeezed"
         message = (
-            f"{symbol} liquidation cascade: OI {self.oi_change * 100:+.1f} %, "
+            f"{symbol} liquidation cascade ({side}): OI {self.oi_change * 100:+.1f} %, "
             f"price {self.price_change * 100:+.1f} %"
         )
         if self.liquidation_usd > 0:
@@ -173,7 +175,7 @@ class CascadeSignal:
             price_change=self.price_change,
             extra={
                 "price": self.price,
-                "oi_usd": self.oi_usd,
+                "oi": self.oi,
                 "liquidation_usd": self.liquidation_usd,
             },
         )
@@ -182,9 +184,10 @@ class CascadeSignal:
 class CascadeDetector:
     """Liquidation-cascade detector for one market (DOMAIN.md §5; seed 003).
 
-    Feed :meth:`update` every market update. A sample is taken once at least
-    ``sample_interval_ms`` of venue time has passed since the previous one; the new sample is
-    compared with the previous one, and a :class:`CascadeSignal` is returned when, over that
+    Feed :meth:`update` every market update. Samples sit on a fixed grid of venue time: the
+    first update in each ``sample_interval_ms`` slot is sampled (a feed pushing at about the
+    sample interval then never skips one because a push came a little early), and the new
+    sample is compared with the previous one, and a :class:`CascadeSignal` is returned when, over that
     single interval,
 
     * open interest fell by more than ``oi_drop`` (``oi_change < −oi_drop``), and
@@ -202,7 +205,7 @@ class CascadeDetector:
     Between samples :meth:`update` does one comparison and allocates nothing.
 
     Args:
-        sample_interval_ms: minimum venue time between samples, ms (> 0; seed 003: 30 s).
+        sample_interval_ms: width of a sampling slot, ms (> 0; seed 003: 30 s).
         window: samples kept, oldest dropped first (≥ 2; seed 003: 20).
         oi_drop: OI fall that qualifies, fraction (> 0; seed 003: 3 %).
         price_move: absolute price move that qualifies, fraction (≥ 0; seed 003: 2 %).
@@ -264,7 +267,7 @@ class CascadeDetector:
         self._liq_factor = liquidation_oi_factor
         self._max_gap_ms = max_gap_ms
         self._samples: deque[CascadeSample] = deque(maxlen=window)
-        # Earliest venue time at which the next sample may be taken; -inf before the first.
+        # Start of the next sampling slot (venue ms); -inf before the first sample.
         self._next_sample_ms: float = -math.inf
         self._last_signal_ms: int | None = None
         self._liq_usd = 0.0
@@ -320,13 +323,15 @@ class CascadeDetector:
         self._liq_usd += usd
         return True
 
-    def update(self, time_ms: int, price: float, oi_usd: float) -> CascadeSignal | None:
+    def update(self, time_ms: int, price: float, oi: float) -> CascadeSignal | None:
         """Feed one market update; maybe take a sample; maybe return a cascade signal.
 
         Args:
             time_ms: venue time of the update, ms.
             price: mark (or mid) price, USD.
-            oi_usd: open interest, USD.
+            oi: open interest in base units (contracts). Not USD: a USD figure falls with the
+                price alone and would turn any sharp drop into a "cascade", and rises in a
+                squeeze, hiding the closes (DOMAIN.md §5 "OI falls").
 
         Returns:
             A :class:`CascadeSignal` when the sample just taken completes a qualifying interval
@@ -336,17 +341,17 @@ class CascadeDetector:
         """
         if time_ms < self._next_sample_ms:
             return None
-        if not (0 < price < math.inf and 0 <= oi_usd < math.inf):
+        if not (0 < price < math.inf and 0 <= oi < math.inf):
             return None
         samples = self._samples
         prev = samples[-1] if samples else None
-        samples.append(CascadeSample(time_ms, price, oi_usd))
-        self._next_sample_ms = time_ms + self._interval_ms
+        samples.append(CascadeSample(time_ms, price, oi))
+        self._next_sample_ms = (time_ms // self._interval_ms + 1) * self._interval_ms
         liq = self._liq_usd
         self._liq_usd = 0.0
-        if prev is None or prev.oi_usd <= 0 or time_ms - prev.time_ms > self._max_gap_ms:
+        if prev is None or prev.oi <= 0 or time_ms - prev.time_ms > self._max_gap_ms:
             return None
-        oi_change = (oi_usd - prev.oi_usd) / prev.oi_usd
+        oi_change = (oi - prev.oi) / prev.oi
         price_change = (price - prev.price) / prev.price
         oi_threshold = self._oi_drop * self._liq_factor if liq > 0 else self._oi_drop
         if not (oi_change < -oi_threshold and abs(price_change) > self._price_move):
@@ -355,7 +360,7 @@ class CascadeDetector:
         if last is not None and time_ms - last < self._cooldown_ms:
             return None
         self._last_signal_ms = time_ms
-        return CascadeSignal(time_ms, price_change, oi_change, price, oi_usd, liq)
+        return CascadeSignal(time_ms, price_change, oi_change, price, oi, liq)
 
 
 class FundingAlerter:

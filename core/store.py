@@ -18,10 +18,12 @@ from core.signals import Quadrant, oi_quadrant
 
 @dataclass(slots=True, frozen=True)
 class Sample:
-    """One point of a market's sampled history: venue time (ms), mark (USD), OI (USD), funding/h."""
+    """One point of a market's sampled history: venue time (ms), mark (USD), open interest in
+    base units and in USD, funding rate per the market's interval."""
 
     time_ms: int
     mark_px: float
+    oi: float
     oi_usd: float
     funding: float
 
@@ -31,7 +33,8 @@ class MarketState:
     """Everything the engine knows about one market.
 
     ``oi_change`` / ``price_change`` are fractions over the configured OI window (venue
-    time), ``None`` until the window holds two samples. ``next_funding_ms`` is the venue's
+    time), ``None`` until the window holds two samples; OI change is measured in contracts
+    (base units), so a price move alone never shows as an OI change (DOMAIN.md §5). ``next_funding_ms`` is the venue's
     next settlement time (ms UTC) from ``predictedFundings`` when it has reported one.
     """
 
@@ -118,18 +121,21 @@ class MarketStore:
             state.last_premium = p
             state.sampler.add(now_ms, p)
         hist = state.history
-        if not hist or now_ms - hist[-1].time_ms >= self.history_step_ms:
-            hist.append(Sample(now_ms, ctx.mark_px, ctx.open_interest * ctx.oracle_px, ctx.funding))
         win = state.window
+        sample = None
+        if not hist or now_ms - hist[-1].time_ms >= self.history_step_ms:
+            sample = Sample(now_ms, ctx.mark_px, ctx.open_interest, ctx.open_interest * ctx.oracle_px, ctx.funding)
+            hist.append(sample)
         if not win or now_ms - win[-1].time_ms >= self._window_step_ms:
-            win.append(Sample(now_ms, ctx.mark_px, ctx.open_interest * ctx.oracle_px, ctx.funding))
+            if sample is None:
+                sample = Sample(now_ms, ctx.mark_px, ctx.open_interest, ctx.open_interest * ctx.oracle_px, ctx.funding)
+            win.append(sample)
             cutoff = now_ms - self.oi_window_ms
             while len(win) > 2 and win[1].time_ms <= cutoff:
                 win.popleft()
         first = win[0]
-        if len(win) >= 2 and first.oi_usd > 0 and first.mark_px > 0:
-            oi_now = ctx.open_interest * ctx.oracle_px
-            state.oi_change = oi_now / first.oi_usd - 1.0
+        if len(win) >= 2 and first.oi > 0 and first.mark_px > 0:
+            state.oi_change = ctx.open_interest / first.oi - 1.0
             state.price_change = ctx.mark_px / first.mark_px - 1.0
             state.quadrant = oi_quadrant(state.price_change, state.oi_change, dead_band=0.001)
 

@@ -93,6 +93,20 @@ def test_oi_window_change_and_quadrant() -> None:
     assert eng.clock.now_ms() - st.window[0].time_ms <= 600_000 + 600_000 // 60
 
 
+async def test_price_drop_alone_is_not_a_cascade() -> None:
+    """OI in USD would fall 4 % with the price; contracts did not move: no cascade."""
+    mono = FakeMono()
+    eng = make_engine(mono)
+    q = eng.subscribe()
+    for _ in range(3):
+        mono.t += 30.0
+        eng.on_ctx(ctx("BTC", 100.0, 1000.0))
+    mono.t += 30.0
+    eng.on_ctx(ctx("BTC", 96.0, 1000.0))
+    assert not [e for e in _drain(q) if isinstance(e, Alert)]
+    assert eng.store.get("BTC").oi_change == pytest.approx(0.0)
+
+
 def test_history_is_bounded() -> None:
     mono = FakeMono()
     eng = make_engine(mono)
@@ -115,7 +129,8 @@ async def test_cascade_raises_alert_event_and_is_kept_newest_first() -> None:
     eng.on_ctx(ctx("BTC", 96.0, 900.0))  # -4 % price, -10 % OI in one interval
     alerts = [e for e in _drain(q) if isinstance(e, Alert)]
     assert [a.kind for a in alerts] == [AlertKind.CASCADE]
-    assert alerts[0].oi_change == pytest.approx(900 * 96 / (1000 * 100) - 1, rel=1e-9)
+    assert alerts[0].oi_change == pytest.approx(-0.10, rel=1e-9)  # contracts, not USD
+    assert alerts[0].price_change == pytest.approx(-0.04, rel=1e-9)
     assert eng.alerts[0] is alerts[0] and eng.alert_seq == 1
 
 

@@ -104,7 +104,7 @@ def test_cascade_fires_on_oi_drop_with_price_move() -> None:
     assert signal.oi_change == pytest.approx(-0.04)
     assert signal.price_change == pytest.approx(-0.03)
     assert signal.price == 97_000.0
-    assert signal.oi_usd == 0.96e9
+    assert signal.oi == 0.96e9
     assert signal.liquidation_usd == 0.0
     assert det.last_signal_ms == T0 + 30_000
 
@@ -152,14 +152,29 @@ def test_cascade_sampling_respects_interval() -> None:
         det.update(T0 + t, 100.0, 1e9)
     times = [s.time_ms - T0 for s in det.samples]
     assert times == [0, 30_000, 60_000, 90_000, 120_000]
-    # a late update (irregular feed) resets the phase: next sample ≥ 30 s after it
+    # samples sit on a fixed 30 s grid: the first update of each slot is sampled, later
+    # updates in the same slot are not, and an irregular feed does not shift the grid
     det.update(T0 + 155_000, 100.0, 1e9)
-    det.update(T0 + 184_999, 100.0, 1e9)
+    det.update(T0 + 179_999, 100.0, 1e9)
+    det.update(T0 + 180_001, 100.0, 1e9)
     det.update(T0 + 185_000, 100.0, 1e9)
-    assert [s.time_ms - T0 for s in det.samples][-2:] == [155_000, 185_000]
+    assert [s.time_ms - T0 for s in det.samples][-2:] == [155_000, 180_001]
     # out-of-order updates are ignored
     assert det.update(T0 + 1_000, 50.0, 1.0) is None
-    assert det.samples[-1].time_ms == T0 + 185_000
+    assert det.samples[-1].time_ms == T0 + 180_001
+
+
+def test_cascade_pushes_at_the_sample_interval_are_all_compared() -> None:
+    """A feed pushing about every 30 s (2 Hz at 60x) with jitter: no interval goes unchecked."""
+    det = CascadeDetector(sample_interval_ms=30_000, cooldown_ms=0)
+    t, fired = T0, 0
+    jitter = [-300, 250, -100, 400, -350, 0, 150, -200]
+    for i in range(40):
+        t = T0 + i * 30_000 + jitter[i % len(jitter)]
+        crash = i == 25
+        sig = det.update(t, 95.0 if crash else 100.0, 0.9e9 if crash else 1e9)
+        fired += sig is not None
+    assert fired == 1
 
 
 def test_cascade_window_bounded() -> None:
@@ -227,7 +242,9 @@ def test_cascade_signal_to_alert() -> None:
     assert alert.symbol == "BTC"
     assert alert.time_ms == T0
     assert alert.oi_change == -0.04 and alert.price_change == -0.03
-    assert alert.message == "BTC liquidation cascade: OI -4.0 %, price -3.0 %, liquidations $1.2M"
+    assert alert.message == (
+        "BTC liquidation cascade (longs liquidated): OI -4.0 %, price -3.0 %, liquidations $1.2M"
+    )
     assert "\n" not in alert.message
     assert alert.extra["liquidation_usd"] == 1_234_567.0
 
@@ -268,7 +285,8 @@ def test_cascade_invariants(steps: list[tuple[int, float, float]]) -> None:
         signal = det.update(t, price, oi)
         samples = det.samples
         assert len(samples) <= 5
-        assert all(b.time_ms - a.time_ms >= 30_000 for a, b in zip(samples, samples[1:]))
+        # at most one sample per 30 s slot of venue time
+        assert all(b.time_ms // 30_000 > a.time_ms // 30_000 for a, b in zip(samples, samples[1:]))
         if signal is not None:
             assert signal.oi_change < -0.03 and abs(signal.price_change) > 0.02
             if last_signal is not None:
