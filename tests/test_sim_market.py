@@ -11,14 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from core.funding import hl_hourly_rate, premium_sample
 from core.sim.market import (
     HOUR_MS,
     PREMIUM_SAMPLE_MS,
     MarketModel,
     UnknownCoinError,
     decimal_str,
-    hourly_funding_rate,
-    premium_sample,
     price_str,
 )
 from core.sim.snapshot import SnapshotError, load_snapshot, snapshot_bytes, validate_snapshot
@@ -115,21 +114,22 @@ def test_decimal_str(value: float, decimals: int, expected: str) -> None:
 
 
 def test_funding_formula_regions() -> None:
-    assert hourly_funding_rate(0.0) == pytest.approx(0.0000125, abs=1e-18)
+    assert hl_hourly_rate(0.0) == pytest.approx(0.0000125, abs=1e-18)
     # Flat region: the interest-rate clamp pins F8 to 0.0001 for P in [-0.0004, 0.0006].
-    assert hourly_funding_rate(-0.0004) == pytest.approx(0.0000125)
-    assert hourly_funding_rate(0.0006) == pytest.approx(0.0000125)
-    assert hourly_funding_rate(0.001) == pytest.approx((0.001 - 0.0005) / 8)
-    assert hourly_funding_rate(-0.001) == pytest.approx((-0.001 + 0.0005) / 8)
+    assert hl_hourly_rate(-0.0004) == pytest.approx(0.0000125)
+    assert hl_hourly_rate(0.0006) == pytest.approx(0.0000125)
+    assert hl_hourly_rate(0.001) == pytest.approx((0.001 - 0.0005) / 8)
+    assert hl_hourly_rate(-0.001) == pytest.approx((-0.001 + 0.0005) / 8)
     # ±4 %/h cap.
-    assert hourly_funding_rate(1.0) == 0.04
-    assert hourly_funding_rate(-1.0) == -0.04
+    assert hl_hourly_rate(1.0) == 0.04
+    assert hl_hourly_rate(-1.0) == -0.04
 
 
 def test_premium_sample() -> None:
-    assert premium_sample(100.0, 100.5, 101.0) == pytest.approx(0.005)
-    assert premium_sample(100.0, 99.0, 99.5) == pytest.approx(-0.005)
-    assert premium_sample(100.0, 99.9, 100.1) == 0.0
+    # Argument order (impact bid, impact ask, oracle), as in core.funding.
+    assert premium_sample(100.5, 101.0, 100.0) == pytest.approx(0.005)
+    assert premium_sample(99.0, 99.5, 100.0) == pytest.approx(-0.005)
+    assert premium_sample(99.9, 100.1, 100.0) == 0.0
 
 
 # --- determinism -----------------------------------------------------------------------
@@ -215,7 +215,7 @@ def test_settled_rate_matches_formula_on_recorded_premiums(long_run: MarketModel
         rows = long_run.funding_history(coin)
         assert len(rows) == 72 + 3
         for row in rows:
-            assert row.rate == hourly_funding_rate(row.premium)
+            assert row.rate == hl_hourly_rate(row.premium)
             assert abs(row.rate) <= 0.04
         wire = long_run.funding_history_wire(coin, 0)
         for row, w in zip(rows, wire, strict=True):
@@ -236,10 +236,10 @@ def test_hour_average_of_samples_is_recorded(snapshot: list) -> None:
         row = model.funding_history(coin)[-1]
         assert row.time_ms == HOUR0 + HOUR_MS
         assert row.premium == pytest.approx(sum(out) / len(out), rel=1e-9, abs=1e-15)
-        assert row.rate == hourly_funding_rate(row.premium)
+        assert row.rate == hl_hourly_rate(row.premium)
         # Just after settlement the prediction restarts from the new hour's first samples.
         model_pred = model.predicted_funding(coin)
-        assert model_pred == hourly_funding_rate(model.market(coin).premium)
+        assert model_pred == hl_hourly_rate(model.market(coin).premium)
 
 
 def test_settlements_land_on_hour_boundaries(snapshot: list) -> None:

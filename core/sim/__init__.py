@@ -14,8 +14,6 @@ from core.sim.market import (
     MarketModel,
     SimMarket,
     UnknownCoinError,
-    hourly_funding_rate,
-    premium_sample,
     price_str,
 )
 from core.sim.server import SimulatorServer
@@ -28,8 +26,6 @@ __all__ = [
     "SimMarket",
     "SimulatorServer",
     "UnknownCoinError",
-    "hourly_funding_rate",
     "load_snapshot",
-    "premium_sample",
     "price_str",
 ]

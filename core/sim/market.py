@@ -22,7 +22,8 @@ Model, per listed market (delisted markets are served exactly as in the snapshot
 * **Premium and funding** (DOMAIN.md §1, Hyperliquid docs): a premium sample
   ``(max(impactBid − oracle, 0) − max(oracle − impactAsk, 0)) / oracle`` every 5 s of sim time;
   the hour's average ``P̄`` gives ``F8 = P̄ + clamp(0.0001 − P̄, −0.0005, 0.0005)`` and the
-  hourly rate ``F8 / 8`` capped at ±4 %/h, settled at every UTC top of the hour.
+  hourly rate ``F8 / 8`` capped at ±4 %/h, settled at every UTC top of the hour. The formulas
+  are the engine's own (:func:`core.funding.premium_sample`, :func:`core.funding.hl_hourly_rate`).
 * **Open interest**: log OU (12 h half-life) around the snapshot level.
 * **Volume**: a notional flow around the snapshot's ``dayNtlVlm / 86 400`` USD per second,
   summed over a rolling 24 h window in hourly buckets; ``prevDayPx`` is read from an hourly
@@ -48,24 +49,25 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from core.funding import (
+    HL_INTEREST_8H,
+    HL_PREMIUM_CLAMP,
+    HL_PREMIUM_SAMPLE_MS,
+    hl_hourly_rate,
+    premium_sample,
+)
+
 # --- time ------------------------------------------------------------------------------
 SECOND_MS = 1_000
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
 YEAR_S = 365.0 * 86_400.0
-PREMIUM_SAMPLE_MS = 5_000
+PREMIUM_SAMPLE_MS = HL_PREMIUM_SAMPLE_MS
 """Premium sampling interval (Hyperliquid docs: every 5 seconds)."""
 STEP_SEGMENTS = 64
 """Segments a long :meth:`MarketModel.step` is cut into at most (plus hour boundaries)."""
 
-# --- funding (DOMAIN.md §1) ------------------------------------------------------------
-INTEREST_RATE_8H = 0.0001
-"""Interest-rate component ``I8`` of the 8 h funding formula (0.01 % per 8 h)."""
-PREMIUM_CLAMP_8H = 0.0005
-"""Clamp applied to ``I8 − P̄`` in the 8 h funding formula."""
-HOURLY_FUNDING_CAP = 0.04
-"""Hyperliquid caps the hourly rate at ±4 %."""
-
+# --- funding (DOMAIN.md §1; the formulas are core.funding's) ------------------------------
 FUNDING_HISTORY_LEN = 24 * 60
 """Settled rows kept per market (60 days of hourly settlements)."""
 SYNTH_HISTORY_HOURS = 72
@@ -170,41 +172,14 @@ def price_str(px: float, max_decimals: int = 6, sig_figs: int = 5) -> str:
     return _trim(f"{px:.{price_decimals(px, max_decimals, sig_figs)}f}")
 
 
-def hourly_funding_rate(avg_premium: float) -> float:
-    """Hyperliquid hourly funding rate from an average premium (DOMAIN.md §1).
-
-    ``F8 = P̄ + clamp(I8 − P̄, −0.0005, 0.0005)`` with ``I8 = 0.0001``; the hourly rate is
-    ``F8 / 8`` capped at ±4 %/h. A fraction per hour; ``hourly_funding_rate(0.0) == 0.0000125``.
-    """
-    gap = INTEREST_RATE_8H - avg_premium
-    if gap > PREMIUM_CLAMP_8H:
-        gap = PREMIUM_CLAMP_8H
-    elif gap < -PREMIUM_CLAMP_8H:
-        gap = -PREMIUM_CLAMP_8H
-    rate = (avg_premium + gap) / 8.0
-    if rate > HOURLY_FUNDING_CAP:
-        return HOURLY_FUNDING_CAP
-    if rate < -HOURLY_FUNDING_CAP:
-        return -HOURLY_FUNDING_CAP
-    return rate
-
-
-def premium_sample(oracle: float, impact_bid: float, impact_ask: float) -> float:
-    """One Hyperliquid premium sample, a fraction of the oracle price (DOMAIN.md §1):
-    ``(max(impactBid − oracle, 0) − max(oracle − impactAsk, 0)) / oracle``."""
-    up = impact_bid - oracle
-    down = oracle - impact_ask
-    return ((up if up > 0.0 else 0.0) - (down if down > 0.0 else 0.0)) / oracle
-
-
 def _implied_avg_premium(hourly_rate: float, fallback: float) -> float:
     """Average premium that the funding formula maps to ``hourly_rate``; ``fallback`` when the
     rate sits on the flat part of the formula (premium within [−0.0004, 0.0006])."""
     f8 = hourly_rate * 8.0
-    if f8 < INTEREST_RATE_8H - 1e-12:
-        return f8 - PREMIUM_CLAMP_8H
-    if f8 > INTEREST_RATE_8H + 1e-12:
-        return f8 + PREMIUM_CLAMP_8H
+    if f8 < HL_INTEREST_8H - 1e-12:
+        return f8 - HL_PREMIUM_CLAMP
+    if f8 > HL_INTEREST_8H + 1e-12:
+        return f8 + HL_PREMIUM_CLAMP
     return fallback
 
 
@@ -526,7 +501,7 @@ class MarketModel:
         n = len(newest_first)
         for k, p in enumerate(reversed(newest_first)):
             t = hour0 - (n - 1 - k) * HOUR_MS
-            m.history.append(FundingRow(t, hourly_funding_rate(p), p))
+            m.history.append(FundingRow(t, hl_hourly_rate(p), p))
 
     # -- clock ----------------------------------------------------------------------------
 
@@ -681,7 +656,7 @@ class MarketModel:
     def _sample_premiums(self, count: int) -> None:
         """Take the premium sample of every listed market, counted ``count`` times."""
         for m in self._listed:
-            p = premium_sample(m.oracle, m.impact_bid, m.impact_ask)
+            p = premium_sample(m.impact_bid, m.impact_ask, m.oracle)
             m.premium = p
             m.prem_sum += p * count
             m.prem_n += count
@@ -689,7 +664,7 @@ class MarketModel:
     def _settle_hour(self, boundary_ms: int) -> None:
         for m in self._listed:
             avg = m.prem_sum / m.prem_n if m.prem_n else m.premium
-            m.history.append(FundingRow(boundary_ms, hourly_funding_rate(avg), avg))
+            m.history.append(FundingRow(boundary_ms, hl_hourly_rate(avg), avg))
             m.prem_sum = 0.0
             m.prem_n = 0
             m.vol_ring.append(m.vol_hour)
@@ -914,7 +889,7 @@ class MarketModel:
         if not m.listed:
             return 0.0
         avg = m.prem_sum / m.prem_n if m.prem_n else m.premium
-        return hourly_funding_rate(avg)
+        return hl_hourly_rate(avg)
 
     def prev_day_px(self, coin: str) -> float:
         """Mark price 24 sim-hours ago (USD), interpolated inside the hourly ring."""
