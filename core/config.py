@@ -33,7 +33,7 @@ Example ``~/.config/pfterm/config.toml``::
     bell = true
 
     [ui]
-    flush_hz = 5              # screen updates per second
+    flush_hz = 8              # screen updates per second
     sort = "abs_funding"      # funding | abs_funding | oi | oi_change | volume | symbol
 """
 
@@ -97,7 +97,7 @@ class AlertsSection(_Section):
 class UiSection(_Section):
     """Console: flush rate of coalesced updates (Hz) and the initial sort."""
 
-    flush_hz: float = Field(5.0, gt=0, le=30)
+    flush_hz: float = Field(8.0, gt=0, le=30)
     sort: SortKey = "abs_funding"
 
 

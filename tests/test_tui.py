@@ -102,6 +102,9 @@ async def test_help_lists_every_binding() -> None:
         text = screen_text(app)
         for b in (*app.BINDINGS, *MarketTable.BINDINGS):
             assert b.description in text
+        # the main screen keeps updating underneath the modal
+        app.engine.on_ctx(app.engine.store.get("BTC").ctx)
+        app.flush()
         await pilot.press("escape")
         assert not isinstance(app.screen, HelpScreen)
 

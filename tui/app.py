@@ -92,12 +92,19 @@ class PftermApp(App[int]):
 
     def on_mount(self) -> None:
         """Start the feed, the flush timer and the event consumer."""
-        table = self.query_one(MarketTable)
+        # Direct references: queries search the active screen, which is a modal while help or
+        # the full-screen detail is open, but the main screen must keep updating underneath.
+        self.table = table = self.query_one(MarketTable)
+        self.settlement = self.query_one(SettlementPanel)
+        self.alerts_panel = self.query_one(AlertsPanel)
+        self.status_bar = self.query_one(StatusBar)
+        self.detail = self.query_one("#detail", MarketDetail)
+        self.filter_box = self.query_one("#filter", Input)
         table.border_title = "Markets"
         table.measure_latency = bool(self._latency_file)
-        self.query_one("#settlement").border_title = "Settlement"
+        self.settlement.border_title = "Settlement"
         self.query_one("#alerts-box").border_title = "Alerts"
-        self.query_one("#detail", MarketDetail).border_title = "Detail"
+        self.detail.border_title = "Detail"
         table.focus()
         self._update_sort_title()
         self.set_interval(1.0 / self.settings.ui.flush_hz, self.flush)
@@ -147,7 +154,7 @@ class PftermApp(App[int]):
         now_ms = eng.clock.now_ms()
         mono = self.mono()
         stale_after = self.settings.markets.stale_after_s
-        table = self.query_one(MarketTable)
+        table = self.table
         dirty = eng.take_dirty()
         self._tick += 1
         every_second = self._tick % max(1, round(self.settings.ui.flush_hz)) == 0
@@ -166,7 +173,7 @@ class PftermApp(App[int]):
             self._flush_status(now_ms, mono)
         if eng.alert_seq != self._alert_seq_shown:
             self._alert_seq_shown = eng.alert_seq
-            self.query_one(AlertsPanel).show(eng.alerts)
+            self.alerts_panel.show(eng.alerts)
         sel = table.selected
         if sel and (every_second or self._tick == 1):
             self._flush_detail(sel, now_ms, mono)
@@ -185,15 +192,15 @@ class PftermApp(App[int]):
         return out
 
     def _flush_settlement(self, now_ms: int, mono: float) -> None:
-        table = self.query_one(MarketTable)
+        table = self.table
         live = [r for r in table.rows.values() if not r.delisted]
         live.sort(key=lambda r: r.funding_apr)
         nxt = min((r.next_funding_ms for r in live), default=None)
-        self.query_one(SettlementPanel).show(now_ms, nxt, live[::-1][:3], live[:3])
+        self.settlement.show(now_ms, nxt, live[::-1][:3], live[:3])
 
     def _flush_status(self, now_ms: int, mono: float) -> None:
         eng = self.engine
-        table = self.query_one(MarketTable)
+        table = self.table
         view = StatusView(
             venue=self.endpoint.label,
             feeds=tuple(eng.feeds[k] for k in sorted(eng.feeds)),
@@ -204,7 +211,7 @@ class PftermApp(App[int]):
             now_ms=now_ms,
             now_mono=mono,
         )
-        self.query_one(StatusBar).show(view)
+        self.status_bar.show(view)
 
     def _detail_view(self, sym: str, now_ms: int, mono: float):
         state = self.engine.store.get(sym)
@@ -220,7 +227,7 @@ class PftermApp(App[int]):
         if isinstance(self.screen, DetailScreen):
             self.screen.show(view)
         elif self.screen.has_class("-wide") or not self.screen.has_class("-narrow"):
-            self.query_one("#detail", MarketDetail).show(view)
+            self.detail.show(view)
 
     # ------------------------------------------------------------------ events from widgets
     def on_market_table_selected(self, message: MarketTable.Selected) -> None:
@@ -238,7 +245,7 @@ class PftermApp(App[int]):
     def on_input_changed(self, event: Input.Changed) -> None:
         """Filter as the user types."""
         if event.input.id == "filter":
-            self.query_one(MarketTable).set_filter(event.value)
+            self.table.set_filter(event.value)
             self._update_sort_title()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
@@ -246,7 +253,7 @@ class PftermApp(App[int]):
         if event.input.id == "filter":
             if not event.value:
                 event.input.remove_class("-active")
-            self.query_one(MarketTable).focus()
+            self.table.focus()
 
     # ------------------------------------------------------------------ actions
     def action_help(self) -> None:
@@ -256,22 +263,22 @@ class PftermApp(App[int]):
 
     def action_filter(self) -> None:
         """Show and focus the market filter."""
-        box = self.query_one("#filter", Input)
+        box = self.filter_box
         box.add_class("-active")
         box.focus()
 
     def action_clear_filter(self) -> None:
         """Clear and hide the filter."""
-        box = self.query_one("#filter", Input)
+        box = self.filter_box
         box.value = ""
         box.remove_class("-active")
-        self.query_one(MarketTable).set_filter("")
-        self.query_one(MarketTable).focus()
+        self.table.set_filter("")
+        self.table.focus()
         self._update_sort_title()
 
     def action_detail(self) -> None:
         """Open the selected market's detail full screen."""
-        sel = self.query_one(MarketTable).selected
+        sel = self.table.selected
         if sel is None or isinstance(self.screen, DetailScreen):
             return
         screen = DetailScreen()
@@ -280,18 +287,18 @@ class PftermApp(App[int]):
 
     def action_sort(self, key: str) -> None:
         """Sort the markets by ``key``."""
-        self.query_one(MarketTable).set_sort(key)
+        self.table.set_sort(key)
         self._update_sort_title()
 
     def action_reverse(self) -> None:
         """Reverse the sort order."""
-        self.query_one(MarketTable).action_reverse_sort()
+        self.table.action_reverse_sort()
         self._update_sort_title()
 
     def action_toggle_delisted(self) -> None:
         """Show or hide delisted markets."""
         self.show_delisted = not self.show_delisted
-        table = self.query_one(MarketTable)
+        table = self.table
         if not self.show_delisted:
             for sym in [s for s, r in table.rows.items() if r.delisted]:
                 del table.rows[sym]
@@ -321,7 +328,7 @@ class PftermApp(App[int]):
         await self._stop_session()
 
     def _write_latency(self, path: Path) -> None:
-        lat = sorted(self.query_one(MarketTable).latencies)
+        lat = sorted(self.table.latencies)
         if not lat:
             return
         q = lambda p: lat[min(len(lat) - 1, int(p * len(lat)))] * 1000  # noqa: E731
@@ -333,7 +340,7 @@ class PftermApp(App[int]):
             self.call_after_refresh(self._update_sort_title)
 
     def _update_sort_title(self) -> None:
-        table = self.query_one(MarketTable)
+        table = self.table
         arrow = "▼" if table.sort_desc else "▲"
         flt = f"  filter “{table.filter_text}”" if table.filter_text else ""
         table.border_title = f"Markets ({len(table.order)})  sort: {SORT_TITLES[table.sort_key]} {arrow}{flt}"

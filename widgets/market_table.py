@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from rich.segment import Segment
 from rich.style import Style
 from textual.binding import Binding
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
@@ -152,30 +152,64 @@ class MarketTable(ScrollView, can_focus=True):
 
     # ------------------------------------------------------------------ data in
     def update_rows(self, rows: Iterable[MarketRow]) -> None:
-        """Replace the given markets' rows and redraw those that are on screen."""
+        """Replace the given markets' rows and redraw, on screen, only the cells that changed."""
         new_symbols = False
         top = self.scroll_offset.y
         height = self.size.height
         for row in rows:
             sym = row.symbol
-            if sym not in self.rows:
+            old = self.rows.get(sym)
+            if old is None:
                 new_symbols = True
             self.rows[sym] = row
-            if self.measure_latency and row.recv_mono:
-                self._pending_latency[sym] = row.recv_mono
             i = self._index.get(sym)
-            if i is not None and top <= i < top + height:
-                self.refresh_line(i + 1)
+            if i is not None and top <= i < top + height - 1:
+                if old is None or old.stale != row.stale:
+                    self.refresh_line(i + 1)
+                    changed = True
+                else:
+                    changed = self._refresh_changed_cells(i, old, row)
+                if changed and self.measure_latency and row.recv_mono:
+                    # data-to-screen latency: receipt of the frame → its line repainted
+                    self._pending_latency.setdefault(sym, row.recv_mono)
         if new_symbols:
             self.resort()
 
+    def _refresh_changed_cells(self, i: int, old: MarketRow, new: MarketRow) -> bool:
+        """Refresh the span of line ``i`` between the first and last column whose text changed.
+
+        Textual repaints (and sends to the terminal) only refreshed regions, so a new mark price
+        costs about ten cells, not the whole line: this keeps an SSH session's bandwidth low.
+        Returns whether anything was refreshed.
+        """
+        cols = self._fit_columns(self.size.width)
+        now = self.now_ms
+        x = 0
+        first = last = -1
+        for c in cols:
+            if c.cell(old, now)[0] != c.cell(new, now)[0]:
+                if first < 0:
+                    first = x
+                last = x + c.width
+            x += c.width + 1
+        if first < 0:
+            return False
+        self.refresh(Region(first, i + 1 - self.scroll_offset.y, last - first, 1))
+        return True
+
     def set_now(self, now_ms: int) -> None:
-        """Set the venue time used for countdowns; redraws when a displayed second changes."""
-        if now_ms // 1000 != self.now_ms // 1000:
-            self.now_ms = now_ms
-            self.refresh()
-        else:
-            self.now_ms = now_ms
+        """Set the venue time used for countdowns; when a displayed second changes, only the
+        countdown cells are redrawn."""
+        changed = now_ms // 1000 != self.now_ms // 1000
+        self.now_ms = now_ms
+        if not changed:
+            return
+        x = 0
+        for c in self._fit_columns(self.size.width):
+            if c.key == "next":
+                self.refresh(Region(x, 1, c.width, max(0, self.size.height - 1)))
+                return
+            x += c.width + 1
 
     def set_filter(self, text: str) -> None:
         """Show only markets whose symbol contains ``text`` (case-insensitive)."""
