@@ -29,7 +29,7 @@ Example ``~/.config/pfterm/config.toml``::
     cascade_sample_s = 30
     cascade_window = 20
     extreme_apr = 1.0         # 1.0 = 100 % APR
-    flip_min_apr = 0.05
+    flip_min_apr = 0.10
     bell = true
 
     [ui]
@@ -90,7 +90,7 @@ class AlertsSection(_Section):
     cascade_window: int = Field(20, ge=2, le=10_000)
     cascade_cooldown_s: float = Field(300.0, ge=0)
     extreme_apr: float = Field(1.0, gt=0)
-    flip_min_apr: float = Field(0.05, ge=0)
+    flip_min_apr: float = Field(0.10, ge=0)
     bell: bool = True
 
 

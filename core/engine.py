@@ -52,7 +52,7 @@ class DetectorSettings:
     cascade_price_move: float = 0.02
     cascade_cooldown_s: float = 300.0
     extreme_apr: float = 1.0
-    flip_min_apr: float = 0.05
+    flip_min_apr: float = 0.10
 
 
 @dataclass(slots=True, frozen=True)

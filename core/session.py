@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from core.clock import VenueClock
 from core.config import Settings
-from core.engine import DetectorSettings, Engine
+from core.engine import DetectorSettings, Engine, Settlement
 from core.venues.hyperliquid import MAINNET_API_URL, TESTNET_API_URL, ws_url_for
 
 log = logging.getLogger(__name__)
@@ -179,7 +179,23 @@ class MarketSession:
         )
         if self._selected:
             self.feed.select(self._selected)
-        await self.feed.run()
+        refresher = asyncio.create_task(self._refresh_history_after_settlements())
+        try:
+            await self.feed.run()
+        finally:
+            refresher.cancel()
+
+    async def _refresh_history_after_settlements(self, delay_s: float = 1.0) -> None:
+        """After each settlement, fetch the followed market's history again (one new row)."""
+        queue = self.engine.subscribe(maxsize=64)
+        try:
+            while True:
+                event = await queue.get()
+                if isinstance(event, Settlement) and self.feed is not None:
+                    await asyncio.sleep(delay_s)  # let the venue publish the settled row
+                    self.feed.refresh_history()
+        finally:
+            self.engine.unsubscribe(queue)
 
     def select(self, symbol: str) -> None:
         """Follow ``symbol`` closely (trades, book, funding history)."""

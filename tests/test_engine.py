@@ -205,3 +205,27 @@ def _drain(q: asyncio.Queue) -> list:
     while not q.empty():
         out.append(q.get_nowait())
     return out
+
+
+async def test_session_refetches_followed_history_after_each_settlement() -> None:
+    from core.config import Settings
+    from core.engine import Settlement
+    from core.session import Endpoint, MarketSession
+
+    class FakeFeed:
+        refreshed = 0
+
+        def refresh_history(self) -> None:
+            self.refreshed += 1
+
+    eng = make_engine(FakeMono())
+    session = MarketSession(Settings(), Endpoint("test", "http://127.0.0.1:1", 1.0, False), eng)
+    session.feed = FakeFeed()
+    task = asyncio.create_task(session._refresh_history_after_settlements(delay_s=0.0))
+    await asyncio.sleep(0)
+    eng._publish(Settlement(T0 + 3_600_000))
+    eng._publish(MarketsLoaded(2))
+    for _ in range(5):
+        await asyncio.sleep(0)
+    task.cancel()
+    assert session.feed.refreshed == 1

@@ -20,7 +20,7 @@ configuration file (TOML, optional; flags override it):
   [markets]  include_delisted = false; oi_window_min = 60; stale_after_s = 10
   [alerts]   cascade_oi_drop = 0.03; cascade_price_move = 0.02; cascade_sample_s = 30
              cascade_window = 20; cascade_cooldown_s = 300; extreme_apr = 1.0
-             flip_min_apr = 0.05; bell = true
+             flip_min_apr = 0.10; bell = true
   [ui]       flush_hz = 8; sort = "abs_funding"
              (funding | abs_funding | oi | oi_change | volume | symbol)
   An unknown key or a bad value is reported on one line naming the key (exit 2).

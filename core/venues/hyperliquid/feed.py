@@ -225,6 +225,15 @@ class HyperliquidMarketData:
         if self._running and not self._stopping:
             self._history_task = self._spawn(self._fetch_history(coin))
 
+    def refresh_history(self) -> None:
+        """Fetch the selected coin's funding history again (e.g. after a settlement)."""
+        coin = self._selected
+        if coin is None or not self._running or self._stopping:
+            return
+        if self._history_task is not None:
+            self._history_task.cancel()
+        self._history_task = self._spawn(self._fetch_history(coin))
+
     # ---------------------------------------------------------------- snapshots
 
     async def _snapshot(self) -> tuple[list[MarketInfo], list[AssetCtx | None]]:
