@@ -1,0 +1,145 @@
+"""Console benchmark: CPU, terminal output rate, data-to-screen latency, first data.
+
+Runs the real ``pfterm`` console in a pseudo-terminal of 160×50 (default) against the
+embedded simulator streaming the full snapshot (every listed market's context about
+twice a second), for ``--seconds`` (default 60), and reports:
+
+* console CPU as % of one core (user + system of the console process only; the
+  simulator runs in its own child process and is reported separately);
+* terminal output in kB/s (everything the console wrote to the pty);
+* data-to-screen latency p50 / p99 (frame receipt → its market line rendered, recorded by
+  the console itself with ``PFTERM_LATENCY_FILE``);
+* time to first data on screen: from process start until a real market name and a
+  ticking countdown appear in the pty output.
+
+Usage: ``python benchmarks/console.py [--seconds 60] [--cols 160] [--rows 50] [--json]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import json
+import os
+import pty
+import re
+import select
+import struct
+import sys
+import tempfile
+import termios
+import time
+from pathlib import Path
+
+import psutil
+
+ANSI = re.compile(rb"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07|\x1b[()][0-9A-Za-z]")
+
+
+def run(seconds: float, cols: int, rows: int, extra: list[str]) -> dict:
+    """Run the console for ``seconds`` in a ``cols``×``rows`` pty and measure it."""
+    lat_file = Path(tempfile.mkstemp(suffix=".json")[1])
+    lat_file.unlink()
+    log_file = Path(tempfile.mkstemp(suffix=".log")[1])
+    env = dict(os.environ, PFTERM_LATENCY_FILE=str(lat_file), TERM="xterm-256color", COLUMNS=str(cols), LINES=str(rows))
+    env.pop("NO_COLOR", None)
+    t_start = time.monotonic()
+    pid, fd = pty.fork()
+    if pid == 0:  # child: become pfterm
+        os.execvpe(sys.executable, [sys.executable, "-m", "tui.cli", "--log-file", str(log_file), *extra], env)
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+    proc = psutil.Process(pid)
+    total = 0
+    first_data: float | None = None
+    plain_tail = b""
+    measure_from: float | None = None
+    cpu0 = None
+    bytes0 = 0
+    sim_cpu0 = None
+    deadline = None
+    while True:
+        now = time.monotonic()
+        if deadline is not None and now >= deadline:
+            break
+        if now - t_start > seconds + 30:
+            break
+        r, _, _ = select.select([fd], [], [], 0.1)
+        if r:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            total += len(chunk)
+            if first_data is None:
+                plain_tail = (plain_tail + ANSI.sub(b"", chunk))[-20000:]
+                # real market names listed (the title counts them) and a countdown on screen
+                if re.search(rb"Markets \([1-9]\d*\)", plain_tail) and re.search(rb" \d\d:\d\d ", plain_tail):
+                    first_data = time.monotonic() - t_start
+        if first_data is not None and measure_from is None and time.monotonic() - t_start > first_data + 5:
+            # measure a steady state: after start-up settles
+            measure_from = time.monotonic()
+            ct = proc.cpu_times()
+            cpu0 = ct.user + ct.system
+            bytes0 = total
+            kids = proc.children(recursive=True)
+            sim_cpu0 = sum(k.cpu_times().user + k.cpu_times().system for k in kids)
+            deadline = measure_from + seconds
+    elapsed = time.monotonic() - (measure_from or t_start)
+    ct = proc.cpu_times()
+    cpu = (ct.user + ct.system - (cpu0 or 0.0)) / elapsed * 100
+    kids = proc.children(recursive=True)
+    sim_cpu = (sum(k.cpu_times().user + k.cpu_times().system for k in kids) - (sim_cpu0 or 0.0)) / elapsed * 100
+    out_rate = (total - bytes0) / elapsed / 1000
+    os.write(fd, b"q")
+    t_quit = time.monotonic()
+    while time.monotonic() - t_quit < 10:
+        r, _, _ = select.select([fd], [], [], 0.2)
+        if r:
+            try:
+                if not os.read(fd, 65536):
+                    break
+            except OSError:
+                break
+        if os.waitpid(pid, os.WNOHANG) != (0, 0):
+            break
+    else:
+        os.kill(pid, 9)
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
+    lat = json.loads(lat_file.read_text()) if lat_file.exists() else {}
+    return {
+        "terminal": f"{cols}x{rows}",
+        "seconds": round(elapsed, 1),
+        "console_cpu_pct_of_core": round(cpu, 1),
+        "simulator_cpu_pct_of_core": round(sim_cpu, 1),
+        "terminal_output_kB_per_s": round(out_rate, 1),
+        "latency_p50_ms": round(lat.get("p50_ms", float("nan")), 1),
+        "latency_p99_ms": round(lat.get("p99_ms", float("nan")), 1),
+        "latency_samples": lat.get("n", 0),
+        "first_data_s": round(first_data, 2) if first_data is not None else None,
+    }
+
+
+def main() -> None:
+    """Parse arguments, run, print the results."""
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seconds", type=float, default=60.0)
+    ap.add_argument("--cols", type=int, default=160)
+    ap.add_argument("--rows", type=int, default=50)
+    ap.add_argument("--json", action="store_true")
+    ap.add_argument("pfterm_args", nargs="*", help="extra pfterm arguments (after --)")
+    a = ap.parse_args()
+    res = run(a.seconds, a.cols, a.rows, a.pfterm_args)
+    if a.json:
+        print(json.dumps(res))
+    else:
+        for k, v in res.items():
+            print(f"{k:28} {v}")
+
+
+if __name__ == "__main__":
+    main()
