@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from core.clock import VenueClock
 from core.models import (
     Alert,
-    AlertKind,
     AssetCtx,
     BookSnapshot,
     FeedStatus,

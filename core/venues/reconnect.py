@@ -19,10 +19,11 @@ Time is read from an injectable monotonic clock (seconds) and waited on with an 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Generator
-from typing import Any
+from collections.abc import Awaitable, Callable, Coroutine, Generator
+from typing import Any, TypeVar
 
 import backoff
 
@@ -270,3 +271,37 @@ class ReconnectPolicy:
                 await self._sleep(remaining)
             self._next_attempt_at = None
         await self.limiter.acquire(1)
+
+
+_T = TypeVar("_T")
+
+
+class Stopped(Exception):
+    """Awaited work was abandoned because its owner was asked to stop."""
+
+
+async def unless_stopped(awaitable: Coroutine[Any, Any, _T], stop_event: asyncio.Event) -> _T:
+    """Await ``awaitable`` unless ``stop_event`` is set first.
+
+    Returns the awaitable's result. When the stop comes first, the work is cancelled (and
+    awaited, swallowing what it raises) and :class:`Stopped` is raised. Cancellation of the
+    caller cancels the work too.
+    """
+    if stop_event.is_set():
+        awaitable.close()
+        raise Stopped
+    task = asyncio.ensure_future(awaitable)
+    stopper = asyncio.ensure_future(stop_event.wait())
+    try:
+        done, _pending = await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    except BaseException:
+        task.cancel()
+        raise
+    finally:
+        stopper.cancel()
+    if task in done:
+        return task.result()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await task
+    raise Stopped

@@ -21,7 +21,7 @@ from core.models import AssetCtx, FeedState, FeedStatus, MarketInfo
 from core.venues.base import MarketDataSink
 from core.venues.hyperliquid.rest import MAINNET_API_URL, HyperliquidInfo, VenueError, ws_url_for
 from core.venues.hyperliquid.stream import HyperliquidStream
-from core.venues.reconnect import Clock, ReconnectPolicy, Sleep, SlidingWindowLimiter
+from core.venues.reconnect import Clock, ReconnectPolicy, Sleep, SlidingWindowLimiter, Stopped, unless_stopped
 
 __all__ = ["HyperliquidMarketData"]
 
@@ -38,10 +38,6 @@ WS_FEED = "hyperliquid/ws"
 
 def _wall_ms() -> int:
     return time.time_ns() // 1_000_000
-
-
-class _Stopped(Exception):
-    """Internal: :meth:`HyperliquidMarketData.stop` interrupted a wait."""
 
 
 class HyperliquidMarketData:
@@ -170,7 +166,7 @@ class HyperliquidMarketData:
             if self._selected is not None and self._history_task is None:
                 self._history_task = self._spawn(self._fetch_history(self._selected))
             await self._stop_event.wait()
-        except _Stopped:
+        except Stopped:
             pass
         finally:
             self._stopping = True
@@ -290,7 +286,7 @@ class HyperliquidMarketData:
     async def _resnapshot(self) -> None:
         try:
             markets, ctxs = await self._snapshot()
-        except _Stopped:
+        except Stopped:
             return
         self._apply_snapshot(markets, ctxs)
 
@@ -349,25 +345,14 @@ class HyperliquidMarketData:
             log.error("%s: background task failed: %s: %s", REST_FEED, type(exc).__name__, exc)
 
     async def _until_stopped(self, awaitable: Coroutine[Any, Any, _T]) -> _T:
-        """Await ``awaitable`` unless :meth:`stop` is called first (then raise ``_Stopped``)."""
+        """Await ``awaitable`` unless :meth:`stop` is called first (then raise ``Stopped``)."""
         if self._stopping or self._stop_event is None:
             awaitable.close()
-            raise _Stopped
-        task = asyncio.ensure_future(awaitable)
-        stopper = asyncio.ensure_future(self._stop_event.wait())
-        try:
-            done, _pending = await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
-        except BaseException:
-            task.cancel()
-            raise
-        finally:
-            stopper.cancel()
-        if task in done and not self._stopping:
-            return task.result()
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
-        raise _Stopped
+            raise Stopped
+        result = await unless_stopped(awaitable, self._stop_event)
+        if self._stopping:
+            raise Stopped
+        return result
 
     def _set_rest(self, state: FeedState, *, retry_at: float | None = None) -> None:
         self._rest_state = state

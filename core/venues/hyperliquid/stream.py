@@ -40,7 +40,7 @@ from core.venues.hyperliquid.wire import (
     SubscriptionAck,
     decode_ws_frame,
 )
-from core.venues.reconnect import Clock, ReconnectPolicy
+from core.venues.reconnect import Clock, ReconnectPolicy, Stopped, unless_stopped
 
 __all__ = ["HyperliquidStream", "subscription_key"]
 
@@ -66,10 +66,6 @@ def _one_line(exc: BaseException) -> str:
     name = type(exc).__name__
     line = f"{name}: {text}" if text else name
     return line[:160]
-
-
-class _Stopped(Exception):
-    """Internal: :meth:`HyperliquidStream.stop` interrupted a wait."""
 
 
 class HyperliquidStream:
@@ -232,7 +228,7 @@ class HyperliquidStream:
                     await self._until_stopped(self.policy.wait_before_connect())
                     self._set_state(FeedState.CONNECTING)
                     ws = await self._until_stopped(self._connect())
-                except _Stopped:
+                except Stopped:
                     break
                 except Exception as exc:  # DNS, refused, handshake rejected, timeout …
                     self._detail = _one_line(exc)
@@ -293,30 +289,18 @@ class HyperliquidStream:
             await ws.close()
 
     async def _until_stopped(self, awaitable: Coroutine[Any, Any, _T]) -> _T:
-        """Await ``awaitable`` unless :meth:`stop` is called first (then raise ``_Stopped``)."""
+        """Await ``awaitable`` unless :meth:`stop` is called first (then raise ``Stopped``);
+        a connection that opened just as the stop came is closed, not leaked."""
         assert self._stop_event is not None
         if self._stopping:
             awaitable.close()
-            raise _Stopped
-        task = asyncio.ensure_future(awaitable)
-        stopper = asyncio.ensure_future(self._stop_event.wait())
-        try:
-            done, _pending = await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
-        except BaseException:
-            task.cancel()
-            raise
-        finally:
-            stopper.cancel()
-        if task in done:
-            if not self._stopping:
-                return task.result()
-            if not task.cancelled() and task.exception() is None and isinstance(task.result(), ClientConnection):
-                await self._close(task.result())
-            raise _Stopped
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
-        raise _Stopped
+            raise Stopped
+        result = await unless_stopped(awaitable, self._stop_event)
+        if self._stopping:
+            if isinstance(result, ClientConnection):
+                await self._close(result)
+            raise Stopped
+        return result
 
     async def _serve(self, ws: ClientConnection) -> None:
         """Run one established connection until it closes."""
