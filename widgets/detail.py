@@ -109,15 +109,15 @@ class MarketDetail(Vertical):
             return
         self._funding_key = key
         ys = [apr(p.rate, p.interval_h) * 100 for p in pts]
-        now_ms = v.row.next_funding_ms
-        # x in hours before the next settlement: plain numbers keep plotext's layout deterministic
-        xs = [-(now_ms - p.time_ms) / 3_600_000 for p in pts]
+        last = pts[-1].time_ms if pts else 0
+        # x in hours before the latest settlement: plain numbers keep plotext's layout deterministic
+        xs = [-(last - p.time_ms) / 3_600_000 for p in pts]
 
         def draw(plt) -> None:
             if not pts:
                 plt.title("funding APR % (settled): loading history…")
                 return
-            plt.title("funding APR % per settlement (x: hours ago)")
+            plt.title("funding APR % per settlement (x: hours before last)")
             # a filled line, not plt.bar: bar() sets categorical tick labels through a set, whose
             # order (and so the layout) changes with Python's string-hash seed
             plt.plot(xs, ys, color="red" if sum(ys) < 0 else "green", fillx=True, marker="hd")
