@@ -73,6 +73,7 @@ class PftermApp(App[int]):
         self._pending_toasts = 0
         self._tick = 0
         self._stale: set[str] = set()
+        self._settlement_second = -1
         self._latency_file = os.environ.get("PFTERM_LATENCY_FILE")
 
     # ------------------------------------------------------------------ layout
@@ -169,8 +170,11 @@ class PftermApp(App[int]):
         if every_second or self._tick == 1:
             table.resort()
             self._update_sort_title()
-            self._flush_settlement(now_ms, mono)
             self._flush_status(now_ms, mono)
+        if now_ms // 1000 != self._settlement_second:
+            # the countdown must agree with the rows' even when venue time runs fast (sim ×60)
+            self._settlement_second = now_ms // 1000
+            self._flush_settlement(now_ms, mono)
         if eng.alert_seq != self._alert_seq_shown:
             self._alert_seq_shown = eng.alert_seq
             self.alerts_panel.show(eng.alerts)
