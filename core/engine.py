@@ -191,7 +191,8 @@ class Engine:
         if sig is not None:
             self._raise(sig.to_alert(ctx.symbol))
         if prev_funding != ctx.funding:
-            for alert in self._funding_alerter(ctx.symbol).update(ctx.symbol, now, ctx.funding, ctx.funding_interval_h):
+            alert = self._funding_alerter(ctx.symbol).update_extreme(ctx.symbol, now, ctx.funding, ctx.funding_interval_h)
+            if alert is not None:
                 self._raise(alert)
 
     def _funding_alerter(self, symbol: str) -> FundingAlerter:
@@ -254,7 +255,21 @@ class Engine:
             self._last_settlement_hour = hour
         elif hour != self._last_settlement_hour:
             self._last_settlement_hour = hour
-            self._publish(Settlement(hour * 3_600_000))
+            boundary = hour * 3_600_000
+            self._publish(Settlement(boundary))
+            self._check_flips(boundary)
+
+    def _check_flips(self, boundary_ms: int) -> None:
+        """At a settlement, compare each market's rate in force (the last one before the
+        boundary, i.e. the rate being settled) with its last established sign. Flips are about
+        funding actually paid; intra-hour wobbles of the prediction are not news."""
+        for state in self.store.markets.values():
+            c = state.ctx
+            if c is None or state.info.delisted:
+                continue
+            alert = self._funding_alerter(c.symbol).update_flip(c.symbol, boundary_ms, c.funding, c.funding_interval_h)
+            if alert is not None:
+                self._raise(alert)
 
     def top_funding(self, n: int = 3) -> tuple[list[MarketState], list[MarketState]]:
         """The ``n`` listed markets with the highest and the lowest current funding APR."""

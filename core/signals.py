@@ -428,42 +428,47 @@ class FundingAlerter:
         Raises:
             ValueError: if ``interval_h`` is not a finite positive number.
         """
+        alerts = [self.update_flip(symbol, time_ms, rate, interval_h), self.update_extreme(symbol, time_ms, rate, interval_h)]
+        return [a for a in alerts if a is not None]
+
+    def update_flip(self, symbol: str, time_ms: int, rate: float, interval_h: float) -> Alert | None:
+        """Flip check alone (arguments as :meth:`update`). Feed it settled rates to alert only
+        on sign changes of funding actually paid, not on intra-interval wobbles of a prediction."""
+        value = _apr(rate, interval_h)
+        if not math.isfinite(value) or value == 0 or abs(value) < self._flip_min:
+            return None
+        sign = 1 if value > 0 else -1
+        previous, self._sign = self._sign, sign
+        if not previous or sign == previous:
+            return None
+        word = "positive" if sign > 0 else "negative"
+        return Alert(
+            kind=AlertKind.FUNDING_FLIP,
+            symbol=symbol,
+            time_ms=time_ms,
+            message=f"{symbol} funding flipped to {word}: {value * 100:+.1f} % APR",
+            funding_apr=value,
+            extra={"rate": rate, "interval_h": interval_h},
+        )
+
+    def update_extreme(self, symbol: str, time_ms: int, rate: float, interval_h: float) -> Alert | None:
+        """Extreme-funding check alone, with its hysteresis (arguments as :meth:`update`)."""
         value = _apr(rate, interval_h)
         if not math.isfinite(value):
-            return []
+            return None
         magnitude = abs(value)
-        alerts: list[Alert] = []
-        if value != 0 and magnitude >= self._flip_min:
-            sign = 1 if value > 0 else -1
-            if self._sign and sign != self._sign:
-                word = "positive" if sign > 0 else "negative"
-                alerts.append(
-                    Alert(
-                        kind=AlertKind.FUNDING_FLIP,
-                        symbol=symbol,
-                        time_ms=time_ms,
-                        message=f"{symbol} funding flipped to {word}: {value * 100:+.1f} % APR",
-                        funding_apr=value,
-                        extra={"rate": rate, "interval_h": interval_h},
-                    )
-                )
-            self._sign = sign
-        if self._armed:
-            if magnitude >= self._extreme:
-                self._armed = False
-                alerts.append(
-                    Alert(
-                        kind=AlertKind.EXTREME_FUNDING,
-                        symbol=symbol,
-                        time_ms=time_ms,
-                        message=(
-                            f"{symbol} extreme funding: {value * 100:+.1f} % APR "
-                            f"({rate * 100:+.4f} % per {interval_h:g} h)"
-                        ),
-                        funding_apr=value,
-                        extra={"rate": rate, "interval_h": interval_h},
-                    )
-                )
-        elif magnitude < self._rearm_below:
-            self._armed = True
-        return alerts
+        if not self._armed:
+            if magnitude < self._rearm_below:
+                self._armed = True
+            return None
+        if magnitude < self._extreme:
+            return None
+        self._armed = False
+        return Alert(
+            kind=AlertKind.EXTREME_FUNDING,
+            symbol=symbol,
+            time_ms=time_ms,
+            message=f"{symbol} extreme funding: {value * 100:+.1f} % APR ({rate * 100:+.4f} % per {interval_h:g} h)",
+            funding_apr=value,
+            extra={"rate": rate, "interval_h": interval_h},
+        )

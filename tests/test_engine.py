@@ -134,15 +134,21 @@ async def test_cascade_raises_alert_event_and_is_kept_newest_first() -> None:
     assert eng.alerts[0] is alerts[0] and eng.alert_seq == 1
 
 
-async def test_funding_flip_and_extreme_alerts() -> None:
+async def test_extreme_funding_is_live_but_flips_wait_for_the_settlement() -> None:
     mono = FakeMono()
     eng = make_engine(mono, extreme_apr=1.0, flip_min_apr=0.05)
     q = eng.subscribe()
-    eng.on_ctx(ctx("ETH", 10.0, 5000.0, funding=0.00002))  # +17.5 % APR establishes +
-    eng.on_ctx(ctx("ETH", 10.0, 5000.0, funding=-0.00002))  # flip
-    eng.on_ctx(ctx("ETH", 10.0, 5000.0, funding=-0.0002))  # -175 % APR extreme
-    kinds = [e.kind for e in _drain(q) if isinstance(e, Alert)]
-    assert kinds == [AlertKind.FUNDING_FLIP, AlertKind.EXTREME_FUNDING]
+    eng.on_ctx(ctx("ETH", 10.0, 5000.0, funding=0.00002))  # +17.5 % APR: sign + (baseline at load)
+    eng.on_ctx(ctx("ETH", 10.0, 5000.0, funding=-0.00002))  # predicted rate dips negative ...
+    eng.on_ctx(ctx("ETH", 10.0, 5000.0, funding=0.00002))  # ... and recovers within the hour
+    assert not [e for e in _drain(q) if isinstance(e, Alert)]
+    eng.on_ctx(ctx("ETH", 10.0, 5000.0, funding=-0.0002))  # -175 % APR: extreme, at once
+    assert [e.kind for e in _drain(q) if isinstance(e, Alert)] == [AlertKind.EXTREME_FUNDING]
+    mono.t += 3600.0  # the hour settles at -175 %: that is a flip of funding actually paid
+    eng.on_ctx(ctx("BTC", 100.0, 1000.0))
+    alerts = [e for e in _drain(q) if isinstance(e, Alert)]
+    assert [(a.kind, a.symbol) for a in alerts] == [(AlertKind.FUNDING_FLIP, "ETH")]
+    assert alerts[0].time_ms % 3_600_000 == 0
 
 
 async def test_state_found_at_load_is_a_silent_baseline() -> None:
@@ -153,7 +159,9 @@ async def test_state_found_at_load_is_a_silent_baseline() -> None:
     eng.on_markets([MarketInfo("hyperliquid", "AXS", 0, 1, 5)], [ctx("AXS", 1.0, 1e6, funding=-0.00144)])
     eng.on_ctx(ctx("AXS", 1.0, 1e6, funding=-0.00145))  # still extreme: no news
     assert not [e for e in _drain(q) if isinstance(e, Alert)]
-    eng.on_ctx(ctx("AXS", 1.0, 1e6, funding=0.00002))  # flips positive: news
+    eng.on_ctx(ctx("AXS", 1.0, 1e6, funding=0.00002))  # positive into the settlement: news
+    mono.t += 3600.0
+    eng.on_ctx(ctx("AXS", 1.0, 1e6, funding=0.00002))
     assert [e.kind for e in _drain(q) if isinstance(e, Alert)] == [AlertKind.FUNDING_FLIP]
 
 

@@ -117,7 +117,7 @@ class MarketDetail(Vertical):
             if not pts:
                 plt.title("funding APR % (settled): loading history…")
                 return
-            plt.title("funding APR % per settlement (x: hours before last)")
+            plt.title("funding APR % (x: hours before last)")
             # a filled line, not plt.bar: bar() sets categorical tick labels through a set, whose
             # order (and so the layout) changes with Python's string-hash seed
             plt.plot(xs, ys, color="red" if sum(ys) < 0 else "green", fillx=True, marker="hd")
