@@ -36,6 +36,10 @@ from core.store import MarketState, MarketStore
 
 log = logging.getLogger(__name__)
 
+PREDICTION_SETTLE_FRACTION = 1 / 6
+"""Share of a funding interval (10 min of an hour) after which a venue's predicted rate,
+an average of that interval's premium samples, is steady enough to alert on."""
+
 
 @dataclass(slots=True)
 class DetectorSettings:
@@ -191,9 +195,15 @@ class Engine:
         if sig is not None:
             self._raise(sig.to_alert(ctx.symbol))
         if prev_funding != ctx.funding:
-            alert = self._funding_alerter(ctx.symbol).update_extreme(ctx.symbol, now, ctx.funding, ctx.funding_interval_h)
-            if alert is not None:
-                self._raise(alert)
+            interval_ms = ctx.funding_interval_h * 3_600_000
+            # A prediction made from the first samples of an interval is noise: judge extremes
+            # only once PREDICTION_SETTLE_FRACTION of the interval is behind it.
+            if now % interval_ms >= interval_ms * PREDICTION_SETTLE_FRACTION:
+                alert = self._funding_alerter(ctx.symbol).update_extreme(
+                    ctx.symbol, now, ctx.funding, ctx.funding_interval_h
+                )
+                if alert is not None:
+                    self._raise(alert)
 
     def _funding_alerter(self, symbol: str) -> FundingAlerter:
         fa = self._funding_alerts.get(symbol)

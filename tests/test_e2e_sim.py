@@ -42,7 +42,7 @@ DELISTED = 38
 _SNAPSHOT = load_snapshot()
 
 
-# --------------------------------------------------------------------------- helpers
+# --------------------------------------------------------------------------- test doubles and probes
 
 
 class RecordingEngine(Engine):

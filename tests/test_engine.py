@@ -142,9 +142,12 @@ async def test_extreme_funding_is_live_but_flips_wait_for_the_settlement() -> No
     eng.on_ctx(ctx("ETH", 10.0, 5000.0, funding=-0.00002))  # predicted rate dips negative ...
     eng.on_ctx(ctx("ETH", 10.0, 5000.0, funding=0.00002))  # ... and recovers within the hour
     assert not [e for e in _drain(q) if isinstance(e, Alert)]
-    eng.on_ctx(ctx("ETH", 10.0, 5000.0, funding=-0.0002))  # -175 % APR: extreme, at once
+    eng.on_ctx(ctx("ETH", 10.0, 5000.0, funding=-0.0002))  # -175 % APR, but 0 min into the hour
+    assert not [e for e in _drain(q) if isinstance(e, Alert)]
+    mono.t += 600.0  # 10 min in: the prediction has settled enough to judge
+    eng.on_ctx(ctx("ETH", 10.0, 5000.0, funding=-0.00021))
     assert [e.kind for e in _drain(q) if isinstance(e, Alert)] == [AlertKind.EXTREME_FUNDING]
-    mono.t += 3600.0  # the hour settles at -175 %: that is a flip of funding actually paid
+    mono.t += 3000.0  # the hour settles at -184 %: that is a flip of funding actually paid
     eng.on_ctx(ctx("BTC", 100.0, 1000.0))
     alerts = [e for e in _drain(q) if isinstance(e, Alert)]
     assert [(a.kind, a.symbol) for a in alerts] == [(AlertKind.FUNDING_FLIP, "ETH")]
@@ -157,10 +160,11 @@ async def test_state_found_at_load_is_a_silent_baseline() -> None:
     eng = Engine(venue="hyperliquid", clock=clock, detectors=DetectorSettings(extreme_apr=1.0))
     q = eng.subscribe()
     eng.on_markets([MarketInfo("hyperliquid", "AXS", 0, 1, 5)], [ctx("AXS", 1.0, 1e6, funding=-0.00144)])
-    eng.on_ctx(ctx("AXS", 1.0, 1e6, funding=-0.00145))  # still extreme: no news
+    mono.t += 900.0
+    eng.on_ctx(ctx("AXS", 1.0, 1e6, funding=-0.00145))  # still extreme, 15 min in: no news
     assert not [e for e in _drain(q) if isinstance(e, Alert)]
     eng.on_ctx(ctx("AXS", 1.0, 1e6, funding=0.00002))  # positive into the settlement: news
-    mono.t += 3600.0
+    mono.t += 2700.0
     eng.on_ctx(ctx("AXS", 1.0, 1e6, funding=0.00002))
     assert [e.kind for e in _drain(q) if isinstance(e, Alert)] == [AlertKind.FUNDING_FLIP]
 
