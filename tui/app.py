@@ -242,6 +242,10 @@ class PftermApp(App[int]):
             self.engine.selected = message.symbol
         self._flush_detail(message.symbol, self.engine.clock.now_ms(), self.mono())
 
+    def on_market_table_sort_changed(self, message: MarketTable.SortChanged) -> None:
+        """Keep the panel title in step with the sort and filter."""
+        self._update_sort_title()
+
     def on_market_table_opened(self, message: MarketTable.Opened) -> None:
         """Enter on a market opens its full-screen detail."""
         self.action_detail()
@@ -250,7 +254,6 @@ class PftermApp(App[int]):
         """Filter as the user types."""
         if event.input.id == "filter":
             self.table.set_filter(event.value)
-            self._update_sort_title()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         """Enter keeps the filter and returns to the markets."""
@@ -278,7 +281,6 @@ class PftermApp(App[int]):
         box.remove_class("-active")
         self.table.set_filter("")
         self.table.focus()
-        self._update_sort_title()
 
     def action_detail(self) -> None:
         """Open the selected market's detail full screen."""
@@ -292,12 +294,10 @@ class PftermApp(App[int]):
     def action_sort(self, key: str) -> None:
         """Sort the markets by ``key``."""
         self.table.set_sort(key)
-        self._update_sort_title()
 
     def action_reverse(self) -> None:
         """Reverse the sort order."""
         self.table.action_reverse_sort()
-        self._update_sort_title()
 
     def action_toggle_delisted(self) -> None:
         """Show or hide delisted markets."""
@@ -337,11 +337,6 @@ class PftermApp(App[int]):
             return
         q = lambda p: lat[min(len(lat) - 1, int(p * len(lat)))] * 1000  # noqa: E731
         path.write_text(json.dumps({"n": len(lat), "p50_ms": q(0.5), "p99_ms": q(0.99), "max_ms": lat[-1] * 1000}))
-
-    def on_key(self, event) -> None:
-        """Sort-title refresh after table sort keys."""
-        if event.key in ("s", "S"):
-            self.call_after_refresh(self._update_sort_title)
 
     def _update_sort_title(self) -> None:
         table = self.table

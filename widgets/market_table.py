@@ -126,6 +126,9 @@ class MarketTable(ScrollView, can_focus=True):
             super().__init__()
             self.symbol = symbol
 
+    class SortChanged(Message):
+        """The sort key, direction or filter changed (the order on screen changed)."""
+
     class Opened(Message):
         """Enter was pressed on ``symbol``."""
 
@@ -215,6 +218,7 @@ class MarketTable(ScrollView, can_focus=True):
         """Show only markets whose symbol contains ``text`` (case-insensitive)."""
         self.filter_text = text.strip().lower()
         self.resort()
+        self.post_message(self.SortChanged())
 
     def set_sort(self, key: str, descending: bool | None = None) -> None:
         """Order by ``key`` (see :data:`SORT_ORDER`), numbers descending by default."""
@@ -223,6 +227,7 @@ class MarketTable(ScrollView, can_focus=True):
         self.sort_key = key
         self.sort_desc = (key != "symbol") if descending is None else descending
         self.resort()
+        self.post_message(self.SortChanged())
 
     def resort(self) -> None:
         """Recompute the visible order, keeping the cursor on the selected market."""
