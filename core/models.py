@@ -186,3 +186,84 @@ class Alert:
     price_change: float | None = None
     funding_apr: float | None = None
     extra: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(slots=True, frozen=True)
+class Position:
+    """One open perpetual position on one venue.
+
+    * ``size``: signed, base units (long > 0, short < 0);
+    * ``entry_px``, ``mark_px``, ``liquidation_px``: USD (``liquidation_px`` is the venue's own
+      figure, ``None`` when it reports none; see ``DOMAIN.md`` §4);
+    * ``leverage``: multiple (``3.0`` = 3×);
+    * ``margin_used``, ``unrealized_pnl``: USD;
+    * ``funding_since_open``: USD, received positive, paid negative.
+    """
+
+    symbol: str
+    size: float
+    entry_px: float
+    mark_px: float
+    liquidation_px: float | None
+    leverage: float
+    margin_used: float
+    unrealized_pnl: float
+    funding_since_open: float = 0.0
+
+    @property
+    def notional_usd(self) -> float:
+        """Absolute position value at mark, USD: ``|size| × mark_px``."""
+        return abs(self.size) * self.mark_px
+
+
+@dataclass(slots=True, frozen=True)
+class OpenOrder:
+    """One resting order: ``limit_px`` USD, ``size`` remaining base units, ``timestamp_ms`` venue time.
+
+    ``oid`` is the venue's order id, ``cloid`` the client order id (``0x`` + 32 hex) if one was set.
+    """
+
+    symbol: str
+    oid: int
+    cloid: str | None
+    is_buy: bool
+    limit_px: float
+    size: float
+    reduce_only: bool
+    timestamp_ms: int
+
+
+@dataclass(slots=True, frozen=True)
+class SpotBalance:
+    """A spot holding: ``total`` in base units of ``coin`` (held plus available)."""
+
+    coin: str
+    total: float
+
+
+@dataclass(slots=True, frozen=True)
+class OrderIntent:
+    """An order the console proposes, not yet sent.
+
+    * ``asset_id``: the venue's integer asset index (see :class:`MarketInfo`);
+    * ``size``: positive, base units, already on the venue's size step;
+    * ``limit_px``: USD, already on the venue's price tick;
+    * ``tif``: ``"Gtc"``, ``"Alo"`` (post-only) or ``"Ioc"``;
+    * ``cloid``: client order id, ``0x`` + 32 hex digits;
+    * ``purpose``: short label for logs and confirmations (``"kill"``, ``"hedge"``, …).
+    """
+
+    symbol: str
+    asset_id: int
+    is_buy: bool
+    size: float
+    limit_px: float
+    tif: str
+    reduce_only: bool
+    cloid: str
+    purpose: str
+
+    @property
+    def notional_usd(self) -> float:
+        """``size × limit_px``, USD."""
+        return self.size * self.limit_px
