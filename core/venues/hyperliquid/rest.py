@@ -94,8 +94,10 @@ def info_weight(info_type: str) -> int:
     return 20
 
 
-def _extra_weight(info_type: str, items: int) -> int:
-    """Additional weight charged for the size of an answer (per 20 items, candles per 60)."""
+def answer_weight(info_type: str, items: int) -> int:
+    """Extra request weight charged for the size of an answer with ``items`` rows: one per 20
+    rows for the per-item info types (``fundingHistory``, ``userFills``, …), one per 60 candles
+    (https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/rate-limits-and-user-limits)."""
     if info_type in _PER_ITEM_TYPES:
         return items // 20
     if info_type == "candleSnapshot":
@@ -144,7 +146,9 @@ class VenueError(Exception):
         self.retryable = retryable
 
 
-def _one_line(text: str, limit: int = 160) -> str:
+def one_line(text: str, limit: int = 160) -> str:
+    """``text`` with all whitespace runs folded to single spaces, cut to ``limit`` characters
+    (ending in "…" when cut): error details shown in a status bar or a log line."""
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -221,11 +225,11 @@ class HyperliquidInfo:
         except httpx.TimeoutException:
             raise VenueError(f"{label}: timed out after {self._timeout.read:g} s") from None
         except httpx.HTTPError as exc:
-            raise VenueError(f"{label}: {type(exc).__name__}: {_one_line(str(exc)) or 'connection failed'}") from None
+            raise VenueError(f"{label}: {type(exc).__name__}: {one_line(str(exc)) or 'connection failed'}") from None
         if response.status_code >= 400:
             status = response.status_code
             retryable = status >= 500 or status in (408, 429)
-            body_text = _one_line(response.text) if response.content else response.reason_phrase
+            body_text = one_line(response.text) if response.content else response.reason_phrase
             raise VenueError(f"{label}: HTTP {status}: {body_text}", status=status, retryable=retryable)
         return response.content
 
@@ -275,7 +279,7 @@ class HyperliquidInfo:
             if end_ms is not None:
                 body["endTime"] = int(end_ms)
             page: list[FundingPoint] = await self._query(body, wire.parse_funding_history)
-            self.limiter.charge(_extra_weight("fundingHistory", len(page)))
+            self.limiter.charge(answer_weight("fundingHistory", len(page)))
             points.extend(page)
             if len(page) < FUNDING_HISTORY_PAGE_ROWS:
                 return points
