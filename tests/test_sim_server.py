@@ -45,7 +45,7 @@ async def server() -> AsyncIterator[SimulatorServer]:
 
 async def _ws(srv: SimulatorServer) -> ClientConnection:
     assert srv.ws_url is not None
-    conn = await connect(srv.ws_url, ping_interval=None, max_queue=None)
+    conn = await connect(srv.ws_url, ping_interval=None, max_queue=1024)
     assert await asyncio.wait_for(conn.recv(), 2) == WELCOME_TEXT
     return conn
 

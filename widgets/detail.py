@@ -58,6 +58,8 @@ class MarketDetail(Vertical):
         super().__init__(id=id, classes=classes)
         self._funding_key: tuple | None = None
         self._mark_key: tuple | None = None
+        self._early: tuple[MarketDetailView | None] | None = None
+        self._ready = False
 
     def compose(self) -> ComposeResult:
         """Numbers on top, then the funding-history and mark-price plots."""
@@ -65,8 +67,19 @@ class MarketDetail(Vertical):
         yield SeriesPlot(id="funding-plot")
         yield SeriesPlot(id="mark-plot")
 
+    def on_mount(self) -> None:
+        """Render a view that arrived before the panel's children were mounted."""
+        self._ready = True
+        if self._early is not None:
+            (view,) = self._early
+            self._early = None
+            self.show(view)
+
     def show(self, v: MarketDetailView | None) -> None:
-        """Render ``v`` (``None``: nothing selected yet)."""
+        """Render ``v`` (``None``: nothing selected yet); before mount it is kept for on_mount."""
+        if not self._ready:
+            self._early = (v,)
+            return
         numbers = self.query_one("#detail-numbers", Static)
         if v is None:
             numbers.update(Text("select a market", style="dim"))

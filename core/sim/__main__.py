@@ -56,6 +56,7 @@ async def serve(
     cascade_rate_per_hour: float = 2.5,
     start_ms: int | None = None,
     push_hz: float = 2.0,
+    starting_usdc: float = 100_000.0,
     exit_on_stdin_eof: bool = False,
     stop_event: asyncio.Event | None = None,
     announce: Callable[[dict[str, Any]], None] | None = _print_line,
@@ -64,7 +65,8 @@ async def serve(
     """Run the simulator until SIGINT/SIGTERM, stdin EOF (if asked) or ``stop_event`` is set.
 
     Once bound, ``announce`` receives ``{"listening": http_url, "ws": ws_url, "speed": float,
-    "seed": int}`` (default: printed as one JSON line on stdout and flushed). Another CLI can
+    "seed": int}`` (default: printed as one JSON line on stdout and flushed). ``starting_usdc``
+    (USD) is credited to each trading account the first time it is used. Another CLI can
     embed the simulator by calling this with its own ``stop_event`` and ``announce``, and
     ``install_signal_handlers=False`` if it owns the signals.
     """
@@ -78,6 +80,7 @@ async def serve(
         port=port,
         speed=speed,
         push_hz=push_hz,
+        starting_usdc=starting_usdc,
     )
     installed: list[int] = []
     if install_signal_handlers:
@@ -106,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``python -m core.sim`` argument parser."""
     p = argparse.ArgumentParser(
         prog="python -m core.sim",
-        description="Local Hyperliquid-compatible market simulator (HTTP /info and WebSocket /ws).",
+        description="Local Hyperliquid-compatible simulator (HTTP /info and /exchange, WebSocket /ws).",
     )
     p.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8765, help="TCP port, 0 picks a free one (default 8765)")
@@ -120,6 +123,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--start-ms", type=int, default=None, help="simulated start time, ms UTC (default now)")
     p.add_argument("--push-hz", type=float, default=2.0, help="activeAssetCtx / allMids pushes per second")
+    p.add_argument(
+        "--starting-usdc",
+        type=float,
+        default=100_000.0,
+        help="USDC credited to each trading account on first use (default 100000)",
+    )
     p.add_argument(
         "--exit-on-stdin-eof", action="store_true", help="also exit when stdin reaches end of file"
     )
@@ -145,6 +154,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 cascade_rate_per_hour=args.cascade_rate,
                 start_ms=args.start_ms,
                 push_hz=args.push_hz,
+                starting_usdc=args.starting_usdc,
                 exit_on_stdin_eof=args.exit_on_stdin_eof,
             )
         )

@@ -20,6 +20,45 @@ Wire behaviour (VENUES.md, Hyperliquid):
   the period), ``l2Book {coin, nSigFigs?}`` (at ``book_hz``), ``trades {coin}`` (as trades occur).
   Each subscription first receives the current state.
 
+Trading (a :class:`~core.sim.exchange.SimExchange` owned by the server; every tick steps the
+model, then calls ``exchange.tick(model.now_ms)``):
+
+* ``POST /exchange`` with ``{action, nonce, signature{r,s,v}, vaultAddress?, expiresAfter?}``.
+  The acting account is the address recovered from the L1 signature with
+  :func:`~core.venues.hyperliquid.signing.recover_l1_signer` (``is_mainnet`` defaults to
+  ``True``: the simulator answers as mainnet, so clients sign with source ``"a"``). Accounts
+  are faucet-funded on first use, so a signature over different bytes than were sent (a
+  tampered action, a wrong nonce) recovers an unrelated address and acts on that fresh,
+  empty account, never on the intended one; the venue would answer that such a wallet does
+  not exist. Each signer is its own account: agent (API) wallets and ``approveAgent`` are
+  not supported, and a non-null ``vaultAddress`` is refused.
+* Nonces, per signer, on the server's wall clock (``clock_ms``, not the simulated clock, since
+  clients draw nonces from their own wall clock and the sim clock may run fast): a nonce must
+  lie in ``(now − 2 days, now + 1 day)``, must not repeat, and must exceed the smallest of the
+  signer's 100 highest nonces (Hyperliquid docs, "Nonces and API wallets"). An
+  ``expiresAfter`` before now is refused. Times inside actions (``scheduleCancel.time``) are on
+  the simulated clock, the ``time`` of ``clearinghouseState``.
+* Actions: ``order`` (``grouping`` ``"na"`` only) → ``{"status": "ok", "response": {"type":
+  "order", "data": {"statuses": [...]}}}`` with one ``resting`` / ``filled`` / ``error`` per
+  order (a rejected order is still ``ok``); ``cancel {cancels: [{a, o}]}`` and
+  ``cancelByCloid {cancels: [{asset, cloid}]}`` → type ``"cancel"`` with ``"success"`` or
+  ``{"error": msg}`` per entry; ``updateLeverage`` and ``scheduleCancel {time?}`` →
+  ``{"status": "ok", "response": {"type": "default"}}``. Anything refused as a whole (unknown
+  action, bad fields, bad signature, nonce, vault) answers HTTP 200
+  ``{"status": "err", "response": "<message>"}``; a body that is not JSON answers 422.
+* ``/info`` user queries (addresses in any case): ``clearinghouseState {user}``,
+  ``openOrders {user}``, ``frontendOpenOrders {user}``, ``userFills {user}``,
+  ``userFunding {user, startTime, endTime?}``.
+* User subscriptions (pushed as changes happen, after each action and each tick):
+  ``orderUpdates {user}`` → ``[{order: {coin, side, limitPx, sz, oid, timestamp, origSz,
+  cloid?}, status, statusTimestamp}]`` with status ``open`` / ``filled`` / ``canceled`` /
+  ``scheduledCancel`` / ``reduceOnlyCanceled`` / ``liquidatedCanceled``;
+  ``userFills {user}`` → ``{isSnapshot?, user, fills}`` (snapshot newest first, then new
+  fills oldest first); ``userFundings {user}`` → ``{isSnapshot?, user, fundings: [{time, coin,
+  usdc, szi, fundingRate, nSamples}]}``; ``userEvents {user}`` on channel ``user`` →
+  ``{fills}``, ``{funding}`` or ``{liquidation: {lid, liquidator, liquidated_user,
+  liquidated_ntl_pos, liquidated_account_value}}``.
+
 Every frame is serialised once and shared by all its subscribers; each connection has its own
 bounded send queue drained by its own task, and a client whose queue backs up is disconnected
 instead of slowing anyone else.
@@ -28,10 +67,12 @@ instead of slowing anyone else.
 from __future__ import annotations
 
 import asyncio
+import heapq
 import ipaddress
 import json
 import logging
 import math
+import re
 import socket
 import time
 from collections import deque
@@ -40,8 +81,10 @@ from typing import Any, TypeVar
 
 from aiohttp import WSMsgType, web
 
+from core.sim.exchange import MAKER_FEE, TAKER_FEE, SimExchange
 from core.sim.market import MarketModel, UnknownCoinError
 from core.sim.snapshot import load_snapshot
+from core.venues.hyperliquid.signing import recover_l1_signer
 
 try:  # orjson is several times faster; the standard library is the fallback.
     import orjson
@@ -67,6 +110,23 @@ WELCOME_TEXT = "Websocket connection established."
 _GOLDEN = 0.6180339887498949
 _PONG = _dumps({"channel": "pong"})
 _L2_SIG_FIGS = (2, 3, 4, 5)
+_ADDRESS_RE = re.compile(r"^0x[0-9a-fA-F]{40}$")
+_USER_CHANNELS = {
+    "orderUpdates": "orderUpdates",
+    "userFills": "userFills",
+    "userFundings": "userFundings",
+    "userEvents": "user",
+}
+"""User subscription type → the channel its frames arrive on."""
+_USER_INFO = ("clearinghouseState", "openOrders", "frontendOpenOrders", "userFills", "userFunding")
+_SNAPSHOT_ROWS = 2_000
+DAY_MS = 86_400_000
+NONCE_PAST_MS = 2 * DAY_MS
+"""A nonce older than this (ms) before the server's clock is refused."""
+NONCE_FUTURE_MS = DAY_MS
+"""A nonce further than this (ms) after the server's clock is refused."""
+NONCE_KEPT = 100
+"""Highest nonces remembered per signer; a new nonce must exceed the smallest of them."""
 
 
 def is_loopback_host(host: str) -> bool:
@@ -81,6 +141,47 @@ def is_loopback_host(host: str) -> bool:
 
 class InfoRequestError(ValueError):
     """An ``/info`` body the venue would refuse (HTTP 422); the message is the reply text."""
+
+
+class _NonceWindow:
+    """The ``NONCE_KEPT`` highest nonces (ms) one signer has used, as the venue keeps them."""
+
+    __slots__ = ("heap", "seen")
+
+    def __init__(self) -> None:
+        self.heap: list[int] = []
+        self.seen: set[int] = set()
+
+    def admit(self, nonce: int, now_ms: int) -> str | None:
+        """Record ``nonce`` and return ``None``, or return why it is refused (nothing recorded)."""
+        if nonce <= now_ms - NONCE_PAST_MS:
+            return f"Invalid nonce: {nonce} is more than 2 days before the current time {now_ms}"
+        if nonce >= now_ms + NONCE_FUTURE_MS:
+            return f"Invalid nonce: {nonce} is more than 1 day after the current time {now_ms}"
+        if nonce in self.seen:
+            return f"Invalid nonce: duplicate nonce {nonce}"
+        if len(self.heap) >= NONCE_KEPT and nonce <= self.heap[0]:
+            return (
+                f"Invalid nonce: {nonce} is not greater than the smallest of the "
+                f"{NONCE_KEPT} highest nonces used ({self.heap[0]})"
+            )
+        heapq.heappush(self.heap, nonce)
+        self.seen.add(nonce)
+        if len(self.heap) > NONCE_KEPT:
+            self.seen.discard(heapq.heappop(self.heap))
+        return None
+
+
+class _UserView:
+    """What the subscribers of one address were last told: open orders by oid, newest fill
+    ``tid``, newest funding ``time`` (ms); pushes are the difference from the current state."""
+
+    __slots__ = ("open", "last_tid", "last_funding_ms")
+
+    def __init__(self, open_orders: dict[int, dict[str, Any]], last_tid: int, last_funding_ms: int) -> None:
+        self.open = open_orders
+        self.last_tid = last_tid
+        self.last_funding_ms = last_funding_ms
 
 
 class _Client:
@@ -124,6 +225,12 @@ class SimulatorServer:
     closes silent connections. A connection with more than ``max_queued_frames`` frames or
     ``max_queued_bytes`` bytes waiting is dropped as too slow.
 
+    Trading: ``maker_fee`` / ``taker_fee`` (fractions of notional) and ``starting_usdc`` (USD
+    credited to an account on first use) configure the owned :class:`SimExchange`;
+    ``is_mainnet`` selects the signing source the server verifies (``"a"`` when ``True``);
+    ``clock_ms`` (returns integer ms UTC, default the wall clock) is the clock nonces and
+    ``expiresAfter`` are checked against.
+
     After ``await start()``: ``port``, ``http_url`` (``http://127.0.0.1:PORT``) and ``ws_url``
     (``ws://127.0.0.1:PORT/ws``) are set. Usable as ``async with``.
     """
@@ -145,6 +252,11 @@ class SimulatorServer:
         idle_timeout_s: float = 60.0,
         max_queued_frames: int = 5_000,
         max_queued_bytes: int = 16 * 1024 * 1024,
+        maker_fee: float = MAKER_FEE,
+        taker_fee: float = TAKER_FEE,
+        starting_usdc: float = 100_000.0,
+        is_mainnet: bool = True,
+        clock_ms: Callable[[], int] | None = None,
     ) -> None:
         if not is_loopback_host(host):
             raise ValueError(f"refusing to bind non-loopback host {host!r}: the simulator is local only")
@@ -161,6 +273,14 @@ class SimulatorServer:
                 cascade_rate_per_hour=cascade_rate_per_hour,
             )
         self._model = model
+        self._exchange = SimExchange(
+            model, maker_fee=maker_fee, taker_fee=taker_fee, starting_usdc=starting_usdc
+        )
+        self.is_mainnet = bool(is_mainnet)
+        self._clock_ms: Callable[[], int] = clock_ms if clock_ms is not None else _wall_clock_ms
+        self._nonces: dict[str, _NonceWindow] = {}
+        self._views: dict[str, _UserView] = {}
+        self._dead_man: dict[str, int] = {}
         self._host = "127.0.0.1" if host == "localhost" else host.strip("[]")
         self._requested_port = int(port)
         self.speed = speed
@@ -198,6 +318,11 @@ class SimulatorServer:
         return self._model
 
     @property
+    def exchange(self) -> SimExchange:
+        """The accounts and matching engine behind ``/exchange`` (event loop thread only)."""
+        return self._exchange
+
+    @property
     def speed(self) -> float:
         """Simulated seconds per wall second (≥ 0)."""
         return self._speed
@@ -221,6 +346,7 @@ class SimulatorServer:
             raise RuntimeError("server already started")
         app = web.Application()
         app.router.add_post("/info", self._handle_info)
+        app.router.add_post("/exchange", self._handle_exchange)
         app.router.add_get("/ws", self._handle_ws)
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
@@ -352,6 +478,7 @@ class SimulatorServer:
         self._last_tick = now
         if dt > 0 and self._speed > 0:
             self._model.step(dt * self._speed)
+        self._tick_exchange()
         trades = self._model.drain_trades()
         if not self._subs:
             return
@@ -514,6 +641,11 @@ class SimulatorServer:
                     raise InfoRequestError(f"Invalid subscription {text}: nSigFigs must be 2-5 or null")
                 return ("l2Book", coin, sig)
             return (kind, coin)
+        if kind in _USER_CHANNELS:
+            user = sub.get("user")
+            if not isinstance(user, str) or not _ADDRESS_RE.match(user):
+                raise InfoRequestError(f"Invalid subscription {text}")
+            return (kind, user.lower())
         raise InfoRequestError(f"Invalid subscription {text}")
 
     def _ack(self, client: _Client, method: str, sub: dict[str, Any]) -> None:
@@ -538,6 +670,9 @@ class SimulatorServer:
             self._enqueue(client, self._book_frame(key[1], key[2]))
         elif kind == "allMids":
             self._enqueue(client, self._mids_frame())
+        elif kind in _USER_CHANNELS:
+            self._watch(key[1])
+            self._user_snapshot(client, kind, key[1])
         elif kind == "trades":
             recent = list(reversed(self._model.market(key[1]).recent_trades))[:50]
             if recent:
@@ -561,6 +696,10 @@ class SimulatorServer:
             del self._subs[key]
             if key[0] == "trades":
                 self._model.watch_trades(key[1], enabled=False)
+            elif key[0] in _USER_CHANNELS and not any(
+                (kind, key[1]) in self._subs for kind in _USER_CHANNELS
+            ):
+                self._views.pop(key[1], None)
 
     # -- HTTP -----------------------------------------------------------------------------
 
@@ -580,7 +719,8 @@ class SimulatorServer:
         """Answer one ``/info`` request body with the JSON bytes the venue would send.
 
         Raises :class:`InfoRequestError` (HTTP 422) for a body that is not an object with a
-        known ``type`` or whose fields have the wrong types. Unknown coins answer ``null`` for
+        known ``type`` or whose fields have the wrong types (``user`` must be ``0x`` + 40 hex
+        digits, any case). Unknown coins answer ``null`` for
         ``l2Book`` and 422 for ``fundingHistory`` / ``recentTrades``.
         """
         if not isinstance(body, dict) or not isinstance(body.get("type"), str):
@@ -627,9 +767,372 @@ class SimulatorServer:
                 return _dumps(model.recent_trades_wire(coin))
             except UnknownCoinError:
                 raise InfoRequestError(f"unknown coin {coin}") from None
+        if kind in _USER_INFO:
+            return _dumps(self._user_info(kind, body))
         raise InfoRequestError(
             f"Failed to deserialize the JSON body into the target type: unknown variant `{kind[:64]}`"
         )
+
+    def _user_info(self, kind: str, body: dict[str, Any]) -> Any:
+        """Answer the ``/info`` user queries (``_USER_INFO``) as the venue's JSON values."""
+        user = _field(body, "user", str)
+        if not _ADDRESS_RE.match(user):
+            raise InfoRequestError(
+                "Failed to deserialize the JSON body into the target type: user: invalid address"
+            )
+        ex = self._exchange
+        if kind == "clearinghouseState":
+            return ex.clearinghouse_state(user)
+        if kind == "openOrders":
+            return ex.open_orders(user)
+        if kind == "frontendOpenOrders":
+            return [_frontend_row(row) for row in ex.open_orders(user)]
+        if kind == "userFills":
+            return ex.user_fills(user)[:_SNAPSHOT_ROWS]
+        start = _field(body, "startTime", int)
+        end = body.get("endTime")
+        if end is not None and (isinstance(end, bool) or not isinstance(end, int)):
+            raise InfoRequestError(
+                "Failed to deserialize the JSON body into the target type: endTime: invalid type"
+            )
+        return ex.user_funding(user, start, end)
+
+    # -- exchange -------------------------------------------------------------------------
+
+    async def _handle_exchange(self, request: web.Request) -> web.Response:
+        raw = await request.read()
+        try:
+            body = _loads(raw)
+        except ValueError:
+            return _unprocessable("Failed to parse the request body as JSON")
+        try:
+            reply = self.exchange_request(body)
+        except Exception:  # one bad request must not take the endpoint down
+            log.exception("exchange request failed")
+            reply = _refuse("Internal error")
+        return web.Response(body=_dumps(reply), content_type="application/json")
+
+    def exchange_request(self, body: Any) -> dict[str, Any]:
+        """Verify and execute one ``/exchange`` body; return the venue's JSON reply object.
+
+        ``{"status": "ok", "response": {...}}`` when the action was executed (order and cancel
+        entries may still carry errors), ``{"status": "err", "response": "<message>"}`` when it
+        was refused as a whole. Pushes the resulting user changes to subscribers."""
+        if not isinstance(body, dict):
+            return _refuse("Failed to deserialize the JSON body into the target type: expected an object")
+        action = body.get("action")
+        nonce = body.get("nonce")
+        signature = body.get("signature")
+        vault = body.get("vaultAddress")
+        expires = body.get("expiresAfter")
+        if not isinstance(action, dict) or not isinstance(action.get("type"), str):
+            return _refuse("Failed to deserialize the JSON body into the target type: action: missing field `type`")
+        if not _is_int(nonce) or nonce < 0:
+            return _refuse("Failed to deserialize the JSON body into the target type: nonce: invalid type")
+        if not isinstance(signature, dict):
+            return _refuse("Failed to deserialize the JSON body into the target type: signature: invalid type")
+        if expires is not None and (not _is_int(expires) or expires < 0):
+            return _refuse("Failed to deserialize the JSON body into the target type: expiresAfter: invalid type")
+        if vault is not None:
+            return _refuse("Vault and sub-account actions are not supported by the simulator")
+        kind = action["type"]
+        run = self._ACTIONS.get(kind)
+        if run is None:
+            return _refuse(f"Unknown action type: {kind[:64]}")
+        try:
+            signer = recover_l1_signer(
+                action,
+                signature,
+                nonce_ms=nonce,
+                vault_address=None,
+                expires_after_ms=expires,
+                is_mainnet=self.is_mainnet,
+            )
+        except (TypeError, ValueError) as exc:
+            return _refuse(f"Invalid signature: {exc}")
+        except OverflowError:
+            return _refuse("Invalid signature: the action holds an integer too large to hash")
+        now = int(self._clock_ms())
+        if expires is not None and expires < now:
+            return _refuse(f"Action expired: expiresAfter {expires} is before the current time {now}")
+        address = signer.lower()
+        window = self._nonces.get(address)
+        if window is None:
+            window = self._nonces[address] = _NonceWindow()
+        problem = window.admit(nonce, now)
+        if problem is not None:
+            return _refuse(problem)
+        log.debug("exchange action %s by %s", kind, address)
+        return run(self, address, action)
+
+    def _act_order(self, address: str, action: dict[str, Any]) -> dict[str, Any]:
+        orders = action.get("orders")
+        grouping = action.get("grouping", "na")
+        if not isinstance(orders, list) or not orders or not all(isinstance(o, dict) for o in orders):
+            return _refuse("Failed to deserialize the JSON body into the target type: orders: invalid type")
+        if grouping != "na":
+            return _refuse(f"Order grouping {str(grouping)[:32]} is not supported by the simulator")
+        statuses = self._exchange.place_orders(address, orders, self._model.now_ms)
+        placed: dict[int, dict[str, Any]] = {}
+        for wire, status in zip(orders, statuses):
+            done = status.get("filled") or status.get("resting")
+            if done is not None:
+                placed[done["oid"]] = wire
+        self._publish_user(address, placed=placed)
+        return _accept("order", {"statuses": statuses})
+
+    def _act_cancel(self, address: str, action: dict[str, Any]) -> dict[str, Any]:
+        cancels = action.get("cancels")
+        if not isinstance(cancels, list) or not cancels or not all(
+            isinstance(c, dict) and _is_int(c.get("a")) and _is_int(c.get("o")) for c in cancels
+        ):
+            return _refuse("Failed to deserialize the JSON body into the target type: cancels: invalid type")
+        statuses = [self._exchange.cancel(address, c["a"], c["o"]) for c in cancels]
+        self._publish_user(address)
+        return _accept("cancel", {"statuses": statuses})
+
+    def _act_cancel_by_cloid(self, address: str, action: dict[str, Any]) -> dict[str, Any]:
+        cancels = action.get("cancels")
+        if not isinstance(cancels, list) or not cancels or not all(
+            isinstance(c, dict) and _is_int(c.get("asset")) and isinstance(c.get("cloid"), str)
+            for c in cancels
+        ):
+            return _refuse("Failed to deserialize the JSON body into the target type: cancels: invalid type")
+        statuses = [self._exchange.cancel_by_cloid(address, c["asset"], c["cloid"]) for c in cancels]
+        self._publish_user(address)
+        return _accept("cancel", {"statuses": statuses})
+
+    def _act_update_leverage(self, address: str, action: dict[str, Any]) -> dict[str, Any]:
+        asset, is_cross, leverage = action.get("asset"), action.get("isCross"), action.get("leverage")
+        if not _is_int(asset) or not isinstance(is_cross, bool) or not _is_int(leverage):
+            return _refuse("Failed to deserialize the JSON body into the target type: updateLeverage: invalid type")
+        result = self._exchange.update_leverage(address, asset, is_cross, leverage)
+        if result != "success":
+            return _refuse(result["error"] if isinstance(result, dict) else str(result))
+        return {"status": "ok", "response": {"type": "default"}}
+
+    def _act_schedule_cancel(self, address: str, action: dict[str, Any]) -> dict[str, Any]:
+        when = action.get("time")
+        if when is not None and not _is_int(when):
+            return _refuse("Failed to deserialize the JSON body into the target type: time: invalid type")
+        result = self._exchange.schedule_cancel(address, when, self._model.now_ms)
+        if result != "success":
+            return _refuse(result["error"] if isinstance(result, dict) else str(result))
+        if when is None:
+            self._dead_man.pop(address, None)
+        else:
+            self._dead_man[address] = when
+        return {"status": "ok", "response": {"type": "default"}}
+
+    _ACTIONS: dict[str, Callable[[SimulatorServer, str, dict[str, Any]], dict[str, Any]]] = {
+        "order": _act_order,
+        "cancel": _act_cancel,
+        "cancelByCloid": _act_cancel_by_cloid,
+        "updateLeverage": _act_update_leverage,
+        "scheduleCancel": _act_schedule_cancel,
+    }
+
+    # -- user pushes ----------------------------------------------------------------------
+
+    def _tick_exchange(self) -> None:
+        """Advance the exchange to the model's clock and push what changed for watched users."""
+        now = self._model.now_ms
+        fired = {a for a, t in self._dead_man.items() if t <= now}
+        for address in fired:
+            del self._dead_man[address]
+        self._exchange.tick(now)
+        for address in list(self._views):
+            self._publish_user(address, reason="scheduledCancel" if address in fired else None)
+
+    def _watch(self, address: str) -> None:
+        """Start tracking ``address`` for pushes, from its current state."""
+        if address in self._views:
+            return
+        ex = self._exchange
+        fills = ex.user_fills(address)
+        funding = ex.user_funding(address, 0)
+        self._views[address] = _UserView(
+            {row["oid"]: row for row in ex.open_orders(address)},
+            fills[0]["tid"] if fills else -1,
+            funding[-1]["time"] if funding else -1,
+        )
+
+    def _user_snapshot(self, client: _Client, kind: str, address: str) -> None:
+        ex = self._exchange
+        if kind == "userFills":
+            data = {"isSnapshot": True, "user": address, "fills": ex.user_fills(address)[:_SNAPSHOT_ROWS]}
+            self._enqueue(client, _dumps({"channel": "userFills", "data": data}))
+        elif kind == "userFundings":
+            rows = [_funding_event(r) for r in ex.user_funding(address, 0)[-_SNAPSHOT_ROWS:]]
+            data = {"isSnapshot": True, "user": address, "fundings": rows}
+            self._enqueue(client, _dumps({"channel": "userFundings", "data": data}))
+
+    def _publish_user(
+        self,
+        address: str,
+        *,
+        placed: dict[int, dict[str, Any]] | None = None,
+        reason: str | None = None,
+    ) -> None:
+        """Push the changes of ``address`` since its subscribers were last told.
+
+        ``placed`` maps the oids of orders placed just now to their wires (for orders that
+        filled at once and never rested); ``reason`` is the status of orders that vanished
+        without a fill (default ``canceled``, or ``reduceOnlyCanceled`` for reduce-only)."""
+        view = self._views.get(address)
+        if view is None:
+            return
+        ex = self._exchange
+        now = self._model.now_ms
+        open_now = {row["oid"]: row for row in ex.open_orders(address)}
+        new_fills: list[dict[str, Any]] = []
+        for fill in ex.user_fills(address):
+            if fill["tid"] <= view.last_tid:
+                break
+            new_fills.append(fill)
+        new_fills.reverse()
+        fundings = ex.user_funding(address, view.last_funding_ms + 1)
+        liquidated = [f for f in new_fills if "liquidation" in f]
+        filled_oids = {f["oid"] for f in new_fills if "liquidation" not in f}
+
+        updates: list[dict[str, Any]] = []
+        for oid, row in view.open.items():
+            if oid in open_now:
+                continue
+            if oid in filled_oids:
+                updates.append(_order_update({**row, "sz": "0.0"}, "filled", now))
+            elif liquidated:
+                updates.append(_order_update(row, "liquidatedCanceled", now))
+            elif reason is not None:
+                updates.append(_order_update(row, reason, now))
+            elif row.get("reduceOnly"):
+                updates.append(_order_update(row, "reduceOnlyCanceled", now))
+            else:
+                updates.append(_order_update(row, "canceled", now))
+        for oid, row in open_now.items():
+            before = view.open.get(oid)
+            if before is None or before["sz"] != row["sz"]:
+                updates.append(_order_update(row, "open", now))
+        for oid in sorted(filled_oids - view.open.keys() - open_now.keys()):
+            updates.append(_order_update(_taken_order(oid, new_fills, (placed or {}).get(oid), now), "filled", now))
+
+        view.open = open_now
+        if new_fills:
+            view.last_tid = new_fills[-1]["tid"]
+        if fundings:
+            view.last_funding_ms = fundings[-1]["time"]
+
+        def push(kind: str, data: Any) -> None:
+            clients = self._subs.get((kind, address))
+            if clients:
+                self._broadcast(clients, _dumps({"channel": _USER_CHANNELS[kind], "data": data}))
+
+        if updates:
+            push("orderUpdates", updates)
+        if new_fills:
+            push("userFills", {"user": address, "fills": new_fills})
+            push("userEvents", {"fills": new_fills})
+        if fundings:
+            events = [_funding_event(r) for r in fundings]
+            push("userFundings", {"user": address, "fundings": events})
+            for event in events:
+                push("userEvents", {"funding": event})
+        if liquidated:
+            state = ex.clearinghouse_state(address)
+            push(
+                "userEvents",
+                {
+                    "liquidation": {
+                        "lid": liquidated[0]["tid"],
+                        "liquidator": "0x" + "0" * 40,
+                        "liquidated_user": address,
+                        "liquidated_ntl_pos": _money(sum(float(f["px"]) * float(f["sz"]) for f in liquidated)),
+                        "liquidated_account_value": state["marginSummary"]["accountValue"],
+                    }
+                },
+            )
+
+
+def _wall_clock_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _refuse(message: str) -> dict[str, Any]:
+    """``{"status": "err", "response": message}``: an action refused as a whole."""
+    return {"status": "err", "response": message}
+
+
+def _accept(kind: str, data: dict[str, Any]) -> dict[str, Any]:
+    return {"status": "ok", "response": {"type": kind, "data": data}}
+
+
+def _money(x: float) -> str:
+    return f"{x:.6f}".rstrip("0").rstrip(".") if x else "0.0"
+
+
+def _frontend_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A ``frontendOpenOrders`` row: the open-order row plus the venue's frontend fields."""
+    out = dict(row)
+    out.update(
+        {
+            "orderType": "Limit",
+            "tif": None,
+            "triggerPx": "0.0",
+            "triggerCondition": "N/A",
+            "isTrigger": False,
+            "isPositionTpsl": False,
+            "children": [],
+        }
+    )
+    return out
+
+
+def _order_update(row: dict[str, Any], status: str, now_ms: int) -> dict[str, Any]:
+    """One ``orderUpdates`` entry from an open-order-shaped row (sim ms timestamps)."""
+    order = {k: row[k] for k in ("coin", "side", "limitPx", "sz", "oid", "timestamp", "origSz")}
+    if row.get("cloid") is not None:
+        order["cloid"] = row["cloid"]
+    return {"order": order, "status": status, "statusTimestamp": now_ms}
+
+
+def _taken_order(
+    oid: int, fills: list[dict[str, Any]], wire: dict[str, Any] | None, now_ms: int
+) -> dict[str, Any]:
+    """The open-order-shaped row of an order that filled without resting, from its fills and,
+    when known, its wire (``p`` limit price, ``s`` original size)."""
+    mine = [f for f in fills if f["oid"] == oid]
+    first = mine[0]
+    total = sum(float(f["sz"]) for f in mine)
+    row: dict[str, Any] = {
+        "coin": first["coin"],
+        "side": first["side"],
+        "limitPx": str(wire["p"]) if wire is not None and "p" in wire else first["px"],
+        "sz": "0.0",
+        "oid": oid,
+        "timestamp": first.get("time", now_ms),
+        "origSz": str(wire["s"]) if wire is not None and "s" in wire else _money(total),
+    }
+    if first.get("cloid") is not None:
+        row["cloid"] = first["cloid"]
+    return row
+
+
+def _funding_event(row: dict[str, Any]) -> dict[str, Any]:
+    """A ``userFunding`` row as the WebSocket user channels carry it:
+    ``{time, coin, usdc, szi, fundingRate, nSamples}``."""
+    delta = row["delta"]
+    return {
+        "time": row["time"],
+        "coin": delta["coin"],
+        "usdc": delta["usdc"],
+        "szi": delta["szi"],
+        "fundingRate": delta["fundingRate"],
+        "nSamples": delta["nSamples"],
+    }
 
 
 def _field(body: dict[str, Any], name: str, kind: type) -> Any:
