@@ -704,11 +704,9 @@ class SimulatorServer:
     # -- HTTP -----------------------------------------------------------------------------
 
     async def _handle_info(self, request: web.Request) -> web.Response:
-        raw = await request.read()
-        try:
-            body = _loads(raw)
-        except ValueError:
-            return _unprocessable("Failed to parse the request body as JSON")
+        body = await _json_body(request)
+        if isinstance(body, web.Response):
+            return body
         try:
             payload = self.info(body)
         except InfoRequestError as exc:
@@ -800,11 +798,9 @@ class SimulatorServer:
     # -- exchange -------------------------------------------------------------------------
 
     async def _handle_exchange(self, request: web.Request) -> web.Response:
-        raw = await request.read()
-        try:
-            body = _loads(raw)
-        except ValueError:
-            return _unprocessable("Failed to parse the request body as JSON")
+        body = await _json_body(request)
+        if isinstance(body, web.Response):
+            return body
         try:
             reply = self.exchange_request(body)
         except Exception:  # one bad request must not take the endpoint down
@@ -1150,6 +1146,14 @@ def _field(body: dict[str, Any], name: str, kind: type) -> Any:
 
 def _unprocessable(text: str) -> web.Response:
     return web.Response(status=422, text=text, content_type="text/plain")
+
+
+async def _json_body(request: web.Request) -> Any:
+    """The request's decoded JSON body, or the venue's 422 answer when it is not JSON."""
+    try:
+        return _loads(await request.read())
+    except ValueError:
+        return _unprocessable("Failed to parse the request body as JSON")
 
 
 def _due(prev: float, cur: float, phase: float, period: float) -> bool:
