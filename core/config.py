@@ -35,6 +35,32 @@ Example ``~/.config/pfterm/config.toml``::
     [ui]
     flush_hz = 8              # screen updates per second
     sort = "abs_funding"      # funding | abs_funding | oi | oi_change | volume | symbol
+    kill_key = "ctrl+k"       # the kill switch (Textual key name)
+
+    [trading]
+    allow_mainnet = false     # mainnet orders need this explicit opt-in
+    key_file = "~/.config/pfterm/hl.key"   # or PFTERM_HL_PRIVATE_KEY; chmod 600
+    account = "0x…"           # master address when the key is an API wallet (or PFTERM_HL_ACCOUNT)
+    journal = "~/.local/share/pfterm/journal.sqlite"
+    kill_slippage = 0.05      # kill-switch closes: IOC at mid ± 5 %
+    kill_deadline_s = 10      # repeat cancel/close rounds until flat or this deadline
+    order_slippage = 0.01     # "market" tickets and hedges: IOC at mid ± 1 %
+    rebalance_threshold = 0.05  # delta ratio (DOMAIN.md §3)
+    dead_man_switch = false   # keep a scheduleCancel ahead while pfterm runs
+    dead_man_lead_s = 60
+    dead_man_heartbeat_s = 15
+    poll_s = 2                # account refresh period
+    max_leverage = 3.0        # DOMAIN.md §6
+    max_order_notional_usd = 50000
+    max_position_notional_usd = 250000
+    max_market_share = 0.05
+    fat_finger_band = 0.05
+    close_band = 0.10
+    daily_loss_limit = 0.03
+    max_venue_share = 0.30
+
+    [trading.external_spot]   # spot held elsewhere (base units), counted in delta
+    BTC = 0.5
 """
 
 from __future__ import annotations
@@ -95,10 +121,46 @@ class AlertsSection(_Section):
 
 
 class UiSection(_Section):
-    """Console: flush rate of coalesced updates (Hz) and the initial sort."""
+    """Console: flush rate of coalesced updates (Hz), the initial sort and the kill-switch key."""
 
     flush_hz: float = Field(8.0, gt=0, le=30)
     sort: SortKey = "abs_funding"
+    kill_key: str = Field("ctrl+k", min_length=1)
+
+
+DEFAULT_SPOT_ALIASES: dict[str, str] = {"UBTC": "BTC", "UETH": "ETH", "USOL": "SOL", "UFART": "FARTCOIN"}
+"""Hyperliquid spot tokens that stand for a perp's asset (Unit-bridged coins)."""
+
+
+class TradingSection(_Section):
+    """Trading: access, kill switch, hedging, dead man's switch and risk limits.
+
+    Fractions are plain (``0.05`` = 5 %), amounts USD, durations seconds. Risk limit defaults
+    are :class:`core.risk.RiskLimits`' (``DOMAIN.md`` §6).
+    """
+
+    allow_mainnet: bool = False
+    key_file: Path | None = None
+    account: str | None = Field(None, pattern=r"^0x[0-9a-fA-F]{40}$")
+    journal: Path | None = None
+    kill_slippage: float = Field(0.05, gt=0, lt=0.5)
+    kill_deadline_s: float = Field(10.0, gt=0, le=600)
+    order_slippage: float = Field(0.01, gt=0, lt=0.5)
+    rebalance_threshold: float = Field(0.05, gt=0, lt=1)
+    dead_man_switch: bool = False
+    dead_man_lead_s: float = Field(60.0, ge=10, le=86_400)
+    dead_man_heartbeat_s: float = Field(15.0, gt=0, le=3_600)
+    poll_s: float = Field(2.0, ge=0.2, le=60)
+    max_leverage: float = Field(3.0, gt=0)
+    max_order_notional_usd: float = Field(50_000.0, gt=0)
+    max_position_notional_usd: float = Field(250_000.0, gt=0)
+    max_market_share: float = Field(0.05, gt=0, le=1)
+    fat_finger_band: float = Field(0.05, gt=0, lt=1)
+    close_band: float = Field(0.10, gt=0, lt=1)
+    daily_loss_limit: float = Field(0.03, gt=0, lt=1)
+    max_venue_share: float = Field(0.30, gt=0, le=1)
+    external_spot: dict[str, float] = Field(default_factory=dict)
+    spot_aliases: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_SPOT_ALIASES))
 
 
 class Settings(_Section):
@@ -110,6 +172,7 @@ class Settings(_Section):
     markets: MarketsSection = Field(default_factory=MarketsSection)
     alerts: AlertsSection = Field(default_factory=AlertsSection)
     ui: UiSection = Field(default_factory=UiSection)
+    trading: TradingSection = Field(default_factory=TradingSection)
 
 
 def default_config_path() -> Path:

@@ -118,6 +118,8 @@ class Engine:
         self._funding_alerts: dict[str, FundingAlerter] = {}
         self._last_settlement_hour: int | None = None
         self.ctx_count = 0
+        self.marks: dict[str, float] = {}
+        self.mids: dict[str, float] = {}
 
     # ------------------------------------------------------------------ consumers
     def subscribe(self, maxsize: int = 1024) -> asyncio.Queue[Event]:
@@ -162,6 +164,7 @@ class Engine:
         now = self.clock.now_ms()
         self.store.load(markets, ctxs, now)
         self._dirty.update(self.store.markets)
+        self.marks.update({c.symbol: c.mark_px for c in ctxs if c is not None})
         # Alerts are about changes: the state found at (re)load establishes the baseline
         # silently, so opening the console does not replay every already-extreme market.
         for ctx in ctxs:
@@ -180,6 +183,7 @@ class Engine:
         self._check_settlement(now)
         prev_funding = state.ctx.funding if state.ctx is not None else None
         self.store.apply(state, ctx, now)
+        self.marks[ctx.symbol] = ctx.mark_px
         self._dirty.add(ctx.symbol)
         det = self._cascade.get(ctx.symbol)
         if det is None:
@@ -213,8 +217,9 @@ class Engine:
         return fa
 
     def on_mids(self, mids: Mapping[str, float], recv_mono: float) -> None:
-        """Mid prices (MarketDataSink); kept only as channel liveness for now."""
+        """Mid prices by coin, USD (MarketDataSink); spot pairs included as the venue names them."""
         self.last_msg["allMids"] = recv_mono
+        self.mids.update(mids)
 
     def on_trades(self, trades: Iterable[Trade]) -> None:
         """Public trades of the selected market (MarketDataSink)."""

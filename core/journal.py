@@ -481,6 +481,41 @@ _FILL_COLS: Final = (
 )
 
 
+def _intent_values(
+    cloid: Any,
+    symbol: Any,
+    asset: Any,
+    side: Any,
+    size: Any,
+    price: Any,
+    tif: Any,
+    reduce_only: bool,
+    purpose: Any,
+    venue: Any,
+) -> tuple[Any, ...]:
+    """Validated ``intents`` row values (without timestamps and state), cloid first."""
+    cloid = _cloid(cloid)
+    if tif not in _TIFS:
+        raise ValueError(f"tif must be one of {sorted(_TIFS)}, got {tif!r}")
+    if not symbol or not purpose or not venue:
+        raise ValueError("symbol, purpose and venue must be non-empty")
+    if not isinstance(asset, int) or isinstance(asset, bool) or asset < 0:
+        raise ValueError(f"asset must be a non-negative int, got {asset!r}")
+    return (
+        cloid,
+        venue,
+        symbol,
+        asset,
+        _side(side),
+        _positive(size, "size"),
+        _positive(price, "price"),
+        tif,
+        1 if reduce_only else 0,
+        purpose,
+    )
+
+
+
 def _intent_row(row: sqlite3.Row) -> Intent:
     return Intent(
         cloid=row["cloid"],
@@ -629,37 +664,52 @@ class Journal:
             ValueError: a malformed argument.
             JournalError: the cloid is already journalled (never reuse one).
         """
-        cloid = _cloid(cloid)
-        if tif not in _TIFS:
-            raise ValueError(f"tif must be one of {sorted(_TIFS)}, got {tif!r}")
-        if not symbol or not purpose or not venue:
-            raise ValueError("symbol, purpose and venue must be non-empty")
-        if not isinstance(asset, int) or isinstance(asset, bool) or asset < 0:
-            raise ValueError(f"asset must be a non-negative int, got {asset!r}")
+        row = _intent_values(cloid, symbol, asset, side, size, price, tif, reduce_only, purpose, venue)
+        with self._tx() as conn:
+            self._insert_intents(conn, [row])
+        return self._require(row[0])
+
+    def record_intents(self, intents: Sequence[Mapping[str, Any]]) -> list[Intent]:
+        """Journal a batch of intents in one transaction (one ``fsync``), all or none.
+
+        Each mapping has :meth:`record_intent`'s keyword arguments. Use it for a batch that
+        goes out as one venue action (a kill switch's closes, a rebalance).
+
+        Raises:
+            ValueError: a malformed intent (nothing is journalled).
+            JournalError: a cloid already journalled, or twice in the batch (nothing is journalled).
+        """
+        rows = [
+            _intent_values(
+                i["cloid"],
+                i["symbol"],
+                i["asset"],
+                i["side"],
+                i["size"],
+                i["price"],
+                i.get("tif", "Gtc"),
+                bool(i.get("reduce_only", False)),
+                i.get("purpose", "manual"),
+                i.get("venue", "hyperliquid"),
+            )
+            for i in intents
+        ]
+        with self._tx() as conn:
+            self._insert_intents(conn, rows)
+        return [self._require(r[0]) for r in rows]
+
+    def _insert_intents(self, conn: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
         now = self._clock()
         try:
-            with self._tx() as conn:
-                conn.execute(
-                    f"INSERT INTO intents ({_INTENT_COLS}) "
-                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,'pending',NULL,NULL,0,NULL,NULL)",
-                    (
-                        cloid,
-                        now,
-                        now,
-                        venue,
-                        symbol,
-                        asset,
-                        _side(side),
-                        _positive(size, "size"),
-                        _positive(price, "price"),
-                        tif,
-                        1 if reduce_only else 0,
-                        purpose,
-                    ),
-                )
+            conn.executemany(
+                f"INSERT INTO intents ({_INTENT_COLS}) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,'pending',NULL,NULL,0,NULL,NULL)",
+                [(r[0], now, now, *r[1:]) for r in rows],
+            )
         except sqlite3.IntegrityError as exc:
-            raise JournalError(f"cloid {cloid} is already journalled") from exc
-        return self._require(cloid)
+            if len(rows) == 1:
+                raise JournalError(f"cloid {rows[0][0]} is already journalled") from exc
+            raise JournalError(f"a cloid of the batch is already journalled: {exc}") from exc
 
     def mark_sent(self, cloid: str) -> Intent:
         """Record that the order is about to go (or has gone) over the wire.
@@ -672,22 +722,31 @@ class Journal:
             JournalError: the intent is acked or finished — sending it again would
                 duplicate the order.
         """
-        cloid = _cloid(cloid)
+        return self.mark_sent_many([cloid])[0]
+
+    def mark_sent_many(self, cloids: Sequence[str]) -> list[Intent]:
+        """:meth:`mark_sent` for a batch, in one transaction: all or none.
+
+        Raises:
+            UnknownIntentError, JournalError: as :meth:`mark_sent`, for any of them.
+        """
+        norm = [_cloid(c) for c in cloids]
         with self._tx() as conn:
-            intent = self._get(conn, cloid)
-            if intent.state == "sent":
-                return intent
-            if intent.state not in ("pending", "unknown"):
-                raise JournalError(
-                    f"intent {cloid} is {intent.state}; refusing to mark it sent again"
-                )
             now = self._clock()
-            conn.execute(
-                "UPDATE intents SET state='sent', sent_ms=?, updated_ms=?, error=NULL "
-                "WHERE cloid=?",
-                (now, now, cloid),
-            )
-        return self._require(cloid)
+            for cloid in norm:
+                intent = self._get(conn, cloid)
+                if intent.state == "sent":
+                    continue
+                if intent.state not in ("pending", "unknown"):
+                    raise JournalError(
+                        f"intent {cloid} is {intent.state}; refusing to mark it sent again"
+                    )
+                conn.execute(
+                    "UPDATE intents SET state='sent', sent_ms=?, updated_ms=?, error=NULL "
+                    "WHERE cloid=?",
+                    (now, now, cloid),
+                )
+        return [self._require(c) for c in norm]
 
     def record_ack(
         self,
@@ -711,36 +770,62 @@ class Journal:
             ValueError: bad status, or ``resting`` without ``oid``.
             UnknownIntentError: no such intent.
         """
-        cloid = _cloid(cloid)
+        with self._tx() as conn:
+            self._ack(conn, _cloid(cloid), status, oid, error, avg_px, filled_sz)
+        return self._require(cloid)
+
+    def record_acks(self, acks: Sequence[Mapping[str, Any]]) -> list[Intent]:
+        """:meth:`record_ack` for a batch in one transaction; each mapping has ``cloid``,
+        ``status`` and optionally ``oid``, ``error``, ``avg_px``, ``filled_sz``.
+
+        Raises:
+            ValueError, UnknownIntentError: as :meth:`record_ack` (nothing is recorded).
+        """
+        norm = [_cloid(a["cloid"]) for a in acks]
+        with self._tx() as conn:
+            for cloid, a in zip(norm, acks, strict=True):
+                self._ack(
+                    conn, cloid, a["status"], a.get("oid"), a.get("error"), a.get("avg_px"), a.get("filled_sz")
+                )
+        return [self._require(c) for c in norm]
+
+    def _ack(
+        self,
+        conn: sqlite3.Connection,
+        cloid: str,
+        status: str,
+        oid: int | None,
+        error: str | None,
+        avg_px: float | str | None,
+        filled_sz: float | str | None,
+    ) -> None:
         if status not in _ACK_STATUSES:
             raise ValueError(f"status must be one of {sorted(_ACK_STATUSES)}, got {status!r}")
         if status == "resting" and oid is None:
             raise ValueError("a resting ack needs the venue's oid")
-        with self._tx() as conn:
-            intent = self._get(conn, cloid)
-            now = self._clock()
-            new_oid = intent.oid if oid is None else int(oid)
-            if status == "resting":
-                state = "acked" if intent.state in ("pending", "sent", "unknown") else intent.state
-                self._set(conn, cloid, state=state, oid=new_oid, now=now)
-            elif status == "filled":
-                sz = intent.filled_sz
-                px = intent.avg_px
-                if filled_sz is not None:
-                    ack_sz = _positive(filled_sz, "filled_sz")
-                    if ack_sz > sz:
-                        sz = ack_sz
-                        px = None if avg_px is None else _positive(avg_px, "avg_px")
-                conn.execute(
-                    "UPDATE intents SET state='filled', oid=?, filled_sz=?, avg_px=?, "
-                    "error=NULL, updated_ms=? WHERE cloid=?",
-                    (new_oid, sz, px, now, cloid),
-                )
-            else:
-                state = intent.state if intent.state in TERMINAL_STATES else "rejected"
-                self._set(conn, cloid, state=state, oid=new_oid, error=error or "rejected", now=now)
-            self._sync_fills(conn, cloid)
-        return self._require(cloid)
+        intent = self._get(conn, cloid)
+        now = self._clock()
+        new_oid = intent.oid if oid is None else int(oid)
+        if status == "resting":
+            state = "acked" if intent.state in ("pending", "sent", "unknown") else intent.state
+            self._set(conn, cloid, state=state, oid=new_oid, now=now)
+        elif status == "filled":
+            sz = intent.filled_sz
+            px = intent.avg_px
+            if filled_sz is not None:
+                ack_sz = _positive(filled_sz, "filled_sz")
+                if ack_sz > sz:
+                    sz = ack_sz
+                    px = None if avg_px is None else _positive(avg_px, "avg_px")
+            conn.execute(
+                "UPDATE intents SET state='filled', oid=?, filled_sz=?, avg_px=?, "
+                "error=NULL, updated_ms=? WHERE cloid=?",
+                (new_oid, sz, px, now, cloid),
+            )
+        else:
+            state = intent.state if intent.state in TERMINAL_STATES else "rejected"
+            self._set(conn, cloid, state=state, oid=new_oid, error=error or "rejected", now=now)
+        self._sync_fills(conn, cloid)
 
     def abandon(self, cloid: str, reason: str = "abandoned") -> Intent:
         """Drop an intent that never reached the venue (``pending`` or ``unknown``):
@@ -814,6 +899,11 @@ class Journal:
         with self._tx() as conn:
             return self._insert_fill(conn, fill) is not None
 
+    def record_fills(self, fills: Iterable[Fill]) -> int:
+        """:meth:`record_fill` for many fills in one transaction; returns how many were new."""
+        with self._tx() as conn:
+            return sum(1 for f in fills if self._insert_fill(conn, f) is not None)
+
     def record_cancel(
         self,
         cloid: str | None = None,
@@ -835,6 +925,38 @@ class Journal:
             ValueError: neither id given, or a bad status.
             UnknownIntentError: only a cloid was given and no intent has it.
         """
+        with self._tx() as conn:
+            return self._cancel(conn, cloid, oid, status, error, venue)
+
+    def record_cancels(self, cancels: Sequence[Mapping[str, Any]]) -> list[Cancel]:
+        """:meth:`record_cancel` for a batch in one transaction; each mapping has ``cloid``
+        and/or ``oid``, ``status`` and optionally ``error`` and ``venue``.
+
+        Raises:
+            ValueError, UnknownIntentError: as :meth:`record_cancel` (nothing is recorded).
+        """
+        with self._tx() as conn:
+            return [
+                self._cancel(
+                    conn,
+                    c.get("cloid"),
+                    c.get("oid"),
+                    c.get("status", "requested"),
+                    c.get("error"),
+                    c.get("venue", "hyperliquid"),
+                )
+                for c in cancels
+            ]
+
+    def _cancel(
+        self,
+        conn: sqlite3.Connection,
+        cloid: str | None,
+        oid: int | None,
+        status: str,
+        error: str | None,
+        venue: str,
+    ) -> Cancel:
         if cloid is None and oid is None:
             raise ValueError("record_cancel needs a cloid or an oid")
         if status not in _CANCEL_STATUSES:
@@ -842,26 +964,22 @@ class Journal:
         norm = _optional_cloid(cloid)
         oid = None if oid is None else int(oid)
         now = self._clock()
-        with self._tx() as conn:
-            if norm is None:
-                row = conn.execute(
-                    "SELECT cloid FROM intents WHERE venue=? AND oid=?", (venue, oid)
-                ).fetchone()
-                norm = None if row is None else row["cloid"]
-            elif conn.execute("SELECT 1 FROM intents WHERE cloid=?", (norm,)).fetchone() is None:
-                if oid is None:
-                    raise UnknownIntentError(norm)
-                norm = None  # a cloid placed elsewhere: keep the row by oid only
-            cur = conn.execute(
-                "INSERT INTO cancels (time_ms, venue, cloid, oid, status, error) "
-                "VALUES (?,?,?,?,?,?)",
-                (now, venue, norm, oid, status, error),
-            )
-            if status == "cancelled" and norm is not None:
-                intent = self._get(conn, norm)
-                if intent.state not in ("filled", "rejected", "cancelled"):
-                    self._set(conn, norm, state="cancelled", now=now)
-            return Cancel(cur.lastrowid or 0, now, venue, norm, oid, status, error)
+        if norm is None:
+            row = conn.execute("SELECT cloid FROM intents WHERE venue=? AND oid=?", (venue, oid)).fetchone()
+            norm = None if row is None else row["cloid"]
+        elif conn.execute("SELECT 1 FROM intents WHERE cloid=?", (norm,)).fetchone() is None:
+            if oid is None:
+                raise UnknownIntentError(norm)
+            norm = None  # a cloid placed elsewhere: keep the row by oid only
+        cur = conn.execute(
+            "INSERT INTO cancels (time_ms, venue, cloid, oid, status, error) VALUES (?,?,?,?,?,?)",
+            (now, venue, norm, oid, status, error),
+        )
+        if status == "cancelled" and norm is not None:
+            intent = self._get(conn, norm)
+            if intent.state not in ("filled", "rejected", "cancelled"):
+                self._set(conn, norm, state="cancelled", now=now)
+        return Cancel(cur.lastrowid or 0, now, venue, norm, oid, status, error)
 
     def cancels(self, cloid: str | None = None, limit: int = 1000) -> list[Cancel]:
         """Cancel records (optionally of one cloid), oldest first, at most ``limit``."""
@@ -910,6 +1028,25 @@ class Journal:
                 ),
             )
             return cur.rowcount == 1
+
+    def record_fundings(self, payments: Iterable[FundingPayment]) -> int:
+        """:meth:`record_funding` for many payments in one transaction; returns how many were new."""
+        with self._tx() as conn:
+            n = 0
+            for p in payments:
+                cur = conn.execute(
+                    "INSERT OR IGNORE INTO funding (venue, time_ms, symbol, usdc, size, rate) VALUES (?,?,?,?,?,?)",
+                    (
+                        p.venue,
+                        int(p.time_ms),
+                        p.symbol,
+                        _finite(p.usdc, "usdc"),
+                        _finite(p.size, "size"),
+                        _finite(p.rate, "rate"),
+                    ),
+                )
+                n += cur.rowcount
+            return n
 
     def funding(
         self, since_ms: int | None = None, *, symbol: str | None = None, limit: int = 10_000

@@ -81,8 +81,9 @@ class RiskLimits:
       order; a console default.
     * ``max_market_share``: one market's position notional as a share of capital; 5 % is the
       "moderate" profile of ``DOMAIN.md`` §6 (conservative 2 %, aggressive 10 %).
-    * ``fat_finger_band``: an opening order's limit price must be within this fraction of mark
-      (either side); a console default.
+    * ``fat_finger_band``: an opening order's limit price may be at most this fraction *worse*
+      than mark (above for a buy, below for a sell); passive prices far from mark rest and are
+      allowed. A console default.
     * ``close_band``: a reducing order's limit price may be at most this fraction *worse* than
       mark (above for a buy, below for a sell; better is always fine). It must exceed the kill
       switch's slippage (5 %, ``VENUES.md`` Hyperliquid) plus any mid/mark gap, so that a kill
@@ -226,7 +227,9 @@ def check_order(
     if not _finite_positive(mark_px):
         return Refusal(RefusalCode.NO_PRICE, f"refused: no mark price for {symbol}")
     assert mark_px is not None
-    deviation = abs(intent.limit_px - mark_px) / mark_px
+    # Only the aggressive side is a fat finger: a bid far below mark (or an ask far above)
+    # just rests, and traders place them on purpose to catch a cascade's wick.
+    deviation = (intent.limit_px - mark_px if intent.is_buy else mark_px - intent.limit_px) / mark_px
     if deviation > limits.fat_finger_band:
         return Refusal(
             RefusalCode.FAT_FINGER,

@@ -407,3 +407,46 @@ def test_real_venue_shapes_parse_and_reconcile(journal: Journal) -> None:
     payments = [FundingPayment.from_hyperliquid(x) for x in funding]
     assert sum(journal.record_funding(p) for p in payments) == len({(p.time_ms, p.symbol) for p in payments})
     assert sum(journal.record_funding(p) for p in payments) == 0
+
+
+# --------------------------------------------------------------------------- batches
+
+
+def _batch_intent(i: int, **over):
+    base = dict(cloid=f"0x{i:032x}", symbol="BTC", asset=0, side="B", size=0.01, price=60000.0, tif="Ioc",
+                reduce_only=True, purpose="kill")
+    base.update(over)
+    return base
+
+
+def test_batch_intents_are_all_or_none(tmp_path):
+    with Journal(tmp_path / "j.sqlite") as j:
+        j.record_intent(**_batch_intent(2))
+        with pytest.raises(JournalError):
+            j.record_intents([_batch_intent(1), _batch_intent(2), _batch_intent(3)])
+        assert j.intent(f"0x{1:032x}") is None and j.intent(f"0x{3:032x}") is None
+        with pytest.raises(ValueError):
+            j.record_intents([_batch_intent(4), _batch_intent(5, size=-1)])
+        assert j.intent(f"0x{4:032x}") is None
+
+
+def test_batch_sent_acks_and_cancels(tmp_path):
+    with Journal(tmp_path / "j.sqlite") as j:
+        made = j.record_intents([_batch_intent(i) for i in range(1, 4)])
+        assert [m.state for m in made] == ["pending"] * 3
+        sent = j.mark_sent_many([m.cloid for m in made])
+        assert all(s.state == "sent" and s.sent_ms is not None for s in sent)
+        acks = j.record_acks(
+            [
+                {"cloid": made[0].cloid, "status": "filled", "oid": 11, "filled_sz": 0.01, "avg_px": 60010.0},
+                {"cloid": made[1].cloid, "status": "resting", "oid": 12},
+                {"cloid": made[2].cloid, "status": "error", "error": "Reduce only order would increase position."},
+            ]
+        )
+        assert [a.state for a in acks] == ["filled", "acked", "rejected"]
+        assert acks[2].error.startswith("Reduce only")
+        with pytest.raises(JournalError):
+            j.mark_sent_many([made[1].cloid])
+        cancels = j.record_cancels([{"oid": 12, "status": "cancelled"}, {"oid": 999, "status": "error", "error": "x"}])
+        assert cancels[0].cloid == made[1].cloid and j.intent(made[1].cloid).state == "cancelled"
+        assert cancels[1].cloid is None and cancels[1].status == "error"

@@ -169,3 +169,10 @@ def test_distance_and_margin_ratio() -> None:
     assert margin_ratio(1_000.0, 0.0) == math.inf
     with pytest.raises(ValueError):
         distance_to_liquidation(1.0, 0.0)
+
+
+def test_passive_opening_price_far_from_mark_rests() -> None:
+    """A bid 20 % under mark (or an ask 20 % over) only rests: no fat-finger refusal."""
+    assert check(intent(px=80_000.0)) is None
+    assert check(intent(is_buy=False, px=120_000.0)) is None
+    assert check(intent(px=105_100.0)).code is RefusalCode.FAT_FINGER

@@ -1,0 +1,157 @@
+"""Where the trading key comes from, and whether trading is allowed at all.
+
+The key is read from ``PFTERM_HL_PRIVATE_KEY`` or from a key file (``--key-file PATH`` or
+``trading.key_file``) that only its owner may read; ``PFTERM_HL_ACCOUNT`` names the master
+account when the key is an API (agent) wallet. The key goes straight into a
+:class:`~core.venues.hyperliquid.signing.Signer` and is never printed, logged or journalled:
+every error here names the *source* of the key, never its value.
+
+Trading on Hyperliquid mainnet needs ``trading.allow_mainnet = true`` in the config; without
+it, or without a key, the console is read-only and says why. The embedded simulator gets a
+fresh key per session (its accounts are credited by the simulator's faucet).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.venues.hyperliquid.signing import Signer
+
+__all__ = [
+    "ACCOUNT_ENV",
+    "KEY_ENV",
+    "CredentialsError",
+    "TradingAccess",
+    "load_key",
+    "trading_access",
+]
+
+KEY_ENV = "PFTERM_HL_PRIVATE_KEY"
+ACCOUNT_ENV = "PFTERM_HL_ACCOUNT"
+_ADDRESS_RE = re.compile(r"^0x[0-9a-fA-F]{40}$")
+
+
+class CredentialsError(Exception):
+    """The key or account could not be used; the message is one line and never contains the key."""
+
+
+@dataclass(slots=True, frozen=True)
+class TradingAccess:
+    """Whether and as whom pfterm may trade.
+
+    * ``signer``: the signing key (``None`` when read-only);
+    * ``account``: the master account address whose state is read and traded (the signer's own
+      address unless ``PFTERM_HL_ACCOUNT`` names another);
+    * ``network``: ``"sim"``, ``"testnet"`` or ``"mainnet"`` (what the signature is for);
+    * ``read_only``: why trading is off, one line, ``None`` when trading is allowed;
+    * ``source``: where the key came from (``"environment"``, a file path, ``"simulator session"``).
+    """
+
+    signer: Signer | None
+    account: str | None
+    network: str
+    read_only: str | None
+    source: str | None = None
+
+    @property
+    def can_trade(self) -> bool:
+        """True when orders may be signed and sent."""
+        return self.signer is not None and self.read_only is None
+
+
+def _check_file(path: Path) -> None:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise CredentialsError(f"key file {path} does not exist") from None
+    except OSError as exc:
+        raise CredentialsError(f"key file {path} cannot be read: {exc.strerror}") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise CredentialsError(f"key file {path} is not a regular file")
+    loose = st.st_mode & (stat.S_IRWXG | stat.S_IRWXO)
+    if loose:
+        raise CredentialsError(
+            f"key file {path} is accessible by group/others (mode {stat.S_IMODE(st.st_mode):04o}); "
+            f"run: chmod 600 {path}"
+        )
+    if hasattr(os, "getuid") and st.st_uid != os.getuid():
+        raise CredentialsError(f"key file {path} is not owned by the current user")
+
+
+def _signer(raw: str, source: str) -> Signer:
+    value = raw.strip()
+    if not value:
+        raise CredentialsError(f"the key from {source} is empty")
+    try:
+        return Signer(value)
+    except Exception:  # noqa: BLE001 - never chain: the exception could quote the key
+        raise CredentialsError(f"the key from {source} is not a valid secp256k1 private key (hex)") from None
+
+
+def load_key(key_file: Path | None, env: Mapping[str, str]) -> tuple[Signer, str] | None:
+    """The signing key and a description of where it came from, or ``None`` if none is given.
+
+    ``key_file`` wins over ``PFTERM_HL_PRIVATE_KEY`` in ``env``. The file holds the key in hex
+    (``0x`` optional) on its first non-empty line and must be a regular file owned by the user
+    with no group/other permission bits (``chmod 600``).
+
+    Raises:
+        CredentialsError: missing or too-open file, or an invalid key (the key is never quoted).
+    """
+    if key_file is not None:
+        path = Path(key_file).expanduser()
+        _check_file(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            raise CredentialsError(f"key file {path} cannot be read as text") from None
+        line = next((ln for ln in text.splitlines() if ln.strip()), "")
+        return _signer(line, f"key file {path}"), str(path)
+    raw = env.get(KEY_ENV)
+    if raw is None or not raw.strip():
+        return None
+    return _signer(raw, f"${KEY_ENV}"), "environment"
+
+
+def trading_access(
+    network: str,
+    *,
+    key_file: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    allow_mainnet: bool = False,
+    account: str | None = None,
+) -> TradingAccess:
+    """Decide whether pfterm trades on ``network`` and with which key.
+
+    * ``"sim"`` (the embedded simulator): the given key if any, else a fresh random key for this
+      session (the simulator's faucet credits it);
+    * ``"testnet"`` / ``"mainnet"`` or a ``--url`` venue: the given key; none → read-only;
+      mainnet without ``allow_mainnet`` → read-only with the reason.
+
+    ``account`` (or ``PFTERM_HL_ACCOUNT`` in ``env``) names the master address for an API wallet.
+
+    Raises:
+        CredentialsError: a bad key source or a malformed account address.
+    """
+    env = os.environ if env is None else env
+    master = account or env.get(ACCOUNT_ENV) or None
+    if master is not None and not _ADDRESS_RE.match(master.strip()):
+        raise CredentialsError(f"{ACCOUNT_ENV} must be a 0x-prefixed 40-hex-digit address")
+    loaded = load_key(key_file, env)
+    if loaded is None:
+        if network == "sim":
+            signer = Signer.generate()
+            return TradingAccess(signer, signer.address, network, None, "simulator session")
+        reason = f"no key: set {KEY_ENV} or pass --key-file to trade"
+        return TradingAccess(None, master.strip() if master else None, network, reason)
+    signer, source = loaded
+    address = master.strip() if master else signer.address
+    if network == "mainnet" and not allow_mainnet:
+        reason = "mainnet trading is off: set trading.allow_mainnet = true in the config"
+        return TradingAccess(None, address, network, reason, source)
+    return TradingAccess(signer, address, network, None, source)

@@ -1,0 +1,235 @@
+"""Snapshots of one trading account for display: positions, open orders, portfolio, activity.
+
+These are immutable values built by :class:`core.trading.Trader` from the venue's account
+state and the live marks of the market feed; widgets render them and never see the venue.
+
+Units: prices and money USD (USDC), sizes base units (signed for positions: long > 0),
+fractions plain (``0.05`` = 5 %), times ms since the epoch (UTC).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+from core.actions import HedgePreview
+from core.models import OrderIntent
+from core.risk import TradingState
+
+__all__ = [
+    "ActivityEntry",
+    "ActivityLevel",
+    "AssetDeltaRow",
+    "KillPhase",
+    "KillStatus",
+    "OrderRow",
+    "PortfolioView",
+    "PositionRow",
+    "RebalanceView",
+    "TicketQuote",
+    "TicketRequest",
+    "TradingView",
+    "short_address",
+]
+
+
+def short_address(address: str) -> str:
+    """``0x1234…abcd`` for display: an account address is not a secret but is long."""
+    return address if len(address) < 12 else f"{address[:6]}…{address[-4:]}"
+
+
+@dataclass(slots=True, frozen=True)
+class PositionRow:
+    """One perp position as displayed.
+
+    * ``size``: signed base units; ``entry_px``/``mark_px``/``liquidation_px`` USD
+      (``mark_px`` is the feed's live mark when known, else the venue's);
+    * ``notional_usd``: ``|size| × mark_px``; ``unrealized_pnl``: ``size × (mark − entry)``, USD;
+    * ``funding_since_open``: USD, received positive;
+    * ``leverage``: multiple; ``margin_used``: USD;
+    * ``liq_distance``: ``|mark − liq| / mark`` (``DOMAIN.md`` §4), ``None`` without a liquidation price.
+    """
+
+    symbol: str
+    size: float
+    entry_px: float
+    mark_px: float
+    notional_usd: float
+    unrealized_pnl: float
+    funding_since_open: float
+    leverage: float
+    liquidation_px: float | None
+    liq_distance: float | None
+    margin_used: float
+
+    @property
+    def side(self) -> str:
+        """``"LONG"`` or ``"SHORT"``."""
+        return "LONG" if self.size > 0 else "SHORT"
+
+
+@dataclass(slots=True, frozen=True)
+class OrderRow:
+    """One resting order: ``limit_px`` USD, ``size`` remaining base units, ``timestamp_ms`` venue time,
+    ``distance``: ``(limit − mark) / mark`` signed fraction, ``None`` without a mark."""
+
+    symbol: str
+    oid: int
+    cloid: str | None
+    is_buy: bool
+    limit_px: float
+    size: float
+    reduce_only: bool
+    timestamp_ms: int
+    distance: float | None
+
+
+@dataclass(slots=True, frozen=True)
+class AssetDeltaRow:
+    """Delta of one asset (``DOMAIN.md`` §3): ``spot_qty`` (venue spot + declared external) and
+    ``perp_qty`` base units, ``delta_usd`` USD at mid, ``ratio`` = ``|delta| / gross long value``
+    (``inf`` for a naked short)."""
+
+    coin: str
+    spot_qty: float
+    perp_qty: float
+    delta_usd: float
+    ratio: float
+
+
+@dataclass(slots=True, frozen=True)
+class PortfolioView:
+    """The account at a glance.
+
+    * ``account``: short master address, ``None`` when read-only without a key;
+    * ``network``: ``"sim"``, ``"testnet"`` or ``"mainnet"``;
+    * ``read_only``: why trading is off (one line), ``None`` when trading is possible;
+    * ``state``: :class:`~core.risk.TradingState`;
+    * ``equity_usd``: perp account value; ``spot_usdc``: spot USDC balance;
+    * ``margin_used_usd``; ``maintenance_margin_usd``; ``margin_ratio``: equity / total notional
+      (``DOMAIN.md`` §4; lower is riskier), ``None`` without positions; ``leverage``: total
+      notional / equity;
+    * ``deltas``: per asset; ``total_delta_usd``: their sum;
+    * ``funding_today_usd``: funding received since 00:00 UTC (journal), USD;
+    * ``pnl_today_usd``: equity now − equity at the first sight of the day, ``None`` before it;
+    * ``updated_ms``: when the venue state was read; ``error``: last account refresh failure.
+    """
+
+    account: str | None
+    network: str
+    read_only: str | None
+    state: TradingState
+    equity_usd: float | None = None
+    spot_usdc: float | None = None
+    margin_used_usd: float | None = None
+    maintenance_margin_usd: float | None = None
+    margin_ratio: float | None = None
+    leverage: float | None = None
+    deltas: tuple[AssetDeltaRow, ...] = ()
+    total_delta_usd: float = 0.0
+    funding_today_usd: float = 0.0
+    pnl_today_usd: float | None = None
+    updated_ms: int | None = None
+    error: str | None = None
+
+
+class ActivityLevel(enum.Enum):
+    """Severity of an activity line."""
+
+    INFO = "info"
+    OK = "ok"
+    WARN = "warn"
+    ERROR = "error"
+
+
+@dataclass(slots=True, frozen=True)
+class ActivityEntry:
+    """One line of the activity log: wall time ms UTC, severity, text (one line, no secrets)."""
+
+    time_ms: int
+    level: ActivityLevel
+    text: str
+
+
+class KillPhase(enum.Enum):
+    """Where the kill switch is: sending and verifying, flat, or given up at the deadline."""
+
+    RUNNING = "running"
+    FLAT = "flat"
+    FAILED = "failed"
+
+
+@dataclass(slots=True, frozen=True)
+class KillStatus:
+    """Progress and result of one kill-switch run, for the banner.
+
+    * ``rounds``: cancel/close rounds sent so far; ``elapsed_ms``: since the keystroke (wall);
+    * ``cancelled``: orders cancelled; ``closed``: one line per close fill
+      (``"BTC sold 0.5 @ 65,432"``); ``failures``: one line per failure with the reason;
+    * ``message``: the headline.
+    """
+
+    phase: KillPhase
+    rounds: int
+    elapsed_ms: int
+    cancelled: int
+    closed: tuple[str, ...]
+    failures: tuple[str, ...]
+    message: str
+
+
+@dataclass(slots=True, frozen=True)
+class TradingView:
+    """Everything the trading panels show, at one flush.
+
+    ``activity`` is newest last and bounded; ``activity_seq`` increases whenever a line is added,
+    so a widget can skip re-rendering an unchanged log.
+    """
+
+    portfolio: PortfolioView
+    positions: tuple[PositionRow, ...] = ()
+    orders: tuple[OrderRow, ...] = ()
+    activity: tuple[ActivityEntry, ...] = ()
+    activity_seq: int = 0
+    kill: KillStatus | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class TicketRequest:
+    """What the order ticket asks for.
+
+    * ``size``: base units if ``size_in_usd`` is false, else USD notional (converted at mark);
+    * ``limit_px``: USD; ``None`` means "at market": an IOC at mark ± the configured slippage;
+    * ``tif``: ``"Gtc"``, ``"Alo"`` (post-only) or ``"Ioc"``.
+    """
+
+    symbol: str
+    is_buy: bool
+    size: float
+    size_in_usd: bool
+    limit_px: float | None
+    tif: str
+    reduce_only: bool
+
+
+@dataclass(slots=True, frozen=True)
+class TicketQuote:
+    """The order a :class:`TicketRequest` becomes, or why it cannot be sent.
+
+    ``intent`` is rounded to the venue's tick and lot; ``notional_usd`` = size × price;
+    ``est_fee_usd`` at the taker fee (Ioc) or maker fee (Alo/Gtc resting);
+    ``refusal`` one line when the order would be refused (risk limits, trading state, bad input).
+    """
+
+    intent: OrderIntent | None
+    notional_usd: float = 0.0
+    est_fee_usd: float = 0.0
+    refusal: str | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class RebalanceView:
+    """A rebalance proposal for the preview: the hedges and the assets left alone with reasons."""
+
+    hedges: tuple[HedgePreview, ...] = ()
+    skipped: tuple[str, ...] = field(default_factory=tuple)
