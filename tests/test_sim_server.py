@@ -108,7 +108,9 @@ async def test_info_endpoints(server: SimulatorServer) -> None:
         assert all(isinstance(v, str) for v in ctxs[0].values() if not isinstance(v, list))
 
         mids = (await http.post("/info", json={"type": "allMids"})).json()
-        assert len(mids) == 189 and "BTC" in mids and "MATIC" not in mids
+        perp_mids = {k: v for k, v in mids.items() if not k.startswith("@") and "/" not in k}
+        assert len(perp_mids) == 189 and "BTC" in mids and "MATIC" not in mids
+        assert {"PURR/USDC", "@107", "@142", "@151"} <= mids.keys()  # spot pairs, keyed as HL does
 
         book = (await http.post("/info", json={"type": "l2Book", "coin": "ETH"})).json()
         assert book["coin"] == "ETH" and len(book["levels"][0]) == 20
@@ -229,7 +231,7 @@ async def test_duplicate_subscription_is_an_error(server: SimulatorServer) -> No
         await _send(conn, sub)
         assert (await _recv_json(conn))["channel"] == "subscriptionResponse"
         mids = await _recv_json(conn)
-        assert mids["channel"] == "allMids" and len(mids["data"]["mids"]) == 189
+        assert mids["channel"] == "allMids" and len(mids["data"]["mids"]) == 189 + 4  # perps + spot pairs
         await _send(conn, sub)
         frames = await _collect(conn, 0.3)
         assert any(f["channel"] == "error" and "Already subscribed" in f["data"] for f in frames)

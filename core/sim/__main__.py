@@ -57,6 +57,7 @@ async def serve(
     start_ms: int | None = None,
     push_hz: float = 2.0,
     starting_usdc: float = 100_000.0,
+    is_mainnet: bool = True,
     exit_on_stdin_eof: bool = False,
     stop_event: asyncio.Event | None = None,
     announce: Callable[[dict[str, Any]], None] | None = _print_line,
@@ -66,7 +67,9 @@ async def serve(
 
     Once bound, ``announce`` receives ``{"listening": http_url, "ws": ws_url, "speed": float,
     "seed": int}`` (default: printed as one JSON line on stdout and flushed). ``starting_usdc``
-    (USD) is credited to each trading account the first time it is used. Another CLI can
+    (USD) is credited to each trading account the first time it is used. ``is_mainnet`` selects
+    the signing source ``/exchange`` verifies (``"a"``; ``False``: testnet ``"b"``, what the
+    official Python SDK signs for any non-mainnet URL). Another CLI can
     embed the simulator by calling this with its own ``stop_event`` and ``announce``, and
     ``install_signal_handlers=False`` if it owns the signals.
     """
@@ -81,6 +84,7 @@ async def serve(
         speed=speed,
         push_hz=push_hz,
         starting_usdc=starting_usdc,
+        is_mainnet=is_mainnet,
     )
     installed: list[int] = []
     if install_signal_handlers:
@@ -130,6 +134,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="USDC credited to each trading account on first use (default 100000)",
     )
     p.add_argument(
+        "--testnet",
+        action="store_true",
+        help="verify /exchange signatures as testnet (source \"b\"), as the official Python SDK "
+        "signs for any URL other than mainnet's",
+    )
+    p.add_argument(
         "--exit-on-stdin-eof", action="store_true", help="also exit when stdin reaches end of file"
     )
     p.add_argument("--log-level", default="WARNING", help="stderr log level (default WARNING)")
@@ -155,6 +165,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 start_ms=args.start_ms,
                 push_hz=args.push_hz,
                 starting_usdc=args.starting_usdc,
+                is_mainnet=not args.testnet,
                 exit_on_stdin_eof=args.exit_on_stdin_eof,
             )
         )

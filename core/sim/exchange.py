@@ -50,6 +50,7 @@ same model and the same calls give the same answers.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import re
 from collections import deque
@@ -57,7 +58,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from core.sim.market import HOUR_MS, MarketModel, SimMarket, decimal_str, price_str
+from core.sim.market import HOUR_MS, MarketModel, SimMarket, UnknownCoinError, decimal_str, price_decimals, price_str
 from core.venues.hyperliquid.orders import is_valid_price
 
 __all__ = [
@@ -67,8 +68,13 @@ __all__ = [
     "MAKER_FEE",
     "MIN_ORDER_USD",
     "SCHEDULE_CANCEL_MIN_MS",
-    "TAKER_FEE",
+    "SPOT_ASSET_OFFSET",
+    "SPOT_MAKER_FEE",
+    "SPOT_TAKER_FEE",
     "SimExchange",
+    "SpotPair",
+    "TAKER_FEE",
+    "load_spot_meta",
 ]
 
 # --- parameters ------------------------------------------------------------------------
@@ -88,6 +94,28 @@ FILLS_LEN = 10_000
 FUNDING_LEN = 10_000
 """Funding rows kept per account (over a year of hourly rows for a dozen positions)."""
 USD_DECIMALS = 6
+SPOT_MAKER_FEE = 0.0004
+"""Spot maker fee, fraction of notional (Hyperliquid docs "Fees": base tier spot, 0.040 %)."""
+SPOT_TAKER_FEE = 0.0007
+"""Spot taker fee, fraction of notional (Hyperliquid docs "Fees": base tier spot, 0.070 %; the real
+capture ``fixtures/hyperliquid/http_user_fills_dust_conversion.json`` charges 0.00088689 USOL on a
+1.267 USOL taker buy, exactly 0.07 %)."""
+SPOT_ASSET_OFFSET = 10_000
+"""Spot asset id = 10 000 + spot universe index (VENUES.md, ``spotMeta``)."""
+SPOT_PX_DECIMALS = 8
+"""Spot prices carry at most ``8 − szDecimals`` decimals (and 5 significant figures)."""
+SPOT_AMOUNT_DECIMALS = 8
+"""Decimals of spot token amounts on the wire (balances, spot fees)."""
+SPOT_HALF_SPREAD = 0.0002
+"""Half spread of the synthetic spot book around the spot mid, fraction of the mid."""
+SPOT_LEVEL_STEP = 0.0004
+"""Distance between successive spot book levels, fraction of the mid."""
+SPOT_LEVEL_USD = 25_000.0
+"""Notional (USD) shown at each spot book level."""
+SPOT_BOOK_LEVELS = 20
+"""Levels per side of the synthetic spot book."""
+SPOT_PERP_ALIASES = {"UBTC": "BTC", "UETH": "ETH", "USOL": "SOL"}
+"""Spot base tokens that are wrapped versions of a perp's underlying (Unit tokens)."""
 """Decimals of USDC amounts on the wire."""
 PX_DECIMALS = 8
 """Decimals of computed prices (averages) on the wire."""
@@ -111,6 +139,13 @@ ERR_LEVERAGE = "Invalid leverage value."
 ERR_LEVERAGE_MARGIN = "Insufficient margin to change leverage."
 ERR_ISOLATED = "Isolated margin is not supported."
 ERR_SCHEDULE = "Scheduled cancel time too early, must be at least 5 seconds after current time."
+ERR_SPOT_BALANCE = "Order has insufficient spot balance to trade"
+"""``InsufficientSpotBalance`` (exchange_error_messages.json, without the docs' "(Spot-only)" tag)."""
+ERR_SPOT_MIN_NTL = "Order must have minimum value of 10 {quote}."
+"""``MinTradeSpotNtl`` (exchange_error_messages.json)."""
+# Simulator-only, same style as the venue's.
+ERR_SPOT_UNAVAILABLE = "Spot market not available in simulator."
+ERR_SPOT_REDUCE_ONLY = "Reduce only orders are not supported for spot."
 
 _ADDRESS_RE = re.compile(r"^0x[0-9a-f]{40}$")
 _CLOID_RE = re.compile(r"^0x[0-9a-f]{32}$")
@@ -151,6 +186,7 @@ class _Order:
     tif: str
     cloid: str | None
     timestamp: int
+    spot: SpotPair | None = None
 
 
 @dataclass(slots=True)
@@ -172,6 +208,47 @@ class _Account:
     fills: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=FILLS_LEN))
     funding: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=FUNDING_LEN))
     cancel_at: int | None = None
+    spot: dict[str, float] = field(default_factory=dict)
+    """Spot token balances by token name (base units, held included)."""
+    spot_entry: dict[str, float] = field(default_factory=dict)
+    """Cost basis of each spot token balance, USDC (``entryNtl``)."""
+
+
+@dataclass(slots=True, frozen=True)
+class SpotPair:
+    """One spot market of the simulator's ``spotMeta``.
+
+    ``name`` is the venue's coin key (``"PURR/USDC"`` for index 0, ``"@{index}"`` for the
+    others); ``asset_id = 10 000 + index``; ``base`` / ``quote`` are token names;
+    ``sz_decimals`` is the base token's ``szDecimals``; ``perp`` is the simulated perp whose
+    underlying the base token is (``None``: the pair cannot trade in the simulator).
+    """
+
+    index: int
+    name: str
+    base: str
+    quote: str
+    sz_decimals: int
+    perp: str | None
+
+    @property
+    def asset_id(self) -> int:
+        return SPOT_ASSET_OFFSET + self.index
+
+    @property
+    def lot(self) -> float:
+        return 10.0 ** -self.sz_decimals
+
+    @property
+    def px_decimals(self) -> int:
+        return SPOT_PX_DECIMALS - self.sz_decimals
+
+
+def load_spot_meta() -> dict[str, Any]:
+    """The packaged ``spotMeta`` answer (``core/sim/data/spotMeta.json``, see its README)."""
+    from importlib import resources
+
+    return json.loads(resources.files("core.sim").joinpath("data/spotMeta.json").read_text("utf-8"))
 
 
 def _dir(start_lots: int, is_buy: bool, end_lots: int) -> str:
@@ -208,8 +285,17 @@ class SimExchange:
         maker_fee: float = MAKER_FEE,
         taker_fee: float = TAKER_FEE,
         starting_usdc: float = 100_000.0,
+        spot_meta: dict[str, Any] | None = None,
+        spot_maker_fee: float = SPOT_MAKER_FEE,
+        spot_taker_fee: float = SPOT_TAKER_FEE,
     ) -> None:
-        for name, value in (("maker_fee", maker_fee), ("taker_fee", taker_fee), ("starting_usdc", starting_usdc)):
+        for name, value in (
+            ("maker_fee", maker_fee),
+            ("taker_fee", taker_fee),
+            ("starting_usdc", starting_usdc),
+            ("spot_maker_fee", spot_maker_fee),
+            ("spot_taker_fee", spot_taker_fee),
+        ):
             if not math.isfinite(value):
                 raise ValueError(f"{name} must be finite")
         if starting_usdc < 0:
@@ -223,6 +309,25 @@ class SimExchange:
         self._next_tid = 500_000_000_000_000
         self._funded_ms = model.now_ms - model.now_ms % HOUR_MS
         self._by_asset = {model.market(c).asset_id: c for c in model.coins}
+        self.spot_maker_fee = float(spot_maker_fee)
+        self.spot_taker_fee = float(spot_taker_fee)
+        self._spot_meta = spot_meta if spot_meta is not None else load_spot_meta()
+        self._spot_pairs: dict[int, SpotPair] = {}
+        self._spot_by_name: dict[str, SpotPair] = {}
+        self._spot_tokens: dict[str, dict[str, Any]] = {}
+        tokens = {t["index"]: t for t in self._spot_meta.get("tokens", [])}
+        for t in tokens.values():
+            self._spot_tokens[t["name"]] = t
+        for u in self._spot_meta.get("universe", []):
+            base, quote = (tokens.get(i) for i in u["tokens"])
+            if base is None or quote is None:
+                continue
+            pair = SpotPair(
+                int(u["index"]), u["name"], base["name"], quote["name"], int(base.get("szDecimals", 0)),
+                self._perp_of(base["name"]),
+            )
+            self._spot_pairs[pair.asset_id] = pair
+            self._spot_by_name[pair.name] = pair
 
     # -- accounts -------------------------------------------------------------------------
 
@@ -235,6 +340,7 @@ class SimExchange:
             if not _ADDRESS_RE.match(key):
                 raise ValueError(f"not an address: {address!r}")
             acct = _Account(key, self.starting_usdc)
+            acct.spot["USDC"] = self.starting_usdc
             self._accounts[key] = acct
         return acct
 
@@ -271,7 +377,7 @@ class SimExchange:
         """Margin (USD) held by resting orders that would add to a position."""
         total = 0.0
         for o in acct.orders.values():
-            if not o.reduce_only:
+            if not o.reduce_only and o.spot is None:
                 m = self.model.market(o.coin)
                 total += o.lots * m.lot * o.px / self._leverage(acct, m)
         return total
@@ -324,6 +430,8 @@ class SimExchange:
 
     def _place(self, acct: _Account, wire: dict[str, Any], now_ms: int) -> dict[str, Any]:
         asset = wire.get("a")
+        if isinstance(asset, int) and not isinstance(asset, bool) and asset >= SPOT_ASSET_OFFSET:
+            return self._place_spot(acct, wire, asset, now_ms)
         coin = self._by_asset.get(asset) if isinstance(asset, int) and not isinstance(asset, bool) else None
         if coin is None:
             return {"error": ERR_ASSET}
@@ -550,7 +658,10 @@ class SimExchange:
                 acct.orders.clear()
                 acct.cancel_at = None
             for o in list(acct.orders.values()):
-                self._try_maker_fill(acct, o, now_ms)
+                if o.spot is not None:
+                    self._try_spot_maker_fill(acct, o, now_ms)
+                else:
+                    self._try_maker_fill(acct, o, now_ms)
         self.check_liquidations(now_ms)
 
     def _try_maker_fill(self, acct: _Account, o: _Order, now_ms: int) -> None:
@@ -634,7 +745,8 @@ class SimExchange:
             value, _, _, mm = self._totals(acct)
             if value >= mm:
                 continue
-            acct.orders.clear()
+            for oid in [o.oid for o in acct.orders.values() if o.spot is None]:
+                del acct.orders[oid]
             for coin, pos in list(acct.positions.items()):
                 m = self.model.market(coin)
                 mark_s = price_str(m.mark, m.px_decimals)
@@ -722,6 +834,9 @@ class SimExchange:
         acct = self._account(address)
         out: list[dict[str, Any]] = []
         for o in sorted(acct.orders.values(), key=lambda o: o.oid, reverse=True):
+            if o.spot is not None:
+                out.append(self._spot_order_row(o))
+                continue
             m = self.model.market(o.coin)
             row: dict[str, Any] = {
                 "coin": o.coin,
@@ -751,3 +866,345 @@ class SimExchange:
         end = self.model.now_ms if end_ms is None else end_ms
         return [r for r in self._account(address).funding if start_ms <= r["time"] <= end]
 
+
+    # -- spot -----------------------------------------------------------------------------
+    #
+    # Spot (Hyperliquid docs "Spot", VENUES.md ``spotMeta``): asset id 10 000 + universe index;
+    # balances per token, separate from the perp account's USDC (a new account starts with
+    # ``starting_usdc`` in *each*, so spot and perp can be traded side by side without a
+    # transfer). No leverage and no reduce-only. A pair trades only when its base token is the
+    # underlying of a simulated, listed perp (``SPOT_PERP_ALIASES``: UBTC → BTC, …; otherwise
+    # the same name); its mid is that perp's oracle price (the index the perp's basis is
+    # measured against, DOMAIN.md §2), so ``perp mark / spot mid − 1`` is the model's basis.
+    # Fees: taker on book fills, maker on resting fills (``SPOT_TAKER_FEE`` / ``SPOT_MAKER_FEE``),
+    # charged in the token received (base on a buy, quote on a sell), as in the real fill
+    # capture (``feeToken`` "USOL" on a buy of ``@156``).
+
+    def _perp_of(self, token: str) -> str | None:
+        coin = SPOT_PERP_ALIASES.get(token, token)
+        try:
+            m = self.model.market(coin)
+        except UnknownCoinError:
+            return None
+        return coin if m.listed else None
+
+    @property
+    def spot_pairs(self) -> list[SpotPair]:
+        """The spot pairs of ``spotMeta`` in universe order (tradeable or not)."""
+        return list(self._spot_pairs.values())
+
+    def spot_pair(self, name: str) -> SpotPair | None:
+        """The spot pair whose coin key is ``name`` (``"PURR/USDC"``, ``"@142"``), or ``None``."""
+        return self._spot_by_name.get(name)
+
+    def spot_mid(self, pair: SpotPair) -> float | None:
+        """Spot mid (quote per base) of a tradeable pair: the perp's oracle price; else ``None``."""
+        if pair.perp is None:
+            return None
+        return self.model.market(pair.perp).oracle
+
+    def spot_meta_wire(self) -> dict[str, Any]:
+        """``spotMeta``: the packaged ``{universe, tokens}`` unchanged."""
+        return self._spot_meta
+
+    def spot_mids_wire(self) -> dict[str, str]:
+        """Spot entries of ``allMids``: ``{pair name: mid}`` for tradeable pairs (book centre)."""
+        out: dict[str, str] = {}
+        for pair in self._spot_pairs.values():
+            book = self.spot_book_wire(pair.name)
+            bids, asks = book["levels"]
+            if bids and asks:
+                d = max(_decimals(bids[0]["px"]), _decimals(asks[0]["px"])) + 1
+                out[pair.name] = _trim_num(f"{(float(bids[0]['px']) + float(asks[0]['px'])) / 2.0:.{d}f}")
+        return out
+
+    def spot_meta_and_asset_ctxs_wire(self) -> list[Any]:
+        """``spotMetaAndAssetCtxs``: ``[spotMeta, [ctx...]]``, one ctx per pair in universe order:
+        ``{prevDayPx, dayNtlVlm, markPx, midPx, coin}`` (the real answer also carries
+        ``circulatingSupply`` and more, which the simulator does not model). Untradeable pairs
+        have ``null`` prices; the simulator keeps no spot volume (``dayNtlVlm`` ``"0.0"``)."""
+        mids = self.spot_mids_wire()
+        ctxs: list[dict[str, Any]] = []
+        for pair in self._spot_pairs.values():
+            mid = self.spot_mid(pair)
+            if mid is None:
+                ctxs.append({"prevDayPx": None, "dayNtlVlm": _ZERO, "markPx": None, "midPx": None, "coin": pair.name})
+                continue
+            m = self.model.market(pair.perp)  # type: ignore[arg-type]
+            prev = self.model.prev_day_px(m.coin) * (m.oracle / m.mark if m.mark > 0 else 1.0)
+            ctxs.append(
+                {
+                    "prevDayPx": price_str(prev, pair.px_decimals),
+                    "dayNtlVlm": _ZERO,
+                    "markPx": price_str(mid, pair.px_decimals),
+                    "midPx": mids.get(pair.name),
+                    "coin": pair.name,
+                }
+            )
+        return [self._spot_meta, ctxs]
+
+    def spot_book_wire(self, name: str, n_levels: int = SPOT_BOOK_LEVELS) -> dict[str, Any]:
+        """``l2Book`` of a spot pair: ``{coin, time, levels: [bids, asks]}``, level ``{px, sz, n}``.
+
+        Deterministic: level ``i`` sits ``SPOT_HALF_SPREAD + i × SPOT_LEVEL_STEP`` from the mid
+        (on the spot tick: 5 significant figures, ≤ 8 − szDecimals decimals) and shows about
+        ``SPOT_LEVEL_USD`` of base. Untradeable pairs have empty sides. Raises
+        :class:`UnknownCoinError` for a name that is not a spot pair."""
+        pair = self._spot_by_name.get(name)
+        if pair is None:
+            raise UnknownCoinError(name)
+        mid = self.spot_mid(pair)
+        now = self.model.now_ms
+        if mid is None or not mid > 0:
+            return {"coin": name, "time": now, "levels": [[], []]}
+        bids: list[dict[str, Any]] = []
+        asks: list[dict[str, Any]] = []
+        for side, sign, rounding in ((bids, -1.0, math.floor), (asks, 1.0, math.ceil)):
+            last = None
+            for i in range(n_levels * 2):
+                if len(side) >= n_levels:
+                    break
+                raw = mid * (1.0 + sign * (SPOT_HALF_SPREAD + i * SPOT_LEVEL_STEP))
+                if raw <= 0:
+                    break
+                d = price_decimals(raw, pair.px_decimals)
+                step = 10.0**-d
+                px = rounding(raw / step + (1e-9 if sign < 0 else -1e-9)) * step
+                px_s = _trim_num(f"{px:.{d}f}")
+                if px_s == last or not px > 0:
+                    continue
+                last = px_s
+                sz = max(round(SPOT_LEVEL_USD / px, pair.sz_decimals), pair.lot)
+                side.append({"px": px_s, "sz": decimal_str(sz, pair.sz_decimals), "n": 1 + i % 5})
+        return {"coin": name, "time": now, "levels": [bids, asks]}
+
+    def _spot_hold(self, acct: _Account, token: str) -> float:
+        """Amount of ``token`` held by the account's resting spot orders (base units)."""
+        held = 0.0
+        for o in acct.orders.values():
+            pair = o.spot
+            if pair is None:
+                continue
+            if o.is_buy and pair.quote == token:
+                held += o.lots * pair.lot * o.px
+            elif not o.is_buy and pair.base == token:
+                held += o.lots * pair.lot
+        return held
+
+    def spot_balance(self, address: str, token: str) -> float:
+        """Total spot balance of ``token`` (held included), base units of the token."""
+        return self._account(address).spot.get(token, 0.0)
+
+    def _place_spot(self, acct: _Account, wire: dict[str, Any], asset: int, now_ms: int) -> dict[str, Any]:
+        pair = self._spot_pairs.get(asset)
+        if pair is None:
+            return {"error": ERR_ASSET}
+        if pair.perp is None:
+            return _err(ERR_SPOT_UNAVAILABLE, asset)
+        is_buy = wire.get("b")
+        reduce_only = wire.get("r")
+        if not isinstance(is_buy, bool) or not isinstance(reduce_only, bool):
+            return _err(ERR_TIF, asset)
+        if reduce_only:
+            return _err(ERR_SPOT_REDUCE_ONLY, asset)
+        t = wire.get("t")
+        tif = t.get("limit", {}).get("tif") if isinstance(t, dict) and isinstance(t.get("limit"), dict) else None
+        if tif not in _TIFS:
+            return _err(ERR_TIF, asset)
+        cloid = wire.get("c")
+        if cloid is not None:
+            if not isinstance(cloid, str) or not _CLOID_RE.match(cloid.lower()):
+                return _err(ERR_CLOID, asset)
+            cloid = cloid.lower()
+            if any(o.cloid == cloid for o in acct.orders.values()):
+                return _err(ERR_CLOID, asset)
+        try:
+            px_d = Decimal(str(wire.get("p")))
+            sz_d = Decimal(str(wire.get("s")))
+        except InvalidOperation:
+            return _err(ERR_PRICE, asset)
+        if not px_d.is_finite() or px_d <= 0:
+            return _err(ERR_PRICE, asset)
+        if not is_valid_price(px_d, pair.sz_decimals, is_spot=True):
+            return _err(ERR_TICK, asset)
+        if not sz_d.is_finite() or sz_d <= 0:
+            return _err(ERR_SIZE, asset)
+        lots_d = sz_d.scaleb(pair.sz_decimals)
+        if lots_d != lots_d.to_integral_value():
+            return _err(ERR_SIZE, asset)
+        px = float(px_d)
+        lots = int(lots_d)
+        if lots * pair.lot * px < MIN_ORDER_USD:
+            return _err(ERR_SPOT_MIN_NTL.format(quote=pair.quote), asset)
+
+        bids, asks = self.spot_book_wire(pair.name)["levels"]
+        if tif == "Alo":
+            crosses = (asks and px >= float(asks[0]["px"])) if is_buy else (bids and px <= float(bids[0]["px"]))
+            if crosses:
+                bbo = f"{bids[0]['px'] if bids else _ZERO}@{asks[0]['px'] if asks else _ZERO}"
+                return _err(ERR_ALO.format(bbo=bbo), asset)
+        # Balance check at the limit price (a buy can never spend more than px × sz).
+        token, need = (pair.quote, lots * pair.lot * px) if is_buy else (pair.base, lots * pair.lot)
+        available = acct.spot.get(token, 0.0) - self._spot_hold(acct, token)
+        if need > available + 1e-9:
+            return _err(ERR_SPOT_BALANCE, asset)
+
+        matched: list[tuple[float, str, int]] = []
+        remaining = lots
+        if tif != "Alo":
+            for lvl in asks if is_buy else bids:
+                lpx = float(lvl["px"])
+                if (lpx > px) if is_buy else (lpx < px):
+                    break
+                take = min(remaining, round(float(lvl["sz"]) * 10**pair.sz_decimals))
+                if take > 0:
+                    matched.append((lpx, lvl["px"], take))
+                    remaining -= take
+                if remaining == 0:
+                    break
+        if tif == "Ioc" and not matched:
+            return _err(ERR_IOC, asset)
+
+        oid = self._next_oid
+        self._next_oid += 1
+        filled = 0
+        cost = 0.0
+        for lpx, lpx_s, take in matched:
+            self._spot_fill(acct, pair, oid, cloid, is_buy, lpx, lpx_s, take, now_ms, crossed=True)
+            filled += take
+            cost += lpx * take
+        if remaining > 0 and tif != "Ioc":
+            acct.orders[oid] = _Order(
+                oid, pair.name, asset, is_buy, px, remaining, lots, False, tif, cloid, now_ms, pair
+            )
+            body: dict[str, Any] = {"oid": oid}
+            if cloid is not None:
+                body["cloid"] = cloid
+            return {"resting": body}
+        body = {
+            "totalSz": decimal_str(filled * pair.lot, pair.sz_decimals),
+            "avgPx": _px(cost / filled),
+            "oid": oid,
+        }
+        if cloid is not None:
+            body["cloid"] = cloid
+        return {"filled": body}
+
+    def _spot_fill(
+        self,
+        acct: _Account,
+        pair: SpotPair,
+        oid: int,
+        cloid: str | None,
+        is_buy: bool,
+        px: float,
+        px_s: str,
+        lots: int,
+        now_ms: int,
+        *,
+        crossed: bool,
+    ) -> None:
+        """Apply one spot fill of ``lots`` at ``px`` to the balances and record it."""
+        size = lots * pair.lot
+        notional = size * px
+        rate = self.spot_taker_fee if crossed else self.spot_maker_fee
+        start = acct.spot.get(pair.base, 0.0)
+        if is_buy:
+            fee = size * rate
+            fee_token = pair.base
+            acct.spot[pair.quote] = acct.spot.get(pair.quote, 0.0) - notional
+            acct.spot[pair.base] = start + size - fee
+            acct.spot_entry[pair.base] = acct.spot_entry.get(pair.base, 0.0) + notional
+        else:
+            fee = notional * rate
+            fee_token = pair.quote
+            acct.spot[pair.base] = start - size
+            acct.spot[pair.quote] = acct.spot.get(pair.quote, 0.0) + notional - fee
+            if start > 0:
+                acct.spot_entry[pair.base] = acct.spot_entry.get(pair.base, 0.0) * max(0.0, 1.0 - size / start)
+        if abs(acct.spot.get(pair.base, 0.0)) < 1e-12:
+            acct.spot[pair.base] = 0.0
+            acct.spot_entry.pop(pair.base, None)
+        tid = self._next_tid
+        self._next_tid += 1
+        row: dict[str, Any] = {
+            "coin": pair.name,
+            "px": px_s,
+            "sz": decimal_str(size, pair.sz_decimals),
+            "side": "B" if is_buy else "A",
+            "time": now_ms,
+            "startPosition": decimal_str(start, SPOT_AMOUNT_DECIMALS),
+            "dir": "Buy" if is_buy else "Sell",
+            "closedPnl": _ZERO,
+            "hash": _hash(acct.address, oid, tid),
+            "oid": oid,
+            "crossed": crossed,
+            "fee": decimal_str(fee, SPOT_AMOUNT_DECIMALS),
+            "tid": tid,
+        }
+        if cloid is not None:
+            row["cloid"] = cloid
+        row["feeToken"] = fee_token
+        acct.fills.append(row)
+
+    def _try_spot_maker_fill(self, acct: _Account, o: _Order, now_ms: int) -> None:
+        pair = o.spot
+        assert pair is not None
+        mid = self.spot_mid(pair)
+        if mid is None or not ((mid < o.px) if o.is_buy else (mid > o.px)):
+            return
+        del acct.orders[o.oid]
+        px_s = price_str(o.px, pair.px_decimals)
+        self._spot_fill(acct, pair, o.oid, o.cloid, o.is_buy, o.px, px_s, o.lots, now_ms, crossed=False)
+
+    def _spot_order_row(self, o: _Order) -> dict[str, Any]:
+        pair = o.spot
+        assert pair is not None
+        row: dict[str, Any] = {
+            "coin": pair.name,
+            "side": "B" if o.is_buy else "A",
+            "limitPx": price_str(o.px, pair.px_decimals),
+            "sz": decimal_str(o.lots * pair.lot, pair.sz_decimals),
+            "oid": o.oid,
+            "timestamp": o.timestamp,
+            "origSz": decimal_str(o.orig_lots * pair.lot, pair.sz_decimals),
+            "reduceOnly": False,
+        }
+        if o.cloid is not None:
+            row["cloid"] = o.cloid
+        return row
+
+    def spot_clearinghouse_state(self, address: str) -> dict[str, Any]:
+        """``spotClearinghouseState``: ``{"balances": [{coin, token, total, hold, entryNtl}]}``
+        (amounts in token units as decimal strings, ``entryNtl`` USDC), USDC first, then the
+        other tokens with a non-zero balance in token-index order (shape as
+        ``fixtures/hyperliquid/http_spot_clearinghouse_state.json``)."""
+        acct = self._account(address)
+        names = ["USDC"] + sorted(
+            (n for n, v in acct.spot.items() if n != "USDC" and (v or self._spot_hold(acct, n))),
+            key=lambda n: self._spot_tokens.get(n, {}).get("index", 1 << 30),
+        )
+        balances = []
+        for name in names:
+            balances.append(
+                {
+                    "coin": name,
+                    "token": self._spot_tokens.get(name, {}).get("index", 0),
+                    "total": decimal_str(acct.spot.get(name, 0.0), SPOT_AMOUNT_DECIMALS),
+                    "hold": decimal_str(self._spot_hold(acct, name), SPOT_AMOUNT_DECIMALS),
+                    "entryNtl": _usd(acct.spot_entry.get(name, 0.0)),
+                }
+            )
+        return {"balances": balances}
+
+
+def _decimals(text: str) -> int:
+    return len(text.split(".", 1)[1]) if "." in text else 0
+
+
+def _trim_num(text: str) -> str:
+    """Drop trailing zeros of a fixed-point string, keeping one decimal (``"12.50"`` → ``"12.5"``)."""
+    if "." not in text:
+        return text + ".0"
+    text = text.rstrip("0")
+    return text + "0" if text.endswith(".") else text

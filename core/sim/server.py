@@ -7,10 +7,13 @@ rates, like the real venue, whatever the speed.
 
 Wire behaviour (VENUES.md, Hyperliquid):
 
-* ``POST /info`` with ``{"type": ...}``: ``meta``, ``metaAndAssetCtxs``, ``allMids``,
-  ``l2Book {coin, nSigFigs?}``, ``fundingHistory {coin, startTime, endTime?}``,
-  ``predictedFundings``, ``recentTrades {coin}``. A body that does not deserialise, or an
-  unknown type, answers HTTP 422 with a short text, as the venue does.
+* ``POST /info`` with ``{"type": ...}``: ``meta``, ``metaAndAssetCtxs``, ``allMids`` (perp
+  coins, then spot pairs keyed ``"PURR/USDC"`` for index 0 and ``"@{index}"`` otherwise),
+  ``spotMeta``, ``spotMetaAndAssetCtxs``, ``l2Book {coin, nSigFigs?}`` (perp coin or spot
+  pair), ``fundingHistory {coin, startTime, endTime?}``, ``predictedFundings``,
+  ``recentTrades {coin}``. A body that does not deserialise, or an unknown type, answers
+  HTTP 422 with a short text, as the venue does. The ``dex`` field the official SDK adds
+  (``""``, the main dex) is accepted and ignored.
 * ``GET /ws``: the first frame is the text ``Websocket connection established.``; then
   ``subscribe`` / ``unsubscribe`` (acked on channel ``subscriptionResponse``), ``ping`` (answered
   on channel ``pong``); mistakes are reported on channel ``error``. A connection that sends no
@@ -26,7 +29,9 @@ model, then calls ``exchange.tick(model.now_ms)``):
 * ``POST /exchange`` with ``{action, nonce, signature{r,s,v}, vaultAddress?, expiresAfter?}``.
   The acting account is the address recovered from the L1 signature with
   :func:`~core.venues.hyperliquid.signing.recover_l1_signer` (``is_mainnet`` defaults to
-  ``True``: the simulator answers as mainnet, so clients sign with source ``"a"``). Accounts
+  ``True``: the simulator answers as mainnet, so clients sign with source ``"a"``; the official
+  Python SDK signs every non-mainnet URL as testnet, source ``"b"``, so serve it with
+  ``is_mainnet=False`` / ``python -m core.sim --testnet``). Accounts
   are faucet-funded on first use, so a signature over different bytes than were sent (a
   tampered action, a wrong nonce) recovers an unrelated address and acts on that fresh,
   empty account, never on the intended one; the venue would answer that such a wallet does
@@ -38,7 +43,13 @@ model, then calls ``exchange.tick(model.now_ms)``):
   signer's 100 highest nonces (Hyperliquid docs, "Nonces and API wallets"). An
   ``expiresAfter`` before now is refused. Times inside actions (``scheduleCancel.time``) are on
   the simulated clock, the ``time`` of ``clearinghouseState``.
-* Actions: ``order`` (``grouping`` ``"na"`` only) → ``{"status": "ok", "response": {"type":
+* Spot (asset id ``10000 + spot index``, ``spotMeta`` from ``core/sim/data/spotMeta.json``, a
+  constructed universe: see its README): see :class:`~core.sim.exchange.SimExchange` for
+  pricing, fees and balances. Faucet: a new account gets ``starting_usdc`` in its perp
+  margin **and** an equal, separate spot USDC balance, so spot and perp legs (cash and carry)
+  can be traded without a transfer action; ``usdClassTransfer`` is not implemented.
+* Actions: ``order`` (``grouping`` ``"na"`` only; a ``builder`` field is accepted and
+  ignored, no builder fee is charged) → ``{"status": "ok", "response": {"type":
   "order", "data": {"statuses": [...]}}}`` with one ``resting`` / ``filled`` / ``error`` per
   order (a rejected order is still ``ok``); ``cancel {cancels: [{a, o}]}`` and
   ``cancelByCloid {cancels: [{asset, cloid}]}`` → type ``"cancel"`` with ``"success"`` or
@@ -47,6 +58,7 @@ model, then calls ``exchange.tick(model.now_ms)``):
   action, bad fields, bad signature, nonce, vault) answers HTTP 200
   ``{"status": "err", "response": "<message>"}``; a body that is not JSON answers 422.
 * ``/info`` user queries (addresses in any case): ``clearinghouseState {user}``,
+  ``spotClearinghouseState {user}`` → ``{"balances": [{coin, token, total, hold, entryNtl}]}``,
   ``openOrders {user}``, ``frontendOpenOrders {user}``, ``userFills {user}``,
   ``userFunding {user, startTime, endTime?}``.
 * User subscriptions (pushed as changes happen, after each action and each tick):
@@ -118,7 +130,14 @@ _USER_CHANNELS = {
     "userEvents": "user",
 }
 """User subscription type → the channel its frames arrive on."""
-_USER_INFO = ("clearinghouseState", "openOrders", "frontendOpenOrders", "userFills", "userFunding")
+_USER_INFO = (
+    "clearinghouseState",
+    "spotClearinghouseState",
+    "openOrders",
+    "frontendOpenOrders",
+    "userFills",
+    "userFunding",
+)
 _SNAPSHOT_ROWS = 2_000
 DAY_MS = 86_400_000
 NONCE_PAST_MS = 2 * DAY_MS
@@ -303,6 +322,7 @@ class SimulatorServer:
             coin: (i * _GOLDEN) % 1.0 for i, coin in enumerate(model.coins)
         }
         self._meta_bytes = _dumps(model.meta_wire())
+        self._spot_meta_bytes = _dumps(self._exchange.spot_meta_wire())
         self._runner: web.AppRunner | None = None
         self._tick_task: asyncio.Task[None] | None = None
         self._t0 = 0.0
@@ -520,7 +540,13 @@ class SimulatorServer:
         return _dumps({"channel": "l2Book", "data": book})
 
     def _mids_frame(self) -> bytes:
-        return _dumps({"channel": "allMids", "data": {"mids": self._model.all_mids_wire()}})
+        return _dumps({"channel": "allMids", "data": {"mids": self._all_mids()}})
+
+    def _all_mids(self) -> dict[str, str]:
+        """``allMids``: perp mids, then spot mids keyed ``"PURR/USDC"`` / ``"@{index}"``."""
+        mids = dict(self._model.all_mids_wire())
+        mids.update(self._exchange.spot_mids_wire())
+        return mids
 
     def _broadcast(self, clients: set[_Client], frame: bytes) -> None:
         for client in tuple(clients):
@@ -732,7 +758,11 @@ class SimulatorServer:
         if kind == "metaAndAssetCtxs":
             return _dumps(model.meta_and_asset_ctxs_wire())
         if kind == "allMids":
-            return _dumps(model.all_mids_wire())
+            return _dumps(self._all_mids())
+        if kind == "spotMeta":
+            return self._spot_meta_bytes
+        if kind == "spotMetaAndAssetCtxs":
+            return _dumps(self._exchange.spot_meta_and_asset_ctxs_wire())
         if kind == "predictedFundings":
             return _dumps(model.predicted_fundings_wire())
         if kind == "l2Book":
@@ -743,6 +773,8 @@ class SimulatorServer:
                     "Failed to deserialize the JSON body into the target type: "
                     "nSigFigs must be 2, 3, 4, 5 or null"
                 )
+            if self._exchange.spot_pair(coin) is not None:
+                return _dumps(self._exchange.spot_book_wire(coin))
             try:
                 return _dumps(model.l2_book_wire(coin, 20, sig))
             except UnknownCoinError:
@@ -781,6 +813,8 @@ class SimulatorServer:
         ex = self._exchange
         if kind == "clearinghouseState":
             return ex.clearinghouse_state(user)
+        if kind == "spotClearinghouseState":
+            return ex.spot_clearinghouse_state(user)
         if kind == "openOrders":
             return ex.open_orders(user)
         if kind == "frontendOpenOrders":

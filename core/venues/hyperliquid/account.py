@@ -34,10 +34,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.models import OpenOrder, Position
+from core.models import OpenOrder, Position, SpotBalance
 from core.venues.hyperliquid.wire import WireFormatError
 
-__all__ = ["AccountState", "parse_clearinghouse_state", "parse_open_orders"]
+__all__ = [
+    "AccountState",
+    "SpotPairInfo",
+    "parse_clearinghouse_state",
+    "parse_open_orders",
+    "parse_spot_clearinghouse_state",
+    "parse_spot_meta",
+]
 
 
 @dataclass(slots=True, frozen=True)
@@ -260,3 +267,93 @@ def parse_open_orders(raw: Any) -> list[OpenOrder]:
     if not isinstance(data, list):
         raise WireFormatError("openOrders: expected a list")
     return [_open_order(item, f"[{index}]") for index, item in enumerate(data)]
+
+
+# --------------------------------------------------------------------------- spot
+
+
+def parse_spot_clearinghouse_state(raw: Any) -> list[SpotBalance]:
+    """Normalize a ``spotClearinghouseState`` answer ``{"balances": [{coin, token, total, hold,
+    entryNtl}]}`` into :class:`~core.models.SpotBalance` rows (``total`` in units of ``coin``,
+    held amounts included), in venue order. Zero balances are kept.
+
+    Source: https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/info-endpoint/spot
+    (shape as ``fixtures/hyperliquid/http_spot_clearinghouse_state.json``).
+    """
+    data = _mapping(_decode(raw), "spotClearinghouseState")
+    rows = _get(data, "balances", "spotClearinghouseState")
+    if not isinstance(rows, Sequence) or isinstance(rows, (str, bytes)):
+        raise WireFormatError("spotClearinghouseState.balances: expected a list")
+    out: list[SpotBalance] = []
+    for i, row in enumerate(rows):
+        path = f"balances[{i}]"
+        item = _mapping(row, path)
+        coin = _get(item, "coin", path)
+        if not isinstance(coin, str) or not coin:
+            raise WireFormatError(f"{path}.coin: expected a token name")
+        out.append(SpotBalance(coin, _number(_get(item, "total", path), f"{path}.total")))
+    return out
+
+
+@dataclass(slots=True, frozen=True)
+class SpotPairInfo:
+    """One spot market from ``spotMeta``.
+
+    * ``name``: the venue's coin key (``"PURR/USDC"`` for index 0, ``"@{index}"`` otherwise),
+      used in ``allMids``, ``l2Book`` and fills;
+    * ``index``: spot universe index; ``asset_id = 10000 + index`` (VENUES.md, ``spotMeta``);
+    * ``base`` / ``quote``: token names (``"UBTC"``, ``"USDC"``);
+    * ``sz_decimals``: decimals of an order size, base token units (the base token's
+      ``szDecimals``); prices allow ``8 − sz_decimals`` decimals.
+    """
+
+    name: str
+    index: int
+    asset_id: int
+    base: str
+    quote: str
+    sz_decimals: int
+
+
+def parse_spot_meta(raw: Any) -> list[SpotPairInfo]:
+    """Normalize a ``spotMeta`` answer ``{tokens: [{name, szDecimals, index, ...}], universe:
+    [{name, tokens: [base, quote], index, ...}]}`` into :class:`SpotPairInfo` rows in universe
+    order. Tokens are looked up by their ``index`` field, not their list position.
+
+    Source: https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/info-endpoint/spot
+    """
+    data = _mapping(_decode(raw), "spotMeta")
+    tokens_raw = _get(data, "tokens", "spotMeta")
+    universe = _get(data, "universe", "spotMeta")
+    for key, value in (("tokens", tokens_raw), ("universe", universe)):
+        if not isinstance(value, Sequence) or isinstance(value, (str, bytes)):
+            raise WireFormatError(f"spotMeta.{key}: expected a list")
+    tokens: dict[int, tuple[str, int]] = {}
+    for i, t in enumerate(tokens_raw):
+        path = f"tokens[{i}]"
+        item = _mapping(t, path)
+        name = _get(item, "name", path)
+        if not isinstance(name, str):
+            raise WireFormatError(f"{path}.name: expected a string")
+        tokens[_integer(_get(item, "index", path), f"{path}.index")] = (
+            name,
+            _integer(_get(item, "szDecimals", path), f"{path}.szDecimals"),
+        )
+    out: list[SpotPairInfo] = []
+    for i, u in enumerate(universe):
+        path = f"universe[{i}]"
+        item = _mapping(u, path)
+        name = _get(item, "name", path)
+        if not isinstance(name, str):
+            raise WireFormatError(f"{path}.name: expected a string")
+        pair = _get(item, "tokens", path)
+        if not isinstance(pair, Sequence) or isinstance(pair, (str, bytes)) or len(pair) != 2:
+            raise WireFormatError(f"{path}.tokens: expected [base, quote]")
+        base_i = _integer(pair[0], f"{path}.tokens[0]")
+        quote_i = _integer(pair[1], f"{path}.tokens[1]")
+        if base_i not in tokens or quote_i not in tokens:
+            raise WireFormatError(f"{path}.tokens: unknown token index")
+        index = _integer(_get(item, "index", path), f"{path}.index")
+        base, sz_decimals = tokens[base_i]
+        out.append(SpotPairInfo(name, index, 10_000 + index, base, tokens[quote_i][0], sz_decimals))
+    return out

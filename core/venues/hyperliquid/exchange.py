@@ -47,7 +47,7 @@ from typing import Any, Literal, TypeVar
 import httpx
 
 from core.journal import Fill, FundingPayment
-from core.models import MarketInfo, OpenOrder, OrderIntent
+from core.models import MarketInfo, OpenOrder, OrderIntent, SpotBalance
 from core.venues.hyperliquid import account
 from core.venues.hyperliquid.account import AccountState
 from core.venues.hyperliquid.orders import (
@@ -483,6 +483,24 @@ class HyperliquidExchange:
         return await self._info(
             {"type": "clearinghouseState", "user": self.account_address}, account.parse_clearinghouse_state
         )
+
+    async def spot_balances(self) -> list[SpotBalance]:
+        """``spotClearinghouseState`` (weight 2) of the master account: spot token balances
+        (``total`` in token units, held amounts included).
+
+        :raises ExchangeError: on any failure.
+        """
+        return await self._info(
+            {"type": "spotClearinghouseState", "user": self.account_address},
+            account.parse_spot_clearinghouse_state,
+        )
+
+    async def spot_meta(self) -> list[account.SpotPairInfo]:
+        """``spotMeta`` (weight 20): the spot pairs, with ``asset_id = 10000 + index``.
+
+        :raises ExchangeError: on any failure.
+        """
+        return await self._info({"type": "spotMeta"}, account.parse_spot_meta)
 
     async def open_orders(self) -> list[OpenOrder]:
         """``frontendOpenOrders`` (weight 20) of the master account, with reduce-only flags and cloids.
