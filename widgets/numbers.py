@@ -47,3 +47,28 @@ def fmt_rate(rate: float | None) -> str:
     if rate is None or not math.isfinite(rate):
         return "—"
     return f"{rate * 100:+.4f}%"
+
+
+def fmt_size(size: float | None, max_decimals: int = 8) -> str:
+    """An order or position size in base units, without trailing zeros and without
+    thousands separators beyond the integer part: ``0.01530 → "0.0153"``, ``1200.0 → "1,200"``;
+    ``None`` or a non-finite value gives ``"—"``."""
+    if size is None or not math.isfinite(size):
+        return "—"
+    text = f"{size:,.{max_decimals}f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
+
+
+def fmt_money(v: float | None, decimals: int = 2, signed: bool = False) -> str:
+    """An exact USD amount: ``1234.5 → "$1,234.50"``, ``-3.2 → "-$3.20"``; with ``signed``
+    a positive amount gets ``+`` (``"+$3.20"``); ``None`` or a non-finite value gives ``"—"``."""
+    if v is None or not math.isfinite(v):
+        return "—"
+    body = f"${abs(v):,.{decimals}f}"
+    if v < 0 and body.strip("$0.,"):
+        return f"-{body}"
+    if signed and v > 0 and body.strip("$0.,"):
+        return f"+{body}"
+    return body

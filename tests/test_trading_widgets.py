@@ -1,0 +1,491 @@
+"""Trading widgets and modals with Textual's Pilot, on fixed data, plus one SVG snapshot."""
+
+from __future__ import annotations
+
+import html
+import re
+
+from textual.app import App, ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+
+from core.actions import HedgePreview
+from core.models import OrderIntent
+from core.portfolio import (
+    ActivityEntry,
+    ActivityLevel,
+    AssetDeltaRow,
+    KillPhase,
+    KillStatus,
+    OrderRow,
+    PortfolioView,
+    PositionRow,
+    RebalanceView,
+    TicketQuote,
+    TicketRequest,
+)
+from core.risk import TradingState
+from tui.trade_screens import HedgeScreen, OrderTicketScreen, RebalanceScreen, parse_limit, parse_size
+from widgets.numbers import fmt_money, fmt_size
+from widgets.trading import (
+    ActivityLog,
+    KillBanner,
+    OpenOrdersPanel,
+    PortfolioPanel,
+    PositionsPanel,
+    liq_distance_style,
+)
+
+NOW = 1_767_225_600_000  # 2026-01-01 00:00:00 UTC
+CLOID = "0x" + "ab" * 16
+
+POSITIONS = (
+    PositionRow("BTC", 0.5, 64_000.0, 65_432.0, 32_716.0, 716.0, 12.5, 3.0, 44_000.0, 0.3275, 10_905.3),
+    PositionRow("ETH", -4.0, 3_500.0, 3_400.0, 13_600.0, 400.0, -3.25, 5.0, 3_900.0, 0.1470, 2_720.0),
+    PositionRow("SOL", 10.0, 150.0, 148.0, 1_480.0, -20.0, 0.0, 10.0, 132.0, 0.1081, 148.0),
+)
+
+ORDERS = (
+    OrderRow("BTC", 111_111, CLOID, True, 60_000.0, 0.1, False, NOW - 42_000, -0.083),
+    OrderRow("ETH", 222_222, None, False, 3_600.0, 1.5, True, NOW - 3_600_000, 0.0588),
+    OrderRow("SOL", 333_333, None, True, 140.0, 5.0, False, NOW - 120_000, -0.054),
+)
+
+PORTFOLIO = PortfolioView(
+    account="0x1234…abcd",
+    network="testnet",
+    read_only=None,
+    state=TradingState.ACTIVE,
+    equity_usd=25_000.0,
+    spot_usdc=5_000.0,
+    margin_used_usd=13_773.3,
+    maintenance_margin_usd=2_500.0,
+    margin_ratio=0.1,
+    leverage=1.92,
+    deltas=(
+        AssetDeltaRow("BTC", 0.0, 0.5, 32_716.0, 1.0),
+        AssetDeltaRow("ETH", 4.0, -4.0, 0.0, 0.0),
+    ),
+    total_delta_usd=32_716.0,
+    funding_today_usd=8.75,
+    pnl_today_usd=-120.5,
+    updated_ms=NOW,
+)
+
+ACTIVITY = (
+    ActivityEntry(NOW - 5_000, ActivityLevel.INFO, "connected to testnet as 0x1234…abcd"),
+    ActivityEntry(NOW - 3_000, ActivityLevel.OK, "BUY 0.1 BTC @ 60,000 GTC resting oid 111111"),
+    ActivityEntry(NOW - 2_000, ActivityLevel.WARN, "ETH liquidation distance 14.7% below 15%"),
+    ActivityEntry(NOW - 1_000, ActivityLevel.ERROR, "cancel oid 999 refused: order not found"),
+)
+
+
+def screen_text(app: App) -> str:
+    """What is on the terminal right now, as plain text (from Textual's own SVG export)."""
+    svg = app.export_screenshot()
+    return html.unescape(re.sub(r"<[^>]+>", "", svg)).replace("\xa0", " ")
+
+
+def intent(symbol: str = "BTC", is_buy: bool = True, size: float = 0.5, px: float = 65_432.0, **kw) -> OrderIntent:
+    fields = dict(tif="Ioc", reduce_only=False, cloid=CLOID, purpose="ticket")
+    fields.update(kw)
+    return OrderIntent(symbol=symbol, asset_id=0, is_buy=is_buy, size=size, limit_px=px, **fields)
+
+
+def hedge(symbol: str = "BTC", size: float = 0.5, delta: float = 32_716.0) -> HedgePreview:
+    return HedgePreview(
+        intent=intent(symbol, False, size, 62_160.0, reduce_only=True, purpose="hedge"),
+        size=size,
+        est_px=65_432.0,
+        est_fee_usd=size * 65_432.0 * 0.00045,
+        delta_before_usd=delta,
+        delta_after_usd=delta - size * 65_432.0,
+    )
+
+
+class PanelsApp(App[None]):
+    """The trading panels side by side, fed fixed data."""
+
+    CSS = """
+    #left { width: 1fr; }
+    #right { width: 54; }
+    PositionsPanel { height: 6; border: round $primary-darken-1; }
+    OpenOrdersPanel { height: 6; border: round $primary-darken-1; }
+    PortfolioPanel { border: round $primary-darken-1; padding: 0 1; }
+    ActivityLog { border: round $primary-darken-1; }
+    """
+
+    def compose(self) -> ComposeResult:
+        yield KillBanner()
+        with Horizontal():
+            with Vertical(id="left"):
+                yield PositionsPanel()
+                yield OpenOrdersPanel()
+                yield ActivityLog()
+            with Vertical(id="right"):
+                yield PortfolioPanel()
+
+    def on_mount(self) -> None:
+        self.query_one(PositionsPanel).show(POSITIONS)
+        self.query_one(OpenOrdersPanel).show(ORDERS, NOW)
+        self.query_one(PortfolioPanel).show(PORTFOLIO)
+        self.query_one(ActivityLog).show(ACTIVITY, len(ACTIVITY))
+
+
+class ModalHost(App[None]):
+    """Pushes one modal on start and records what it dismisses with."""
+
+    def __init__(self, screen: Screen) -> None:
+        super().__init__()
+        self._modal = screen
+        self.results: list[object] = []
+
+    def on_mount(self) -> None:
+        self.push_screen(self._modal, self.results.append)
+
+
+# ---------------------------------------------------------------------------- positions
+
+
+async def test_positions_render_sides_columns_and_liq_colours() -> None:
+    app = PanelsApp()
+    async with app.run_test(size=(180, 36)) as pilot:
+        await pilot.pause()
+        panel = app.query_one(PositionsPanel)
+        assert [c.key for c in panel.fit_columns(panel.size.width)] == [c.key for c in panel.COLUMNS]
+        text = screen_text(app)
+        for needle in ("BTC", "ETH", "SOL", "LONG", "SHORT", "+$716.00", "-$20.00", "44,000", "32.8%", "14.7%"):
+            assert needle in text, needle
+        # side colours: LONG green, SHORT red, on the rendered strip
+        line_btc = "".join(s.text for s in panel.render_line(1))
+        assert "LONG" in line_btc
+        styles = {s.text.strip(): s.style for s in panel.render_line(2) if s.text.strip()}
+        assert styles["SHORT"].color.name == "#f0625c"
+        styles = {s.text.strip(): s.style for s in panel.render_line(1) if s.text.strip()}
+        assert styles["LONG"].color.name == "#4ec98b"
+    # DOMAIN.md §4: under 10 % reversed red, under 15 % red, under 30 % yellow
+    assert liq_distance_style(0.05).reverse and liq_distance_style(0.12).color.name == "#f0625c"
+    assert liq_distance_style(0.2).color.name == "#ffd166" and liq_distance_style(0.5).color is None
+
+
+async def test_positions_empty_state_narrow_columns_and_unchanged_skip() -> None:
+    app = PanelsApp()
+    async with app.run_test(size=(80, 30)) as pilot:
+        await pilot.pause()
+        panel = app.query_one(PositionsPanel)
+        keys = [c.key for c in panel.fit_columns(panel.size.width)]
+        assert {"symbol", "side", "size", "upnl", "liq_dist"} <= set(keys)
+        assert "leverage" not in keys
+        renders = panel.renders
+        panel.show(list(POSITIONS))  # equal content, new list: no work
+        assert panel.renders == renders
+        panel.show(())
+        await pilot.pause()
+        assert "no open positions" in screen_text(app)
+
+
+async def test_positions_cursor_posts_selected() -> None:
+    seen: list[str] = []
+
+    class App_(PanelsApp):
+        def on_positions_panel_selected(self, message: PositionsPanel.Selected) -> None:
+            seen.append(message.symbol)
+
+    app = App_()
+    async with app.run_test(size=(140, 36)) as pilot:
+        app.query_one(PositionsPanel).focus()
+        await pilot.press("down", "down")
+        await pilot.pause()
+        assert seen[-2:] == ["ETH", "SOL"]
+
+
+# ---------------------------------------------------------------------------- orders
+
+
+async def test_orders_cursor_and_c_requests_cancel_of_highlighted_order() -> None:
+    requested: list[tuple[str, int]] = []
+
+    class App_(PanelsApp):
+        def on_open_orders_panel_cancel_requested(self, message: OpenOrdersPanel.CancelRequested) -> None:
+            requested.append((message.symbol, message.oid))
+
+    app = App_()
+    async with app.run_test(size=(140, 36)) as pilot:
+        panel = app.query_one(OpenOrdersPanel)
+        panel.focus()
+        await pilot.pause()
+        text = screen_text(app)
+        for needle in ("BUY", "SELL", "60,000", "-8.30%", "RO", "42s", "1h", "111111", CLOID[:10]):
+            assert needle in text, needle
+        await pilot.press("down", "c")
+        await pilot.pause()
+        assert requested == [("ETH", 222_222)]
+        # the cursor stays on the same order when rows are replaced and reordered
+        panel.show((ORDERS[2], ORDERS[0], ORDERS[1]), NOW)
+        await pilot.press("c")
+        await pilot.pause()
+        assert requested[-1] == ("ETH", 222_222)
+        assert any(b.key == "c" and b.show for b in OpenOrdersPanel.BINDINGS)
+
+
+async def test_orders_skip_unchanged_within_the_same_second() -> None:
+    app = PanelsApp()
+    async with app.run_test(size=(140, 36)):
+        panel = app.query_one(OpenOrdersPanel)
+        renders = panel.renders
+        panel.show(list(ORDERS), NOW + 400)
+        assert panel.renders == renders
+        panel.show(list(ORDERS), NOW + 1_000)
+        assert panel.renders == renders + 1
+        panel.show((), NOW + 1_000)
+        assert panel.current() is None
+
+
+# ---------------------------------------------------------------------------- portfolio
+
+
+async def test_portfolio_shows_halted_read_only_error_and_deltas() -> None:
+    app = PanelsApp()
+    async with app.run_test(size=(140, 36)) as pilot:
+        panel = app.query_one(PortfolioPanel)
+        await pilot.pause()
+        text = screen_text(app)
+        for needle in ("ACTIVE", "0x1234…abcd", "testnet", "$25,000.00", "10.0%", "1.92×", "-$120.50", "+$8.75"):
+            assert needle in text, needle
+        assert "BTC" in text and "+$32,716.00" in text and "total Δ" in text
+        from dataclasses import replace
+
+        halted = replace(
+            PORTFOLIO, state=TradingState.HALTED, read_only="no private key configured", error="HTTP 502"
+        )
+        panel.show(halted)
+        await pilot.pause()
+        text = screen_text(app)
+        assert "HALTED" in text
+        assert "read-only: no private key configured" in text
+        assert "refresh failed: HTTP 502" in text
+        renders = panel.renders
+        panel.show(replace(halted))
+        assert panel.renders == renders
+
+
+# ---------------------------------------------------------------------------- activity
+
+
+async def test_activity_log_bounded_and_incremental() -> None:
+    app = PanelsApp()
+    async with app.run_test(size=(140, 36)) as pilot:
+        log = app.query_one(ActivityLog)
+        await pilot.pause()
+        assert len(log.lines) == len(ACTIVITY)
+        assert log.lines[0].text == "23:59:55 connected to testnet as 0x1234…abcd"
+        log.show(ACTIVITY, len(ACTIVITY))  # same seq: nothing written
+        assert len(log.lines) == len(ACTIVITY)
+        entries: list[ActivityEntry] = list(ACTIVITY)
+        seq = len(ACTIVITY)
+        for i in range(600):
+            entries.append(ActivityEntry(NOW + i * 1000, ActivityLevel.INFO, f"line {i}"))
+            seq += 1
+            if i % 7 == 0:
+                log.show(tuple(entries[-800:]), seq)
+        log.show(tuple(entries[-800:]), seq)
+        await pilot.pause()
+        assert len(log.lines) == 500
+        assert log.lines[-1].text.endswith("line 599")
+        assert log.lines[0].text.endswith("line 100")
+
+
+# ---------------------------------------------------------------------------- kill banner
+
+
+async def test_kill_banner_hidden_and_per_phase() -> None:
+    app = PanelsApp()
+    async with app.run_test(size=(80, 30)) as pilot:
+        banner = app.query_one(KillBanner)
+        await pilot.pause()
+        assert not banner.display
+        banner.show(KillStatus(KillPhase.RUNNING, 1, 120, 3, (), (), "kill switch engaged"))
+        await pilot.pause()
+        assert banner.display and banner.has_class("-running")
+        assert "KILL SWITCH — round 1, 120ms: cancelled 3, closing…" in screen_text(app)
+        closed = tuple(f"C{i} sold 1 @ 100" for i in range(6))
+        banner.show(KillStatus(KillPhase.FLAT, 2, 850, 3, closed, (), ""))
+        await pilot.pause()
+        text = screen_text(app)
+        assert banner.has_class("-flat") and not banner.has_class("-running")
+        assert "FLAT in 850ms: cancelled 3 orders, closed 6 positions" in text
+        assert "C0 sold 1 @ 100" in text and "+2 more" in text
+        failures = ("ETH close refused: reduce only order would increase position", "no mid price for XYZ")
+        banner.show(KillStatus(KillPhase.FAILED, 5, 5_000, 2, closed[:1], failures, "deadline"))
+        await pilot.pause()
+        text = screen_text(app)
+        assert banner.has_class("-failed")
+        assert "KILL SWITCH FAILED after 5000ms" in text and "no mid price for XYZ" in text
+        banner.show(None)
+        await pilot.pause()
+        assert not banner.display
+
+
+# ---------------------------------------------------------------------------- hedge / rebalance
+
+
+async def test_hedge_screen_enter_sends_escape_cancels() -> None:
+    app = ModalHost(HedgeScreen("BTC", hedge(), None, "includes 0.2 BTC cold wallet"))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        text = screen_text(app)
+        for needle in ("Hedge BTC", "+$32,716.00", "SELL", "0.5 BTC @ ~65,432", "IOC limit 62,160", "reduce-only"):
+            assert needle in text, needle
+        assert "Enter send · Esc cancel" in text and "cold wallet" in text
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.results == [True]
+    app = ModalHost(HedgeScreen("BTC", hedge(), None, None))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.results == [False]
+
+
+async def test_hedge_screen_unsendable_enter_does_not_send() -> None:
+    for screen, why in (
+        (HedgeScreen("ETH", hedge("ETH"), "trading is HALTED", None), "cannot send: trading is HALTED"),
+        (HedgeScreen("ETH", None, None, "delta $4.20 below the $10 minimum"), "nothing to hedge on ETH"),
+    ):
+        app = ModalHost(screen)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await pilot.pause()
+            assert why in screen_text(app)
+            await pilot.press("enter")
+            await pilot.pause()
+            assert app.results == [False]
+
+
+async def test_rebalance_screen_table_totals_and_keys() -> None:
+    view = RebalanceView(hedges=(hedge("BTC"), hedge("ETH", 2.0, 130_000.0)), skipped=("SOL no mid price",))
+    app = ModalHost(RebalanceScreen(view))
+    async with app.run_test(size=(110, 30)) as pilot:
+        await pilot.pause()
+        text = screen_text(app)
+        total = 2.5 * 65_432.0
+        for needle in ("Rebalance", "BTC", "ETH", "SOL no mid price", "2 orders", fmt_money(total)):
+            assert needle in text, needle
+        assert fmt_money(total * 0.00045) in text
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.results == [True]
+    for screen in (RebalanceScreen(RebalanceView()), RebalanceScreen(view, refusal="read-only session")):
+        app = ModalHost(screen)
+        async with app.run_test(size=(110, 30)) as pilot:
+            await pilot.pause()
+            if not screen.view.hedges:
+                assert "book is within the rebalance threshold; nothing to send" in screen_text(app)
+            await pilot.press("enter")
+            await pilot.pause()
+            assert app.results == [False]
+    app = ModalHost(RebalanceScreen(view))
+    async with app.run_test(size=(110, 30)) as pilot:
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.results == [False]
+
+
+# ---------------------------------------------------------------------------- order ticket
+
+
+class Quoter:
+    """A deterministic quote function that records its requests."""
+
+    def __init__(self, refusal: str | None = None) -> None:
+        self.requests: list[TicketRequest] = []
+        self.refusal = refusal
+
+    def __call__(self, req: TicketRequest) -> TicketQuote:
+        self.requests.append(req)
+        px = req.limit_px or 65_432.0
+        size = round(req.size / px, 4) if req.size_in_usd else req.size
+        it = intent(req.symbol, req.is_buy, size, px, tif=req.tif, reduce_only=req.reduce_only)
+        return TicketQuote(it, it.notional_usd, it.notional_usd * 0.00045, self.refusal)
+
+
+async def test_ticket_size_enter_dismisses_with_quoted_intent() -> None:
+    quoter = Quoter()
+    app = ModalHost(OrderTicketScreen("BTC", 65_432.0, quoter))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        await pilot.press("0", ".", "5")
+        await pilot.pause()
+        assert quoter.requests[-1] == TicketRequest("BTC", True, 0.5, False, None, "Ioc", False)
+        assert "BUY 0.5 BTC @ 65,432 IOC" in screen_text(app)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.results == [intent("BTC", True, 0.5, 65_432.0)]
+
+
+async def test_ticket_usd_size_limit_tif_side_reduce_only_by_keyboard() -> None:
+    quoter = Quoter()
+    app = ModalHost(OrderTicketScreen("BTC", 65_432.0, quoter, default_is_buy=False))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        await pilot.press(*"$1000")
+        await pilot.pause()
+        req = quoter.requests[-1]
+        assert (req.size, req.size_in_usd, req.is_buy) == (1000.0, True, False)
+        await pilot.press("tab", *"65000", "tab")  # limit price, then the TIF field
+        await pilot.press("right")  # GTC → ALO
+        await pilot.press("b")  # side by key outside the inputs
+        await pilot.press("tab", "space")  # reduce-only
+        await pilot.pause()
+        req = quoter.requests[-1]
+        assert req == TicketRequest("BTC", True, 1000.0, True, 65_000.0, "Alo", True)
+        expected = intent("BTC", True, round(1000 / 65_000, 4), 65_000.0, tif="Alo", reduce_only=True)
+        assert f"BUY {fmt_size(expected.size)} BTC @ 65,000 ALO reduce-only" in screen_text(app)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.results == [expected]
+    assert parse_size("1000$") == (1000.0, True) and parse_size(" 1,000 ") == (1000.0, False)
+    assert parse_limit("") is None and parse_limit("$65,000") == 65_000.0
+
+
+async def test_ticket_refusal_blocks_enter_and_escape_returns_none() -> None:
+    quoter = Quoter(refusal="order notional $32,716 above the $10,000 limit")
+    app = ModalHost(OrderTicketScreen("BTC", 65_432.0, quoter))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        await pilot.press("0", ".", "5", "enter")
+        await pilot.pause()
+        assert app.results == []
+        assert "order notional $32,716 above the $10,000 limit" in screen_text(app)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.results == [None]
+
+
+async def test_ticket_garbage_size_shows_error_without_quoting() -> None:
+    quoter = Quoter()
+    app = ModalHost(OrderTicketScreen("BTC", 65_432.0, quoter))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        await pilot.press(*"abc")
+        await pilot.pause()
+        assert quoter.requests == []
+        assert "size 'abc' is not a positive number" in screen_text(app)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.results == []
+        await pilot.press("backspace", "backspace", "backspace", "1", "tab", *"-5")
+        await pilot.pause()
+        assert len(quoter.requests) == 1  # "1" quoted; the bad limit price is not
+        assert "limit price '-5' is not a positive number" in screen_text(app)
+
+
+# ---------------------------------------------------------------------------- snapshot
+
+
+async def _settle(pilot) -> None:
+    await pilot.pause()
+    await pilot.pause()
+
+
+def test_trading_panels_120x36(snap_compare) -> None:
+    assert snap_compare(PanelsApp(), terminal_size=(120, 36), run_before=_settle)
