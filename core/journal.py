@@ -564,6 +564,7 @@ class Journal:
         if isinstance(self._path, Path):
             self._path.parent.mkdir(parents=True, exist_ok=True)
         self._clock = clock
+        self._depth = 0  # nesting of _tx: inner transactions join the outer one (batch)
         # isolation_level=None: no implicit transactions; every write runs in an explicit
         # BEGIN IMMEDIATE … COMMIT (see _tx).
         self._conn = sqlite3.connect(str(self._path), isolation_level=None, timeout=10.0)
@@ -622,14 +623,35 @@ class Journal:
                 self._conn.execute(f"PRAGMA user_version = {index + 1}")
 
     @contextmanager
+    def batch(self) -> Iterator[Journal]:
+        """Group several journal calls into one transaction (one ``fsync``), all or none.
+
+        Inside the block every method joins the outer transaction; an exception rolls back
+        everything recorded in the block. Use it when one decision records several things at
+        once, e.g. the kill switch's cancel requests and close intents before sending them.
+        """
+        with self._tx():
+            yield self
+
+    @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
         conn = self._conn
+        if self._depth:
+            self._depth += 1
+            try:
+                yield conn
+            finally:
+                self._depth -= 1
+            return
         conn.execute("BEGIN IMMEDIATE")
+        self._depth = 1
         try:
             yield conn
         except BaseException:
+            self._depth = 0
             conn.execute("ROLLBACK")
             raise
+        self._depth = 0
         conn.execute("COMMIT")
 
     # ------------------------------------------------------------------ intents

@@ -14,8 +14,12 @@ import logging
 import sys
 from dataclasses import dataclass
 
+from pathlib import Path
+from urllib.parse import urlsplit
+
 from core.clock import VenueClock
 from core.config import Settings
+from core.credentials import TradingAccess, trading_access
 from core.engine import DetectorSettings, Engine, Settlement
 from core.venues.hyperliquid import MAINNET_API_URL, TESTNET_API_URL, ws_url_for
 
@@ -124,6 +128,103 @@ def resolve_endpoint(settings: Settings) -> Endpoint:
     return Endpoint(f"hyperliquid {net}", MAINNET_API_URL if net == "mainnet" else TESTNET_API_URL, 1.0, False)
 
 
+def trading_network(settings: Settings, endpoint: Endpoint) -> tuple[str, bool]:
+    """``(network, signs_for_mainnet)`` of ``endpoint``.
+
+    ``network`` gates trading (:func:`core.credentials.trading_access`): ``"sim"`` for the
+    embedded simulator, ``"mainnet"`` only when the URL is Hyperliquid's mainnet API, else
+    ``"testnet"`` (a testnet or local URL). Signatures use the phantom-agent source of
+    ``venue.network`` for a ``--url`` venue (``pfterm sim`` verifies mainnet signatures unless
+    started with ``--testnet``), and the embedded simulator verifies mainnet signatures.
+    """
+    if endpoint.embedded:
+        return "sim", True
+    url = (endpoint.http_url or "").rstrip("/")
+    if url == MAINNET_API_URL.rstrip("/"):
+        return "mainnet", True
+    if url == TESTNET_API_URL.rstrip("/"):
+        return "testnet", False
+    return "testnet", settings.venue.network == "mainnet"
+
+
+def resolve_access(settings: Settings, endpoint: Endpoint, key_file: Path | None = None) -> TradingAccess:
+    """Who may trade on ``endpoint``: key from ``key_file`` / ``trading.key_file`` / the
+    environment, mainnet gated by ``trading.allow_mainnet``.
+
+    Raises:
+        core.credentials.CredentialsError: a bad key source (one line, never the key).
+    """
+    network, _ = trading_network(settings, endpoint)
+    t = settings.trading
+    return trading_access(
+        network, key_file=key_file or t.key_file, allow_mainnet=t.allow_mainnet, account=t.account
+    )
+
+
+def journal_path(settings: Settings) -> Path:
+    """``trading.journal`` or ``<platform data dir>/pfterm/journal.sqlite``."""
+    if settings.trading.journal is not None:
+        return settings.trading.journal.expanduser()
+    from platformdirs import user_data_path
+
+    return user_data_path("pfterm") / "journal.sqlite"
+
+
+def journal_venue(endpoint: Endpoint) -> str:
+    """The journal's venue label: ``"sim"``, ``"hyperliquid"`` or ``"hyperliquid@host:port"``
+    for a ``--url`` venue, so that reconciliation compares like with like."""
+    if endpoint.embedded:
+        return "sim"
+    url = endpoint.http_url or ""
+    if url.rstrip("/") in (MAINNET_API_URL.rstrip("/"), TESTNET_API_URL.rstrip("/")):
+        return "hyperliquid" if url.rstrip("/") == MAINNET_API_URL.rstrip("/") else "hyperliquid-testnet"
+    return f"hyperliquid@{urlsplit(url).netloc}"
+
+
+def open_trader(
+    settings: Settings,
+    endpoint: Endpoint,
+    access: TradingAccess,
+    http_url: str,
+    *,
+    engine: Engine | None = None,
+):
+    """A :class:`core.trading.Trader` for ``access`` on ``http_url`` with the journal open.
+
+    With ``engine`` the trader takes markets and live marks from the market feed; without one
+    (headless commands) it reads ``meta`` and ``allMids`` from the venue.
+    """
+    from core.journal import Journal
+    from core.trading import Trader, TraderSettings
+    from core.venues.hyperliquid.exchange import HyperliquidExchange
+
+    path = journal_path(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    journal = Journal(path)
+    _, is_mainnet = trading_network(settings, endpoint)
+    exchange = None
+    if access.can_trade:
+        assert access.signer is not None
+        exchange = HyperliquidExchange(http_url, access.signer, is_mainnet=is_mainnet, account_address=access.account)
+    markets = None
+    prices = None
+    venue_now = None
+    if engine is not None:
+        markets = {sym: st.info for sym, st in engine.store.markets.items()}
+        prices = lambda: engine.marks  # noqa: E731
+        venue_now = engine.clock.now_ms
+    return Trader(
+        access,
+        exchange,
+        journal,
+        TraderSettings.from_section(settings.trading),
+        markets=markets,
+        prices=prices,
+        venue_now_ms=venue_now,
+        venue=journal_venue(endpoint),
+    )
+
+
 def build_engine(settings: Settings, endpoint: Endpoint) -> Engine:
     """An :class:`Engine` configured from ``settings`` with a clock suited to ``endpoint``."""
     a = settings.alerts
@@ -146,10 +247,14 @@ def build_engine(settings: Settings, endpoint: Endpoint) -> Engine:
 class MarketSession:
     """Runs the feed for ``engine`` until stopped, starting the embedded simulator if needed."""
 
-    def __init__(self, settings: Settings, endpoint: Endpoint, engine: Engine) -> None:
+    def __init__(
+        self, settings: Settings, endpoint: Endpoint, engine: Engine, access: TradingAccess | None = None
+    ) -> None:
         self.settings = settings
         self.endpoint = endpoint
         self.engine = engine
+        self.access = access
+        self.trader = None
         self.sim: EmbeddedSimulator | None = None
         self.feed = None
         self._selected: str | None = None
@@ -180,10 +285,26 @@ class MarketSession:
         if self._selected:
             self.feed.select(self._selected)
         refresher = asyncio.create_task(self._refresh_history_after_settlements())
+        trading = None
+        if self.access is not None:
+            self.trader = open_trader(self.settings, self.endpoint, self.access, http_url, engine=self.engine)
+            trading = asyncio.create_task(self._run_trader(self.trader))
         try:
             await self.feed.run()
         finally:
             refresher.cancel()
+            if trading is not None:
+                trading.cancel()
+
+    async def _run_trader(self, trader) -> None:
+        """Wait for the market list (asset ids), then start the trader and poll the account."""
+        for _ in range(300):
+            if self.engine.store.markets or self._stopping:
+                break
+            await asyncio.sleep(0.1)
+        trader.markets.update({sym: st.info for sym, st in self.engine.store.markets.items()})
+        await trader.start()
+        await trader.run()
 
     async def _refresh_history_after_settlements(self, delay_s: float = 1.0) -> None:
         """After each settlement, fetch the followed market's history again (one new row)."""
@@ -207,7 +328,47 @@ class MarketSession:
     async def stop(self) -> None:
         """Stop the feed and the embedded simulator."""
         self._stopping = True
+        if self.trader is not None:
+            trader, self.trader = self.trader, None
+            await trader.stop()
+            if trader.exchange is not None:
+                await trader.exchange.aclose()
+            if trader.journal is not None:
+                trader.journal.close()
         if self.feed is not None:
             await self.feed.stop()
         if self.sim is not None:
             await self.sim.stop()
+
+
+async def kill_headless(settings: Settings, endpoint: Endpoint, access: TradingAccess, write=print):
+    """``pfterm kill``: read the account, reconcile the journal, run the kill switch, report.
+
+    ``write`` receives one line at a time (never a secret). Returns the
+    :class:`core.trading.KillReport`; its ``flat`` decides the exit status.
+    """
+    from core.trading import KillReport
+
+    if endpoint.http_url is None:
+        raise ValueError("pfterm kill needs a running venue, not the embedded simulator")
+    trader = open_trader(settings, endpoint, access, endpoint.http_url)
+    try:
+        if not access.can_trade:
+            report = KillReport(failures=[f"read-only: {access.read_only}"])
+            return report
+        write(f"kill switch on {endpoint.label} for {access.account}")
+        await trader.start()
+        report = await trader.kill(reason="pfterm kill")
+        for line in report.closed:
+            write(f"  closed: {line}")
+        for line in report.failures:
+            write(f"  FAILED: {line}")
+        write(report.summary())
+        write(f"journal: {journal_path(settings)}")
+        return report
+    finally:
+        await trader.stop()
+        if trader.exchange is not None:
+            await trader.exchange.aclose()
+        if trader.journal is not None:
+            trader.journal.close()

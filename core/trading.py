@@ -180,7 +180,8 @@ class KillReport:
     * ``elapsed_ms``: keystroke → verified flat (or given up);
     * ``rounds``: cancel/close rounds sent; ``cancelled``: orders cancelled;
     * ``closed``: one line per close fill; ``failures``: reasons left at the end;
-    * ``remaining_positions`` / ``remaining_orders``: what the last verification still saw.
+    * ``remaining_positions`` / ``remaining_orders``: what the last verification still saw;
+    * ``started``: the trader's monotonic clock (s) when the kill switch was started.
     """
 
     flat: bool = False
@@ -192,6 +193,7 @@ class KillReport:
     failures: list[str] = field(default_factory=list)
     remaining_positions: list[Position] = field(default_factory=list)
     remaining_orders: list[OpenOrder] = field(default_factory=list)
+    started: float = 0.0
 
     def summary(self) -> str:
         """One line: flat or not, how long, what was done."""
@@ -371,6 +373,9 @@ class Trader:
         if self.exchange is None:
             return
         while not self._stopping:
+            if self.kill_running:  # the kill switch reads the account itself; stay out of its way
+                await asyncio.sleep(0.05)
+                continue
             self._poll_n += 1
             n = self._poll_n
             try:
@@ -599,10 +604,11 @@ class Trader:
                 outcomes[i] = outcome
         return [outcomes[i] for i in range(len(intents))]
 
-    async def _send(self, intents: list[OrderIntent]) -> list[SubmitOutcome]:
-        ex = self._require_exchange()
+    def _journal_before_send(self, intents: Sequence[OrderIntent]) -> None:
         journal = self.journal
-        if journal is not None:
+        if journal is None or not intents:
+            return
+        with journal.batch():
             journal.record_intents(
                 [
                     {
@@ -621,6 +627,12 @@ class Trader:
                 ]
             )
             journal.mark_sent_many([it.cloid for it in intents])
+
+    async def _send(self, intents: list[OrderIntent], *, journalled: bool = False) -> list[SubmitOutcome]:
+        ex = self._require_exchange()
+        journal = self.journal
+        if not journalled:
+            self._journal_before_send(intents)
         try:
             results = await ex.place(intents, self.markets)
         except ValueError as exc:
@@ -678,7 +690,13 @@ class Trader:
         Returns ``(cancelled, failures)``: how many the venue cancelled and one line per failure.
         Cancels are allowed in every trading state.
         """
-        ex = self._require_exchange()
+        kept, pairs, failures = self._cancel_plan(orders)
+        if not pairs:
+            return 0, failures
+        self._journal_before_cancel(kept)
+        return await self._cancel_send(kept, pairs, failures, purpose)
+
+    def _cancel_plan(self, orders: Sequence[OpenOrder]) -> tuple[list[OpenOrder], list[tuple[int, int]], list[str]]:
         pairs: list[tuple[int, int]] = []
         failures: list[str] = []
         kept: list[OpenOrder] = []
@@ -689,11 +707,17 @@ class Trader:
                 continue
             pairs.append((market.asset_id, o.oid))
             kept.append(o)
-        if not pairs:
-            return 0, failures
+        return kept, pairs, failures
+
+    def _journal_before_cancel(self, kept: Sequence[OpenOrder]) -> None:
+        if self.journal is not None and kept:
+            self.journal.record_cancels([{"cloid": o.cloid, "oid": o.oid, "venue": self.venue} for o in kept])
+
+    async def _cancel_send(
+        self, kept: list[OpenOrder], pairs: list[tuple[int, int]], failures: list[str], purpose: str
+    ) -> tuple[int, list[str]]:
+        ex = self._require_exchange()
         journal = self.journal
-        if journal is not None:
-            journal.record_cancels([{"cloid": o.cloid, "oid": o.oid, "venue": self.venue} for o in kept])
         try:
             results = await ex.cancel(pairs)
         except ExchangeError as exc:
@@ -717,6 +741,11 @@ class Trader:
         return done, failures
 
     # ------------------------------------------------------------------ kill switch
+    @property
+    def kill_running(self) -> bool:
+        """True while a kill-switch run is in progress."""
+        return self._kill_task is not None and not self._kill_task.done()
+
     def start_kill(self, reason: str = "kill key") -> asyncio.Task[KillReport]:
         """Start the kill switch (or return the run in progress). Sets HALTED at once."""
         if self._kill_task is not None and not self._kill_task.done():
@@ -751,7 +780,7 @@ class Trader:
         return state, orders, mids
 
     async def _kill(self, reason: str, t0: float) -> KillReport:
-        report = KillReport()
+        report = KillReport(started=t0)
         self._kill_progress(report, t0, KillPhase.RUNNING, f"KILL SWITCH ({reason}): halted; cancelling and closing")
         self.note(ActivityLevel.ERROR, f"KILL SWITCH ({reason}): trading halted")
         self._event("kill", f"kill switch pressed ({reason})", {"reason": reason})
@@ -792,11 +821,17 @@ class Trader:
             plan = plan_kill(orders, positions, mids, self.markets, s.kill_slippage)
             report.rounds += 1
             failures: list[str] = [f"{x.symbol}: {x.reason}" for x in plan.unclosable + plan.uncancellable]
+            kept, pairs, _ = self._cancel_plan(orders)  # unknown markets are in plan.uncancellable
+            # one journal transaction (one fsync) for everything about to be sent
+            if self.journal is not None:
+                with self.journal.batch():
+                    self._journal_before_cancel(kept)
+                    self._journal_before_send(plan.closes)
             jobs = []
-            if orders:
-                jobs.append(self.cancel([o for o in orders if o.symbol in self.markets], purpose="kill"))
+            if pairs:
+                jobs.append(self._cancel_send(kept, pairs, [], "kill"))
             if plan.closes:
-                jobs.append(self.submit(plan.closes, check=False))
+                jobs.append(self._send(list(plan.closes), journalled=True))
             answers = await asyncio.gather(*jobs, return_exceptions=True)
             if report.acked_ms is None:
                 report.acked_ms = (self.mono() - t0) * 1000

@@ -21,16 +21,23 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Input
 
+from textual.binding import Binding
+
 from core.config import SORT_KEYS, Settings
+from core.credentials import TradingAccess
 from core.engine import Engine
-from core.models import Alert, AlertKind
+from core.models import Alert, AlertKind, OrderIntent
+from core.portfolio import KillPhase, TradingView
 from core.session import Endpoint, MarketSession, SimulatorStartError, build_engine, resolve_endpoint
+from core.trading import Trader
 from core.views import MarketRow, market_detail, market_row
-from tui.bindings import APP_BINDINGS, help_rows
-from tui.screens import DetailScreen, HelpScreen
+from tui.bindings import APP_BINDINGS, help_rows, trading_bindings
+from tui.screens import DetailScreen, HelpScreen, TradingScreen
+from tui.trade_screens import HedgeScreen, OrderTicketScreen, RebalanceScreen
 from widgets.detail import MarketDetail
 from widgets.market_table import SORT_TITLES, MarketTable
 from widgets.panels import AlertsPanel, SettlementPanel, StatusBar, StatusView
+from widgets.trading import ActivityLog, KillBanner, OpenOrdersPanel, PortfolioPanel, PositionsPanel
 
 TOAST_MIN_INTERVAL_S = 2.0
 
@@ -45,12 +52,16 @@ class PftermApp(App[int]):
         start_feed: start the market session (simulator/venue); tests pass ``False`` and
             feed the engine themselves.
         mono: monotonic clock used for ages and staleness (tests freeze it).
+        access: who may trade (:func:`core.session.resolve_access`); ``None``: no trading
+            (the panels say so).
+        trader: an already built :class:`~core.trading.Trader` (tests); by default the market
+            session opens one for ``access`` once the venue is up.
     """
 
     CSS_PATH = "app.tcss"
     TITLE = "pfterm"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
-    BINDINGS = APP_BINDINGS
+    BINDINGS = [*APP_BINDINGS, *trading_bindings()]
 
     def __init__(
         self,
@@ -60,12 +71,18 @@ class PftermApp(App[int]):
         endpoint: Endpoint | None = None,
         start_feed: bool = True,
         mono: Callable[[], float] = time.monotonic,
+        access: TradingAccess | None = None,
+        trader: Trader | None = None,
     ) -> None:
         super().__init__()
         self.settings = settings
         self.endpoint = endpoint or resolve_endpoint(settings)
         self.engine = engine or build_engine(settings, self.endpoint)
-        self.session = MarketSession(settings, self.endpoint, self.engine) if start_feed else None
+        self.session = MarketSession(settings, self.endpoint, self.engine, access) if start_feed else None
+        self._trader = trader
+        self._trading_seq = -1
+        # the kill key is remappable (ui.kill_key) through Textual's keymap, by binding id
+        self.set_keymap({"kill": settings.ui.kill_key})
         self.mono = mono
         self.show_delisted = settings.markets.include_delisted
         self._alert_seq_shown = -1
@@ -79,15 +96,21 @@ class PftermApp(App[int]):
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
         """Markets on the left; settlement, detail and alerts on the right; status and keys below."""
+        yield KillBanner(id="kill-banner")
         with Horizontal(id="main"):
             with Vertical(id="left"):
                 yield Input(placeholder="filter markets (Enter keeps, Esc clears)", id="filter")
                 yield MarketTable(sort=self.settings.ui.sort, id="markets")
+                yield PositionsPanel(id="positions")
             with Vertical(id="side"):
                 yield SettlementPanel(id="settlement")
+                yield PortfolioPanel(id="portfolio")
                 yield MarketDetail(id="detail")
                 with VerticalScroll(id="alerts-box"):
                     yield AlertsPanel(id="alerts")
+        with Horizontal(id="trading-row"):
+            yield OpenOrdersPanel(id="orders")
+            yield ActivityLog(id="activity")
         yield StatusBar(id="status")
         yield Footer()
 
@@ -101,6 +124,15 @@ class PftermApp(App[int]):
         self.status_bar = self.query_one(StatusBar)
         self.detail = self.query_one("#detail", MarketDetail)
         self.filter_box = self.query_one("#filter", Input)
+        self.kill_banner = self.query_one(KillBanner)
+        self.positions_panel = self.query_one(PositionsPanel)
+        self.orders_panel = self.query_one(OpenOrdersPanel)
+        self.portfolio_panel = self.query_one(PortfolioPanel)
+        self.activity_log = self.query_one(ActivityLog)
+        self.positions_panel.border_title = "Positions"
+        self.orders_panel.border_title = "Open orders"
+        self.portfolio_panel.border_title = "Portfolio"
+        self.activity_log.border_title = "Activity"
         table.border_title = "Markets"
         table.measure_latency = bool(self._latency_file)
         self.settlement.border_title = "Settlement"
@@ -151,6 +183,11 @@ class PftermApp(App[int]):
     # ------------------------------------------------------------------ flush
     def flush(self) -> None:
         """Push coalesced engine state to the widgets (runs ``flush_hz`` times a second)."""
+        trader = self.trader
+        if trader is not None and trader.kill_running:
+            # the kill switch owns the event loop: no repaint but its banner until it is done
+            self.kill_banner.show(trader.kill_status)
+            return
         eng = self.engine
         now_ms = eng.clock.now_ms()
         mono = self.mono()
@@ -181,6 +218,36 @@ class PftermApp(App[int]):
         sel = table.selected
         if sel and (every_second or self._tick == 1):
             self._flush_detail(sel, now_ms, mono)
+        self._flush_trading(now_ms)
+
+    # ------------------------------------------------------------------ trading
+    @property
+    def trader(self) -> Trader | None:
+        """The account's order manager, once the venue is up (``None`` before, or without trading)."""
+        if self._trader is not None:
+            return self._trader
+        return self.session.trader if self.session is not None else None
+
+    def _flush_trading(self, now_ms: int) -> None:
+        trader = self.trader
+        if trader is None:
+            view = TradingView(portfolio=_no_trading_portfolio(self.session))
+        else:
+            view = trader.view()
+        self._show_trading(view, now_ms, self)
+        if isinstance(self.screen, TradingScreen):
+            self.screen.show(view, now_ms)
+
+    def _show_trading(self, view: TradingView, now_ms: int, _where: object) -> None:
+        self.kill_banner.show(view.kill)
+        self.positions_panel.show(view.positions)
+        self.orders_panel.show(view.orders, now_ms)
+        self.portfolio_panel.show(view.portfolio)
+        if view.activity_seq != self._trading_seq:
+            self._trading_seq = view.activity_seq
+            self.activity_log.show(view.activity, view.activity_seq)
+        self.positions_panel.border_title = f"Positions ({len(view.positions)})"
+        self.orders_panel.border_title = f"Open orders ({len(view.orders)})"
 
     def _rows(self, symbols: Iterable[str], now_ms: int, mono: float) -> list[MarketRow]:
         eng = self.engine
@@ -200,7 +267,26 @@ class PftermApp(App[int]):
         live = [r for r in table.rows.values() if not r.delisted]
         live.sort(key=lambda r: r.funding_apr)
         nxt = min((r.next_funding_ms for r in live), default=None)
-        self.settlement.show(now_ms, nxt, live[::-1][:3], live[:3])
+        self.settlement.show(now_ms, nxt, live[::-1][:3], live[:3], self._positions_note())
+
+    def _positions_note(self) -> str:
+        """Estimated funding of the open positions at the next settlement (USD, received +)."""
+        trader = self.trader
+        if trader is None or not trader.can_trade:
+            return "positions: none (read-only)"
+        acc = trader.account
+        positions = [p for p in acc.state.positions if p.size != 0] if acc else []
+        if not positions:
+            return "positions: none"
+        total = 0.0
+        for p in positions:
+            st = self.engine.store.get(p.symbol)
+            if st is None or st.ctx is None:
+                continue
+            # longs pay a positive rate: payment = −size × mark × rate (DOMAIN.md §1)
+            total += -p.size * st.ctx.mark_px * st.ctx.funding
+        sign = "+" if total >= 0 else "−"
+        return f"your next funding: {sign}${abs(total):,.2f} on {len(positions)} position(s)"
 
     def _flush_status(self, now_ms: int, mono: float) -> None:
         eng = self.engine
@@ -266,7 +352,7 @@ class PftermApp(App[int]):
     def action_help(self) -> None:
         """Show every key binding."""
         if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen(help_rows()))
+            self.push_screen(HelpScreen(help_rows(self.settings.ui.kill_key)))
 
     def action_filter(self) -> None:
         """Show and focus the market filter."""
@@ -338,6 +424,155 @@ class PftermApp(App[int]):
         q = lambda p: lat[min(len(lat) - 1, int(p * len(lat)))] * 1000  # noqa: E731
         path.write_text(json.dumps({"n": len(lat), "p50_ms": q(0.5), "p99_ms": q(0.99), "max_ms": lat[-1] * 1000}))
 
+    # ------------------------------------------------------------------ trading actions
+    def _ready_trader(self, what: str) -> Trader | None:
+        trader = self.trader
+        if trader is None:
+            self.notify(f"{what}: trading is not available yet (venue starting)", severity="warning")
+            return None
+        if not trader.can_trade:
+            self.notify(f"{what}: read-only — {trader.read_only_reason}", severity="warning", timeout=8)
+            return None
+        return trader
+
+    def _focus_symbol(self) -> str | None:
+        if self.positions_panel.has_focus and self.positions_panel.selected:
+            return self.positions_panel.selected
+        return self.table.selected
+
+    def action_kill(self) -> None:
+        """The kill switch: halt, cancel every order, close every position, verify flat. No confirmation."""
+        trader = self.trader
+        if trader is None:
+            self.notify("KILL: trading is not running on this venue yet; nothing to kill", severity="error")
+            return
+        while len(self.screen_stack) > 1:  # the emergency key wins over any dialog
+            self.pop_screen()
+        task = trader.start_kill("kill key")
+        self.kill_banner.show(trader.kill_status)
+        self.bell()
+        task.add_done_callback(lambda t: self.call_later(self._kill_done, t))
+
+    def _kill_done(self, task) -> None:
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None:
+            self.notify(f"kill switch error: {exc}", severity="error", timeout=30)
+            return
+        report = task.result()
+        self.notify(report.summary(), title="KILL SWITCH", severity="information" if report.flat else "error",
+                    timeout=20)  # fmt: skip
+        self.bell()
+
+    def action_resume(self) -> None:
+        """Leave HALTED after a kill: back to ACTIVE and hide the banner."""
+        trader = self._ready_trader("resume")
+        if trader is None:
+            return
+        status = trader.kill_status
+        if status is not None and status.phase is KillPhase.RUNNING:
+            self.notify("the kill switch is still running", severity="warning")
+            return
+        trader.resume()
+        self.notify("trading ACTIVE again")
+
+    def action_order(self) -> None:
+        """Open the order ticket for the selected market."""
+        trader = self._ready_trader("order")
+        sym = self._focus_symbol()
+        if trader is None or sym is None:
+            return
+
+        def done(intent: OrderIntent | None) -> None:
+            if intent is not None:
+                self._send([intent], "order")
+
+        self.push_screen(OrderTicketScreen(sym, trader.mark(sym), trader.quote), done)
+
+    def action_hedge(self) -> None:
+        """Preview the perp order that neutralises the selected asset's delta."""
+        trader = self._ready_trader("hedge")
+        sym = self._focus_symbol()
+        if trader is None or sym is None:
+            return
+        preview, reason = trader.preview_hedge(sym)
+        refusal, note = (reason, None) if preview is not None else (None, reason)
+        if preview is None and reason and "nothing to hedge" not in reason:
+            refusal, note = reason, None
+
+        def done(ok: bool | None) -> None:
+            if ok and preview is not None:
+                self._send([preview.intent], "hedge")
+
+        self.push_screen(HedgeScreen(sym, preview, refusal, note), done)
+
+    def action_rebalance(self) -> None:
+        """Preview the orders bringing every asset over the threshold back to delta-neutral."""
+        trader = self._ready_trader("rebalance")
+        if trader is None:
+            return
+        view, refusal = trader.preview_rebalance()
+
+        def done(ok: bool | None) -> None:
+            if ok and view.hedges:
+                self._send([h.intent for h in view.hedges], "rebalance")
+
+        self.push_screen(RebalanceScreen(view, refusal), done)
+
+    def action_cancel_all(self) -> None:
+        """Cancel every open order (one batch, journalled)."""
+        trader = self._ready_trader("cancel all")
+        if trader is None or trader.account is None:
+            return
+        orders = list(trader.account.orders)
+        if not orders:
+            self.notify("no open orders")
+            return
+        self.run_worker(self._cancel(orders), group="orders")
+
+    def action_trading(self) -> None:
+        """Positions, orders, portfolio and activity over the whole screen."""
+        if isinstance(self.screen, TradingScreen):
+            self.pop_screen()
+            return
+        self.push_screen(TradingScreen())
+        self.call_after_refresh(self._flush_trading, self.engine.clock.now_ms())
+
+    def on_open_orders_panel_cancel_requested(self, message: OpenOrdersPanel.CancelRequested) -> None:
+        """``c`` on an open order cancels it."""
+        trader = self._ready_trader("cancel")
+        if trader is None or trader.account is None:
+            return
+        orders = [o for o in trader.account.orders if o.oid == message.oid]
+        if orders:
+            self.run_worker(self._cancel(orders), group="orders")
+
+    def _send(self, intents: list[OrderIntent], what: str) -> None:
+        self.run_worker(self._submit(intents, what), group="orders")
+
+    async def _submit(self, intents: list[OrderIntent], what: str) -> None:
+        trader = self.trader
+        if trader is None:
+            return
+        outcomes = await trader.submit(intents)
+        bad = [o for o in outcomes if o.status in ("refused", "error", "unknown")]
+        for o in bad[:3]:
+            self.notify(o.message, title=f"{what} {o.status}", severity="error", timeout=10)
+        if not bad:
+            self.notify(outcomes[0].message if len(outcomes) == 1 else f"{what}: {len(outcomes)} orders sent",
+                        timeout=4)  # fmt: skip
+
+    async def _cancel(self, orders) -> None:
+        trader = self.trader
+        if trader is None:
+            return
+        done, failures = await trader.cancel(orders)
+        if failures:
+            self.notify(failures[0], title="cancel failed", severity="error", timeout=10)
+        else:
+            self.notify(f"cancelled {done} order(s)", timeout=4)
+
     def _update_sort_title(self) -> None:
         table = self.table
         arrow = "▼" if table.sort_desc else "▲"
@@ -356,5 +591,26 @@ class PftermApp(App[int]):
         yield SystemCommand("Clear filter", "Show every market again", self.action_clear_filter)
         yield SystemCommand("Market detail", "Full-screen detail of the selected market", self.action_detail)
         yield SystemCommand("Toggle delisted markets", "Show or hide delisted markets", self.action_toggle_delisted)
+        yield SystemCommand("KILL SWITCH", "Cancel every order and close every position now", self.action_kill)
+        yield SystemCommand("Order ticket", "Buy or sell the selected market", self.action_order)
+        yield SystemCommand("Hedge selected asset", "Preview the perp order that neutralises its delta",
+                            self.action_hedge)  # fmt: skip
+        yield SystemCommand("Rebalance to delta-neutral", "Preview hedges for every asset over threshold",
+                            self.action_rebalance)  # fmt: skip
+        yield SystemCommand("Cancel all orders", "Cancel every open order in one batch", self.action_cancel_all)
+        yield SystemCommand("Resume trading", "Back to ACTIVE after a kill", self.action_resume)
+        yield SystemCommand("Trading screen", "Positions, orders, portfolio and activity full screen",
+                            self.action_trading)  # fmt: skip
         yield SystemCommand("Key bindings", "List every key", self.action_help)
         yield SystemCommand("Save SVG screenshot", "Write the screen to an SVG file", self.action_save_svg)
+
+
+def _no_trading_portfolio(session: MarketSession | None):
+    """The portfolio shown before a trader exists (venue starting) or with trading off."""
+    from core.portfolio import PortfolioView
+    from core.risk import TradingState
+
+    access = session.access if session is not None else None
+    if access is None:
+        return PortfolioView(None, "—", "trading not configured", TradingState.ACTIVE)
+    return PortfolioView(None, access.network, access.read_only or "connecting…", TradingState.ACTIVE)

@@ -21,9 +21,21 @@ configuration file (TOML, optional; flags override it):
   [alerts]   cascade_oi_drop = 0.03; cascade_price_move = 0.02; cascade_sample_s = 30
              cascade_window = 20; cascade_cooldown_s = 300; extreme_apr = 1.0
              flip_min_apr = 0.10; bell = true
-  [ui]       flush_hz = 8; sort = "abs_funding"
+  [ui]       flush_hz = 8; sort = "abs_funding"; kill_key = "ctrl+k"
              (funding | abs_funding | oi | oi_change | volume | symbol)
+  [trading]  allow_mainnet = false; key_file = "PATH"; account = "0x..."
+             kill_slippage = 0.05; kill_deadline_s = 10; order_slippage = 0.01
+             rebalance_threshold = 0.05; dead_man_switch = false; dead_man_lead_s = 60
+             max_leverage = 3; max_order_notional_usd = 50000; max_market_share = 0.05
+             fat_finger_band = 0.05; daily_loss_limit = 0.03; journal = "PATH"
+  [trading.external_spot]  BTC = 0.5   (spot held elsewhere, counted in delta)
   An unknown key or a bad value is reported on one line naming the key (exit 2).
+
+trading:
+  The key comes from $PFTERM_HL_PRIVATE_KEY or --key-file PATH (chmod 600); with an API
+  wallet, $PFTERM_HL_ACCOUNT names the master address. Without a key the console is
+  read-only; on the embedded simulator a fresh funded account is made for each session.
+  Mainnet orders need trading.allow_mainnet = true.
 
 examples:
   pfterm                                  embedded simulator, real market snapshot
@@ -32,6 +44,8 @@ examples:
   pfterm --venue hyperliquid --network testnet
   pfterm sim --port 8765 --seed 1 --speed 60 &
   pfterm --url hyperliquid=http://127.0.0.1:8765
+  pfterm kill --url hyperliquid=http://127.0.0.1:8765     flatten from the shell
+  pfterm kill --venue hyperliquid --network testnet --key-file ~/.config/pfterm/hl.key
 """
 
 
@@ -64,7 +78,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--include-delisted", action="store_true", default=None, help="also list delisted markets")
     p.add_argument("--sort", choices=["funding", "abs_funding", "oi", "oi_change", "volume", "symbol"])
     p.add_argument("--log-file", type=Path, metavar="PATH", help="log file (default: platform log dir)")
+    p.add_argument("--key-file", type=Path, metavar="PATH", help="trading key file, owner-only (chmod 600)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    kill = sub.add_parser(
+        "kill",
+        help="cancel every order and close every position, then verify flat (exit 0 only when flat)",
+        description="The kill switch from the shell: halt, cancel every open order in one batch, close "
+        "every position with reduce-only IOC orders in one batch, re-read the account and repeat "
+        "until flat or the deadline (trading.kill_deadline_s). Exit 0 only when flat.",
+    )
+    kill.add_argument("--config", type=Path, metavar="PATH", default=argparse.SUPPRESS, help="TOML config file")
+    kill.add_argument("--venue", choices=["sim", "hyperliquid"], default=argparse.SUPPRESS, help="venue")
+    kill.add_argument("--network", choices=["mainnet", "testnet"], default=argparse.SUPPRESS, help="Hyperliquid network")
+    kill.add_argument("--url", action="append", metavar="VENUE=URL", default=argparse.SUPPRESS,
+                      help="venue base URL, e.g. hyperliquid=http://127.0.0.1:8765 (a running pfterm sim)")  # fmt: skip
+    kill.add_argument("--key-file", type=Path, metavar="PATH", default=argparse.SUPPRESS, help="trading key file (chmod 600)")
+    kill.add_argument("--log-file", type=Path, metavar="PATH", default=argparse.SUPPRESS, help="log file")
     sim = sub.add_parser("sim", help="run the Hyperliquid-compatible simulator standalone (127.0.0.1 only)")
     sim.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default: 127.0.0.1)")
     sim.add_argument("--port", type=int, default=8765, help="port (default: 8765; 0 = any free port)")
@@ -122,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         return sim_main(sim_argv) or 0
 
     from core.config import ConfigError
+    from core.credentials import CredentialsError
 
     try:
         settings = _settings_from_args(args)
@@ -130,11 +160,40 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     _setup_logging(args.log_file)
 
+    from core.session import resolve_access, resolve_endpoint
+
+    endpoint = resolve_endpoint(settings)
+    try:
+        access = resolve_access(settings, endpoint, args.key_file)
+    except CredentialsError as exc:
+        sys.stderr.write(f"pfterm: error: {exc}\n")
+        return 2
+    if args.command == "kill":
+        return _kill(settings, endpoint, access)
+
     from tui.app import PftermApp
 
-    app = PftermApp(settings)
+    app = PftermApp(settings, endpoint=endpoint, access=access)
     app.run()
     return app.return_code or 0
+
+
+def _kill(settings, endpoint, access) -> int:
+    import asyncio
+
+    from core.session import kill_headless
+
+    if endpoint.embedded:
+        sys.stderr.write(
+            "pfterm kill: error: the embedded simulator starts empty; point at a running venue with "
+            "--url hyperliquid=URL (a `pfterm sim`) or --venue hyperliquid\n"
+        )
+        return 2
+    if not access.can_trade:
+        sys.stderr.write(f"pfterm kill: error: read-only: {access.read_only}\n")
+        return 2
+    report = asyncio.run(kill_headless(settings, endpoint, access, write=lambda line: print(line, flush=True)))
+    return 0 if report.flat else 1
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Modal screens: help (every key binding) and the full-screen market detail."""
+"""Modal screens: help (every key binding), the full-screen market detail and the trading screen."""
 
 from __future__ import annotations
 
@@ -6,12 +6,14 @@ from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from core.portfolio import TradingView
 from core.views import MarketDetailView
 from widgets.detail import MarketDetail
+from widgets.trading import ActivityLog, OpenOrdersPanel, PortfolioPanel, PositionsPanel
 
 
 class HelpScreen(ModalScreen[None]):
@@ -54,3 +56,37 @@ class DetailScreen(ModalScreen[None]):
     def show(self, view: MarketDetailView | None) -> None:
         """Render ``view``."""
         self.query_one(MarketDetail).show(view)
+
+
+class TradingScreen(ModalScreen[None]):
+    """Positions, open orders, portfolio and activity over the whole screen (``t``; Esc closes).
+
+    The console's kill key works here as everywhere; ``c`` cancels the highlighted order.
+    """
+
+    BINDINGS = [Binding("escape,t,q", "dismiss", "Close")]
+
+    def compose(self) -> ComposeResult:
+        """Positions and orders on the left, portfolio and activity on the right."""
+        with Horizontal(id="trading-full"):
+            with Vertical(id="trading-full-left"):
+                yield PositionsPanel(id="full-positions")
+                yield OpenOrdersPanel(id="full-orders")
+            with Vertical(id="trading-full-side"):
+                yield PortfolioPanel(id="full-portfolio")
+                yield ActivityLog(id="full-activity")
+
+    def on_mount(self) -> None:
+        """Titles, and focus on the positions."""
+        self.query_one(PositionsPanel).border_title = "Positions"
+        self.query_one(OpenOrdersPanel).border_title = "Open orders"
+        self.query_one(PortfolioPanel).border_title = "Portfolio"
+        self.query_one(ActivityLog).border_title = "Activity"
+        self.query_one(PositionsPanel).focus()
+
+    def show(self, view: TradingView, now_ms: int) -> None:
+        """Render ``view`` (``now_ms``: venue time for order ages)."""
+        self.query_one(PositionsPanel).show(view.positions)
+        self.query_one(OpenOrdersPanel).show(view.orders, now_ms)
+        self.query_one(PortfolioPanel).show(view.portfolio)
+        self.query_one(ActivityLog).show(view.activity, view.activity_seq)

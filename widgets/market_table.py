@@ -274,6 +274,14 @@ class MarketTable(ScrollView, can_focus=True):
         if self.selected:
             self.post_message(self.Opened(self.selected))
 
+    def select(self, symbol: str) -> bool:
+        """Move the cursor to ``symbol``; False when it is not listed (filtered out or unknown)."""
+        i = self._index.get(symbol)
+        if i is None:
+            return False
+        self._move_to(i)
+        return True
+
     def _move_to(self, i: int) -> None:
         if not self.order:
             return

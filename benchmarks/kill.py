@@ -1,0 +1,265 @@
+"""Kill-switch latency on the simulator over 127.0.0.1: batched vs one order per request.
+
+Each run starts from the same book: ``--positions`` open positions (one per market, the most
+liquid markets of the snapshot, alternating long/short, ``--usd`` notional each) and
+``--orders`` resting GTC orders spread over those markets 8-20 % away from mark (they never
+fill during a run). Then:
+
+* **batched** (what pfterm's kill key runs, :meth:`core.trading.Trader.kill`): read the account,
+  one ``cancel`` batch and one reduce-only IOC ``order`` batch sent concurrently, journalled
+  before and after, then verify flat from ``clearinghouseState``;
+* **one by one**: the same cancels and closes, one signed request each, in sequence (what a
+  naive script does), journalled the same way, then the same verification.
+
+Reported per mode, over ``--runs`` runs: time from the call ("keystroke") to every cancel and
+close acknowledged, and to flat verified; p50 / p99 / max in ms, and the ratio of medians.
+
+The simulator runs as a separate process (``python -m core.sim``) like a remote venue would;
+the journal is a real SQLite file in a temporary directory (WAL, synchronous=FULL).
+
+``--console`` runs the kill switch the way a trader does: the Textual console (headless, 160×50)
+streams the simulator's full market data, the book is opened through the console's trader,
+and the kill key is pressed; the time is measured from the key press.
+
+Usage: ``python benchmarks/kill.py [--runs 20] [--positions 50] [--orders 200] [--console]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from core.credentials import TradingAccess
+from core.journal import Journal
+from core.portfolio import TicketRequest
+from core.risk import RiskLimits
+from core.trading import Trader, TraderSettings
+from core.venues.hyperliquid.exchange import HyperliquidExchange
+from core.venues.hyperliquid.signing import Signer
+
+LIMITS = RiskLimits(
+    max_leverage=50, max_order_notional_usd=1e9, max_position_notional_usd=1e9, max_market_share=1.0, max_venue_share=1.0
+)
+
+
+async def _start_sim(starting_usdc: float) -> tuple[asyncio.subprocess.Process, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "core.sim", "--host", "127.0.0.1", "--port", "0", "--seed", "7",
+        "--speed", "1", "--cascade-rate", "0", "--starting-usdc", repr(starting_usdc), "--exit-on-stdin-eof",
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    line = await asyncio.wait_for(proc.stdout.readline(), 20)
+    return proc, json.loads(line)["listening"]
+
+
+def _q(values: list[float], p: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, math.ceil(p * len(s)) - 1)]
+
+
+async def _setup(trader: Trader, symbols: list[str], n_orders: int, usd: float) -> None:
+    opens = []
+    for i, sym in enumerate(symbols):
+        q = trader.quote(TicketRequest(sym, i % 2 == 0, usd, True, None, "Ioc", False))
+        assert q.intent is not None and q.refusal is None, (sym, q.refusal)
+        opens.append(q.intent)
+    rests = []
+    k = 0
+    while len(rests) < n_orders:
+        sym = symbols[k % len(symbols)]
+        is_buy = (k // len(symbols)) % 2 == 0
+        away = 0.08 + 0.03 * ((k // len(symbols)) % 4)
+        mark = trader.mark(sym)
+        assert mark is not None
+        px = mark * (1 - away if is_buy else 1 + away)
+        q = trader.quote(TicketRequest(sym, is_buy, 15.0, True, px, "Gtc", False))
+        assert q.intent is not None and q.refusal is None, (sym, q.refusal)
+        rests.append(q.intent)
+        k += 1
+    for chunk in (opens, rests[: len(rests) // 2], rests[len(rests) // 2 :]):
+        outs = await trader.submit(chunk)
+        bad = [o.message for o in outs if o.status not in ("filled", "resting")]
+        assert not bad, bad[:3]
+    await trader.refresh()
+    st = trader.account
+    assert st is not None
+    npos = len([p for p in st.state.positions if p.size != 0])
+    assert npos == len(symbols) and len(st.orders) == n_orders, (npos, len(st.orders))
+
+
+async def _one_by_one(trader: Trader) -> tuple[float, float]:
+    """Cancel then close everything with one request per order; (acked_ms, flat_ms)."""
+    from core.actions import plan_kill
+
+    t0 = time.perf_counter()
+    ex = trader.exchange
+    assert ex is not None
+    state, orders, mids = await trader._read_for_kill(ex)  # same reads as the kill switch
+    plan = plan_kill(orders, state.positions, mids, trader.markets, trader.settings.kill_slippage)
+    for o in orders:
+        await trader.cancel([o], purpose="kill-1by1")
+    for intent in plan.closes:
+        await trader.submit([intent], check=False)
+    acked = (time.perf_counter() - t0) * 1000
+    state, orders, _ = await trader._read_for_kill(ex)
+    assert not orders and not [p for p in state.positions if p.size != 0], "one-by-one did not flatten"
+    return acked, (time.perf_counter() - t0) * 1000
+
+
+async def run(runs: int, n_pos: int, n_orders: int, usd: float) -> dict[str, object]:
+    proc, url = await _start_sim(starting_usdc=10_000_000.0)
+    tmp = tempfile.TemporaryDirectory()
+    try:
+        batched_ack: list[float] = []
+        batched_flat: list[float] = []
+        single_ack: list[float] = []
+        single_flat: list[float] = []
+        rounds: list[int] = []
+        for i in range(runs):
+            for mode in ("batched", "one-by-one"):
+                signer = Signer.generate()
+                access = TradingAccess(signer, signer.address, "sim", None, "benchmark")
+                ex = HyperliquidExchange(url, signer, is_mainnet=True)
+                journal = Journal(Path(tmp.name) / f"{mode}-{i}.sqlite")
+                trader = Trader(access, ex, journal, TraderSettings(limits=LIMITS), venue="sim")
+                try:
+                    await trader.start()
+                    if i == 0 and mode == "batched":
+                        ctxs = await ex.info.meta_and_asset_ctxs()
+                        liquid = sorted(
+                            (c for c in ctxs[1] if c is not None and not trader.markets[c.symbol].delisted),
+                            key=lambda c: -c.day_ntl_vlm,
+                        )
+                        symbols = [c.symbol for c in liquid[:n_pos]]
+                    await _setup(trader, symbols, n_orders, usd)
+                    if mode == "batched":
+                        report = await trader.kill(reason="benchmark")
+                        assert report.flat and report.acked_ms is not None, report.failures
+                        batched_ack.append(report.acked_ms)
+                        batched_flat.append(report.elapsed_ms)
+                        rounds.append(report.rounds)
+                    else:
+                        a, f = await _one_by_one(trader)
+                        single_ack.append(a)
+                        single_flat.append(f)
+                finally:
+                    await trader.stop()
+                    await ex.aclose()
+                    journal.close()
+            print(
+                f"run {i + 1}/{runs}: batched ack {batched_ack[-1]:.1f} ms, flat {batched_flat[-1]:.1f} ms "
+                f"({rounds[-1]} round); one-by-one ack {single_ack[-1]:.0f} ms",
+                file=sys.stderr,
+            )
+    finally:
+        if proc.stdin is not None:
+            proc.stdin.close()
+        await proc.wait()
+        tmp.cleanup()
+
+    def stats(xs: list[float]) -> dict[str, float]:
+        return {"p50": statistics.median(xs), "p99": _q(xs, 0.99), "max": max(xs)}
+
+    return {
+        "positions": n_pos,
+        "orders": n_orders,
+        "runs": runs,
+        "batched_acked_ms": stats(batched_ack),
+        "batched_flat_ms": stats(batched_flat),
+        "batched_rounds_max": max(rounds),
+        "one_by_one_acked_ms": stats(single_ack),
+        "one_by_one_flat_ms": stats(single_flat),
+        "ratio_acked_p50": statistics.median(single_ack) / statistics.median(batched_ack),
+    }
+
+
+async def run_console(runs: int, n_pos: int, n_orders: int, usd: float) -> dict[str, object]:
+    """Press the kill key in the running console ``runs`` times (one fresh account each)."""
+    from dataclasses import replace
+
+    from core.config import Settings
+    from core.session import resolve_endpoint
+    from tui.app import PftermApp
+
+    proc, url = await _start_sim(starting_usdc=10_000_000.0)
+    tmp = tempfile.TemporaryDirectory()
+    acked: list[float] = []
+    flat: list[float] = []
+    try:
+        for i in range(runs):
+            settings = Settings()
+            settings.urls["hyperliquid"] = url
+            settings.trading.journal = Path(tmp.name) / f"console-{i}.sqlite"
+            endpoint = resolve_endpoint(settings)
+            signer = Signer.generate()
+            access = TradingAccess(signer, signer.address, "testnet", None, "benchmark")
+            app = PftermApp(settings, endpoint=endpoint, access=access)
+            async with app.run_test(size=(160, 50)) as pilot:
+                for _ in range(600):
+                    t = app.trader
+                    if t is not None and t.account is not None and len(app.engine.marks) > 100:
+                        break
+                    await pilot.pause(0.05)
+                trader = app.trader
+                assert trader is not None and trader.account is not None, "console trader did not start"
+                trader.settings = replace(trader.settings, limits=LIMITS)
+                liquid = sorted(
+                    (st for st in app.engine.store.markets.values() if st.ctx is not None and not st.info.delisted),
+                    key=lambda st: -st.ctx.day_ntl_vlm,
+                )
+                await _setup(trader, [st.info.symbol for st in liquid[:n_pos]], n_orders, usd)
+                await pilot.pause(1.0)  # the console renders the new book, data keeps streaming
+                t_press = time.perf_counter()
+                await pilot.press(settings.ui.kill_key)
+                for _ in range(2000):
+                    if trader.last_kill is not None:
+                        break
+                    await pilot.pause(0.005)
+                report = trader.last_kill
+                assert report is not None and report.flat and report.acked_ms is not None, report
+                acked.append((report.started - t_press) * 1000 + report.acked_ms)
+                flat.append((report.started - t_press) * 1000 + report.elapsed_ms)
+                print(f"run {i + 1}/{runs}: keystroke→acked {acked[-1]:.1f} ms, →flat {flat[-1]:.1f} ms",
+                      file=sys.stderr)  # fmt: skip
+                await pilot.press("q")
+    finally:
+        if proc.stdin is not None:
+            proc.stdin.close()
+        await proc.wait()
+        tmp.cleanup()
+    return {
+        "mode": "console 160x50, full market data",
+        "positions": n_pos,
+        "orders": n_orders,
+        "runs": runs,
+        "keystroke_to_acked_ms": {"p50": statistics.median(acked), "p99": _q(acked, 0.99), "max": max(acked)},
+        "keystroke_to_flat_ms": {"p50": statistics.median(flat), "p99": _q(flat, 0.99), "max": max(flat)},
+    }
+
+
+def main() -> None:
+    """Run the benchmark and print a JSON summary."""
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runs", type=int, default=20)
+    ap.add_argument("--positions", type=int, default=50)
+    ap.add_argument("--orders", type=int, default=200)
+    ap.add_argument("--usd", type=float, default=2_000.0, help="notional of each position, USD")
+    ap.add_argument("--console", action="store_true", help="press the kill key in the running console")
+    a = ap.parse_args()
+    import logging
+
+    logging.disable(logging.CRITICAL)  # the kill switch logs at ERROR; keep the report readable
+    fn = run_console if a.console else run
+    print(json.dumps(asyncio.run(fn(a.runs, a.positions, a.orders, a.usd)), indent=2))
+
+
+if __name__ == "__main__":
+    main()

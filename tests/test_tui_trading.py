@@ -1,0 +1,243 @@
+"""Trading from the console with Textual's Pilot: the kill key (also inside a dialog and
+remapped), the order ticket, hedge and rebalance previews, cancelling an order, the
+read-only refusal, and a deterministic snapshot of the trading screen.
+
+The trader talks to a simulator server on 127.0.0.1 (real signed requests); the market panels
+are fed by the seeded engine of :mod:`tests.seeded`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from core.credentials import TradingAccess
+from core.journal import Journal
+from core.models import OpenOrder, Position
+from core.portfolio import ActivityLevel, KillPhase, TicketRequest
+from core.risk import RiskLimits, TradingState
+from core.sim.market import MarketModel
+from core.sim.server import SimulatorServer
+from core.sim.snapshot import load_snapshot
+from core.trading import AccountSnapshot, Trader, TraderSettings
+from core.venues.hyperliquid.account import AccountState
+from core.venues.hyperliquid.exchange import HyperliquidExchange
+from core.venues.hyperliquid.signing import Signer
+from tests.seeded import T0, FrozenMono, seeded_engine
+from tests.test_tui import screen_text
+from tui.app import PftermApp
+from tui.screens import TradingScreen
+from tui.trade_screens import HedgeScreen, OrderTicketScreen, RebalanceScreen
+from widgets.trading import OpenOrdersPanel
+
+LIMITS = RiskLimits(max_market_share=1.0, max_order_notional_usd=1e7, max_position_notional_usd=1e7, max_leverage=20)
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[SimulatorServer]:
+    model = MarketModel(load_snapshot(), seed=5, start_ms=T0, cascade_rate_per_hour=0.0)
+    srv = SimulatorServer(model, speed=0.0, tick_hz=50.0, starting_usdc=100_000.0)
+    await srv.start()
+    try:
+        yield srv
+    finally:
+        await srv.stop()
+
+
+@pytest.fixture
+async def trader(server: SimulatorServer, tmp_path: Path) -> AsyncIterator[Trader]:
+    signer = Signer.generate()
+    access = TradingAccess(signer, signer.address, "sim", None, "test")
+    ex = HyperliquidExchange(server.http_url or "", signer, is_mainnet=True, timeout_s=5.0)
+    journal = Journal(tmp_path / "journal.sqlite")
+    t = Trader(access, ex, journal, TraderSettings(limits=LIMITS, kill_deadline_s=5.0), venue="sim")
+    await t.start()
+    try:
+        yield t
+    finally:
+        await ex.aclose()
+        journal.close()
+
+
+def _app(trader: Trader | None, **ui: object) -> PftermApp:
+    mono = FrozenMono()
+    engine, _model, settings, endpoint = seeded_engine(mono, cascade=None)
+    for key, value in ui.items():
+        setattr(settings.ui, key, value)
+    return PftermApp(settings, engine=engine, endpoint=endpoint, start_feed=False, mono=mono, trader=trader)
+
+
+async def _open_book(trader: Trader) -> None:
+    intents = []
+    for sym in ("BTC", "ETH", "SOL"):
+        intents.append(trader.quote(TicketRequest(sym, sym != "ETH", 1_500, True, None, "Ioc", False)).intent)
+        mark = trader.mark(sym)
+        intents.append(trader.quote(TicketRequest(sym, True, 200, True, mark * 0.9, "Gtc", False)).intent)
+    outs = await trader.submit(intents)
+    assert all(o.status in ("filled", "resting") for o in outs), [o.message for o in outs]
+    await trader.refresh()
+
+
+async def _wait(pilot, cond, tries: int = 400) -> None:
+    for _ in range(tries):
+        if cond():
+            return
+        await pilot.pause(0.02)
+    raise AssertionError("condition not reached")
+
+
+async def test_kill_key_inside_the_order_ticket_flattens_everything(trader: Trader) -> None:
+    await _open_book(trader)
+    app = _app(trader)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await pilot.pause()
+        await pilot.press("o")
+        assert isinstance(app.screen, OrderTicketScreen)
+        await pilot.press("1")  # typing in the size field: ctrl+k must not be Input's "delete to end"
+        await pilot.press("ctrl+k")
+        assert not isinstance(app.screen, OrderTicketScreen)  # the dialog is gone
+        await _wait(pilot, lambda: trader.last_kill is not None)
+        report = trader.last_kill
+        assert report.flat and report.cancelled == 3 and len(report.closed) == 3
+        await pilot.pause(0.3)
+        text = screen_text(app)
+        assert "FLAT in" in text and "HALTED" in text
+        assert trader.kill_status.phase is KillPhase.FLAT
+        assert [e for e in trader.journal.events() if e.kind == "kill_result"][0].detail["flat"]
+        # resume: back to ACTIVE, banner gone
+        await pilot.press("R")
+        assert trader.state is TradingState.ACTIVE
+        await pilot.pause(0.3)
+        assert not app.kill_banner.display
+
+
+async def test_remapped_kill_key(trader: Trader) -> None:
+    await _open_book(trader)
+    app = _app(trader, kill_key="ctrl+x")
+    async with app.run_test(size=(160, 50)) as pilot:
+        await pilot.press("ctrl+k")
+        await pilot.pause(0.2)
+        assert trader.last_kill is None
+        await pilot.press("ctrl+x")
+        await _wait(pilot, lambda: trader.last_kill is not None)
+        assert trader.last_kill.flat
+        assert "^x KILL" in screen_text(app)
+
+
+async def test_order_ticket_sends_a_market_order(trader: Trader) -> None:
+    app = _app(trader)
+    async with app.run_test(size=(160, 50)) as pilot:
+        app.table.select("BTC")
+        await pilot.press("o")
+        assert isinstance(app.screen, OrderTicketScreen)
+        for ch in "$2000":
+            await pilot.press(ch)
+        await pilot.press("enter")
+        await _wait(pilot, lambda: any("filled" in a.text for a in trader.activity))
+        await trader.refresh()
+        [pos] = [p for p in trader.account.state.positions if p.symbol == "BTC"]
+        assert pos.size > 0 and abs(pos.size * pos.entry_px - 2000) < 50
+        await pilot.pause(0.3)
+        assert "LONG" in screen_text(app)
+        intents = trader.journal.intents()
+        assert len(intents) == 1 and intents[0].purpose == "manual" and intents[0].state == "filled"
+
+
+async def test_hedge_preview_then_send_and_escape_sends_nothing(trader: Trader) -> None:
+    await trader.submit([trader.quote(TicketRequest("ETH", True, 3_000, True, None, "Ioc", False)).intent])
+    await trader.refresh()
+    app = _app(trader)
+    async with app.run_test(size=(160, 50)) as pilot:
+        app.table.select("ETH")
+        await pilot.press("h")
+        assert isinstance(app.screen, HedgeScreen) and app.screen.sendable
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HedgeScreen)
+        await pilot.pause(0.2)
+        assert len(trader.journal.intents()) == 1  # nothing sent
+        await pilot.press("h")
+        await pilot.press("enter")
+        await _wait(pilot, lambda: len(trader.journal.intents()) == 2 and trader.journal.intents()[-1].state == "filled")
+        await trader.refresh()
+        assert not [p for p in trader.account.state.positions if p.symbol == "ETH" and p.size != 0]
+        assert trader.journal.intents()[-1].purpose == "hedge"
+
+
+async def test_rebalance_preview_lists_the_hedges(trader: Trader) -> None:
+    await _open_book(trader)
+    app = _app(trader)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await pilot.press("r")
+        assert isinstance(app.screen, RebalanceScreen)
+        assert {h.intent.symbol for h in app.screen.view.hedges} == {"BTC", "ETH", "SOL"}
+        await pilot.press("enter")
+        await _wait(pilot, lambda: sum(1 for i in trader.journal.intents() if i.purpose == "rebalance") == 3)
+        await _wait(pilot, lambda: all(i.state == "filled" for i in trader.journal.intents() if i.purpose == "rebalance"))
+        await trader.refresh()
+        assert not [p for p in trader.account.state.positions if p.size != 0]
+
+
+async def test_c_cancels_the_highlighted_order(trader: Trader) -> None:
+    await _open_book(trader)
+    app = _app(trader)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await pilot.pause(0.2)
+        panel = app.query_one("#orders", OpenOrdersPanel)
+        panel.focus()
+        await pilot.pause()
+        target = panel.current()
+        await pilot.press("c")
+        await _wait(pilot, lambda: any("cancelled 1 of 1" in a.text for a in trader.activity))
+        await trader.refresh()
+        assert target.oid not in {o.oid for o in trader.account.orders}
+        assert len(trader.account.orders) == 2
+
+
+async def test_read_only_console_refuses_orders_with_the_reason(tmp_path: Path) -> None:
+    access = TradingAccess(None, None, "mainnet", "no key: set PFTERM_HL_PRIVATE_KEY or pass --key-file to trade")
+    journal = Journal(tmp_path / "j.sqlite")
+    trader = Trader(access, None, journal)
+    app = _app(trader)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await pilot.press("o")
+        assert not isinstance(app.screen, OrderTicketScreen)
+        await pilot.pause(0.2)
+        text = screen_text(app)
+        assert "read-only" in text and "PFTERM_HL_PRIVATE_KEY" in text
+    journal.close()
+
+
+def _fixed_trader() -> Trader:
+    """A trader whose account is fixed data and clocks frozen (no venue), for the snapshot."""
+    signer = Signer("0x" + "42" * 32)
+    access = TradingAccess(signer, signer.address, "sim", None, "test")
+    trader = Trader(access, None, None, TraderSettings(external_spot={"ETH": 1.5}), wall_ms=lambda: T0)
+    positions = [
+        Position("BTC", 0.25, 88_000.0, 88_500.0, 61_200.0, 3.0, 7_375.0, 125.0, 12.4),
+        Position("ETH", -4.0, 3_050.0, 3_010.0, 3_700.0, 5.0, 2_408.0, 160.0, -3.1),
+        Position("SOL", -30.0, 135.0, 131.0, None, 2.0, 1_965.0, 120.0, 0.8),
+    ]
+    state = AccountState(100_250.0, 42_000.0, 11_748.0, 88_000.0, 100_250.0, 4_100.0, T0, positions)
+    orders = (
+        OpenOrder("BTC", 91_000_000_001, "0x" + "ab" * 16, True, 80_000.0, 0.1, False, T0 - 42_000),
+        OpenOrder("ETH", 91_000_000_002, None, True, 2_950.0, 4.0, True, T0 - 3_600_000),
+    )
+    trader.account = AccountSnapshot(state, orders, (), 50_000.0, T0)
+    trader._day_start = (T0 - T0 % 86_400_000, 99_800.0)
+    trader.note(ActivityLevel.OK, "manual: BUY 0.25 BTC filled @ 88,000.0")
+    trader.note(ActivityLevel.WARN, "manual: BUY 2 ETH @ 3,500 Gtc refused: ETH limit 3500 is 16 % from mark")
+    trader.note(ActivityLevel.ERROR, "hedge: SELL 30 SOL rejected: Insufficient margin to place order.")
+    return trader
+
+
+def test_trading_screen_snapshot(snap_compare) -> None:
+    app = _app(_fixed_trader())
+
+    async def open_trading(pilot) -> None:
+        await pilot.pause()
+        await pilot.press("t")
+        await pilot.pause()
+        assert isinstance(app.screen, TradingScreen)
+
+    assert snap_compare(app, terminal_size=(160, 50), run_before=open_trading)
