@@ -129,7 +129,8 @@ class UiSection(_Section):
 
 
 DEFAULT_SPOT_ALIASES: dict[str, str] = {"UBTC": "BTC", "UETH": "ETH", "USOL": "SOL", "UFART": "FARTCOIN"}
-"""Hyperliquid spot tokens that stand for a perp's asset (Unit-bridged coins)."""
+"""Hyperliquid spot tokens that stand for a perp's asset (Unit-bridged coins); the same table as
+:data:`core.trading.SPOT_ALIASES`, kept here so that reading the config needs no trading code."""
 
 
 class TradingSection(_Section):

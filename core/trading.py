@@ -78,6 +78,7 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "HL_MAKER_FEE",
+    "SPOT_ALIASES",
     "STABLECOINS",
     "AccountSnapshot",
     "KillReport",
@@ -91,6 +92,9 @@ HL_MAKER_FEE = 0.00015
 
 STABLECOINS = frozenset({"USDC", "USDT", "USDT0", "USDE", "USDH", "USDHL"})
 """Spot tokens that are cash, not an asset with delta."""
+
+SPOT_ALIASES: Mapping[str, str] = {"UBTC": "BTC", "UETH": "ETH", "USOL": "SOL", "UFART": "FARTCOIN"}
+"""Hyperliquid spot tokens standing for a perp's asset (Unit-bridged coins), token → perp symbol."""
 
 ACTIVITY_MAX = 500
 _PRICE_QUERY_TIMEOUT_S = 5.0
@@ -117,7 +121,7 @@ class TraderSettings:
     fills_every: int = 15
     kill_on_daily_loss: bool = True
     external_spot: Mapping[str, float] = field(default_factory=dict)
-    spot_aliases: Mapping[str, str] = field(default_factory=dict)
+    spot_aliases: Mapping[str, str] = field(default_factory=lambda: dict(SPOT_ALIASES))
 
     @classmethod
     def from_section(cls, section: Any) -> TraderSettings:

@@ -91,3 +91,10 @@ def test_help_documents_flags_and_config_and_is_fast() -> None:
         assert needle in r.stdout
     # generous bound for a loaded CI box; the README's benchmark reports the real number
     assert elapsed < 3.0
+
+
+def test_spot_alias_tables_agree() -> None:
+    from core.config import DEFAULT_SPOT_ALIASES
+    from core.trading import SPOT_ALIASES
+
+    assert dict(SPOT_ALIASES) == DEFAULT_SPOT_ALIASES

@@ -284,3 +284,77 @@ async def test_ticket_quote_rounds_and_validates(server: SimulatorServer, journa
     fat = trader.quote(TicketRequest("BTC", True, 0.01, False, mark * 1.2, "Gtc", False))
     assert fat.refusal and "from mark" in fat.refusal
     await trader.exchange.aclose()
+
+
+async def test_hedge_counts_venue_spot_as_delta(server: SimulatorServer, journal: Journal) -> None:
+    """Cash-and-carry: spot UBTC bought on the venue is BTC delta, hedged by a perp short."""
+    from core.models import MarketInfo
+
+    trader = _trader(server, journal, Signer.generate())
+    await trader.start()
+    ubtc = MarketInfo("hyperliquid", "@142", 10142, 5, 1)
+    mid = (await trader.exchange.info.all_mids())["@142"]
+    px = round_price(mid * 1.01, 5, is_spot=True)
+    intent = OrderIntent("@142", 10142, True, 0.05, px, "Ioc", False, Cloid.new().raw, "test")
+    [res] = await trader.exchange.place([intent], {"@142": ubtc})
+    assert res.status == "filled", res.error
+    await trader.refresh()
+    [spot] = trader.account.spot
+    assert spot.coin == "BTC" and 0.0499 < spot.total <= 0.05  # UBTC mapped to BTC; fee paid in UBTC
+    preview, refusal = trader.preview_hedge("BTC")
+    assert refusal is None and preview is not None
+    assert not preview.intent.is_buy and not preview.intent.reduce_only
+    assert preview.size == pytest.approx(spot.total, abs=1e-5)
+    [out] = await trader.submit([preview.intent])
+    assert out.status == "filled"
+    await trader.refresh()
+    [row] = trader.view().portfolio.deltas
+    assert row.coin == "BTC" and abs(row.delta_usd) < 0.00001 * mid + 1 and row.spot_qty == pytest.approx(spot.total)
+    await trader.exchange.aclose()
+
+
+async def test_dead_man_switch_cancels_orders_when_the_heartbeat_stops(server: SimulatorServer, journal: Journal) -> None:
+    import asyncio
+
+    trader = _trader(server, journal, Signer.generate(), dead_man_switch=True, dead_man_lead_s=30.0,
+                     dead_man_heartbeat_s=0.2)  # fmt: skip
+    trader._venue_now_ms = lambda: server.model.now_ms
+    await trader.start()
+    [out] = await trader.submit([_resting(trader, "BTC", True, 500)])
+    assert out.status == "resting"
+    for _ in range(100):
+        if trader._dead_man_armed:
+            break
+        await asyncio.sleep(0.02)
+    assert trader._dead_man_armed and any("dead man's switch armed" in a.text for a in trader.activity)
+    # pfterm "dies": the heartbeat stops without disarming
+    for task in trader._tasks:
+        task.cancel()
+    trader._dead_man_armed = False
+    server.speed = 600.0  # 60 sim seconds in 0.1 s: past the 30 s lead
+    for _ in range(200):
+        if not await trader.exchange.open_orders():
+            break
+        await asyncio.sleep(0.02)
+    assert await trader.exchange.open_orders() == []
+    await trader.exchange.aclose()
+
+
+async def test_clean_stop_disarms_the_dead_man_switch(server: SimulatorServer, journal: Journal) -> None:
+    import asyncio
+
+    trader = _trader(server, journal, Signer.generate(), dead_man_switch=True, dead_man_lead_s=30.0,
+                     dead_man_heartbeat_s=0.2)  # fmt: skip
+    trader._venue_now_ms = lambda: server.model.now_ms
+    await trader.start()
+    [out] = await trader.submit([_resting(trader, "ETH", False, 500)])
+    for _ in range(100):
+        if trader._dead_man_armed:
+            break
+        await asyncio.sleep(0.02)
+    await trader.stop()
+    assert any(e.kind == "dead_man_switch" and "disarmed" in e.message for e in journal.events())
+    server.speed = 600.0
+    await asyncio.sleep(0.3)
+    assert [o.oid for o in await trader.exchange.open_orders()] == [out.result.oid]  # still resting
+    await trader.exchange.aclose()

@@ -61,7 +61,8 @@ class PftermApp(App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "pfterm"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
-    BINDINGS = [*APP_BINDINGS, *trading_bindings()]
+    # the kill key first, so that even an 80-column footer shows it
+    BINDINGS = [*trading_bindings()[:1], *APP_BINDINGS, *trading_bindings()[1:]]
 
     def __init__(
         self,
@@ -82,7 +83,8 @@ class PftermApp(App[int]):
         self._trader = trader
         self._trading_seq = -1
         # the kill key is remappable (ui.kill_key) through Textual's keymap, by binding id
-        self.set_keymap({"kill": settings.ui.kill_key})
+        if settings.ui.kill_key != "ctrl+k":  # a keymap re-inserts the binding last in the footer
+            self.set_keymap({"kill": settings.ui.kill_key})
         self.mono = mono
         self.show_delisted = settings.markets.include_delisted
         self._alert_seq_shown = -1

@@ -297,6 +297,8 @@ def _side_cell(r: PositionRow, _now: int) -> tuple[str, Style]:
 
 
 def _liq_dist_cell(r: PositionRow, _now: int) -> tuple[str, Style]:
+    if r.liq_distance is not None and r.liq_distance >= 10:
+        return ">999%", liq_distance_style(r.liq_distance)  # far out of reach: digits would only mislead
     return fmt_pct(r.liq_distance, 1, signed=False), liq_distance_style(r.liq_distance)
 
 
@@ -683,7 +685,7 @@ class KillBanner(Static):
                 f"cancelled {s.cancelled}, closed {closed}, {len(s.failures)} failed"
             )
         t = Text(head, style="bold")
-        if s.message and s.message != head:
+        if s.message and s.message != head and s.phase is KillPhase.RUNNING:
             t.append(f"\n{s.message}")
         for mark, lines in (("✓", s.closed), ("✗", s.failures)):
             for line in lines[: cls.MAX_LINES]:

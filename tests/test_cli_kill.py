@@ -1,0 +1,105 @@
+"""``pfterm kill`` from the shell, end to end against a ``pfterm sim`` process on 127.0.0.1:
+exit 0 only when flat, the result printed and journalled; refusals exit 2 with one line and
+never print the key."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from core.journal import Journal
+from tui.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def sim_url() -> Iterator[str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "core.sim", "--host", "127.0.0.1", "--port", "0", "--seed", "2",
+         "--cascade-rate", "0", "--exit-on-stdin-eof"],
+        cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        yield json.loads(proc.stdout.readline())["listening"]
+    finally:
+        assert proc.stdin is not None
+        proc.stdin.close()
+        proc.wait(timeout=10)
+
+
+def _open_book(url: str, key: str, journal: Path) -> None:
+    from core.credentials import trading_access
+    from core.portfolio import TicketRequest
+    from core.risk import RiskLimits
+    from core.trading import Trader, TraderSettings
+    from core.venues.hyperliquid.exchange import HyperliquidExchange
+
+    async def go() -> None:
+        access = trading_access("testnet", env={"PFTERM_HL_PRIVATE_KEY": key})
+        ex = HyperliquidExchange(url, access.signer, is_mainnet=True)
+        with Journal(journal) as j:
+            t = Trader(access, ex, j, TraderSettings(limits=RiskLimits(max_market_share=1.0)), venue="setup")
+            await t.start()
+            intents = []
+            for sym in ("BTC", "ETH", "SOL", "HYPE"):
+                intents.append(t.quote(TicketRequest(sym, sym != "SOL", 1_500, True, None, "Ioc", False)).intent)
+                intents.append(t.quote(TicketRequest(sym, True, 300, True, t.mark(sym) * 0.85, "Gtc", False)).intent)
+            outs = await t.submit(intents)
+            assert all(o.status in ("filled", "resting") for o in outs), [o.message for o in outs]
+            await ex.aclose()
+
+    asyncio.run(go())
+
+
+def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tui.cli", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_pfterm_kill_flattens_and_exits_0(sim_url: str, tmp_path: Path) -> None:
+    key = "0x" + secrets.token_hex(32)
+    _open_book(sim_url, key, tmp_path / "setup.sqlite")
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(f'[trading]\njournal = "{tmp_path / "journal.sqlite"}"\n')
+    env = {**os.environ, "PFTERM_HL_PRIVATE_KEY": key}
+    args = ["kill", "--config", str(cfg), "--url", f"hyperliquid={sim_url}", "--log-file", str(tmp_path / "log")]
+    r = _run(args, env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "FLAT" in r.stdout and "4 order(s) cancelled" in r.stdout
+    assert r.stdout.count("closed: ") == 4
+    assert key[2:] not in r.stdout + r.stderr + (tmp_path / "log").read_text()
+    with Journal(tmp_path / "journal.sqlite") as j:
+        [result] = [e for e in j.events() if e.kind == "kill_result"]
+        assert result.detail["flat"] is True and result.detail["cancelled"] == 4
+        assert sum(1 for i in j.intents() if i.purpose == "kill" and i.state == "filled") == 4
+    again = _run(args, env)  # already flat: nothing to do, still exit 0
+    assert again.returncode == 0 and "0 order(s) cancelled" in again.stdout
+
+
+def test_pfterm_kill_refusals(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PFTERM_HL_PRIVATE_KEY", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    assert main(["kill"]) == 2
+    assert "embedded simulator starts empty" in capsys.readouterr().err
+    assert main(["kill", "--url", "hyperliquid=http://127.0.0.1:9", "--log-file", str(tmp_path / "l")]) == 2
+    assert "read-only: no key" in capsys.readouterr().err
+    loose = tmp_path / "key"
+    key = "0x" + secrets.token_hex(32)
+    loose.write_text(key)
+    loose.chmod(0o644)
+    assert main(["kill", "--key-file", str(loose), "--url", "hyperliquid=http://127.0.0.1:9"]) == 2
+    err = capsys.readouterr().err
+    assert "chmod 600" in err and key[2:] not in err
+    assert main(["--key-file", str(loose)]) == 2  # the console refuses the same way
+    assert "chmod 600" in capsys.readouterr().err
