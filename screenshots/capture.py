@@ -3,7 +3,10 @@
 Starts pfterm headless against the embedded simulator (``--speed`` 60 by default, so a
 couple of simulated hours of funding, OI changes and alerts accumulate), waits, and saves
 Textual's own SVG export of the main screen at 160×50 and 80×24 into this folder; with
-``rsvg-convert`` on the PATH it also renders PNGs.
+``rsvg-convert`` on the PATH it also renders PNGs. At 160×50 it first trades through the
+console's own trader (a few market orders and resting bids on the session's funded
+simulator account), and also saves the kill switch's banner after pressing the kill key
+(``kill-160x50.svg``).
 
 Usage: ``python screenshots/capture.py [--seconds 90] [--speed 60] [--seed 1]``
 """
@@ -17,6 +20,8 @@ import subprocess
 from pathlib import Path
 
 from core.config import Settings
+from core.credentials import trading_access
+from core.portfolio import TicketRequest
 from tui.app import PftermApp
 
 HERE = Path(__file__).resolve().parent
@@ -27,12 +32,33 @@ async def capture(size: tuple[int, int], seconds: float, speed: float, seed: int
     settings = Settings()
     settings.sim.speed = speed
     settings.sim.seed = seed
-    app = PftermApp(settings)
+    settings.trading.journal = HERE / ".capture-journal.sqlite"
+    app = PftermApp(settings, access=trading_access("sim", env={}))
     name = f"main-{size[0]}x{size[1]}.svg"
     async with app.run_test(size=size) as pilot:
-        await pilot.pause(seconds)
+        await pilot.pause(seconds / 3)
+        trader = app.trader
+        if size[0] >= 120 and trader is not None and trader.account is not None:
+            book = [("BTC", True, 4_000), ("ETH", False, 3_000), ("SOL", True, 2_500), ("HYPE", False, 2_000)]
+            intents = [trader.quote(TicketRequest(s, b, usd, True, None, "Ioc", False)).intent for s, b, usd in book]
+            for sym, _b, _usd in book[:3]:
+                px = (trader.mark(sym) or 0) * 0.93
+                intents.append(trader.quote(TicketRequest(sym, True, 500, True, px, "Gtc", False)).intent)
+            await trader.submit([i for i in intents if i is not None])
+        await pilot.pause(seconds * 2 / 3)
         app.save_screenshot(filename=name, path=str(HERE))
+        if size[0] >= 120 and trader is not None:
+            await pilot.press(settings.ui.kill_key)
+            for _ in range(200):
+                if trader.last_kill is not None:
+                    break
+                await pilot.pause(0.05)
+            await pilot.pause(1.0)
+            app.save_screenshot(filename=f"kill-{size[0]}x{size[1]}.svg", path=str(HERE))
         await app.action_quit()
+    (HERE / ".capture-journal.sqlite").unlink(missing_ok=True)
+    for suffix in ("-wal", "-shm"):
+        (HERE / f".capture-journal.sqlite{suffix}").unlink(missing_ok=True)
     return HERE / name
 
 
@@ -45,11 +71,13 @@ def main() -> None:
     a = ap.parse_args()
     for size in ((160, 50), (80, 24)):
         svg = asyncio.run(capture(size, a.seconds, a.speed, a.seed))
-        print(svg)
-        if shutil.which("rsvg-convert"):
-            png = svg.with_suffix(".png")
-            subprocess.run(["rsvg-convert", "-o", str(png), str(svg)], check=True)
-            print(png)
+        svgs = [svg] + ([HERE / f"kill-{size[0]}x{size[1]}.svg"] if size[0] >= 120 else [])
+        for path in svgs:
+            print(path)
+            if shutil.which("rsvg-convert") and path.exists():
+                png = path.with_suffix(".png")
+                subprocess.run(["rsvg-convert", "-o", str(png), str(path)], check=True)
+                print(png)
 
 
 if __name__ == "__main__":
