@@ -5,6 +5,12 @@ to stdout::
 
     {"listening": "http://127.0.0.1:PORT", "ws": "ws://127.0.0.1:PORT/ws", "speed": 60.0, "seed": 1}
 
+With ``--lockstep`` the speed is 0, the line also carries ``"lockstep": true``, and the
+simulated clock moves only through ``POST /sim/advance {"seconds": N, "step_s": S}`` (a
+simulator control, not part of the Hyperliquid protocol; see :mod:`core.sim.server`).
+``--regime positive|negative|natural`` and ``--regime-flip-at-ms`` select the funding regime
+(:class:`core.sim.market.MarketModel`).
+
 It stops cleanly on SIGINT / SIGTERM and, with ``--exit-on-stdin-eof``, when its stdin reaches
 end of file (a parent that dies closes the pipe, so the simulator never outlives it).
 Diagnostics go to stderr through :mod:`logging`.
@@ -58,6 +64,9 @@ async def serve(
     push_hz: float = 2.0,
     starting_usdc: float = 100_000.0,
     is_mainnet: bool = True,
+    regime: str = "natural",
+    regime_flip_at_ms: int | None = None,
+    lockstep: bool = False,
     exit_on_stdin_eof: bool = False,
     stop_event: asyncio.Event | None = None,
     announce: Callable[[dict[str, Any]], None] | None = _print_line,
@@ -69,7 +78,9 @@ async def serve(
     "seed": int}`` (default: printed as one JSON line on stdout and flushed). ``starting_usdc``
     (USD) is credited to each trading account the first time it is used. ``is_mainnet`` selects
     the signing source ``/exchange`` verifies (``"a"``; ``False``: testnet ``"b"``, what the
-    official Python SDK signs for any non-mainnet URL). Another CLI can
+    official Python SDK signs for any non-mainnet URL). ``regime`` / ``regime_flip_at_ms``
+    select the funding regime; ``lockstep`` forces speed 0 and serves ``POST /sim/advance``
+    (the announcement then carries ``"lockstep": true`` and ``"speed": 0.0``). Another CLI can
     embed the simulator by calling this with its own ``stop_event`` and ``announce``, and
     ``install_signal_handlers=False`` if it owns the signals.
     """
@@ -85,6 +96,9 @@ async def serve(
         push_hz=push_hz,
         starting_usdc=starting_usdc,
         is_mainnet=is_mainnet,
+        regime=regime,
+        regime_flip_at_ms=regime_flip_at_ms,
+        lockstep=lockstep,
     )
     installed: list[int] = []
     if install_signal_handlers:
@@ -97,9 +111,15 @@ async def serve(
     await server.start()
     try:
         if announce is not None:
-            announce(
-                {"listening": server.http_url, "ws": server.ws_url, "speed": float(speed), "seed": seed}
-            )
+            line: dict[str, Any] = {
+                "listening": server.http_url,
+                "ws": server.ws_url,
+                "speed": float(server.speed),
+                "seed": seed,
+            }
+            if lockstep:
+                line["lockstep"] = True
+            announce(line)
         if exit_on_stdin_eof:
             _watch_stdin_eof(loop, stop)
         await stop.wait()
@@ -140,6 +160,25 @@ def build_parser() -> argparse.ArgumentParser:
         "signs for any URL other than mainnet's",
     )
     p.add_argument(
+        "--regime",
+        choices=("natural", "positive", "negative"),
+        default="natural",
+        help="funding regime: natural (default), or premium biased so funding is persistently "
+        "positive / negative (about ±50%% APR)",
+    )
+    p.add_argument(
+        "--regime-flip-at-ms",
+        type=int,
+        default=None,
+        help="simulated time (ms UTC) at which the regime's bias reverses sign",
+    )
+    p.add_argument(
+        "--lockstep",
+        action="store_true",
+        help="speed 0; the clock moves only through POST /sim/advance {seconds, step_s} "
+        "(a simulator control, not part of the Hyperliquid protocol)",
+    )
+    p.add_argument(
         "--exit-on-stdin-eof", action="store_true", help="also exit when stdin reaches end of file"
     )
     p.add_argument("--log-level", default="WARNING", help="stderr log level (default WARNING)")
@@ -166,6 +205,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 push_hz=args.push_hz,
                 starting_usdc=args.starting_usdc,
                 is_mainnet=not args.testnet,
+                regime=args.regime,
+                regime_flip_at_ms=args.regime_flip_at_ms,
+                lockstep=args.lockstep,
                 exit_on_stdin_eof=args.exit_on_stdin_eof,
             )
         )

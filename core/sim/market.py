@@ -24,6 +24,40 @@ Model, per listed market (delisted markets are served exactly as in the snapshot
   the hour's average ``P̄`` gives ``F8 = P̄ + clamp(0.0001 − P̄, −0.0005, 0.0005)`` and the
   hourly rate ``F8 / 8`` capped at ±4 %/h, settled at every UTC top of the hour. The formulas
   are the engine's own (:func:`core.funding.premium_sample`, :func:`core.funding.hl_hourly_rate`).
+* **Funding regimes** (``regime``): ``"natural"`` (default) is the model above. ``"positive"``
+  biases every market's premium so funding stays persistently positive: the basis anchor
+  (the target of the slow level) becomes ``+(REGIME_PREMIUM + h)`` instead of the snapshot's
+  basis (``h`` the market's impact half-spread, so the *premium* targets ``REGIME_PREMIUM`` =
+  0.00096, i.e. ``F8 = 0.00096 − 0.0005``, an hourly rate of 5.7e-5, about +50 % APR), and
+  the stationary noise of the level and of the fast basis is cut to ``REGIME_LEVEL_SD_MULT``
+  (0.25) and ``REGIME_BASIS_SD_MULT`` (0.5) of the natural ones. Funding still emerges from
+  the same samples and formula (nothing overwrites rates). ``"negative"`` is the mirror
+  (anchor ``−(REGIME_PREMIUM + h)``, about −50 % APR: the formula's clamp makes the two
+  symmetric in APR; not in sign counts, since a premium in the flat band [−0.0004, 0.0006]
+  settles at the +0.01 %/8 h interest, +11 % APR). ``regime_flip_at_ms`` (sim ms): at that
+  instant the bias changes sign — the anchor, the level and the basis of every market are
+  shifted by ``−2 × anchor`` at once (a step of the mark of about 0.2 %), so the first full
+  hour after the flip already settles with the new sign (the hour containing the flip is
+  mixed). The 72 h of synthesised history and the running hour's earlier samples follow the
+  regime's sign at ``start_ms``. Liquidation cascades still shock the basis (±0.1–0.4 %, 10 min
+  half-life) and are what widens the band: BTC, ETH and HYPE each get one every 2–4 h.
+  Measured (seed 7, 48 sim hours in 60 s steps with 60 s segments, as
+  ``SimulatorServer.advance`` does; APR = hourly rate × 8760; p10 / median / p90, share of
+  hours with the regime's sign):
+
+  =============  ======================  ======================  ======================
+  setting        BTC                     ETH                     HYPE
+  =============  ======================  ======================  ======================
+  positive       +11 / +55 / +86, 100 %  +11 / +44 / +96, 100 %  +11 / +44 / +69, 100 %
+  negative       −106 / −46 / −14, 92 %  −114 / −57 / −6, 94 %   −112 / −56 / −33, 98 %
+  positive, no   +20 / +47 / +76, 100 %  +37 / +65 / +82, 100 %  +35 / +50 / +68, 100 %
+  cascades
+  negative, no   −80 / −54 / −25, 100 %  −64 / −36 / −19, 100 %  −66 / −51 / −33, 100 %
+  cascades
+  natural        −78 / +5 / +11          −95 / −23 / +11         +11 / +11 / +80
+  =============  ======================  ======================  ======================
+
+  Seeds 1 and 2 give the same picture (positive medians +30..+61 %, p90 up to +117 %).
 * **Open interest**: log OU (12 h half-life) around the snapshot level.
 * **Volume**: a notional flow around the snapshot's ``dayNtlVlm / 86 400`` USD per second,
   summed over a rolling 24 h window in hourly buckets; ``prevDayPx`` is read from an hourly
@@ -33,8 +67,9 @@ Model, per listed market (delisted markets are served exactly as in the snapshot
   5–15 %, the spread widens, the basis dislocates, trades burst; a partial rebound follows.
 * **Public trades**: generated only for markets someone watches (:meth:`MarketModel.watch_trades`).
 
-Determinism: the price path depends only on ``(snapshot, seed, start_ms)`` and the sequence
-of ``step`` durations. Trades and books draw from generators derived from the same seed but
+Determinism: the price path depends only on ``(snapshot, seed, start_ms, regime,
+regime_flip_at_ms)`` and the sequence of ``step`` / ``step_to`` calls (durations and
+``max_segment_s``). Trades and books draw from generators derived from the same seed but
 separate from the price path, so watching trades or reading books never changes prices.
 
 The per-market state (:class:`SimMarket`) is public and read-only for callers, so a later
@@ -113,6 +148,17 @@ PENDING_TRADES_LEN = 5_000
 TRADE_BACKFILL_S = 60.0
 
 BOOK_IMPACT_LEVELS = 5
+
+# --- funding regimes -------------------------------------------------------------------
+REGIMES = ("natural", "positive", "negative")
+"""Accepted values of ``MarketModel(regime=...)``."""
+REGIME_PREMIUM = 0.00096
+"""Average premium (fraction) a biased regime targets: ``F8 = 0.00096 − 0.0005``, hourly rate
+``F8 / 8 ≈ 5.7e-5``, about 50 % APR (negative regime: the mirror)."""
+REGIME_LEVEL_SD_MULT = 0.25
+"""Stationary noise of the slow basis level under a biased regime, relative to natural."""
+REGIME_BASIS_SD_MULT = 0.5
+"""Noise of the fast basis around its level under a biased regime, relative to natural."""
 
 _ZERO_STR = "0.0"
 
@@ -302,6 +348,7 @@ class SimMarket:
         "basis_anchor",
         "basis_sd",
         "basis_level_sd",
+        "regime_target",
         "half_spread",
         "spread_mult",
         "impact_bid",
@@ -370,10 +417,28 @@ class MarketModel:
         seed: int,
         start_ms: int,
         cascade_rate_per_hour: float = 2.5,
+        *,
+        regime: str = "natural",
+        regime_flip_at_ms: int | None = None,
     ) -> None:
         meta, ctxs = snapshot
         if cascade_rate_per_hour < 0 or not math.isfinite(cascade_rate_per_hour):
             raise ValueError("cascade_rate_per_hour must be a finite number >= 0")
+        if regime not in REGIMES:
+            raise ValueError(f"regime must be one of {', '.join(REGIMES)}, got {regime!r}")
+        if regime_flip_at_ms is not None and regime == "natural":
+            raise ValueError("regime_flip_at_ms needs a biased regime (positive or negative)")
+        self.regime = regime
+        """Funding regime (``"natural"``, ``"positive"`` or ``"negative"``), as constructed."""
+        self.regime_flip_at_ms = None if regime_flip_at_ms is None else int(regime_flip_at_ms)
+        """Sim ms at which the regime's bias reverses sign, or ``None``."""
+        self._bias = 0.0 if regime == "natural" else (1.0 if regime == "positive" else -1.0)
+        self._pending_flip_ms: int | None = None
+        if self.regime_flip_at_ms is not None:
+            if self.regime_flip_at_ms <= int(start_ms):
+                self._bias = -self._bias
+            else:
+                self._pending_flip_ms = self.regime_flip_at_ms
         self._meta: dict[str, Any] = meta
         self._seed = int(seed)
         self._rng = random.Random(self._seed)
@@ -395,6 +460,8 @@ class MarketModel:
         self._listed: list[SimMarket] = [m for m in self._order if m.listed]
         for m in self._listed:
             self._init_market(m)
+            if self._bias:
+                self._init_regime(m)
         for m in self._listed:
             self._synthesize_history(m)
 
@@ -485,10 +552,33 @@ class MarketModel:
         m.trade_rate = min(max(rate, TRADE_RATE_MIN_PER_S), TRADE_RATE_MAX_PER_S)
         m.trade_usd = max(m.vol_rate / m.trade_rate, 20.0)
 
+    def _init_regime(self, m: SimMarket) -> None:
+        """Bias a market's basis for a positive / negative regime (no random draws)."""
+        m.regime_target = REGIME_PREMIUM + m.half_spread
+        anchor = self._bias * m.regime_target
+        m.basis_anchor = anchor
+        m.basis_level = anchor
+        m.basis = anchor
+        m.basis_level_sd *= REGIME_LEVEL_SD_MULT
+        m.basis_sd *= REGIME_BASIS_SD_MULT
+        m.prem_sum = self._bias * REGIME_PREMIUM * m.prem_n
+
+    def _flip_regime(self) -> None:
+        """Reverse the regime's bias now: shift anchor, level and basis by ``−2 × anchor``."""
+        self._bias = -self._bias
+        self._pending_flip_ms = None
+        for m in self._listed:
+            anchor = self._bias * m.regime_target
+            shift = anchor - m.basis_anchor
+            m.basis_anchor = anchor
+            m.basis_level += shift
+            m.basis = min(max(m.basis + shift, -BASIS_LIMIT), BASIS_LIMIT)
+
     def _synthesize_history(self, m: SimMarket) -> None:
-        """72 settled hours before start: an hourly OU premium around the snapshot's premium."""
+        """72 settled hours before start: an hourly OU premium around the snapshot's premium
+        (under a biased regime: around the regime's premium)."""
         gauss = self._rng.gauss
-        level = m.premium
+        level = self._bias * REGIME_PREMIUM if self._bias else m.premium
         sd = 0.0002 + 0.0002 * m.sigma
         phi = 0.85
         shock = sd * math.sqrt(1.0 - phi * phi)
@@ -525,15 +615,18 @@ class MarketModel:
         """Next hourly settlement (top of the next UTC hour on the sim clock), ms."""
         return _floor_hour(self._now_ms) + HOUR_MS
 
-    def step(self, dt_s: float) -> None:
+    def step(self, dt_s: float, *, max_segment_s: float | None = None) -> None:
         """Advance the simulated clock by ``dt_s`` seconds (≥ 0), processing every premium
         sample instant (multiples of 5 s) and hourly settlement the interval spans.
 
         The state advances in segments that end on sample instants and never cross an hour
         boundary. A long call is cut into about 64 segments (plus one per hour boundary), and
         a segment spanning ``k`` sample instants counts its closing premium ``k`` times, so a
-        day-long step costs about as much as 24 hourly ones. Sub-millisecond remainders are
-        carried to the next call.
+        day-long step costs about as much as 24 hourly ones. ``max_segment_s`` (≥ 5 s used)
+        replaces that rule by segments of up to that length: the processes are discretised
+        exactly (OU decays and random-walk variances scale with the segment), so only the
+        premium's sampling gets coarser; the cost is one pass over the markets per segment.
+        Sub-millisecond remainders are carried to the next call.
         """
         if not dt_s >= 0 or not math.isfinite(dt_s):
             raise ValueError(f"dt_s must be a finite number >= 0, got {dt_s!r}")
@@ -542,8 +635,29 @@ class MarketModel:
         self._carry_ms = total - advance
         if advance <= 0:
             return
-        end = self._now_ms + advance
-        target = max(PREMIUM_SAMPLE_MS, advance // STEP_SEGMENTS)
+        self._run_to(self._now_ms + advance, self._segment_target(advance, max_segment_s))
+
+    def step_to(self, end_ms: int, *, max_segment_s: float | None = None) -> None:
+        """Advance the simulated clock to ``end_ms`` exactly (integer sim ms, not before now),
+        like :meth:`step` (segmenting by ``max_segment_s`` when given) but leaving the
+        sub-millisecond carry of :meth:`step` alone."""
+        end_ms = int(end_ms)
+        if end_ms < self._now_ms:
+            raise ValueError(f"end_ms {end_ms} is before the model's clock {self._now_ms}")
+        if end_ms == self._now_ms:
+            return
+        self._run_to(end_ms, self._segment_target(end_ms - self._now_ms, max_segment_s))
+
+    @staticmethod
+    def _segment_target(advance_ms: int, max_segment_s: float | None) -> int:
+        if max_segment_s is None:
+            return max(PREMIUM_SAMPLE_MS, advance_ms // STEP_SEGMENTS)
+        if not max_segment_s > 0 or not math.isfinite(max_segment_s):
+            raise ValueError(f"max_segment_s must be a positive number, got {max_segment_s!r}")
+        return max(PREMIUM_SAMPLE_MS, int(max_segment_s * 1000.0))
+
+    def _run_to(self, end: int, target: int) -> None:
+        flip = self._pending_flip_ms
         while self._now_ms < end:
             now = self._now_ms
             seg_end = (now + target) // PREMIUM_SAMPLE_MS * PREMIUM_SAMPLE_MS
@@ -554,8 +668,13 @@ class MarketModel:
                 seg_end = next_hour
             if seg_end > end:
                 seg_end = end
+            if flip is not None and now < flip < seg_end:
+                seg_end = flip
             self._advance(now, seg_end)
             self._now_ms = seg_end
+            if flip is not None and seg_end >= flip:
+                self._flip_regime()
+                flip = None
             samples = seg_end // PREMIUM_SAMPLE_MS - now // PREMIUM_SAMPLE_MS
             if samples:
                 self._sample_premiums(samples)

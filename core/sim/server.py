@@ -71,6 +71,18 @@ model, then calls ``exchange.tick(model.now_ms)``):
   ``{fills}``, ``{funding}`` or ``{liquidation: {lid, liquidator, liquidated_user,
   liquidated_ntl_pos, liquidated_account_value}}``.
 
+Lockstep clock (simulator control, **not part of the Hyperliquid protocol**): a client that
+drives the simulated clock itself (deterministic accelerated sessions) builds the server with
+``lockstep=True`` (``python -m core.sim --lockstep``). The speed is then 0 and the tick loop no
+longer steps the model nor ticks the exchange (it only pushes frames); time moves only through
+:meth:`SimulatorServer.advance`, in process, or over the wire with ``POST /sim/advance
+{"seconds": N, "step_s": S}`` → ``{"now_ms": <sim ms after the advance>}`` (``step_s``
+optional, default 60; bad fields answer 422). Without ``lockstep`` that route does not exist
+(404). HTTP requests that arrive during an advance are answered after it. Same seed, same
+snapshot and start, and the same sequence of requests and advances give byte-identical
+``/info`` answers (nonces are still checked against the wall clock, but never appear in
+answers).
+
 Every frame is serialised once and shared by all its subscribers; each connection has its own
 bounded send queue drained by its own task, and a client whose queue backs up is disconnected
 instead of slowing anyone else.
@@ -94,7 +106,7 @@ from typing import Any, TypeVar
 from aiohttp import WSMsgType, web
 
 from core.sim.exchange import MAKER_FEE, TAKER_FEE, SimExchange
-from core.sim.market import MarketModel, UnknownCoinError
+from core.sim.market import HOUR_MS, MarketModel, UnknownCoinError
 from core.sim.snapshot import load_snapshot
 from core.venues.hyperliquid.signing import recover_l1_signer
 
@@ -146,6 +158,12 @@ NONCE_FUTURE_MS = DAY_MS
 """A nonce further than this (ms) after the server's clock is refused."""
 NONCE_KEPT = 100
 """Highest nonces remembered per signer; a new nonce must exceed the smallest of them."""
+ADVANCE_SEGMENT_S = 60.0
+"""Longest model segment (sim seconds) :meth:`SimulatorServer.advance` steps the model by."""
+ADVANCE_MAX_S = 366.0 * 86_400.0
+"""Longest single ``advance`` (sim seconds); a guard against a typo hanging the server."""
+_ADVANCE_YIELD_S = 0.02
+"""Wall seconds an advance runs before it lets the event loop serve pushes and pings."""
 
 
 def is_loopback_host(host: str) -> bool:
@@ -250,6 +268,12 @@ class SimulatorServer:
     ``clock_ms`` (returns integer ms UTC, default the wall clock) is the clock nonces and
     ``expiresAfter`` are checked against.
 
+    ``regime`` / ``regime_flip_at_ms`` select the model's funding regime when the server builds
+    the model (see :class:`MarketModel`). ``lockstep=True`` forces ``speed`` to 0 for good: the
+    simulated clock moves only through :meth:`advance` (and ``POST /sim/advance``, served only
+    in this mode), and the tick loop neither steps the model nor ticks the exchange, so the
+    state depends only on requests and advances (see the module docstring).
+
     After ``await start()``: ``port``, ``http_url`` (``http://127.0.0.1:PORT``) and ``ws_url``
     (``ws://127.0.0.1:PORT/ws``) are set. Usable as ``async with``.
     """
@@ -276,6 +300,9 @@ class SimulatorServer:
         starting_usdc: float = 100_000.0,
         is_mainnet: bool = True,
         clock_ms: Callable[[], int] | None = None,
+        regime: str = "natural",
+        regime_flip_at_ms: int | None = None,
+        lockstep: bool = False,
     ) -> None:
         if not is_loopback_host(host):
             raise ValueError(f"refusing to bind non-loopback host {host!r}: the simulator is local only")
@@ -290,7 +317,12 @@ class SimulatorServer:
                 seed=seed,
                 start_ms=int(time.time() * 1000) if start_ms is None else int(start_ms),
                 cascade_rate_per_hour=cascade_rate_per_hour,
+                regime=regime,
+                regime_flip_at_ms=regime_flip_at_ms,
             )
+        self.lockstep = bool(lockstep)
+        """True when only :meth:`advance` moves the simulated clock (``/sim/advance`` served)."""
+        self._advance_lock = asyncio.Lock()
         self._model = model
         self._exchange = SimExchange(
             model, maker_fee=maker_fee, taker_fee=taker_fee, starting_usdc=starting_usdc
@@ -302,7 +334,7 @@ class SimulatorServer:
         self._dead_man: dict[str, int] = {}
         self._host = "127.0.0.1" if host == "localhost" else host.strip("[]")
         self._requested_port = int(port)
-        self.speed = speed
+        self.speed = 0.0 if self.lockstep else speed
         self.push_hz = float(push_hz)
         self.book_hz = float(book_hz)
         self.tick_hz = float(tick_hz)
@@ -351,6 +383,8 @@ class SimulatorServer:
     def speed(self, value: float) -> None:
         if not value >= 0 or not math.isfinite(value):
             raise ValueError(f"speed must be a finite number >= 0, got {value!r}")
+        if value and getattr(self, "lockstep", False):
+            raise ValueError("a lockstep simulator runs at speed 0: use advance()")
         self._speed = float(value)
 
     @property
@@ -368,6 +402,8 @@ class SimulatorServer:
         app.router.add_post("/info", self._handle_info)
         app.router.add_post("/exchange", self._handle_exchange)
         app.router.add_get("/ws", self._handle_ws)
+        if self.lockstep:
+            app.router.add_post("/sim/advance", self._handle_advance)
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
         family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
@@ -496,9 +532,10 @@ class SimulatorServer:
         prev = self._last_tick - self._t0
         cur = now - self._t0
         self._last_tick = now
-        if dt > 0 and self._speed > 0:
-            self._model.step(dt * self._speed)
-        self._tick_exchange()
+        if not self.lockstep:
+            if dt > 0 and self._speed > 0:
+                self._model.step(dt * self._speed)
+            self._tick_exchange()
         trades = self._model.drain_trades()
         if not self._subs:
             return
@@ -521,6 +558,77 @@ class SimulatorServer:
             elif kind == "allMids":
                 if _due(prev, cur, 0.0, ctx_period):
                     self._broadcast(clients, self._mids_frame())
+
+    # -- lockstep clock --------------------------------------------------------------------
+
+    async def advance(self, seconds: float, step_s: float = 60.0) -> None:
+        """Advance the simulated clock by ``seconds`` (sim seconds, ≥ 0) in steps of at most
+        ``step_s`` (> 0), doing after every step what a tick does for the exchange
+        (:meth:`_tick_exchange`: hourly funding settlement into accounts, dead man's switches,
+        resting maker fills, liquidations, user pushes).
+
+        Steps are integer sim milliseconds and are also cut at every top of the hour and at
+        every scheduled-cancel time, so each hour is settled exactly once, at its boundary,
+        with the oracle of that instant, and a ``scheduleCancel`` fires at its exact time.
+        The model moves in segments of at most ``min(step_s, 60 s)`` (:data:`ADVANCE_SEGMENT_S`,
+        see :meth:`MarketModel.step`), so the sequence of model segments depends only on the
+        clock, ``seconds`` and ``step_s``: deterministic. About 0.4 ms of wall time per model
+        segment (189 listed markets): 7 sim days at ``step_s=60`` take about 5 s.
+
+        Coroutine-safe: concurrent calls run one after the other, and ``/info`` /
+        ``/exchange`` requests arriving meanwhile are answered once the advance is over. The
+        event loop is released every ~20 ms of wall time so WebSocket pushes keep flowing;
+        what may happen then (WebSocket subscribe / unsubscribe) is the only thing that can
+        interleave. Raises ``ValueError`` for a negative, non-finite or too long (> 366 days)
+        ``seconds`` or a non-positive ``step_s``.
+        """
+        if not seconds >= 0 or not math.isfinite(seconds) or seconds > ADVANCE_MAX_S:
+            raise ValueError(f"seconds must be a finite number in [0, {ADVANCE_MAX_S:.0f}], got {seconds!r}")
+        if not step_s > 0 or not math.isfinite(step_s):
+            raise ValueError(f"step_s must be a positive number, got {step_s!r}")
+        step_ms = max(1, int(round(step_s * 1000.0)))
+        segment_s = min(step_ms / 1000.0, ADVANCE_SEGMENT_S)
+        async with self._advance_lock:
+            model = self._model
+            end = model.now_ms + int(round(seconds * 1000.0))
+            loop = asyncio.get_running_loop()
+            released = loop.time()
+            while model.now_ms < end:
+                now = model.now_ms
+                nxt = min(now + step_ms, end, (now // HOUR_MS + 1) * HOUR_MS)
+                for when in self._dead_man.values():
+                    if now < when < nxt:
+                        nxt = when
+                model.step_to(nxt, max_segment_s=segment_s)
+                self._tick_exchange()
+                if loop.time() - released >= _ADVANCE_YIELD_S:
+                    await asyncio.sleep(0)
+                    released = loop.time()
+
+    async def _wait_advance(self) -> None:
+        """Wait for a running :meth:`advance` to finish (requests see its end state)."""
+        if self._advance_lock.locked():
+            async with self._advance_lock:
+                pass
+
+    async def _handle_advance(self, request: web.Request) -> web.Response:
+        """``POST /sim/advance {"seconds": N, "step_s": S?}`` → ``{"now_ms": ...}`` (lockstep
+        only; a simulator control, not part of the Hyperliquid protocol)."""
+        body = await _json_body(request)
+        if isinstance(body, web.Response):
+            return body
+        if not isinstance(body, dict):
+            return _unprocessable("expected an object {\"seconds\": N, \"step_s\": S}")
+        seconds = body.get("seconds")
+        step_s = body.get("step_s", 60.0)
+        for name, value in (("seconds", seconds), ("step_s", step_s)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                return _unprocessable(f"{name}: expected a number")
+        try:
+            await self.advance(float(seconds), float(step_s))
+        except ValueError as exc:
+            return _unprocessable(str(exc))
+        return web.Response(body=_dumps({"now_ms": self._model.now_ms}), content_type="application/json")
 
     def _check_idle(self) -> None:
         limit = time.monotonic() - self.idle_timeout_s
@@ -733,6 +841,7 @@ class SimulatorServer:
         body = await _json_body(request)
         if isinstance(body, web.Response):
             return body
+        await self._wait_advance()
         try:
             payload = self.info(body)
         except InfoRequestError as exc:
@@ -835,6 +944,7 @@ class SimulatorServer:
         body = await _json_body(request)
         if isinstance(body, web.Response):
             return body
+        await self._wait_advance()
         try:
             reply = self.exchange_request(body)
         except Exception:  # one bad request must not take the endpoint down
