@@ -61,6 +61,18 @@ Example ``~/.config/pfterm/config.toml``::
 
     [trading.external_spot]   # spot held elsewhere (base units), counted in delta
     BTC = 0.5
+
+    [harvest]
+    profile = "moderate"      # conservative | moderate | aggressive (DOMAIN.md §6)
+    score_model = "seed002"   # seed001 | seed002
+    min_oi_usd = 5000000
+    holding_periods = 12      # 8 h periods fees are amortised over
+    # horizon_periods = 90    # 8 h periods of funding in the Kelly reward (default: max_hold_h / 8)
+    cycle_s = 300             # venue seconds between scans
+    max_hold_h = 720          # 30 days
+    maker_first = true        # perp leg as a post-only maker order first
+    slippage = 0.005
+    log_file = "~/.local/state/pfterm/log/harvest.log"
 """
 
 from __future__ import annotations
@@ -164,6 +176,23 @@ class TradingSection(_Section):
     spot_aliases: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_SPOT_ALIASES))
 
 
+class HarvestSection(_Section):
+    """The funding harvester (``pfterm harvest`` and the console's ``H``); see
+    :class:`core.harvester.HarvesterSettings` for the meaning of each knob."""
+
+    profile: Literal["conservative", "moderate", "aggressive"] = "moderate"
+    score_model: Literal["seed001", "seed002"] = "seed002"
+    min_oi_usd: float = Field(5_000_000.0, ge=0)
+    holding_periods: float = Field(12.0, gt=0)
+    horizon_periods: float | None = Field(None, gt=0)
+    cycle_s: float = Field(300.0, gt=0)
+    max_hold_h: float = Field(720.0, gt=0)
+    maker_first: bool = True
+    slippage: float = Field(0.005, gt=0, lt=0.2)
+    reduce_below: float = Field(0.15, gt=0, lt=1)
+    log_file: Path | None = None
+
+
 class Settings(_Section):
     """All of pfterm's settings."""
 
@@ -174,6 +203,7 @@ class Settings(_Section):
     alerts: AlertsSection = Field(default_factory=AlertsSection)
     ui: UiSection = Field(default_factory=UiSection)
     trading: TradingSection = Field(default_factory=TradingSection)
+    harvest: HarvestSection = Field(default_factory=HarvestSection)
 
 
 def default_config_path() -> Path:

@@ -12,6 +12,7 @@ import asyncio
 import json
 import logging
 import sys
+from collections import ChainMap
 from dataclasses import dataclass
 
 from pathlib import Path
@@ -211,7 +212,7 @@ def open_trader(
     venue_now = None
     if engine is not None:
         markets = {sym: st.info for sym, st in engine.store.markets.items()}
-        prices = lambda: engine.marks  # noqa: E731
+        prices = lambda: ChainMap(engine.marks, engine.mids)  # noqa: E731 - perp marks, then spot mids
         venue_now = engine.clock.now_ms
     return Trader(
         access,
@@ -372,3 +373,68 @@ async def kill_headless(settings: Settings, endpoint: Endpoint, access: TradingA
             await trader.exchange.aclose()
         if trader.journal is not None:
             trader.journal.close()
+
+
+async def harvest_live(settings: Settings, endpoint: Endpoint, access: TradingAccess, hs, *, flatten_on_exit: bool = False) -> int:
+    """``pfterm harvest`` without ``--duration``: run the harvester until SIGTERM/SIGINT.
+
+    Starts the embedded simulator when the venue is ``sim`` (at ``sim.speed``). On a stop
+    signal the harvester stops after its current step; positions are left as they are unless
+    ``flatten_on_exit``, which runs the kill switch. Returns the exit status: 0, or 1 when a
+    flatten did not end flat.
+    """
+    import signal
+    import time
+
+    from core.harvester import Harvester
+
+    sim = None
+    http_url = endpoint.http_url
+    if endpoint.embedded:
+        sim = EmbeddedSimulator(settings.sim.seed, settings.sim.speed, settings.sim.cascade_rate)
+        http_url = await sim.start()
+    assert http_url is not None
+    rate = endpoint.clock_rate or 1.0
+    t0 = time.time()
+    venue_now = lambda: int((t0 + (time.time() - t0) * rate) * 1000)  # noqa: E731
+    trader = open_trader(settings, endpoint, access, http_url)
+    trader._venue_now_ms = venue_now  # noqa: SLF001 - the dead man's switch on the venue's clock
+    harvester = Harvester(trader, hs, now_ms=venue_now)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    code = 0
+    poll = None
+    try:
+        await trader.start()
+        poll = asyncio.create_task(trader.run(), name="account-poll")
+        log.info("harvester starting on %s as %s (profile %s)", endpoint.label, access.account, hs.profile.name)
+        run = asyncio.create_task(harvester.run(wall_per_venue_s=1.0 / rate), name="harvester")
+        stopper = asyncio.create_task(stop.wait())
+        done, _ = await asyncio.wait({run, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        if run in done and run.exception() is not None:
+            log.error("harvester failed: %s", run.exception())
+            code = 1
+        log.info("harvester stopping (%s)", "signal" if stopper in done else harvester.status)
+        stopper.cancel()
+        await harvester.stop()
+        if not run.done():
+            run.cancel()
+        if flatten_on_exit:
+            report = await trader.kill(reason="flatten on exit")
+            log.info("%s", report.summary())
+            code = 0 if report.flat else 1
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+        await trader.stop()
+        if poll is not None:
+            poll.cancel()
+        if trader.exchange is not None:
+            await trader.exchange.aclose()
+        if trader.journal is not None:
+            trader.journal.close()
+        if sim is not None:
+            await sim.stop()
+    return code

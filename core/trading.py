@@ -465,7 +465,8 @@ class Trader:
         return assets, usdc
 
     def _track_day(self, snap: AccountSnapshot) -> None:
-        now = snap.read_ms
+        # the venue's own time when it gives one: a simulator may run faster than the wall clock
+        now = snap.state.time_ms or snap.read_ms
         day = _day_start_ms(now)
         if self._day_start is None or self._day_start[0] != day:
             self._day_start = (day, snap.state.account_value)
@@ -504,8 +505,8 @@ class Trader:
         now = self.wall_ms()
         day = _day_start_ms(now)
         fills, funding = await asyncio.gather(ex.user_fills(), ex.user_funding(day))
-        self.journal.record_fills(fills)
-        self.journal.record_fundings(funding)
+        self.journal.record_fills(self._own(fills))
+        self.journal.record_fundings(self._own(funding))
         self._funding_today = sum(p.usdc for p in self.journal.funding(day))
         self._funding_day = day
 
@@ -519,6 +520,7 @@ class Trader:
         if self.journal is None:
             return
         open_orders, fills = await asyncio.gather(ex.open_orders(), ex.user_fills())
+        fills = self._own(fills)
         rows = [
             {
                 "coin": o.symbol,
@@ -550,6 +552,10 @@ class Trader:
                 f"journal reconciled: {len(report.changes)} change(s), {len(report.new_fills)} new fill(s), "
                 f"{len(report.never_sent)} never sent",
             )
+
+    def _own(self, records: Sequence[Any]) -> list[Any]:
+        """Venue records (fills, funding) labelled with this trader's journal venue."""
+        return [r if r.venue == self.venue else replace(r, venue=self.venue) for r in records]
 
     def _require_exchange(self) -> HyperliquidExchange:
         if self.exchange is None:

@@ -241,3 +241,42 @@ def test_trading_screen_snapshot(snap_compare) -> None:
         assert isinstance(app.screen, TradingScreen)
 
     assert snap_compare(app, terminal_size=(160, 50), run_before=open_trading)
+
+
+async def test_H_starts_the_harvester_and_the_kill_key_halts_it(trader: Trader) -> None:
+    app = _app(trader)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await pilot.press("H")
+        await _wait(pilot, lambda: app.harvester is not None and app.harvester.cycles >= 1)
+        assert app.harvester.status == "running"
+        await pilot.pause(0.3)
+        assert "RUNNING" in screen_text(app)
+        await pilot.press("ctrl+k")
+        await _wait(pilot, lambda: trader.last_kill is not None)
+        assert app.harvester.status == "halted"
+        await pilot.pause(0.3)
+        assert "HALTED" in screen_text(app)
+        await pilot.press("H")  # refused while halted
+        assert app.harvester.status == "halted"
+
+
+def test_harvester_panel_snapshot(snap_compare) -> None:
+    from core.harvester import Decision, Harvester, HarvestPosition
+
+    trader = _fixed_trader()
+    app = _app(trader)
+    h = Harvester(trader, now_ms=lambda: T0)
+    h.status = "running"
+    h.cycles = 42
+    h.last_cycle_ms = T0
+    h.positions["BTC"] = HarvestPosition("h1", "BTC", "@142", 10142, "short_perp", T0 - 7_200_000, 0.42, 0.0008, 0.25,
+                                         perp_size=-0.25, spot_size=0.2498)  # fmt: skip
+    h.decisions.extend(
+        [
+            Decision(T0 - 7_200_000, "BTC", "enter", "APR 42 % (score 0.48, quarter-Kelly 5 %); short 0.25 perp + long spot"),
+            Decision(T0 - 3_600_000, "ETH", "skip", "basis 3.4 % beyond the 3 % stop"),
+            Decision(T0 - 600_000, "SOL", "exit", "funding flipped: short_perp SOL now pays -0.0046 %/1h (-40 % APR)"),
+        ]
+    )
+    app.harvester = h
+    assert snap_compare(app, terminal_size=(160, 50), run_before=lambda pilot: pilot.pause())

@@ -37,6 +37,7 @@ from tui.trade_screens import HedgeScreen, OrderTicketScreen, RebalanceScreen
 from widgets.detail import MarketDetail
 from widgets.market_table import SORT_TITLES, MarketTable
 from widgets.panels import AlertsPanel, SettlementPanel, StatusBar, StatusView
+from widgets.harvest import HarvesterPanel
 from widgets.trading import ActivityLog, KillBanner, OpenOrdersPanel, PortfolioPanel, PositionsPanel
 
 TOAST_MIN_INTERVAL_S = 2.0
@@ -82,6 +83,7 @@ class PftermApp(App[int]):
         self.session = MarketSession(settings, self.endpoint, self.engine, access) if start_feed else None
         self._trader = trader
         self._trading_seq = -1
+        self.harvester = None
         # the kill key is remappable (ui.kill_key) through Textual's keymap, by binding id
         if settings.ui.kill_key != "ctrl+k":  # a keymap re-inserts the binding last in the footer
             self.set_keymap({"kill": settings.ui.kill_key})
@@ -113,6 +115,7 @@ class PftermApp(App[int]):
         with Horizontal(id="trading-row"):
             yield OpenOrdersPanel(id="orders")
             yield ActivityLog(id="activity")
+            yield HarvesterPanel(id="harvester")
         yield StatusBar(id="status")
         yield Footer()
 
@@ -131,6 +134,9 @@ class PftermApp(App[int]):
         self.orders_panel = self.query_one(OpenOrdersPanel)
         self.portfolio_panel = self.query_one(PortfolioPanel)
         self.activity_log = self.query_one(ActivityLog)
+        self.harvester_panel = self.query_one(HarvesterPanel)
+        self.harvester_panel.border_title = "Harvester"
+        self.harvester_panel.display = False
         self.positions_panel.border_title = "Positions"
         self.orders_panel.border_title = "Open orders"
         self.portfolio_panel.border_title = "Portfolio"
@@ -248,6 +254,9 @@ class PftermApp(App[int]):
         if view.activity_seq != self._trading_seq:
             self._trading_seq = view.activity_seq
             self.activity_log.show(view.activity, view.activity_seq)
+        if self.harvester is not None:
+            self.harvester_panel.display = True
+            self.harvester_panel.show(self.harvester.view())
         self.positions_panel.border_title = f"Positions ({len(view.positions)})"
         self.orders_panel.border_title = f"Open orders ({len(view.orders)})"
 
@@ -451,6 +460,9 @@ class PftermApp(App[int]):
         while len(self.screen_stack) > 1:  # the emergency key wins over any dialog
             self.pop_screen()
         task = trader.start_kill("kill key")
+        if self.harvester is not None and self.harvester.status == "running":
+            self.harvester.status = "halted"  # the kill switch halts the harvester too
+            self.run_worker(self.harvester.stop(), group="harvester")
         self.kill_banner.show(trader.kill_status)
         self.bell()
         task.add_done_callback(lambda t: self.call_later(self._kill_done, t))
@@ -521,6 +533,28 @@ class PftermApp(App[int]):
                 self._send([h.intent for h in view.hedges], "rebalance")
 
         self.push_screen(RebalanceScreen(view, refusal), done)
+
+    def action_harvest(self) -> None:
+        """Start or stop the funding harvester on this account (in-process, same trader)."""
+        trader = self._ready_trader("harvester")
+        if trader is None:
+            return
+        from core.harvester import Harvester
+        from core.sim_session import harvester_settings
+
+        if self.harvester is not None and self.harvester.status == "running":
+            self.run_worker(self.harvester.stop(), group="harvester")
+            self.notify("harvester stopped; its positions stay open")
+            return
+        if trader.state is not trader.state.ACTIVE:
+            self.notify("trading is halted: resume (R) before starting the harvester", severity="warning")
+            return
+        if self.harvester is None:
+            self.harvester = Harvester(trader, harvester_settings(self.settings), now_ms=self.engine.clock.now_ms)
+        rate = self.endpoint.clock_rate or 1.0
+        self.harvester.status = "running"
+        self.run_worker(self.harvester.run(wall_per_venue_s=1.0 / rate), group="harvester", exclusive=True)
+        self.notify(f"harvester started ({self.harvester.settings.profile.name})")
 
     def action_cancel_all(self) -> None:
         """Cancel every open order (one batch, journalled)."""
@@ -600,6 +634,8 @@ class PftermApp(App[int]):
         yield SystemCommand("Rebalance to delta-neutral", "Preview hedges for every asset over threshold",
                             self.action_rebalance)  # fmt: skip
         yield SystemCommand("Cancel all orders", "Cancel every open order in one batch", self.action_cancel_all)
+        yield SystemCommand("Start / stop the harvester", "Automated funding harvesting on this account",
+                            self.action_harvest)  # fmt: skip
         yield SystemCommand("Resume trading", "Back to ACTIVE after a kill", self.action_resume)
         yield SystemCommand("Trading screen", "Positions, orders, portfolio and activity full screen",
                             self.action_trading)  # fmt: skip

@@ -26,6 +26,7 @@ def trading_bindings(kill_key: str = "ctrl+k") -> list[Binding]:
         Binding("h", "hedge", "Hedge"),
         Binding("r", "rebalance", "Rebalance"),
         Binding("t", "trading", "Trading"),
+        Binding("H", "harvest", "Harvester"),
         Binding("C", "cancel_all", "Cancel all orders", show=False),
         Binding("R", "resume", "Resume trading after a kill", show=False),
     ]

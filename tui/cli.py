@@ -94,6 +94,41 @@ def build_parser() -> argparse.ArgumentParser:
                       help="venue base URL, e.g. hyperliquid=http://127.0.0.1:8765 (a running pfterm sim)")  # fmt: skip
     kill.add_argument("--key-file", type=Path, metavar="PATH", default=argparse.SUPPRESS, help="trading key file (chmod 600)")
     kill.add_argument("--log-file", type=Path, metavar="PATH", default=argparse.SUPPRESS, help="log file")
+    report = sub.add_parser(
+        "report",
+        help="P&L attribution per position and strategy from the trading journal (read only)",
+        description="Attribute realised P&L to positions: net = spot + perp + funding - fees "
+        "(DOMAIN.md section 7), per position, per strategy and in total, with the win rate.",
+    )
+    report.add_argument("--since", metavar="SINCE",
+                        help="ISO date/datetime (UTC), e.g. 2026-01-05, or a duration back from now: 7d, 24h")  # fmt: skip
+    report.add_argument("--json", action="store_true", help="print JSON instead of the table")
+    report.add_argument("--journal", type=Path, metavar="PATH", help="journal file (default: trading.journal)")
+    report.add_argument("--config", type=Path, metavar="PATH", default=argparse.SUPPRESS, help="TOML config file")
+    harvest = sub.add_parser(
+        "harvest",
+        help="run the funding harvester headless (systemd-friendly); --duration on the simulator: a deterministic session",
+        description="The automated funding harvester on the same engine, journal, risk limits and kill switch "
+        "as the console. Live: runs until SIGTERM/SIGINT, logging to a rotating file and stderr; positions "
+        "are left open unless --flatten-on-exit. With --venue sim and --duration: a deterministic "
+        "accelerated session on the embedded simulator in lockstep with the harvester, ending with a report.",
+    )
+    harvest.add_argument("--profile", choices=["conservative", "moderate", "aggressive"], help="risk profile (DOMAIN.md §6)")
+    harvest.add_argument("--config", type=Path, metavar="PATH", default=argparse.SUPPRESS, help="TOML config file")
+    harvest.add_argument("--venue", choices=["sim", "hyperliquid"], default=argparse.SUPPRESS, help="venue")
+    harvest.add_argument("--network", choices=["mainnet", "testnet"], default=argparse.SUPPRESS, help="Hyperliquid network")
+    harvest.add_argument("--url", action="append", metavar="VENUE=URL", default=argparse.SUPPRESS, help="venue base URL")
+    harvest.add_argument("--key-file", type=Path, metavar="PATH", default=argparse.SUPPRESS, help="trading key file (chmod 600)")
+    harvest.add_argument("--log-file", type=Path, metavar="PATH", default=argparse.SUPPRESS, help="log file (rotated)")
+    harvest.add_argument("--seed", type=int, default=argparse.SUPPRESS, help="simulator seed")
+    harvest.add_argument("--speed", type=float, default=argparse.SUPPRESS,
+                         help="simulator speed for a live session; a --duration session runs in lockstep, as fast as it can")  # fmt: skip
+    harvest.add_argument("--duration", metavar="D", help="simulated duration, e.g. 7d, 36h (simulator only): deterministic session")
+    harvest.add_argument("--regime", choices=["natural", "positive", "negative"], default="natural",
+                         help="simulator funding regime for a --duration session (default: natural)")  # fmt: skip
+    harvest.add_argument("--report", choices=["json", "text"], default="text", help="session report format (default: text)")
+    harvest.add_argument("--journal", type=Path, metavar="PATH", help="keep the --duration session's journal here")
+    harvest.add_argument("--flatten-on-exit", action="store_true", help="on SIGTERM/SIGINT run the kill switch before exiting")
     sim = sub.add_parser("sim", help="run the Hyperliquid-compatible simulator standalone (127.0.0.1 only)")
     sim.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default: 127.0.0.1)")
     sim.add_argument("--port", type=int, default=8765, help="port (default: 8765; 0 = any free port)")
@@ -101,6 +136,10 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--speed", type=float, default=1.0, help="sim seconds per wall second (default: 1)")
     sim.add_argument("--cascade-rate", type=float, default=2.5, help="cascades per simulated hour (default: 2.5)")
     sim.add_argument("--start-ms", type=int, help="simulated clock start, ms UTC (default: now)")
+    sim.add_argument("--starting-usdc", type=float, help="faucet credit of a new account, USDC (default: 100000)")
+    sim.add_argument("--testnet", action="store_true",
+                     help="verify testnet signatures (what the official Python SDK sends to any non-mainnet URL)")  # fmt: skip
+    sim.add_argument("--regime", choices=["natural", "positive", "negative"], help="funding regime (default: natural)")
     return p
 
 
@@ -148,7 +187,15 @@ def main(argv: list[str] | None = None) -> int:
         sim_argv += ["--speed", repr(args.speed), "--cascade-rate", repr(args.cascade_rate)]
         if args.start_ms is not None:
             sim_argv += ["--start-ms", str(args.start_ms)]
+        if args.starting_usdc is not None:
+            sim_argv += ["--starting-usdc", repr(args.starting_usdc)]
+        if args.testnet:
+            sim_argv += ["--testnet"]
+        if args.regime:
+            sim_argv += ["--regime", args.regime]
         return sim_main(sim_argv) or 0
+    if args.command == "report":
+        return _report(args)
 
     from core.config import ConfigError
     from core.credentials import CredentialsError
@@ -158,6 +205,8 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         sys.stderr.write(f"pfterm: error: {exc}\n")
         return 2
+    if args.command == "harvest":
+        return _harvest(args, settings)
     _setup_logging(args.log_file)
 
     from core.session import resolve_access, resolve_endpoint
@@ -176,6 +225,135 @@ def main(argv: list[str] | None = None) -> int:
     app = PftermApp(settings, endpoint=endpoint, access=access)
     app.run()
     return app.return_code or 0
+
+
+def _harvest(args: argparse.Namespace, settings) -> int:
+    """``pfterm harvest``: a deterministic simulated session (``--duration``) or the live harvester."""
+    import json
+    import logging
+    from logging.handlers import RotatingFileHandler
+
+    from platformdirs import user_log_path
+
+    from core.sim_session import harvester_settings, parse_duration
+
+    hs = harvester_settings(settings, args.profile)
+    log_path = getattr(args, "log_file", None) or settings.harvest.log_file or user_log_path("pfterm") / "harvest.log"
+    log_path = Path(log_path).expanduser()
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    file_handler = RotatingFileHandler(log_path, maxBytes=5_000_000, backupCount=5, encoding="utf-8")
+    file_handler.setFormatter(fmt)
+    err = logging.StreamHandler(sys.stderr)
+    err.setFormatter(fmt)
+    root = logging.getLogger()
+    root.handlers[:] = [file_handler, err]
+    root.setLevel(logging.INFO)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+    if args.duration is not None:
+        if settings.venue.name != "sim" or settings.urls.get("hyperliquid"):
+            sys.stderr.write("pfterm harvest: error: --duration runs on the embedded simulator only (--venue sim)\n")
+            return 2
+        try:
+            duration_s = parse_duration(args.duration)
+        except ValueError as exc:
+            sys.stderr.write(f"pfterm harvest: error: {exc}\n")
+            return 2
+        err.setLevel(logging.WARNING)  # the report is the output; decisions go to the log file
+        from core.sim_session import run
+
+        report = run(
+            settings, hs, seed=settings.sim.seed, duration_s=duration_s, regime=args.regime,
+            journal_path=args.journal, progress=lambda line: sys.stderr.write(line + "\n"),
+        )  # fmt: skip
+        if args.report == "json":
+            print(json.dumps(report, indent=2))
+        else:
+            print(_session_text(report))
+        return 0
+
+    from core.credentials import CredentialsError
+    from core.session import resolve_access, resolve_endpoint
+
+    endpoint = resolve_endpoint(settings)
+    try:
+        access = resolve_access(settings, endpoint, getattr(args, "key_file", None))
+    except CredentialsError as exc:
+        sys.stderr.write(f"pfterm harvest: error: {exc}\n")
+        return 2
+    if not access.can_trade:
+        sys.stderr.write(f"pfterm harvest: error: read-only: {access.read_only}\n")
+        return 2
+    import asyncio
+
+    from core.session import harvest_live
+
+    return asyncio.run(harvest_live(settings, endpoint, access, hs, flatten_on_exit=args.flatten_on_exit))
+
+
+def _session_text(report: dict) -> str:
+    s, a, pnl = report["session"], report["account"], report["pnl"]
+    t = pnl["total"]
+    lines = [
+        f"simulated harvest: seed {s['seed']}, regime {s['regime']}, profile {s['profile']}, "
+        f"{s['duration_s'] / 86400:g} days in {s['cycles']} cycles, {s['wall_s']:.1f} s wall",
+        f"equity {a['equity_start_usd']:,.2f} -> {a['equity_end_usd']:,.2f} USD; {a['open_positions']} position(s) still open",
+        f"funding earned {t['funding_pnl']:+,.2f}  fees {-t['fees']:+,.2f}  spot {t['spot_pnl']:+,.2f}  "
+        f"perp {t['perp_pnl']:+,.2f}  net {t['net']:+,.2f} USD",
+        f"positions {t['positions']} ({t['closed']} closed), win rate "
+        + ("-" if t["win_rate"] is None else f"{t['win_rate'] * 100:.0f}%")
+        + ", realised funding APR "
+        + ("-" if t["funding_apr_realised"] is None else f"{t['funding_apr_realised'] * 100:.1f}%"),
+        "decisions: " + ", ".join(f"{k} {v}" for k, v in sorted(report["decisions"].items())),
+        "exits: " + (", ".join(f"{k} {v}" for k, v in sorted(report["exit_reasons"].items())) or "none"),
+    ]
+    return "\n".join(lines)
+
+
+def _report(args: argparse.Namespace) -> int:
+    """``pfterm report``: print the journal's P&L attribution (table or JSON); exit 0, or 2
+    with one line for a bad --since, config or journal path."""
+    import json
+
+    from core.config import ConfigError, load_settings
+    from core.report import build_report, parse_since, report_json, report_text
+
+    try:
+        since_ms = None if args.since is None else parse_since(args.since)
+        settings = load_settings(args.config, required=args.config is not None)
+    except (ValueError, ConfigError) as exc:
+        sys.stderr.write(f"pfterm report: error: {exc}\n")
+        return 2
+    if args.journal is not None:
+        path = args.journal.expanduser()
+    else:
+        from core.session import journal_path
+
+        path = journal_path(settings)
+    if not path.is_file():
+        sys.stderr.write(f"pfterm report: error: no journal at {path}\n")
+        return 2
+    import sqlite3
+
+    from core.journal import Journal, JournalError
+
+    try:
+        with Journal(path) as journal:
+            report = build_report(journal, since_ms=since_ms, aliases=settings.trading.spot_aliases)
+    except (sqlite3.Error, JournalError) as exc:
+        sys.stderr.write(f"pfterm report: error: cannot read the journal {path}: {exc}\n")
+        return 2
+    if args.json:
+        print(json.dumps(report_json(report), indent=2, sort_keys=True))
+    elif not report.positions:
+        from datetime import UTC, datetime
+
+        when = "its start" if since_ms is None else datetime.fromtimestamp(since_ms / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC")
+        print(f"no fills in the journal since {when}")
+    else:
+        print(report_text(report))
+    return 0
 
 
 def _kill(settings, endpoint, access) -> int:

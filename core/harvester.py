@@ -1,0 +1,619 @@
+"""The funding harvester: the automated face of pfterm, on the console's own trader.
+
+Every cycle (``cycle_s`` of venue time):
+
+1. **Read** every perp market (``metaAndAssetCtxs``), every mid (``allMids``, spot pairs
+   included) and the account (through the :class:`~core.trading.Trader`). Open interest is
+   kept per market over the last scans to judge its trend (``DOMAIN.md`` §5).
+2. **Halt** when the trader is HALTED (kill switch or daily loss limit): nothing more is
+   entered and the harvester stops.
+3. **Finish openings**: a perp leg posted as a maker order (ALO) last cycle that is still
+   resting is cancelled and the remainder sent as an IOC within the slippage bound; the spot
+   leg is then bought to the perp leg's filled size.
+4. **Exits** (:func:`core.harvest.exit_decision`): funding flipped, basis stop, basis wider
+   than 2× entry, APR below the profile's exit level, maximum holding time (close both legs),
+   or liquidation distance below 15 % (reduce both legs first).
+5. **Entries**: every market is scored (:func:`core.harvest.evaluate`: OI floor, entry APR,
+   a hedge leg, fees amortised over the expected holding, basis, settlement timing,
+   quarter-Kelly size) and the best are allocated within the profile's per-market and total
+   caps and the venue share (:func:`core.harvest.allocate`). A position is long spot + short
+   perp (cash-and-carry) where the venue lists a spot market for the asset. The perp leg is
+   posted as a post-only maker order at the top of the book when ``maker_first``, else sent
+   as an IOC.
+6. **Delta**: the same rebalance action as the console's ``r`` key
+   (:meth:`~core.trading.Trader.preview_rebalance`) brings any asset over the threshold back.
+
+Every decision (entered, skipped and why, exited and why) is journalled as an event with
+its inputs and kept in a bounded list for the console's panel. Orders carry
+``purpose="harvest"`` and go through the trader's journal and risk checks like any order.
+
+Units: USD, base units, fractions (APR 0.2 = 20 %), ms timestamps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.funding import next_settlement_ms
+from core.harvest import (
+    PROFILES,
+    Candidate,
+    Exit,
+    FundingMarket,
+    HeldPosition,
+    Profile,
+    Skip,
+    allocate,
+    evaluate,
+    exit_decision,
+)
+from core.models import MarketInfo, OrderIntent
+from core.risk import TradingState
+from core.signals import Trend, oi_trend
+from core.trading import HL_MAKER_FEE, Trader
+from core.venues.hyperliquid.exchange import ExchangeError
+from core.venues.hyperliquid.orders import Cloid, floor_size, market_price, round_price
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Decision", "HarvestPosition", "Harvester", "HarvesterSettings", "HarvesterView"]
+
+DECISIONS_KEPT = 300
+MIN_LEG_USD = 10.0
+SPOT_TAKER_FEE = 0.0007
+"""Hyperliquid base-tier spot taker fee, a fraction (0.07 %,
+https://hyperliquid.gitbook.io/hyperliquid-docs/trading/fees)."""
+CARRY_FEE = HL_MAKER_FEE + SPOT_TAKER_FEE
+"""Fee per leg pair of a cash-and-carry entry: perp maker + spot taker; passed to the seed's
+``rate − 2 × fee / holding_periods`` net-rate test, so the exit is priced like the entry."""
+
+
+@dataclass(slots=True, frozen=True)
+class HarvesterSettings:
+    """The harvester's knobs (``[harvest]`` in the config).
+
+    * ``profile``: entry/exit APR, per-market and total caps, basis stop (``DOMAIN.md`` §6);
+    * ``score_model``: ``"seed001"`` or ``"seed002"`` (``DOMAIN.md`` §6);
+    * ``min_oi_usd``: skip markets with less open interest (seed 002: $5M);
+    * ``holding_periods``: 8 h periods fees are amortised over (seed 001: 12);
+    * ``horizon_periods``: 8 h periods of funding the Kelly reward counts. Seed 002 counts 3,
+      with which quarter-Kelly is positive only above ~590 % APR (3 % basis stop, rising OI;
+      see :func:`core.harvest.position_fraction`), so nothing realistic would ever be entered;
+      the default counts what a position can collect over its maximum holding time (30 days =
+      90 periods), with which Kelly turns positive at 20 % APR for rising OI: the moderate
+      profile's entry level;
+    * ``cycle_s``: venue seconds between scans; ``max_hold_h``: maximum holding time, hours;
+    * ``maker_first``: post the perp leg as a post-only (ALO) maker order first;
+    * ``slippage``: IOC bound around mid, fraction; ``reduce_below``: liquidation distance that
+      triggers a reduction (seed 001: 15 %); ``oi_scans``: scans in the OI trend window;
+    * ``min_entry_basis``: the "basis wider than 2× entry" exit (seed 000) applies only to an
+      entry basis at least this large (0.2 %): below it, doubling is ordinary noise of a few
+      basis points and the rule would churn positions (and fees) on every wiggle.
+    """
+
+    profile: Profile = field(default_factory=lambda: PROFILES["moderate"])
+    score_model: str = "seed002"
+    min_oi_usd: float = 5_000_000.0
+    holding_periods: float = 12.0
+    horizon_periods: float = 90.0
+    cycle_s: float = 300.0
+    max_hold_h: float = 720.0
+    maker_first: bool = True
+    slippage: float = 0.005
+    reduce_below: float = 0.15
+    oi_scans: int = 12
+    min_entry_basis: float = 0.002
+
+
+@dataclass(slots=True, frozen=True)
+class Decision:
+    """One harvester decision: venue time ms, market, ``action`` (``enter``, ``skip``, ``exit``,
+    ``reduce``, ``rebalance``, ``halt``, ``error``), one-line reason and its inputs."""
+
+    time_ms: int
+    symbol: str
+    action: str
+    reason: str
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class HarvestPosition:
+    """A position the harvester holds: perp ``symbol``, its spot pair (``"@142"``), side,
+    when and at what APR/basis it was entered, sizes (base units; perp signed), and the oid
+    of a maker perp order still working (``pending_oid``) with its target size."""
+
+    id: str
+    symbol: str
+    spot_pair: str | None
+    spot_asset: int | None
+    side: str
+    entry_ms: int
+    entry_apr: float
+    entry_basis: float
+    target_size: float
+    perp_size: float = 0.0
+    spot_size: float = 0.0
+    pending_oid: int | None = None
+
+    def held(self, mark_px: float) -> HeldPosition:
+        """The strategy's view of this position (notional at ``mark_px``, USD)."""
+        return HeldPosition(
+            symbol=self.symbol,
+            side=self.side,  # type: ignore[arg-type]
+            entry_ms=self.entry_ms,
+            entry_apr=self.entry_apr,
+            entry_basis=self.entry_basis,
+            notional_usd=abs(self.perp_size) * mark_px,
+        )
+
+
+@dataclass(slots=True, frozen=True)
+class HarvesterView:
+    """What the console's Harvester panel shows."""
+
+    status: str
+    profile: str
+    cycles: int
+    positions: tuple[tuple[str, str, float, float, float], ...]  # symbol, side, perp size, notional USD, entry APR
+    decisions: tuple[Decision, ...]
+    funding_usd: float
+    last_cycle_ms: int | None
+    error: str | None
+
+
+@dataclass(slots=True)
+class _SpotPair:
+    name: str
+    asset_id: int
+    sz_decimals: int
+
+
+class Harvester:
+    """Runs the harvest cycle on ``trader`` (see the module docstring).
+
+    Args:
+        trader: the account's order manager (the console's own, or a headless one); must
+            be able to trade.
+        settings: strategy knobs.
+        now_ms: the venue's clock (ms); the simulator's clock in a lockstep session.
+    """
+
+    def __init__(
+        self, trader: Trader, settings: HarvesterSettings | None = None, *, now_ms: Callable[[], int] | None = None
+    ) -> None:
+        self.trader = trader
+        self.settings = settings or HarvesterSettings()
+        self.now_ms = now_ms or (lambda: int(time.time() * 1000))
+        self.status = "stopped"
+        self.positions: dict[str, HarvestPosition] = {}
+        self.decisions: deque[Decision] = deque(maxlen=DECISIONS_KEPT)
+        self.cycles = 0
+        self.error: str | None = None
+        self.last_cycle_ms: int | None = None
+        self.funding_usd = 0.0
+        self._oi: dict[str, deque[float]] = {}
+        self._spot: dict[str, _SpotPair] = {}
+        self._started_ms: int | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._seq = 0
+        self.counts: Counter[str] = Counter()
+        """Decisions by action since start (the bounded list keeps only the latest)."""
+        self.exit_reasons: Counter[str] = Counter()
+        self._last_skip: dict[str, str] = {}
+
+    # ------------------------------------------------------------------ decisions
+    def _decide(self, symbol: str, action: str, reason: str, **detail: Any) -> Decision:
+        d = Decision(self.now_ms(), symbol, action, reason, detail)
+        self.counts[action] += 1
+        if action in ("exit", "reduce"):
+            self.exit_reasons[reason.split(":")[0]] += 1
+        if action == "skip":
+            # the same market skipped for the same kind of reason every cycle is one line, not hundreds
+            kind = reason.split(" ")[0]
+            if self._last_skip.get(symbol) == kind:
+                return d
+            self._last_skip[symbol] = kind
+        else:
+            self._last_skip.pop(symbol, None)
+        self.decisions.append(d)
+        level = logging.WARNING if action in ("exit", "reduce", "halt", "error") else logging.INFO
+        if action != "skip":
+            log.log(level, "harvest %s %s: %s", action, symbol, reason)
+        journal = self.trader.journal
+        if journal is not None and action != "skip":
+            journal.log_event(f"harvest_{action}", f"{symbol}: {reason}", {"symbol": symbol, **detail})
+        return d
+
+    # ------------------------------------------------------------------ lifecycle
+    async def load(self) -> None:
+        """Read the venue's spot pairs (for cash-and-carry legs) and the markets."""
+        ex = self.trader.exchange
+        if ex is None:
+            raise RuntimeError(f"read-only: {self.trader.read_only_reason}")
+        aliases = self.trader.settings.spot_aliases
+        try:
+            pairs = await ex.spot_meta()
+        except ExchangeError as exc:
+            log.warning("spot markets unavailable (%s): perp-only markets are skipped", exc)
+            pairs = []
+        for p in pairs:
+            if p.quote != "USDC":
+                continue
+            perp = aliases.get(p.base, p.base)
+            self._spot.setdefault(perp, _SpotPair(p.name, p.asset_id, p.sz_decimals))
+        if not self.trader.markets:
+            self.trader.markets = {m.symbol: m for m in await ex.info.meta()}
+
+    def start(self) -> asyncio.Task[None]:
+        """Run :meth:`run` in a task (the console's ``H``); returns it."""
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self.run(), name="harvester")
+        return self._task
+
+    async def stop(self) -> None:
+        """Stop cycling (positions are left as they are); a halted harvester stays halted."""
+        if self.status == "running":
+            self.status = "stopped"
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+
+    async def run(self, *, wall_per_venue_s: float = 1.0) -> None:
+        """Cycle until stopped or halted; sleeps ``cycle_s × wall_per_venue_s`` wall seconds between cycles."""
+        await self.load()
+        if self.status != "halted":
+            self.status = "running"
+        while self.status == "running":
+            await self.cycle()
+            if self.status != "running":
+                break
+            await asyncio.sleep(self.settings.cycle_s * wall_per_venue_s)
+
+    # ------------------------------------------------------------------ the cycle
+    async def cycle(self) -> None:
+        """One scan: read, halt check, finish openings, exits, entries, delta."""
+        trader = self.trader
+        ex = trader.exchange
+        if ex is None:
+            self.status = "halted"
+            self._decide("*", "halt", f"read-only: {trader.read_only_reason}")
+            return
+        now = self.now_ms()
+        if self._started_ms is None:
+            self._started_ms = now
+        self.cycles += 1
+        try:
+            (_metas, ctxs), mids = await asyncio.gather(ex.info.meta_and_asset_ctxs(), ex.info.all_mids())
+            await trader.refresh()
+        except ExchangeError as exc:
+            self.error = str(exc)
+            self._decide("*", "error", f"venue read failed: {exc}")
+            return
+        self.error = None
+        self.last_cycle_ms = now
+        trader._venue_mids = dict(mids)  # noqa: SLF001 - the trader prices with what was just read
+        trader._check_daily_loss()  # noqa: SLF001 - same rule as the poller, at the harvester's pace
+        if trader.state is TradingState.HALTED or trader.kill_running:
+            self.status = "halted"
+            why = "kill switch" if trader.last_kill or trader.kill_running else "trading halted"
+            self._decide("*", "halt", f"{why}: harvester stopped; positions left to the kill switch")
+            return
+        markets = self._markets(ctxs, mids, now)
+        await self._finish_openings(markets)
+        await self._exits(markets, now)
+        await self._entries(markets, now)
+        await self._delta()
+        self._sync_sizes()
+
+    def _markets(self, ctxs: list[Any], mids: Mapping[str, float], now: int) -> dict[str, FundingMarket]:
+        out: dict[str, FundingMarket] = {}
+        ext = self.trader.settings.external_spot
+        for c in ctxs:
+            if c is None:
+                continue
+            info = self.trader.markets.get(c.symbol)
+            if info is None or info.delisted:
+                continue
+            oi_usd = c.open_interest * c.oracle_px
+            hist = self._oi.setdefault(c.symbol, deque(maxlen=self.settings.oi_scans))
+            hist.append(oi_usd)
+            trend = oi_trend(list(hist))
+            pair = self._spot.get(c.symbol)
+            spot_px = mids.get(pair.name) if pair is not None else None
+            if spot_px is not None and not (spot_px > 0 and math.isfinite(spot_px)):
+                spot_px = None
+            hedge = "spot" if spot_px else ("external" if ext.get(c.symbol) else "none")
+            out[c.symbol] = FundingMarket(
+                symbol=c.symbol,
+                rate=c.funding,
+                interval_h=c.funding_interval_h,
+                next_funding_ms=next_settlement_ms(now, c.funding_interval_h),
+                mark_px=c.mark_px,
+                index_px=c.oracle_px,
+                spot_px=spot_px,
+                open_interest_usd=oi_usd,
+                oi_trend={Trend.RISING: "rising", Trend.FALLING: "falling"}.get(trend, "stable"),  # type: ignore[arg-type]
+                hedge=hedge,  # type: ignore[arg-type]
+            )
+        return out
+
+    # ------------------------------------------------------------------ orders
+    def _intent(self, symbol: str, asset: int, is_buy: bool, size: float, px: float, tif: str, reduce_only: bool) -> OrderIntent:
+        return OrderIntent(symbol, asset, is_buy, size, px, tif, reduce_only, Cloid.new().raw, "harvest")
+
+    def _perp_ioc(self, m: FundingMarket, info: MarketInfo, is_buy: bool, size: float, reduce_only: bool) -> OrderIntent:
+        px = market_price(m.mark_px, is_buy, self.settings.slippage, sz_decimals=info.sz_decimals)
+        return self._intent(info.symbol, info.asset_id, is_buy, size, px, "Ioc", reduce_only)
+
+    def _spot_ioc(self, pair: _SpotPair, mid: float, is_buy: bool, size: float) -> OrderIntent:
+        # prices on the perp tick rule are valid spot prices too (spot allows more decimals)
+        px = market_price(mid, is_buy, self.settings.slippage, sz_decimals=pair.sz_decimals)
+        return self._intent(pair.name, pair.asset_id, is_buy, size, px, "Ioc", False)
+
+    async def _send(self, intents: list[OrderIntent]) -> list[Any]:
+        markets = dict(self.trader.markets)
+        for it in intents:
+            if it.symbol not in markets:  # spot pairs are not in the perp metadata
+                pair = next((p for p in self._spot.values() if p.name == it.symbol), None)
+                if pair is not None:
+                    markets[it.symbol] = MarketInfo("hyperliquid", pair.name, pair.asset_id, pair.sz_decimals, 1)
+        saved = self.trader.markets
+        self.trader.markets = markets
+        try:
+            # harvest legs are sized by the strategy's own caps (DOMAIN §6); the trader's state
+            # still gates them (HALTED refuses), see submit(check=False) callers below
+            return await self.trader.submit(intents, check=False)
+        finally:
+            self.trader.markets = saved
+
+    def _perp_position(self, symbol: str) -> float:
+        acc = self.trader.account
+        if acc is None:
+            return 0.0
+        return sum(p.size for p in acc.state.positions if p.symbol == symbol)
+
+    def _spot_balance(self, symbol: str) -> float:
+        acc = self.trader.account
+        if acc is None:
+            return 0.0
+        return sum(b.total for b in acc.spot if b.coin == symbol)
+
+    # ------------------------------------------------------------------ steps
+    async def _finish_openings(self, markets: Mapping[str, FundingMarket]) -> None:
+        trader = self.trader
+        for pos in list(self.positions.values()):
+            if pos.pending_oid is None:
+                continue
+            m = markets.get(pos.symbol)
+            info = trader.markets.get(pos.symbol)
+            acc = trader.account
+            if m is None or info is None or acc is None:
+                continue
+            resting = [o for o in acc.orders if o.oid == pos.pending_oid]
+            if resting:
+                await trader.cancel(resting, purpose="harvest")
+                await trader.refresh()
+            pos.pending_oid = None
+            filled = abs(self._perp_position(pos.symbol))
+            rest = floor_size(max(pos.target_size - filled, 0.0), info.sz_decimals)
+            intents = []
+            if rest * m.mark_px >= MIN_LEG_USD:
+                intents.append(self._perp_ioc(m, info, pos.side == "long_perp", rest, False))
+            if intents:
+                await self._send(intents)
+                await trader.refresh()
+            await self._match_spot(pos, m)
+
+    async def _match_spot(self, pos: HarvestPosition, m: FundingMarket) -> None:
+        """Buy (or sell) spot so that the spot leg equals the perp leg's size."""
+        pair = self._spot.get(pos.symbol)
+        if pair is None or m.spot_px is None:
+            return
+        perp = self._perp_position(pos.symbol)
+        want = -perp  # short perp ↔ long spot
+        have = self._spot_balance(pos.symbol)
+        diff = floor_size(abs(want - have), pair.sz_decimals)
+        if diff * m.spot_px < MIN_LEG_USD:
+            return
+        outs = await self._send([self._spot_ioc(pair, m.spot_px, want > have, diff)])
+        for o in outs:
+            if o.status not in ("filled", "resting"):
+                self._decide(pos.symbol, "error", f"spot leg {o.status}: {o.message}")
+        await self.trader.refresh()
+
+    async def _exits(self, markets: Mapping[str, FundingMarket], now: int) -> None:
+        trader = self.trader
+        for pos in list(self.positions.values()):
+            m = markets.get(pos.symbol)
+            if m is None:
+                continue
+            liq = None
+            acc = trader.account
+            if acc is not None:
+                p = next((p for p in acc.state.positions if p.symbol == pos.symbol and p.size != 0), None)
+                if p is not None and p.liquidation_px:
+                    liq = abs(p.liquidation_px - m.mark_px) / m.mark_px
+            ex = exit_decision(
+                pos.held(m.mark_px), m, self.settings.profile, now_ms=now,
+                max_hold_ms=int(self.settings.max_hold_h * 3_600_000), liq_distance=liq,
+                reduce_below=self.settings.reduce_below, min_entry_basis=self.settings.min_entry_basis,
+            )  # fmt: skip
+            if ex is not None:
+                await self._close(pos, m, ex)
+
+    async def _close(self, pos: HarvestPosition, m: FundingMarket, ex: Exit) -> None:
+        trader = self.trader
+        info = trader.markets.get(pos.symbol)
+        if info is None:
+            return
+        fraction = 1.0 if ex.kind == "close" else ex.reduce_fraction
+        perp = self._perp_position(pos.symbol)
+        intents = []
+        size = floor_size(abs(perp) * fraction, info.sz_decimals) if fraction < 1 else abs(perp)
+        if size > 0:
+            intents.append(self._perp_ioc(m, info, perp < 0, size, True))
+        pair = self._spot.get(pos.symbol)
+        spot = self._spot_balance(pos.symbol)
+        if pair is not None and m.spot_px and spot > 0:
+            spot_size = floor_size(spot * fraction, pair.sz_decimals)
+            if spot_size * m.spot_px >= MIN_LEG_USD:
+                intents.append(self._spot_ioc(pair, m.spot_px, False, spot_size))
+        action = "exit" if ex.kind == "close" else "reduce"
+        self._decide(pos.symbol, action, ex.reason, position_id=pos.id, apr=m.apr, basis=m.basis,
+                     perp_size=perp, spot_size=spot)  # fmt: skip
+        if intents:
+            outs = await self._send(intents)
+            for o in outs:
+                if o.status not in ("filled",):
+                    self._decide(pos.symbol, "error", f"{action} leg {o.status}: {o.message}")
+            await trader.refresh()
+        if ex.kind == "close" and abs(self._perp_position(pos.symbol)) < 10 ** -info.sz_decimals:
+            del self.positions[pos.symbol]
+            if trader.journal is not None:
+                trader.journal.log_event(
+                    "harvest_close", f"{pos.symbol}: {ex.reason}", {"position_id": pos.id, "reason": ex.reason}
+                )
+
+    async def _entries(self, markets: Mapping[str, FundingMarket], now: int) -> None:
+        trader = self.trader
+        s = self.settings
+        acc = trader.account
+        if acc is None:
+            return
+        candidates: list[Candidate] = []
+        for m in markets.values():
+            if m.symbol in self.positions:
+                continue
+            verdict = evaluate(
+                m, s.profile, now_ms=now, score_model=s.score_model, maker_fee=CARRY_FEE,  # type: ignore[arg-type]
+                min_oi_usd=s.min_oi_usd, holding_periods=s.holding_periods, horizon_periods=s.horizon_periods,
+            )  # fmt: skip
+            if isinstance(verdict, Skip):
+                # only the interesting skips are kept: funding high enough to look at
+                if abs(m.apr) >= s.profile.entry_apr:
+                    self._decide(m.symbol, "skip", verdict.reason, apr=m.apr)
+                continue
+            if verdict.side == "long_perp" and self._spot_balance(m.symbol) <= 0:
+                self._decide(m.symbol, "skip", "negative funding: no spot held to sell against a perp long", apr=m.apr)
+                continue
+            candidates.append(verdict)
+        if not candidates:
+            return
+        capital = acc.state.account_value + (acc.spot_usdc or 0.0)
+        current = {
+            p.symbol: abs(self._perp_position(p.symbol)) * markets[p.symbol].mark_px
+            for p in self.positions.values()
+            if p.symbol in markets
+        }
+        for cand, usd in allocate(candidates, profile=s.profile, capital_usd=capital, current_usd=current):
+            await self._enter(cand, usd, now)
+
+    async def _enter(self, cand: Candidate, usd: float, now: int) -> None:
+        trader = self.trader
+        m = cand.market
+        info = trader.markets.get(m.symbol)
+        pair = self._spot.get(m.symbol)
+        if info is None or pair is None or m.spot_px is None:
+            return
+        if cand.side != "short_perp":
+            return  # long-perp legs are only built from held spot; see _entries
+        spot_usdc = trader.account.spot_usdc if trader.account else None
+        if spot_usdc is not None and spot_usdc < usd * 1.01:
+            usd = spot_usdc / 1.01
+        decimals = min(info.sz_decimals, pair.sz_decimals)
+        size = floor_size(usd / m.mark_px, decimals)
+        if size * m.mark_px < MIN_LEG_USD:
+            self._decide(m.symbol, "skip", f"size ${size * m.mark_px:,.2f} below the ${MIN_LEG_USD:.0f} minimum order")
+            return
+        self._seq += 1
+        pos = HarvestPosition(
+            id=f"h{now}-{self._seq}", symbol=m.symbol, spot_pair=pair.name, spot_asset=pair.asset_id,
+            side=cand.side, entry_ms=now, entry_apr=m.apr, entry_basis=m.basis, target_size=size,
+        )  # fmt: skip
+        self._decide(
+            m.symbol, "enter",
+            f"{cand.reason}; short {size:g} perp + long spot, ${size * m.mark_px:,.0f}",
+            position_id=pos.id, score=cand.score, fraction=cand.fraction, apr=m.apr, basis=m.basis,
+            oi_usd=m.open_interest_usd, oi_trend=m.oi_trend, rate=m.rate, size=size,
+        )  # fmt: skip
+        if trader.journal is not None:
+            trader.journal.log_event(
+                "harvest_open", f"{m.symbol} cash and carry",
+                {"position_id": pos.id, "symbol": m.symbol, "side": cand.side, "strategy": "cash_and_carry"},
+            )  # fmt: skip
+        self.positions[m.symbol] = pos
+        if self.settings.maker_first:
+            # post-only at one tick above the mark: rests on the ask side, earns the maker fee
+            px = round_price(m.mark_px * 1.0001, info.sz_decimals, rounding="up")
+            [out] = await self._send([self._intent(info.symbol, info.asset_id, False, size, px, "Alo", False)])
+            if out.status == "resting" and out.result is not None:
+                pos.pending_oid = out.result.oid
+                return
+            if out.status == "filled":
+                await trader.refresh()
+                await self._match_spot(pos, m)
+                return
+            # rejected (would cross, or anything else): fall back to IOC within the bound
+        [out] = await self._send([self._perp_ioc(m, info, False, size, False)])
+        await trader.refresh()
+        if out.status != "filled":
+            self._decide(m.symbol, "error", f"perp leg {out.status}: {out.message}", position_id=pos.id)
+            if abs(self._perp_position(m.symbol)) == 0:
+                del self.positions[m.symbol]
+                return
+        await self._match_spot(pos, m)
+
+    async def _delta(self) -> None:
+        view, refusal = self.trader.preview_rebalance()
+        harvest_syms = set(self.positions)
+        hedges = [h for h in view.hedges if h.intent.symbol in harvest_syms]
+        if not hedges or refusal is not None:
+            return
+        # a perp leg still being worked as a maker order is not a delta to hedge yet
+        hedges = [h for h in hedges if self.positions[h.intent.symbol].pending_oid is None]
+        if not hedges:
+            return
+        for h in hedges:
+            self._decide(h.intent.symbol, "rebalance", f"delta {h.delta_before_usd:+,.2f} USD over threshold",
+                         delta=h.delta_before_usd)  # fmt: skip
+        await self.trader.submit([h.intent for h in hedges])
+        await self.trader.refresh()
+
+    def _sync_sizes(self) -> None:
+        for pos in self.positions.values():
+            pos.perp_size = self._perp_position(pos.symbol)
+            pos.spot_size = self._spot_balance(pos.symbol)
+
+    # ------------------------------------------------------------------ view
+    def view(self) -> HarvesterView:
+        """A snapshot for the console's Harvester panel."""
+        rows = []
+        for p in self.positions.values():
+            mark = self.trader.mark(p.symbol) or 0.0
+            rows.append((p.symbol, p.side, p.perp_size, abs(p.perp_size) * mark, p.entry_apr))
+        return HarvesterView(
+            status=self.status,
+            profile=self.settings.profile.name,
+            cycles=self.cycles,
+            positions=tuple(rows),
+            decisions=tuple(d for d in self.decisions if d.action != "skip")[-50:],
+            funding_usd=self.funding_usd,
+            last_cycle_ms=self.last_cycle_ms,
+            error=self.error,
+        )
+
+
+def _finite(x: float) -> bool:
+    return isinstance(x, (int, float)) and math.isfinite(x)

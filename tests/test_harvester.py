@@ -1,0 +1,89 @@
+"""The funding harvester end to end on the simulator in lockstep (``core.sim_session``):
+funding collected in a positive regime, exits on a funding flip, the daily loss limit firing
+the kill switch, determinism, and the ``pfterm harvest`` command line."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from core.config import Settings
+from core.sim_session import SESSION_START_MS, harvester_settings, parse_duration, run_simulated_harvest
+from tui.cli import main
+
+
+def _quiet_settings() -> Settings:
+    s = Settings()
+    s.sim.cascade_rate = 0.0  # clean regimes: cascades' basis shocks are tested elsewhere
+    return s
+
+
+async def test_positive_regime_collects_funding() -> None:
+    s = _quiet_settings()
+    report = await run_simulated_harvest(s, harvester_settings(s), seed=7, duration_s=2 * 86_400, regime="positive")
+    total = report["pnl"]["total"]
+    assert report["decisions"].get("enter", 0) >= 1
+    assert total["funding_pnl"] > 0
+    assert total["fees"] > 0
+    # the attribution adds up: spot + perp + funding − fees = net
+    assert total["net"] == pytest.approx(total["spot_pnl"] + total["perp_pnl"] + total["funding_pnl"] - total["fees"], abs=0.05)
+    # and the net is the account's equity change (marked at the end)
+    change = report["account"]["equity_end_usd"] - report["account"]["equity_start_usd"]
+    assert total["net"] == pytest.approx(change, abs=max(5.0, 0.02 * abs(change)))
+    carry = [p for p in report["pnl"]["positions"] if p["strategy"] == "cash_and_carry"]
+    assert carry and all(p["side"] == "short_perp" for p in carry)
+
+
+async def test_funding_flip_is_exited() -> None:
+    s = _quiet_settings()
+    flip = SESSION_START_MS + 24 * 3_600_000
+    report = await run_simulated_harvest(
+        s, harvester_settings(s), seed=7, duration_s=36 * 3_600, regime="positive", regime_flip_at_ms=flip
+    )
+    assert report["decisions"].get("enter", 0) >= 1
+    assert report["exit_reasons"].get("funding flipped", 0) >= 1
+    assert report["account"]["open_positions"] == 0
+    assert all(p["closed_ms"] is not None for p in report["pnl"]["positions"])
+
+
+async def test_daily_loss_limit_fires_the_kill_switch_and_stops() -> None:
+    s = _quiet_settings()
+    s.trading.daily_loss_limit = 1e-6  # the first fees breach it
+    report = await run_simulated_harvest(s, harvester_settings(s), seed=7, duration_s=6 * 3_600, regime="positive")
+    assert report["session"]["status"] == "halted"
+    assert report["decisions"].get("halt", 0) == 1
+    assert report["kill_switch"] is not None and report["kill_switch"]["flat"] is True
+    assert report["session"]["simulated_to_ms"] < SESSION_START_MS + 6 * 3_600_000
+
+
+async def test_same_seed_same_session() -> None:
+    s = _quiet_settings()
+    a = await run_simulated_harvest(s, harvester_settings(s), seed=3, duration_s=12 * 3_600, regime="positive")
+    b = await run_simulated_harvest(s, harvester_settings(s), seed=3, duration_s=12 * 3_600, regime="positive")
+    for r in (a, b):
+        r["session"].pop("wall_s")
+    assert a == b
+
+
+def test_duration_parser() -> None:
+    assert parse_duration("7d") == 604_800 and parse_duration("36h") == 129_600 and parse_duration("90") == 90
+    for bad in ("", "7w", "-1h", "0"):
+        with pytest.raises(ValueError):
+            parse_duration(bad)
+
+
+def test_cli_simulated_session_json(tmp_path, capsys) -> None:
+    code = main(["harvest", "--venue", "sim", "--speed", "3600", "--duration", "3h", "--seed", "7",
+                 "--report", "json", "--log-file", str(tmp_path / "h.log")])  # fmt: skip
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["session"]["seed"] == 7 and report["session"]["cycles"] == 36
+    assert set(report["pnl"]["total"]) >= {"funding_pnl", "fees", "net", "win_rate"}
+    assert (tmp_path / "h.log").exists()
+
+
+def test_cli_refuses_a_duration_on_a_real_venue(tmp_path, capsys) -> None:
+    code = main(["harvest", "--venue", "hyperliquid", "--duration", "1d", "--log-file", str(tmp_path / "h.log")])
+    assert code == 2
+    assert "embedded simulator only" in capsys.readouterr().err
