@@ -163,6 +163,7 @@ class HarvesterView:
     profile: str
     cycles: int
     positions: tuple[tuple[str, str, float, float, float], ...]  # symbol, side, perp size, notional USD, entry APR
+    targets: tuple[tuple[str, float], ...]  # symbol, USD the last allocation wanted to add
     decisions: tuple[Decision, ...]
     funding_usd: float
     last_cycle_ms: int | None
@@ -204,6 +205,8 @@ class Harvester:
         self._started_ms: int | None = None
         self._task: asyncio.Task[None] | None = None
         self._seq = 0
+        self.targets: list[tuple[str, float]] = []
+        """The last allocation: (symbol, USD to add), best first."""
         self.counts: Counter[str] = Counter()
         """Decisions by action since start (the bounded list keeps only the latest)."""
         self.exit_reasons: Counter[str] = Counter()
@@ -225,10 +228,9 @@ class Harvester:
             self._last_skip.pop(symbol, None)
         self.decisions.append(d)
         level = logging.WARNING if action in ("exit", "reduce", "halt", "error") else logging.INFO
-        if action != "skip":
-            log.log(level, "harvest %s %s: %s", action, symbol, reason)
+        log.log(level, "harvest %s %s: %s", action, symbol, reason)
         journal = self.trader.journal
-        if journal is not None and action != "skip":
+        if journal is not None:
             journal.log_event(f"harvest_{action}", f"{symbol}: {reason}", {"symbol": symbol, **detail})
         return d
 
@@ -279,7 +281,16 @@ class Harvester:
             await self.cycle()
             if self.status != "running":
                 break
-            await asyncio.sleep(self.settings.cycle_s * wall_per_venue_s)
+            await asyncio.sleep(self._next_wait_s() * wall_per_venue_s)
+
+    def _next_wait_s(self) -> float:
+        """Venue seconds to the next scan: one cycle, or sooner to scan as the next settlement
+        comes into the preferred entry window (45 minutes before it, seed 001)."""
+        now = self.now_ms()
+        approach = next_settlement_ms(now, 1.0) - 45 * 60_000
+        while approach <= now:
+            approach += 3_600_000
+        return max(1.0, min(self.settings.cycle_s, (approach - now) / 1000))
 
     # ------------------------------------------------------------------ the cycle
     async def cycle(self) -> None:
@@ -517,7 +528,9 @@ class Harvester:
             for p in self.positions.values()
             if p.symbol in markets
         }
-        for cand, usd in allocate(candidates, profile=s.profile, capital_usd=capital, current_usd=current):
+        plan = allocate(candidates, profile=s.profile, capital_usd=capital, current_usd=current)
+        self.targets = [(c.market.symbol, usd) for c, usd in plan]
+        for cand, usd in plan:
             await self._enter(cand, usd, now)
 
     async def _enter(self, cand: Candidate, usd: float, now: int) -> None:
@@ -608,7 +621,8 @@ class Harvester:
             profile=self.settings.profile.name,
             cycles=self.cycles,
             positions=tuple(rows),
-            decisions=tuple(d for d in self.decisions if d.action != "skip")[-50:],
+            targets=tuple(self.targets),
+            decisions=tuple(self.decisions)[-50:],
             funding_usd=self.funding_usd,
             last_cycle_ms=self.last_cycle_ms,
             error=self.error,

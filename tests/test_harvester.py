@@ -87,3 +87,42 @@ def test_cli_refuses_a_duration_on_a_real_venue(tmp_path, capsys) -> None:
     code = main(["harvest", "--venue", "hyperliquid", "--duration", "1d", "--log-file", str(tmp_path / "h.log")])
     assert code == 2
     assert "embedded simulator only" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flatten", [False, True])
+def test_live_harvest_stops_cleanly_on_sigterm(tmp_path, flatten: bool) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(f'[trading]\njournal = "{tmp_path / "journal.sqlite"}"\n[harvest]\ncycle_s = 60\n')
+    log = tmp_path / "harvest.log"
+    args = [sys.executable, "-m", "tui.cli", "harvest", "--venue", "sim", "--speed", "600", "--config", str(cfg),
+            "--log-file", str(log)] + (["--flatten-on-exit"] if flatten else [])  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if k != "PFTERM_HL_PRIVATE_KEY"}
+    proc = subprocess.Popen(args, cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            text = log.read_text() if log.exists() else ""
+            if text.count("harvest ") >= 3 or "harvest enter" in text:
+                break
+            time.sleep(0.2)
+        assert "harvester starting" in log.read_text()
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    text = log.read_text()
+    assert proc.returncode == 0, err[-2000:]
+    assert "harvester stopping (signal)" in text
+    if flatten:
+        assert "kill switch: FLAT" in text
+    else:
+        assert "kill switch" not in text

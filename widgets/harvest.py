@@ -70,6 +70,10 @@ class HarvesterPanel(Static):
             parts.append(grid)
         else:
             parts.append(Text("no harvest positions", style="dim"))
+        if view.targets:
+            t = Text("targets: ", style="dim")
+            t.append(", ".join(f"{sym} +{fmt_money(usd, 0)}" for sym, usd in view.targets[:4]))
+            parts.append(t)
         for d in view.decisions[-6:][::-1]:
             line = Text(no_wrap=True, overflow="ellipsis")
             line.append(_hhmm(d.time_ms) + " ", style="dim")
