@@ -267,3 +267,61 @@ class OrderIntent:
     def notional_usd(self) -> float:
         """``size × limit_px``, USD."""
         return self.size * self.limit_px
+
+
+@dataclass(slots=True, frozen=True)
+class VenueFunding:
+    """One market's funding and open interest on one venue, normalized (``DOMAIN.md`` §1).
+
+    * ``venue``: ``"binance"``, ``"bybit"``, ``"okx"``, ``"dydx"``, ``"hyperliquid"``;
+    * ``symbol``: the joined symbol across venues (:mod:`core.symbols`, e.g. ``"BTC"``,
+      ``"kPEPE"``); ``native``: the venue's own (``"BTCUSDT"``, ``"BTC-USDT-SWAP"``, ``"BTC-USD"``);
+    * ``rate``: the funding rate for the running interval, a fraction per ``interval_h`` hours
+      (the venue's predicted/next rate; never rescaled);
+    * ``interval_h``: hours between settlements, as the venue says (never assumed);
+    * ``next_funding_ms``: the venue's next settlement time, ms UTC (``None`` if not given);
+    * ``mark_px`` / ``index_px``: USD (``None`` if not given);
+    * ``oi_base``: open interest, single-sided, base units; ``oi_usd``: the same in USD;
+    * ``time_ms``: when the venue produced the values (or the receive time), ms UTC.
+    """
+
+    venue: str
+    symbol: str
+    native: str
+    rate: float
+    interval_h: float
+    next_funding_ms: int | None
+    mark_px: float | None
+    index_px: float | None
+    oi_base: float | None
+    oi_usd: float | None
+    time_ms: int
+
+    @property
+    def rate_per_hour(self) -> float:
+        """``rate / interval_h``: fraction per hour."""
+        return self.rate / self.interval_h
+
+    @property
+    def apr(self) -> float:
+        """Annualised rate, simple: ``rate × 8760 / interval_h`` (``DOMAIN.md`` §1)."""
+        return self.rate * 8760.0 / self.interval_h
+
+
+@dataclass(slots=True, frozen=True)
+class Liquidation:
+    """One forced close on a venue, normalized (``VENUES.md`` "Liquidation side per venue").
+
+    ``side`` is the side of the position that was liquidated (``"long"`` or ``"short"``),
+    whatever field the venue encodes it in; ``size_base`` base units (> 0), ``price`` USD,
+    ``usd`` = ``size_base × price``; ``time_ms`` venue time, ms UTC; ``symbol`` joined,
+    ``native`` the venue's."""
+
+    venue: str
+    symbol: str
+    native: str
+    side: str
+    size_base: float
+    price: float
+    usd: float
+    time_ms: int

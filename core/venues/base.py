@@ -15,9 +15,11 @@ from core.models import (
     BookSnapshot,
     FeedStatus,
     FundingPoint,
+    Liquidation,
     MarketInfo,
     PredictedFunding,
     Trade,
+    VenueFunding,
 )
 
 
@@ -44,6 +46,20 @@ class MarketDataSink(Protocol):
 
     def on_predicted(self, predicted: list[PredictedFunding]) -> None:
         """Predicted next fundings across markets and venues."""
+
+    def on_feed_status(self, status: FeedStatus) -> None:
+        """A feed changed state or its malformed-frame count grew."""
+
+
+class CrossVenueSink(Protocol):
+    """Receiver of the read-only cross-venue feeds (Binance, Bybit, OKX, dYdX). Every method
+    must return quickly and never raise."""
+
+    def on_venue_funding(self, records: list[VenueFunding]) -> None:
+        """New funding/OI values for some markets of one venue (a snapshot or a delta, merged)."""
+
+    def on_liquidations(self, records: list[Liquidation]) -> None:
+        """Forced closes, oldest first."""
 
     def on_feed_status(self, status: FeedStatus) -> None:
         """A feed changed state or its malformed-frame count grew."""
