@@ -615,7 +615,8 @@ class Harvester:
         rows = []
         for p in self.positions.values():
             mark = self.trader.mark(p.symbol) or 0.0
-            rows.append((p.symbol, p.side, p.perp_size, abs(p.perp_size) * mark, p.entry_apr))
+            perp = self._perp_position(p.symbol)  # the account's, not the last cycle's
+            rows.append((p.symbol, p.side, perp, abs(perp) * mark, p.entry_apr))
         return HarvesterView(
             status=self.status,
             profile=self.settings.profile.name,

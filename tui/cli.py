@@ -29,6 +29,9 @@ configuration file (TOML, optional; flags override it):
              max_leverage = 3; max_order_notional_usd = 50000; max_market_share = 0.05
              fat_finger_band = 0.05; daily_loss_limit = 0.03; journal = "PATH"
   [trading.external_spot]  BTC = 0.5   (spot held elsewhere, counted in delta)
+  [harvest]  profile = "moderate"; score_model = "seed002"; min_oi_usd = 5000000
+             holding_periods = 12; horizon_periods = 90; cycle_s = 300; max_hold_h = 720
+             maker_first = true; slippage = 0.005; log_file = "PATH"
   An unknown key or a bad value is reported on one line naming the key (exit 2).
 
 trading:
@@ -46,6 +49,9 @@ examples:
   pfterm --url hyperliquid=http://127.0.0.1:8765
   pfterm kill --url hyperliquid=http://127.0.0.1:8765     flatten from the shell
   pfterm kill --venue hyperliquid --network testnet --key-file ~/.config/pfterm/hl.key
+  pfterm harvest --venue sim --speed 3600 --duration 7d --seed 7 --report json
+  pfterm harvest --profile moderate --venue hyperliquid --key-file ~/.config/pfterm/hl.key
+  pfterm report --since 7d
 """
 
 
