@@ -1,0 +1,386 @@
+"""Bybit v5 linear perpetuals: read-only funding, open interest and liquidations.
+
+Wire facts (``VENUES.md`` "Bybit v5"; Bybit v5 docs):
+
+* REST ``GET https://api.bybit.com/v5/market/tickers?category=linear`` →
+  ``{"retCode": 0, "retMsg": "OK", "result": {"category": "linear", "list": [...]}, "time": ms}``;
+  each item carries (all strings) ``symbol, fundingRate, nextFundingTime,
+  fundingIntervalHour, fundingCap, markPrice, indexPrice, openInterest,
+  openInterestValue, singleOpenInterest, singleOpenInterestValue, …``.
+  ``category=linear`` also lists USDC perpetuals (``BTCPERP``) and dated futures
+  (``BTC-26DEC25``, ``fundingRate: ""``); the symbol rule skips them.
+* WebSocket ``wss://stream.bybit.com/v5/public/linear``: ``{"op": "subscribe", "args": [...]}``
+  (at most :data:`SUBSCRIBE_BATCH` topics per request here), ``{"op": "ping"}`` every 20 s.
+
+  - ``tickers.{symbol}``: a ``snapshot`` with every field, then ``delta`` messages carrying
+    only the fields that changed: :class:`TickerBook` merges them;
+  - ``allLiquidation.{symbol}``: ``data`` is an array of ``{T, s, S, v, p}`` where ``S`` is
+    the side of the **position** that was liquidated (``Buy`` = a long) — the opposite of
+    Binance's order-side convention; ``v`` size (base units), ``p`` bankruptcy price.
+
+Open interest sidedness (the trap): since 2026-06 Bybit's ``openInterest`` /
+``openInterestValue`` count **both sides** (longs + shorts); the single-sided figures that
+:class:`~core.models.VenueFunding` wants are ``singleOpenInterest`` (base units) and
+``singleOpenInterestValue`` (USD). Payloads from before that change (e.g. the docs
+snapshots in the shared fixtures, 2023 and 2025) carry only ``openInterest``, which was then
+single-sided. A payload without ``singleOpenInterest`` is therefore ambiguous: it could be
+an old single-sided figure or a new two-sided one, so halving it or taking it as is would each
+be wrong half the time. This module does neither: without ``singleOpenInterest`` the OI is
+reported as unknown (``None``), never guessed. ``oi_usd`` = ``singleOpenInterestValue``
+when present, else ``singleOpenInterest × markPrice``.
+
+Funding interval: ``fundingIntervalHour`` (hours) as the venue says; when a payload lacks it
+8 h is assumed and a warning is logged once per market.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import httpx
+
+from core.models import Liquidation, VenueFunding
+from core.venues.base import CrossVenueSink
+from core.venues.binance import (
+    JsonStream,
+    ToSymbol,
+    VenueError,
+    WireError,
+    _dict,
+    _int,
+    _list,
+    _loads,
+    _num,
+    _opt_num,
+    _str,
+    _wall_ms,
+    default_to_symbol,
+    one_line,
+)
+from core.venues.reconnect import ReconnectPolicy
+
+__all__ = [
+    "BYBIT_REST_URL",
+    "BYBIT_WS_URL",
+    "DEFAULT_INTERVAL_H",
+    "SUBSCRIBE_BATCH",
+    "VENUE",
+    "BybitStream",
+    "TickerBook",
+    "fetch_snapshot",
+    "parse_all_liquidation",
+    "parse_tickers",
+    "subscribe_messages",
+    "ticker_record",
+]
+
+log = logging.getLogger(__name__)
+
+VENUE = "bybit"
+"""Venue label used in :class:`~core.models.VenueFunding` and :class:`~core.models.Liquidation`."""
+
+BYBIT_REST_URL = "https://api.bybit.com"
+"""Bybit v5 REST base URL."""
+
+BYBIT_WS_URL = "wss://stream.bybit.com/v5/public/linear"
+"""Bybit v5 public WebSocket for linear (USDT/USDC) contracts."""
+
+DEFAULT_INTERVAL_H = 8.0
+"""Interval assumed (with a warning) when a payload lacks ``fundingIntervalHour``."""
+
+SUBSCRIBE_BATCH = 10
+"""Topics per ``subscribe`` request (Bybit caps ``args`` per request; 10 is the documented
+spot cap and is safe for linear too)."""
+
+PING_TEXT = '{"op":"ping"}'
+
+FUNDING_FIELDS = frozenset(
+    {
+        "fundingRate",
+        "fundingIntervalHour",
+        "nextFundingTime",
+        "markPrice",
+        "indexPrice",
+        "singleOpenInterest",
+        "singleOpenInterestValue",
+    }
+)
+"""Ticker fields that feed a :class:`~core.models.VenueFunding`; a delta touching none of
+them produces no record."""
+
+_warned_interval: set[str] = set()
+
+
+def ticker_record(
+    native: str, fields: Mapping[str, Any], time_ms: int, to_symbol: ToSymbol = default_to_symbol
+) -> VenueFunding | None:
+    """One market's record from its (merged) ticker ``fields``; ``None`` if the market is not
+    joined (``to_symbol`` → ``None``) or has no funding rate yet (``fundingRate`` absent/empty).
+
+    :raises WireError: a present field is not a number.
+    """
+    symbol = to_symbol(native)
+    if symbol is None:
+        return None
+    if fields.get("fundingRate") in (None, ""):
+        return None
+    what = f"ticker {native}"
+    rate = _num(fields, "fundingRate", what)
+    interval = _opt_num(fields, "fundingIntervalHour", what)
+    if interval is None:
+        if native not in _warned_interval:
+            _warned_interval.add(native)
+            log.warning("bybit %s: no fundingIntervalHour, assuming %g h", native, DEFAULT_INTERVAL_H)
+        interval = DEFAULT_INTERVAL_H
+    elif interval <= 0:
+        raise WireError(f"{what}: fundingIntervalHour is not positive")
+    next_ms = _int(fields, "nextFundingTime", what) if fields.get("nextFundingTime") not in (None, "") else 0
+    mark = _opt_num(fields, "markPrice", what)
+    oi_base = _opt_num(fields, "singleOpenInterest", what)
+    oi_usd = _opt_num(fields, "singleOpenInterestValue", what)
+    if oi_base is None:
+        oi_usd = None  # never derive a single side from the two-sided openInterest
+    elif oi_usd is None and mark is not None:
+        oi_usd = oi_base * mark
+    return VenueFunding(
+        venue=VENUE,
+        symbol=symbol,
+        native=native,
+        rate=rate,
+        interval_h=interval,
+        next_funding_ms=next_ms or None,
+        mark_px=mark,
+        index_px=_opt_num(fields, "indexPrice", what),
+        oi_base=oi_base,
+        oi_usd=oi_usd,
+        time_ms=time_ms,
+    )
+
+
+def parse_tickers(raw: Any, now_ms: int, to_symbol: ToSymbol = default_to_symbol) -> list[VenueFunding]:
+    """``GET /v5/market/tickers?category=linear`` (whole body, or its ``result``) → records.
+
+    ``time_ms`` is the body's ``time`` when present, else ``now_ms``. Markets that are not
+    joined or have no funding rate are skipped. :raises WireError: malformed body or item;
+    :raises VenueError: the body is an error answer (``retCode`` ≠ 0).
+    """
+    body = _dict(_loads(raw), "tickers")
+    time_ms = now_ms
+    if "result" in body:
+        code = body.get("retCode", 0)
+        if code != 0:
+            msg = " ".join(str(body.get("retMsg", "")).split())[:120]
+            raise VenueError(f"bybit tickers: retCode {code} {msg}".rstrip())
+        if body.get("time") is not None:
+            time_ms = _int(body, "time", "tickers")
+        body = _dict(body["result"], "tickers.result")
+    out: list[VenueFunding] = []
+    for item in _list(body.get("list"), "tickers.result.list"):
+        item = _dict(item, "tickers item")
+        record = ticker_record(_str(item, "symbol", "tickers item"), item, time_ms, to_symbol)
+        if record is not None:
+            out.append(record)
+    return out
+
+
+class TickerBook:
+    """Merges WebSocket ``tickers.{symbol}`` snapshots and deltas into full per-market fields.
+
+    A ``snapshot`` replaces a market's fields; a ``delta`` updates only the fields it carries
+    (absent fields keep their previous value). :meth:`apply` returns the records of markets
+    whose funding-relevant fields (:data:`FUNDING_FIELDS`) changed, with ``time_ms`` = the
+    message's ``ts``. A message that does not validate changes nothing.
+    """
+
+    def __init__(self, to_symbol: ToSymbol = default_to_symbol) -> None:
+        self._to_symbol = to_symbol
+        self._fields: dict[str, dict[str, Any]] = {}
+
+    def fields(self, native: str) -> Mapping[str, Any]:
+        """The merged fields of ``native`` (empty if never seen)."""
+        return dict(self._fields.get(native, {}))
+
+    def record(self, native: str, time_ms: int) -> VenueFunding | None:
+        """The current record of ``native`` (``None`` if unknown, not joined or no rate)."""
+        fields = self._fields.get(native)
+        return ticker_record(native, fields, time_ms, self._to_symbol) if fields is not None else None
+
+    def clear(self) -> None:
+        """Forget everything (after a reconnect a fresh snapshot arrives)."""
+        self._fields.clear()
+
+    def apply(self, raw: Any) -> list[VenueFunding]:
+        """Merge one ``tickers.*`` message. :raises WireError: if it does not validate."""
+        msg = _dict(_loads(raw), "tickers message")
+        kind = msg.get("type")
+        if kind not in ("snapshot", "delta"):
+            raise WireError("tickers message: type is not snapshot or delta")
+        data = _dict(msg.get("data"), "tickers message data")
+        native = _str(data, "symbol", "tickers message data")
+        ts = _int(msg, "ts", "tickers message")
+        if self._to_symbol(native) is None:
+            return []
+        old = self._fields.get(native)
+        merged = dict(data) if kind == "snapshot" or old is None else {**old, **data}
+        record = ticker_record(native, merged, ts, self._to_symbol)  # validates before commit
+        self._fields[native] = merged
+        if record is None:
+            return []
+        if kind == "delta" and old is not None and not any(
+            key in FUNDING_FIELDS and old.get(key) != value for key, value in data.items()
+        ):
+            return []
+        return [record]
+
+
+def parse_all_liquidation(raw: Any, to_symbol: ToSymbol = default_to_symbol) -> list[Liquidation]:
+    """An ``allLiquidation.{symbol}`` message → liquidations, oldest first as sent.
+
+    ``S`` is the liquidated **position's** side: ``Buy`` → ``"long"``, ``Sell`` → ``"short"``;
+    ``v`` size (base units), ``p`` price (bankruptcy price), ``T`` time.
+    :raises WireError: on a malformed message.
+    """
+    msg = _dict(_loads(raw), "allLiquidation message")
+    data = msg.get("data")
+    items = data if isinstance(data, list) else [_dict(data, "allLiquidation data")]
+    out: list[Liquidation] = []
+    for item in items:
+        item = _dict(item, "allLiquidation item")
+        native = _str(item, "s", "allLiquidation item")
+        symbol = to_symbol(native)
+        if symbol is None:
+            continue
+        what = f"allLiquidation {native}"
+        side_raw = item.get("S")
+        if side_raw == "Buy":
+            side = "long"
+        elif side_raw == "Sell":
+            side = "short"
+        else:
+            raise WireError(f"{what}: field 'S' is not Buy or Sell")
+        size = _num(item, "v", what)
+        price = _num(item, "p", what)
+        if size <= 0 or price <= 0:
+            raise WireError(f"{what}: size or price is not positive")
+        out.append(
+            Liquidation(
+                venue=VENUE,
+                symbol=symbol,
+                native=native,
+                side=side,
+                size_base=size,
+                price=price,
+                usd=size * price,
+                time_ms=_int(item, "T", what),
+            )
+        )
+    return out
+
+
+async def fetch_snapshot(
+    client: httpx.AsyncClient,
+    base_url: str = BYBIT_REST_URL,
+    *,
+    to_symbol: ToSymbol = default_to_symbol,
+    now_ms: int | None = None,
+) -> list[VenueFunding]:
+    """Every joined Bybit linear perpetual's funding, interval, next settlement, prices, OI
+    (one request: ``/v5/market/tickers?category=linear``).
+
+    :raises VenueError: transport failure, HTTP status ≠ 200, non-JSON body or ``retCode`` ≠ 0.
+    :raises WireError: malformed body.
+    """
+    url = f"{base_url.rstrip('/')}/v5/market/tickers"
+    try:
+        response = await client.get(url, params={"category": "linear"})
+    except httpx.HTTPError as exc:
+        raise VenueError(f"bybit /v5/market/tickers: {one_line(exc)}") from None
+    if response.status_code != 200:
+        raise VenueError(f"bybit /v5/market/tickers: HTTP {response.status_code}")
+    try:
+        body = response.json()
+    except ValueError:
+        raise VenueError("bybit /v5/market/tickers: body is not JSON") from None
+    return parse_tickers(body, now_ms if now_ms is not None else _wall_ms(), to_symbol)
+
+
+def subscribe_messages(topics: Sequence[str], batch: int = SUBSCRIBE_BATCH) -> list[str]:
+    """``{"op":"subscribe","args":[...]}`` texts, at most ``batch`` topics each."""
+    size = max(1, batch)
+    return [
+        json.dumps({"op": "subscribe", "args": list(topics[i : i + size])}, separators=(",", ":"))
+        for i in range(0, len(topics), size)
+    ]
+
+
+class BybitStream(JsonStream):
+    """Bybit ``tickers.{symbol}`` + ``allLiquidation.{symbol}`` for the given natives.
+
+    * ticker snapshots/deltas are merged by a :class:`TickerBook` (cleared on reconnect) →
+      ``sink.on_venue_funding(records)`` for markets whose funding fields changed;
+    * liquidations → ``sink.on_liquidations(records)``;
+    * ``{"op": ...}`` answers: pongs are liveness only; ``success: false`` (e.g. an unknown
+      symbol in a subscribe) counts as a venue error and shows in the status detail.
+
+    Sends ``{"op":"ping"}`` when nothing was sent for 20 s; stale after 30 s without any
+    frame, reconnect after 60 s. Subscriptions go out in batches of ``batch_size`` topics
+    after every (re)connect.
+    """
+
+    def __init__(
+        self,
+        sink: CrossVenueSink,
+        natives: Sequence[str],
+        ws_url: str = BYBIT_WS_URL,
+        *,
+        to_symbol: ToSymbol = default_to_symbol,
+        policy: ReconnectPolicy | None = None,
+        feed: str = "bybit/ws",
+        batch_size: int = SUBSCRIBE_BATCH,
+        ping_interval_s: float = 20.0,
+        stale_after_s: float = 30.0,
+        silence_timeout_s: float = 60.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            sink,
+            ws_url,
+            feed=feed,
+            policy=policy,
+            ping_text=PING_TEXT,
+            ping_interval_s=ping_interval_s,
+            stale_after_s=stale_after_s,
+            silence_timeout_s=silence_timeout_s,
+            **kwargs,
+        )
+        self.natives = [n for n in dict.fromkeys(natives) if to_symbol(n) is not None]
+        self.batch_size = batch_size
+        self._to_symbol = to_symbol
+        self.book = TickerBook(to_symbol)
+
+    def topics(self) -> list[str]:
+        """Every subscribed topic: all ``tickers.*`` then all ``allLiquidation.*``."""
+        return [f"tickers.{n}" for n in self.natives] + [f"allLiquidation.{n}" for n in self.natives]
+
+    def _on_open_messages(self) -> list[str]:
+        self.book.clear()
+        return subscribe_messages(self.topics(), self.batch_size)
+
+    def _handle(self, message: str | bytes, now: float) -> None:
+        msg = _dict(_loads(message), "bybit frame")
+        topic = msg.get("topic")
+        if topic is None and "op" in msg:
+            if msg.get("success") is False:
+                self._on_venue_error(str(msg.get("ret_msg", "request failed")))
+            return
+        if not isinstance(topic, str):
+            raise WireError("bybit frame: no topic")
+        if topic.startswith("tickers."):
+            self._deliver(self._sink.on_venue_funding, self.book.apply(msg))
+        elif topic.startswith("allLiquidation."):
+            self._deliver(self._sink.on_liquidations, parse_all_liquidation(msg, self._to_symbol))
+        else:
+            raise WireError("bybit frame: unknown topic")

@@ -1,0 +1,904 @@
+"""OKX v5 read-only adapter: funding, open interest and liquidations of USDT-margined swaps.
+
+Wire facts (``VENUES.md`` "OKX v5"; https://www.okx.com/docs-v5/en/):
+
+* ``GET /api/v5/public/funding-rate?instId=ANY`` and the WS ``funding-rate`` channel carry
+  ``fundingRate``: the *predicted* rate of the settlement at ``fundingTime`` — the UPCOMING
+  settlement, not the last one (``settFundingRate`` is the last settled rate and
+  ``prevFundingTime`` its time). So ``next_funding_ms = fundingTime`` and the interval is
+  ``nextFundingTime − fundingTime`` (never assumed to be 8 h). ``nextFundingRate`` is an
+  empty string nowadays and is not used. The channel has no mark or index price.
+* ``GET /api/v5/public/open-interest?instType=SWAP``: ``oi`` in contracts, ``oiCcy`` in coin
+  (base units, used as ``oi_base``), ``oiUsd`` in USD.
+* ``GET /api/v5/public/instruments?instType=SWAP``: ``ctVal`` (base units per contract for
+  linear swaps), needed because liquidation sizes are in contracts.
+* WS ``liquidation-orders`` (``instType: SWAP``): ``data[].details[]`` with ``sz``
+  (contracts), ``bkPx`` (the bankruptcy price, not a fill price), ``side`` (the forced
+  order's side), ``posSide`` (``long``/``short`` = the position closed; ``net`` or empty in
+  one-way mode, then a forced ``sell`` closes a long).
+* Keepalive: the server closes a connection with no traffic for 30 s; send the text ``ping``
+  when idle (reply: text ``pong``).
+
+Only USDT-margined SWAP instruments are joined (``BTC-USDT-SWAP`` → ``BTC``); coin-margined
+(``BTC-USD-SWAP``), USDC swaps and futures are skipped by the default symbol mapping.
+
+This module also holds :class:`VenueWsStream`, the reconnecting JSON WebSocket client shared by
+the cross-venue adapters (it mirrors :class:`core.venues.hyperliquid.stream.HyperliquidStream`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from typing import Any, TypeVar
+
+import httpx
+import websockets
+from websockets.asyncio.client import ClientConnection, connect
+
+from core.models import FeedState, FeedStatus, Liquidation, VenueFunding
+from core.venues.base import CrossVenueSink
+from core.venues.hyperliquid.rest import VenueError, one_line
+from core.venues.reconnect import Clock, ReconnectPolicy, Stopped, unless_stopped
+
+__all__ = [
+    "OKX_REST_URL",
+    "OKX_WS_URL",
+    "FrameError",
+    "OkxFormatError",
+    "OkxStream",
+    "VenueWsStream",
+    "fetch_contract_values",
+    "fetch_snapshot",
+    "okx_symbol",
+    "parse_funding_rate",
+    "parse_instruments",
+    "parse_liquidation_orders",
+    "parse_open_interest",
+]
+
+log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
+
+OKX_REST_URL = "https://www.okx.com"
+"""OKX REST base URL."""
+
+OKX_WS_URL = "wss://ws.okx.com:8443/ws/v5/public"
+"""OKX public WebSocket URL."""
+
+VENUE = "okx"
+FEED = "okx/ws"
+_HOUR_MS = 3_600_000.0
+_MAX_FRAME_BYTES = 8 * 1024 * 1024
+
+ToSymbol = Callable[[str], "str | None"]
+
+
+class FrameError(ValueError):
+    """A venue payload did not validate. The message is one line and never quotes the payload."""
+
+
+class OkxFormatError(FrameError):
+    """An OKX payload did not validate (one line, never quoting the payload)."""
+
+
+# ---------------------------------------------------------------------------- symbols
+
+
+def base_to_symbol(base: str) -> str | None:
+    """Joined symbol of a venue base asset: ``"BTC"`` → ``"BTC"``, ``"1000PEPE"`` → ``"kPEPE"``
+    (a ``1000`` prefix is Hyperliquid's ``k``); ``None`` for an empty base."""
+    if not base:
+        return None
+    if base.startswith("1000") and len(base) > 4:
+        return "k" + base[4:]
+    return base
+
+
+def okx_symbol(native: str) -> str | None:
+    """Default OKX mapping: ``"BTC-USDT-SWAP"`` → ``"BTC"``; ``None`` (skip) for anything that
+    is not a USDT-margined perpetual swap (``BTC-USD-SWAP``, ``BTC-USDC-SWAP``, futures)."""
+    parts = native.split("-")
+    if len(parts) != 3 or parts[1] != "USDT" or parts[2] != "SWAP":
+        return None
+    return base_to_symbol(parts[0])
+
+
+# ---------------------------------------------------------------------------- parsing helpers
+
+
+def _data(raw: Any, what: str) -> list[Any]:
+    if not isinstance(raw, Mapping):
+        raise OkxFormatError(f"okx {what}: payload is not an object")
+    code = raw.get("code")
+    if code is not None and str(code) != "0":
+        raise OkxFormatError(f"okx {what}: error code {str(code)[:16]}")
+    data = raw.get("data")
+    if not isinstance(data, list):
+        raise OkxFormatError(f"okx {what}: 'data' is not a list")
+    return data
+
+
+def _num(item: Mapping[str, Any], key: str, what: str) -> float:
+    value = item.get(key)
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise OkxFormatError(f"okx {what}: '{key}' missing or not a number")
+    try:
+        number = float(value)
+    except ValueError:
+        raise OkxFormatError(f"okx {what}: '{key}' is not a number") from None
+    if number != number or number in (float("inf"), float("-inf")):
+        raise OkxFormatError(f"okx {what}: '{key}' is not finite")
+    return number
+
+
+def _int(item: Mapping[str, Any], key: str, what: str) -> int:
+    value = item.get(key)
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise OkxFormatError(f"okx {what}: '{key}' missing or not an integer")
+    try:
+        return int(value)
+    except ValueError:
+        raise OkxFormatError(f"okx {what}: '{key}' is not an integer") from None
+
+
+def _inst_id(item: Any, what: str) -> str:
+    if not isinstance(item, Mapping):
+        raise OkxFormatError(f"okx {what}: item is not an object")
+    inst = item.get("instId")
+    if not isinstance(inst, str) or not inst:
+        raise OkxFormatError(f"okx {what}: 'instId' missing")
+    return inst
+
+
+# ---------------------------------------------------------------------------- parsers
+
+
+def parse_funding_rate(
+    raw: Any,
+    now_ms: int,
+    to_symbol: ToSymbol = okx_symbol,
+    *,
+    oi: Mapping[str, tuple[float, float]] | None = None,
+) -> list[VenueFunding]:
+    """Normalize a REST ``/api/v5/public/funding-rate`` answer (``{"code":"0","data":[...]}``)
+    or a WS ``funding-rate`` push (``{"arg":{...},"data":[...]}``).
+
+    ``rate`` = ``fundingRate``, the predicted rate of the settlement at ``fundingTime`` (the
+    upcoming one), hence ``next_funding_ms = fundingTime``; ``interval_h = (nextFundingTime −
+    fundingTime) / 1 h``. Mark and index are ``None`` (not in this channel). ``oi_base`` /
+    ``oi_usd`` come from ``oi`` (``native → (oiCcy, oiUsd)``, see :func:`parse_open_interest`)
+    when it has the instrument, else ``None``. ``time_ms`` = the item's ``ts``, else ``now_ms``.
+    Items that ``to_symbol`` maps to ``None`` are skipped without further validation.
+
+    :raises OkxFormatError: on a malformed payload or item.
+    """
+    what = "funding-rate"
+    out: list[VenueFunding] = []
+    for item in _data(raw, what):
+        native = _inst_id(item, what)
+        symbol = to_symbol(native)
+        if symbol is None:
+            continue
+        rate = _num(item, "fundingRate", what)
+        funding_time = _int(item, "fundingTime", what)
+        next_time = _int(item, "nextFundingTime", what)
+        if next_time <= funding_time:
+            raise OkxFormatError("okx funding-rate: 'nextFundingTime' is not after 'fundingTime'")
+        ts = item.get("ts")
+        time_ms = _int(item, "ts", what) if ts not in (None, "") else now_ms
+        oi_pair = oi.get(native) if oi is not None else None
+        out.append(
+            VenueFunding(
+                venue=VENUE,
+                symbol=symbol,
+                native=native,
+                rate=rate,
+                interval_h=(next_time - funding_time) / _HOUR_MS,
+                next_funding_ms=funding_time,
+                mark_px=None,
+                index_px=None,
+                oi_base=oi_pair[0] if oi_pair is not None else None,
+                oi_usd=oi_pair[1] if oi_pair is not None else None,
+                time_ms=time_ms,
+            )
+        )
+    return out
+
+
+def parse_open_interest(raw: Any) -> dict[str, tuple[float, float]]:
+    """Normalize a REST ``/api/v5/public/open-interest`` answer or a WS ``open-interest`` push
+    into ``native → (oi_base, oi_usd)``: ``oiCcy`` (coin, base units) and ``oiUsd``.
+
+    ``oi`` (contracts) is ignored. :raises OkxFormatError: on a malformed payload.
+    """
+    what = "open-interest"
+    out: dict[str, tuple[float, float]] = {}
+    for item in _data(raw, what):
+        native = _inst_id(item, what)
+        out[native] = (_num(item, "oiCcy", what), _num(item, "oiUsd", what))
+    return out
+
+
+def parse_instruments(raw: Any) -> dict[str, float]:
+    """Normalize ``/api/v5/public/instruments?instType=SWAP`` into ``native → ctVal``.
+
+    Only linear swaps are kept (``ctType == "linear"`` when given): for them ``ctVal`` is in
+    base units per contract (``ctValCcy`` = the base coin). Inverse swaps (``ctVal`` in USD)
+    are dropped. :raises OkxFormatError: on a malformed payload.
+    """
+    what = "instruments"
+    out: dict[str, float] = {}
+    for item in _data(raw, what):
+        native = _inst_id(item, what)
+        if item.get("instType", "SWAP") != "SWAP":
+            continue
+        if item.get("ctType") not in (None, "", "linear"):
+            continue
+        ct_val = _num(item, "ctVal", what)
+        if ct_val <= 0:
+            raise OkxFormatError("okx instruments: 'ctVal' is not positive")
+        out[native] = ct_val
+    return out
+
+
+def parse_liquidation_orders(
+    raw: Any,
+    ct_val: Mapping[str, float],
+    to_symbol: ToSymbol = okx_symbol,
+) -> list[Liquidation]:
+    """Normalize a WS ``liquidation-orders`` push into :class:`Liquidation` values, oldest first.
+
+    ``size_base = sz (contracts) × ctVal``; ``price = bkPx`` (OKX reports the bankruptcy
+    price); side: ``posSide`` ``long``/``short`` is the position closed; in one-way (net)
+    mode (``posSide`` ``net`` or empty) a forced ``sell`` closed a long, a ``buy`` a short.
+    Instruments that ``to_symbol`` skips, or whose ``ctVal`` is not in ``ct_val`` (the size
+    cannot be converted, it is never guessed), are dropped.
+
+    :raises OkxFormatError: on a malformed payload.
+    """
+    what = "liquidation-orders"
+    out: list[Liquidation] = []
+    for item in _data(raw, what):
+        native = _inst_id(item, what)
+        symbol = to_symbol(native)
+        if symbol is None:
+            continue
+        details = item.get("details")
+        if not isinstance(details, list):
+            raise OkxFormatError("okx liquidation-orders: 'details' is not a list")
+        value = ct_val.get(native)
+        if value is None:
+            log.debug("okx: no ctVal for %s, liquidation dropped", native)
+            continue
+        for detail in details:
+            if not isinstance(detail, Mapping):
+                raise OkxFormatError("okx liquidation-orders: detail is not an object")
+            pos_side = detail.get("posSide", "")
+            order_side = detail.get("side")
+            if pos_side in ("long", "short"):
+                side = pos_side
+            elif pos_side in ("net", "", None) and order_side in ("sell", "buy"):
+                side = "long" if order_side == "sell" else "short"
+            else:
+                raise OkxFormatError("okx liquidation-orders: unknown 'posSide'/'side'")
+            size = _num(detail, "sz", what) * value
+            price = _num(detail, "bkPx", what)
+            if size <= 0 or price <= 0:
+                raise OkxFormatError("okx liquidation-orders: non-positive size or price")
+            out.append(
+                Liquidation(
+                    venue=VENUE,
+                    symbol=symbol,
+                    native=native,
+                    side=side,
+                    size_base=size,
+                    price=price,
+                    usd=size * price,
+                    time_ms=_int(detail, "ts", what),
+                )
+            )
+    out.sort(key=lambda liq: liq.time_ms)
+    return out
+
+
+# ---------------------------------------------------------------------------- REST
+
+
+async def _get_json(client: httpx.AsyncClient, url: str, params: Mapping[str, str], label: str) -> Any:
+    try:
+        response = await client.get(url, params=params)
+    except httpx.TimeoutException:
+        raise VenueError(f"{label}: timeout") from None
+    except httpx.HTTPError as exc:
+        raise VenueError(one_line(f"{label}: {type(exc).__name__}: {exc}")) from None
+    if response.status_code != 200:
+        status = response.status_code
+        retryable = status >= 500 or status in (408, 429)
+        raise VenueError(f"{label}: HTTP {status}", status=status, retryable=retryable)
+    try:
+        body = response.json()
+    except ValueError:
+        raise VenueError(f"{label}: answer is not JSON", status=200, retryable=False) from None
+    if isinstance(body, Mapping) and str(body.get("code", "0")) != "0":
+        code = str(body.get("code"))[:16]
+        raise VenueError(f"{label}: venue error code {code}", status=200, retryable=code == "50011")
+    return body
+
+
+def _wall_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+async def fetch_snapshot(
+    client: httpx.AsyncClient,
+    base_url: str = OKX_REST_URL,
+    *,
+    to_symbol: ToSymbol = okx_symbol,
+    now_ms: int | None = None,
+) -> list[VenueFunding]:
+    """Fetch every swap's funding (``funding-rate?instId=ANY``) and open interest
+    (``open-interest?instType=SWAP``) and merge them (``oi_base``/``oi_usd`` set when OKX
+    reports the instrument's OI).
+
+    :raises VenueError: one line, on transport errors, HTTP errors, OKX error codes or
+        malformed answers.
+    """
+    base = base_url.rstrip("/")
+    funding_raw, oi_raw = await asyncio.gather(
+        _get_json(client, base + "/api/v5/public/funding-rate", {"instId": "ANY"}, "okx funding-rate"),
+        _get_json(client, base + "/api/v5/public/open-interest", {"instType": "SWAP"}, "okx open-interest"),
+    )
+    try:
+        oi = parse_open_interest(oi_raw)
+        return parse_funding_rate(funding_raw, now_ms if now_ms is not None else _wall_ms(), to_symbol, oi=oi)
+    except OkxFormatError as exc:
+        raise VenueError(str(exc), status=200, retryable=False) from None
+
+
+async def fetch_contract_values(client: httpx.AsyncClient, base_url: str = OKX_REST_URL) -> dict[str, float]:
+    """Fetch ``instruments?instType=SWAP`` and return ``native → ctVal`` (linear swaps).
+
+    :raises VenueError: one line, on any failure.
+    """
+    raw = await _get_json(
+        client, base_url.rstrip("/") + "/api/v5/public/instruments", {"instType": "SWAP"}, "okx instruments"
+    )
+    try:
+        return parse_instruments(raw)
+    except OkxFormatError as exc:
+        raise VenueError(str(exc), status=200, retryable=False) from None
+
+
+# ---------------------------------------------------------------------------- generic stream
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    name = type(exc).__name__
+    line = f"{name}: {text}" if text else name
+    return line[:160]
+
+
+class VenueWsStream:
+    """One JSON WebSocket connection to a cross-venue feed, kept alive until stopped.
+
+    The same lifecycle as :class:`core.venues.hyperliquid.stream.HyperliquidStream`:
+    pacing by :class:`ReconnectPolicy` (jittered backoff + new-connection budget), status
+    CONNECTING → CONNECTED → RETRYING (``retry_at_mono``) … → STOPPED on
+    ``sink.on_feed_status``, a ping text sent when the connection has been idle for
+    ``ping_interval_s``, a silence watchdog that reconnects after ``silence_timeout_s``
+    without any frame, malformed frames dropped and counted (logs rate-limited, status
+    updates at most every ``status_interval_s``). Subclasses provide the subscription
+    messages (re-sent after each connect, spaced by ``subscribe_interval_s``) and
+    :meth:`_handle`, which raises :class:`FrameError` for a frame that does not validate.
+    """
+
+    ping_text: str | None = None
+
+    def __init__(
+        self,
+        sink: CrossVenueSink,
+        ws_url: str,
+        *,
+        feed: str,
+        policy: ReconnectPolicy | None = None,
+        ping_interval_s: float = 20.0,
+        silence_timeout_s: float | None = None,
+        subscribe_interval_s: float = 0.0,
+        open_timeout_s: float = 10.0,
+        close_timeout_s: float = 2.0,
+        log_interval_s: float = 10.0,
+        status_interval_s: float = 0.25,
+        clock: Clock = time.monotonic,
+        wall_ms: Callable[[], int] = _wall_ms,
+    ) -> None:
+        if ping_interval_s <= 0 or (silence_timeout_s is not None and silence_timeout_s <= 0):
+            raise ValueError("ping_interval_s and silence_timeout_s must be positive")
+        self._sink = sink
+        self.ws_url = ws_url
+        self.feed = feed
+        self.policy = policy if policy is not None else ReconnectPolicy(clock=clock)
+        self.ping_interval_s = ping_interval_s
+        self.silence_timeout_s = silence_timeout_s if silence_timeout_s is not None else ping_interval_s + 10.0
+        self.subscribe_interval_s = subscribe_interval_s
+        self._open_timeout_s = open_timeout_s
+        self._close_timeout_s = close_timeout_s
+        self._log_interval_s = log_interval_s
+        self._status_interval_s = status_interval_s
+        self._clock = clock
+        self._wall_ms = wall_ms
+
+        self._out: asyncio.Queue[str] | None = None
+        self._ws: ClientConnection | None = None
+        self._stop_event: asyncio.Event | None = None
+        self._done: asyncio.Event | None = None
+        self._stopping = False
+        self._running = False
+
+        self.state = FeedState.STOPPED
+        self.malformed = 0
+        """Frames dropped because they did not validate, since construction."""
+        self.channel_errors = 0
+        """Error events from the venue, since construction."""
+        self.acks = 0
+        """Subscription acknowledgements, since construction."""
+        self.pongs = 0
+        """Keepalive replies received, since construction."""
+        self.connects = 0
+        """Successful connections, since construction."""
+        self.sink_errors = 0
+        """Exceptions raised by the sink (logged, rate-limited)."""
+        self._detail = ""
+        self._cause = False  # _detail says why this connection ended (watchdog, send failure)
+        self._retry_at: float | None = None
+        self._last_recv = 0.0
+        self._last_sent = 0.0
+        self._last_status_at = float("-inf")
+        self._status_pending: asyncio.TimerHandle | None = None
+        self._last_malformed_log = float("-inf")
+        self._malformed_unlogged = 0
+        self._last_error_log = float("-inf")
+        self._errors_unlogged = 0
+        self._last_sink_log = float("-inf")
+
+    # ------------------------------------------------------------ subclass hooks
+
+    def _subscribe_messages(self) -> list[str]:
+        """Texts to send after every (re)connect, in order."""
+        return []
+
+    def _on_connection(self) -> None:
+        """Called when a connection is established (before subscriptions go out)."""
+
+    def _handle(self, message: str | bytes, now: float) -> None:
+        """Decode and dispatch one frame; raise :class:`FrameError` if it does not validate."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def run(self) -> None:
+        """Connect and serve until :meth:`stop`; reconnect with the policy after any failure.
+
+        Never raises for network or protocol problems. :raises RuntimeError: if already running.
+        """
+        if self._running:
+            raise RuntimeError(f"{type(self).__name__}.run() is already running")
+        self._running = True
+        self._stop_event = asyncio.Event()
+        done = self._done = asyncio.Event()
+        if self._stopping:
+            self._stop_event.set()
+        try:
+            while not self._stopping:
+                try:
+                    await self._until_stopped(self.policy.wait_before_connect())
+                    self._set_state(FeedState.CONNECTING)
+                    ws = await self._until_stopped(self._connect())
+                except Stopped:
+                    break
+                except Exception as exc:
+                    self._detail = _one_line(exc)
+                    self.policy.disconnected()
+                    self._set_retrying()
+                    continue
+                try:
+                    await self._serve(ws)
+                except Exception as exc:
+                    self._detail = _one_line(exc)
+                    log.debug("%s: connection ended: %s", self.feed, self._detail)
+                finally:
+                    self._ws = None
+                    self._out = None
+                    await self._close(ws)
+                    self.policy.disconnected()
+                if not self._stopping:
+                    self._set_retrying()
+        finally:
+            self._running = False
+            self._out = None
+            if self._ws is not None:
+                await self._close(self._ws)
+                self._ws = None
+            if self._status_pending is not None:
+                self._status_pending.cancel()
+                self._status_pending = None
+            self._detail = ""
+            self._retry_at = None
+            self._set_state(FeedState.STOPPED)
+            done.set()
+
+    async def stop(self) -> None:
+        """Stop :meth:`run` and return once it has finished."""
+        self._stopping = True
+        if self._stop_event is not None:
+            self._stop_event.set()
+        ws = self._ws
+        if ws is not None:
+            await self._close(ws)
+        if self._running and self._done is not None:
+            await self._done.wait()
+
+    async def _connect(self) -> ClientConnection:
+        return await connect(
+            self.ws_url,
+            open_timeout=self._open_timeout_s,
+            close_timeout=self._close_timeout_s,
+            ping_interval=None,  # application keepalive + watchdog; protocol pings are still answered
+            max_size=_MAX_FRAME_BYTES,
+        )
+
+    async def _close(self, ws: ClientConnection) -> None:
+        with contextlib.suppress(Exception):
+            await ws.close()
+
+    async def _until_stopped(self, awaitable: Coroutine[Any, Any, _T]) -> _T:
+        assert self._stop_event is not None
+        if self._stopping:
+            awaitable.close()
+            raise Stopped
+        result = await unless_stopped(awaitable, self._stop_event)
+        if self._stopping:
+            if isinstance(result, ClientConnection):
+                await self._close(result)
+            raise Stopped
+        return result
+
+    def _enqueue(self, text: str) -> None:
+        if self._out is not None:
+            self._out.put_nowait(text)
+
+    async def _serve(self, ws: ClientConnection) -> None:
+        self.policy.connected()
+        self.connects += 1
+        now = self._clock()
+        self._last_recv = now
+        self._last_sent = now
+        out: asyncio.Queue[str] = asyncio.Queue()
+        self._on_connection()
+        for text in self._subscribe_messages():
+            out.put_nowait(text)
+        self._ws = ws
+        self._out = out
+        self._detail = ""
+        self._cause = False
+        self._retry_at = None
+        self._set_state(FeedState.CONNECTED)
+        writer = asyncio.create_task(self._writer(ws, out))
+        keepalive = asyncio.create_task(self._keepalive(ws))
+        try:
+            await self._reader(ws)
+        finally:
+            writer.cancel()
+            keepalive.cancel()
+            await asyncio.gather(writer, keepalive, return_exceptions=True)
+
+    async def _reader(self, ws: ClientConnection) -> None:
+        try:
+            async for message in ws:
+                now = self._clock()
+                self._last_recv = now
+                self._dispatch(message, now)
+        except websockets.ConnectionClosed as exc:
+            if not self._cause:  # a close reason beats an earlier venue error message
+                frame = exc.rcvd or exc.sent
+                if frame is None:
+                    self._detail = "connection lost"
+                else:
+                    reason = f" {frame.reason}" if frame.reason else ""
+                    self._detail = f"closed: code {frame.code}{reason}"[:160]
+            return
+        if not self._cause and not self._stopping:
+            code = ws.close_code
+            reason = f" {ws.close_reason}" if ws.close_reason else ""
+            self._detail = "connection closed" if code is None else f"closed: code {code}{reason}"[:160]
+
+    async def _writer(self, ws: ClientConnection, out: asyncio.Queue[str]) -> None:
+        try:
+            while True:
+                message = await out.get()
+                await ws.send(message)
+                self._last_sent = self._clock()
+                if self.subscribe_interval_s > 0 and message != self.ping_text:
+                    await asyncio.sleep(self.subscribe_interval_s)
+        except websockets.ConnectionClosed:
+            return
+        except Exception as exc:
+            self._detail = f"send failed: {_one_line(exc)}"
+            self._cause = True
+            await self._close(ws)
+
+    async def _keepalive(self, ws: ClientConnection) -> None:
+        clock = self._clock
+        while True:
+            now = clock()
+            if now - self._last_recv >= self.silence_timeout_s:
+                self._detail = f"no data for {self.silence_timeout_s:g} s"
+                self._cause = True
+                log.warning("%s: %s, reconnecting", self.feed, self._detail)
+                await self._close(ws)
+                return
+            idle_since = max(self._last_recv, self._last_sent)
+            if self.ping_text is not None and now - idle_since >= self.ping_interval_s and self._out is not None:
+                self._last_sent = now
+                self._out.put_nowait(self.ping_text)
+                idle_since = now
+            next_ping = idle_since + self.ping_interval_s
+            deadline = self._last_recv + self.silence_timeout_s
+            await asyncio.sleep(max(min(next_ping, deadline) - now, 0.01))
+
+    # ------------------------------------------------------------ frames
+
+    def _dispatch(self, message: str | bytes, now: float) -> None:
+        try:
+            self._handle(message, now)
+        except FrameError as exc:
+            self._on_malformed(message, str(exc))
+        except Exception:
+            self._sink_failed()
+
+    def _decode(self, message: str | bytes, error: type[FrameError]) -> Any:
+        try:
+            return json.loads(message)
+        except (ValueError, UnicodeDecodeError):
+            raise error(f"{self.feed}: frame is not JSON") from None
+
+    def _emit_funding(self, records: list[VenueFunding]) -> None:
+        if records:
+            self._sink.on_venue_funding(records)
+
+    def _emit_liquidations(self, records: list[Liquidation]) -> None:
+        if records:
+            self._sink.on_liquidations(records)
+
+    def _sink_failed(self) -> None:
+        self.sink_errors += 1
+        now = self._clock()
+        if now - self._last_sink_log >= self._log_interval_s:
+            log.exception("%s: error while handling a frame (%d so far)", self.feed, self.sink_errors)
+            self._last_sink_log = now
+
+    def _on_malformed(self, message: str | bytes, reason: str) -> None:
+        self.malformed += 1
+        self._malformed_unlogged += 1
+        now = self._clock()
+        if now - self._last_malformed_log >= self._log_interval_s:
+            log.warning(
+                "%s: dropped %d malformed frame(s); latest (%d bytes): %s",
+                self.feed,
+                self._malformed_unlogged,
+                len(message),
+                reason,
+            )
+            self._last_malformed_log = now
+            self._malformed_unlogged = 0
+        self._counts_changed()
+
+    def _on_venue_error(self, text: str) -> None:
+        self.channel_errors += 1
+        self._errors_unlogged += 1
+        self._detail = one_line(f"venue error: {text}")
+        now = self._clock()
+        if now - self._last_error_log >= self._log_interval_s:
+            log.warning("%s: %d error message(s); latest: %s", self.feed, self._errors_unlogged, self._detail)
+            self._last_error_log = now
+            self._errors_unlogged = 0
+        self._counts_changed()
+
+    # ------------------------------------------------------------ status
+
+    def _set_retrying(self) -> None:
+        self._retry_at = self.policy.retry_at()
+        self._set_state(FeedState.RETRYING)
+        log.info(
+            "%s: %s; retrying in %.1f s",
+            self.feed,
+            self._detail or "disconnected",
+            max(self._retry_at - self._clock(), 0.0),
+        )
+
+    def _set_state(self, state: FeedState) -> None:
+        self.state = state
+        self._publish_status()
+
+    def _counts_changed(self) -> None:
+        if self._status_pending is not None:
+            return
+        wait = self._last_status_at + self._status_interval_s - self._clock()
+        if wait <= 0:
+            self._publish_status()
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self._publish_status()
+            return
+        self._status_pending = loop.call_later(wait, self._publish_status)
+
+    def status(self) -> FeedStatus:
+        """The current :class:`~core.models.FeedStatus` of this stream."""
+        return FeedStatus(
+            feed=self.feed,
+            state=self.state,
+            retry_at_mono=self._retry_at if self.state is FeedState.RETRYING else None,
+            malformed=self.malformed,
+            detail=self._detail,
+        )
+
+    def _publish_status(self) -> None:
+        if self._status_pending is not None:
+            self._status_pending.cancel()
+            self._status_pending = None
+        self._last_status_at = self._clock()
+        try:
+            self._sink.on_feed_status(self.status())
+        except Exception:
+            log.exception("%s: sink raised in on_feed_status", self.feed)
+
+
+# ---------------------------------------------------------------------------- OKX stream
+
+
+class OkxStream(VenueWsStream):
+    """OKX public WebSocket: ``funding-rate`` per instId, optionally ``open-interest`` per
+    instId, and ``liquidation-orders`` for ``instType: SWAP``.
+
+    * funding pushes → ``sink.on_venue_funding`` (OI merged from the latest known value:
+      ``oi`` seeds it, e.g. from the REST open-interest snapshot, and ``open-interest`` pushes
+      update it, re-emitting the market's last funding record with the new OI);
+    * liquidations → ``sink.on_liquidations`` (oldest first), sized with ``ct_val``
+      (``native → ctVal``, see :func:`fetch_contract_values`; the mapping is read at each
+      push, so the caller may refresh it in place);
+    * ``{"event":"subscribe"}`` acks are counted, ``{"event":"error"}`` counted and shown as
+      status detail; text ``pong`` answers our ``ping``.
+
+    Subscriptions go in batches of ``batch_size`` args per ``{"op":"subscribe"}`` message.
+    Keepalive: ``ping`` after ``ping_interval_s`` (default 20 s) without traffic; no frame
+    for ``silence_timeout_s`` (default 30 s, OKX's own idle limit) → reconnect. Feed ``okx/ws``.
+    """
+
+    ping_text = "ping"
+
+    def __init__(
+        self,
+        sink: CrossVenueSink,
+        inst_ids: Iterable[str],
+        *,
+        ws_url: str = OKX_WS_URL,
+        ct_val: Mapping[str, float] | None = None,
+        oi: Mapping[str, tuple[float, float]] | None = None,
+        open_interest: bool = True,
+        liquidations: bool = True,
+        to_symbol: ToSymbol = okx_symbol,
+        batch_size: int = 50,
+        feed: str = FEED,
+        policy: ReconnectPolicy | None = None,
+        ping_interval_s: float = 20.0,
+        silence_timeout_s: float | None = 30.0,
+        subscribe_interval_s: float = 0.1,
+        **kwargs: Any,
+    ) -> None:
+        """Create a stream (nothing connects until :meth:`run`).
+
+        :param inst_ids: OKX instIds to follow (``"BTC-USDT-SWAP"`` …); those ``to_symbol``
+            maps to ``None`` are not subscribed.
+        :param kwargs: further :class:`VenueWsStream` options (timeouts, clocks).
+        """
+        super().__init__(
+            sink,
+            ws_url,
+            feed=feed,
+            policy=policy,
+            ping_interval_s=ping_interval_s,
+            silence_timeout_s=silence_timeout_s,
+            subscribe_interval_s=subscribe_interval_s,
+            **kwargs,
+        )
+        if batch_size <= 0:
+            raise ValueError("batch_size must be positive")
+        self._to_symbol = to_symbol
+        self.inst_ids = [i for i in dict.fromkeys(inst_ids) if to_symbol(i) is not None]
+        self.ct_val: Mapping[str, float] = ct_val if ct_val is not None else {}
+        self.oi: dict[str, tuple[float, float]] = dict(oi or {})
+        self.open_interest = open_interest
+        self.liquidations = liquidations
+        self.batch_size = batch_size
+        self._last: dict[str, VenueFunding] = {}
+
+    def _subscribe_messages(self) -> list[str]:
+        args: list[dict[str, str]] = [{"channel": "funding-rate", "instId": i} for i in self.inst_ids]
+        if self.open_interest:
+            args += [{"channel": "open-interest", "instId": i} for i in self.inst_ids]
+        if self.liquidations:
+            args.append({"channel": "liquidation-orders", "instType": "SWAP"})
+        return [
+            json.dumps({"op": "subscribe", "args": args[k : k + self.batch_size]}, separators=(",", ":"))
+            for k in range(0, len(args), self.batch_size)
+        ]
+
+    def _handle(self, message: str | bytes, now: float) -> None:
+        if message == "pong" or message == b"pong":
+            self.pongs += 1
+            return
+        msg = self._decode(message, OkxFormatError)
+        if not isinstance(msg, dict):
+            raise OkxFormatError("okx: frame is not an object")
+        event = msg.get("event")
+        if event is not None:
+            if event in ("subscribe", "unsubscribe"):
+                self.acks += 1
+            elif event == "error":
+                code = str(msg.get("code", ""))[:16]
+                text = msg.get("msg")
+                self._on_venue_error(f"{code} {text}" if isinstance(text, str) else code)
+            elif event == "notice":
+                log.info("%s: notice: %s", self.feed, one_line(str(msg.get("msg", ""))))
+            return
+        arg = msg.get("arg")
+        if not isinstance(arg, dict):
+            raise OkxFormatError("okx: push without 'arg'")
+        channel = arg.get("channel")
+        if channel == "funding-rate":
+            records = parse_funding_rate(msg, self._wall_ms(), self._to_symbol, oi=self.oi)
+            for record in records:
+                self._last[record.native] = record
+            self._emit_funding(records)
+        elif channel == "open-interest":
+            updates = parse_open_interest(msg)
+            self.oi.update(updates)
+            changed: list[VenueFunding] = []
+            for native, (base, usd) in updates.items():
+                last = self._last.get(native)
+                if last is not None and (last.oi_base, last.oi_usd) != (base, usd):
+                    record = _replace_oi(last, base, usd)
+                    self._last[native] = record
+                    changed.append(record)
+            self._emit_funding(changed)
+        elif channel == "liquidation-orders":
+            self._emit_liquidations(parse_liquidation_orders(msg, self.ct_val, self._to_symbol))
+
+
+def _replace_oi(record: VenueFunding, base: float, usd: float) -> VenueFunding:
+    return VenueFunding(
+        venue=record.venue,
+        symbol=record.symbol,
+        native=record.native,
+        rate=record.rate,
+        interval_h=record.interval_h,
+        next_funding_ms=record.next_funding_ms,
+        mark_px=record.mark_px,
+        index_px=record.index_px,
+        oi_base=base,
+        oi_usd=usd,
+        time_ms=record.time_ms,
+    )
+
+
+def inst_ids_of(records: Sequence[VenueFunding]) -> list[str]:
+    """The natives of snapshot records, to subscribe an :class:`OkxStream` to them."""
+    return [r.native for r in records]
