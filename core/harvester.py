@@ -126,9 +126,14 @@ class Decision:
 
 @dataclass(slots=True)
 class HarvestPosition:
-    """A position the harvester holds: perp ``symbol``, its spot pair (``"@142"``), side,
-    when and at what APR/basis it was entered, sizes (base units; perp signed), and the oid
-    of a maker perp order still working (``pending_oid``) with its target size."""
+    """A position the harvester holds: perp ``symbol``, its spot pair (``"@142"``, ``None`` when
+    the hedge is declared external spot), side, when and at what APR/basis it was entered,
+    sizes (base units; perp signed), and the oid of a maker perp order still working
+    (``pending_oid``) with its target size.
+
+    Sides: ``short_perp`` is cash-and-carry (long spot + short perp, positive funding);
+    ``long_perp`` harvests negative funding by selling spot already held and buying the perp.
+    Either way the spot leg is kept at ``spot_base − perp_size``."""
 
     id: str
     symbol: str
@@ -142,6 +147,8 @@ class HarvestPosition:
     perp_size: float = 0.0
     spot_size: float = 0.0
     pending_oid: int | None = None
+    spot_base: float = 0.0
+    """Venue spot held before this position (base units): the spot leg is ``spot_base − perp``."""
 
     def held(self, mark_px: float) -> HeldPosition:
         """The strategy's view of this position (notional at ``mark_px``, USD)."""
@@ -433,7 +440,7 @@ class Harvester:
         if pair is None or m.spot_px is None:
             return
         perp = self._perp_position(pos.symbol)
-        want = -perp  # short perp ↔ long spot
+        want = max(pos.spot_base - perp, 0.0)  # short perp ↔ long spot; long perp ↔ spot sold
         have = self._spot_balance(pos.symbol)
         diff = floor_size(abs(want - have), pair.sz_decimals)
         if diff * m.spot_px < MIN_LEG_USD:
@@ -465,31 +472,31 @@ class Harvester:
                 await self._close(pos, m, ex)
 
     async def _close(self, pos: HarvestPosition, m: FundingMarket, ex: Exit) -> None:
+        """Close (or reduce) the perp leg with a reduce-only IOC, then bring the spot leg back
+        to ``spot_base − perp``: sell the carry's spot, or buy back the spot a long-perp sold."""
         trader = self.trader
         info = trader.markets.get(pos.symbol)
         if info is None:
             return
         fraction = 1.0 if ex.kind == "close" else ex.reduce_fraction
         perp = self._perp_position(pos.symbol)
-        intents = []
-        size = floor_size(abs(perp) * fraction, info.sz_decimals) if fraction < 1 else abs(perp)
-        if size > 0:
-            intents.append(self._perp_ioc(m, info, perp < 0, size, True))
-        pair = self._spot.get(pos.symbol)
         spot = self._spot_balance(pos.symbol)
-        if pair is not None and m.spot_px and spot > 0:
-            spot_size = floor_size(spot * fraction, pair.sz_decimals)
-            if spot_size * m.spot_px >= MIN_LEG_USD:
-                intents.append(self._spot_ioc(pair, m.spot_px, False, spot_size))
+        size = floor_size(abs(perp) * fraction, info.sz_decimals) if fraction < 1 else abs(perp)
         action = "exit" if ex.kind == "close" else "reduce"
         self._decide(pos.symbol, action, ex.reason, position_id=pos.id, apr=m.apr, basis=m.basis,
                      perp_size=perp, spot_size=spot)  # fmt: skip
-        if intents:
-            outs = await self._send(intents)
+        if pos.pending_oid is not None and trader.account is not None:
+            resting = [o for o in trader.account.orders if o.oid == pos.pending_oid]
+            if resting:
+                await trader.cancel(resting, purpose="harvest")
+            pos.pending_oid = None
+        if size > 0:
+            outs = await self._send([self._perp_ioc(m, info, perp < 0, size, True)])
             for o in outs:
-                if o.status not in ("filled",):
-                    self._decide(pos.symbol, "error", f"{action} leg {o.status}: {o.message}")
+                if o.status != "filled":
+                    self._decide(pos.symbol, "error", f"{action} perp leg {o.status}: {o.message}")
             await trader.refresh()
+        await self._match_spot(pos, m)
         if ex.kind == "close" and abs(self._perp_position(pos.symbol)) < 10 ** -info.sz_decimals:
             del self.positions[pos.symbol]
             if trader.journal is not None:
@@ -534,43 +541,67 @@ class Harvester:
             await self._enter(cand, usd, now)
 
     async def _enter(self, cand: Candidate, usd: float, now: int) -> None:
+        """Open one position: the perp leg first (post-only maker, else IOC), then the spot leg.
+
+        * cash-and-carry (``short_perp`` with a venue spot market): short perp, buy spot;
+        * ``short_perp`` hedged by declared external spot: short perp only, never more than the
+          external quantity not already hedged;
+        * ``long_perp`` (negative funding): long perp, sell spot held on the venue, never more
+          than what is held.
+        """
         trader = self.trader
         m = cand.market
         info = trader.markets.get(m.symbol)
-        pair = self._spot.get(m.symbol)
-        if info is None or pair is None or m.spot_px is None:
+        if info is None:
             return
-        if cand.side != "short_perp":
-            return  # long-perp legs are only built from held spot; see _entries
-        spot_usdc = trader.account.spot_usdc if trader.account else None
-        if spot_usdc is not None and spot_usdc < usd * 1.01:
-            usd = spot_usdc / 1.01
-        decimals = min(info.sz_decimals, pair.sz_decimals)
-        size = floor_size(usd / m.mark_px, decimals)
+        pair = self._spot.get(m.symbol) if m.spot_px is not None else None
+        held = self._spot_balance(m.symbol)
+        decimals = info.sz_decimals if pair is None else min(info.sz_decimals, pair.sz_decimals)
+        base = usd / m.mark_px
+        if cand.side == "short_perp" and pair is None:
+            external = float(trader.settings.external_spot.get(m.symbol, 0.0))
+            hedged = sum(-p.perp_size for p in self.positions.values() if p.symbol == m.symbol)
+            base = min(base, max(external - hedged, 0.0))
+            what = "short perp against declared external spot"
+        elif cand.side == "short_perp":
+            spot_usdc = trader.account.spot_usdc if trader.account else None
+            if spot_usdc is not None:
+                base = min(base, spot_usdc / 1.01 / m.spot_px)  # type: ignore[operator]
+            what = "short perp + long spot"
+        else:
+            if pair is None or held <= 0:
+                self._decide(m.symbol, "skip", "negative funding: no venue spot held to sell against a perp long")
+                return
+            base = min(base, held)
+            what = "long perp + sell spot held"
+        size = floor_size(base, decimals)
         if size * m.mark_px < MIN_LEG_USD:
             self._decide(m.symbol, "skip", f"size ${size * m.mark_px:,.2f} below the ${MIN_LEG_USD:.0f} minimum order")
             return
         self._seq += 1
         pos = HarvestPosition(
-            id=f"h{now}-{self._seq}", symbol=m.symbol, spot_pair=pair.name, spot_asset=pair.asset_id,
-            side=cand.side, entry_ms=now, entry_apr=m.apr, entry_basis=m.basis, target_size=size,
+            id=f"h{now}-{self._seq}", symbol=m.symbol, spot_pair=pair.name if pair else None,
+            spot_asset=pair.asset_id if pair else None, side=cand.side, entry_ms=now, entry_apr=m.apr,
+            entry_basis=m.basis, target_size=size, spot_base=held,
         )  # fmt: skip
+        strategy = "cash_and_carry" if cand.side == "short_perp" else "reverse_carry"
         self._decide(
-            m.symbol, "enter",
-            f"{cand.reason}; short {size:g} perp + long spot, ${size * m.mark_px:,.0f}",
+            m.symbol, "enter", f"{cand.reason}; {what}, {size:g} = ${size * m.mark_px:,.0f}",
             position_id=pos.id, score=cand.score, fraction=cand.fraction, apr=m.apr, basis=m.basis,
-            oi_usd=m.open_interest_usd, oi_trend=m.oi_trend, rate=m.rate, size=size,
+            oi_usd=m.open_interest_usd, oi_trend=m.oi_trend, rate=m.rate, size=size, strategy=strategy,
         )  # fmt: skip
         if trader.journal is not None:
             trader.journal.log_event(
-                "harvest_open", f"{m.symbol} cash and carry",
-                {"position_id": pos.id, "symbol": m.symbol, "side": cand.side, "strategy": "cash_and_carry"},
+                "harvest_open", f"{m.symbol} {strategy}",
+                {"position_id": pos.id, "symbol": m.symbol, "side": cand.side, "strategy": strategy},
             )  # fmt: skip
         self.positions[m.symbol] = pos
+        is_buy = cand.side == "long_perp"
         if self.settings.maker_first:
-            # post-only at one tick above the mark: rests on the ask side, earns the maker fee
-            px = round_price(m.mark_px * 1.0001, info.sz_decimals, rounding="up")
-            [out] = await self._send([self._intent(info.symbol, info.asset_id, False, size, px, "Alo", False)])
+            # post-only one tick away from the mark on our side of the book: rests, earns the maker fee
+            px = round_price(m.mark_px * (0.9999 if is_buy else 1.0001), info.sz_decimals,
+                             rounding="down" if is_buy else "up")  # fmt: skip
+            [out] = await self._send([self._intent(info.symbol, info.asset_id, is_buy, size, px, "Alo", False)])
             if out.status == "resting" and out.result is not None:
                 pos.pending_oid = out.result.oid
                 return
@@ -579,7 +610,7 @@ class Harvester:
                 await self._match_spot(pos, m)
                 return
             # rejected (would cross, or anything else): fall back to IOC within the bound
-        [out] = await self._send([self._perp_ioc(m, info, False, size, False)])
+        [out] = await self._send([self._perp_ioc(m, info, is_buy, size, False)])
         await trader.refresh()
         if out.status != "filled":
             self._decide(m.symbol, "error", f"perp leg {out.status}: {out.message}", position_id=pos.id)
@@ -590,7 +621,9 @@ class Harvester:
 
     async def _delta(self) -> None:
         view, refusal = self.trader.preview_rebalance()
-        harvest_syms = set(self.positions)
+        # Only carry positions are neutral by design. A reverse carry (spot sold, perp bought)
+        # keeps the delta of the spot that was held before it, which is the trader's own choice.
+        harvest_syms = {s for s, p in self.positions.items() if p.side == "short_perp"}
         hedges = [h for h in view.hedges if h.intent.symbol in harvest_syms]
         if not hedges or refusal is not None:
             return

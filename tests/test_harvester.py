@@ -126,3 +126,66 @@ def test_live_harvest_stops_cleanly_on_sigterm(tmp_path, flatten: bool) -> None:
         assert "kill switch: FLAT" in text
     else:
         assert "kill switch" not in text
+
+
+async def test_external_spot_is_hedged_with_a_perp_short_only() -> None:
+    s = _quiet_settings()
+    s.trading.external_spot = {"SOL": 40.0}  # SOL has no spot market on the venue: declared cold-wallet spot
+    report = await run_simulated_harvest(s, harvester_settings(s), seed=7, duration_s=12 * 3_600, regime="positive")
+    sol = [p for p in report["pnl"]["positions"] if p["symbol"] == "SOL"]
+    assert sol, report["decisions"]
+    assert all(p["side"] == "short_perp" and p["spot_pnl"] == 0 for p in sol)
+    assert max(abs(p["perp_size"]) for p in sol) <= 40.0 or any(p["closed_ms"] for p in sol)
+
+
+async def test_negative_funding_is_harvested_against_spot_held() -> None:
+    from core.credentials import TradingAccess
+    from core.harvester import Harvester
+    from core.journal import Journal
+    from core.models import MarketInfo, OrderIntent
+    from core.sim.market import MarketModel
+    from core.sim.server import SimulatorServer
+    from core.sim.snapshot import load_snapshot
+    from core.trading import Trader, TraderSettings
+    from core.venues.hyperliquid.exchange import HyperliquidExchange
+    from core.venues.hyperliquid.orders import Cloid, market_price
+    from core.venues.hyperliquid.signing import Signer
+
+    model = MarketModel(load_snapshot(), seed=7, start_ms=SESSION_START_MS, cascade_rate_per_hour=0.0, regime="negative")
+    server = SimulatorServer(model, speed=0.0, tick_hz=1.0, lockstep=True)
+    await server.start()
+    signer = Signer.generate()
+    ex = HyperliquidExchange(server.http_url or "", signer, is_mainnet=True, timeout_s=30.0)
+    journal = Journal(":memory:", clock=lambda: model.now_ms)
+    clock = lambda: model.now_ms  # noqa: E731
+    trader = Trader(TradingAccess(signer, signer.address, "sim", None, "test"), ex, journal, TraderSettings(),
+                    venue="sim", venue_now_ms=clock, wall_ms=clock)  # fmt: skip
+    try:
+        await trader.start()
+        mid = (await ex.info.all_mids())["@107"]  # HYPE/USDC
+        buy = OrderIntent("@107", 10107, True, 200.0, market_price(mid, True, 0.01, sz_decimals=2), "Ioc", False,
+                          Cloid.new().raw, "test")  # fmt: skip
+        [res] = await ex.place([buy], {"@107": MarketInfo("hyperliquid", "@107", 10107, 2, 1)})
+        assert res.status == "filled"
+        await trader.refresh()
+        held = sum(b.total for b in trader.account.spot if b.coin == "HYPE")
+        h = Harvester(trader, now_ms=clock)
+        await h.load()
+        h.status = "running"
+        for _ in range(36):
+            await h.cycle()
+            await server.advance(300)
+            if "HYPE" in h.positions and h.positions["HYPE"].pending_oid is None and h.positions["HYPE"].perp_size > 0:
+                break
+        pos = h.positions.get("HYPE")
+        assert pos is not None and pos.side == "long_perp", [d.reason for d in h.decisions if d.symbol == "HYPE"]
+        await trader.refresh()
+        perp = sum(p.size for p in trader.account.state.positions if p.symbol == "HYPE")
+        spot = sum(b.total for b in trader.account.spot if b.coin == "HYPE")
+        assert perp > 0 and spot < held, ([d.reason for d in h.decisions if d.symbol == "HYPE"], [a.text for a in trader.activity][-12:])
+        assert perp + spot == pytest.approx(held, abs=0.02)  # delta-neutral: spot sold ≈ perp bought
+    finally:
+        await trader.stop()
+        await ex.aclose()
+        journal.close()
+        await server.stop()
