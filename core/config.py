@@ -193,6 +193,22 @@ class HarvestSection(_Section):
     log_file: Path | None = None
 
 
+class SymbolsSection(_Section):
+    """Joining venue symbols: ``overrides[venue][native] = canonical`` (``""`` excludes a market),
+    on top of the rules of :class:`core.symbols.SymbolMap`."""
+
+    overrides: dict[str, dict[str, str]] = Field(default_factory=dict)
+
+
+class CrossVenueSection(_Section):
+    """The read-only venues watched beside the trading venue; ``refresh_s`` between REST snapshots."""
+
+    venues: list[Literal["binance", "bybit", "okx", "dydx"]] = Field(
+        default_factory=lambda: ["binance", "bybit", "okx", "dydx"]
+    )
+    refresh_s: float = Field(60.0, ge=5)
+
+
 class Settings(_Section):
     """All of pfterm's settings."""
 
@@ -204,6 +220,8 @@ class Settings(_Section):
     ui: UiSection = Field(default_factory=UiSection)
     trading: TradingSection = Field(default_factory=TradingSection)
     harvest: HarvestSection = Field(default_factory=HarvestSection)
+    symbols: SymbolsSection = Field(default_factory=SymbolsSection)
+    crossvenue: CrossVenueSection = Field(default_factory=CrossVenueSection)
 
 
 def default_config_path() -> Path:

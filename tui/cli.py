@@ -135,6 +135,17 @@ def build_parser() -> argparse.ArgumentParser:
     harvest.add_argument("--report", choices=["json", "text"], default="text", help="session report format (default: text)")
     harvest.add_argument("--journal", type=Path, metavar="PATH", help="keep the --duration session's journal here")
     harvest.add_argument("--flatten-on-exit", action="store_true", help="on SIGTERM/SIGINT run the kill switch before exiting")
+    scan = sub.add_parser(
+        "scan",
+        help="print every venue's funding and open interest once (for scripts)",
+        description="One REST snapshot of each venue, normalized: the funding rate with its interval "
+        "and the venue's next settlement time, open interest single-sided in base units and USD. "
+        "Venues: hyperliquid, binance, bybit, okx, dydx. Exit 0 when at least one venue answered.",
+    )
+    scan.add_argument("--json", action="store_true", help="JSON instead of a table")
+    scan.add_argument("--venue", dest="scan_venues", metavar="A,B", help="comma-separated venues (default: all five)")
+    scan.add_argument("--url", action="append", metavar="VENUE=URL", default=argparse.SUPPRESS, help="a venue's base URL")
+    scan.add_argument("--config", type=Path, metavar="PATH", default=argparse.SUPPRESS, help="TOML config file")
     sim = sub.add_parser("sim", help="run the Hyperliquid-compatible simulator standalone (127.0.0.1 only)")
     sim.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default: 127.0.0.1)")
     sim.add_argument("--port", type=int, default=8765, help="port (default: 8765; 0 = any free port)")
@@ -213,6 +224,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.command == "harvest":
         return _harvest(args, settings)
+    if args.command == "scan":
+        return _scan(args, settings)
     _setup_logging(args.log_file)
 
     from core.session import resolve_access, resolve_endpoint
@@ -296,6 +309,51 @@ def _harvest(args: argparse.Namespace, settings) -> int:
     from core.session import harvest_live
 
     return asyncio.run(harvest_live(settings, endpoint, access, hs, flatten_on_exit=args.flatten_on_exit))
+
+
+def _scan(args: argparse.Namespace, settings) -> int:
+    """``pfterm scan``: one normalized snapshot per venue, printed as a table or JSON."""
+    import asyncio
+    import json
+    from datetime import UTC, datetime
+
+    from core.crossvenue import SCAN_VENUES, scan
+    from core.symbols import SymbolMap
+
+    venues = [v.strip().lower() for v in (args.scan_venues or ",".join(SCAN_VENUES)).split(",") if v.strip()]
+    unknown = [v for v in venues if v not in SCAN_VENUES]
+    if unknown:
+        sys.stderr.write(f"pfterm scan: error: unknown venue {unknown[0]!r}; expected {', '.join(SCAN_VENUES)}\n")
+        return 2
+    urls = dict(settings.urls)
+    if "hyperliquid" not in urls and settings.venue.name == "hyperliquid" and settings.venue.network == "testnet":
+        urls["hyperliquid"] = "testnet"
+    result = asyncio.run(scan(venues, urls, SymbolMap(settings.symbols.overrides)))
+    ok = 0
+    for venue, res in result.items():
+        if isinstance(res, str):
+            sys.stderr.write(f"pfterm scan: {venue}: {res}\n")
+        else:
+            ok += 1
+    if args.json:
+        out = {
+            venue: ({"error": res} if isinstance(res, str) else {"records": [
+                {"symbol": r.symbol, "native": r.native, "rate": r.rate, "interval_h": r.interval_h,
+                 "next_funding_ms": r.next_funding_ms, "apr": r.apr, "mark_px": r.mark_px,
+                 "index_px": r.index_px, "oi_base": r.oi_base, "oi_usd": r.oi_usd, "time_ms": r.time_ms}
+                for r in sorted(res, key=lambda r: r.symbol)
+            ]})
+            for venue, res in result.items()
+        }  # fmt: skip
+        print(json.dumps(out, indent=1))
+    else:
+        print(f"{'symbol':<10} {'venue':<12} {'rate':>11} {'every':>5} {'APR':>9} {'next (UTC)':>11} {'OI (USD)':>14}")
+        rows = [(r.symbol, v, r) for v, res in result.items() if not isinstance(res, str) for r in res]
+        for sym, venue, r in sorted(rows, key=lambda x: (x[0], x[1])):
+            nxt = "-" if r.next_funding_ms is None else datetime.fromtimestamp(r.next_funding_ms / 1000, UTC).strftime("%d %H:%M")
+            oi = "-" if r.oi_usd is None else f"{r.oi_usd:,.0f}"
+            print(f"{sym:<10} {venue:<12} {r.rate * 100:>10.4f}% {r.interval_h:>4g}h {r.apr * 100:>8.1f}% {nxt:>11} {oi:>14}")
+    return 0 if ok else 1
 
 
 def _session_text(report: dict) -> str:

@@ -1,0 +1,285 @@
+"""Cross-venue funding, open interest and liquidations: snapshots, streams and the matrix.
+
+Hyperliquid is read by its own feed into the :class:`~core.engine.Engine`; Binance, Bybit,
+OKX and dYdX are read here with their read-only adapters (:mod:`core.venues.binance`,
+``bybit``, ``okx``, ``dydx``) into one :class:`CrossVenueData`: a
+:class:`~core.matrix.FundingMatrix` (latest record per market and venue) and a
+:class:`~core.matrix.LiquidationFeed`. Venue symbols are joined by a
+:class:`~core.symbols.SymbolMap` (``BTCUSDT``, ``BTC-USDT-SWAP``, ``BTC-USD`` → ``BTC``).
+
+* :func:`scan` fetches one REST snapshot of every venue asked for (``pfterm scan``).
+* :class:`CrossVenueSession` takes a snapshot, then keeps the matrix live with each venue's
+  stream and refreshes the REST snapshot (open interest) every ``refresh_s``.
+
+Units: rates are fractions per their own ``interval_h`` (never rescaled here), OI in base
+units and USD, times ms UTC. Prices of markets quoted in another unit on one venue (OKX
+``PEPE-USDT-SWAP`` vs Hyperliquid ``kPEPE``) are not shown by the matrix, whose figures —
+rates, APR, OI in USD, liquidations in USD — do not depend on the unit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+import httpx
+
+from core.matrix import FundingMatrix, LiquidationFeed, LiquidationSignal
+from core.models import FeedState, FeedStatus, Liquidation, VenueFunding
+from core.symbols import SymbolMap
+
+log = logging.getLogger(__name__)
+
+__all__ = ["CEX_VENUES", "SCAN_VENUES", "CrossVenueData", "CrossVenueSession", "hyperliquid_records", "scan"]
+
+CEX_VENUES: tuple[str, ...] = ("binance", "bybit", "okx", "dydx")
+"""The read-only venues of this module, in display order."""
+SCAN_VENUES: tuple[str, ...] = ("hyperliquid", *CEX_VENUES)
+
+
+def hyperliquid_records(metas: Sequence[Any], ctxs: Sequence[Any], predicted: Sequence[Any], now_ms: int) -> list[VenueFunding]:
+    """Hyperliquid markets as :class:`VenueFunding`: the live (predicted) hourly rate, its
+    interval, the next settlement from ``predictedFundings`` (else the next top of the hour),
+    mark, oracle (index), OI one side in base units and USD at the oracle price."""
+    nxt: dict[str, int] = {}
+    for p in predicted:
+        if getattr(p, "venue", None) == "HlPerp" and getattr(p, "next_funding_ms", None):
+            nxt[p.symbol] = p.next_funding_ms
+    out = []
+    for m, c in zip(metas, ctxs, strict=False):
+        if c is None or m.delisted:
+            continue
+        hour = 3_600_000 * c.funding_interval_h
+        next_ms = nxt.get(m.symbol) or int((now_ms // hour + 1) * hour)
+        out.append(
+            VenueFunding(
+                venue="hyperliquid", symbol=m.symbol, native=m.symbol, rate=c.funding,
+                interval_h=c.funding_interval_h, next_funding_ms=next_ms, mark_px=c.mark_px,
+                index_px=c.oracle_px, oi_base=c.open_interest, oi_usd=c.open_interest * c.oracle_px,
+                time_ms=now_ms,
+            )  # fmt: skip
+        )
+    return out
+
+
+async def _snapshot(venue: str, client: httpx.AsyncClient, url: str | None, symbols: SymbolMap, now_ms: int) -> list[VenueFunding]:
+    kw: dict[str, Any] = {"to_symbol": symbols.to_symbol(venue), "now_ms": now_ms}
+    if url:
+        kw["base_url"] = url.rstrip("/")
+    if venue == "binance":
+        from core.venues import binance
+
+        return await binance.fetch_snapshot(client, **kw)
+    if venue == "bybit":
+        from core.venues import bybit
+
+        return await bybit.fetch_snapshot(client, **kw)
+    if venue == "okx":
+        from core.venues import okx
+
+        return await okx.fetch_snapshot(client, **kw)
+    if venue == "dydx":
+        from core.venues import dydx
+
+        return await dydx.fetch_snapshot(client, **kw)
+    if venue == "hyperliquid":
+        from core.venues.hyperliquid.rest import HyperliquidInfo
+
+        async with HyperliquidInfo(url or "mainnet", client=client) as info:
+            (metas, ctxs), predicted = await asyncio.gather(info.meta_and_asset_ctxs(), info.predicted_fundings())
+        return hyperliquid_records(metas, ctxs, predicted, now_ms)
+    raise ValueError(f"unknown venue {venue!r}; expected one of {', '.join(SCAN_VENUES)}")
+
+
+async def scan(
+    venues: Sequence[str],
+    urls: Mapping[str, str],
+    symbols: SymbolMap | None = None,
+    *,
+    now_ms: int | None = None,
+    timeout_s: float = 15.0,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> dict[str, list[VenueFunding] | str]:
+    """One REST snapshot per venue, concurrently: ``{venue: records}`` or ``{venue: "error: …"}``.
+
+    ``urls`` overrides a venue's base URL (``--url VENUE=URL``). A venue that fails does not
+    stop the others; its entry is the one-line reason.
+    """
+    symbols = symbols or SymbolMap()
+    now = now_ms if now_ms is not None else int(time.time() * 1000)
+    async with httpx.AsyncClient(timeout=timeout_s, transport=transport, follow_redirects=True) as client:
+        results = await asyncio.gather(
+            *(_snapshot(v, client, urls.get(v), symbols, now) for v in venues), return_exceptions=True
+        )
+    out: dict[str, list[VenueFunding] | str] = {}
+    for venue, res in zip(venues, results, strict=True):
+        if isinstance(res, BaseException):
+            msg = " ".join(str(res).split())[:200] or type(res).__name__
+            out[venue] = f"error: {msg}"
+        else:
+            out[venue] = res
+    return out
+
+
+class CrossVenueData:
+    """The cross-venue state the console renders (implements :class:`~core.venues.base.CrossVenueSink`).
+
+    ``matrix`` and ``liquidations`` are bounded; ``seq`` grows with every change so the console
+    can coalesce its redraws; ``feeds`` holds each stream's latest :class:`FeedStatus`;
+    ``on_surge`` is called (once per market and minute) with a :class:`LiquidationSignal`.
+    """
+
+    def __init__(self, *, on_surge: Callable[[LiquidationSignal], None] | None = None) -> None:
+        self.matrix = FundingMatrix()
+        self.liquidations = LiquidationFeed()
+        self.feeds: dict[str, FeedStatus] = {}
+        self.seq = 0
+        self.liq_seq = 0
+        self.on_surge = on_surge
+        self._surged: dict[str, int] = {}
+
+    def on_venue_funding(self, records: list[VenueFunding]) -> None:
+        """Merge funding/OI records (newest wins; missing fields kept)."""
+        if self.matrix.update(records):
+            self.seq += 1
+
+    def on_liquidations(self, records: list[Liquidation]) -> None:
+        """Add forced closes and check each touched market for a surge."""
+        added = self.liquidations.extend(records)
+        if not added:
+            return
+        self.liq_seq += 1
+        if self.on_surge is None:
+            return
+        now = max(r.time_ms for r in records)
+        for symbol in {r.symbol for r in records}:
+            sig = self.liquidations.surge(symbol, now)
+            if sig is not None and self._surged.get(symbol) != sig.minute_ms:
+                self._surged[symbol] = sig.minute_ms
+                try:
+                    self.on_surge(sig)
+                except Exception:  # noqa: BLE001 - a sink never raises
+                    log.exception("liquidation surge callback failed")
+
+    def on_feed_status(self, status: FeedStatus) -> None:
+        """Keep the feed's latest state for the status bar."""
+        self.feeds[status.feed] = status
+        self.seq += 1
+
+
+class CrossVenueSession:
+    """Keeps :class:`CrossVenueData` live: REST snapshots every ``refresh_s`` and each venue's stream.
+
+    Args:
+        data: where records go.
+        venues: which of :data:`CEX_VENUES` to read.
+        urls: base URLs by venue (REST; the stream URL is derived for the simulator, else the
+            venue's public one, or ``urls["<venue>-ws"]`` when given).
+        symbols: the symbol map.
+    """
+
+    def __init__(
+        self,
+        data: CrossVenueData,
+        venues: Iterable[str],
+        urls: Mapping[str, str] | None = None,
+        symbols: SymbolMap | None = None,
+        *,
+        refresh_s: float = 60.0,
+    ) -> None:
+        self.data = data
+        self.venues = [v for v in venues if v in CEX_VENUES]
+        self.urls = dict(urls or {})
+        self.symbols = symbols or SymbolMap()
+        self.refresh_s = refresh_s
+        self._streams: list[Any] = []
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._stopping = False
+        self._okx_ct: dict[str, float] = {}
+
+    def _ws_url(self, venue: str, default: str, path: str) -> str:
+        if f"{venue}-ws" in self.urls:
+            return self.urls[f"{venue}-ws"]
+        rest = self.urls.get(venue)
+        if rest and rest.startswith("http://127.0.0.1"):
+            return "ws://" + rest[len("http://") :].rstrip("/") + path
+        return default
+
+    async def run(self) -> None:
+        """Snapshot every venue, start the streams, refresh the snapshots until :meth:`stop`."""
+        async with httpx.AsyncClient(timeout=15.0, follow_redirects=True) as client:
+            first = await self._refresh(client)
+            if "okx" in self.venues:
+                from core.venues import okx
+
+                try:  # contract sizes: OKX liquidations come in contracts
+                    self._okx_ct = await okx.fetch_contract_values(client, self.urls.get("okx", okx.OKX_REST_URL))
+                except Exception as exc:  # noqa: BLE001 - liquidations are dropped without it, not the feed
+                    log.warning("okx contract values unavailable: %s", exc)
+            for venue in self.venues:
+                stream = self._stream(venue, first.get(venue) or [], client)
+                if stream is not None:
+                    self._streams.append(stream)
+                    self._tasks.append(asyncio.create_task(stream.run(), name=f"{venue}-stream"))
+            while not self._stopping:
+                await asyncio.sleep(self.refresh_s)
+                await self._refresh(client)
+
+    async def _refresh(self, client: httpx.AsyncClient) -> dict[str, list[VenueFunding]]:
+        now = int(time.time() * 1000)
+        results = await asyncio.gather(
+            *(_snapshot(v, client, self.urls.get(v), self.symbols, now) for v in self.venues), return_exceptions=True
+        )
+        out: dict[str, list[VenueFunding]] = {}
+        for venue, res in zip(self.venues, results, strict=True):
+            if isinstance(res, BaseException):
+                detail = " ".join(str(res).split())[:160] or type(res).__name__
+                log.warning("%s snapshot failed: %s", venue, detail)
+                self.data.on_feed_status(FeedStatus(f"{venue}/rest", FeedState.RETRYING, detail=detail))
+                continue
+            out[venue] = res
+            self.data.on_venue_funding(res)
+            self.data.on_feed_status(FeedStatus(f"{venue}/rest", FeedState.CONNECTED))
+        return out
+
+    def _stream(self, venue: str, records: list[VenueFunding], client: httpx.AsyncClient) -> Any:
+        natives = sorted({r.native for r in records})
+        to_symbol = self.symbols.to_symbol(venue)
+        if venue == "binance":
+            from core.venues import binance
+
+            url = self._ws_url(venue, binance.BINANCE_WS_URL, "/market/stream?streams=!markPrice@arr@1s/!forceOrder@arr")
+            intervals = {r.native: r.interval_h for r in records}
+            return binance.BinanceStream(self.data, url, intervals=intervals, to_symbol=to_symbol)
+        if venue == "bybit":
+            from core.venues import bybit
+
+            url = self._ws_url(venue, bybit.BYBIT_WS_URL, "/v5/public/linear")
+            return bybit.BybitStream(self.data, natives, url, to_symbol=to_symbol)
+        if venue == "okx":
+            from core.venues import okx
+
+            url = self._ws_url(venue, okx.OKX_WS_URL, "/ws/v5/public")
+            return okx.OkxStream(self.data, natives, ws_url=url, ct_val=self._okx_ct, to_symbol=to_symbol)
+        if venue == "dydx":
+            from core.venues import dydx
+
+            url = self._ws_url(venue, dydx.DYDX_WS_URL, "/v4/ws")
+            return dydx.DydxStream(self.data, natives[:32], ws_url=url, to_symbol=to_symbol)
+        return None
+
+    async def stop(self) -> None:
+        """Stop every stream and the refresh loop."""
+        self._stopping = True
+        for stream in self._streams:
+            with contextlib.suppress(Exception):
+                await stream.stop()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
