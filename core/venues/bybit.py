@@ -44,23 +44,22 @@ import httpx
 
 from core.models import Liquidation, VenueFunding
 from core.venues.base import CrossVenueSink
-from core.venues.binance import (
-    JsonStream,
-    ToSymbol,
-    VenueError,
-    WireError,
-    _dict,
-    _int,
-    _list,
-    _loads,
-    _num,
-    _opt_num,
-    _str,
-    _wall_ms,
-    default_to_symbol,
-    one_line,
-)
+from core.venues.binance import VenueError, default_to_symbol
 from core.venues.reconnect import ReconnectPolicy
+from core.venues.wsbase import (
+    ToSymbol,
+    VenueStream,
+    WireError,
+    as_dict,
+    as_list,
+    exc_line,
+    int_field,
+    loads,
+    num,
+    opt_num,
+    str_field,
+    wall_ms,
+)
 
 __all__ = [
     "BYBIT_REST_URL",
@@ -128,8 +127,8 @@ def ticker_record(
     if fields.get("fundingRate") in (None, ""):
         return None
     what = f"ticker {native}"
-    rate = _num(fields, "fundingRate", what)
-    interval = _opt_num(fields, "fundingIntervalHour", what)
+    rate = num(fields, "fundingRate", what)
+    interval = opt_num(fields, "fundingIntervalHour", what)
     if interval is None:
         if native not in _warned_interval:
             _warned_interval.add(native)
@@ -137,10 +136,10 @@ def ticker_record(
         interval = DEFAULT_INTERVAL_H
     elif interval <= 0:
         raise WireError(f"{what}: fundingIntervalHour is not positive")
-    next_ms = _int(fields, "nextFundingTime", what) if fields.get("nextFundingTime") not in (None, "") else 0
-    mark = _opt_num(fields, "markPrice", what)
-    oi_base = _opt_num(fields, "singleOpenInterest", what)
-    oi_usd = _opt_num(fields, "singleOpenInterestValue", what)
+    next_ms = int_field(fields, "nextFundingTime", what) if fields.get("nextFundingTime") not in (None, "") else 0
+    mark = opt_num(fields, "markPrice", what)
+    oi_base = opt_num(fields, "singleOpenInterest", what)
+    oi_usd = opt_num(fields, "singleOpenInterestValue", what)
     if oi_base is None:
         oi_usd = None  # never derive a single side from the two-sided openInterest
     elif oi_usd is None and mark is not None:
@@ -153,7 +152,7 @@ def ticker_record(
         interval_h=interval,
         next_funding_ms=next_ms or None,
         mark_px=mark,
-        index_px=_opt_num(fields, "indexPrice", what),
+        index_px=opt_num(fields, "indexPrice", what),
         oi_base=oi_base,
         oi_usd=oi_usd,
         time_ms=time_ms,
@@ -167,7 +166,7 @@ def parse_tickers(raw: Any, now_ms: int, to_symbol: ToSymbol = default_to_symbol
     joined or have no funding rate are skipped. :raises WireError: malformed body or item;
     :raises VenueError: the body is an error answer (``retCode`` ≠ 0).
     """
-    body = _dict(_loads(raw), "tickers")
+    body = as_dict(loads(raw), "tickers")
     time_ms = now_ms
     if "result" in body:
         code = body.get("retCode", 0)
@@ -175,12 +174,12 @@ def parse_tickers(raw: Any, now_ms: int, to_symbol: ToSymbol = default_to_symbol
             msg = " ".join(str(body.get("retMsg", "")).split())[:120]
             raise VenueError(f"bybit tickers: retCode {code} {msg}".rstrip())
         if body.get("time") is not None:
-            time_ms = _int(body, "time", "tickers")
-        body = _dict(body["result"], "tickers.result")
+            time_ms = int_field(body, "time", "tickers")
+        body = as_dict(body["result"], "tickers.result")
     out: list[VenueFunding] = []
-    for item in _list(body.get("list"), "tickers.result.list"):
-        item = _dict(item, "tickers item")
-        record = ticker_record(_str(item, "symbol", "tickers item"), item, time_ms, to_symbol)
+    for item in as_list(body.get("list"), "tickers.result.list"):
+        item = as_dict(item, "tickers item")
+        record = ticker_record(str_field(item, "symbol", "tickers item"), item, time_ms, to_symbol)
         if record is not None:
             out.append(record)
     return out
@@ -214,13 +213,13 @@ class TickerBook:
 
     def apply(self, raw: Any) -> list[VenueFunding]:
         """Merge one ``tickers.*`` message. :raises WireError: if it does not validate."""
-        msg = _dict(_loads(raw), "tickers message")
+        msg = as_dict(loads(raw), "tickers message")
         kind = msg.get("type")
         if kind not in ("snapshot", "delta"):
             raise WireError("tickers message: type is not snapshot or delta")
-        data = _dict(msg.get("data"), "tickers message data")
-        native = _str(data, "symbol", "tickers message data")
-        ts = _int(msg, "ts", "tickers message")
+        data = as_dict(msg.get("data"), "tickers message data")
+        native = str_field(data, "symbol", "tickers message data")
+        ts = int_field(msg, "ts", "tickers message")
         if self._to_symbol(native) is None:
             return []
         old = self._fields.get(native)
@@ -243,13 +242,13 @@ def parse_all_liquidation(raw: Any, to_symbol: ToSymbol = default_to_symbol) -> 
     ``v`` size (base units), ``p`` price (bankruptcy price), ``T`` time.
     :raises WireError: on a malformed message.
     """
-    msg = _dict(_loads(raw), "allLiquidation message")
+    msg = as_dict(loads(raw), "allLiquidation message")
     data = msg.get("data")
-    items = data if isinstance(data, list) else [_dict(data, "allLiquidation data")]
+    items = data if isinstance(data, list) else [as_dict(data, "allLiquidation data")]
     out: list[Liquidation] = []
     for item in items:
-        item = _dict(item, "allLiquidation item")
-        native = _str(item, "s", "allLiquidation item")
+        item = as_dict(item, "allLiquidation item")
+        native = str_field(item, "s", "allLiquidation item")
         symbol = to_symbol(native)
         if symbol is None:
             continue
@@ -261,8 +260,8 @@ def parse_all_liquidation(raw: Any, to_symbol: ToSymbol = default_to_symbol) -> 
             side = "short"
         else:
             raise WireError(f"{what}: field 'S' is not Buy or Sell")
-        size = _num(item, "v", what)
-        price = _num(item, "p", what)
+        size = num(item, "v", what)
+        price = num(item, "p", what)
         if size <= 0 or price <= 0:
             raise WireError(f"{what}: size or price is not positive")
         out.append(
@@ -274,7 +273,7 @@ def parse_all_liquidation(raw: Any, to_symbol: ToSymbol = default_to_symbol) -> 
                 size_base=size,
                 price=price,
                 usd=size * price,
-                time_ms=_int(item, "T", what),
+                time_ms=int_field(item, "T", what),
             )
         )
     return out
@@ -297,14 +296,14 @@ async def fetch_snapshot(
     try:
         response = await client.get(url, params={"category": "linear"})
     except httpx.HTTPError as exc:
-        raise VenueError(f"bybit /v5/market/tickers: {one_line(exc)}") from None
+        raise VenueError(f"bybit /v5/market/tickers: {exc_line(exc)}") from None
     if response.status_code != 200:
         raise VenueError(f"bybit /v5/market/tickers: HTTP {response.status_code}")
     try:
         body = response.json()
     except ValueError:
         raise VenueError("bybit /v5/market/tickers: body is not JSON") from None
-    return parse_tickers(body, now_ms if now_ms is not None else _wall_ms(), to_symbol)
+    return parse_tickers(body, now_ms if now_ms is not None else wall_ms(), to_symbol)
 
 
 def subscribe_messages(topics: Sequence[str], batch: int = SUBSCRIBE_BATCH) -> list[str]:
@@ -316,7 +315,7 @@ def subscribe_messages(topics: Sequence[str], batch: int = SUBSCRIBE_BATCH) -> l
     ]
 
 
-class BybitStream(JsonStream):
+class BybitStream(VenueStream):
     """Bybit ``tickers.{symbol}`` + ``allLiquidation.{symbol}`` for the given natives.
 
     * ticker snapshots/deltas are merged by a :class:`TickerBook` (cleared on reconnect) →
@@ -329,6 +328,8 @@ class BybitStream(JsonStream):
     frame, reconnect after 60 s. Subscriptions go out in batches of ``batch_size`` topics
     after every (re)connect.
     """
+
+    ping_text = PING_TEXT
 
     def __init__(
         self,
@@ -350,7 +351,6 @@ class BybitStream(JsonStream):
             ws_url,
             feed=feed,
             policy=policy,
-            ping_text=PING_TEXT,
             ping_interval_s=ping_interval_s,
             stale_after_s=stale_after_s,
             silence_timeout_s=silence_timeout_s,
@@ -365,22 +365,28 @@ class BybitStream(JsonStream):
         """Every subscribed topic: all ``tickers.*`` then all ``allLiquidation.*``."""
         return [f"tickers.{n}" for n in self.natives] + [f"allLiquidation.{n}" for n in self.natives]
 
-    def _on_open_messages(self) -> list[str]:
+    def _on_connection(self) -> None:
         self.book.clear()
+
+    def _subscribe_messages(self) -> list[str]:
         return subscribe_messages(self.topics(), self.batch_size)
 
     def _handle(self, message: str | bytes, now: float) -> None:
-        msg = _dict(_loads(message), "bybit frame")
+        msg = as_dict(loads(message), "bybit frame")
         topic = msg.get("topic")
         if topic is None and "op" in msg:
             if msg.get("success") is False:
                 self._on_venue_error(str(msg.get("ret_msg", "request failed")))
+            elif msg.get("op") in ("ping", "pong"):
+                self.pongs += 1
+            elif msg.get("op") == "subscribe":
+                self.acks += 1
             return
         if not isinstance(topic, str):
             raise WireError("bybit frame: no topic")
         if topic.startswith("tickers."):
-            self._deliver(self._sink.on_venue_funding, self.book.apply(msg))
+            self._emit_funding(self.book.apply(msg))
         elif topic.startswith("allLiquidation."):
-            self._deliver(self._sink.on_liquidations, parse_all_liquidation(msg, self._to_symbol))
+            self._emit_liquidations(parse_all_liquidation(msg, self._to_symbol))
         else:
             raise WireError("bybit frame: unknown topic")

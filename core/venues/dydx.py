@@ -33,7 +33,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -42,8 +42,8 @@ import httpx
 from core.models import Liquidation, VenueFunding
 from core.venues.base import CrossVenueSink
 from core.venues.hyperliquid.rest import VenueError, one_line
-from core.venues.okx import FrameError, VenueWsStream, _wall_ms, base_to_symbol
 from core.venues.reconnect import ReconnectPolicy
+from core.venues.wsbase import ToSymbol, VenueStream, WireError, base_to_symbol, num, wall_ms
 
 __all__ = [
     "DYDX_REST_URL",
@@ -75,10 +75,8 @@ MAX_TRADES_SUBSCRIPTIONS = 32
 _HOUR_MS = 3_600_000
 _SKIPPED_STATUSES = frozenset({"FINAL_SETTLEMENT"})
 
-ToSymbol = Callable[[str], "str | None"]
 
-
-class DydxFormatError(FrameError):
+class DydxFormatError(WireError):
     """A dYdX payload did not validate (one line, never quoting the payload)."""
 
 
@@ -97,16 +95,7 @@ def next_hour_ms(now_ms: int) -> int:
 
 
 def _num(item: Mapping[str, Any], key: str, what: str) -> float:
-    value = item.get(key)
-    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-        raise DydxFormatError(f"dydx {what}: '{key}' missing or not a number")
-    try:
-        number = float(value)
-    except ValueError:
-        raise DydxFormatError(f"dydx {what}: '{key}' is not a number") from None
-    if number != number or number in (float("inf"), float("-inf")):
-        raise DydxFormatError(f"dydx {what}: '{key}' is not finite")
-    return number
+    return num(item, key, f"dydx {what}", DydxFormatError)
 
 
 def _iso_ms(value: Any, what: str) -> int:
@@ -353,12 +342,12 @@ async def fetch_snapshot(
     except ValueError:
         raise VenueError(f"{label}: answer is not JSON", status=200, retryable=False) from None
     try:
-        return parse_perpetual_markets(raw, now_ms if now_ms is not None else _wall_ms(), to_symbol)
+        return parse_perpetual_markets(raw, now_ms if now_ms is not None else wall_ms(), to_symbol)
     except DydxFormatError as exc:
         raise VenueError(str(exc), status=200, retryable=False) from None
 
 
-class DydxStream(VenueWsStream):
+class DydxStream(VenueStream):
     """dYdX indexer WebSocket: ``v4_markets`` (funding, OI, oracle) and ``v4_trades`` for
     ``tickers`` (liquidations only).
 
@@ -375,6 +364,8 @@ class DydxStream(VenueWsStream):
     """
 
     ping_text = '{"type":"ping"}'
+    ping_only_when_idle = True
+    max_frame_bytes = 8 * 1024 * 1024
 
     def __init__(
         self,
@@ -395,7 +386,8 @@ class DydxStream(VenueWsStream):
 
         :param tickers: dYdX tickers (``"BTC-USD"`` …) whose trades are followed for liquidations.
         :param seen_ids: how many liquidation trade ids are remembered for de-duplication.
-        :param kwargs: further :class:`VenueWsStream` options (timeouts, clocks).
+        :param kwargs: further :class:`~core.venues.wsbase.VenueStream` options (timeouts,
+            clocks, ``stale_after_s``: off by default).
         """
         super().__init__(
             sink,

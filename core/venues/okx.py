@@ -22,28 +22,24 @@ Wire facts (``VENUES.md`` "OKX v5"; https://www.okx.com/docs-v5/en/):
 Only USDT-margined SWAP instruments are joined (``BTC-USDT-SWAP`` → ``BTC``); coin-margined
 (``BTC-USD-SWAP``), USDC swaps and futures are skipped by the default symbol mapping.
 
-This module also holds :class:`VenueWsStream`, the reconnecting JSON WebSocket client shared by
-the cross-venue adapters (it mirrors :class:`core.venues.hyperliquid.stream.HyperliquidStream`).
+The connection lifecycle (reconnect, keepalive, status) is :class:`core.venues.wsbase.VenueStream`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
-import time
-from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
-from typing import Any, TypeVar
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import httpx
-import websockets
-from websockets.asyncio.client import ClientConnection, connect
 
-from core.models import FeedState, FeedStatus, Liquidation, VenueFunding
+from core.models import Liquidation, VenueFunding
 from core.venues.base import CrossVenueSink
 from core.venues.hyperliquid.rest import VenueError, one_line
-from core.venues.reconnect import Clock, ReconnectPolicy, Stopped, unless_stopped
+from core.venues.reconnect import ReconnectPolicy
+from core.venues.wsbase import ToSymbol, VenueStream, WireError, base_to_symbol, int_field, num, wall_ms
 
 __all__ = [
     "OKX_REST_URL",
@@ -51,7 +47,6 @@ __all__ = [
     "FrameError",
     "OkxFormatError",
     "OkxStream",
-    "VenueWsStream",
     "fetch_contract_values",
     "fetch_snapshot",
     "okx_symbol",
@@ -62,8 +57,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-_T = TypeVar("_T")
 
 OKX_REST_URL = "https://www.okx.com"
 """OKX REST base URL."""
@@ -76,11 +69,8 @@ FEED = "okx/ws"
 _HOUR_MS = 3_600_000.0
 _MAX_FRAME_BYTES = 8 * 1024 * 1024
 
-ToSymbol = Callable[[str], "str | None"]
-
-
-class FrameError(ValueError):
-    """A venue payload did not validate. The message is one line and never quotes the payload."""
+FrameError = WireError
+"""Kept name of :class:`core.venues.wsbase.WireError` (a payload did not validate)."""
 
 
 class OkxFormatError(FrameError):
@@ -88,16 +78,6 @@ class OkxFormatError(FrameError):
 
 
 # ---------------------------------------------------------------------------- symbols
-
-
-def base_to_symbol(base: str) -> str | None:
-    """Joined symbol of a venue base asset: ``"BTC"`` → ``"BTC"``, ``"1000PEPE"`` → ``"kPEPE"``
-    (a ``1000`` prefix is Hyperliquid's ``k``); ``None`` for an empty base."""
-    if not base:
-        return None
-    if base.startswith("1000") and len(base) > 4:
-        return "k" + base[4:]
-    return base
 
 
 def okx_symbol(native: str) -> str | None:
@@ -125,26 +105,11 @@ def _data(raw: Any, what: str) -> list[Any]:
 
 
 def _num(item: Mapping[str, Any], key: str, what: str) -> float:
-    value = item.get(key)
-    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-        raise OkxFormatError(f"okx {what}: '{key}' missing or not a number")
-    try:
-        number = float(value)
-    except ValueError:
-        raise OkxFormatError(f"okx {what}: '{key}' is not a number") from None
-    if number != number or number in (float("inf"), float("-inf")):
-        raise OkxFormatError(f"okx {what}: '{key}' is not finite")
-    return number
+    return num(item, key, f"okx {what}", OkxFormatError)
 
 
 def _int(item: Mapping[str, Any], key: str, what: str) -> int:
-    value = item.get(key)
-    if isinstance(value, bool) or not isinstance(value, (str, int)):
-        raise OkxFormatError(f"okx {what}: '{key}' missing or not an integer")
-    try:
-        return int(value)
-    except ValueError:
-        raise OkxFormatError(f"okx {what}: '{key}' is not an integer") from None
+    return int_field(item, key, f"okx {what}", OkxFormatError)
 
 
 def _inst_id(item: Any, what: str) -> str:
@@ -331,10 +296,6 @@ async def _get_json(client: httpx.AsyncClient, url: str, params: Mapping[str, st
     return body
 
 
-def _wall_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
 async def fetch_snapshot(
     client: httpx.AsyncClient,
     base_url: str = OKX_REST_URL,
@@ -356,7 +317,7 @@ async def fetch_snapshot(
     )
     try:
         oi = parse_open_interest(oi_raw)
-        return parse_funding_rate(funding_raw, now_ms if now_ms is not None else _wall_ms(), to_symbol, oi=oi)
+        return parse_funding_rate(funding_raw, now_ms if now_ms is not None else wall_ms(), to_symbol, oi=oi)
     except OkxFormatError as exc:
         raise VenueError(str(exc), status=200, retryable=False) from None
 
@@ -375,396 +336,10 @@ async def fetch_contract_values(client: httpx.AsyncClient, base_url: str = OKX_R
         raise VenueError(str(exc), status=200, retryable=False) from None
 
 
-# ---------------------------------------------------------------------------- generic stream
-
-
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    name = type(exc).__name__
-    line = f"{name}: {text}" if text else name
-    return line[:160]
-
-
-class VenueWsStream:
-    """One JSON WebSocket connection to a cross-venue feed, kept alive until stopped.
-
-    The same lifecycle as :class:`core.venues.hyperliquid.stream.HyperliquidStream`:
-    pacing by :class:`ReconnectPolicy` (jittered backoff + new-connection budget), status
-    CONNECTING → CONNECTED → RETRYING (``retry_at_mono``) … → STOPPED on
-    ``sink.on_feed_status``, a ping text sent when the connection has been idle for
-    ``ping_interval_s``, a silence watchdog that reconnects after ``silence_timeout_s``
-    without any frame, malformed frames dropped and counted (logs rate-limited, status
-    updates at most every ``status_interval_s``). Subclasses provide the subscription
-    messages (re-sent after each connect, spaced by ``subscribe_interval_s``) and
-    :meth:`_handle`, which raises :class:`FrameError` for a frame that does not validate.
-    """
-
-    ping_text: str | None = None
-
-    def __init__(
-        self,
-        sink: CrossVenueSink,
-        ws_url: str,
-        *,
-        feed: str,
-        policy: ReconnectPolicy | None = None,
-        ping_interval_s: float = 20.0,
-        silence_timeout_s: float | None = None,
-        subscribe_interval_s: float = 0.0,
-        open_timeout_s: float = 10.0,
-        close_timeout_s: float = 2.0,
-        log_interval_s: float = 10.0,
-        status_interval_s: float = 0.25,
-        clock: Clock = time.monotonic,
-        wall_ms: Callable[[], int] = _wall_ms,
-    ) -> None:
-        if ping_interval_s <= 0 or (silence_timeout_s is not None and silence_timeout_s <= 0):
-            raise ValueError("ping_interval_s and silence_timeout_s must be positive")
-        self._sink = sink
-        self.ws_url = ws_url
-        self.feed = feed
-        self.policy = policy if policy is not None else ReconnectPolicy(clock=clock)
-        self.ping_interval_s = ping_interval_s
-        self.silence_timeout_s = silence_timeout_s if silence_timeout_s is not None else ping_interval_s + 10.0
-        self.subscribe_interval_s = subscribe_interval_s
-        self._open_timeout_s = open_timeout_s
-        self._close_timeout_s = close_timeout_s
-        self._log_interval_s = log_interval_s
-        self._status_interval_s = status_interval_s
-        self._clock = clock
-        self._wall_ms = wall_ms
-
-        self._out: asyncio.Queue[str] | None = None
-        self._ws: ClientConnection | None = None
-        self._stop_event: asyncio.Event | None = None
-        self._done: asyncio.Event | None = None
-        self._stopping = False
-        self._running = False
-
-        self.state = FeedState.STOPPED
-        self.malformed = 0
-        """Frames dropped because they did not validate, since construction."""
-        self.channel_errors = 0
-        """Error events from the venue, since construction."""
-        self.acks = 0
-        """Subscription acknowledgements, since construction."""
-        self.pongs = 0
-        """Keepalive replies received, since construction."""
-        self.connects = 0
-        """Successful connections, since construction."""
-        self.sink_errors = 0
-        """Exceptions raised by the sink (logged, rate-limited)."""
-        self._detail = ""
-        self._cause = False  # _detail says why this connection ended (watchdog, send failure)
-        self._retry_at: float | None = None
-        self._last_recv = 0.0
-        self._last_sent = 0.0
-        self._last_status_at = float("-inf")
-        self._status_pending: asyncio.TimerHandle | None = None
-        self._last_malformed_log = float("-inf")
-        self._malformed_unlogged = 0
-        self._last_error_log = float("-inf")
-        self._errors_unlogged = 0
-        self._last_sink_log = float("-inf")
-
-    # ------------------------------------------------------------ subclass hooks
-
-    def _subscribe_messages(self) -> list[str]:
-        """Texts to send after every (re)connect, in order."""
-        return []
-
-    def _on_connection(self) -> None:
-        """Called when a connection is established (before subscriptions go out)."""
-
-    def _handle(self, message: str | bytes, now: float) -> None:
-        """Decode and dispatch one frame; raise :class:`FrameError` if it does not validate."""
-        raise NotImplementedError
-
-    # ------------------------------------------------------------ lifecycle
-
-    async def run(self) -> None:
-        """Connect and serve until :meth:`stop`; reconnect with the policy after any failure.
-
-        Never raises for network or protocol problems. :raises RuntimeError: if already running.
-        """
-        if self._running:
-            raise RuntimeError(f"{type(self).__name__}.run() is already running")
-        self._running = True
-        self._stop_event = asyncio.Event()
-        done = self._done = asyncio.Event()
-        if self._stopping:
-            self._stop_event.set()
-        try:
-            while not self._stopping:
-                try:
-                    await self._until_stopped(self.policy.wait_before_connect())
-                    self._set_state(FeedState.CONNECTING)
-                    ws = await self._until_stopped(self._connect())
-                except Stopped:
-                    break
-                except Exception as exc:
-                    self._detail = _one_line(exc)
-                    self.policy.disconnected()
-                    self._set_retrying()
-                    continue
-                try:
-                    await self._serve(ws)
-                except Exception as exc:
-                    self._detail = _one_line(exc)
-                    log.debug("%s: connection ended: %s", self.feed, self._detail)
-                finally:
-                    self._ws = None
-                    self._out = None
-                    await self._close(ws)
-                    self.policy.disconnected()
-                if not self._stopping:
-                    self._set_retrying()
-        finally:
-            self._running = False
-            self._out = None
-            if self._ws is not None:
-                await self._close(self._ws)
-                self._ws = None
-            if self._status_pending is not None:
-                self._status_pending.cancel()
-                self._status_pending = None
-            self._detail = ""
-            self._retry_at = None
-            self._set_state(FeedState.STOPPED)
-            done.set()
-
-    async def stop(self) -> None:
-        """Stop :meth:`run` and return once it has finished."""
-        self._stopping = True
-        if self._stop_event is not None:
-            self._stop_event.set()
-        ws = self._ws
-        if ws is not None:
-            await self._close(ws)
-        if self._running and self._done is not None:
-            await self._done.wait()
-
-    async def _connect(self) -> ClientConnection:
-        return await connect(
-            self.ws_url,
-            open_timeout=self._open_timeout_s,
-            close_timeout=self._close_timeout_s,
-            ping_interval=None,  # application keepalive + watchdog; protocol pings are still answered
-            max_size=_MAX_FRAME_BYTES,
-        )
-
-    async def _close(self, ws: ClientConnection) -> None:
-        with contextlib.suppress(Exception):
-            await ws.close()
-
-    async def _until_stopped(self, awaitable: Coroutine[Any, Any, _T]) -> _T:
-        assert self._stop_event is not None
-        if self._stopping:
-            awaitable.close()
-            raise Stopped
-        result = await unless_stopped(awaitable, self._stop_event)
-        if self._stopping:
-            if isinstance(result, ClientConnection):
-                await self._close(result)
-            raise Stopped
-        return result
-
-    def _enqueue(self, text: str) -> None:
-        if self._out is not None:
-            self._out.put_nowait(text)
-
-    async def _serve(self, ws: ClientConnection) -> None:
-        self.policy.connected()
-        self.connects += 1
-        now = self._clock()
-        self._last_recv = now
-        self._last_sent = now
-        out: asyncio.Queue[str] = asyncio.Queue()
-        self._on_connection()
-        for text in self._subscribe_messages():
-            out.put_nowait(text)
-        self._ws = ws
-        self._out = out
-        self._detail = ""
-        self._cause = False
-        self._retry_at = None
-        self._set_state(FeedState.CONNECTED)
-        writer = asyncio.create_task(self._writer(ws, out))
-        keepalive = asyncio.create_task(self._keepalive(ws))
-        try:
-            await self._reader(ws)
-        finally:
-            writer.cancel()
-            keepalive.cancel()
-            await asyncio.gather(writer, keepalive, return_exceptions=True)
-
-    async def _reader(self, ws: ClientConnection) -> None:
-        try:
-            async for message in ws:
-                now = self._clock()
-                self._last_recv = now
-                self._dispatch(message, now)
-        except websockets.ConnectionClosed as exc:
-            if not self._cause:  # a close reason beats an earlier venue error message
-                frame = exc.rcvd or exc.sent
-                if frame is None:
-                    self._detail = "connection lost"
-                else:
-                    reason = f" {frame.reason}" if frame.reason else ""
-                    self._detail = f"closed: code {frame.code}{reason}"[:160]
-            return
-        if not self._cause and not self._stopping:
-            code = ws.close_code
-            reason = f" {ws.close_reason}" if ws.close_reason else ""
-            self._detail = "connection closed" if code is None else f"closed: code {code}{reason}"[:160]
-
-    async def _writer(self, ws: ClientConnection, out: asyncio.Queue[str]) -> None:
-        try:
-            while True:
-                message = await out.get()
-                await ws.send(message)
-                self._last_sent = self._clock()
-                if self.subscribe_interval_s > 0 and message != self.ping_text:
-                    await asyncio.sleep(self.subscribe_interval_s)
-        except websockets.ConnectionClosed:
-            return
-        except Exception as exc:
-            self._detail = f"send failed: {_one_line(exc)}"
-            self._cause = True
-            await self._close(ws)
-
-    async def _keepalive(self, ws: ClientConnection) -> None:
-        clock = self._clock
-        while True:
-            now = clock()
-            if now - self._last_recv >= self.silence_timeout_s:
-                self._detail = f"no data for {self.silence_timeout_s:g} s"
-                self._cause = True
-                log.warning("%s: %s, reconnecting", self.feed, self._detail)
-                await self._close(ws)
-                return
-            idle_since = max(self._last_recv, self._last_sent)
-            if self.ping_text is not None and now - idle_since >= self.ping_interval_s and self._out is not None:
-                self._last_sent = now
-                self._out.put_nowait(self.ping_text)
-                idle_since = now
-            next_ping = idle_since + self.ping_interval_s
-            deadline = self._last_recv + self.silence_timeout_s
-            await asyncio.sleep(max(min(next_ping, deadline) - now, 0.01))
-
-    # ------------------------------------------------------------ frames
-
-    def _dispatch(self, message: str | bytes, now: float) -> None:
-        try:
-            self._handle(message, now)
-        except FrameError as exc:
-            self._on_malformed(message, str(exc))
-        except Exception:
-            self._sink_failed()
-
-    def _decode(self, message: str | bytes, error: type[FrameError]) -> Any:
-        try:
-            return json.loads(message)
-        except (ValueError, UnicodeDecodeError):
-            raise error(f"{self.feed}: frame is not JSON") from None
-
-    def _emit_funding(self, records: list[VenueFunding]) -> None:
-        if records:
-            self._sink.on_venue_funding(records)
-
-    def _emit_liquidations(self, records: list[Liquidation]) -> None:
-        if records:
-            self._sink.on_liquidations(records)
-
-    def _sink_failed(self) -> None:
-        self.sink_errors += 1
-        now = self._clock()
-        if now - self._last_sink_log >= self._log_interval_s:
-            log.exception("%s: error while handling a frame (%d so far)", self.feed, self.sink_errors)
-            self._last_sink_log = now
-
-    def _on_malformed(self, message: str | bytes, reason: str) -> None:
-        self.malformed += 1
-        self._malformed_unlogged += 1
-        now = self._clock()
-        if now - self._last_malformed_log >= self._log_interval_s:
-            log.warning(
-                "%s: dropped %d malformed frame(s); latest (%d bytes): %s",
-                self.feed,
-                self._malformed_unlogged,
-                len(message),
-                reason,
-            )
-            self._last_malformed_log = now
-            self._malformed_unlogged = 0
-        self._counts_changed()
-
-    def _on_venue_error(self, text: str) -> None:
-        self.channel_errors += 1
-        self._errors_unlogged += 1
-        self._detail = one_line(f"venue error: {text}")
-        now = self._clock()
-        if now - self._last_error_log >= self._log_interval_s:
-            log.warning("%s: %d error message(s); latest: %s", self.feed, self._errors_unlogged, self._detail)
-            self._last_error_log = now
-            self._errors_unlogged = 0
-        self._counts_changed()
-
-    # ------------------------------------------------------------ status
-
-    def _set_retrying(self) -> None:
-        self._retry_at = self.policy.retry_at()
-        self._set_state(FeedState.RETRYING)
-        log.info(
-            "%s: %s; retrying in %.1f s",
-            self.feed,
-            self._detail or "disconnected",
-            max(self._retry_at - self._clock(), 0.0),
-        )
-
-    def _set_state(self, state: FeedState) -> None:
-        self.state = state
-        self._publish_status()
-
-    def _counts_changed(self) -> None:
-        if self._status_pending is not None:
-            return
-        wait = self._last_status_at + self._status_interval_s - self._clock()
-        if wait <= 0:
-            self._publish_status()
-            return
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            self._publish_status()
-            return
-        self._status_pending = loop.call_later(wait, self._publish_status)
-
-    def status(self) -> FeedStatus:
-        """The current :class:`~core.models.FeedStatus` of this stream."""
-        return FeedStatus(
-            feed=self.feed,
-            state=self.state,
-            retry_at_mono=self._retry_at if self.state is FeedState.RETRYING else None,
-            malformed=self.malformed,
-            detail=self._detail,
-        )
-
-    def _publish_status(self) -> None:
-        if self._status_pending is not None:
-            self._status_pending.cancel()
-            self._status_pending = None
-        self._last_status_at = self._clock()
-        try:
-            self._sink.on_feed_status(self.status())
-        except Exception:
-            log.exception("%s: sink raised in on_feed_status", self.feed)
-
-
 # ---------------------------------------------------------------------------- OKX stream
 
 
-class OkxStream(VenueWsStream):
+class OkxStream(VenueStream):
     """OKX public WebSocket: ``funding-rate`` per instId, optionally ``open-interest`` per
     instId, and ``liquidation-orders`` for ``instType: SWAP``.
 
@@ -783,6 +358,8 @@ class OkxStream(VenueWsStream):
     """
 
     ping_text = "ping"
+    ping_only_when_idle = True
+    max_frame_bytes = _MAX_FRAME_BYTES
 
     def __init__(
         self,
@@ -807,7 +384,8 @@ class OkxStream(VenueWsStream):
 
         :param inst_ids: OKX instIds to follow (``"BTC-USDT-SWAP"`` …); those ``to_symbol``
             maps to ``None`` are not subscribed.
-        :param kwargs: further :class:`VenueWsStream` options (timeouts, clocks).
+        :param kwargs: further :class:`~core.venues.wsbase.VenueStream` options (timeouts,
+            clocks, ``stale_after_s``: off by default, funding pushes come every 30–90 s).
         """
         super().__init__(
             sink,
