@@ -258,6 +258,11 @@ class Engine:
         self._publish(status)
 
     # ------------------------------------------------------------------ internals
+    def raise_alert(self, alert: Alert) -> None:
+        """Record and publish an alert found outside the engine's own detectors (e.g. a
+        cross-venue liquidation surge)."""
+        self._raise(alert)
+
     def _raise(self, alert: Alert) -> None:
         self.alerts.appendleft(alert)
         self.alert_seq += 1

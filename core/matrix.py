@@ -229,6 +229,10 @@ class FundingMatrix:
         self._max_symbols = max_symbols
         self._max_venues = max_venues
 
+    def venues(self) -> set[str]:
+        """Every venue with at least one record."""
+        return {v for cells in self._data.values() for v in cells}
+
     def __len__(self) -> int:
         return len(self._data)
 

@@ -168,6 +168,7 @@ class AlertKind(enum.Enum):
     CASCADE = "cascade"
     FUNDING_FLIP = "funding flip"
     EXTREME_FUNDING = "extreme funding"
+    LIQUIDATIONS = "liquidations"
 
 
 @dataclass(slots=True, frozen=True)

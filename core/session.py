@@ -249,12 +249,21 @@ class MarketSession:
     """Runs the feed for ``engine`` until stopped, starting the embedded simulator if needed."""
 
     def __init__(
-        self, settings: Settings, endpoint: Endpoint, engine: Engine, access: TradingAccess | None = None
+        self,
+        settings: Settings,
+        endpoint: Endpoint,
+        engine: Engine,
+        access: TradingAccess | None = None,
+        *,
+        crossvenue=None,
     ) -> None:
         self.settings = settings
         self.endpoint = endpoint
         self.engine = engine
         self.access = access
+        self.crossvenue = crossvenue
+        self.cross = None
+        self.cross_venues: tuple[str, ...] = ()
         self.trader = None
         self.sim: EmbeddedSimulator | None = None
         self.feed = None
@@ -286,6 +295,9 @@ class MarketSession:
         if self._selected:
             self.feed.select(self._selected)
         refresher = asyncio.create_task(self._refresh_history_after_settlements())
+        cross_task = None
+        if self.crossvenue is not None and self.settings.crossvenue.venues:
+            cross_task = asyncio.create_task(self._run_crossvenue(http_url))
         trading = None
         if self.access is not None:
             self.trader = open_trader(self.settings, self.endpoint, self.access, http_url, engine=self.engine)
@@ -296,6 +308,31 @@ class MarketSession:
             refresher.cancel()
             if trading is not None:
                 trading.cancel()
+            if cross_task is not None:
+                cross_task.cancel()
+
+    async def _run_crossvenue(self, http_url: str) -> None:
+        """Watch the read-only venues: on the embedded simulator its Binance- and Bybit-compatible
+        endpoints; otherwise each venue's public API (or its ``--url`` override)."""
+        from core.crossvenue import CrossVenueSession
+        from core.symbols import SymbolMap
+
+        wanted = list(self.settings.crossvenue.venues)
+        if self.endpoint.embedded:
+            venues = [v for v in wanted if v in ("binance", "bybit")]
+            urls = {v: http_url for v in venues}
+        else:
+            venues = wanted
+            urls = {k: v for k, v in self.settings.urls.items() if k != "hyperliquid"}
+        self.cross_venues = tuple(venues)
+        self.cross = CrossVenueSession(
+            self.crossvenue, venues, urls, SymbolMap(self.settings.symbols.overrides),
+            refresh_s=self.settings.crossvenue.refresh_s,
+        )  # fmt: skip
+        try:
+            await self.cross.run()
+        finally:
+            await self.cross.stop()
 
     async def _run_trader(self, trader) -> None:
         """Wait for the market list (asset ids), then start the trader and poll the account."""

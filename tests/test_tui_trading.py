@@ -27,7 +27,7 @@ from core.venues.hyperliquid.signing import Signer
 from tests.seeded import T0, FrozenMono, seeded_engine
 from tests.test_tui import screen_text
 from tui.app import PftermApp
-from tui.screens import TradingScreen
+from tui.screens import MatrixScreen, TradingScreen
 from tui.trade_screens import HedgeScreen, OrderTicketScreen, RebalanceScreen
 from widgets.trading import OpenOrdersPanel
 
@@ -280,3 +280,62 @@ def test_harvester_panel_snapshot(snap_compare) -> None:
     )
     app.harvester = h
     assert snap_compare(app, terminal_size=(160, 50), run_before=lambda pilot: pilot.pause())
+
+
+def _matrix_records():
+    """Deterministic cross-venue records and liquidations for the matrix snapshot (venue times
+    at the seeded engine's clock)."""
+    from core.models import Liquidation, VenueFunding
+
+    recs = []
+    rates = {"BTC": (0.0001, 0.00006, 0.00012, 0.0000125), "ETH": (0.0002, 0.00015, -0.00005, 0.00002),
+             "SOL": (-0.0003, 0.0001, 0.0001, -0.00004)}  # fmt: skip
+    for sym, (bn, by, ok, dy) in rates.items():
+        for venue, rate, iv in (("binance", bn, 8.0), ("bybit", by, 8.0), ("okx", ok, 8.0), ("dydx", dy, 1.0)):
+            nxt = T0 - T0 % (int(iv) * 3_600_000) + int(iv) * 3_600_000
+            recs.append(VenueFunding(venue, sym, sym, rate, iv, nxt, None, None, 1000.0, 5e7, T0))
+    liqs = [
+        Liquidation("binance", "ETH", "ETHUSDT", "long", 40.0, 3000.0, 120_000.0, T0 - 50_000),
+        Liquidation("bybit", "ETH", "ETHUSDT", "long", 20.0, 2998.0, 59_960.0, T0 - 40_000),
+        Liquidation("okx", "BTC", "BTC-USDT-SWAP", "short", 0.5, 88_000.0, 44_000.0, T0 - 20_000),
+    ]
+    return recs, liqs
+
+
+def test_funding_matrix_snapshot(snap_compare) -> None:
+    app = _app(None)
+    recs, liqs = _matrix_records()
+    app.crossvenue.on_venue_funding(recs)
+    app.crossvenue.on_liquidations(liqs)
+
+    async def open_matrix(pilot) -> None:
+        await pilot.pause()
+        await pilot.press("F")
+        await pilot.pause()
+        assert isinstance(app.screen, MatrixScreen)
+
+    assert snap_compare(app, terminal_size=(160, 50), run_before=open_matrix)
+
+
+async def test_matrix_basis_toggle_and_best_spread() -> None:
+    app = _app(None)
+    recs, liqs = _matrix_records()
+    app.crossvenue.on_venue_funding(recs)
+    app.crossvenue.on_liquidations(liqs)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await pilot.press("F")
+        await pilot.pause(0.2)
+        screen = app.screen
+        assert isinstance(screen, MatrixScreen) and screen.basis == "apr"
+        table = screen.query_one("#matrix")
+        rows = {r.symbol: r for r in table.rows}
+        # SOL per hour: dYdX −0.004 % (hourly) is below Binance's −0.03 %/8 h = −0.00375 %/h;
+        # Bybit and OKX +0.01 %/8 h are the highest: long dYdX, short Bybit or OKX
+        assert rows["SOL"].best.long_venue == "dydx" and rows["SOL"].best.short_venue in ("bybit", "okx")
+        assert set(rows["BTC"].cells) >= {"binance", "bybit", "okx", "dydx", "hyperliquid"}
+        text = screen_text(app)
+        assert "Funding matrix" in text and "APR" in text and "Liquidations" in text
+        await pilot.press("b")
+        assert screen.basis == "8h"
+        await pilot.pause(0.2)
+        assert "per 8 h" in screen_text(app)

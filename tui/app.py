@@ -12,6 +12,7 @@ import asyncio
 import json
 import os
 import time
+from dataclasses import replace
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from textual.binding import Binding
 
 from core.config import SORT_KEYS, Settings
 from core.credentials import TradingAccess
+from core.crossvenue import CrossVenueData, hyperliquid_records
 from core.engine import Engine
 from core.models import Alert, AlertKind, OrderIntent
 from core.portfolio import KillPhase, TradingView
@@ -32,7 +34,7 @@ from core.session import Endpoint, MarketSession, SimulatorStartError, build_eng
 from core.trading import Trader
 from core.views import MarketRow, market_detail, market_row
 from tui.bindings import APP_BINDINGS, help_rows, trading_bindings
-from tui.screens import DetailScreen, HelpScreen, TradingScreen
+from tui.screens import DetailScreen, HelpScreen, MatrixScreen, TradingScreen
 from tui.trade_screens import HedgeScreen, OrderTicketScreen, RebalanceScreen
 from widgets.detail import MarketDetail
 from widgets.market_table import SORT_TITLES, MarketTable
@@ -80,7 +82,10 @@ class PftermApp(App[int]):
         self.settings = settings
         self.endpoint = endpoint or resolve_endpoint(settings)
         self.engine = engine or build_engine(settings, self.endpoint)
-        self.session = MarketSession(settings, self.endpoint, self.engine, access) if start_feed else None
+        self.crossvenue = CrossVenueData(on_surge=self._on_surge)
+        self.session = (
+            MarketSession(settings, self.endpoint, self.engine, access, crossvenue=self.crossvenue) if start_feed else None
+        )
         self._trader = trader
         self._trading_seq = -1
         self.harvester = None
@@ -227,6 +232,60 @@ class PftermApp(App[int]):
         if sel and (every_second or self._tick == 1):
             self._flush_detail(sel, now_ms, mono)
         self._flush_trading(now_ms)
+        if every_second and isinstance(self.screen, MatrixScreen):
+            self.refresh_matrix()
+
+    # ------------------------------------------------------------------ funding matrix
+    def action_matrix(self) -> None:
+        """The funding matrix across venues and the liquidation feed (full screen)."""
+        if isinstance(self.screen, MatrixScreen):
+            self.pop_screen()
+            return
+        self.push_screen(MatrixScreen())
+        self.call_after_refresh(self.refresh_matrix)
+
+    def matrix_venues(self) -> tuple[str, ...]:
+        """The venues in the matrix: the trading venue's, then the watched read-only ones."""
+        cross = self.session.cross_venues if self.session is not None else ()
+        seen = self.crossvenue.matrix.venues()
+        return ("hyperliquid", *[v for v in ("binance", "bybit", "okx", "dydx") if v in cross or v in seen])
+
+    def refresh_matrix(self) -> None:
+        """Push the matrix (with Hyperliquid's live rates from the engine) and the liquidations."""
+        screen = self.screen
+        if not isinstance(screen, MatrixScreen):
+            return
+        eng = self.engine
+        now_ms = eng.clock.now_ms()
+        states = [st for st in eng.store.markets.values() if st.ctx is not None and not st.info.delisted]
+        if states:
+            records = hyperliquid_records([st.info for st in states], [st.ctx for st in states], [], now_ms)
+            nxt = {st.info.symbol: st.next_funding_ms for st in states}
+            self.crossvenue.matrix.update(
+                [r if not nxt.get(r.symbol) else replace(r, next_funding_ms=nxt[r.symbol]) for r in records]
+            )
+        rows = self.crossvenue.matrix.rows(screen.basis, now_ms=now_ms, sort=screen.sort,  # type: ignore[arg-type]
+                                           holding_periods=self.settings.harvest.holding_periods)  # fmt: skip
+        liq = self.crossvenue.liquidations
+        sel = screen.selected
+        window_min = 60
+        liq_args = (
+            liq.recent(20),
+            liq.totals(window_min * 60_000, now_ms),
+            liq.minute_buckets(sel, now_ms, minutes=10) if sel else [],
+            sel,
+            window_min,
+        )
+        screen.show(self.matrix_venues(), rows, now_ms, liq_args)
+
+    def _on_surge(self, sig) -> None:
+        side = "longs" if sig.long_usd >= sig.short_usd else "shorts"
+        ratio = "" if sig.ratio == float("inf") else f", {sig.ratio:.0f}× the usual minute"
+        msg = f"{sig.symbol} liquidations across venues: ${sig.usd:,.0f} in a minute, mostly {side}{ratio}"
+        self.engine.raise_alert(
+            Alert(AlertKind.LIQUIDATIONS, sig.symbol, sig.minute_ms, msg,
+                  extra={"usd": sig.usd, "long_usd": sig.long_usd, "short_usd": sig.short_usd})
+        )  # fmt: skip
 
     # ------------------------------------------------------------------ trading
     @property
@@ -639,6 +698,7 @@ class PftermApp(App[int]):
         yield SystemCommand("Resume trading", "Back to ACTIVE after a kill", self.action_resume)
         yield SystemCommand("Trading screen", "Positions, orders, portfolio and activity full screen",
                             self.action_trading)  # fmt: skip
+        yield SystemCommand("Funding matrix", "Funding across venues, best spreads, liquidations", self.action_matrix)
         yield SystemCommand("Key bindings", "List every key", self.action_help)
         yield SystemCommand("Save SVG screenshot", "Write the screen to an SVG file", self.action_save_svg)
 

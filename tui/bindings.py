@@ -27,6 +27,7 @@ def trading_bindings(kill_key: str = "ctrl+k") -> list[Binding]:
         Binding("r", "rebalance", "Rebalance"),
         Binding("t", "trading", "Trading"),
         Binding("H", "harvest", "Harvester"),
+        Binding("F", "matrix", "Funding matrix", show=False),
         Binding("C", "cancel_all", "Cancel all orders", show=False),
         Binding("R", "resume", "Resume trading after a kill", show=False),
     ]

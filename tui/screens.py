@@ -11,6 +11,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from core.portfolio import TradingView
+from widgets.matrix import BASIS_TITLES, FundingMatrixTable, LiquidationPanel
 from core.views import MarketDetailView
 from widgets.detail import MarketDetail
 from widgets.trading import ActivityLog, OpenOrdersPanel, PortfolioPanel, PositionsPanel
@@ -90,3 +91,66 @@ class TradingScreen(ModalScreen[None]):
         self.query_one(OpenOrdersPanel).show(view.orders, now_ms)
         self.query_one(PortfolioPanel).show(view.portfolio)
         self.query_one(ActivityLog).show(view.activity, view.activity_seq)
+
+
+class MatrixScreen(ModalScreen[None]):
+    """The funding matrix (market × venue) beside the cross-venue liquidation feed (``F``).
+
+    ``b`` cycles the basis (per hour, per 8 h, APR), ``s`` the sort (best spread, market, OI);
+    Esc closes. The console pushes fresh rows once a second.
+    """
+
+    BINDINGS = [
+        Binding("escape,F,q", "dismiss", "Close"),
+        Binding("b", "basis", "Basis"),
+        Binding("s", "sort", "Sort"),
+    ]
+    BASES = ("apr", "8h", "hour")
+    SORTS = ("spread", "oi", "symbol")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.basis = "apr"
+        self.sort = "spread"
+
+    def compose(self) -> ComposeResult:
+        """Matrix on the left, liquidations on the right."""
+        with Vertical(id="matrix-box"):
+            yield FundingMatrixTable(id="matrix")
+            yield LiquidationPanel(id="liquidations")
+
+    def on_mount(self) -> None:
+        """Titles and focus."""
+        self.query_one(LiquidationPanel).border_title = "Liquidations"
+        self._title()
+        self.query_one(FundingMatrixTable).focus()
+
+    def _title(self) -> None:
+        self.query_one(FundingMatrixTable).border_title = (
+            f"Funding matrix — {BASIS_TITLES[self.basis]}, countdown to each venue's settlement; sort: {self.sort}"
+        )
+
+    def action_basis(self) -> None:
+        """Next basis."""
+        self.basis = self.BASES[(self.BASES.index(self.basis) + 1) % len(self.BASES)]
+        self._title()
+        self.app.refresh_matrix()  # type: ignore[attr-defined]
+
+    def action_sort(self) -> None:
+        """Next sort."""
+        self.sort = self.SORTS[(self.SORTS.index(self.sort) + 1) % len(self.SORTS)]
+        self._title()
+        self.app.refresh_matrix()  # type: ignore[attr-defined]
+
+    @property
+    def selected(self) -> str | None:
+        """The market under the cursor."""
+        row = self.query_one(FundingMatrixTable).current()
+        return row.symbol if row is not None else None
+
+    def show(self, venues, rows, now_ms: int, liq_args: tuple) -> None:
+        """Render the matrix rows (for ``venues``) and the liquidation panel."""
+        table = self.query_one(FundingMatrixTable)
+        table.configure(venues, self.basis)
+        table.show(rows, now_ms)
+        self.query_one(LiquidationPanel).show(*liq_args)
