@@ -3,7 +3,9 @@
 * :mod:`core.sim.market` — :class:`MarketModel`, a deterministic market seeded from a real
   ``metaAndAssetCtxs`` snapshot, with Hyperliquid wire serialisation;
 * :mod:`core.sim.server` — :class:`SimulatorServer`, ``POST /info`` and WebSocket ``/ws``
-  on a loopback address;
+  on a loopback address, plus Binance- and Bybit-compatible public market data;
+* :mod:`core.sim.cex` — :class:`~core.sim.cex.CexModel`, the Binance- and Bybit-like venues
+  derived from the market model;
 * :mod:`core.sim.snapshot` — :func:`load_snapshot`, the packaged seed data;
 * ``python -m core.sim`` — the command line (:func:`core.sim.__main__.serve` to embed it).
 """

@@ -71,6 +71,36 @@ model, then calls ``exchange.tick(model.now_ms)``):
   ``{fills}``, ``{funding}`` or ``{liquidation: {lid, liquidator, liquidated_user,
   liquidated_ntl_pos, liquidated_account_value}}``.
 
+Binance- and Bybit-compatible public market data, for the funding matrix (same app, same
+port; a :class:`~core.sim.cex.CexModel` derived from the model: prices correlated with the
+Hyperliquid markets, each venue's own funding regime, 4 h / 8 h intervals, OI and
+liquidations; everything on the simulated clock). Point ``core.venues.binance`` /
+``core.venues.bybit`` at ``http_url`` / :attr:`SimulatorServer.binance_ws_url` /
+:attr:`SimulatorServer.bybit_ws_url`:
+
+* Binance REST: ``GET /fapi/v1/premiumIndex`` (every market; ``?symbol=`` one object),
+  ``GET /fapi/v1/fundingInfo`` (only the 4 h markets), ``GET /fapi/v1/openInterest?symbol=``
+  (base units). Unknown symbol → HTTP 400 ``{"code": -1121, "msg": "Invalid symbol."}``.
+* Binance WebSocket: ``GET /market/stream?streams=!markPrice@arr@1s/!forceOrder@arr`` (also
+  ``/stream``); exactly those two streams (anything else: HTTP 400), combined frames
+  ``{"stream", "data"}``: the mark-price array once per wall second, one ``forceOrder`` object
+  per message, at most one per symbol per (simulated) second, ``o.S`` = ``SELL`` for a
+  liquidated long. ``SUBSCRIBE`` / ``UNSUBSCRIBE`` / ``LIST_SUBSCRIPTIONS`` are answered
+  ``{"result", "id"}``. The server pings (``BINANCE_PING_S``); these connections need not
+  send anything and are exempt from ``idle_timeout_s``.
+* Bybit REST: ``GET /v5/market/tickers?category=linear[&symbol=]`` → ``{retCode: 0, retMsg,
+  result: {category, list}, retExtInfo, time}``, all fields strings, ``openInterest``
+  two-sided and ``singleOpenInterest`` one side, ``fundingIntervalHour``; a wrong category or
+  symbol answers HTTP 200 with ``retCode`` 10001.
+* Bybit WebSocket: ``GET /v5/public/linear``: ``{"op": "subscribe" | "unsubscribe", "args",
+  "req_id"?}`` → ``{success, ret_msg, conn_id, req_id, op}`` (topics that do not exist are
+  refused with ``success: false`` and a ``ret_msg``; the valid topics of the same request are
+  still subscribed); ``{"op": "ping"}`` → ``{"success": true, "ret_msg": "pong", "conn_id",
+  "req_id", "op": "ping"}`` (the public-stream pong of the Bybit docs). ``tickers.{symbol}``:
+  a ``snapshot`` then ``delta`` messages with only the changed fields, at most
+  ``BYBIT_TICKER_HZ`` (10) per symbol per wall second; ``allLiquidation.{symbol}``: arrays of
+  ``{T, s, S, v, p}``, ``S`` the liquidated position's side (``Buy`` = a long).
+
 Lockstep clock (simulator control, **not part of the Hyperliquid protocol**): a client that
 drives the simulated clock itself (deterministic accelerated sessions) builds the server with
 ``lockstep=True`` (``python -m core.sim --lockstep``). The speed is then 0 and the tick loop no
@@ -105,6 +135,7 @@ from typing import Any, TypeVar
 
 from aiohttp import WSMsgType, web
 
+from core.sim.cex import BINANCE, BYBIT, CexLiquidation, CexModel
 from core.sim.exchange import MAKER_FEE, TAKER_FEE, SimExchange
 from core.sim.market import HOUR_MS, MarketModel, UnknownCoinError
 from core.sim.snapshot import load_snapshot
@@ -164,6 +195,20 @@ ADVANCE_MAX_S = 366.0 * 86_400.0
 """Longest single ``advance`` (sim seconds); a guard against a typo hanging the server."""
 _ADVANCE_YIELD_S = 0.02
 """Wall seconds an advance runs before it lets the event loop serve pushes and pings."""
+_BN_MARK = "!markPrice@arr@1s"
+_BN_FORCE = "!forceOrder@arr"
+_BINANCE_STREAMS = (_BN_MARK, _BN_FORCE)
+"""The Binance combined-stream names the simulator serves."""
+BINANCE_PING_S = 60.0
+"""Protocol ping period (wall s) on Binance-style connections; no pong in half of it closes
+them (the real venue pings every 3 minutes)."""
+BYBIT_TICKER_HZ = 10.0
+"""Most ``tickers.{symbol}`` pushes per wall second per symbol (the venue pushes every 100 ms)."""
+_BN_BAD_SYMBOL = {"code": -1121, "msg": "Invalid symbol."}
+_BN_NO_SYMBOL = {
+    "code": -1102,
+    "msg": "Mandatory parameter 'symbol' was not sent, was empty/null, or malformed.",
+}
 
 
 def is_loopback_host(host: str) -> bool:
@@ -234,6 +279,8 @@ class _Client:
         "last_recv",
         "closing",
         "peer",
+        "idle_exempt",
+        "conn_id",
     )
 
     def __init__(
@@ -248,6 +295,8 @@ class _Client:
         self.wake = asyncio.Event()
         self.last_recv = time.monotonic()
         self.closing = False
+        self.idle_exempt = False
+        self.conn_id = ""
 
 
 class SimulatorServer:
@@ -354,6 +403,13 @@ class SimulatorServer:
             coin: (i * _GOLDEN) % 1.0 for i, coin in enumerate(model.coins)
         }
         self._meta_bytes = _dumps(model.meta_wire())
+        self._cex = CexModel(model)
+        self._bybit_sent: dict[str, dict[str, str]] = {}
+        self._bybit_cs = 0
+        self._conn_seq = 0
+        self._bybit_phase: dict[str, float] = {
+            native: (i * _GOLDEN) % 1.0 for i, native in enumerate(self._cex.markets[BYBIT.name])
+        }
         self._spot_meta_bytes = _dumps(self._exchange.spot_meta_wire())
         self._runner: web.AppRunner | None = None
         self._tick_task: asyncio.Task[None] | None = None
@@ -368,6 +424,23 @@ class SimulatorServer:
         """The market model being served (step it directly only while the server is stopped
         or from the event loop thread)."""
         return self._model
+
+    @property
+    def cex(self) -> CexModel:
+        """The Binance- and Bybit-like venues derived from :attr:`model` (event loop thread only)."""
+        return self._cex
+
+    @property
+    def binance_ws_url(self) -> str | None:
+        """``ws://…/market/stream?streams=!markPrice@arr@1s/!forceOrder@arr`` once started."""
+        if self.http_url is None:
+            return None
+        return "ws" + self.http_url[4:] + "/market/stream?streams=" + "/".join(_BINANCE_STREAMS)
+
+    @property
+    def bybit_ws_url(self) -> str | None:
+        """``ws://…/v5/public/linear`` once started."""
+        return None if self.http_url is None else "ws" + self.http_url[4:] + "/v5/public/linear"
 
     @property
     def exchange(self) -> SimExchange:
@@ -404,6 +477,13 @@ class SimulatorServer:
         app.router.add_get("/ws", self._handle_ws)
         if self.lockstep:
             app.router.add_post("/sim/advance", self._handle_advance)
+        app.router.add_get("/fapi/v1/premiumIndex", self._handle_bn_premium_index)
+        app.router.add_get("/fapi/v1/fundingInfo", self._handle_bn_funding_info)
+        app.router.add_get("/fapi/v1/openInterest", self._handle_bn_open_interest)
+        app.router.add_get("/market/stream", self._handle_bn_ws)
+        app.router.add_get("/stream", self._handle_bn_ws)
+        app.router.add_get("/v5/market/tickers", self._handle_by_tickers)
+        app.router.add_get("/v5/public/linear", self._handle_by_ws)
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
         family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
@@ -536,9 +616,15 @@ class SimulatorServer:
             if dt > 0 and self._speed > 0:
                 self._model.step(dt * self._speed)
             self._tick_exchange()
+            self._cex.sync()
         trades = self._model.drain_trades()
+        bn_liqs = self._cex.drain_liquidations(BINANCE.name)
+        by_liqs = self._cex.drain_liquidations(BYBIT.name)
         if not self._subs:
             return
+        by_liq_frames = self._bybit_liq_frames(by_liqs) if by_liqs else {}
+        bn_mark_due = _due(prev, cur, 0.0, 1.0)
+        by_period = 1.0 / BYBIT_TICKER_HZ
         ctx_period = 1.0 / self.push_hz
         book_period = 1.0 / self.book_hz
         for key, clients in list(self._subs.items()):
@@ -558,6 +644,22 @@ class SimulatorServer:
             elif kind == "allMids":
                 if _due(prev, cur, 0.0, ctx_period):
                     self._broadcast(clients, self._mids_frame())
+            elif kind == "bn":
+                if key[1] == _BN_MARK:
+                    if bn_mark_due:
+                        self._broadcast(clients, self._bn_mark_frame())
+                else:
+                    for liq in bn_liqs:
+                        self._broadcast(clients, self._bn_force_frame(liq))
+            elif kind == "by.tickers":
+                if _due(prev, cur, self._bybit_phase[key[1]] * by_period, by_period):
+                    frame = self._bybit_delta_frame(key[1])
+                    if frame is not None:
+                        self._broadcast(clients, frame)
+            elif kind == "by.liq":
+                frame = by_liq_frames.get(key[1])
+                if frame is not None:
+                    self._broadcast(clients, frame)
 
     # -- lockstep clock --------------------------------------------------------------------
 
@@ -601,6 +703,7 @@ class SimulatorServer:
                         nxt = when
                 model.step_to(nxt, max_segment_s=segment_s)
                 self._tick_exchange()
+                self._cex.sync()
                 if loop.time() - released >= _ADVANCE_YIELD_S:
                     await asyncio.sleep(0)
                     released = loop.time()
@@ -633,7 +736,7 @@ class SimulatorServer:
     def _check_idle(self) -> None:
         limit = time.monotonic() - self.idle_timeout_s
         for client in list(self._clients):
-            if client.last_recv < limit and not client.closing:
+            if client.last_recv < limit and not client.closing and not client.idle_exempt:
                 log.info("closing idle WebSocket %s", client.peer)
                 self._background(self._close_client(client, code=1000, message=b"idle timeout"))
 
@@ -1072,6 +1175,252 @@ class SimulatorServer:
         "scheduleCancel": _act_schedule_cancel,
     }
 
+    # -- Binance / Bybit public market data ------------------------------------------------
+
+    async def _cex_ready(self) -> CexModel:
+        """The CEX model synced to the model's clock, once a running advance is over."""
+        await self._wait_advance()
+        self._cex.sync()
+        return self._cex
+
+    async def _handle_bn_premium_index(self, request: web.Request) -> web.Response:
+        """``GET /fapi/v1/premiumIndex[?symbol=]``: every market, or one object."""
+        cex = await self._cex_ready()
+        symbol = request.query.get("symbol")
+        if symbol is None:
+            return _json_response(cex.binance_premium_index_wire())
+        item = cex.binance_premium_index_wire(symbol)
+        return _json_response(_BN_BAD_SYMBOL, 400) if item is None else _json_response(item)
+
+    async def _handle_bn_funding_info(self, request: web.Request) -> web.Response:
+        """``GET /fapi/v1/fundingInfo``: only the markets with a non-default setting."""
+        cex = await self._cex_ready()
+        return _json_response(cex.binance_funding_info_wire())
+
+    async def _handle_bn_open_interest(self, request: web.Request) -> web.Response:
+        """``GET /fapi/v1/openInterest?symbol=``: one market's OI in base units."""
+        cex = await self._cex_ready()
+        symbol = request.query.get("symbol")
+        if not symbol:
+            return _json_response(_BN_NO_SYMBOL, 400)
+        item = cex.binance_open_interest_wire(symbol)
+        return _json_response(_BN_BAD_SYMBOL, 400) if item is None else _json_response(item)
+
+    async def _handle_by_tickers(self, request: web.Request) -> web.Response:
+        """``GET /v5/market/tickers?category=linear[&symbol=]`` (errors answer HTTP 200 with a
+        non-zero ``retCode``, as Bybit does)."""
+        cex = await self._cex_ready()
+        category = request.query.get("category")
+        if category != "linear":
+            return _json_response(_bybit_error(10001, "Illegal category", cex.model.now_ms))
+        body = cex.bybit_tickers_wire()
+        symbol = request.query.get("symbol")
+        if symbol is not None:
+            items = [i for i in body["result"]["list"] if i["symbol"] == symbol]
+            if not items:
+                return _json_response(_bybit_error(10001, "Not supported symbols", cex.model.now_ms))
+            body = {**body, "result": {"category": "linear", "list": items}}
+        return _json_response(body)
+
+    def _cex_subscribe(self, client: _Client, key: tuple[Any, ...]) -> bool:
+        """Register ``client`` on ``key``; ``False`` if it already was."""
+        if key in client.subs:
+            return False
+        client.subs[key] = {}
+        self._subs.setdefault(key, set()).add(client)
+        return True
+
+    async def _serve_cex_ws(
+        self, request: web.Request, ws: web.WebSocketResponse, client: _Client, on_text: Callable[[_Client, str], None]
+    ) -> web.WebSocketResponse:
+        self._clients.add(client)
+        sender = self._background(self._sender(client))
+        try:
+            async for msg in ws:
+                if msg.type == WSMsgType.TEXT:
+                    client.last_recv = time.monotonic()
+                    on_text(client, msg.data)
+                elif msg.type == WSMsgType.ERROR:
+                    break
+        except ConnectionError:
+            pass
+        finally:
+            client.closing = True
+            self._forget(client)
+            client.wake.set()
+            sender.cancel()
+        return ws
+
+    async def _handle_bn_ws(self, request: web.Request) -> web.StreamResponse:
+        """``GET /market/stream?streams=a/b`` (also the legacy ``/stream``): Binance combined
+        streams; only ``!markPrice@arr@1s`` and ``!forceOrder@arr`` exist here (anything else:
+        HTTP 400). Frames are ``{"stream", "data"}``; the server pings, the client need not
+        send anything (``SUBSCRIBE`` / ``UNSUBSCRIBE`` / ``LIST_SUBSCRIPTIONS`` are answered)."""
+        streams = [s for s in request.query.get("streams", "").split("/") if s]
+        bad = [s for s in streams if s not in _BINANCE_STREAMS]
+        if not streams or bad:
+            name = (bad or [""])[0][:64]
+            return _json_response({"code": -1100, "msg": f"Invalid stream name: '{name}'"}, 400)
+        ws = web.WebSocketResponse(compress=False, autoping=True, heartbeat=BINANCE_PING_S, max_msg_size=1 << 16)
+        await ws.prepare(request)
+        client = _Client(ws, request.transport, request.remote or "?")
+        client.idle_exempt = True  # liveness: protocol pings (heartbeat), as on the venue
+        for stream in streams:
+            self._cex_subscribe(client, ("bn", stream))
+        return await self._serve_cex_ws(request, ws, client, self._on_bn_message)
+
+    def _on_bn_message(self, client: _Client, text: str) -> None:
+        try:
+            msg = _loads(text)
+        except ValueError:
+            msg = None
+        if not isinstance(msg, dict):
+            self._enqueue(client, _dumps({"error": {"code": 3, "msg": "Invalid JSON"}, "id": None}))
+            return
+        req_id = msg.get("id")
+        method = msg.get("method")
+        params = msg.get("params", [])
+        if method == "LIST_SUBSCRIPTIONS":
+            names = [key[1] for key in client.subs if key[0] == "bn"]
+            self._enqueue(client, _dumps({"result": names, "id": req_id}))
+            return
+        if method not in ("SUBSCRIBE", "UNSUBSCRIBE") or not isinstance(params, list):
+            self._enqueue(client, _dumps({"error": {"code": 2, "msg": "Invalid request"}, "id": req_id}))
+            return
+        if not all(isinstance(p, str) and p in _BINANCE_STREAMS for p in params):
+            self._enqueue(client, _dumps({"error": {"code": 2, "msg": "Invalid request: unknown stream"}, "id": req_id}))
+            return
+        for name in params:
+            if method == "SUBSCRIBE":
+                self._cex_subscribe(client, ("bn", name))
+            else:
+                self._unsubscribe_key(client, ("bn", name))
+        self._enqueue(client, _dumps({"result": None, "id": req_id}))
+
+    def _bn_mark_frame(self) -> bytes:
+        return _dumps({"stream": _BN_MARK, "data": self._cex.binance_mark_price_wire()})
+
+    def _bn_force_frame(self, liq: CexLiquidation) -> bytes:
+        data = CexModel.binance_force_order_wire(liq, max(liq.time_ms, self._model.now_ms))
+        return _dumps({"stream": _BN_FORCE, "data": data})
+
+    async def _handle_by_ws(self, request: web.Request) -> web.StreamResponse:
+        """``GET /v5/public/linear``: Bybit v5 public linear stream (see the module docstring)."""
+        ws = web.WebSocketResponse(compress=False, autoping=True, max_msg_size=1 << 20)
+        await ws.prepare(request)
+        client = _Client(ws, request.transport, request.remote or "?")
+        self._conn_seq += 1
+        client.conn_id = f"sim-{self._model.seed}-{self._conn_seq}"
+        return await self._serve_cex_ws(request, ws, client, self._on_by_message)
+
+    def _by_reply(self, client: _Client, op: str, req_id: Any, success: bool, ret_msg: str) -> None:
+        reply = {"success": success, "ret_msg": ret_msg, "conn_id": client.conn_id, "req_id": req_id, "op": op}
+        self._enqueue(client, _dumps(reply))
+
+    def _bybit_topic_key(self, topic: Any) -> tuple[tuple[str, str] | None, str]:
+        """``(registry key, "")`` for a served topic, else ``(None, error message)``."""
+        if not isinstance(topic, str):
+            return None, "error:topic must be a string"
+        kind, _, native = topic.partition(".")
+        if kind == "tickers":
+            key = ("by.tickers", native)
+        elif kind == "allLiquidation":
+            key = ("by.liq", native)
+        else:
+            return None, f"error:handler not found,topic:{topic[:64]}"
+        if self._cex.market(BYBIT.name, native) is None:
+            return None, f"Invalid symbol :[{topic[:64]}]"
+        return key, ""
+
+    def _on_by_message(self, client: _Client, text: str) -> None:
+        try:
+            msg = _loads(text)
+        except ValueError:
+            msg = None
+        if not isinstance(msg, dict):
+            self._by_reply(client, "", "", False, "error:request not a JSON object")
+            return
+        op = msg.get("op")
+        req_id = msg.get("req_id", "")
+        if op == "ping":
+            self._by_reply(client, "ping", req_id, True, "pong")
+            return
+        if op not in ("subscribe", "unsubscribe"):
+            self._by_reply(client, str(op)[:32], req_id, False, f"error:unsupported op {str(op)[:32]}")
+            return
+        args = msg.get("args")
+        if not isinstance(args, list) or not args:
+            self._by_reply(client, op, req_id, False, "error:args must be a non-empty array")
+            return
+        errors: list[str] = []
+        snapshots: list[str] = []
+        for topic in args:
+            key, error = self._bybit_topic_key(topic)
+            if key is None:
+                errors.append(error)
+            elif op == "subscribe":
+                if not self._cex_subscribe(client, key):
+                    errors.append(f"error:already subscribed,topic:{topic}")
+                elif key[0] == "by.tickers":
+                    snapshots.append(key[1])
+            elif key not in client.subs:
+                errors.append(f"error:not subscribed,topic:{topic}")
+            else:
+                self._unsubscribe_key(client, key)
+        self._by_reply(client, op, req_id, not errors, "; ".join(errors))
+        if snapshots:
+            self._cex.sync()
+            for native in snapshots:
+                self._enqueue(client, self._bybit_snapshot_frame(native, fresh=len(self._subs[("by.tickers", native)]) == 1))
+
+    def _bybit_snapshot_frame(self, native: str, *, fresh: bool) -> bytes:
+        """The ``tickers.{native}`` snapshot: the fields last published to the topic (so later
+        deltas apply to it), refreshed first when the topic has no other subscriber."""
+        sent = self._bybit_sent.get(native)
+        if sent is None or fresh:
+            fields = self._cex.bybit_ticker_fields(native)
+            assert fields is not None
+            sent = self._bybit_sent[native] = fields
+        self._bybit_cs += 1
+        frame = {"topic": f"tickers.{native}", "type": "snapshot", "data": sent, "cs": self._bybit_cs, "ts": self._model.now_ms}
+        return _dumps(frame)
+
+    def _bybit_delta_frame(self, native: str) -> bytes | None:
+        """A ``tickers.{native}`` delta with the fields that changed since the last push."""
+        old = self._bybit_sent.get(native)
+        cur = self._cex.bybit_ticker_fields(native)
+        if cur is None:
+            return None
+        if old is None:
+            self._bybit_sent[native] = cur
+            return None
+        changed = {k: v for k, v in cur.items() if k != "tickDirection" and old.get(k) != v}
+        if not changed:
+            return None
+        if "lastPrice" in changed:
+            up = float(changed["lastPrice"]) > float(old["lastPrice"])
+            changed["tickDirection"] = "PlusTick" if up else "MinusTick"
+            cur["tickDirection"] = changed["tickDirection"]
+        else:
+            cur["tickDirection"] = old.get("tickDirection", "ZeroPlusTick")
+        self._bybit_sent[native] = cur
+        data = {"symbol": native, **changed}
+        self._bybit_cs += 1
+        frame = {"topic": f"tickers.{native}", "type": "delta", "data": data, "cs": self._bybit_cs, "ts": self._model.now_ms}
+        return _dumps(frame)
+
+    def _bybit_liq_frames(self, liqs: list[CexLiquidation]) -> dict[str, bytes]:
+        """``{native: allLiquidation frame}`` for the natives someone subscribed to."""
+        grouped: dict[str, list[dict[str, Any]]] = {}
+        for liq in liqs:
+            if ("by.liq", liq.native) in self._subs:
+                grouped.setdefault(liq.native, []).append(CexModel.bybit_liquidation_item(liq))
+        now = self._model.now_ms
+        return {
+            native: _dumps({"topic": f"allLiquidation.{native}", "type": "snapshot", "ts": now, "data": items})
+            for native, items in grouped.items()
+        }
+
     # -- user pushes ----------------------------------------------------------------------
 
     def _tick_exchange(self) -> None:
@@ -1286,6 +1635,14 @@ def _field(body: dict[str, Any], name: str, kind: type) -> Any:
             f"Failed to deserialize the JSON body into the target type: {name}: invalid type"
         )
     return value
+
+
+def _json_response(obj: Any, status: int = 200) -> web.Response:
+    return web.Response(status=status, body=_dumps(obj), content_type="application/json")
+
+
+def _bybit_error(code: int, msg: str, now_ms: int) -> dict[str, Any]:
+    return {"retCode": code, "retMsg": msg, "result": {}, "retExtInfo": {}, "time": now_ms}
 
 
 def _unprocessable(text: str) -> web.Response:
