@@ -275,6 +275,7 @@ class PftermApp(App[int]):
             liq.minute_buckets(sel, now_ms, minutes=10) if sel else [],
             sel,
             window_min,
+            tuple(self.crossvenue.feeds[k] for k in sorted(self.crossvenue.feeds)),
         )
         screen.show(self.matrix_venues(), rows, now_ms, liq_args)
 

@@ -15,7 +15,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from core.matrix import MatrixRow, countdown
-from core.models import Liquidation
+from core.models import FeedState, FeedStatus, Liquidation
 from widgets.numbers import fmt_usd
 from widgets.trading import BOLD, DIM, NEG, PLAIN, POS, RowTable, TColumn
 
@@ -139,10 +139,19 @@ class LiquidationPanel(Static):
         minutes: Sequence[tuple[int, float, float]],
         symbol: str | None,
         window_min: int,
+        feeds: Sequence[FeedStatus] = (),
     ) -> None:
         """Render; ``totals`` by market (long USD, short USD) over ``window_min`` minutes,
-        ``minutes`` the selected market's per-minute (minute ms, long USD, short USD)."""
+        ``minutes`` the selected market's per-minute (minute ms, long USD, short USD),
+        ``feeds`` the read-only venues' connection states."""
         parts: list[Text | Table] = []
+        if feeds:
+            line = Text("feeds ", style="dim")
+            for f in feeds:
+                ok = f.state is FeedState.CONNECTED and not f.detail.startswith("stale")
+                line.append("● ", style="#4ec98b" if ok else "#ffd166" if f.state is FeedState.CONNECTING else "#f0625c")
+                line.append(f"{f.feed} {f.state.value}  ", style="" if ok else "bold")
+            parts.append(line)
         head = Text(f"last {window_min} min, liquidated USD", style="dim")
         parts.append(head)
         top = sorted(totals.items(), key=lambda kv: -(kv[1][0] + kv[1][1]))[:6]
