@@ -260,7 +260,8 @@ class PftermApp(App[int]):
         states = [st for st in eng.store.markets.values() if st.ctx is not None and not st.info.delisted]
         if states:
             records = hyperliquid_records([st.info for st in states], [st.ctx for st in states], [], now_ms)
-            nxt = {st.info.symbol: st.next_funding_ms for st in states}
+            # the venue's predicted settlement time, unless it has already passed (it is polled)
+            nxt = {st.info.symbol: st.next_funding_ms for st in states if (st.next_funding_ms or 0) > now_ms}
             self.crossvenue.matrix.update(
                 [r if not nxt.get(r.symbol) else replace(r, next_funding_ms=nxt[r.symbol]) for r in records]
             )
