@@ -130,16 +130,23 @@ class CrossVenueData:
 
     ``matrix`` and ``liquidations`` are bounded; ``seq`` grows with every change so the console
     can coalesce its redraws; ``feeds`` holds each stream's latest :class:`FeedStatus`;
-    ``on_surge`` is called (once per market and minute) with a :class:`LiquidationSignal`.
+    ``on_surge`` is called (once per market and minute) with a :class:`LiquidationSignal`;
+    ``on_liquidations`` receives every batch (the engine's cascade detectors take their USD).
     """
 
-    def __init__(self, *, on_surge: Callable[[LiquidationSignal], None] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        on_surge: Callable[[LiquidationSignal], None] | None = None,
+        on_liquidations: Callable[[list[Liquidation]], None] | None = None,
+    ) -> None:
         self.matrix = FundingMatrix()
         self.liquidations = LiquidationFeed()
         self.feeds: dict[str, FeedStatus] = {}
         self.seq = 0
         self.liq_seq = 0
         self.on_surge = on_surge
+        self.on_liquidations_seen = on_liquidations
         self._surged: dict[str, int] = {}
 
     def on_venue_funding(self, records: list[VenueFunding]) -> None:
@@ -153,6 +160,11 @@ class CrossVenueData:
         if not added:
             return
         self.liq_seq += 1
+        if self.on_liquidations_seen is not None:
+            try:
+                self.on_liquidations_seen(records)
+            except Exception:  # noqa: BLE001 - a sink never raises
+                log.exception("liquidation consumer failed")
         if self.on_surge is None:
             return
         now = max(r.time_ms for r in records)

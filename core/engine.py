@@ -26,6 +26,7 @@ from core.models import (
     BookSnapshot,
     FeedStatus,
     FundingPoint,
+    Liquidation,
     MarketInfo,
     PredictedFunding,
     Trade,
@@ -258,6 +259,15 @@ class Engine:
         self._publish(status)
 
     # ------------------------------------------------------------------ internals
+    def on_liquidations(self, records: Iterable[Liquidation]) -> None:
+        """Forced closes seen on any venue: their USD strengthens the market's cascade detector
+        (DOMAIN.md §5: with liquidations in the interval the OI condition is relaxed). Times
+        must be on the venue clock of :meth:`on_ctx` (the simulator serves both on its own)."""
+        for liq in records:
+            det = self._cascade.get(liq.symbol)
+            if det is not None and liq.usd > 0:
+                det.add_liquidations(liq.time_ms, liq.usd)
+
     def raise_alert(self, alert: Alert) -> None:
         """Record and publish an alert found outside the engine's own detectors (e.g. a
         cross-venue liquidation surge)."""

@@ -241,3 +241,32 @@ async def test_session_refetches_followed_history_after_each_settlement() -> Non
         await asyncio.sleep(0)
     task.cancel()
     assert session.feed.refreshed == 1
+
+
+def test_cross_venue_liquidations_relax_the_cascade_oi_condition() -> None:
+    """DOMAIN.md §5: with forced closes reported in the interval, an OI drop of less than the
+    3 % threshold (but more than half of it), with the price move, is a cascade; without them
+    it is not."""
+    from core.models import Liquidation
+
+    def cascades(with_liqs: bool) -> list[Alert]:
+        mono = FakeMono()
+        eng = make_engine(mono)
+        q = eng.subscribe()
+        mono.t += 30
+        eng.on_ctx(ctx("ETH", 10.0, 5000.0))
+        mono.t += 30
+        if with_liqs:
+            t = eng.clock.now_ms() - 5_000
+            eng.on_liquidations([Liquidation("binance", "ETH", "ETHUSDT", "long", 1000.0, 9.8, 9_800.0, t)])
+        eng.on_ctx(ctx("ETH", 9.7, 4900.0))  # price −3 %, OI −2 %
+        out = []
+        while not q.empty():
+            e = q.get_nowait()
+            if isinstance(e, Alert) and e.kind is AlertKind.CASCADE:
+                out.append(e)
+        return out
+
+    assert cascades(False) == []
+    [alert] = cascades(True)
+    assert alert.symbol == "ETH"

@@ -82,7 +82,7 @@ class PftermApp(App[int]):
         self.settings = settings
         self.endpoint = endpoint or resolve_endpoint(settings)
         self.engine = engine or build_engine(settings, self.endpoint)
-        self.crossvenue = CrossVenueData(on_surge=self._on_surge)
+        self.crossvenue = CrossVenueData(on_surge=self._on_surge, on_liquidations=self.engine.on_liquidations)
         self.session = (
             MarketSession(settings, self.endpoint, self.engine, access, crossvenue=self.crossvenue) if start_feed else None
         )
