@@ -34,11 +34,47 @@ from core.symbols import SymbolMap
 
 log = logging.getLogger(__name__)
 
-__all__ = ["CEX_VENUES", "SCAN_VENUES", "CrossVenueData", "CrossVenueSession", "hyperliquid_records", "scan"]
+__all__ = [
+    "CEX_VENUES",
+    "SCAN_VENUES",
+    "CrossVenueData",
+    "CrossVenueSession",
+    "hyperliquid_records",
+    "scan",
+    "to_canonical_units",
+]
 
 CEX_VENUES: tuple[str, ...] = ("binance", "bybit", "okx", "dydx")
 """The read-only venues of this module, in display order."""
 SCAN_VENUES: tuple[str, ...] = ("hyperliquid", *CEX_VENUES)
+
+
+def to_canonical_units(records: Sequence[Any], symbols: SymbolMap) -> list[Any]:
+    """Records (:class:`VenueFunding` or :class:`Liquidation`) with prices and base sizes in
+    the joined symbol's unit (OKX ``PEPE-USDT-SWAP`` quotes one PEPE; ``kPEPE`` is 1000):
+    prices × scale, base sizes ÷ scale; rates and USD amounts unchanged."""
+    from dataclasses import replace
+
+    out = []
+    for r in records:
+        try:
+            k = symbols.scale(r.venue, r.native)
+        except ValueError:
+            k = 1.0
+        if k == 1.0:
+            out.append(r)
+        elif isinstance(r, VenueFunding):
+            out.append(
+                replace(
+                    r,
+                    mark_px=None if r.mark_px is None else r.mark_px * k,
+                    index_px=None if r.index_px is None else r.index_px * k,
+                    oi_base=None if r.oi_base is None else r.oi_base / k,
+                )
+            )
+        else:
+            out.append(replace(r, price=r.price * k, size_base=r.size_base / k))
+    return out
 
 
 def hyperliquid_records(metas: Sequence[Any], ctxs: Sequence[Any], predicted: Sequence[Any], now_ms: int) -> list[VenueFunding]:
@@ -73,19 +109,19 @@ async def _snapshot(venue: str, client: httpx.AsyncClient, url: str | None, symb
     if venue == "binance":
         from core.venues import binance
 
-        return await binance.fetch_snapshot(client, **kw)
+        return to_canonical_units(await binance.fetch_snapshot(client, **kw), symbols)
     if venue == "bybit":
         from core.venues import bybit
 
-        return await bybit.fetch_snapshot(client, **kw)
+        return to_canonical_units(await bybit.fetch_snapshot(client, **kw), symbols)
     if venue == "okx":
         from core.venues import okx
 
-        return await okx.fetch_snapshot(client, **kw)
+        return to_canonical_units(await okx.fetch_snapshot(client, **kw), symbols)
     if venue == "dydx":
         from core.venues import dydx
 
-        return await dydx.fetch_snapshot(client, **kw)
+        return to_canonical_units(await dydx.fetch_snapshot(client, **kw), symbols)
     if venue == "hyperliquid":
         from core.venues.hyperliquid.rest import HyperliquidInfo
 
@@ -139,6 +175,7 @@ class CrossVenueData:
         *,
         on_surge: Callable[[LiquidationSignal], None] | None = None,
         on_liquidations: Callable[[list[Liquidation]], None] | None = None,
+        symbols: SymbolMap | None = None,
     ) -> None:
         self.matrix = FundingMatrix()
         self.liquidations = LiquidationFeed()
@@ -147,15 +184,17 @@ class CrossVenueData:
         self.liq_seq = 0
         self.on_surge = on_surge
         self.on_liquidations_seen = on_liquidations
+        self.symbols = symbols or SymbolMap()
         self._surged: dict[str, int] = {}
 
     def on_venue_funding(self, records: list[VenueFunding]) -> None:
-        """Merge funding/OI records (newest wins; missing fields kept)."""
-        if self.matrix.update(records):
+        """Merge funding/OI records (newest wins; missing fields kept), in the joined unit."""
+        if self.matrix.update(to_canonical_units(records, self.symbols)):
             self.seq += 1
 
     def on_liquidations(self, records: list[Liquidation]) -> None:
-        """Add forced closes and check each touched market for a surge."""
+        """Add forced closes (in the joined unit) and check each touched market for a surge."""
+        records = to_canonical_units(records, self.symbols)
         added = self.liquidations.extend(records)
         if not added:
             return

@@ -157,3 +157,18 @@ async def test_scan_reproduces_each_venues_payload(venue_url: str, capsys, tmp_p
 def test_scan_rejects_an_unknown_venue(capsys) -> None:
     assert main(["scan", "--venue", "kraken"]) == 2
     assert "unknown venue 'kraken'" in capsys.readouterr().err
+
+
+def test_prices_and_sizes_are_put_in_the_joined_unit() -> None:
+    from core.crossvenue import to_canonical_units
+    from core.models import Liquidation, VenueFunding
+    from core.symbols import SymbolMap
+
+    sm = SymbolMap()
+    okx = VenueFunding("okx", "kPEPE", "PEPE-USDT-SWAP", 0.0001, 8.0, None, 0.00001, 0.0000101, 2e9, 20_000.0, 0)
+    bin_ = VenueFunding("binance", "kPEPE", "1000PEPEUSDT", 0.0001, 8.0, None, 0.01, 0.0101, 2e6, 20_000.0, 0)
+    [o, b] = to_canonical_units([okx, bin_], sm)
+    assert o.mark_px == pytest.approx(0.01) and o.oi_base == pytest.approx(2e6) and o.oi_usd == 20_000.0
+    assert b == bin_
+    [liq] = to_canonical_units([Liquidation("okx", "kPEPE", "PEPE-USDT-SWAP", "long", 5e6, 0.00001, 50.0, 0)], sm)
+    assert liq.price == pytest.approx(0.01) and liq.size_base == pytest.approx(5e3) and liq.usd == 50.0

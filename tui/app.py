@@ -82,7 +82,13 @@ class PftermApp(App[int]):
         self.settings = settings
         self.endpoint = endpoint or resolve_endpoint(settings)
         self.engine = engine or build_engine(settings, self.endpoint)
-        self.crossvenue = CrossVenueData(on_surge=self._on_surge, on_liquidations=self.engine.on_liquidations)
+        from core.symbols import SymbolMap
+
+        self.crossvenue = CrossVenueData(
+            on_surge=self._on_surge,
+            on_liquidations=self.engine.on_liquidations,
+            symbols=SymbolMap(settings.symbols.overrides),
+        )
         self.session = (
             MarketSession(settings, self.endpoint, self.engine, access, crossvenue=self.crossvenue) if start_feed else None
         )
