@@ -31,6 +31,7 @@ from core.venues.hyperliquid.rest import HyperliquidInfo
 from core.venues.hyperliquid.stream import HyperliquidStream
 from core.venues.hyperliquid.wire import WELCOME_TEXT
 from core.venues.reconnect import ReconnectPolicy
+from tests.replay import eventually
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 HL = SHARED / "fixtures" / "hyperliquid"
@@ -162,14 +163,6 @@ async def venue_factory() -> AsyncIterator[Callable[..., Any]]:
     for server in servers:
         server.close()
         await server.wait_closed()
-
-
-async def eventually(predicate: Callable[[], bool], timeout: float = 3.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.01)
 
 
 def fast_policy(**kwargs: Any) -> ReconnectPolicy:

@@ -15,19 +15,16 @@ WS values.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.exceptions import ConnectionClosed
+from websockets.asyncio.server import ServerConnection
 
-from core.models import FeedState, FeedStatus, Liquidation, VenueFunding
+from core.models import FeedState, Liquidation, VenueFunding
 from core.venues.binance import (
     BINANCE_REST_URL,
     BINANCE_WS_URL,
@@ -42,7 +39,7 @@ from core.venues.binance import (
     parse_open_interest,
     parse_premium_index,
 )
-from core.venues.reconnect import ReconnectPolicy
+from tests.replay import ListSink, ReplayServer, eventually, fast_policy, server_pool
 
 FIX = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "binance"
 pytestmark = pytest.mark.skipif(not FIX.is_dir(), reason=f"shared fixtures not found at {FIX}")
@@ -293,86 +290,27 @@ async def test_fetch_snapshot_oi_subset_failure_and_errors() -> None:
 # ------------------------------------------------------------------ stream against a local server
 
 
-class ListSink:
-    def __init__(self) -> None:
-        self.funding: list[list[VenueFunding]] = []
-        self.liquidations: list[list[Liquidation]] = []
-        self.statuses: list[FeedStatus] = []
-
-    def on_venue_funding(self, records: list[VenueFunding]) -> None:
-        self.funding.append(records)
-
-    def on_liquidations(self, records: list[Liquidation]) -> None:
-        self.liquidations.append(records)
-
-    def on_feed_status(self, status: FeedStatus) -> None:
-        self.statuses.append(status)
-
-    def states(self) -> list[FeedState]:
-        out: list[FeedState] = []
-        for s in self.statuses:
-            if not out or out[-1] is not s.state:
-                out.append(s.state)
-        return out
+STREAM_PATH = "/market/stream?streams=!markPrice@arr@1s/!forceOrder@arr"
 
 
-class Replay:
-    """A local server: connection n sends ``scripts[n]`` (the last script repeats), then
-    either closes (``drop``) or stays open."""
+class Replay(ReplayServer):
+    """Connection n sends ``scripts[n]`` (the last script repeats); the first one is then
+    pinged (the client answers protocol pings by itself: websockets does it) and dropped."""
+
+    pong_latency: float | None = None
 
     def __init__(self, scripts: list[list[str]], *, drop_first: bool = True) -> None:
-        self.scripts = scripts
-        self.drop_first = drop_first
-        self.connections = 0
-        self.current: ServerConnection | None = None
-        self.pong_latency: float | None = None
-        self.url = ""
+        super().__init__(scripts, drop_first=drop_first)
 
-    async def handler(self, ws: ServerConnection) -> None:
-        n = self.connections
-        self.connections += 1
-        self.current = ws
-        for text in self.scripts[min(n, len(self.scripts) - 1)]:
-            await ws.send(text)
+    async def after_replay(self, ws: ServerConnection, n: int) -> None:
         if n == 0:
-            # the client answers protocol pings by itself (websockets does it)
             self.pong_latency = await asyncio.wait_for(await ws.ping(), 2)
-            if self.drop_first:
-                await ws.close(code=1011, reason="replay drop")
-                return
-        with contextlib.suppress(ConnectionClosed):
-            async for _ in ws:
-                pass
 
 
 @pytest.fixture
 async def replay_factory() -> AsyncIterator[Callable[..., Any]]:
-    servers: list[Server] = []
-
-    async def start(scripts: list[list[str]], **kwargs: Any) -> Replay:
-        replay = Replay(scripts, **kwargs)
-        server = await serve(replay.handler, "127.0.0.1", 0)
-        servers.append(server)
-        port = next(iter(server.sockets)).getsockname()[1]
-        replay.url = f"ws://127.0.0.1:{port}/market/stream?streams=!markPrice@arr@1s/!forceOrder@arr"
-        return replay
-
-    yield start
-    for server in servers:
-        server.close()
-        await server.wait_closed()
-
-
-async def eventually(predicate: Callable[[], bool], timeout: float = 3.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.01)
-
-
-def fast_policy() -> ReconnectPolicy:
-    return ReconnectPolicy(initial_s=0.05, max_s=0.1)
+    async with server_pool() as start:
+        yield lambda scripts, **kwargs: start(Replay(scripts, **kwargs), STREAM_PATH)
 
 
 async def test_stream_replay_drop_reconnect_and_malformed(replay_factory: Any) -> None:

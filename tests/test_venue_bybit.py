@@ -16,19 +16,16 @@ the fixtures; such bodies below are SYNTHETIC (documented shape, ``VENUES.md``).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.exceptions import ConnectionClosed
+from websockets.asyncio.server import ServerConnection
 
-from core.models import FeedState, FeedStatus, Liquidation, VenueFunding
+from core.models import FeedState, Liquidation, VenueFunding
 from core.venues.binance import VenueError, WireError
 from core.venues.bybit import (
     BYBIT_REST_URL,
@@ -40,7 +37,7 @@ from core.venues.bybit import (
     parse_tickers,
     subscribe_messages,
 )
-from core.venues.reconnect import ReconnectPolicy
+from tests.replay import ListSink, ReplayServer, eventually, fast_policy, server_pool
 
 FIX = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "bybit"
 pytestmark = pytest.mark.skipif(not FIX.is_dir(), reason=f"shared fixtures not found at {FIX}")
@@ -232,29 +229,6 @@ def test_subscribe_batches() -> None:
 # ------------------------------------------------------------------ stream against a local server
 
 
-class ListSink:
-    def __init__(self) -> None:
-        self.funding: list[list[VenueFunding]] = []
-        self.liquidations: list[list[Liquidation]] = []
-        self.statuses: list[FeedStatus] = []
-
-    def on_venue_funding(self, records: list[VenueFunding]) -> None:
-        self.funding.append(records)
-
-    def on_liquidations(self, records: list[Liquidation]) -> None:
-        self.liquidations.append(records)
-
-    def on_feed_status(self, status: FeedStatus) -> None:
-        self.statuses.append(status)
-
-    def states(self) -> list[FeedState]:
-        out: list[FeedState] = []
-        for s in self.statuses:
-            if not out or out[-1] is not s.state:
-                out.append(s.state)
-        return out
-
-
 MARK_DELTA = json.dumps(
     {
         "topic": "tickers.BTCUSDT",
@@ -266,44 +240,31 @@ MARK_DELTA = json.dumps(
 )
 
 
-class FakeBybit:
+class FakeBybit(ReplayServer):
     """Answers subscribes and pings like Bybit; after the subscriptions of connection n it
-    replays ``scripts[n]`` once ``batches`` subscribe requests arrived (last script repeats); the first connection is then dropped."""
+    replays ``scripts[n]`` once ``batches`` subscribe requests arrived (last script repeats);
+    the first connection is then dropped."""
+
+    replay_on_connect = False
+    drop_code = 1001
 
     def __init__(
         self, scripts: list[list[str]], *, drop_first: bool = True, reject: str | None = None, batches: int = 1
     ) -> None:
-        self.scripts = scripts
+        super().__init__(scripts, drop_first=drop_first)
         self.batches = batches
-        self.drop_first = drop_first
         self.reject = reject
-        self.connections = 0
-        self.received: list[list[dict[str, Any]]] = []
-        self.url = ""
 
-    async def handler(self, ws: ServerConnection) -> None:
-        n = self.connections
-        self.connections += 1
-        inbox: list[dict[str, Any]] = []
-        self.received.append(inbox)
-        replayed = False
-        with contextlib.suppress(ConnectionClosed):
-            async for text in ws:
-                msg = json.loads(text)
-                inbox.append(msg)
-                if msg.get("op") == "ping":
-                    await ws.send(json.dumps({"success": True, "ret_msg": "pong", "conn_id": "c", "op": "ping"}))
-                elif msg.get("op") == "subscribe":
-                    ok = self.reject is None or self.reject not in msg["args"]
-                    answer = {"success": ok, "ret_msg": "" if ok else f"Invalid topic: {self.reject}", "op": "subscribe"}
-                    await ws.send(json.dumps(answer))
-                    if not replayed and sum(m.get("op") == "subscribe" for m in inbox) == self.batches:
-                        replayed = True
-                        for frame in self.scripts[min(n, len(self.scripts) - 1)]:
-                            await ws.send(frame)
-                        if n == 0 and self.drop_first:
-                            await ws.close(code=1001, reason="replay drop")
-                            return
+    async def answer(self, ws: ServerConnection, n: int, msg: Any) -> bool:
+        if msg.get("op") == "ping":
+            await ws.send(json.dumps({"success": True, "ret_msg": "pong", "conn_id": "c", "op": "ping"}))
+        elif msg.get("op") == "subscribe":
+            ok = self.reject is None or self.reject not in msg["args"]
+            answer = {"success": ok, "ret_msg": "" if ok else f"Invalid topic: {self.reject}", "op": "subscribe"}
+            await ws.send(json.dumps(answer))
+            if sum(m.get("op") == "subscribe" for m in self.received[n]) == self.batches:
+                return await self.replay(ws, n)
+        return True
 
     def subscribed(self, connection: int) -> list[str]:
         return [a for m in self.received[connection] if m.get("op") == "subscribe" for a in m["args"]]
@@ -311,32 +272,8 @@ class FakeBybit:
 
 @pytest.fixture
 async def bybit_factory() -> AsyncIterator[Callable[..., Any]]:
-    servers: list[Server] = []
-
-    async def start(scripts: list[list[str]], **kwargs: Any) -> FakeBybit:
-        venue = FakeBybit(scripts, **kwargs)
-        server = await serve(venue.handler, "127.0.0.1", 0)
-        servers.append(server)
-        port = next(iter(server.sockets)).getsockname()[1]
-        venue.url = f"ws://127.0.0.1:{port}/v5/public/linear"
-        return venue
-
-    yield start
-    for server in servers:
-        server.close()
-        await server.wait_closed()
-
-
-async def eventually(predicate: Callable[[], bool], timeout: float = 3.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.01)
-
-
-def fast_policy() -> ReconnectPolicy:
-    return ReconnectPolicy(initial_s=0.05, max_s=0.1)
+    async with server_pool() as start:
+        yield lambda scripts, **kwargs: start(FakeBybit(scripts, **kwargs), "/v5/public/linear")
 
 
 NATIVES = ["BTCUSDT", "ETHUSDT", "SOLUSDT", "1000PEPEUSDT", "XRPUSDT", "STRKUSDT", "BTCPERP"]

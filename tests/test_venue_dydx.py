@@ -12,19 +12,16 @@ trades below follow the indexer documentation's ``channel_data`` example (``type
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.exceptions import ConnectionClosed
+from websockets.asyncio.server import ServerConnection
 
-from core.models import FeedState, FeedStatus, Liquidation, VenueFunding
+from core.models import FeedState, Liquidation
 from core.venues.dydx import (
     DYDX_REST_URL,
     DYDX_WS_URL,
@@ -38,7 +35,7 @@ from core.venues.dydx import (
     parse_trades_liquidations,
 )
 from core.venues.hyperliquid.rest import VenueError
-from core.venues.reconnect import ReconnectPolicy
+from tests.replay import ListSink, ReplayServer, eventually, fast_policy, serving
 
 DYDX = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "dydx"
 pytestmark = pytest.mark.skipif(not DYDX.is_dir(), reason=f"shared fixtures not found at {DYDX}")
@@ -194,83 +191,32 @@ async def test_fetch_snapshot_with_mock_transport() -> None:
 # ------------------------------------------------------------------ stream
 
 
-class Sink:
-    def __init__(self) -> None:
-        self.funding: list[list[VenueFunding]] = []
-        self.liquidations: list[list[Liquidation]] = []
-        self.statuses: list[FeedStatus] = []
-
-    def on_venue_funding(self, records: list[VenueFunding]) -> None:
-        self.funding.append(records)
-
-    def on_liquidations(self, records: list[Liquidation]) -> None:
-        self.liquidations.append(records)
-
-    def on_feed_status(self, status: FeedStatus) -> None:
-        self.statuses.append(status)
-
-    def states(self) -> list[FeedState]:
-        out: list[FeedState] = []
-        for status in self.statuses:
-            if not out or out[-1] is not status.state:
-                out.append(status.state)
-        return out
-
-
-class FakeIndexer:
+class FakeIndexer(ReplayServer):
     """dYdX-indexer-like server replaying fixture messages on subscribe."""
 
-    def __init__(self) -> None:
-        self.connections = 0
-        self.received: list[list[dict[str, Any]]] = []
-        self.current: ServerConnection | None = None
+    greeting = (json.dumps({"type": "connected", "connection_id": "c", "message_id": 0}),)
 
-    async def handler(self, ws: ServerConnection) -> None:
-        self.connections += 1
-        self.current = ws
-        inbox: list[dict[str, Any]] = []
-        self.received.append(inbox)
-        await ws.send(json.dumps({"type": "connected", "connection_id": "c", "message_id": 0}))
-        with contextlib.suppress(ConnectionClosed):
-            async for text in ws:
-                message = json.loads(text)
-                inbox.append(message)
-                if message.get("type") == "ping":
-                    await ws.send(json.dumps({"type": "pong", "connection_id": "c", "message_id": 1}))
-                elif message.get("channel") == "v4_markets":
-                    await ws.send((DYDX / "docs_v4_markets_subscribed.json").read_text())
-                elif message.get("channel") == "v4_trades":
-                    await ws.send(json.dumps(trades_message("subscribed")))
-
-    async def push(self, *frames: str) -> None:
-        assert self.current is not None
-        for text in frames:
-            await self.current.send(text)
+    async def answer(self, ws: ServerConnection, n: int, message: Any) -> bool:
+        if message.get("type") == "ping":
+            await ws.send(json.dumps({"type": "pong", "connection_id": "c", "message_id": 1}))
+        elif message.get("channel") == "v4_markets":
+            await ws.send((DYDX / "docs_v4_markets_subscribed.json").read_text())
+        elif message.get("channel") == "v4_trades":
+            await ws.send(json.dumps(trades_message("subscribed")))
+        return True
 
 
 @pytest.fixture
 async def indexer() -> AsyncIterator[tuple[FakeIndexer, str]]:
-    venue = FakeIndexer()
-    server: Server = await serve(venue.handler, "127.0.0.1", 0)
-    port = next(iter(server.sockets)).getsockname()[1]
-    yield venue, f"ws://127.0.0.1:{port}/v4/ws"
-    server.close()
-    await server.wait_closed()
-
-
-async def eventually(predicate: Callable[[], bool], timeout: float = 3.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.01)
+    async with serving(FakeIndexer(), "/v4/ws") as venue:
+        yield venue, venue.url
 
 
 async def test_stream_end_to_end_with_drop_dedupe_and_malformed(indexer: tuple[FakeIndexer, str]) -> None:
     venue, url = indexer
-    sink = Sink()
+    sink = ListSink()
     stream = DydxStream(
-        sink, ["BTC-USD", "BTC-USD", "BTC-USDC"], ws_url=url, policy=ReconnectPolicy(initial_s=0.05, max_s=0.2),
+        sink, ["BTC-USD", "BTC-USD", "BTC-USDC"], ws_url=url, policy=fast_policy(0.2),
         subscribe_interval_s=0.01, status_interval_s=0.02,
     )  # fmt: skip
     task = asyncio.create_task(stream.run())
@@ -318,8 +264,8 @@ async def test_stream_end_to_end_with_drop_dedupe_and_malformed(indexer: tuple[F
 
 async def test_stream_silence_watchdog_reconnects(indexer: tuple[FakeIndexer, str]) -> None:
     venue, url = indexer
-    sink = Sink()
-    stream = DydxStream(sink, [], ws_url=url, policy=ReconnectPolicy(initial_s=0.05, max_s=0.2),
+    sink = ListSink()
+    stream = DydxStream(sink, [], ws_url=url, policy=fast_policy(0.2),
                         ping_interval_s=5.0, silence_timeout_s=0.3, subscribe_interval_s=0.0)  # fmt: skip
     task = asyncio.create_task(stream.run())
     await eventually(lambda: venue.connections >= 2)
@@ -331,8 +277,8 @@ async def test_stream_silence_watchdog_reconnects(indexer: tuple[FakeIndexer, st
 
 async def test_stream_app_ping_when_idle(indexer: tuple[FakeIndexer, str]) -> None:
     venue, url = indexer
-    sink = Sink()
-    stream = DydxStream(sink, [], ws_url=url, policy=ReconnectPolicy(initial_s=0.05, max_s=0.2),
+    sink = ListSink()
+    stream = DydxStream(sink, [], ws_url=url, policy=fast_policy(0.2),
                         ping_interval_s=0.1, silence_timeout_s=1.0, subscribe_interval_s=0.0)  # fmt: skip
     task = asyncio.create_task(stream.run())
     await eventually(lambda: stream.pongs >= 2)

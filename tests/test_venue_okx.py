@@ -12,19 +12,16 @@ here in the documented shape (``{"code":"0","msg":"","data":[...]}``) and marked
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.exceptions import ConnectionClosed
+from websockets.asyncio.server import ServerConnection
 
-from core.models import FeedState, FeedStatus, Liquidation, VenueFunding
+from core.models import FeedState, Liquidation
 from core.venues.hyperliquid.rest import VenueError
 from core.venues.okx import (
     OKX_REST_URL,
@@ -38,7 +35,7 @@ from core.venues.okx import (
     parse_liquidation_orders,
     parse_open_interest,
 )
-from core.venues.reconnect import ReconnectPolicy
+from tests.replay import ListSink, ReplayServer, eventually, fast_policy, serving
 
 OKX = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "okx"
 pytestmark = pytest.mark.skipif(not OKX.is_dir(), reason=f"shared fixtures not found at {OKX}")
@@ -251,87 +248,30 @@ async def test_fetch_snapshot_errors_are_one_line(response: httpx.Response, text
 # ------------------------------------------------------------------ stream
 
 
-class Sink:
-    def __init__(self) -> None:
-        self.funding: list[list[VenueFunding]] = []
-        self.liquidations: list[list[Liquidation]] = []
-        self.statuses: list[FeedStatus] = []
-
-    def on_venue_funding(self, records: list[VenueFunding]) -> None:
-        self.funding.append(records)
-
-    def on_liquidations(self, records: list[Liquidation]) -> None:
-        self.liquidations.append(records)
-
-    def on_feed_status(self, status: FeedStatus) -> None:
-        self.statuses.append(status)
-
-    def states(self) -> list[FeedState]:
-        out: list[FeedState] = []
-        for status in self.statuses:
-            if not out or out[-1] is not status.state:
-                out.append(status.state)
-        return out
-
-
-class FakeOkx:
+class FakeOkx(ReplayServer):
     """OKX-like server: acks subscriptions, answers text ping with pong, pushes on demand."""
 
-    def __init__(self) -> None:
-        self.connections = 0
-        self.received: list[list[Any]] = []
-        self.current: ServerConnection | None = None
-
-    async def handler(self, ws: ServerConnection) -> None:
-        self.connections += 1
-        self.current = ws
-        inbox: list[Any] = []
-        self.received.append(inbox)
-        with contextlib.suppress(ConnectionClosed):
-            async for text in ws:
-                if text == "ping":
-                    inbox.append("ping")
-                    await ws.send("pong")
-                    continue
-                message = json.loads(text)
-                inbox.append(message)
-                for arg in message.get("args", []):
-                    await ws.send(json.dumps({"event": "subscribe", "arg": arg, "connId": "a1b2"}))
+    async def answer(self, ws: ServerConnection, n: int, message: Any) -> bool:
+        if message == "ping":
+            await ws.send("pong")
+        else:
+            for arg in message.get("args", []):
+                await ws.send(json.dumps({"event": "subscribe", "arg": arg, "connId": "a1b2"}))
+        return True
 
     def args(self, connection: int = -1) -> list[dict[str, str]]:
         return [a for m in self.received[connection] if isinstance(m, dict) for a in m.get("args", [])]
 
-    async def push(self, *frames: str) -> None:
-        assert self.current is not None
-        for text in frames:
-            await self.current.send(text)
-
 
 @pytest.fixture
 async def okx_server() -> AsyncIterator[tuple[FakeOkx, str]]:
-    venue = FakeOkx()
-    server: Server = await serve(venue.handler, "127.0.0.1", 0)
-    port = next(iter(server.sockets)).getsockname()[1]
-    yield venue, f"ws://127.0.0.1:{port}/ws/v5/public"
-    server.close()
-    await server.wait_closed()
-
-
-async def eventually(predicate: Callable[[], bool], timeout: float = 3.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.01)
-
-
-def fast_policy() -> ReconnectPolicy:
-    return ReconnectPolicy(initial_s=0.05, max_s=0.2)
+    async with serving(FakeOkx(), "/ws/v5/public") as venue:
+        yield venue, venue.url
 
 
 async def test_stream_end_to_end_with_drop_and_malformed(okx_server: tuple[FakeOkx, str]) -> None:
     venue, url = okx_server
-    sink = Sink()
+    sink = ListSink()
     oi = parse_open_interest(rest_open_interest())
     stream = OkxStream(
         sink,
@@ -340,7 +280,7 @@ async def test_stream_end_to_end_with_drop_and_malformed(okx_server: tuple[FakeO
         ct_val=CT_VAL,
         oi=oi,
         batch_size=2,
-        policy=fast_policy(),
+        policy=fast_policy(0.2),
         subscribe_interval_s=0.0,
         status_interval_s=0.02,
     )
@@ -400,8 +340,8 @@ async def test_stream_end_to_end_with_drop_and_malformed(okx_server: tuple[FakeO
 
 async def test_stream_sends_text_ping_when_idle(okx_server: tuple[FakeOkx, str]) -> None:
     venue, url = okx_server
-    sink = Sink()
-    stream = OkxStream(sink, [], ws_url=url, liquidations=False, policy=fast_policy(),
+    sink = ListSink()
+    stream = OkxStream(sink, [], ws_url=url, liquidations=False, policy=fast_policy(0.2),
                        ping_interval_s=0.1, silence_timeout_s=0.5)  # fmt: skip
     task = asyncio.create_task(stream.run())
     await eventually(lambda: venue.received and venue.received[0].count("ping") >= 3)

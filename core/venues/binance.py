@@ -48,6 +48,8 @@ import httpx
 
 from core.models import Liquidation, VenueFunding
 from core.venues.base import CrossVenueSink
+from core.venues.errors import VenueError
+from core.venues.public_rest import get_json
 from core.venues.reconnect import ReconnectPolicy
 from core.venues.wsbase import (
     ToSymbol,
@@ -98,10 +100,6 @@ DEFAULT_INTERVAL_H = 8.0
 
 MAX_CONNECTION_S = 24 * 3600.0
 """Binance closes a WebSocket connection after 24 h."""
-
-class VenueError(Exception):
-    """A venue REST request failed (transport error, HTTP status, or an error body); one line."""
-
 
 one_line = exc_line
 """Kept name of :func:`core.venues.wsbase.exc_line` (one-line exception text)."""
@@ -323,20 +321,6 @@ def parse_force_order_frame(raw: Any, to_symbol: ToSymbol = default_to_symbol) -
 # ---------------------------------------------------------------------------- REST snapshot
 
 
-async def _get_json(client: httpx.AsyncClient, url: str, params: Mapping[str, str] | None = None) -> Any:
-    path = httpx.URL(url).path
-    try:
-        response = await client.get(url, params=params)
-    except httpx.HTTPError as exc:
-        raise VenueError(f"binance {path}: {exc_line(exc)}") from None
-    if response.status_code != 200:
-        raise VenueError(f"binance {path}: HTTP {response.status_code}")
-    try:
-        return response.json()
-    except ValueError:
-        raise VenueError(f"binance {path}: body is not JSON") from None
-
-
 async def fetch_snapshot(
     client: httpx.AsyncClient,
     base_url: str = BINANCE_REST_URL,
@@ -360,8 +344,8 @@ async def fetch_snapshot(
     base = base_url.rstrip("/")
     now = now_ms if now_ms is not None else wall_ms()
     premium_raw, info_raw = await asyncio.gather(
-        _get_json(client, f"{base}/fapi/v1/premiumIndex"),
-        _get_json(client, f"{base}/fapi/v1/fundingInfo"),
+        get_json(client, f"{base}/fapi/v1/premiumIndex", venue=VENUE),
+        get_json(client, f"{base}/fapi/v1/fundingInfo", venue=VENUE),
     )
     intervals = parse_funding_info(info_raw)
     if oi_symbols is None:
@@ -376,7 +360,7 @@ async def fetch_snapshot(
         async with gate:
             try:
                 return parse_open_interest(
-                    await _get_json(client, f"{base}/fapi/v1/openInterest", {"symbol": native})
+                    await get_json(client, f"{base}/fapi/v1/openInterest", {"symbol": native}, venue=VENUE)
                 )
             except (VenueError, WireError) as exc:
                 failures.append(exc_line(exc))

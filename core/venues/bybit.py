@@ -44,7 +44,9 @@ import httpx
 
 from core.models import Liquidation, VenueFunding
 from core.venues.base import CrossVenueSink
-from core.venues.binance import VenueError, default_to_symbol
+from core.venues.binance import default_to_symbol
+from core.venues.errors import VenueError
+from core.venues.public_rest import get_json
 from core.venues.reconnect import ReconnectPolicy
 from core.venues.wsbase import (
     ToSymbol,
@@ -52,7 +54,6 @@ from core.venues.wsbase import (
     WireError,
     as_dict,
     as_list,
-    exc_line,
     int_field,
     loads,
     num,
@@ -293,16 +294,7 @@ async def fetch_snapshot(
     :raises WireError: malformed body.
     """
     url = f"{base_url.rstrip('/')}/v5/market/tickers"
-    try:
-        response = await client.get(url, params={"category": "linear"})
-    except httpx.HTTPError as exc:
-        raise VenueError(f"bybit /v5/market/tickers: {exc_line(exc)}") from None
-    if response.status_code != 200:
-        raise VenueError(f"bybit /v5/market/tickers: HTTP {response.status_code}")
-    try:
-        body = response.json()
-    except ValueError:
-        raise VenueError("bybit /v5/market/tickers: body is not JSON") from None
+    body = await get_json(client, url, {"category": "linear"}, venue=VENUE)
     return parse_tickers(body, now_ms if now_ms is not None else wall_ms(), to_symbol)
 
 

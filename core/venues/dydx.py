@@ -41,7 +41,8 @@ import httpx
 
 from core.models import Liquidation, VenueFunding
 from core.venues.base import CrossVenueSink
-from core.venues.hyperliquid.rest import VenueError, one_line
+from core.venues.errors import VenueError
+from core.venues.public_rest import get_json
 from core.venues.reconnect import ReconnectPolicy
 from core.venues.wsbase import ToSymbol, VenueStream, WireError, base_to_symbol, num, wall_ms
 
@@ -327,20 +328,8 @@ async def fetch_snapshot(
 
     :raises VenueError: one line, on transport errors, HTTP errors or a malformed answer.
     """
-    label = "dydx perpetualMarkets"
-    try:
-        response = await client.get(base_url.rstrip("/") + "/v4/perpetualMarkets")
-    except httpx.TimeoutException:
-        raise VenueError(f"{label}: timeout") from None
-    except httpx.HTTPError as exc:
-        raise VenueError(one_line(f"{label}: {type(exc).__name__}: {exc}")) from None
-    if response.status_code != 200:
-        status = response.status_code
-        raise VenueError(f"{label}: HTTP {status}", status=status, retryable=status >= 500 or status in (408, 429))
-    try:
-        raw = response.json()
-    except ValueError:
-        raise VenueError(f"{label}: answer is not JSON", status=200, retryable=False) from None
+    url = base_url.rstrip("/") + "/v4/perpetualMarkets"
+    raw = await get_json(client, url, venue=VENUE, what="perpetualMarkets")
     try:
         return parse_perpetual_markets(raw, now_ms if now_ms is not None else wall_ms(), to_symbol)
     except DydxFormatError as exc:

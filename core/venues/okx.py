@@ -37,7 +37,8 @@ import httpx
 
 from core.models import Liquidation, VenueFunding
 from core.venues.base import CrossVenueSink
-from core.venues.hyperliquid.rest import VenueError, one_line
+from core.venues.errors import VenueError, one_line
+from core.venues.public_rest import get_json
 from core.venues.reconnect import ReconnectPolicy
 from core.venues.wsbase import ToSymbol, VenueStream, WireError, base_to_symbol, int_field, num, wall_ms
 
@@ -275,24 +276,13 @@ def parse_liquidation_orders(
 # ---------------------------------------------------------------------------- REST
 
 
-async def _get_json(client: httpx.AsyncClient, url: str, params: Mapping[str, str], label: str) -> Any:
-    try:
-        response = await client.get(url, params=params)
-    except httpx.TimeoutException:
-        raise VenueError(f"{label}: timeout") from None
-    except httpx.HTTPError as exc:
-        raise VenueError(one_line(f"{label}: {type(exc).__name__}: {exc}")) from None
-    if response.status_code != 200:
-        status = response.status_code
-        retryable = status >= 500 or status in (408, 429)
-        raise VenueError(f"{label}: HTTP {status}", status=status, retryable=retryable)
-    try:
-        body = response.json()
-    except ValueError:
-        raise VenueError(f"{label}: answer is not JSON", status=200, retryable=False) from None
+async def _get_json(client: httpx.AsyncClient, url: str, params: Mapping[str, str], what: str) -> Any:
+    """:func:`~core.venues.public_rest.get_json` plus OKX's in-body error ``code`` (≠ ``"0"``;
+    ``50011`` = rate limited, retryable)."""
+    body = await get_json(client, url, params, venue=VENUE, what=what)
     if isinstance(body, Mapping) and str(body.get("code", "0")) != "0":
         code = str(body.get("code"))[:16]
-        raise VenueError(f"{label}: venue error code {code}", status=200, retryable=code == "50011")
+        raise VenueError(f"okx {what}: venue error code {code}", status=200, retryable=code == "50011")
     return body
 
 
@@ -312,8 +302,8 @@ async def fetch_snapshot(
     """
     base = base_url.rstrip("/")
     funding_raw, oi_raw = await asyncio.gather(
-        _get_json(client, base + "/api/v5/public/funding-rate", {"instId": "ANY"}, "okx funding-rate"),
-        _get_json(client, base + "/api/v5/public/open-interest", {"instType": "SWAP"}, "okx open-interest"),
+        _get_json(client, base + "/api/v5/public/funding-rate", {"instId": "ANY"}, "funding-rate"),
+        _get_json(client, base + "/api/v5/public/open-interest", {"instType": "SWAP"}, "open-interest"),
     )
     try:
         oi = parse_open_interest(oi_raw)
@@ -328,7 +318,7 @@ async def fetch_contract_values(client: httpx.AsyncClient, base_url: str = OKX_R
     :raises VenueError: one line, on any failure.
     """
     raw = await _get_json(
-        client, base_url.rstrip("/") + "/api/v5/public/instruments", {"instType": "SWAP"}, "okx instruments"
+        client, base_url.rstrip("/") + "/api/v5/public/instruments", {"instType": "SWAP"}, "instruments"
     )
     try:
         return parse_instruments(raw)
