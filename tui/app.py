@@ -94,6 +94,7 @@ class PftermApp(App[int]):
         )
         self._trader = trader
         self._trading_seq = -1
+        self._trading_titles: tuple[str, str] | None = None
         self.harvester = None
         # the kill key is remappable (ui.kill_key) through Textual's keymap, by binding id
         if settings.ui.kill_key != "ctrl+k":  # a keymap re-inserts the binding last in the footer
@@ -324,8 +325,11 @@ class PftermApp(App[int]):
         if self.harvester is not None:
             self.harvester_panel.display = True
             self.harvester_panel.show(self.harvester.view())
-        self.positions_panel.border_title = f"Positions ({len(view.positions)})"
-        self.orders_panel.border_title = f"Open orders ({len(view.orders)})"
+        # a border title set even to the same text repaints the whole panel: only on change
+        titles = (f"Positions ({len(view.positions)})", f"Open orders ({len(view.orders)})")
+        if titles != self._trading_titles:
+            self._trading_titles = titles
+            self.positions_panel.border_title, self.orders_panel.border_title = titles
 
     def _rows(self, symbols: Iterable[str], now_ms: int, mono: float) -> list[MarketRow]:
         eng = self.engine
