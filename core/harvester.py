@@ -642,6 +642,31 @@ class Harvester:
             pos.perp_size = self._perp_position(pos.symbol)
             pos.spot_size = self._spot_balance(pos.symbol)
 
+    async def unwind_spot(self) -> list[str]:
+        """Sell the spot legs of the harvester's carry positions (after the kill switch has closed
+        the perps): each asset's spot above what was held before the position (``spot_base``),
+        by IOC within the slippage bound. Returns one line per sale or failure."""
+        lines: list[str] = []
+        ex = self.trader.exchange
+        if ex is None:
+            return ["read-only: nothing to unwind"]
+        mids = await ex.info.all_mids()
+        await self.trader.refresh()
+        for pos in list(self.positions.values()):
+            pair = self._spot.get(pos.symbol)
+            if pair is None or pos.side != "short_perp":
+                continue
+            mid = mids.get(pair.name)
+            extra = floor_size(max(self._spot_balance(pos.symbol) - pos.spot_base, 0.0), pair.sz_decimals)
+            if not mid or extra * mid < MIN_LEG_USD:
+                continue
+            [out] = await self._send([self._spot_ioc(pair, mid, False, extra)])
+            lines.append(f"{pos.symbol} spot leg: {out.message}")
+            if out.status == "filled":
+                del self.positions[pos.symbol]
+        await self.trader.refresh()
+        return lines
+
     # ------------------------------------------------------------------ view
     def view(self) -> HarvesterView:
         """A snapshot for the console's Harvester panel."""

@@ -417,8 +417,8 @@ async def harvest_live(settings: Settings, endpoint: Endpoint, access: TradingAc
 
     Starts the embedded simulator when the venue is ``sim`` (at ``sim.speed``). On a stop
     signal the harvester stops after its current step; positions are left as they are unless
-    ``flatten_on_exit``, which runs the kill switch. Returns the exit status: 0, or 1 when a
-    flatten did not end flat.
+    ``flatten_on_exit``, which runs the kill switch (perps) and then sells the carry positions'
+    spot legs. Returns the exit status: 0, or 1 when a flatten did not end flat.
     """
     import signal
     import time
@@ -461,6 +461,8 @@ async def harvest_live(settings: Settings, endpoint: Endpoint, access: TradingAc
         if flatten_on_exit:
             report = await trader.kill(reason="flatten on exit")
             log.info("%s", report.summary())
+            for line in await harvester.unwind_spot():
+                log.info("flatten: %s", line)
             code = 0 if report.flat else 1
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):

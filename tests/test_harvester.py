@@ -189,3 +189,49 @@ async def test_negative_funding_is_harvested_against_spot_held() -> None:
         await ex.aclose()
         journal.close()
         await server.stop()
+
+
+async def test_flatten_sells_the_carry_spot_legs_after_the_kill() -> None:
+    from core.credentials import TradingAccess
+    from core.harvester import Harvester
+    from core.journal import Journal
+    from core.sim.market import MarketModel
+    from core.sim.server import SimulatorServer
+    from core.sim.snapshot import load_snapshot
+    from core.trading import Trader, TraderSettings
+    from core.venues.hyperliquid.exchange import HyperliquidExchange
+    from core.venues.hyperliquid.signing import Signer
+
+    model = MarketModel(load_snapshot(), seed=7, start_ms=SESSION_START_MS, cascade_rate_per_hour=0.0, regime="positive")
+    server = SimulatorServer(model, speed=0.0, tick_hz=1.0, lockstep=True)
+    await server.start()
+    signer = Signer.generate()
+    ex = HyperliquidExchange(server.http_url or "", signer, is_mainnet=True, timeout_s=30.0)
+    journal = Journal(":memory:", clock=lambda: model.now_ms)
+    clock = lambda: model.now_ms  # noqa: E731
+    trader = Trader(TradingAccess(signer, signer.address, "sim", None, "test"), ex, journal, TraderSettings(),
+                    venue="sim", venue_now_ms=clock, wall_ms=clock)  # fmt: skip
+    try:
+        await trader.start()
+        h = Harvester(trader, now_ms=clock)
+        await h.load()
+        h.status = "running"
+        for _ in range(24):
+            await h.cycle()
+            await server.advance(300)
+            if any(p.pending_oid is None and p.spot_size > 0 for p in h.positions.values()):
+                break
+        carried = {s for s, p in h.positions.items() if p.spot_size > 0}
+        assert carried
+        report = await trader.kill(reason="flatten on exit")
+        assert report.flat
+        lines = await h.unwind_spot()
+        assert len(lines) == len(carried) and all("filled" in line for line in lines)
+        await trader.refresh()
+        for b in trader.account.spot:
+            assert b.total * (trader.mark(b.coin) or 0) < 10.0, b  # at most dust below one order is left
+    finally:
+        await trader.stop()
+        await ex.aclose()
+        journal.close()
+        await server.stop()
