@@ -6,7 +6,7 @@ Textual's own SVG export of the main screen at 160×50 and 80×24 into this fold
 ``rsvg-convert`` on the PATH it also renders PNGs. At 160×50 it first trades through the
 console's own trader (a few market orders and resting bids on the session's funded
 simulator account), and also saves the kill switch's banner after pressing the kill key
-(``kill-160x50.svg``).
+(``kill-160x50.svg``) and the funding matrix (``matrix-160x50.svg``).
 
 Usage: ``python screenshots/capture.py [--seconds 90] [--speed 60] [--seed 1]``
 """
@@ -55,6 +55,10 @@ async def capture(size: tuple[int, int], seconds: float, speed: float, seed: int
                 await pilot.pause(0.05)
             await pilot.pause(1.0)
             app.save_screenshot(filename=f"kill-{size[0]}x{size[1]}.svg", path=str(HERE))
+            await pilot.press("F")  # the funding matrix across the simulator's venues
+            await pilot.pause(3.0)
+            app.save_screenshot(filename=f"matrix-{size[0]}x{size[1]}.svg", path=str(HERE))
+            await pilot.press("escape")
         await app.action_quit()
     (HERE / ".capture-journal.sqlite").unlink(missing_ok=True)
     for suffix in ("-wal", "-shm"):
@@ -71,7 +75,8 @@ def main() -> None:
     a = ap.parse_args()
     for size in ((160, 50), (80, 24)):
         svg = asyncio.run(capture(size, a.seconds, a.speed, a.seed))
-        svgs = [svg] + ([HERE / f"kill-{size[0]}x{size[1]}.svg"] if size[0] >= 120 else [])
+        extra = [HERE / f"kill-{size[0]}x{size[1]}.svg", HERE / f"matrix-{size[0]}x{size[1]}.svg"]
+        svgs = [svg] + (extra if size[0] >= 120 else [])
         for path in svgs:
             print(path)
             if shutil.which("rsvg-convert") and path.exists():

@@ -339,3 +339,20 @@ async def test_matrix_basis_toggle_and_best_spread() -> None:
         assert screen.basis == "8h"
         await pilot.pause(0.2)
         assert "per 8 h" in screen_text(app)
+
+
+async def test_a_liquidation_surge_alert_is_shown() -> None:
+    """Every alert kind renders (a surge alert once crashed the alerts panel)."""
+    from core.models import Liquidation
+
+    app = _app(None)
+    async with app.run_test(size=(160, 50)) as pilot:
+        base = T0 - 40 * 60_000
+        calm = [Liquidation("binance", "ETH", "ETHUSDT", "long", 1.0, 3000.0, 3000.0, base + i * 60_000) for i in range(35)]
+        app.crossvenue.on_liquidations(calm)
+        burst = [Liquidation("bybit", "ETH", "ETHUSDT", "long", 100.0, 3000.0, 300_000.0, base + 36 * 60_000 + 1_000)]
+        app.crossvenue.on_liquidations(burst)
+        await pilot.pause(0.3)
+        kinds = [a.kind.value for a in app.engine.alerts]
+        assert "liquidations" in kinds
+        assert "liquidations $300K/min" in screen_text(app) or "liquidations" in screen_text(app)

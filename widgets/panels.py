@@ -18,7 +18,7 @@ from textual.widgets import Static
 from core.funding import countdown_ms, format_countdown
 from core.models import Alert, AlertKind, FeedState, FeedStatus
 from core.views import MarketRow
-from widgets.numbers import fmt_pct, fmt_rate
+from widgets.numbers import fmt_pct, fmt_rate, fmt_usd
 
 
 def _utc(ms: int) -> str:
@@ -79,6 +79,7 @@ ALERT_STYLE = {
     AlertKind.CASCADE: "bold #f0625c",
     AlertKind.FUNDING_FLIP: "#ffd166",
     AlertKind.EXTREME_FUNDING: "#ff9e64",
+    AlertKind.LIQUIDATIONS: "bold #ff9e64",
 }
 
 
@@ -106,13 +107,15 @@ class AlertsPanel(Static):
             detail = a.kind.value
             if a.kind is not AlertKind.CASCADE and a.funding_apr is not None:
                 detail = f"{a.kind.value} {fmt_pct(a.funding_apr, 0)}"
+            elif a.kind is AlertKind.LIQUIDATIONS and "usd" in a.extra:
+                detail = f"{a.kind.value} {fmt_usd(a.extra['usd'])}/min"
             when = _utc(a.time_ms)
             if wide:
-                table.add_row(when, a.symbol, Text(detail, style=ALERT_STYLE[a.kind]), oi, px)
+                table.add_row(when, a.symbol, Text(detail, style=ALERT_STYLE.get(a.kind, "bold")), oi, px)
             else:
                 if oi:
                     detail = f"{detail} OI {oi} px {px}"
-                table.add_row(when[:5], a.symbol, Text(detail, style=ALERT_STYLE[a.kind]))
+                table.add_row(when[:5], a.symbol, Text(detail, style=ALERT_STYLE.get(a.kind, "bold")))
         self.update(table)
 
     def on_resize(self) -> None:
