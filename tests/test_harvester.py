@@ -4,7 +4,9 @@ the kill switch, determinism, and the ``pfterm harvest`` command line."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -17,6 +19,38 @@ def _quiet_settings() -> Settings:
     s = Settings()
     s.sim.cascade_rate = 0.0  # clean regimes: cascades' basis shocks are tested elsewhere
     return s
+
+
+@contextlib.asynccontextmanager
+async def lockstep_trader(regime: str) -> AsyncIterator[tuple[object, object]]:
+    """A simulator in lockstep (``regime`` funding) and a trader on a fresh account, both on
+    the simulated clock: yields ``(server, trader)``."""
+    from core.credentials import TradingAccess
+    from core.journal import Journal
+    from core.sim.market import MarketModel
+    from core.sim.server import SimulatorServer
+    from core.sim.snapshot import load_snapshot
+    from core.trading import Trader, TraderSettings
+    from core.venues.hyperliquid.exchange import HyperliquidExchange
+    from core.venues.hyperliquid.signing import Signer
+
+    model = MarketModel(load_snapshot(), seed=7, start_ms=SESSION_START_MS, cascade_rate_per_hour=0.0, regime=regime)
+    server = SimulatorServer(model, speed=0.0, tick_hz=1.0, lockstep=True)
+    await server.start()
+    signer = Signer.generate()
+    ex = HyperliquidExchange(server.http_url or "", signer, is_mainnet=True, timeout_s=30.0)
+    journal = Journal(":memory:", clock=lambda: model.now_ms)
+    clock = lambda: model.now_ms  # noqa: E731
+    trader = Trader(TradingAccess(signer, signer.address, "sim", None, "test"), ex, journal, TraderSettings(),
+                    venue="sim", venue_now_ms=clock, wall_ms=clock)  # fmt: skip
+    try:
+        await trader.start()
+        yield server, trader
+    finally:
+        await trader.stop()
+        await ex.aclose()
+        journal.close()
+        await server.stop()
 
 
 async def test_positive_regime_collects_funding() -> None:
@@ -139,29 +173,12 @@ async def test_external_spot_is_hedged_with_a_perp_short_only() -> None:
 
 
 async def test_negative_funding_is_harvested_against_spot_held() -> None:
-    from core.credentials import TradingAccess
     from core.harvester import Harvester
-    from core.journal import Journal
     from core.models import MarketInfo, OrderIntent
-    from core.sim.market import MarketModel
-    from core.sim.server import SimulatorServer
-    from core.sim.snapshot import load_snapshot
-    from core.trading import Trader, TraderSettings
-    from core.venues.hyperliquid.exchange import HyperliquidExchange
     from core.venues.hyperliquid.orders import Cloid, market_price
-    from core.venues.hyperliquid.signing import Signer
 
-    model = MarketModel(load_snapshot(), seed=7, start_ms=SESSION_START_MS, cascade_rate_per_hour=0.0, regime="negative")
-    server = SimulatorServer(model, speed=0.0, tick_hz=1.0, lockstep=True)
-    await server.start()
-    signer = Signer.generate()
-    ex = HyperliquidExchange(server.http_url or "", signer, is_mainnet=True, timeout_s=30.0)
-    journal = Journal(":memory:", clock=lambda: model.now_ms)
-    clock = lambda: model.now_ms  # noqa: E731
-    trader = Trader(TradingAccess(signer, signer.address, "sim", None, "test"), ex, journal, TraderSettings(),
-                    venue="sim", venue_now_ms=clock, wall_ms=clock)  # fmt: skip
-    try:
-        await trader.start()
+    async with lockstep_trader("negative") as (server, trader):
+        ex = trader.exchange
         mid = (await ex.info.all_mids())["@107"]  # HYPE/USDC
         buy = OrderIntent("@107", 10107, True, 200.0, market_price(mid, True, 0.01, sz_decimals=2), "Ioc", False,
                           Cloid.new().raw, "test")  # fmt: skip
@@ -169,7 +186,7 @@ async def test_negative_funding_is_harvested_against_spot_held() -> None:
         assert res.status == "filled"
         await trader.refresh()
         held = sum(b.total for b in trader.account.spot if b.coin == "HYPE")
-        h = Harvester(trader, now_ms=clock)
+        h = Harvester(trader, now_ms=trader.wall_ms)
         await h.load()
         h.status = "running"
         for _ in range(36):
@@ -182,38 +199,15 @@ async def test_negative_funding_is_harvested_against_spot_held() -> None:
         await trader.refresh()
         perp = sum(p.size for p in trader.account.state.positions if p.symbol == "HYPE")
         spot = sum(b.total for b in trader.account.spot if b.coin == "HYPE")
-        assert perp > 0 and spot < held, ([d.reason for d in h.decisions if d.symbol == "HYPE"], [a.text for a in trader.activity][-12:])
-        assert perp + spot == pytest.approx(held, abs=0.02)  # delta-neutral: spot sold ≈ perp bought
-    finally:
-        await trader.stop()
-        await ex.aclose()
-        journal.close()
-        await server.stop()
+        assert perp > 0 and spot < held
+        assert perp + spot == pytest.approx(held, abs=0.02)  # the spot sold became the perp bought
 
 
 async def test_flatten_sells_the_carry_spot_legs_after_the_kill() -> None:
-    from core.credentials import TradingAccess
     from core.harvester import Harvester
-    from core.journal import Journal
-    from core.sim.market import MarketModel
-    from core.sim.server import SimulatorServer
-    from core.sim.snapshot import load_snapshot
-    from core.trading import Trader, TraderSettings
-    from core.venues.hyperliquid.exchange import HyperliquidExchange
-    from core.venues.hyperliquid.signing import Signer
 
-    model = MarketModel(load_snapshot(), seed=7, start_ms=SESSION_START_MS, cascade_rate_per_hour=0.0, regime="positive")
-    server = SimulatorServer(model, speed=0.0, tick_hz=1.0, lockstep=True)
-    await server.start()
-    signer = Signer.generate()
-    ex = HyperliquidExchange(server.http_url or "", signer, is_mainnet=True, timeout_s=30.0)
-    journal = Journal(":memory:", clock=lambda: model.now_ms)
-    clock = lambda: model.now_ms  # noqa: E731
-    trader = Trader(TradingAccess(signer, signer.address, "sim", None, "test"), ex, journal, TraderSettings(),
-                    venue="sim", venue_now_ms=clock, wall_ms=clock)  # fmt: skip
-    try:
-        await trader.start()
-        h = Harvester(trader, now_ms=clock)
+    async with lockstep_trader("positive") as (server, trader):
+        h = Harvester(trader, now_ms=trader.wall_ms)
         await h.load()
         h.status = "running"
         for _ in range(24):
@@ -230,8 +224,3 @@ async def test_flatten_sells_the_carry_spot_legs_after_the_kill() -> None:
         await trader.refresh()
         for b in trader.account.spot:
             assert b.total * (trader.mark(b.coin) or 0) < 10.0, b  # at most dust below one order is left
-    finally:
-        await trader.stop()
-        await ex.aclose()
-        journal.close()
-        await server.stop()
