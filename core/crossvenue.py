@@ -261,24 +261,32 @@ class CrossVenueSession:
         return default
 
     async def run(self) -> None:
-        """Snapshot every venue, start the streams, refresh the snapshots until :meth:`stop`."""
+        """Snapshot every venue and refresh the snapshots until :meth:`stop`; a venue's stream
+        starts after its first successful snapshot (which names its markets), so a venue that is
+        unreachable at start-up is picked up when it answers (retried every 10 s until then)."""
         async with httpx.AsyncClient(timeout=15.0, follow_redirects=True) as client:
-            first = await self._refresh(client)
-            if "okx" in self.venues:
-                from core.venues import okx
-
-                try:  # contract sizes: OKX liquidations come in contracts
-                    self._okx_ct = await okx.fetch_contract_values(client, self.urls.get("okx", okx.OKX_REST_URL))
-                except Exception as exc:  # noqa: BLE001 - liquidations are dropped without it, not the feed
-                    log.warning("okx contract values unavailable: %s", exc)
-            for venue in self.venues:
-                stream = self._stream(venue, first.get(venue) or [], client)
-                if stream is not None:
-                    self._streams.append(stream)
-                    self._tasks.append(asyncio.create_task(stream.run(), name=f"{venue}-stream"))
+            started: set[str] = set()
             while not self._stopping:
-                await asyncio.sleep(self.refresh_s)
-                await self._refresh(client)
+                snapshots = await self._refresh(client)
+                for venue, records in snapshots.items():
+                    if venue in started or not records:
+                        continue
+                    if venue == "okx":
+                        await self._load_okx_contracts(client)
+                    stream = self._stream(venue, records, client)
+                    if stream is not None:
+                        started.add(venue)
+                        self._streams.append(stream)
+                        self._tasks.append(asyncio.create_task(stream.run(), name=f"{venue}-stream"))
+                await asyncio.sleep(self.refresh_s if started >= set(self.venues) else min(self.refresh_s, 10.0))
+
+    async def _load_okx_contracts(self, client: httpx.AsyncClient) -> None:
+        from core.venues import okx
+
+        try:  # contract sizes: OKX liquidations come in contracts
+            self._okx_ct = await okx.fetch_contract_values(client, self.urls.get("okx", okx.OKX_REST_URL))
+        except Exception as exc:  # noqa: BLE001 - liquidations are dropped without it, not the feed
+            log.warning("okx contract values unavailable: %s", exc)
 
     async def _refresh(self, client: httpx.AsyncClient) -> dict[str, list[VenueFunding]]:
         now = int(time.time() * 1000)

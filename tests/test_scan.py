@@ -17,6 +17,7 @@ Provenance of what is served (see /work/shared/fixtures/*/README.md):
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -172,3 +173,45 @@ def test_prices_and_sizes_are_put_in_the_joined_unit() -> None:
     assert b == bin_
     [liq] = to_canonical_units([Liquidation("okx", "kPEPE", "PEPE-USDT-SWAP", "long", 5e6, 0.00001, 50.0, 0)], sm)
     assert liq.price == pytest.approx(0.01) and liq.size_base == pytest.approx(5e3) and liq.usd == 50.0
+
+
+async def test_a_venue_unreachable_at_start_is_picked_up_when_it_answers(unused_tcp_port: int) -> None:
+    """The cross-venue session retries a failed snapshot and starts the venue's stream then."""
+    import asyncio
+
+    from core.crossvenue import CrossVenueData, CrossVenueSession
+
+    up = {"ok": False}
+
+    async def tickers(_r: web.Request) -> web.Response:
+        if not up["ok"]:
+            return web.Response(status=503)
+        return web.json_response({"retCode": 0, "retMsg": "OK", "result": {"category": "linear", "list": [BYBIT]}})
+
+    app = web.Application()
+    app.router.add_get("/v5/market/tickers", tickers)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", unused_tcp_port).start()
+    data = CrossVenueData()
+    url = f"http://127.0.0.1:{unused_tcp_port}"
+    session = CrossVenueSession(data, ["bybit"], {"bybit": url, "bybit-ws": "ws://127.0.0.1:9/none"}, refresh_s=0.2)
+    task = asyncio.create_task(session.run())
+    try:
+        for _ in range(50):
+            await asyncio.sleep(0.05)
+            if "bybit/rest" in data.feeds:
+                break
+        assert data.feeds["bybit/rest"].state.value == "retrying" and not session._streams  # noqa: SLF001
+        up["ok"] = True
+        for _ in range(100):
+            await asyncio.sleep(0.05)
+            if session._streams:  # noqa: SLF001
+                break
+        assert session._streams and data.matrix.latest("BTC", "bybit") is not None  # noqa: SLF001
+    finally:
+        await session.stop()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await runner.cleanup()
