@@ -549,6 +549,19 @@ class PftermApp(App[int]):
         self.notify(report.summary(), title="KILL SWITCH", severity="information" if report.flat else "error",
                     timeout=20)  # fmt: skip
         self.bell()
+        h = self.harvester
+        if h is not None and any(p.side == "short_perp" and p.spot_pair for p in h.positions.values()):
+            # the perps are closed: a carry's spot leg left alone would now be an unhedged long
+            self.run_worker(self._unwind_harvest_spot(), group="orders")
+
+    async def _unwind_harvest_spot(self) -> None:
+        h, trader = self.harvester, self.trader
+        if h is None or trader is None:
+            return
+        from core.portfolio import ActivityLevel
+
+        for line in await h.unwind_spot():
+            trader.note(ActivityLevel.OK if "filled" in line else ActivityLevel.ERROR, f"kill: {line}")
 
     def action_resume(self) -> None:
         """Leave HALTED after a kill: back to ACTIVE and hide the banner."""
