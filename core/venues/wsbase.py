@@ -1,6 +1,7 @@
 """Reconnecting JSON WebSocket client shared by the read-only cross-venue adapters
 (:mod:`core.venues.binance`, :mod:`core.venues.bybit`, :mod:`core.venues.okx`,
-:mod:`core.venues.dydx`), plus the small payload field helpers they share.
+:mod:`core.venues.dydx`) and the Hyperliquid market-data stream
+(:mod:`core.venues.hyperliquid.stream`), plus the small payload field helpers they share.
 
 Units: durations and intervals are **seconds** (``float``, ``*_s``), monotonic instants come
 from the injected ``clock`` (seconds, :func:`time.monotonic` by default); wall-clock
@@ -207,10 +208,11 @@ class VenueStream:
     See the module docstring for the lifecycle and the status semantics. Subclasses
     implement :meth:`_handle` (raise :class:`WireError` for a frame that does not validate,
     deliver records with :meth:`_emit_funding` / :meth:`_emit_liquidations`, report error
-    answers with :meth:`_on_venue_error`) and may override :meth:`_subscribe_messages` and
-    :meth:`_on_connection`. Class attributes: ``ping_text`` (application ping, ``None`` =
-    none), ``ping_only_when_idle`` (received frames also postpone the ping) and
-    ``max_frame_bytes``.
+    answers with :meth:`_on_venue_error`) and may override :meth:`_subscribe_messages`,
+    :meth:`_on_connection`, :meth:`_on_serving` and :meth:`_on_stopped`; a hot-path subclass
+    may override :meth:`_dispatch` itself (it is what the reader calls). Class attributes:
+    ``ping_text`` (application ping, ``None`` = none), ``ping_only_when_idle`` (received
+    frames also postpone the ping) and ``max_frame_bytes``.
 
     :param feed: the status label (``"okx/ws"`` …).
     :param ping_interval_s: ping period (s), see ``ping_only_when_idle``.
@@ -324,6 +326,13 @@ class VenueStream:
     def _on_connection(self) -> None:
         """Called when a connection is established, before the subscriptions go out."""
 
+    def _on_serving(self) -> None:
+        """Called once a connection is CONNECTED and its writer and keepalive run (the
+        subscriptions are queued, :meth:`send` works), before the first frame is read."""
+
+    def _on_stopped(self) -> None:
+        """Called when :meth:`run` ends, before the final STOPPED status."""
+
     def _handle(self, message: str | bytes, now: float) -> None:
         """Decode and dispatch one frame; raise :class:`WireError` if it does not validate."""
         raise NotImplementedError
@@ -378,6 +387,7 @@ class VenueStream:
             if self._status_pending is not None:
                 self._status_pending.cancel()
                 self._status_pending = None
+            self._on_stopped()
             self._detail = ""
             self._retry_at = None
             self.stale = False
@@ -445,6 +455,7 @@ class VenueStream:
         self._set_state(FeedState.CONNECTED)
         writer = asyncio.create_task(self._writer(ws, out))
         keepalive = asyncio.create_task(self._keepalive(ws))
+        self._on_serving()
         try:
             await self._reader(ws)
         finally:
@@ -453,15 +464,17 @@ class VenueStream:
             await asyncio.gather(writer, keepalive, return_exceptions=True)
 
     async def _reader(self, ws: ClientConnection) -> None:
+        clock = self._clock
+        dispatch = self._dispatch
         try:
             async for message in ws:
-                now = self._clock()
+                now = clock()
                 self._last_recv = now
                 if self.stale:
                     self.stale = False
                     self._detail = ""
                     self._publish_status()
-                self._dispatch(message, now)
+                dispatch(message, now)
         except websockets.ConnectionClosed as exc:
             if not self._cause:  # a close reason beats an earlier stale or venue-error detail
                 frame = exc.rcvd or exc.sent
@@ -552,11 +565,11 @@ class VenueStream:
     def _emit_liquidations(self, records: list[Liquidation]) -> None:
         self._deliver(self._sink.on_liquidations, records)
 
-    def _sink_failed(self) -> None:
+    def _sink_failed(self, what: str = "a frame") -> None:
         self.sink_errors += 1
         now = self._clock()
         if now - self._last_sink_log >= self._log_interval_s:
-            self._log.exception("%s: error while handling a frame (%d so far)", self.feed, self.sink_errors)
+            self._log.exception("%s: error while handling %s (%d so far)", self.feed, what, self.sink_errors)
             self._last_sink_log = now
 
     def _on_malformed(self, message: str | bytes, reason: str) -> None:
