@@ -361,7 +361,8 @@ def _session_text(report: dict) -> str:
     t = pnl["total"]
     lines = [
         f"simulated harvest: seed {s['seed']}, regime {s['regime']}, profile {s['profile']}, "
-        f"{s['duration_s'] / 86400:g} days in {s['cycles']} cycles, {s['wall_s']:.1f} s wall",
+        + (f"{s['duration_s'] / 86400:g} days" if s["duration_s"] >= 86400 else f"{s['duration_s'] / 3600:g} hours")
+        + f" in {s['cycles']} cycles, {s['wall_s']:.1f} s wall",
         f"equity {a['equity_start_usd']:,.2f} -> {a['equity_end_usd']:,.2f} USD; {a['open_positions']} position(s) still open",
         f"funding earned {t['funding_pnl']:+,.2f}  fees {-t['fees']:+,.2f}  spot {t['spot_pnl']:+,.2f}  "
         f"perp {t['perp_pnl']:+,.2f}  net {t['net']:+,.2f} USD",
