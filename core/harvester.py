@@ -687,6 +687,3 @@ class Harvester:
             error=self.error,
         )
 
-
-def _finite(x: float) -> bool:
-    return isinstance(x, (int, float)) and math.isfinite(x)

@@ -1036,20 +1036,7 @@ class Journal:
         Returns:
             True if new, False if already journalled.
         """
-        with self._tx() as conn:
-            cur = conn.execute(
-                "INSERT OR IGNORE INTO funding (venue, time_ms, symbol, usdc, size, rate) "
-                "VALUES (?,?,?,?,?,?)",
-                (
-                    payment.venue,
-                    int(payment.time_ms),
-                    payment.symbol,
-                    _finite(payment.usdc, "usdc"),
-                    _finite(payment.size, "size"),
-                    _finite(payment.rate, "rate"),
-                ),
-            )
-            return cur.rowcount == 1
+        return self.record_fundings([payment]) == 1
 
     def record_fundings(self, payments: Iterable[FundingPayment]) -> int:
         """:meth:`record_funding` for many payments in one transaction; returns how many were new."""

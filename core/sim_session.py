@@ -155,7 +155,7 @@ async def run_simulated_harvest(
         if acc is not None:
             for b in acc.spot:
                 spot_value += b.total * (trader.mark(b.coin) or 0.0)
-        marks = {s: st for s, st in trader._venue_mids.items()}  # noqa: SLF001
+        marks = dict(trader._venue_mids)  # noqa: SLF001 - the last allMids, perp and spot
         report = build_report(journal, since_ms=0, marks=marks, now_ms=model.now_ms)
         actions = harvester.counts
         exits = harvester.exit_reasons

@@ -286,6 +286,7 @@ class Trader:
         self.error: str | None = None
         self.activity: deque[ActivityEntry] = deque(maxlen=ACTIVITY_MAX)
         self.activity_seq = 0
+        self._activity_view: tuple[int, tuple[ActivityEntry, ...]] = (0, ())
         self.kill_status: KillStatus | None = None
         self.last_kill: KillReport | None = None
         self._kill_task: asyncio.Task[KillReport] | None = None
@@ -1016,6 +1017,15 @@ class Trader:
         return TicketQuote(intent, notional, notional * fee_rate, self.check(intent))
 
     # ------------------------------------------------------------------ view
+    def _activity_tuple(self) -> tuple[ActivityEntry, ...]:
+        """The activity log as a tuple, rebuilt only when a line was added (views are taken at
+        the console's flush rate)."""
+        seq, entries = self._activity_view
+        if seq != self.activity_seq:
+            entries = tuple(self.activity)
+            self._activity_view = (self.activity_seq, entries)
+        return entries
+
     def view(self) -> TradingView:
         """A snapshot for the console's panels, with live marks from the feed."""
         acc = self.account
@@ -1029,7 +1039,7 @@ class Trader:
         if acc is None:
             return TradingView(
                 portfolio=PortfolioView(**base, error=self.error),  # type: ignore[arg-type]
-                activity=tuple(self.activity),
+                activity=self._activity_tuple(),
                 activity_seq=self.activity_seq,
                 kill=self.kill_status,
             )
@@ -1089,7 +1099,7 @@ class Trader:
             portfolio=portfolio,
             positions=tuple(rows),
             orders=tuple(orders),
-            activity=tuple(self.activity),
+            activity=self._activity_tuple(),
             activity_seq=self.activity_seq,
             kill=self.kill_status,
         )

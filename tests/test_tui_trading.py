@@ -355,4 +355,4 @@ async def test_a_liquidation_surge_alert_is_shown() -> None:
         await pilot.pause(0.3)
         kinds = [a.kind.value for a in app.engine.alerts]
         assert "liquidations" in kinds
-        assert "liquidations $300K/min" in screen_text(app) or "liquidations" in screen_text(app)
+        assert "liquidations $300K/min" in screen_text(app)
