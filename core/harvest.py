@@ -109,6 +109,18 @@ def _rate(x: float, interval_h: float) -> str:
     return f"{x * 100:+.4f} %/{interval_h:g}h"
 
 
+def _carry_text(m: FundingMarket) -> str:
+    """The rate a position in ``m`` earns, with its interval: the venue's own rate, or for a
+    perp hedge the spread and both legs (``"spread +0.0300 %/8h = +0.0050 %/1h − binance
+    +0.0100 %/8h"``)."""
+    if m.hedge != "perp":
+        return _rate(m.rate, m.interval_h)
+    return (
+        f"spread {_rate(m.carry_rate_8h, 8)} = {_rate(m.rate, m.interval_h)} − {m.hedge_venue} "
+        f"{_rate(m.hedge_rate or 0.0, m.hedge_interval_h or 8.0)}"
+    )
+
+
 def _usd(x: float) -> str:
     """``3_200_000 → "$3.2M"``, ``12_500 → "$12.5k"``, ``-42.5 → "-$42.50"``."""
     sign, a = ("-" if x < 0 else ""), abs(x)
@@ -219,7 +231,13 @@ class FundingMarket:
     * ``oi_trend``: open-interest trend over the caller's window (``DOMAIN.md`` §5);
     * ``long_short_ratio``: accounts long / accounts short (seed 001), ``None`` if unpublished;
     * ``hedge``: how a position here would be hedged: ``"spot"`` (spot leg on the same venue),
-      ``"external"`` (a second venue / cold wallet), ``"none"`` (cannot be hedged).
+      ``"external"`` (declared spot held elsewhere, a cold wallet), ``"perp"`` (the opposite
+      perp on a second venue, ``hedge_*`` below), ``"none"`` (cannot be hedged);
+    * ``hedge_venue`` / ``hedge_rate`` / ``hedge_interval_h`` / ``hedge_next_funding_ms`` /
+      ``hedge_mark_px``: the second venue's name, funding rate (fraction per
+      ``hedge_interval_h`` hours), next settlement (ms UTC) and mark (USD) when
+      ``hedge == "perp"``. The position then earns the *spread* of the two rates
+      (:attr:`carry_rate_8h`, ``DOMAIN.md`` §1 "min cross-venue spread").
 
     Raises:
         ValueError: a non-positive or non-finite ``interval_h``, ``mark_px``, ``index_px`` or
@@ -236,7 +254,12 @@ class FundingMarket:
     open_interest_usd: float
     oi_trend: Literal["rising", "falling", "stable"]
     long_short_ratio: float | None = None
-    hedge: Literal["spot", "external", "none"] = "none"
+    hedge: Literal["spot", "external", "perp", "none"] = "none"
+    hedge_venue: str | None = None
+    hedge_rate: float | None = None
+    hedge_interval_h: float | None = None
+    hedge_next_funding_ms: int | None = None
+    hedge_mark_px: float | None = None
 
     def __post_init__(self) -> None:
         if not math.isfinite(self.rate):
@@ -246,6 +269,18 @@ class FundingMarket:
                 raise ValueError(f"{self.symbol}: {field_name} must be finite and > 0, got {getattr(self, field_name)!r}")
         if self.spot_px is not None and not _finite_positive(self.spot_px):
             raise ValueError(f"{self.symbol}: spot_px must be finite and > 0 or None, got {self.spot_px!r}")
+        if self.hedge == "perp":
+            if not self.hedge_venue:
+                raise ValueError(f"{self.symbol}: a perp hedge needs hedge_venue")
+            if self.hedge_rate is None or not math.isfinite(self.hedge_rate):
+                raise ValueError(f"{self.symbol}: hedge_rate must be finite, got {self.hedge_rate!r}")
+            for field_name in ("hedge_interval_h", "hedge_mark_px"):
+                if not _finite_positive(getattr(self, field_name)):
+                    raise ValueError(
+                        f"{self.symbol}: {field_name} must be finite and > 0 for a perp hedge, got {getattr(self, field_name)!r}"
+                    )
+            if self.hedge_next_funding_ms is None:
+                raise ValueError(f"{self.symbol}: a perp hedge needs hedge_next_funding_ms")
 
     @property
     def rate_8h(self) -> float:
@@ -259,9 +294,41 @@ class FundingMarket:
 
     @property
     def basis(self) -> float:
-        """``(mark − spot) / spot``, a fraction, with ``index_px`` when no spot price (``DOMAIN.md`` §2)."""
+        """``(mark − spot) / spot``, a fraction, with ``index_px`` when no spot price (``DOMAIN.md`` §2).
+
+        With a perp hedge it is the gap between the two legs, ``(mark − hedge_mark) / hedge_mark``:
+        the price risk a perp-against-perp position carries, which the basis stop bounds."""
+        if self.hedge == "perp" and self.hedge_mark_px is not None:
+            return basis_fraction(self.mark_px, self.hedge_mark_px)
         ref = self.spot_px if self.spot_px is not None else self.index_px
         return basis_fraction(self.mark_px, ref)
+
+    @property
+    def hedge_rate_8h(self) -> float:
+        """The second venue's rate as a fraction per 8 h; ``0.0`` without a perp hedge."""
+        if self.hedge != "perp" or self.hedge_rate is None or self.hedge_interval_h is None:
+            return 0.0
+        return rate_8h(self.hedge_rate, self.hedge_interval_h)
+
+    @property
+    def carry_rate_8h(self) -> float:
+        """What a position *short this perp* receives per 8 h, a signed fraction.
+
+        Spot or external hedge: the rate itself (:attr:`rate_8h`). Perp hedge: the spread
+        ``rate_8h − hedge_rate_8h`` (short here, long there; negative → the opposite pair).
+        Each venue's rate is converted to 8 h first, so an hourly venue and an 8-hourly one
+        compare (``DOMAIN.md`` §1)."""
+        if self.hedge == "perp":
+            return self.rate_8h - self.hedge_rate_8h
+        return self.rate_8h
+
+    @property
+    def carry_apr(self) -> float:
+        """:attr:`carry_rate_8h` annualised (× 8760 / 8), a signed fraction per year; equal to
+        :attr:`apr` without a perp hedge."""
+        if self.hedge == "perp":
+            return self.carry_rate_8h * HOURS_PER_YEAR / 8.0
+        return self.apr
 
 
 # --------------------------------------------------------------------------- scores
@@ -280,12 +347,12 @@ def score_seed001(m: FundingMarket) -> float:
     Example: 0.05 %/8h, $142M OI, L/S 2.0 → ``0.5 + 10 − 0.1 = 10.4``.
     """
     penalty = 0.0 if m.long_short_ratio is None else max(0.0, m.long_short_ratio - 1.8) * 0.5
-    return abs(m.rate_8h) * 1000.0 + min(m.open_interest_usd / 10_000_000.0, 10.0) - penalty
+    return abs(m.carry_rate_8h) * 1000.0 + min(m.open_interest_usd / 10_000_000.0, 10.0) - penalty
 
 
 def _trend_factor(m: FundingMarket) -> float:
     """Seed 002: × 1.15 when OI rises with a non-zero rate, × 0.80 when OI falls, else × 1."""
-    if m.oi_trend == "rising" and m.rate != 0:
+    if m.oi_trend == "rising" and m.carry_rate_8h != 0:
         return 1.15
     if m.oi_trend == "falling":
         return 0.80
@@ -303,7 +370,7 @@ def score_seed002(m: FundingMarket) -> float:
     Example: 54.75 % APR, basis 0.1 %, OI rising → ``0.5475 × 0.995 × 1.15 ≈ 0.6265``.
     """
     discount = 1.0 - min(abs(m.basis) * 5.0, 0.5)
-    return abs(m.apr) * discount * _trend_factor(m)
+    return abs(m.carry_apr) * discount * _trend_factor(m)
 
 
 def score(m: FundingMarket, model: ScoreModel) -> float:
@@ -444,7 +511,7 @@ def position_fraction(
         horizon_periods: 8 h periods of funding expected (seed 002: 3).
         min_fraction: smallest fraction worth opening (seed 002: 0.005).
     """
-    kelly = kelly_fraction(m.rate_8h, profile.basis_stop, m.oi_trend == "rising", horizon_periods)
+    kelly = kelly_fraction(m.carry_rate_8h, profile.basis_stop, m.oi_trend == "rising", horizon_periods)
     f = min(max(KELLY_FRACTION * kelly, 0.0), profile.max_per_market)
     return f if f >= min_fraction and f > 0 else 0.0
 
@@ -542,16 +609,21 @@ def evaluate(
     Checks, in order (``DOMAIN.md`` §6, seeds 001/002):
 
     1. open interest ≥ ``min_oi_usd`` (USD; seed 002: $5M);
-    2. ``|APR| > profile.entry_apr`` (fraction per year);
+    2. ``|APR| > profile.entry_apr`` (fraction per year) of what the position earns
+       (:attr:`FundingMarket.carry_apr`: the rate, or with a perp hedge the spread of the two);
     3. a hedge leg exists (``hedge != "none"``);
-    4. funding after fees > 0: :func:`net_rate_per_period` of ``|rate_8h|`` with ``maker_fee``
-       (fraction per trade) amortised over ``holding_periods`` 8 h periods (seed 001: 12);
+    4. funding after fees > 0: :func:`net_rate_per_period` of ``|carry_rate_8h|`` with
+       ``maker_fee`` (fraction per trade, both legs together) amortised over ``holding_periods``
+       8 h periods (seed 001: 12). For a perp hedge this is seed 001's minimum cross-venue
+       spread ``(fee_A + fee_B) × 2 / holding_periods`` (``DOMAIN.md`` §1);
     5. ``|basis| < profile.basis_stop`` at entry (entering at the stop would close at once);
-    6. :func:`entry_timing` allows an entry at ``now_ms`` (ms UTC);
+    6. :func:`entry_timing` allows an entry at ``now_ms`` (ms UTC), against the next
+       settlement of both venues for a perp hedge;
     7. :func:`position_fraction` (quarter-Kelly over ``horizon_periods`` 8 h periods) is not 0.
 
-    Side: ``short_perp`` when ``rate > 0`` (long spot + short perp), ``long_perp`` when
-    ``rate < 0`` (long perp hedged by selling spot or by the external leg). A ``long_perp`` with
+    Side: ``short_perp`` when the carry is positive (long spot + short perp, or short perp here
+    + long perp on the hedge venue), ``long_perp`` when negative (long perp hedged by selling
+    spot, by the external leg, or by a short perp on the hedge venue). A ``long_perp`` with
     ``hedge == "spot"`` needs spot to *sell*: the caller must check it holds that spot (the
     candidate's reason says so).
     """
@@ -559,20 +631,20 @@ def evaluate(
     if m.open_interest_usd < min_oi_usd:
         return Skip(sym, f"OI {_usd(m.open_interest_usd)} below {_usd(min_oi_usd)} minimum")
 
-    a = m.apr
+    a = m.carry_apr
     if not abs(a) > profile.entry_apr:
         return Skip(
             sym,
-            f"|APR| {_pct(abs(a))} ({_rate(m.rate, m.interval_h)}) not above {profile.name} entry {_pct(profile.entry_apr)}",
+            f"|APR| {_pct(abs(a))} ({_carry_text(m)}) not above {profile.name} entry {_pct(profile.entry_apr)}",
         )
 
-    side: Side = "short_perp" if m.rate > 0 else "long_perp"
+    side: Side = "short_perp" if a > 0 else "long_perp"
     if m.hedge == "none":
         if side == "short_perp":
             return Skip(sym, "no spot market and no second venue to hedge with")
         return Skip(sym, "no spot market and no second venue to hedge with (negative funding needs spot to sell)")
 
-    r8 = m.rate_8h
+    r8 = m.carry_rate_8h
     net = net_rate_per_period(abs(r8), maker_fee, holding_periods)
     if net <= 0:
         return Skip(
@@ -588,6 +660,10 @@ def evaluate(
     timing = entry_timing(now_ms, m.next_funding_ms)
     if not timing.allowed:
         return Skip(sym, timing.reason)
+    if m.hedge == "perp" and m.hedge_next_funding_ms is not None:
+        other = entry_timing(now_ms, m.hedge_next_funding_ms)
+        if not other.allowed:
+            return Skip(sym, f"{m.hedge_venue} {other.reason}")
 
     oi_rising = m.oi_trend == "rising"
     fraction = position_fraction(m, profile, horizon_periods=horizon_periods)
@@ -607,7 +683,7 @@ def evaluate(
     if side == "long_perp" and m.hedge == "spot":
         hedge_note = "; hedge sells spot: caller must check it holds the spot"
     reason = (
-        f"{side} {sym}: APR {_pct(a)} ({_rate(m.rate, m.interval_h)}), net {_rate(net, 8)} after fees, "
+        f"{side} {sym}: APR {_pct(a)} ({_carry_text(m)}), net {_rate(net, 8)} after fees, "
         f"basis {_pct(basis, 3)}, OI {m.oi_trend}, quarter-Kelly {_pct(fraction)}, {score_model} score "
         f"{s:.4g}; {timing.reason}{hedge_note}"
     )
@@ -626,6 +702,7 @@ def allocate(
     max_venue_share: float = 0.30,
     max_leverage: float = 3.0,
     min_order_usd: float = MIN_ORDER_USD,
+    hedge_venue_usd: Mapping[str, float] | None = None,
 ) -> list[tuple[Candidate, float]]:
     """USD notional to add per candidate, best score first (``DOMAIN.md`` §6).
 
@@ -635,11 +712,14 @@ def allocate(
     counting every current holding (also symbols without a candidate) plus the adds so far:
 
     * total notional ≤ ``profile.max_total × capital``;
-    * total notional ≤ ``max_venue_share × capital`` (seed 000: 30 % on one venue; all
-      candidates and holdings are taken to be on the one venue being allocated);
-    * capital tied up ≤ capital: each USD of a hedged position costs its spot leg plus the
-      perp margin at ``max_leverage`` (seed 002: perp leverage < 3×), i.e. ``1 + 1 / L`` USD
-      (an external perp hedge costs less, ``2 / L``; the larger figure is used for all).
+    * no venue holds more than ``max_venue_share × capital`` (seed 000: 30 % on one venue).
+      Every position has its first leg on the venue being allocated, so its notional counts
+      there; a perp-hedged candidate (``hedge == "perp"``) also puts the same notional on its
+      ``hedge_venue``, counted with ``hedge_venue_usd[venue]`` (USD already held there);
+    * capital tied up ≤ capital: a spot-hedged USD costs its spot leg plus the perp margin at
+      ``max_leverage`` (seed 002: perp leverage < 3×), ``1 + 1 / L`` USD; a perp-hedged USD
+      costs the margin of both perps, ``2 / L``. Current holdings are counted at ``1 + 1 / L``
+      (the larger figure: their hedge is not known here).
 
     Adds below ``min_order_usd`` (Hyperliquid $10, ``core.actions.MIN_ORDER_USD``) cannot be
     sent and are dropped (they use no room).
@@ -647,11 +727,12 @@ def allocate(
     Args:
         candidates: from :func:`evaluate`.
         profile: the risk profile.
-        capital_usd: total trading capital, USD.
-        current_usd: USD notional already held, by symbol.
+        capital_usd: total trading capital over every venue, USD.
+        current_usd: USD notional already held, by symbol (first legs).
         max_venue_share: fraction of capital allowed on one venue.
         max_leverage: perp leverage multiple used for margin (> 0).
         min_order_usd: smallest add worth sending, USD.
+        hedge_venue_usd: USD notional already held on each hedge venue (perp legs), by venue.
 
     Returns:
         ``(candidate, usd_to_add)`` pairs, best score first, every ``usd_to_add > 0``.
@@ -663,24 +744,42 @@ def allocate(
         raise ValueError(f"max_leverage must be a finite number > 0, got {max_leverage!r}")
     if not (math.isfinite(capital_usd) and capital_usd > 0):
         return []
-    cost_per_usd = 1.0 + 1.0 / max_leverage
-    cap = min(profile.max_total, max_venue_share, 1.0 / cost_per_usd) * capital_usd
+    carry_cost = 1.0 + 1.0 / max_leverage
+    perp_cost = 2.0 / max_leverage
+    venue_cap = max_venue_share * capital_usd
     total = sum(abs(v) for v in current_usd.values() if math.isfinite(v))
+    tied = total * carry_cost
+    on_hedge: dict[str, float] = {
+        k: abs(v) for k, v in (hedge_venue_usd or {}).items() if math.isfinite(v)
+    }
     seen: set[str] = set()
     out: list[tuple[Candidate, float]] = []
     for c in sorted(candidates, key=lambda c: c.score, reverse=True):
-        sym = c.market.symbol
+        m = c.market
+        sym = m.symbol
         if sym in seen:
             continue
         seen.add(sym)
         held = current_usd.get(sym, 0.0)
         held = abs(held) if math.isfinite(held) else 0.0
         want = c.fraction * capital_usd - held
-        add = min(want, cap - total)
+        perp = m.hedge == "perp" and m.hedge_venue is not None
+        cost = perp_cost if perp else carry_cost
+        add = min(
+            want,
+            profile.max_total * capital_usd - total,
+            venue_cap - total,
+            (capital_usd - tied) / cost,
+        )
+        if perp:
+            add = min(add, venue_cap - on_hedge.get(m.hedge_venue, 0.0))  # type: ignore[arg-type]
         if not (add > 0 and add >= min_order_usd):
             continue
         out.append((c, add))
         total += add
+        tied += add * cost
+        if perp:
+            on_hedge[m.hedge_venue] = on_hedge.get(m.hedge_venue, 0.0) + add  # type: ignore[index]
     return out
 
 
@@ -727,12 +826,13 @@ def exit_decision(
 
     Priority (``DOMAIN.md`` §4/§6, seeds 000/001/002):
 
-    1. funding flipped against the position (``short_perp`` and ``rate < 0``, or ``long_perp``
-       and ``rate > 0``): it now pays → close (seed 000);
+    1. funding flipped against the position (``short_perp`` and a negative
+       :attr:`~FundingMarket.carry_rate_8h`, or ``long_perp`` and a positive one; with a perp
+       hedge, the spread): it now pays → close (seed 000);
     2. ``|basis| > profile.basis_stop`` → close (seed 002);
     3. ``|basis| > 2 × |entry_basis|`` → close (seed 000), only when ``|entry_basis| >
        min_entry_basis`` (default 0.05 %): twice a near-zero entry basis is noise;
-    4. ``|APR| < profile.exit_apr`` → close (seed 002);
+    4. ``|carry APR| < profile.exit_apr`` → close (seed 002);
     5. held longer than ``max_hold_ms`` (``now_ms − entry_ms``, ms) → close;
     6. ``liq_distance`` (fraction, :func:`core.risk.distance_to_liquidation`) below
        ``reduce_below`` (seed 001: 15 %) → reduce by half first (``reduce_fraction`` 0.5).
@@ -743,8 +843,9 @@ def exit_decision(
     sym = pos.symbol
     if sym != m.symbol:
         raise ValueError(f"position {sym} checked against market {m.symbol}")
-    rate_txt = f"{_rate(m.rate, m.interval_h)} ({_pct(m.apr)} APR)"
-    if (pos.side == "short_perp" and m.rate < 0) or (pos.side == "long_perp" and m.rate > 0):
+    carry = m.carry_rate_8h
+    rate_txt = f"{_carry_text(m)} ({_pct(m.carry_apr)} APR)"
+    if (pos.side == "short_perp" and carry < 0) or (pos.side == "long_perp" and carry > 0):
         return Exit(sym, f"funding flipped: {pos.side} {sym} now pays {rate_txt}", "close")
 
     basis = m.basis
@@ -758,10 +859,10 @@ def exit_decision(
             "close",
         )
 
-    if abs(m.apr) < profile.exit_apr:
+    if abs(m.carry_apr) < profile.exit_apr:
         return Exit(
             sym,
-            f"funding faded: {sym} |APR| {_pct(abs(m.apr))} below {profile.name} exit {_pct(profile.exit_apr)} "
+            f"funding faded: {sym} |APR| {_pct(abs(m.carry_apr))} below {profile.name} exit {_pct(profile.exit_apr)} "
             f"(entered at {_pct(pos.entry_apr)})",
             "close",
         )

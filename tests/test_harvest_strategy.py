@@ -537,3 +537,140 @@ def test_kill_exits():
     out = kill_exits(positions, day_pnl_usd=-3_000, capital_usd=100_000)
     assert [(e.symbol, e.kind) for e in out] == [("BTC", "kill"), ("ETH", "kill")]
     assert out[0].reason == "kill switch: day P&L -$3,000.00 reached the 3 % daily loss limit of capital $100k"
+
+
+# --------------------------------------------------------------------------- perp against perp
+
+
+def perp_market(**kw) -> FundingMarket:
+    """A Hyperliquid market hedged by the opposite perp on Binance (no spot leg).
+
+    Hyperliquid 0.00005 /1h → 0.0004 /8h; Binance 0.0001 /8h; spread 0.0003 /8h →
+    carry APR 0.0003 × 1095 = 0.3285 (32.85 %). Marks 100.05 vs 100.0 → basis 0.0005.
+    Binance settles 4 h after NOW (outside the 5 min window).
+    """
+    base = dict(
+        rate=0.00005,
+        spot_px=None,
+        mark_px=100.05,
+        hedge="perp",
+        hedge_venue="binance",
+        hedge_rate=0.0001,
+        hedge_interval_h=8.0,
+        hedge_next_funding_ms=NOW + 4 * HOUR_MS,
+        hedge_mark_px=100.0,
+    )
+    base.update(kw)
+    return market(**base)
+
+
+def test_perp_hedge_carry_is_the_spread_per_8h():
+    m = perp_market()
+    assert m.rate_8h == pytest.approx(0.0004)
+    assert m.hedge_rate_8h == pytest.approx(0.0001)
+    assert m.carry_rate_8h == pytest.approx(0.0003)
+    assert m.carry_apr == pytest.approx(0.3285)
+    assert m.basis == pytest.approx(0.0005)  # against the other perp, not the index (100.0 → same here)
+    m2 = perp_market(hedge_mark_px=99.0)
+    assert m2.basis == pytest.approx(100.05 / 99.0 - 1)
+
+
+def test_perp_hedge_needs_its_fields():
+    with pytest.raises(ValueError, match="hedge_venue"):
+        perp_market(hedge_venue=None)
+    with pytest.raises(ValueError, match="hedge_mark_px"):
+        perp_market(hedge_mark_px=0.0)
+    with pytest.raises(ValueError, match="hedge_rate"):
+        perp_market(hedge_rate=math.nan)
+
+
+@FAST
+@given(
+    r1=st.floats(-0.01, 0.01, allow_nan=False),
+    h1=st.sampled_from([1.0, 4.0, 8.0]),
+    r2=st.floats(-0.01, 0.01, allow_nan=False),
+    h2=st.sampled_from([1.0, 4.0, 8.0]),
+)
+def test_spread_is_antisymmetric_and_annualises_like_a_rate(r1, h1, r2, h2):
+    a = perp_market(rate=r1, interval_h=h1, hedge_rate=r2, hedge_interval_h=h2)
+    assert a.carry_rate_8h == pytest.approx(r1 * 8 / h1 - r2 * 8 / h2, abs=1e-15)
+    assert a.carry_apr == pytest.approx(a.carry_rate_8h * 8760 / 8, abs=1e-12)
+    # without a perp hedge the carry is the venue's own rate, to the bit
+    plain = market(rate=r1, interval_h=h1)
+    assert plain.carry_rate_8h == plain.rate_8h and plain.carry_apr == plain.apr
+
+
+def test_perp_hedge_enters_the_spread_side():
+    fee = HL_MAKER + 0.0005  # Hyperliquid maker + Binance taker, one side each
+    c = evaluate(perp_market(), MODERATE, now_ms=NOW, maker_fee=fee, horizon_periods=90)
+    assert isinstance(c, Candidate), c
+    assert c.side == "short_perp"  # Hyperliquid pays more: short it, long Binance
+    # net = 0.0003 − 2 × 0.00065 / 12 = 0.000191666…
+    assert c.net_rate_8h == pytest.approx(0.0003 - 2 * fee / 12)
+    assert "spread" in c.reason and "binance" in c.reason
+    # Binance paying more: long Hyperliquid, short Binance; no spot needed
+    c2 = evaluate(perp_market(rate=-0.00002), MODERATE, now_ms=NOW, maker_fee=fee, horizon_periods=90)
+    assert isinstance(c2, Candidate) and c2.side == "long_perp"
+    assert "sells spot" not in c2.reason
+
+
+def test_perp_hedge_both_positive_rates_can_be_too_close():
+    # Hyperliquid 0.0000125 /1h = 0.0001 /8h, Binance 0.0001 /8h: spread 0, nothing to harvest
+    s = evaluate(perp_market(rate=0.0000125), MODERATE, now_ms=NOW, maker_fee=0.00065, horizon_periods=90)
+    assert isinstance(s, Skip) and "not above" in s.reason and "spread" in s.reason
+
+
+def test_perp_hedge_minimum_spread_after_both_fees():
+    # spread 0.0003 /8h; minimum (fee_A + fee_B) × 2 / 12: 0.00031667 with fees of 0.0019
+    s = evaluate(perp_market(), MODERATE, now_ms=NOW, maker_fee=0.0019, horizon_periods=90)
+    assert isinstance(s, Skip) and "after fees" in s.reason
+    # 0.0017 → minimum 0.00028333 < 0.0003: enters
+    c = evaluate(perp_market(), MODERATE, now_ms=NOW, maker_fee=0.0017, horizon_periods=90)
+    assert isinstance(c, Candidate)
+
+
+def test_perp_hedge_timing_checks_the_other_venues_settlement():
+    s = evaluate(
+        perp_market(hedge_next_funding_ms=NOW + 2 * 60_000), MODERATE, now_ms=NOW, maker_fee=0.00065, horizon_periods=90
+    )
+    assert isinstance(s, Skip) and s.reason.startswith("binance settlement in 2m")
+
+
+def test_perp_hedge_exits_when_the_spread_flips_or_fades():
+    pos = HeldPosition("BTC", "short_perp", entry_ms=0, entry_apr=0.3285, entry_basis=0.0005, notional_usd=1000)
+    kw = dict(now_ms=NOW, max_hold_ms=30 * 24 * HOUR_MS, liq_distance=None)
+    # both venues still positive, but Binance now pays more: the spread turned against the short
+    e = exit_decision(pos, perp_market(rate=0.00001), MODERATE, **kw)
+    assert e is not None and e.reason.startswith("funding flipped")
+    # spread 0.00005 × 8 − 0.0003 = 0.0001 /8h → 10.95 % APR: above the 10 % exit, kept
+    assert exit_decision(pos, perp_market(hedge_rate=0.0003), MODERATE, **kw) is None
+    # spread 0.00005 × 8 − 0.00032 = 0.00008 /8h → 8.76 %: faded
+    e = exit_decision(pos, perp_market(hedge_rate=0.00032), MODERATE, **kw)
+    assert e is not None and e.reason.startswith("funding faded")
+    # the two perps' prices drifting apart is the basis stop
+    e = exit_decision(pos, perp_market(hedge_mark_px=96.0), MODERATE, **kw)
+    assert e is not None and e.reason.startswith("basis stop")
+
+
+def test_allocate_counts_the_hedge_venue_share_and_margin_only():
+    cap = 100_000.0
+    prof = PROFILES["aggressive"]  # 10 % per market, 80 % total
+    c = Candidate(perp_market(), score=1.0, fraction=0.10, net_rate_8h=0.0002, side="short_perp", reason="")
+    # Binance already holds $25k of perp legs: 30 % × 100k − 25k = 5k room left there
+    [(got, usd)] = allocate([c], profile=prof, capital_usd=cap, current_usd={}, hedge_venue_usd={"binance": 25_000})
+    assert got is c and usd == pytest.approx(5_000)
+    # margin only: $28k on Hyperliquid already (first legs, counted at 1 + 1/3 = $37.3k tied);
+    # the venue share leaves 30k − 28k = 2k
+    [(_, usd)] = allocate([c], profile=prof, capital_usd=cap, current_usd={"ETH": 28_000})
+    assert usd == pytest.approx(2_000)
+    # a perp-hedged USD ties 2/3 USD of margin, a carry USD 4/3: with $70k already tied by
+    # carry holdings (52.5k × 4/3) the remaining 30k of capital buys 45k of perp-perp, but
+    # only the per-market 10k is wanted; the venue share is lifted to see the capital cap
+    many = [
+        Candidate(perp_market(symbol=f"S{i}"), score=1.0 - i / 100, fraction=0.10, net_rate_8h=0.0002,
+                  side="short_perp", reason="")
+        for i in range(6)
+    ]  # fmt: skip
+    plan = allocate(many, profile=prof, capital_usd=cap, current_usd={"ETH": 52_500}, max_venue_share=5.0)
+    # total cap 80k − 52.5k = 27.5k: 10k + 10k + 7.5k
+    assert [round(u) for _, u in plan] == [10_000, 10_000, 7_500]
