@@ -37,6 +37,12 @@ Model, per venue and market (all on the *simulated* clock, ms UTC):
   sizes around 1.5 k$). Prices are the venue mark at emission ± 0.1–0.6 % (worse for the
   liquidated side).
 
+Settlements: every funding settlement a step makes is logged as a :class:`CexSettlement`
+(venue, market, the settlement instant, the rate that was in force over the interval, the mark
+at the step that settled it) in a bounded per-venue log drained by
+:meth:`CexModel.drain_settlements`, so an account model can credit funding. A step that
+spans several intervals settles (and logs) once, at the first missed instant.
+
 Stepping: :meth:`CexModel.sync` brings the state to the Hyperliquid clock, at most once per
 simulated second (the processes are discretised exactly for any step length, so one step of a
 minute costs the same as one of a second: ~0.5 ms for 189 markets × 2 venues). Readers call it
@@ -67,6 +73,7 @@ __all__ = [
     "CexLiquidation",
     "CexMarket",
     "CexModel",
+    "CexSettlement",
     "VenueSpec",
     "native_of",
 ]
@@ -84,6 +91,8 @@ LEVEL_SD = 0.00008
 PREMIUM_FOLLOW_LIMIT = 0.004
 """The venues follow Hyperliquid's premium only within ±0.4 % (its dislocations stay its own)."""
 LIQ_LOG_LEN = 20_000
+SETTLE_LOG_LEN = 10_000
+"""Undrained settlements kept per venue (oldest dropped first)."""
 TRICKLE_MAX_PER_STEP = 200
 TOP_ALWAYS_8H = 20
 OI_STEP_MS = 60_000
@@ -176,6 +185,19 @@ class CexLiquidation:
     time_ms: int
 
 
+@dataclass(frozen=True, slots=True)
+class CexSettlement:
+    """One funding settlement of one market: ``settle_ms`` the settlement instant (sim ms),
+    ``rate`` the rate in force over the interval (fraction per interval), ``mark`` the mark
+    price (USD) at the step that settled it."""
+
+    venue: str
+    native: str
+    settle_ms: int
+    rate: float
+    mark: float
+
+
 class CexMarket:
     """One market on one simulated venue. Public for reading; only :class:`CexModel` writes."""
 
@@ -242,6 +264,7 @@ class CexModel:
         self._lists: dict[str, list[CexMarket]] = {}
         self._offset: dict[str, float] = {}
         self._liqs: dict[str, deque[CexLiquidation]] = {}
+        self._settlements: dict[str, deque[CexSettlement]] = {}
         self._scheduled: dict[str, list[tuple[int, str, str, float]]] = {}
         self._last_liq_second: dict[str, dict[str, int]] = {}
         self._trickle_cum: dict[str, tuple[int, list[float]]] = {}
@@ -280,6 +303,7 @@ class CexModel:
             self.markets[spec.name] = out
             self._lists[spec.name] = list(out.values())
             self._liqs[spec.name] = deque(maxlen=LIQ_LOG_LEN)
+            self._settlements[spec.name] = deque(maxlen=SETTLE_LOG_LEN)
             self._scheduled[spec.name] = []
             self._last_liq_second[spec.name] = {}
         self._by_coin = {cm.coin: cm.native for cm in self._lists[BINANCE.name]}
@@ -341,6 +365,7 @@ class CexModel:
             off = spec.premium_offset + (off - spec.premium_offset) * dec_o + spec.offset_sd * no * gauss(0.0, 1.0)
             self._offset[spec.name] = off
             psd = spec.premium_sd * np_
+            settled = self._settlements[spec.name]
             for cm in self._lists[spec.name]:
                 hp = cm.hl.premium
                 target = (lim if hp > lim else (-lim if hp < -lim else hp)) + off + cm.level
@@ -350,6 +375,7 @@ class CexModel:
                 if oi_due:
                     cm.oi_dev = cm.oi_dev * dec_oi + noi * normals[bits(nb)]
                 if t1 >= cm.interval_end:
+                    settled.append(CexSettlement(spec.name, cm.native, cm.interval_end, cm.rate, cm.mark()))
                     cm.interval_end = next_settlement_ms(t1, cm.interval_h)
                     cm.prem_ms = t1 - (cm.interval_end - cm.interval_ms)
                     cm.prem_sum = p * cm.prem_ms
@@ -470,6 +496,13 @@ class CexModel:
     def drain_liquidations(self, venue: str) -> list[CexLiquidation]:
         """The liquidations emitted on ``venue`` since the last drain, oldest first."""
         log = self._liqs[venue]
+        out = list(log)
+        log.clear()
+        return out
+
+    def drain_settlements(self, venue: str) -> list[CexSettlement]:
+        """The funding settlements made on ``venue`` since the last drain, oldest first."""
+        log = self._settlements[venue]
         out = list(log)
         log.clear()
         return out

@@ -88,6 +88,23 @@ liquidations; everything on the simulated clock). Point ``core.venues.binance`` 
   liquidated long. ``SUBSCRIBE`` / ``UNSUBSCRIBE`` / ``LIST_SUBSCRIPTIONS`` are answered
   ``{"result", "id"}``. The server pings (``BINANCE_PING_S``); these connections need not
   send anything and are exempt from ``idle_timeout_s``.
+* Binance USDⓈ-M trading (a :class:`~core.sim.binance_futures.BinanceFuturesSim` over the
+  CexModel's Binance venue; model, fees, margin and funding in its docstring). Accounts are
+  API keys registered in process (``binance_credentials``, :meth:`SimulatorServer.register_binance_key`),
+  each funded with USDT. Public: ``GET /fapi/v1/time`` (the *simulated* clock),
+  ``GET /fapi/v1/ping``, ``GET /fapi/v1/exchangeInfo``. Signed (header ``X-MBX-APIKEY``,
+  ``timestamp`` on the simulated clock, ``recvWindow``, ``signature`` = hex HMAC-SHA256 of
+  the raw query string + raw form body): ``POST /fapi/v1/order``, ``POST /fapi/v1/batchOrders``
+  (≤ 5), ``DELETE /fapi/v1/order``, ``DELETE /fapi/v1/allOpenOrders``, ``GET /fapi/v1/order``,
+  ``GET /fapi/v1/openOrders``, ``GET /fapi/v2/account`` (also ``/fapi/v3/account``),
+  ``GET /fapi/v3/positionRisk`` (``/fapi/v2/positionRisk``: the v2 shape), ``GET
+  /fapi/v1/userTrades``, ``GET /fapi/v1/income``, ``POST /fapi/v1/leverage``, ``POST
+  /fapi/v1/countdownCancelAll``, ``GET /fapi/v1/positionSide/dual`` (always one-way),
+  ``GET /fapi/v1/leverageBracket`` (one bracket per symbol).
+  Refusals answer HTTP 400 (401 for API-key errors) ``{"code", "msg"}`` with Binance's codes.
+  The model is ticked after every model step (with the exchange) and before every signed
+  request; :meth:`SimulatorServer.advance` also cuts its steps at ``countdownCancelAll``
+  deadlines.
 * Bybit REST: ``GET /v5/market/tickers?category=linear[&symbol=]`` → ``{retCode: 0, retMsg,
   result: {category, list}, retExtInfo, time}``, all fields strings, ``openInterest``
   two-sided and ``singleOpenInterest`` one side, ``fundingIntervalHour``; a wrong category or
@@ -130,11 +147,17 @@ import re
 import socket
 import time
 from collections import deque
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, TypeVar
 
 from aiohttp import WSMsgType, web
 
+from core.sim.binance_futures import (
+    BinanceApiError,
+    BinanceFuturesSim,
+    FuturesAccount,
+    WireParams,
+)
 from core.sim.cex import BINANCE, BYBIT, CexLiquidation, CexModel
 from core.sim.exchange import MAKER_FEE, TAKER_FEE, SimExchange
 from core.sim.market import HOUR_MS, MarketModel, UnknownCoinError
@@ -209,6 +232,27 @@ _BN_NO_SYMBOL = {
     "code": -1102,
     "msg": "Mandatory parameter 'symbol' was not sent, was empty/null, or malformed.",
 }
+
+
+_BN_SIGNED_ROUTES: tuple[tuple[str, str, Callable[[BinanceFuturesSim, FuturesAccount, WireParams, int], Any]], ...] = (
+    ("POST", "/fapi/v1/order", BinanceFuturesSim.new_order),
+    ("DELETE", "/fapi/v1/order", BinanceFuturesSim.cancel_order),
+    ("GET", "/fapi/v1/order", BinanceFuturesSim.query_order),
+    ("POST", "/fapi/v1/batchOrders", BinanceFuturesSim.batch_orders),
+    ("DELETE", "/fapi/v1/allOpenOrders", BinanceFuturesSim.cancel_all),
+    ("GET", "/fapi/v1/openOrders", BinanceFuturesSim.open_orders),
+    ("GET", "/fapi/v2/account", BinanceFuturesSim.account_wire),
+    ("GET", "/fapi/v3/account", BinanceFuturesSim.account_wire),
+    ("GET", "/fapi/v3/positionRisk", BinanceFuturesSim.position_risk),
+    ("GET", "/fapi/v2/positionRisk", BinanceFuturesSim.position_risk_v2),
+    ("GET", "/fapi/v1/userTrades", BinanceFuturesSim.user_trades),
+    ("GET", "/fapi/v1/income", BinanceFuturesSim.income),
+    ("POST", "/fapi/v1/leverage", BinanceFuturesSim.set_leverage),
+    ("POST", "/fapi/v1/countdownCancelAll", BinanceFuturesSim.countdown_cancel_all),
+    ("GET", "/fapi/v1/positionSide/dual", BinanceFuturesSim.position_mode),
+    ("GET", "/fapi/v1/leverageBracket", BinanceFuturesSim.leverage_brackets),
+)
+"""Signed Binance USDⓈ-M routes: (method, path, the model method answering it)."""
 
 
 def is_loopback_host(host: str) -> bool:
@@ -323,6 +367,10 @@ class SimulatorServer:
     in this mode), and the tick loop neither steps the model nor ticks the exchange, so the
     state depends only on requests and advances (see the module docstring).
 
+    ``binance_credentials``: ``(api key, secret)`` pairs of Binance USDⓈ-M accounts, each
+    funded with ``starting_usdc`` USDT at construction (more with
+    :meth:`register_binance_key`).
+
     After ``await start()``: ``port``, ``http_url`` (``http://127.0.0.1:PORT``) and ``ws_url``
     (``ws://127.0.0.1:PORT/ws``) are set. Usable as ``async with``.
     """
@@ -352,6 +400,7 @@ class SimulatorServer:
         regime: str = "natural",
         regime_flip_at_ms: int | None = None,
         lockstep: bool = False,
+        binance_credentials: Sequence[tuple[str, str]] = (),
     ) -> None:
         if not is_loopback_host(host):
             raise ValueError(f"refusing to bind non-loopback host {host!r}: the simulator is local only")
@@ -404,6 +453,10 @@ class SimulatorServer:
         }
         self._meta_bytes = _dumps(model.meta_wire())
         self._cex = CexModel(model)
+        self._starting_usdc = float(starting_usdc)
+        self._binance = BinanceFuturesSim(self._cex)
+        for api_key, secret in binance_credentials:
+            self.register_binance_key(api_key, secret)
         self._bybit_sent: dict[str, dict[str, str]] = {}
         self._bybit_cs = 0
         self._conn_seq = 0
@@ -429,6 +482,18 @@ class SimulatorServer:
     def cex(self) -> CexModel:
         """The Binance- and Bybit-like venues derived from :attr:`model` (event loop thread only)."""
         return self._cex
+
+    @property
+    def binance(self) -> BinanceFuturesSim:
+        """The Binance USDⓈ-M accounts and matching behind ``/fapi`` trading (event loop
+        thread only)."""
+        return self._binance
+
+    def register_binance_key(self, api_key: str, secret: str, usdt: float | None = None) -> None:
+        """Create a Binance USDⓈ-M account for ``api_key`` / ``secret`` with a fresh wallet of
+        ``usdt`` USDT (default ``starting_usdc``). ``ValueError`` for a key already
+        registered or an empty key / secret."""
+        self._binance.register(api_key, secret, self._starting_usdc if usdt is None else float(usdt))
 
     @property
     def binance_ws_url(self) -> str | None:
@@ -480,6 +545,11 @@ class SimulatorServer:
         app.router.add_get("/fapi/v1/premiumIndex", self._handle_bn_premium_index)
         app.router.add_get("/fapi/v1/fundingInfo", self._handle_bn_funding_info)
         app.router.add_get("/fapi/v1/openInterest", self._handle_bn_open_interest)
+        app.router.add_get("/fapi/v1/time", self._handle_bn_time)
+        app.router.add_get("/fapi/v1/ping", self._handle_bn_ping)
+        app.router.add_get("/fapi/v1/exchangeInfo", self._handle_bn_exchange_info)
+        for method, path, endpoint in _BN_SIGNED_ROUTES:
+            app.router.add_route(method, path, self._bn_signed_handler(endpoint))
         app.router.add_get("/market/stream", self._handle_bn_ws)
         app.router.add_get("/stream", self._handle_bn_ws)
         app.router.add_get("/v5/market/tickers", self._handle_by_tickers)
@@ -617,6 +687,7 @@ class SimulatorServer:
                 self._model.step(dt * self._speed)
             self._tick_exchange()
             self._cex.sync()
+            self._binance.tick(self._model.now_ms)
         trades = self._model.drain_trades()
         bn_liqs = self._cex.drain_liquidations(BINANCE.name)
         by_liqs = self._cex.drain_liquidations(BYBIT.name)
@@ -701,9 +772,13 @@ class SimulatorServer:
                 for when in self._dead_man.values():
                     if now < when < nxt:
                         nxt = when
+                countdown = self._binance.next_deadline(now)
+                if countdown is not None and countdown < nxt:
+                    nxt = countdown
                 model.step_to(nxt, max_segment_s=segment_s)
                 self._tick_exchange()
                 self._cex.sync()
+                self._binance.tick(model.now_ms)
                 if loop.time() - released >= _ADVANCE_YIELD_S:
                     await asyncio.sleep(0)
                     released = loop.time()
@@ -1205,6 +1280,43 @@ class SimulatorServer:
             return _json_response(_BN_NO_SYMBOL, 400)
         item = cex.binance_open_interest_wire(symbol)
         return _json_response(_BN_BAD_SYMBOL, 400) if item is None else _json_response(item)
+
+    async def _handle_bn_time(self, request: web.Request) -> web.Response:
+        """``GET /fapi/v1/time`` → ``{"serverTime": sim ms}``."""
+        await self._wait_advance()
+        return _json_response({"serverTime": self._model.now_ms})
+
+    async def _handle_bn_ping(self, request: web.Request) -> web.Response:
+        """``GET /fapi/v1/ping`` → ``{}``."""
+        return _json_response({})
+
+    async def _handle_bn_exchange_info(self, request: web.Request) -> web.Response:
+        """``GET /fapi/v1/exchangeInfo``: every Binance market with its filters."""
+        await self._wait_advance()
+        return _json_response(self._binance.exchange_info_wire(self._model.now_ms))
+
+    def _bn_signed_handler(
+        self, endpoint: Callable[[BinanceFuturesSim, FuturesAccount, WireParams, int], Any]
+    ) -> Callable[[web.Request], Coroutine[Any, Any, web.Response]]:
+        """An aiohttp handler answering one signed Binance endpoint: authenticate (raw query
+        string + raw form body), bring the venue to the clock, run ``endpoint``."""
+
+        async def handle(request: web.Request) -> web.Response:
+            body = (await request.read()).decode("utf-8", errors="replace")
+            await self._wait_advance()
+            now = self._model.now_ms
+            self._cex.sync()
+            self._binance.tick(now)
+            try:
+                signed = self._binance.authenticate(
+                    request.headers.get("X-MBX-APIKEY"), request.rel_url.raw_query_string, body, now
+                )
+                result = endpoint(self._binance, signed.account, signed.params, now)
+            except BinanceApiError as exc:
+                return _json_response(exc.wire(), exc.status)
+            return _json_response(result)
+
+        return handle
 
     async def _handle_by_tickers(self, request: web.Request) -> web.Response:
         """``GET /v5/market/tickers?category=linear[&symbol=]`` (errors answer HTTP 200 with a
