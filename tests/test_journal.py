@@ -26,7 +26,7 @@ from core.journal import (
 )
 
 REPO = Path(__file__).resolve().parents[1]
-FIXTURES = Path("/work/shared/fixtures/hyperliquid")
+FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "hyperliquid"
 
 C1 = "0x" + "11" * 16
 C2 = "0x" + "22" * 16

@@ -2,7 +2,7 @@
 normalized rate, interval, next settlement time and open interest must be exactly the
 payloads' own.
 
-Provenance of what is served (see /work/shared/fixtures/*/README.md):
+Provenance of what is served (see ../shared/fixtures/*/README.md):
 
 * Hyperliquid ``metaAndAssetCtxs``: a real mainnet capture (REST);
 * dYdX ``/v4/perpetualMarkets``: a real indexer answer captured by ccxt (REST);

@@ -1,7 +1,7 @@
 """Binance USDⓈ-M adapter: parsers against the shared fixtures, REST snapshot against an
 ``httpx.MockTransport``, and :class:`BinanceStream` against a local WebSocket server.
 
-Fixture provenance (``/work/shared/fixtures/binance/README.md``):
+Fixture provenance (``../shared/fixtures/binance/README.md``):
 
 * ``ws_markPrice_arr.recorded.json`` and ``ws_forceOrder.recorded.jsonl``: frames recorded live
   (2026-10) per the recorder's comments — their values are asserted exactly;

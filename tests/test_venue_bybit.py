@@ -2,7 +2,7 @@
 the REST snapshot against an ``httpx.MockTransport`` and :class:`BybitStream` against a local
 WebSocket server.
 
-Fixture provenance (``/work/shared/fixtures/bybit/README.md``):
+Fixture provenance (``../shared/fixtures/bybit/README.md``):
 
 * ``ws_allLiquidation.recorded.jsonl``, ``ws_tickers_delta.recorded.jsonl``: frames recorded live
   (2026-10) per the recorder's comments — values asserted exactly;
