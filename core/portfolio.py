@@ -47,7 +47,9 @@ class PositionRow:
     * ``notional_usd``: ``|size| × mark_px``; ``unrealized_pnl``: ``size × (mark − entry)``, USD;
     * ``funding_since_open``: USD, received positive;
     * ``leverage``: multiple; ``margin_used``: USD;
-    * ``liq_distance``: ``|mark − liq| / mark`` (``DOMAIN.md`` §4), ``None`` without a liquidation price.
+    * ``liq_distance``: ``|mark − liq| / mark`` (``DOMAIN.md`` §4), ``None`` without a liquidation price;
+    * ``venue``: ``""`` on the trading venue, else the hedge venue holding it (``"binance"``:
+      the other leg of a perp-against-perp position; its funding since open is not tracked, 0).
     """
 
     symbol: str
@@ -61,6 +63,7 @@ class PositionRow:
     liquidation_px: float | None
     liq_distance: float | None
     margin_used: float
+    venue: str = ""
 
     @property
     def side(self) -> str:

@@ -294,11 +294,15 @@ class Trader:
         self._orders_due = True
         self._poll_n = 0
         self._day_start: tuple[int, float] | None = None
+        self._day_venues = 0
         self._funding_today = 0.0
         self._funding_day = 0
         self._stopping = False
         self._tasks: list[asyncio.Task[Any]] = []
         self._dead_man_armed = False
+        self.hedges: list[Any] = []
+        """Second venues (:class:`core.binance_trader.BinanceTrader`) whose equity counts in the
+        day's P&L and whose positions the kill switch closes too (:meth:`attach_hedge`)."""
 
     # ------------------------------------------------------------------ activity
     def note(self, level: ActivityLevel, text: str) -> None:
@@ -465,27 +469,51 @@ class Trader:
         )
         return assets, usdc
 
+    def attach_hedge(self, hedge: Any) -> None:
+        """Add a second venue's trader (:class:`core.binance_trader.BinanceTrader`): its equity
+        counts in the day's P&L (the legs of a perp-against-perp position offset each other
+        only together) and the kill switch cancels and closes everything there in parallel."""
+        if hedge not in self.hedges:
+            self.hedges.append(hedge)
+            self._day_start = None  # re-baseline the day with the new venue's equity in it
+
+    def _hedge_equity(self) -> tuple[float, int]:
+        """Sum of the hedge venues' equity that is known, USD, and how many are known."""
+        known = [h.equity for h in self.hedges if h.equity is not None]
+        return float(sum(known)), len(known)
+
+    @property
+    def equity_all_venues(self) -> float | None:
+        """Account value here + every hedge venue's known equity, USD (``None`` before a read)."""
+        if self.account is None:
+            return None
+        return self.account.state.account_value + self._hedge_equity()[0]
+
     def _track_day(self, snap: AccountSnapshot) -> None:
         # the venue's own time when it gives one: a simulator may run faster than the wall clock
         now = snap.state.time_ms or snap.read_ms
         day = _day_start_ms(now)
-        if self._day_start is None or self._day_start[0] != day:
-            self._day_start = (day, snap.state.account_value)
-            self._event("equity_mark", f"equity at first sight of the day {snap.state.account_value:.2f}",
-                        {"day_ms": day, "equity": snap.state.account_value})  # fmt: skip
+        hedge_eq, known = self._hedge_equity()
+        equity = snap.state.account_value + hedge_eq
+        if self._day_start is None or self._day_start[0] != day or self._day_venues != known:
+            self._day_start = (day, equity)
+            self._day_venues = known
+            self._event("equity_mark", f"equity at first sight of the day {equity:.2f}",
+                        {"day_ms": day, "equity": equity, "venues": 1 + known})  # fmt: skip
 
     @property
     def pnl_today(self) -> float | None:
-        """Equity now − equity at the first read of the UTC day, USD (transfers count as P&L)."""
+        """Equity now − equity at the first read of the UTC day, USD (transfers count as P&L);
+        hedge venues included (:meth:`attach_hedge`)."""
         if self.account is None or self._day_start is None:
             return None
-        return self.account.state.account_value - self._day_start[1]
+        return self.account.state.account_value + self._hedge_equity()[0] - self._day_start[1]
 
     def _check_daily_loss(self) -> None:
         pnl = self.pnl_today
         if pnl is None or self.account is None or self.state is TradingState.HALTED:
             return
-        capital = self._day_start[1] if self._day_start else self.account.state.account_value
+        capital = self._day_start[1] if self._day_start else (self.equity_all_venues or 0.0)
         if capital > 0 and daily_loss_breached(pnl, capital, self.settings.limits):
             msg = (
                 f"daily loss limit: P&L today {pnl:,.2f} USD is beyond "
@@ -795,10 +823,13 @@ class Trader:
         self._kill_progress(report, t0, KillPhase.RUNNING, f"KILL SWITCH ({reason}): halted; cancelling and closing")
         self.note(ActivityLevel.ERROR, f"KILL SWITCH ({reason}): trading halted")
         self._event("kill", f"kill switch pressed ({reason})", {"reason": reason})
+        # every hedge venue is cancelled and closed in parallel with this one
+        hedge_runs = [asyncio.create_task(h.kill(reason), name=f"kill-{h.venue}") for h in self.hedges]
         try:
             ex = self._require_exchange()
         except RuntimeError as exc:
             report.failures.append(str(exc))
+            await self._merge_hedge_kills(report, hedge_runs)
             self._kill_progress(report, t0, KillPhase.FAILED, f"kill switch: {exc}")
             return report
         deadline = t0 + self.settings.kill_deadline_s
@@ -869,13 +900,12 @@ class Trader:
             )  # fmt: skip
         if report.flat:
             report.failures = []
-            phase = KillPhase.FLAT
-        else:
-            phase = KillPhase.FAILED
-            if not report.failures:
-                report.failures = [
-                    f"{p.symbol} {_fmt_sz(p.size)} still open" for p in report.remaining_positions
-                ] + [f"{o.symbol} oid {o.oid} still open" for o in report.remaining_orders]
+        elif not report.failures:
+            report.failures = [
+                f"{p.symbol} {_fmt_sz(p.size)} still open" for p in report.remaining_positions
+            ] + [f"{o.symbol} oid {o.oid} still open" for o in report.remaining_orders]
+        await self._merge_hedge_kills(report, hedge_runs)
+        phase = KillPhase.FLAT if report.flat else KillPhase.FAILED
         self._kill_progress(report, t0, phase, report.summary())
         level = ActivityLevel.OK if report.flat else ActivityLevel.ERROR
         self.note(level, report.summary())
@@ -897,6 +927,23 @@ class Trader:
         self.last_kill = report
         self.refresh_soon()
         return report
+
+    async def _merge_hedge_kills(self, report: KillReport, runs: list[asyncio.Task[Any]]) -> None:
+        """Wait for the hedge venues' kill runs and fold them into ``report``: flat only when
+        every venue is flat; their cancels, closes and failures are added."""
+        if not runs:
+            return
+        results = await asyncio.gather(*runs, return_exceptions=True)
+        for h, res in zip(self.hedges, results, strict=False):
+            if isinstance(res, BaseException):
+                report.flat = False
+                report.failures.append(f"{h.venue}: kill switch failed: {type(res).__name__}: {res}")
+                continue
+            report.cancelled += res.cancelled
+            report.closed += res.closed
+            if not res.flat:
+                report.flat = False
+                report.failures += res.failures or [f"{h.venue}: not flat"]
 
     def resume(self) -> None:
         """Leave HALTED/REDUCING for ACTIVE (an explicit user action after a kill)."""
@@ -925,9 +972,16 @@ class Trader:
 
     # ------------------------------------------------------------------ previews
     def _spot_and_positions(self) -> tuple[list[Position], list[SpotBalance]]:
+        """Positions for delta and hedging: this venue's, plus every hedge venue's perp
+        positions under the same symbol (a Binance long offsets a Hyperliquid short)."""
         if self.account is None:
             return [], []
-        return [p for p in self.account.state.positions if p.size != 0], list(self.account.spot)
+        positions = [p for p in self.account.state.positions if p.size != 0]
+        for h in self.hedges:
+            for sym, size, entry, upnl, liq in h.position_rows():
+                mark = h.marks.get(sym) or entry or 0.0
+                positions.append(Position(sym, size, entry or mark, mark, liq, float(h.max_leverage), 0.0, upnl))
+        return positions, list(self.account.spot)
 
     def preview_hedge(self, symbol: str) -> tuple[HedgePreview | None, str | None]:
         """The order neutralising ``symbol``'s delta and ``None``, or ``None`` and why not.
@@ -1063,6 +1117,19 @@ class Trader:
                     liquidation_px=p.liquidation_px, liq_distance=dist, margin_used=p.margin_used,
                 )  # fmt: skip
             )
+        for h in self.hedges:  # the other legs of perp-against-perp positions, for the eye only
+            for sym, hp in sorted(h.positions.items()):
+                mark = h.marks.get(sym) or hp.mark_px or hp.entry_px or 0.0
+                liq = hp.liquidation_px
+                rows.append(
+                    PositionRow(
+                        symbol=sym, size=hp.size, entry_px=hp.entry_px or mark, mark_px=mark,
+                        notional_usd=abs(hp.size) * mark, unrealized_pnl=hp.unrealized_pnl, funding_since_open=0.0,
+                        leverage=float(h.max_leverage), liquidation_px=liq,
+                        liq_distance=distance_to_liquidation(liq, mark) if liq and mark > 0 else None,
+                        margin_used=hp.initial_margin, venue=h.venue,
+                    )  # fmt: skip
+                )
         rows.sort(key=lambda r: -r.notional_usd)
         orders = []
         for o in acc.orders:
@@ -1079,7 +1146,7 @@ class Trader:
         venue_upnl = sum(p.unrealized_pnl for p in st.positions)
         equity = st.account_value + (upnl_total - venue_upnl)
         deltas = self._deltas(acc)
-        pnl_today = None if self._day_start is None else equity - self._day_start[1]
+        pnl_today = None if self._day_start is None else equity + self._hedge_equity()[0] - self._day_start[1]
         portfolio = PortfolioView(
             **base,  # type: ignore[arg-type]
             equity_usd=equity,
@@ -1105,8 +1172,7 @@ class Trader:
         )
 
     def _deltas(self, acc: AccountSnapshot) -> tuple[AssetDeltaRow, ...]:
-        positions = [p for p in acc.state.positions if p.size != 0]
-        spot = list(acc.spot)
+        positions, spot = self._spot_and_positions()
         ext = self.settings.external_spot
         coins = sorted({p.symbol for p in positions} | {b.coin for b in spot} | {c for c, q in ext.items() if q})
         out = []

@@ -302,8 +302,18 @@ def _liq_dist_cell(r: PositionRow, _now: int) -> tuple[str, Style]:
     return fmt_pct(r.liq_distance, 1, signed=False), liq_distance_style(r.liq_distance)
 
 
+VENUE_TAGS = {"binance": "BN"}
+"""Short tag shown after the market of a position held on a hedge venue (``BTC·BN``)."""
+
+
+def _market_cell(r: PositionRow) -> tuple[str, Style]:
+    if not r.venue:
+        return r.symbol, BOLD
+    return f"{r.symbol}·{VENUE_TAGS.get(r.venue, r.venue[:2].upper())}", BOLD
+
+
 POSITION_COLUMNS: tuple[TColumn[PositionRow], ...] = (
-    TColumn("symbol", "Market", 9, False, 0, lambda r, n: (r.symbol, BOLD)),
+    TColumn("symbol", "Market", 9, False, 0, lambda r, n: _market_cell(r)),
     TColumn("side", "Side", 5, False, 0, _side_cell),
     TColumn("size", "Size", 11, True, 0, lambda r, n: (fmt_size(abs(r.size)), PLAIN)),
     TColumn("entry", "Entry", 10, True, 3, lambda r, n: (fmt_price(r.entry_px), PLAIN)),
@@ -352,7 +362,7 @@ class PositionsPanel(RowTable[PositionRow]):
         self.selected: str | None = None
 
     def _key(self, row: PositionRow) -> object:
-        return row.symbol
+        return (row.symbol, row.venue)
 
     def show(self, rows: Sequence[PositionRow]) -> None:
         """Render ``rows``; nothing happens when they equal the last ones."""
