@@ -72,6 +72,8 @@ Example ``~/.config/pfterm/config.toml``::
     max_hold_h = 720          # 30 days
     maker_first = true        # perp leg as a post-only maker order first
     slippage = 0.005
+    perp_hedge = "binance"    # second venue for perp-against-perp positions, or "none"
+    spread_window_h = 24      # hours the two venues' rates are averaged over before a spread counts
     log_file = "~/.local/state/pfterm/log/harvest.log"
 """
 
@@ -172,6 +174,8 @@ class TradingSection(_Section):
     close_band: float = Field(0.10, gt=0, lt=1)
     daily_loss_limit: float = Field(0.03, gt=0, lt=1)
     max_venue_share: float = Field(0.30, gt=0, le=1)
+    binance_url: str | None = None
+    binance_key_file: Path | None = None
     external_spot: dict[str, float] = Field(default_factory=dict)
     spot_aliases: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_SPOT_ALIASES))
 
@@ -190,6 +194,8 @@ class HarvestSection(_Section):
     maker_first: bool = True
     slippage: float = Field(0.005, gt=0, lt=0.2)
     reduce_below: float = Field(0.15, gt=0, lt=1)
+    perp_hedge: Literal["binance", "none"] = "binance"
+    spread_window_h: float = Field(24.0, ge=0, le=72)
     log_file: Path | None = None
 
 

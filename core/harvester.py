@@ -17,11 +17,16 @@ Every cycle (``cycle_s`` of venue time):
    a hedge leg, fees amortised over the expected holding, basis, settlement timing,
    quarter-Kelly size) and the best are allocated within the profile's per-market and total
    caps and the venue share (:func:`core.harvest.allocate`). A position is long spot + short
-   perp (cash-and-carry) where the venue lists a spot market for the asset. The perp leg is
-   posted as a post-only maker order at the top of the book when ``maker_first``, else sent
-   as an IOC.
+   perp (cash-and-carry) where the venue lists a spot market for the asset; otherwise, with
+   a second venue attached (:class:`~core.binance_trader.BinanceTrader`), perp against perp:
+   short the perp whose funding pays more, long the other, collecting the spread of the two
+   rates. The Hyperliquid leg is posted as a post-only maker order at the top of the book when
+   ``maker_first``, else sent as an IOC; the other leg (spot, or the Binance perp) follows as
+   an IOC matched to what filled.
 6. **Delta**: the same rebalance action as the console's ``r`` key
-   (:meth:`~core.trading.Trader.preview_rebalance`) brings any asset over the threshold back.
+   (:meth:`~core.trading.Trader.preview_rebalance`) brings any carry asset over the threshold
+   back; a perp-against-perp position's Binance leg is resized to the Hyperliquid leg when the
+   two differ by more than the rebalance ladder's 2 % (``DOMAIN.md`` §3).
 
 Every decision (entered, skipped and why, exited and why) is journalled as an event with
 its inputs and kept in a bounded list for the console's panel. Orders carry
@@ -41,6 +46,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.binance_trader import BINANCE_TAKER_FEE, BinanceTrader, HedgeQuote
 from core.funding import next_settlement_ms
 from core.harvest import (
     PROFILES,
@@ -58,12 +64,13 @@ from core.models import MarketInfo, OrderIntent
 from core.risk import TradingState
 from core.signals import Trend, oi_trend
 from core.trading import HL_MAKER_FEE, Trader
+from core.venues.errors import VenueError
 from core.venues.hyperliquid.exchange import ExchangeError
 from core.venues.hyperliquid.orders import Cloid, floor_size, market_price, round_price
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Decision", "HarvestPosition", "Harvester", "HarvesterSettings", "HarvesterView"]
+__all__ = ["Decision", "HarvestPosition", "Harvester", "HarvesterSettings", "HarvesterView", "RateAverage"]
 
 DECISIONS_KEPT = 300
 MIN_LEG_USD = 10.0
@@ -73,6 +80,12 @@ https://hyperliquid.gitbook.io/hyperliquid-docs/trading/fees)."""
 CARRY_FEE = HL_MAKER_FEE + SPOT_TAKER_FEE
 """Fee per leg pair of a cash-and-carry entry: perp maker + spot taker; passed to the seed's
 ``rate − 2 × fee / holding_periods`` net-rate test, so the exit is priced like the entry."""
+PERP_PERP_FEE = HL_MAKER_FEE + BINANCE_TAKER_FEE
+"""Fee per leg pair of a perp-against-perp entry: Hyperliquid maker + Binance taker; with the
+same test this is seed 001's minimum cross-venue spread ``(fee_A + fee_B) × 2 / periods``."""
+HEDGE_RESIZE = 0.02
+"""A perp hedge leg is resized when it differs from the first leg by more than 2 % of the
+position (the rebalance ladder's "resize both legs" rung, ``DOMAIN.md`` §3)."""
 
 
 @dataclass(slots=True, frozen=True)
@@ -93,6 +106,10 @@ class HarvesterSettings:
     * ``maker_first``: post the perp leg as a post-only (ALO) maker order first;
     * ``slippage``: IOC bound around mid, fraction; ``reduce_below``: liquidation distance that
       triggers a reduction (seed 001: 15 %); ``oi_scans``: scans in the OI trend window;
+    * ``perp_hedge``: the second venue for perp-against-perp positions (``"binance"``) or
+      ``"none"``; the session that builds the harvester attaches that venue's trader;
+    * ``spread_window_h``: time constant (hours) of the rate averages a perp-against-perp
+      spread is judged on; no such entry before the averages are this old;
     * ``min_entry_basis``: the "basis wider than 2× entry" exit (seed 000) applies only to an
       entry basis at least this large (0.2 %): below it, doubling is ordinary noise of a few
       basis points and the rule would churn positions (and fees) on every wiggle.
@@ -110,6 +127,8 @@ class HarvesterSettings:
     reduce_below: float = 0.15
     oi_scans: int = 12
     min_entry_basis: float = 0.002
+    perp_hedge: str = "binance"
+    spread_window_h: float = 24.0
 
 
 @dataclass(slots=True, frozen=True)
@@ -133,7 +152,10 @@ class HarvestPosition:
 
     Sides: ``short_perp`` is cash-and-carry (long spot + short perp, positive funding);
     ``long_perp`` harvests negative funding by selling spot already held and buying the perp.
-    Either way the spot leg is kept at ``spot_base − perp_size``."""
+    Either way the spot leg is kept at ``spot_base − perp_size``.
+
+    With ``hedge_venue`` set (``"binance"``) the position is perp against perp: the other leg is
+    that venue's perp, kept at ``−perp_size`` (``hedge_size``, signed base units)."""
 
     id: str
     symbol: str
@@ -149,6 +171,8 @@ class HarvestPosition:
     pending_oid: int | None = None
     spot_base: float = 0.0
     """Venue spot held before this position (base units): the spot leg is ``spot_base − perp``."""
+    hedge_venue: str | None = None
+    hedge_size: float = 0.0
 
     def held(self, mark_px: float) -> HeldPosition:
         """The strategy's view of this position (notional at ``mark_px``, USD)."""
@@ -169,12 +193,42 @@ class HarvesterView:
     status: str
     profile: str
     cycles: int
-    positions: tuple[tuple[str, str, float, float, float], ...]  # symbol, side, perp size, notional USD, entry APR
+    positions: tuple[tuple[str, str, float, float, float], ...]
+    """symbol, strategy label (``carry``, ``reverse``, ``vs binance``), perp size (signed base
+    units), notional USD, entry APR (fraction)."""
     targets: tuple[tuple[str, float], ...]  # symbol, USD the last allocation wanted to add
     decisions: tuple[Decision, ...]
     funding_usd: float
     last_cycle_ms: int | None
     error: str | None
+
+
+@dataclass(slots=True)
+class RateAverage:
+    """Exponentially weighted time average of one funding rate (fraction per its interval).
+
+    ``update(rate, now_ms, tau_ms)`` folds in a sample with weight ``1 − exp(−Δt / τ)``
+    (Δt since the previous sample, ms; the first sample is the average) and returns the average.
+    ``since_ms`` is when the first sample came: an average younger than ``τ`` mostly reflects
+    its first samples (see :attr:`HarvesterSettings.spread_window_h`)."""
+
+    value: float = 0.0
+    last_ms: int | None = None
+    since_ms: int | None = None
+
+    def update(self, rate: float, now_ms: int, tau_ms: float) -> float:
+        if self.last_ms is None or self.since_ms is None:
+            self.value, self.last_ms, self.since_ms = rate, now_ms, now_ms
+            return rate
+        dt = max(now_ms - self.last_ms, 0)
+        w = 1.0 - math.exp(-dt / tau_ms) if tau_ms > 0 else 1.0
+        self.value += w * (rate - self.value)
+        self.last_ms = now_ms
+        return self.value
+
+    def age_ms(self, now_ms: int) -> int:
+        """How long this average has been collecting samples, ms."""
+        return 0 if self.since_ms is None else now_ms - self.since_ms
 
 
 @dataclass(slots=True)
@@ -192,12 +246,26 @@ class Harvester:
             be able to trade.
         settings: strategy knobs.
         now_ms: the venue's clock (ms); the simulator's clock in a lockstep session.
+        hedge: the second venue's trader for perp-against-perp positions (``None``: markets
+            without a spot leg are skipped). It must be attached to ``trader``
+            (:meth:`~core.trading.Trader.attach_hedge`) so the kill switch covers it; this
+            constructor does it.
     """
 
     def __init__(
-        self, trader: Trader, settings: HarvesterSettings | None = None, *, now_ms: Callable[[], int] | None = None
+        self,
+        trader: Trader,
+        settings: HarvesterSettings | None = None,
+        *,
+        now_ms: Callable[[], int] | None = None,
+        hedge: BinanceTrader | None = None,
     ) -> None:
         self.trader = trader
+        self.hedge = hedge
+        if hedge is not None:
+            trader.attach_hedge(hedge)
+        self._quotes: dict[str, HedgeQuote] = {}
+        self._rate_avg: dict[tuple[str, str], RateAverage] = {}
         self.settings = settings or HarvesterSettings()
         self.now_ms = now_ms or (lambda: int(time.time() * 1000))
         self.status = "stopped"
@@ -320,6 +388,21 @@ class Harvester:
             self._decide("*", "error", f"venue read failed: {exc}")
             return
         self.error = None
+        if self.hedge is not None:
+            # the account is read when a perp hedge is held (its legs are checked every cycle)
+            # and hourly otherwise (capital for sizing); each order reads it again anyway
+            held = any(p.hedge_venue for p in self.positions.values())
+            due = held or self.hedge.account is None or self.cycles % 12 == 1
+            try:
+                if due:
+                    _, self._quotes = await asyncio.gather(self.hedge.refresh(), self.hedge.quotes())
+                else:
+                    self._quotes = await self.hedge.quotes()
+            except (VenueError, ValueError) as exc:
+                # held perp-against-perp positions keep their legs; nothing new is entered there
+                self._quotes = {}
+                self.error = f"{self.hedge.venue}: {exc}"
+                self._decide("*", "error", f"{self.hedge.venue} read failed: {exc}")
         self.last_cycle_ms = now
         trader._venue_mids = dict(mids)  # noqa: SLF001 - the trader prices with what was just read
         trader._check_daily_loss()  # noqa: SLF001 - same rule as the poller, at the harvester's pace
@@ -332,12 +415,18 @@ class Harvester:
         await self._finish_openings(markets)
         await self._exits(markets, now)
         await self._entries(markets, now)
-        await self._delta()
+        await self._delta(markets)
         self._sync_sizes()
 
     def _markets(self, ctxs: list[Any], mids: Mapping[str, float], now: int) -> dict[str, FundingMarket]:
+        """This scan's markets. A market hedged by the other venue's perp is judged on the two
+        rates' time averages (:class:`RateAverage`, ``spread_window_h``), not on this instant's
+        predicted rates: the spread of two predicted rates swings by tens of % APR within
+        minutes, and entering and leaving on each swing pays both venues' fees every time."""
         out: dict[str, FundingMarket] = {}
         ext = self.trader.settings.external_spot
+        listed = self.hedge_symbols()
+        tau_ms = self.settings.spread_window_h * 3_600_000
         for c in ctxs:
             if c is None:
                 continue
@@ -352,10 +441,35 @@ class Harvester:
             spot_px = mids.get(pair.name) if pair is not None else None
             if spot_px is not None and not (spot_px > 0 and math.isfinite(spot_px)):
                 spot_px = None
-            hedge = "spot" if spot_px else ("external" if ext.get(c.symbol) else "none")
+            held = self.positions.get(c.symbol)
+            quote = self._quotes.get(c.symbol) if c.symbol in listed else None
+            rate = c.funding
+            if quote is not None:
+                rate = self._rate_avg.setdefault(("own", c.symbol), RateAverage()).update(c.funding, now, tau_ms)
+                hedge_rate = self._rate_avg.setdefault(("hedge", c.symbol), RateAverage()).update(quote.rate, now, tau_ms)
+            if held is not None:
+                # a held position is judged on the hedge it has
+                hedge = "perp" if held.hedge_venue else ("spot" if spot_px else "external")
+            elif spot_px and (c.funding > 0 or self._spot_balance(c.symbol) > 0):
+                hedge = "spot"
+            elif ext.get(c.symbol) and c.funding > 0:
+                hedge = "external"
+            elif quote is not None:
+                hedge = "perp"  # no spot leg for this side: the other venue's perp
+            else:
+                hedge = "spot" if spot_px else "none"
+            if hedge == "perp" and quote is None:
+                hedge = "none"  # the other venue is not readable right now
+            perp = {}
+            if hedge == "perp" and quote is not None:
+                perp = dict(
+                    hedge_venue=self.hedge.venue if self.hedge else None, hedge_rate=hedge_rate,
+                    hedge_interval_h=quote.interval_h, hedge_next_funding_ms=quote.next_funding_ms,
+                    hedge_mark_px=quote.mark_px,
+                )  # fmt: skip
             out[c.symbol] = FundingMarket(
                 symbol=c.symbol,
-                rate=c.funding,
+                rate=rate if hedge == "perp" else c.funding,
                 interval_h=c.funding_interval_h,
                 next_funding_ms=next_settlement_ms(now, c.funding_interval_h),
                 mark_px=c.mark_px,
@@ -364,8 +478,13 @@ class Harvester:
                 open_interest_usd=oi_usd,
                 oi_trend={Trend.RISING: "rising", Trend.FALLING: "falling"}.get(trend, "stable"),  # type: ignore[arg-type]
                 hedge=hedge,  # type: ignore[arg-type]
+                **perp,  # type: ignore[arg-type]
             )
         return out
+
+    def hedge_symbols(self) -> set[str]:
+        """Symbols the hedge venue lists (empty without one)."""
+        return set(self.hedge.rules) if self.hedge is not None else set()
 
     # ------------------------------------------------------------------ orders
     def _intent(self, symbol: str, asset: int, is_buy: bool, size: float, px: float, tif: str, reduce_only: bool) -> OrderIntent:
@@ -432,7 +551,43 @@ class Harvester:
             if intents:
                 await self._send(intents)
                 await trader.refresh()
+            await self._match_hedge(pos, m)
+
+    async def _match_hedge(self, pos: HarvestPosition, m: FundingMarket) -> None:
+        """Bring the position's other leg (spot, or the hedge venue's perp) to its first leg."""
+        if pos.hedge_venue is not None:
+            await self._match_perp_hedge(pos, m)
+        else:
             await self._match_spot(pos, m)
+
+    async def _match_perp_hedge(self, pos: HarvestPosition, m: FundingMarket, *, tolerance: float = 0.0) -> None:
+        """IOC on the hedge venue so that its perp equals ``−perp`` (base units), when the gap
+        is worth an order (above the venue's minimum notional, and above ``tolerance`` × the
+        position's notional)."""
+        hedge = self.hedge
+        if hedge is None:
+            return
+        perp = self._perp_position(pos.symbol)
+        have = hedge.position_size(pos.symbol)
+        want = -perp
+        gap = want - have
+        px = m.hedge_mark_px or hedge.marks.get(pos.symbol) or m.mark_px
+        size = hedge.floor_size(pos.symbol, abs(gap))
+        if size <= 0 or size * px < max(MIN_LEG_USD, tolerance * abs(perp) * px):
+            return
+        reducing = abs(want) < abs(have) and (want == 0 or (want > 0) == (have > 0))
+        if size * px < hedge.min_notional(pos.symbol) and not reducing:
+            return
+        order = hedge.order_for(pos.symbol, gap > 0, size, px, self.settings.slippage, reduce_only=reducing)
+        if order is None:
+            return
+        [out] = await hedge.submit([order])
+        if out.status != "filled":
+            self._decide(pos.symbol, "error", f"{hedge.venue} leg {out.status}: {out.message}", position_id=pos.id)
+        try:
+            await hedge.refresh()
+        except VenueError as exc:
+            self._decide(pos.symbol, "error", f"{hedge.venue} read failed: {exc}")
 
     async def _match_spot(self, pos: HarvestPosition, m: FundingMarket) -> None:
         """Buy (or sell) spot so that the spot leg equals the perp leg's size."""
@@ -457,12 +612,18 @@ class Harvester:
             m = markets.get(pos.symbol)
             if m is None:
                 continue
+            if pos.hedge_venue is not None and m.hedge != "perp":
+                continue  # the other venue's funding is unknown this cycle: judge it next cycle
             liq = None
             acc = trader.account
             if acc is not None:
                 p = next((p for p in acc.state.positions if p.symbol == pos.symbol and p.size != 0), None)
                 if p is not None and p.liquidation_px:
                     liq = abs(p.liquidation_px - m.mark_px) / m.mark_px
+            if pos.hedge_venue is not None and self.hedge is not None:
+                other = self.hedge.liquidation_distance(pos.symbol)
+                if other is not None:
+                    liq = other if liq is None else min(liq, other)
             ex = exit_decision(
                 pos.held(m.mark_px), m, self.settings.profile, now_ms=now,
                 max_hold_ms=int(self.settings.max_hold_h * 3_600_000), liq_distance=liq,
@@ -496,13 +657,19 @@ class Harvester:
                 if o.status != "filled":
                     self._decide(pos.symbol, "error", f"{action} perp leg {o.status}: {o.message}")
             await trader.refresh()
-        await self._match_spot(pos, m)
-        if ex.kind == "close" and abs(self._perp_position(pos.symbol)) < 10 ** -info.sz_decimals:
+        await self._match_hedge(pos, m)
+        if ex.kind == "close" and abs(self._perp_position(pos.symbol)) < 10 ** -info.sz_decimals and self._hedge_flat(pos):
             del self.positions[pos.symbol]
             if trader.journal is not None:
                 trader.journal.log_event(
                     "harvest_close", f"{pos.symbol}: {ex.reason}", {"position_id": pos.id, "reason": ex.reason}
                 )
+
+    def _hedge_flat(self, pos: HarvestPosition) -> bool:
+        """True when the position has no perp hedge or its hedge leg is flat."""
+        if pos.hedge_venue is None or self.hedge is None:
+            return True
+        return self.hedge.floor_size(pos.symbol, abs(self.hedge.position_size(pos.symbol))) == 0
 
     async def _entries(self, markets: Mapping[str, FundingMarket], now: int) -> None:
         trader = self.trader
@@ -514,28 +681,42 @@ class Harvester:
         for m in markets.values():
             if m.symbol in self.positions:
                 continue
+            fee = PERP_PERP_FEE if m.hedge == "perp" else CARRY_FEE
+            if m.hedge == "perp":
+                age = self._rate_avg[("own", m.symbol)].age_ms(now)
+                window_ms = s.spread_window_h * 3_600_000
+                if age < window_ms:
+                    if abs(m.carry_apr) >= s.profile.entry_apr:
+                        self._decide(m.symbol, "skip", f"spread averaging: {age / 60_000:.0f} of "
+                                     f"{window_ms / 60_000:.0f} min of rates seen", apr=m.carry_apr)  # fmt: skip
+                    continue
             verdict = evaluate(
-                m, s.profile, now_ms=now, score_model=s.score_model, maker_fee=CARRY_FEE,  # type: ignore[arg-type]
+                m, s.profile, now_ms=now, score_model=s.score_model, maker_fee=fee,  # type: ignore[arg-type]
                 min_oi_usd=s.min_oi_usd, holding_periods=s.holding_periods, horizon_periods=s.horizon_periods,
             )  # fmt: skip
             if isinstance(verdict, Skip):
                 # only the interesting skips are kept: funding high enough to look at
-                if abs(m.apr) >= s.profile.entry_apr:
-                    self._decide(m.symbol, "skip", verdict.reason, apr=m.apr)
+                if abs(m.carry_apr) >= s.profile.entry_apr:
+                    self._decide(m.symbol, "skip", verdict.reason, apr=m.carry_apr)
                 continue
-            if verdict.side == "long_perp" and self._spot_balance(m.symbol) <= 0:
+            if verdict.side == "long_perp" and m.hedge == "spot" and self._spot_balance(m.symbol) <= 0:
                 self._decide(m.symbol, "skip", "negative funding: no spot held to sell against a perp long", apr=m.apr)
                 continue
             candidates.append(verdict)
         if not candidates:
             return
         capital = acc.state.account_value + (acc.spot_usdc or 0.0)
+        hedge_usd: dict[str, float] = {}
+        if self.hedge is not None and self.hedge.equity is not None:
+            capital += self.hedge.equity
+            hedge_usd[self.hedge.venue] = self.hedge.notional_usd()
         current = {
             p.symbol: abs(self._perp_position(p.symbol)) * markets[p.symbol].mark_px
             for p in self.positions.values()
             if p.symbol in markets
         }
-        plan = allocate(candidates, profile=s.profile, capital_usd=capital, current_usd=current)
+        plan = allocate(candidates, profile=s.profile, capital_usd=capital, current_usd=current,
+                        hedge_venue_usd=hedge_usd)  # fmt: skip
         self.targets = [(c.market.symbol, usd) for c, usd in plan]
         for cand, usd in plan:
             await self._enter(cand, usd, now)
@@ -547,7 +728,10 @@ class Harvester:
         * ``short_perp`` hedged by declared external spot: short perp only, never more than the
           external quantity not already hedged;
         * ``long_perp`` (negative funding): long perp, sell spot held on the venue, never more
-          than what is held.
+          than what is held;
+        * perp against perp (``m.hedge == "perp"``): this perp on the side the spread pays, the
+          hedge venue's perp on the other, sized to what both venues' steps allow and to the
+          hedge account's margin at the trader's maximum leverage.
         """
         trader = self.trader
         m = cand.market
@@ -558,7 +742,16 @@ class Harvester:
         held = self._spot_balance(m.symbol)
         decimals = info.sz_decimals if pair is None else min(info.sz_decimals, pair.sz_decimals)
         base = usd / m.mark_px
-        if cand.side == "short_perp" and pair is None:
+        hedge = self.hedge if m.hedge == "perp" else None
+        pair = None if hedge is not None else pair
+        if hedge is not None:
+            free = hedge.account.available_balance if hedge.account is not None else 0.0
+            base = min(base, free * hedge.max_leverage * 0.9 / (m.hedge_mark_px or m.mark_px))
+            what = (
+                f"short perp + long {hedge.venue} perp" if cand.side == "short_perp"
+                else f"long perp + short {hedge.venue} perp"
+            )  # fmt: skip
+        elif cand.side == "short_perp" and pair is None:
             external = float(trader.settings.external_spot.get(m.symbol, 0.0))
             hedged = sum(-p.perp_size for p in self.positions.values() if p.symbol == m.symbol)
             base = min(base, max(external - hedged, 0.0))
@@ -575,20 +768,31 @@ class Harvester:
             base = min(base, held)
             what = "long perp + sell spot held"
         size = floor_size(base, decimals)
+        if hedge is not None:
+            size = hedge.floor_size(m.symbol, size)
+            if size * m.mark_px < hedge.min_notional(m.symbol):
+                self._decide(m.symbol, "skip", f"size ${size * m.mark_px:,.2f} below {hedge.venue}'s "
+                             f"${hedge.min_notional(m.symbol):g} minimum order")  # fmt: skip
+                return
         if size * m.mark_px < MIN_LEG_USD:
             self._decide(m.symbol, "skip", f"size ${size * m.mark_px:,.2f} below the ${MIN_LEG_USD:.0f} minimum order")
             return
         self._seq += 1
         pos = HarvestPosition(
             id=f"h{now}-{self._seq}", symbol=m.symbol, spot_pair=pair.name if pair else None,
-            spot_asset=pair.asset_id if pair else None, side=cand.side, entry_ms=now, entry_apr=m.apr,
-            entry_basis=m.basis, target_size=size, spot_base=held,
+            spot_asset=pair.asset_id if pair else None, side=cand.side, entry_ms=now, entry_apr=m.carry_apr,
+            entry_basis=m.basis, target_size=size, spot_base=held if hedge is None else 0.0,
+            hedge_venue=hedge.venue if hedge is not None else None,
         )  # fmt: skip
-        strategy = "cash_and_carry" if cand.side == "short_perp" else "reverse_carry"
+        if hedge is not None:
+            strategy = "perp_perp"
+        else:
+            strategy = "cash_and_carry" if cand.side == "short_perp" else "reverse_carry"
         self._decide(
             m.symbol, "enter", f"{cand.reason}; {what}, {size:g} = ${size * m.mark_px:,.0f}",
-            position_id=pos.id, score=cand.score, fraction=cand.fraction, apr=m.apr, basis=m.basis,
+            position_id=pos.id, score=cand.score, fraction=cand.fraction, apr=m.carry_apr, basis=m.basis,
             oi_usd=m.open_interest_usd, oi_trend=m.oi_trend, rate=m.rate, size=size, strategy=strategy,
+            hedge_venue=pos.hedge_venue, hedge_rate=m.hedge_rate, hedge_interval_h=m.hedge_interval_h,
         )  # fmt: skip
         if trader.journal is not None:
             trader.journal.log_event(
@@ -607,7 +811,7 @@ class Harvester:
                 return
             if out.status == "filled":
                 await trader.refresh()
-                await self._match_spot(pos, m)
+                await self._match_hedge(pos, m)
                 return
             # rejected (would cross, or anything else): fall back to IOC within the bound
         [out] = await self._send([self._perp_ioc(m, info, is_buy, size, False)])
@@ -617,13 +821,23 @@ class Harvester:
             if abs(self._perp_position(m.symbol)) == 0:
                 del self.positions[m.symbol]
                 return
-        await self._match_spot(pos, m)
+        await self._match_hedge(pos, m)
 
-    async def _delta(self) -> None:
+    async def _delta(self, markets: Mapping[str, FundingMarket]) -> None:
+        # perp against perp: the other venue's leg follows this one within the 2 % rung
+        for pos in [p for p in self.positions.values() if p.hedge_venue is not None and p.pending_oid is None]:
+            m = markets.get(pos.symbol)
+            if m is None:
+                continue
+            await self._match_perp_hedge(pos, m, tolerance=HEDGE_RESIZE)
+            info = self.trader.markets.get(pos.symbol)
+            step = 10 ** -(info.sz_decimals if info else 8)
+            if abs(self._perp_position(pos.symbol)) < step and self._hedge_flat(pos):
+                del self.positions[pos.symbol]  # both legs gone (kill switch, liquidation, by hand)
         view, refusal = self.trader.preview_rebalance()
         # Only carry positions are neutral by design. A reverse carry (spot sold, perp bought)
         # keeps the delta of the spot that was held before it, which is the trader's own choice.
-        harvest_syms = {s for s, p in self.positions.items() if p.side == "short_perp"}
+        harvest_syms = {s for s, p in self.positions.items() if p.side == "short_perp" and p.hedge_venue is None}
         hedges = [h for h in view.hedges if h.intent.symbol in harvest_syms]
         if not hedges or refusal is not None:
             return
@@ -641,6 +855,8 @@ class Harvester:
         for pos in self.positions.values():
             pos.perp_size = self._perp_position(pos.symbol)
             pos.spot_size = self._spot_balance(pos.symbol)
+            if pos.hedge_venue is not None and self.hedge is not None:
+                pos.hedge_size = self.hedge.position_size(pos.symbol)
 
     async def unwind_spot(self) -> list[str]:
         """Sell the spot legs of the harvester's carry positions (after the kill switch has closed
@@ -674,7 +890,11 @@ class Harvester:
         for p in self.positions.values():
             mark = self.trader.mark(p.symbol) or 0.0
             perp = self._perp_position(p.symbol)  # the account's, not the last cycle's
-            rows.append((p.symbol, p.side, perp, abs(perp) * mark, p.entry_apr))
+            if p.hedge_venue is not None:
+                label = f"vs {p.hedge_venue}"
+            else:
+                label = "carry" if p.side == "short_perp" else "reverse"
+            rows.append((p.symbol, label, perp, abs(perp) * mark, p.entry_apr))
         return HarvesterView(
             status=self.status,
             profile=self.settings.profile.name,

@@ -51,6 +51,12 @@ first fill) are reported as ``unattributed_funding``, outside the totals.
 × held_years)`` where ``avg_notional`` is the time-weighted mean of the perp leg's notional
 ``|size| × last fill px`` (USD) over the holding time: only the perp leg earns funding.
 
+**Perp against perp.** Fills journalled under a hedge venue's label (:data:`HEDGE_VENUES`,
+``"binance"``) are the *other* perp leg of the same underlying (the Binance trader journals
+them under the Hyperliquid symbol): a third book, average cost like the first perp leg, whose
+realised P&L joins ``perp_pnl``. The position closes when every leg is flat, so its funding is
+both venues' payments over its life.
+
 **Open positions** are listed with ``closed_ms = None``. Without a mark their unrealised legs
 are excluded (only realised P&L, funding and fees so far are counted, ``unrealised`` is
 ``None``); with ``marks`` (perp symbol → USD price, used for the spot leg too) the remaining
@@ -107,6 +113,10 @@ EVENT_SLACK_MS: Final = 10 * 60_000
 
 DEFAULT_DUST_USD: Final = 10.0
 """Spot remainder (USD) below which a spot leg counts as flat (Hyperliquid's minimum order value)."""
+
+HEDGE_VENUES: Final = frozenset({"binance"})
+"""Journal venue labels of a second venue's perp: its fills are the hedge leg of a
+perp-against-perp position (``core.binance_trader``), not a second perp position."""
 
 STABLECOINS: Final = frozenset({"USDC", "USDT", "USDT0", "USDE", "USDH", "USDHL", "USD"})
 """Fee tokens converted 1:1 to USD (the same list as :data:`core.trading.STABLECOINS`)."""
@@ -175,7 +185,9 @@ class PositionPnl:
     spot + perp + funding − fees. ``notional_usd``: the largest leg notional reached
     (``|size| × last fill px``). ``funding_apr_realised``: ``funding / (avg perp notional ×
     held years)``, ``None`` without perp exposure time. ``perp_size``/``spot_size``: what is
-    still held (base units, signed perp). ``notes``: caveats (unmatched spot sale, fee not
+    still held (base units, signed perp). ``hedge_venue``/``hedge_size``: the second venue of
+    a perp-against-perp position and its perp leg still held (signed base units); both perp
+    legs' P&L is in ``perp_pnl``, both venues' funding in ``funding_pnl``. ``notes``: caveats (unmatched spot sale, fee not
     converted, unrealised legs excluded…).
     """
 
@@ -197,6 +209,8 @@ class PositionPnl:
     close_reason: str | None = None
     fills: int = 0
     venue_closed_pnl: float = 0.0
+    hedge_venue: str | None = None
+    hedge_size: float = 0.0
     notes: list[str] = field(default_factory=list)
     # time-weighted perp notional, USD·ms (for the APR)
     notional_ms: float = 0.0
@@ -300,6 +314,9 @@ class _Book:
     spot_px: float = 0.0
     spot_peak: float = 0.0  # peak spot value (USD) in the current position
     perp_scale: float = 0.0
+    hedge_q: float = 0.0  # the hedge venue's perp leg (signed base units), perp against perp
+    hedge_avg: float = 0.0
+    hedge_scale: float = 0.0
     pos: PositionPnl | None = None
 
 
@@ -396,7 +413,7 @@ class _Replay:
         b.perp_t = max(b.perp_t, t)
 
     def _maybe_close(self, b: _Book, t: int) -> None:
-        if b.pos is not None and _flat(b.perp_q, b.perp_scale) and self._spot_flat(b):
+        if b.pos is not None and _flat(b.perp_q, b.perp_scale) and self._spot_flat(b) and _flat(b.hedge_q, b.hedge_scale):
             self._accrue(b, t)
             b.perp_q = 0.0
             b.pos.closed_ms = t
@@ -421,8 +438,39 @@ class _Replay:
         fee, note = _fee_usd(fill, symbol, self.aliases, self.marks)
         if is_spot:
             self._spot(b, symbol, fill, fee, note)
+        elif fill.venue in HEDGE_VENUES:
+            self._hedge_perp(b, symbol, fill, fee, note)
         else:
             self._perp(b, symbol, fill, fee, note)
+
+    def _hedge_perp(self, b: _Book, symbol: str, fill: Fill, fee: float, note: str | None) -> None:
+        """A fill of the hedge venue's perp (the other leg of a perp-against-perp position):
+        average-cost P&L like the first perp leg, added to ``perp_pnl``; a flip through zero
+        just restarts the average (the position is delimited by the legs together)."""
+        t = fill.time_ms
+        b.hedge_scale = max(b.hedge_scale, fill.sz)
+        p = b.pos or self._open(b, symbol, t)
+        if not p.side:
+            p.side = "short_perp" if fill.side == "B" else "long_perp"  # the first leg is the opposite
+        d = fill.sz if fill.side == "B" else -fill.sz
+        q = b.hedge_q
+        if _flat(q, b.hedge_scale) or (q > 0) == (d > 0):
+            new = q + d
+            b.hedge_avg = (abs(q) * b.hedge_avg + fill.sz * fill.px) / abs(new)
+            b.hedge_q = new
+        else:
+            closing = min(fill.sz, abs(q))
+            p.perp_pnl += closing * (fill.px - b.hedge_avg) * (1.0 if q > 0 else -1.0)
+            p.venue_closed_pnl += fill.closed_pnl
+            rest = fill.sz - closing
+            if rest <= fill.sz * _QTY_RTOL:
+                b.hedge_q = 0.0 if _flat(q + d, b.hedge_scale) else q + d
+            else:
+                b.hedge_q = rest if d > 0 else -rest
+                b.hedge_avg = fill.px
+        self._track(p, fill, fee, note)
+        p.hedge_venue = fill.venue
+        self._maybe_close(b, t)
 
     def _perp(self, b: _Book, symbol: str, fill: Fill, fee: float, note: str | None) -> None:
         t = fill.time_ms
@@ -585,6 +633,7 @@ def build_report(
     aliases: Mapping[str, str] | None = None,
     now_ms: int | None = None,
     dust_usd: float = DEFAULT_DUST_USD,
+    hedge_marks: Mapping[str, float] | None = None,
 ) -> PnlReport:
     """Attribute the journal's P&L to positions (module docstring: rules and formulas).
 
@@ -598,6 +647,8 @@ def build_report(
             ``spot_map`` and fee tokens (default :data:`core.trading.SPOT_ALIASES`).
         now_ms: end of the holding time of open positions for the APR (default: now).
         dust_usd: a spot remainder below this value (USD) counts as flat.
+        hedge_marks: perp symbol → USD mark on the hedge venue, for the open perp legs there
+            (default: ``marks``; the two venues' marks differ by the perp-against-perp basis).
     """
     aliases = _DEFAULT_ALIASES if aliases is None else aliases
     spot_map = default_spot_map(aliases) if spot_map is None else spot_map
@@ -621,12 +672,15 @@ def build_report(
         replay._accrue(b, as_of)
         p.perp_size = b.perp_q
         p.spot_size = b.spot_q
+        p.hedge_size = b.hedge_q
         mark = None if marks is None else marks.get(symbol)
         if mark is None:
             p.unrealised = None
             p.notes.append("open: unrealised legs excluded (no mark)")
         else:
-            upnl = b.perp_q * (float(mark) - b.perp_avg)
+            # the hedge venue's perp leg at that venue's mark when given (else the same mark)
+            hmark = float((hedge_marks or {}).get(symbol, mark))
+            upnl = b.perp_q * (float(mark) - b.perp_avg) + b.hedge_q * (hmark - b.hedge_avg)
             uspot = b.spot_q * (float(mark) - b.spot_avg)
             p.perp_pnl += upnl
             p.spot_pnl += uspot
@@ -717,6 +771,8 @@ def report_json(report: PnlReport) -> dict[str, Any]:
                 "funding_apr_realised": _frac(p.funding_apr_realised),
                 "perp_size": p.perp_size,
                 "spot_size": p.spot_size,
+                "hedge_venue": p.hedge_venue,
+                "hedge_size": p.hedge_size,
                 "fills": p.fills,
                 "close_reason": p.close_reason,
                 "notes": list(p.notes),

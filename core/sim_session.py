@@ -28,7 +28,10 @@ from core.credentials import TradingAccess
 from core.harvest import PROFILES
 from core.harvester import Harvester, HarvesterSettings
 from core.journal import Journal
+from core.binance_trader import BinanceTrader
+from core.risk import TradingState
 from core.trading import Trader, TraderSettings
+from core.venues.binance_futures import BinanceCredentials, BinanceFuturesClient
 from core.venues.hyperliquid.signing import Signer
 
 __all__ = ["SESSION_START_MS", "harvester_settings", "parse_duration", "run_simulated_harvest"]
@@ -68,7 +71,15 @@ def harvester_settings(settings: Settings, profile: str | None = None) -> Harves
         maker_first=h.maker_first,
         slippage=h.slippage,
         reduce_below=h.reduce_below,
+        perp_hedge=h.perp_hedge,
+        spread_window_h=h.spread_window_h,
     )
+
+
+def _session_binance_credentials(seed: int) -> BinanceCredentials:
+    """The simulated session's Binance API key pair (derived from the seed: same run, same key)."""
+    digest = hashlib.sha256(f"pfterm simulated binance {seed}".encode()).hexdigest()
+    return BinanceCredentials("sim" + digest[:29], digest[32:] + digest[:32])
 
 
 def _session_signer(seed: int) -> Signer:
@@ -105,7 +116,11 @@ async def run_simulated_harvest(
         load_snapshot(), seed=seed, start_ms=SESSION_START_MS, cascade_rate_per_hour=settings.sim.cascade_rate,
         regime=regime, regime_flip_at_ms=regime_flip_at_ms,
     )  # fmt: skip
-    server = SimulatorServer(model, speed=0.0, tick_hz=1.0, starting_usdc=starting_usdc, lockstep=True)
+    bn_creds = _session_binance_credentials(seed) if hs.perp_hedge == "binance" else None
+    server = SimulatorServer(
+        model, speed=0.0, tick_hz=1.0, starting_usdc=starting_usdc, lockstep=True,
+        binance_credentials=[(bn_creds.api_key, bn_creds.secret)] if bn_creds else (),
+    )  # fmt: skip
     await server.start()
     tmp = None
     if journal_path is None:
@@ -126,12 +141,23 @@ async def run_simulated_harvest(
         access, exchange, journal, TraderSettings.from_section(settings.trading),
         venue="sim", venue_now_ms=clock, wall_ms=clock,
     )  # fmt: skip
-    harvester = Harvester(trader, hs, now_ms=clock)
+    hedge = None
+    if bn_creds is not None:
+        bn_client = BinanceFuturesClient(server.http_url or "", bn_creds, clock_ms=clock, timeout_s=30.0)
+        hedge = BinanceTrader(
+            bn_client, journal=journal, halted=lambda: trader.state is TradingState.HALTED,
+            max_leverage=int(settings.trading.max_leverage), kill_slippage=settings.trading.kill_slippage,
+        )  # fmt: skip
+    harvester = Harvester(trader, hs, now_ms=clock, hedge=hedge)
     start_ms = model.now_ms
     end_ms = start_ms + int(duration_s * 1000)
     try:
         await trader.start()
-        equity0 = trader.account.state.account_value + (trader.account.spot_usdc or 0.0) if trader.account else 0.0
+        if hedge is not None:
+            await hedge.start()
+        equity0 = trader.equity_all_venues or 0.0
+        if trader.account is not None:
+            equity0 += trader.account.spot_usdc or 0.0
         await harvester.load()
         harvester.status = "running"
         last_note = 0
@@ -148,15 +174,19 @@ async def run_simulated_harvest(
         funding = await exchange.user_funding(start_ms, model.now_ms)
         journal.record_fills(trader._own(fills))  # noqa: SLF001
         journal.record_fundings(trader._own(funding))  # noqa: SLF001
+        if hedge is not None:
+            await hedge.refresh()
+            await hedge.sync_fills_and_funding()
         await trader.refresh()
         acc = trader.account
-        equity1 = acc.state.account_value + (acc.spot_usdc or 0.0) if acc else 0.0
+        equity1 = (trader.equity_all_venues or 0.0) + (acc.spot_usdc or 0.0 if acc else 0.0)
         spot_value = 0.0
         if acc is not None:
             for b in acc.spot:
                 spot_value += b.total * (trader.mark(b.coin) or 0.0)
         marks = dict(trader._venue_mids)  # noqa: SLF001 - the last allMids, perp and spot
-        report = build_report(journal, since_ms=0, marks=marks, now_ms=model.now_ms)
+        hedge_marks = {s: p.mark_px for s, p in hedge.positions.items() if p.mark_px} if hedge is not None else None
+        report = build_report(journal, since_ms=0, marks=marks, now_ms=model.now_ms, hedge_marks=hedge_marks)
         actions = harvester.counts
         exits = harvester.exit_reasons
         return {
@@ -175,7 +205,8 @@ async def run_simulated_harvest(
                 "status": harvester.status,
             },
             "account": {
-                "starting_usdc": starting_usdc * 2,
+                "starting_usdc": starting_usdc * (3 if hedge is not None else 2),
+                "venues": ["hyperliquid (sim)"] + ([f"{hedge.venue} (sim)"] if hedge is not None else []),
                 "equity_start_usd": round(equity0, 2),
                 "equity_end_usd": round(equity1 + spot_value, 2),
                 "open_positions": len(harvester.positions),
@@ -192,6 +223,8 @@ async def run_simulated_harvest(
         await trader.stop()
         await exchange.aclose()
         await info.aclose()
+        if hedge is not None:
+            await hedge.client.aclose()
         journal.close()
         await server.stop()
         if tmp is not None:

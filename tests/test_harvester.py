@@ -77,8 +77,11 @@ async def test_funding_flip_is_exited() -> None:
     )
     assert report["decisions"].get("enter", 0) >= 1
     assert report["exit_reasons"].get("funding flipped", 0) >= 1
-    assert report["account"]["open_positions"] == 0
-    assert all(p["closed_ms"] is not None for p in report["pnl"]["positions"])
+    # every cash-and-carry position is out once Hyperliquid's funding turned; perp-against-perp
+    # positions follow the spread of the two venues, which a flip of one venue's regime need
+    # not turn (the other venue follows its premium)
+    carry = [p for p in report["pnl"]["positions"] if p["strategy"] == "cash_and_carry"]
+    assert carry and all(p["closed_ms"] is not None for p in carry)
 
 
 async def test_daily_loss_limit_fires_the_kill_switch_and_stops() -> None:
@@ -224,3 +227,37 @@ async def test_flatten_sells_the_carry_spot_legs_after_the_kill() -> None:
         await trader.refresh()
         for b in trader.account.spot:
             assert b.total * (trader.mark(b.coin) or 0) < 10.0, b  # at most dust below one order is left
+
+
+async def test_perp_against_perp_on_two_venues(tmp_path) -> None:
+    """Markets without a spot leg are harvested against Binance's perp: both legs opened and
+    closed together, Binance's funding journalled, and the attribution equals the change of
+    equity over both venues."""
+    import dataclasses
+
+    from core.journal import Journal
+
+    s = _quiet_settings()
+    hs = dataclasses.replace(harvester_settings(s), spread_window_h=1.0)  # a short average: entries within hours
+    path = tmp_path / "journal.sqlite"
+    report = await run_simulated_harvest(s, hs, seed=7, duration_s=10 * 3_600, journal_path=path)
+    assert report["account"]["venues"] == ["hyperliquid (sim)", "binance (sim)"]
+    pp = [p for p in report["pnl"]["positions"] if p["strategy"] == "perp_perp"]
+    closed = [p for p in pp if not p["open"]]
+    assert len(pp) >= 5 and len(closed) >= 3
+    for p in closed:
+        assert p["perp_size"] == 0 and p["hedge_size"] == 0 and p["hedge_venue"] == "binance"
+        assert p["close_reason"]
+    for p in pp:
+        if p["open"] and p["fills"] >= 2:  # both legs placed (a leg sent in the last cycle may be alone)
+            assert p["hedge_size"] == pytest.approx(-p["perp_size"])
+    total = report["pnl"]["total"]
+    change = report["account"]["equity_end_usd"] - report["account"]["equity_start_usd"]
+    assert total["net"] == pytest.approx(change, abs=max(5.0, 0.02 * abs(change)))
+    with Journal(path) as j:
+        venues = {f.venue for f in j.fills()}
+        binance_funding = [f for f in j.funding() if f.venue == "binance"]
+    assert venues == {"sim", "binance"}
+    # the 08:00 UTC settlement (the session starts at 00:20) paid or charged the open Binance legs
+    assert binance_funding and all(f.time_ms % (8 * 3_600_000) == 0 for f in binance_funding)
+    assert all(f.size != 0 and f.usdc * f.size * f.rate <= 0 for f in binance_funding)  # longs pay a positive rate

@@ -287,3 +287,40 @@ async def test_report_on_simulator_trading(tmp_path: Path) -> None:
     assert p.strategy == "manual" and p.side == "long_perp"
     assert p.perp_pnl == pytest.approx(sum(f.closed_pnl for f in fills), abs=0.02)  # venue rounds to cents
     assert p.fees == pytest.approx(sum(f.fee for f in fills))
+
+
+def _bn_fill(symbol: str, side: str, px: float, sz: float, t: int, fee: float, closed: float = 0.0) -> Fill:
+    tid = next(_tid)
+    return Fill("binance", tid, str(tid), symbol, side, px, sz, fee, "USDT", t, oid=tid, closed_pnl=closed)  # type: ignore[arg-type]
+
+
+def test_perp_against_perp_is_one_position_with_both_legs(journal: Journal, clock: _Clock) -> None:
+    """Short 2 ETH on Hyperliquid @3010 (maker fee 0.903), long 2 ETH on Binance @3000 (taker fee
+    3.0); funding +4.0 (Hyperliquid, received) and -1.5 (Binance, paid); close both @3100 (fees
+    0.93, 3.1). Hyperliquid perp (3010 − 3100) × 2 = −180, Binance (3100 − 3000) × 2 = +200:
+    perp +20; funding +2.5; fees 7.933; net 14.567."""
+    clock.t = T0 - 5_000
+    journal.log_event("harvest_open", "open ETH perp_perp",
+                      {"position_id": "h-2", "symbol": "ETH", "side": "short_perp", "strategy": "perp_perp"})  # fmt: skip
+    journal.record_fill(_fill("ETH", "A", 3_010, 2.0, T0, fee=0.903))
+    journal.record_fill(_bn_fill("ETH", "B", 3_000, 2.0, T0 + 500, fee=3.0))
+    journal.record_funding(_fund("ETH", T0 + H, 4.0, -2.0))
+    journal.record_funding(FundingPayment("binance", T0 + 8 * H, "ETH", -1.5, 2.0, 0.00025))
+    # before the hedge leg is closed the position is still open, marked per venue
+    journal.record_fill(_fill("ETH", "B", 3_100, 2.0, T0 + 9 * H, fee=0.93, closed=-180.0))
+    mid = build_report(journal, marks={"ETH": 3_100}, hedge_marks={"ETH": 3_090}, now_ms=T0 + 9 * H + 1)
+    [p] = mid.positions
+    assert p.is_open and p.hedge_venue == "binance" and p.hedge_size == pytest.approx(2.0)
+    assert p.perp_pnl == pytest.approx(-180 + 2 * (3_090 - 3_000))  # the Binance leg at Binance's mark
+    journal.record_fill(_bn_fill("ETH", "A", 3_100, 2.0, T0 + 9 * H + 500, fee=3.1, closed=200.0))
+    r = build_report(journal)
+    [p] = r.positions
+    assert (p.strategy, p.side, p.closed_ms) == ("perp_perp", "short_perp", T0 + 9 * H + 500)
+    assert p.perp_pnl == pytest.approx(20.0) == p.venue_closed_pnl
+    assert p.funding_pnl == pytest.approx(2.5)  # both venues' payments
+    assert p.fees == pytest.approx(0.903 + 3.0 + 0.93 + 3.1)
+    assert p.net == pytest.approx(20 + 2.5 - 7.933)
+    assert (p.perp_size, p.hedge_size) == (0.0, 0.0)
+    # without the hedge venue rule the Binance long would have netted the Hyperliquid short
+    # to zero and split this into separate positions
+    assert len(r.positions) == 1

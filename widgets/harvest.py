@@ -59,10 +59,10 @@ class HarvesterPanel(Static):
             grid = Table.grid(padding=(0, 1))
             for justify in ("left", "left", "right", "right", "right"):
                 grid.add_column(justify=justify, no_wrap=True)  # type: ignore[arg-type]
-            for sym, side, size, usd, apr in view.positions:
+            for sym, label, size, usd, apr in view.positions:
                 grid.add_row(
                     Text(sym, style="bold"),
-                    Text("carry" if side == "short_perp" else "reverse", style="dim"),
+                    Text(label, style="dim"),
                     fmt_size(size),
                     fmt_money(usd, 0),
                     Text(f"{apr * 100:+.0f}% in", style="dim"),
