@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.venues.binance_futures import BinanceCredentials
 from core.venues.hyperliquid.signing import Signer
 
 __all__ = [
@@ -155,3 +156,39 @@ def trading_access(
         reason = "mainnet trading is off: set trading.allow_mainnet = true in the config"
         return TradingAccess(None, address, network, reason, source)
     return TradingAccess(signer, address, network, None, source)
+
+
+BINANCE_KEY_ENV = "PFTERM_BINANCE_API_KEY"
+BINANCE_SECRET_ENV = "PFTERM_BINANCE_API_SECRET"
+
+
+def load_binance_credentials(key_file: Path | None, env: Mapping[str, str] | None = None) -> tuple[BinanceCredentials, str] | None:
+    """The Binance USDⓈ-M API key pair and where it came from, or ``None`` if none is given.
+
+    ``key_file`` (``trading.binance_key_file``) wins over ``PFTERM_BINANCE_API_KEY`` +
+    ``PFTERM_BINANCE_API_SECRET`` in ``env``. The file holds the API key on its first non-empty
+    line and the secret on the second, with the same permission rules as the Hyperliquid key
+    file (``chmod 600``, owned by the user). Neither value is ever quoted in an error.
+
+    Raises:
+        CredentialsError: a missing or too-open file, a file without two lines, or only one of
+            the two environment variables set.
+    """
+    env = os.environ if env is None else env
+    if key_file is not None:
+        path = Path(key_file).expanduser()
+        _check_file(path)
+        try:
+            lines = [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
+        except (OSError, UnicodeDecodeError):
+            raise CredentialsError(f"key file {path} cannot be read as text") from None
+        if len(lines) < 2:
+            raise CredentialsError(f"key file {path} must hold the API key and the secret on two lines")
+        return BinanceCredentials(lines[0], lines[1]), str(path)
+    key = (env.get(BINANCE_KEY_ENV) or "").strip()
+    secret = (env.get(BINANCE_SECRET_ENV) or "").strip()
+    if not key and not secret:
+        return None
+    if not key or not secret:
+        raise CredentialsError(f"set both ${BINANCE_KEY_ENV} and ${BINANCE_SECRET_ENV} (only one is set)")
+    return BinanceCredentials(key, secret), "environment"

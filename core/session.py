@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
+import secrets
 import sys
 from collections import ChainMap
 from dataclasses import dataclass
@@ -40,6 +42,10 @@ class EmbeddedSimulator:
     """
 
     def __init__(self, seed: int, speed: float, cascade_rate: float, start_ms: int | None = None) -> None:
+        from core.venues.binance_futures import BinanceCredentials
+
+        self.binance_credentials = BinanceCredentials("sim" + secrets.token_hex(16), secrets.token_hex(32))
+        """A fresh Binance API key pair for this session's simulated Binance account."""
         self.seed = seed
         self.speed = speed
         self.cascade_rate = cascade_rate
@@ -62,8 +68,14 @@ class EmbeddedSimulator:
         ]  # fmt: skip
         if self.start_ms is not None:
             args += ["--start-ms", str(self.start_ms)]
+        from core.credentials import BINANCE_KEY_ENV, BINANCE_SECRET_ENV
+
+        env = dict(os.environ)
+        env[BINANCE_KEY_ENV] = self.binance_credentials.api_key
+        env[BINANCE_SECRET_ENV] = self.binance_credentials.secret
         self._proc = await asyncio.create_subprocess_exec(
             *args,
+            env=env,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.DEVNULL,
@@ -226,6 +238,96 @@ def open_trader(
     )
 
 
+BINANCE_TESTNET_URL = "https://testnet.binancefuture.com"
+"""Binance USDⓈ-M futures testnet REST base (https://testnet.binancefuture.com)."""
+
+
+def hedge_venue_url(settings: Settings, endpoint: Endpoint, http_url: str) -> tuple[str | None, str]:
+    """Where the perp-against-perp Binance leg trades, or ``None``, and why (one line).
+
+    ``trading.binance_url`` wins; the embedded simulator and a simulator on a loopback ``--url``
+    serve Binance's ``/fapi`` on the same address; Hyperliquid mainnet pairs with Binance's
+    production API (only with ``trading.allow_mainnet``), testnet with Binance's testnet.
+    """
+    from core.venues.binance_futures import BINANCE_FUTURES_URL
+
+    if settings.harvest.perp_hedge == "none":
+        return None, "harvest.perp_hedge = none"
+    if settings.trading.binance_url:
+        return settings.trading.binance_url, "trading.binance_url"
+    host = urlsplit(http_url).hostname or ""
+    if endpoint.embedded or host in ("127.0.0.1", "localhost", "::1"):
+        return http_url, "the simulator's Binance endpoints"
+    network, _ = trading_network(settings, endpoint)
+    if network == "mainnet":
+        if not settings.trading.allow_mainnet:
+            return None, "mainnet trading is off (trading.allow_mainnet)"
+        return BINANCE_FUTURES_URL, "Binance USDⓈ-M production"
+    if network == "testnet":
+        return BINANCE_TESTNET_URL, "Binance USDⓈ-M testnet"
+    return None, f"no Binance venue paired with {endpoint.label}: set trading.binance_url"
+
+
+async def open_hedge(
+    settings: Settings,
+    endpoint: Endpoint,
+    trader,
+    http_url: str,
+    *,
+    credentials=None,
+    rate: float = 1.0,
+):
+    """The Binance leg's trader for perp-against-perp positions, started and attached to
+    ``trader`` (so the kill switch covers it), or ``None`` (logged and noted on the trader's
+    activity log with the reason: no venue, no key, venue unreachable or key refused).
+
+    ``credentials`` (the embedded simulator's) win over ``trading.binance_key_file`` and the
+    environment. ``rate`` is simulated seconds per wall second: signed requests carry the
+    venue's time, anchored on its ``/fapi/v1/time`` at start and advanced at that rate.
+    """
+    from core.binance_trader import BinanceTrader, ServerClock
+    from core.credentials import CredentialsError, load_binance_credentials
+    from core.portfolio import ActivityLevel
+    from core.risk import TradingState
+    from core.venues.binance_futures import BinanceFuturesClient
+    from core.venues.errors import VenueError
+
+    url, why = hedge_venue_url(settings, endpoint, http_url)
+    if url is None:
+        log.info("perp against perp off: %s", why)
+        return None
+    if credentials is None:
+        try:
+            loaded = load_binance_credentials(settings.trading.binance_key_file)
+        except CredentialsError as exc:
+            trader.note(ActivityLevel.ERROR, f"binance: {exc}")
+            log.error("binance: %s", exc)
+            return None
+        if loaded is None:
+            log.info("perp against perp off: no Binance key (PFTERM_BINANCE_API_KEY / trading.binance_key_file)")
+            return None
+        credentials = loaded[0]
+    clock = ServerClock(rate)
+    client = BinanceFuturesClient(url, credentials, clock_ms=clock)
+    t = settings.trading
+    hedge = BinanceTrader(
+        client, journal=trader.journal, halted=lambda: trader.state is TradingState.HALTED,
+        max_leverage=max(1, int(t.max_leverage)), kill_slippage=t.kill_slippage, kill_deadline_s=t.kill_deadline_s,
+        clock=clock,
+    )  # fmt: skip
+    try:
+        await hedge.start()
+    except (VenueError, ValueError) as exc:
+        trader.note(ActivityLevel.ERROR, f"binance ({why}) unavailable: {exc}")
+        log.error("binance (%s) unavailable: %s", why, exc)
+        await client.aclose()
+        return None
+    trader.attach_hedge(hedge)
+    trader.note(ActivityLevel.INFO, f"binance leg ready ({why}): perp against perp on, kill switch covers it")
+    log.info("binance leg ready (%s) at %s", why, url)
+    return hedge
+
+
 def build_engine(settings: Settings, endpoint: Endpoint) -> Engine:
     """An :class:`Engine` configured from ``settings`` with a clock suited to ``endpoint``."""
     a = settings.alerts
@@ -265,6 +367,9 @@ class MarketSession:
         self.cross = None
         self.cross_venues: tuple[str, ...] = ()
         self.trader = None
+        self.hedge = None
+        """The Binance leg's trader once ready (:func:`open_hedge`), else ``None``."""
+        self._http_url: str | None = None
         self.sim: EmbeddedSimulator | None = None
         self.feed = None
         self._selected: str | None = None
@@ -284,6 +389,7 @@ class MarketSession:
             self.sim = EmbeddedSimulator(s.seed, s.speed, s.cascade_rate)
             http_url = await self.sim.start()
         assert http_url is not None
+        self._http_url = http_url
         if self._stopping:
             return
         self.feed = HyperliquidMarketData(
@@ -342,7 +448,30 @@ class MarketSession:
             await asyncio.sleep(0.1)
         trader.markets.update({sym: st.info for sym, st in self.engine.store.markets.items()})
         await trader.start()
-        await trader.run()
+        hedge_poll = None
+        if trader.can_trade:
+            self.hedge = await open_hedge(
+                self.settings, self.endpoint, trader, self._http_url or "", rate=self.endpoint.clock_rate or 1.0,
+                credentials=self.sim.binance_credentials if self.sim is not None else None,
+            )  # fmt: skip
+            if self.hedge is not None:
+                hedge_poll = asyncio.create_task(self._poll_hedge(self.hedge, trader.settings.poll_s * 2.5))
+        try:
+            await trader.run()
+        finally:
+            if hedge_poll is not None:
+                hedge_poll.cancel()
+
+    async def _poll_hedge(self, hedge, period_s: float) -> None:
+        """Read the Binance leg's account every ``period_s`` (equity, positions for the views)."""
+        from core.venues.errors import VenueError
+
+        while True:
+            try:
+                await hedge.refresh()
+            except VenueError as exc:
+                hedge.error = str(exc)
+            await asyncio.sleep(period_s)
 
     async def _refresh_history_after_settlements(self, delay_s: float = 1.0) -> None:
         """After each settlement, fetch the followed market's history again (one new row)."""
@@ -373,6 +502,9 @@ class MarketSession:
                 await trader.exchange.aclose()
             if trader.journal is not None:
                 trader.journal.close()
+        if self.hedge is not None:
+            hedge, self.hedge = self.hedge, None
+            await hedge.client.aclose()
         if self.feed is not None:
             await self.feed.stop()
         if self.sim is not None:
@@ -390,12 +522,17 @@ async def kill_headless(settings: Settings, endpoint: Endpoint, access: TradingA
     if endpoint.http_url is None:
         raise ValueError("pfterm kill needs a running venue, not the embedded simulator")
     trader = open_trader(settings, endpoint, access, endpoint.http_url)
+    hedge = None
     try:
         if not access.can_trade:
             report = KillReport(failures=[f"read-only: {access.read_only}"])
             return report
         write(f"kill switch on {endpoint.label} for {access.account}")
         await trader.start()
+        # the Binance leg too, when a key for it is configured (PFTERM_BINANCE_API_KEY / key file)
+        hedge = await open_hedge(settings, endpoint, trader, endpoint.http_url)
+        if hedge is not None:
+            write(f"kill switch on binance ({hedge.client.base_url}) too")
         report = await trader.kill(reason="pfterm kill")
         for line in report.closed:
             write(f"  closed: {line}")
@@ -408,6 +545,8 @@ async def kill_headless(settings: Settings, endpoint: Endpoint, access: TradingA
         await trader.stop()
         if trader.exchange is not None:
             await trader.exchange.aclose()
+        if hedge is not None:
+            await hedge.client.aclose()
         if trader.journal is not None:
             trader.journal.close()
 
@@ -436,7 +575,7 @@ async def harvest_live(settings: Settings, endpoint: Endpoint, access: TradingAc
     venue_now = lambda: int((t0 + (time.time() - t0) * rate) * 1000)  # noqa: E731
     trader = open_trader(settings, endpoint, access, http_url)
     trader._venue_now_ms = venue_now  # noqa: SLF001 - the dead man's switch on the venue's clock
-    harvester = Harvester(trader, hs, now_ms=venue_now)
+    hedge = None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -445,6 +584,12 @@ async def harvest_live(settings: Settings, endpoint: Endpoint, access: TradingAc
     poll = None
     try:
         await trader.start()
+        if access.can_trade:
+            hedge = await open_hedge(
+                settings, endpoint, trader, http_url, rate=rate,
+                credentials=sim.binance_credentials if sim is not None else None,
+            )  # fmt: skip
+        harvester = Harvester(trader, hs, now_ms=venue_now, hedge=hedge)
         poll = asyncio.create_task(trader.run(), name="account-poll")
         log.info("harvester starting on %s as %s (profile %s)", endpoint.label, access.account, hs.profile.name)
         run = asyncio.create_task(harvester.run(wall_per_venue_s=1.0 / rate), name="harvester")
@@ -472,6 +617,8 @@ async def harvest_live(settings: Settings, endpoint: Endpoint, access: TradingAc
             poll.cancel()
         if trader.exchange is not None:
             await trader.exchange.aclose()
+        if hedge is not None:
+            await hedge.client.aclose()
         if trader.journal is not None:
             trader.journal.close()
         if sim is not None:

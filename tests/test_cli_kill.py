@@ -103,3 +103,52 @@ def test_pfterm_kill_refusals(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert "chmod 600" in err and key[2:] not in err
     assert main(["--key-file", str(loose)]) == 2  # the console refuses the same way
     assert "chmod 600" in capsys.readouterr().err
+
+
+def test_pfterm_kill_flattens_the_binance_leg_too(tmp_path: Path) -> None:
+    """With a Binance key configured, ``pfterm kill`` cancels and closes on both venues; the
+    secret is never printed."""
+    from core.venues.binance_futures import BinanceCredentials, BinanceFuturesClient, OrderRequest
+
+    bn_key, bn_secret = "k" + secrets.token_hex(16), secrets.token_hex(32)
+    env = {**os.environ, "PFTERM_BINANCE_API_KEY": bn_key, "PFTERM_BINANCE_API_SECRET": bn_secret}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "core.sim", "--host", "127.0.0.1", "--port", "0", "--seed", "2",
+         "--cascade-rate", "0", "--exit-on-stdin-eof"],
+        cwd=REPO, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        url = json.loads(proc.stdout.readline())["listening"]
+        hl_key = "0x" + secrets.token_hex(32)
+        _open_book(url, hl_key, tmp_path / "setup.sqlite")
+
+        async def binance(action: str) -> tuple[list, list]:
+            async with BinanceFuturesClient(url, BinanceCredentials(bn_key, bn_secret)) as c:
+                if action == "open":
+                    rules = await c.exchange_info()
+                    for native, side in (("BTCUSDT", "BUY"), ("ETHUSDT", "SELL")):
+                        px = float((await c.http.get(f"{url}/fapi/v1/premiumIndex", params={"symbol": native})).json()["markPrice"])
+                        qty = 2_000 / px
+                        await c.place(OrderRequest(native, side, qty, px * (1.02 if side == "BUY" else 0.98), "LIMIT", "IOC"))
+                    await c.place(OrderRequest("BTCUSDT", "BUY", 0.01, 1_000.0, "LIMIT", "GTC"))
+                    assert rules
+                return await c.positions(), await c.open_orders()
+
+        positions, orders = asyncio.run(binance("open"))
+        assert len(positions) == 2 and len(orders) == 1
+        cfg = tmp_path / "config.toml"
+        cfg.write_text(f'[trading]\njournal = "{tmp_path / "journal.sqlite"}"\n')
+        r = _run(["kill", "--config", str(cfg), "--url", f"hyperliquid={url}", "--log-file", str(tmp_path / "log")],
+                 {**env, "PFTERM_HL_PRIVATE_KEY": hl_key})  # fmt: skip
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert "kill switch on binance" in r.stdout and "FLAT" in r.stdout
+        assert "5 order(s) cancelled" in r.stdout  # 4 on Hyperliquid + 1 on Binance
+        assert r.stdout.count("closed: binance") == 2 and r.stdout.count("closed: ") == 6
+        assert bn_secret not in r.stdout + r.stderr + (tmp_path / "log").read_text()
+        positions, orders = asyncio.run(binance("read"))
+        assert positions == [] and orders == []
+    finally:
+        assert proc.stdin is not None
+        proc.stdin.close()
+        proc.wait(timeout=10)

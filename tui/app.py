@@ -634,7 +634,10 @@ class PftermApp(App[int]):
             self.notify("trading is halted: resume (R) before starting the harvester", severity="warning")
             return
         if self.harvester is None:
-            self.harvester = Harvester(trader, harvester_settings(self.settings), now_ms=self.engine.clock.now_ms)
+            hedge = self.session.hedge if self.session is not None else None
+            self.harvester = Harvester(
+                trader, harvester_settings(self.settings), now_ms=self.engine.clock.now_ms, hedge=hedge
+            )
         rate = self.endpoint.clock_rate or 1.0
         self.harvester.status = "running"
         self.run_worker(self.harvester.run(wall_per_venue_s=1.0 / rate), group="harvester", exclusive=True)

@@ -11,6 +11,10 @@ simulator control, not part of the Hyperliquid protocol; see :mod:`core.sim.serv
 ``--regime positive|negative|natural`` and ``--regime-flip-at-ms`` select the funding regime
 (:class:`core.sim.market.MarketModel`).
 
+A Binance USDⓈ-M API key pair in ``PFTERM_BINANCE_API_KEY`` / ``PFTERM_BINANCE_API_SECRET`` is
+registered and funded on the simulated Binance venue (its signed ``/fapi`` endpoints); the
+embedded simulator's parent passes a fresh pair that way (the environment, never argv).
+
 It stops cleanly on SIGINT / SIGTERM and, with ``--exit-on-stdin-eof``, when its stdin reaches
 end of file (a parent that dies closes the pipe, so the simulator never outlives it).
 Diagnostics go to stderr through :mod:`logging`.
@@ -67,6 +71,7 @@ async def serve(
     regime: str = "natural",
     regime_flip_at_ms: int | None = None,
     lockstep: bool = False,
+    binance_credentials: Sequence[tuple[str, str]] = (),
     exit_on_stdin_eof: bool = False,
     stop_event: asyncio.Event | None = None,
     announce: Callable[[dict[str, Any]], None] | None = _print_line,
@@ -99,6 +104,7 @@ async def serve(
         regime=regime,
         regime_flip_at_ms=regime_flip_at_ms,
         lockstep=lockstep,
+        binance_credentials=binance_credentials,
     )
     installed: list[int] = []
     if install_signal_handlers:
@@ -193,6 +199,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    from core.credentials import CredentialsError, load_binance_credentials
+
+    try:
+        loaded = load_binance_credentials(None)
+    except CredentialsError as exc:
+        log.error("%s", exc)
+        return 2
+    binance = [(loaded[0].api_key, loaded[0].secret)] if loaded else []
     try:
         asyncio.run(
             serve(
@@ -208,6 +222,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 regime=args.regime,
                 regime_flip_at_ms=args.regime_flip_at_ms,
                 lockstep=args.lockstep,
+                binance_credentials=binance,
                 exit_on_stdin_eof=args.exit_on_stdin_eof,
             )
         )
