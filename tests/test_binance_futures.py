@@ -303,8 +303,8 @@ def test_parse_exchange_info() -> None:
     assert set(out) == {"BTCUSDT", "ETHUSDT"}
     btc = out["BTCUSDT"]
     assert btc == SymbolRules("BTCUSDT", "BTC", 0.1, 0.001, 0.001, 1000.0, 100.0, "USDT")
-    assert btc.tick_decimal == Decimal("0.1") and btc.step_decimal == Decimal("0.001")
-    assert out["ETHUSDT"].min_notional_decimal == Decimal("20")
+    assert btc.exact("tick_size") == Decimal("0.1") and btc.exact("step_size") == Decimal("0.001")
+    assert out["ETHUSDT"].exact("min_notional") == Decimal("20")
     broken = copy.deepcopy(EXCHANGE_INFO)
     broken["symbols"][1]["filters"] = broken["symbols"][1]["filters"][:2]
     with pytest.raises(ValueError, match="ETHUSDT: filter MIN_NOTIONAL missing"):

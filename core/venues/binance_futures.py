@@ -211,7 +211,7 @@ class SymbolRules:
       units), ``LOT_SIZE``;
     * ``min_notional``: least ``price × quantity`` of an order (quote), ``MIN_NOTIONAL.notional``.
 
-    The ``*_decimal`` properties give the exact decimal values (the shortest decimal that reads
+    The :meth:`exact` method gives the exact decimal values (the shortest decimal that reads
     back as the float, i.e. the exchange's own string such as ``"0.10"`` → ``Decimal("0.1")``).
     """
 
@@ -224,30 +224,11 @@ class SymbolRules:
     min_notional: float
     quote_asset: str = "USDT"
 
-    @property
-    def tick_decimal(self) -> Decimal:
-        """``tick_size`` as an exact :class:`~decimal.Decimal`."""
-        return Decimal(repr(self.tick_size))
-
-    @property
-    def step_decimal(self) -> Decimal:
-        """``step_size`` as an exact :class:`~decimal.Decimal`."""
-        return Decimal(repr(self.step_size))
-
-    @property
-    def min_qty_decimal(self) -> Decimal:
-        """``min_qty`` as an exact :class:`~decimal.Decimal`."""
-        return Decimal(repr(self.min_qty))
-
-    @property
-    def max_qty_decimal(self) -> Decimal:
-        """``max_qty`` as an exact :class:`~decimal.Decimal`."""
-        return Decimal(repr(self.max_qty))
-
-    @property
-    def min_notional_decimal(self) -> Decimal:
-        """``min_notional`` as an exact :class:`~decimal.Decimal`."""
-        return Decimal(repr(self.min_notional))
+    def exact(self, name: str) -> Decimal:
+        """The field ``name`` (``"tick_size"``, ``"step_size"``, ``"min_qty"``, ``"max_qty"``,
+        ``"min_notional"``) as an exact :class:`~decimal.Decimal` (the shortest decimal that
+        reads back as the stored float: ``0.1`` → ``Decimal("0.1")``)."""
+        return Decimal(repr(float(getattr(self, name))))
 
 
 def parse_exchange_info(raw: Any) -> dict[str, SymbolRules]:
@@ -320,7 +301,7 @@ def format_quantity(qty: float, rules: SymbolRules) -> str:
     value = _exact(qty, "quantity")
     if value < 0:
         raise ValueError("quantity must not be negative")
-    step = rules.step_decimal
+    step = rules.exact('step_size')
     return _plain((value / step).to_integral_value(rounding=ROUND_FLOOR) * step)
 
 
@@ -339,7 +320,7 @@ def format_price(px: float, rules: SymbolRules, rounding: Rounding = "nearest") 
         raise ValueError("price must be positive")
     if rounding not in _ROUNDING:
         raise ValueError(f"rounding must be one of {sorted(_ROUNDING)}")
-    tick = rules.tick_decimal
+    tick = rules.exact('tick_size')
     out = (value / tick).to_integral_value(rounding=_ROUNDING[rounding]) * tick
     if out <= 0:
         raise ValueError(f"price {px!r} is below one tick ({_plain(tick)})")
@@ -414,20 +395,20 @@ class OrderRequest:
             raise ValueError(f"rules are for {rules.symbol}, not {self.symbol}")
         quantity = format_quantity(self.quantity, rules)
         qty = Decimal(quantity)
-        if qty <= 0 or qty < rules.min_qty_decimal:
+        if qty <= 0 or qty < rules.exact('min_qty'):
             raise ValueError(
-                f"{self.symbol}: quantity {self.quantity!r} is below the minimum {_plain(rules.min_qty_decimal)}"
+                f"{self.symbol}: quantity {self.quantity!r} is below the minimum {_plain(rules.exact('min_qty'))}"
             )
-        if qty > rules.max_qty_decimal:
-            raise ValueError(f"{self.symbol}: quantity {quantity} is above the maximum {_plain(rules.max_qty_decimal)}")
+        if qty > rules.exact('max_qty'):
+            raise ValueError(f"{self.symbol}: quantity {quantity} is above the maximum {_plain(rules.exact('max_qty'))}")
         params = {"symbol": self.symbol, "side": self.side, "type": self.type, "quantity": quantity}
         if self.type == "LIMIT":
             assert self.price is not None  # checked in __post_init__
             price = format_price(self.price, rules, "down" if self.side == "BUY" else "up")
-            if not self.reduce_only and qty * Decimal(price) < rules.min_notional_decimal:
+            if not self.reduce_only and qty * Decimal(price) < rules.exact('min_notional'):
                 raise ValueError(
                     f"{self.symbol}: notional {_plain(qty * Decimal(price))} is below the minimum "
-                    f"{_plain(rules.min_notional_decimal)}"
+                    f"{_plain(rules.exact('min_notional'))}"
                 )
             params["price"] = price
             params["timeInForce"] = self.time_in_force
