@@ -71,6 +71,7 @@ from core.portfolio import (
 )
 from core.risk import RiskLimits, TradingState, check_order, daily_loss_breached, distance_to_liquidation
 from core.venues.hyperliquid.account import AccountState
+from core.venues.reconnect import URGENT
 from core.venues.hyperliquid.exchange import ExchangeError, HyperliquidExchange, OrderResult
 from core.venues.hyperliquid.orders import Cloid, floor_size, market_price, price_tick, round_price
 
@@ -427,9 +428,10 @@ class Trader:
                 log.warning("dead man's switch not disarmed: %s", exc)
 
     # ------------------------------------------------------------------ account
-    async def refresh(self, orders: bool = True) -> AccountSnapshot:
+    async def refresh(self, orders: bool = True, *, mids: Mapping[str, float] | None = None) -> AccountSnapshot:
         """Read the account from the venue (state, and open orders + spot when ``orders``;
-        ``allMids`` too when the trader has no live price feed).
+        ``allMids`` too when the trader has no live price feed, unless the caller passes the
+        ``mids`` it has just read).
 
         Raises:
             ExchangeError: the venue could not be read.
@@ -437,7 +439,9 @@ class Trader:
         """
         ex = self._require_exchange()
         prev = self.account
-        if self._prices is None:
+        if mids is not None:
+            self._venue_mids = dict(mids)
+        elif self._prices is None:
             self._venue_mids = await ex.info.all_mids()
         if orders:
             state, open_orders, spot_raw = await asyncio.gather(ex.account_state(), ex.open_orders(), self._spot(ex))
@@ -819,6 +823,7 @@ class Trader:
         return state, orders, mids
 
     async def _kill(self, reason: str, t0: float) -> KillReport:
+        URGENT.set(True)  # this task's requests never wait behind the local rate budget
         report = KillReport(started=t0)
         self._kill_progress(report, t0, KillPhase.RUNNING, f"KILL SWITCH ({reason}): halted; cancelling and closing")
         self.note(ActivityLevel.ERROR, f"KILL SWITCH ({reason}): trading halted")

@@ -169,3 +169,32 @@ def test_invalid_arguments() -> None:
         SlidingWindowLimiter(0, 60)
     with pytest.raises(ValueError):
         ReconnectPolicy(initial_s=5, max_s=1)
+
+
+async def test_urgent_task_is_not_queued_behind_a_full_window() -> None:
+    """The kill switch's task sets URGENT: its acquire is charged at once even when the window
+    is full, while an ordinary task still waits; the flag does not leak to other tasks."""
+    import asyncio
+
+    from core.venues.reconnect import URGENT, SlidingWindowLimiter
+
+    now = [0.0]
+    slept: list[float] = []
+
+    async def fake_sleep(s: float) -> None:
+        slept.append(s)
+        now[0] += s
+
+    lim = SlidingWindowLimiter(10, 60.0, clock=lambda: now[0], sleep=fake_sleep)
+    lim.charge(10)  # the window is used up
+
+    async def urgent() -> float:
+        URGENT.set(True)
+        await lim.acquire(4)
+        return now[0]
+
+    assert await asyncio.create_task(urgent()) == 0.0 and slept == []
+    assert lim.used() == 14  # charged: later acquirers wait longer
+    assert URGENT.get() is False
+    await lim.acquire(1)  # this task was not marked: it waits for the window to free
+    assert slept and now[0] >= 60.0

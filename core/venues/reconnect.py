@@ -23,6 +23,7 @@ import contextlib
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Generator
+from contextvars import ContextVar
 from typing import Any, TypeVar
 
 import backoff
@@ -32,6 +33,7 @@ __all__ = [
     "ReconnectPolicy",
     "Sleep",
     "SlidingWindowLimiter",
+    "URGENT",
     "equal_jitter",
 ]
 
@@ -51,6 +53,13 @@ def equal_jitter(value: float) -> float:
     """
     half = value / 2.0
     return half + backoff.full_jitter(half)
+
+
+URGENT: ContextVar[bool] = ContextVar("pfterm_limiter_urgent", default=False)
+"""Set to ``True`` inside a task that must never wait for local pacing (the kill switch):
+:meth:`SlidingWindowLimiter.acquire` then charges the cost at once instead of waiting, so a
+kill is not queued behind a harvester or a poller that has used up the window. The variable
+is per task (``contextvars``): setting it in the kill switch's task affects nothing else."""
 
 
 class SlidingWindowLimiter:
@@ -142,12 +151,16 @@ class SlidingWindowLimiter:
         self._used += cost
 
     async def acquire(self, cost: float = 1) -> None:
-        """Wait until ``cost`` fits in the window, then record it.
+        """Wait until ``cost`` fits in the window, then record it (at once, overflowing the
+        window, in a task that set :data:`URGENT`).
 
         :raises ValueError: if ``cost`` exceeds the capacity (it could never fit).
         """
         if cost > self.capacity:
             raise ValueError(f"cost {cost} exceeds limiter capacity {self.capacity}")
+        if URGENT.get():
+            self.charge(cost)
+            return
         while not self.try_acquire(cost):
             wait = self.available_at(cost) - self._clock()
             await self._sleep(max(wait, 0.001))
