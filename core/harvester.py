@@ -38,6 +38,7 @@ Units: USD, base units, fractions (APR 0.2 = 20 %), ms timestamps.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 import time
@@ -59,6 +60,7 @@ from core.harvest import (
     allocate,
     evaluate,
     exit_decision,
+    rate_8h,
 )
 from core.models import MarketInfo, OrderIntent
 from core.risk import TradingState
@@ -203,6 +205,12 @@ class HarvesterView:
     error: str | None
 
 
+@functools.lru_cache(maxsize=64)
+def _ewma_weight(dt_ms: int, tau_ms: float) -> float:
+    """``1 − exp(−Δt / τ)``; every market is sampled at the same instants, so a few Δt recur."""
+    return 1.0 - math.exp(-dt_ms / tau_ms) if tau_ms > 0 else 1.0
+
+
 @dataclass(slots=True)
 class RateAverage:
     """Exponentially weighted time average of one funding rate (fraction per its interval).
@@ -221,7 +229,7 @@ class RateAverage:
             self.value, self.last_ms, self.since_ms = rate, now_ms, now_ms
             return rate
         dt = max(now_ms - self.last_ms, 0)
-        w = 1.0 - math.exp(-dt / tau_ms) if tau_ms > 0 else 1.0
+        w = _ewma_weight(dt, tau_ms)
         self.value += w * (rate - self.value)
         self.last_ms = now_ms
         return self.value
@@ -266,6 +274,7 @@ class Harvester:
             trader.attach_hedge(hedge)
         self._quotes: dict[str, HedgeQuote] = {}
         self._rate_avg: dict[tuple[str, str], RateAverage] = {}
+        self._spread_now: dict[str, float] = {}
         self.settings = settings or HarvesterSettings()
         self.now_ms = now_ms or (lambda: int(time.time() * 1000))
         self.status = "stopped"
@@ -382,7 +391,7 @@ class Harvester:
         self.cycles += 1
         try:
             (_metas, ctxs), mids = await asyncio.gather(ex.info.meta_and_asset_ctxs(), ex.info.all_mids())
-            await trader.refresh()
+            await trader.refresh(mids=mids)  # the mids just read: not read a second time
         except ExchangeError as exc:
             self.error = str(exc)
             self._decide("*", "error", f"venue read failed: {exc}")
@@ -427,6 +436,7 @@ class Harvester:
         ext = self.trader.settings.external_spot
         listed = self.hedge_symbols()
         tau_ms = self.settings.spread_window_h * 3_600_000
+        settle: dict[float, int] = {}  # next settlement by interval: the same for every market
         for c in ctxs:
             if c is None:
                 continue
@@ -445,8 +455,13 @@ class Harvester:
             quote = self._quotes.get(c.symbol) if c.symbol in listed else None
             rate = c.funding
             if quote is not None:
-                rate = self._rate_avg.setdefault(("own", c.symbol), RateAverage()).update(c.funding, now, tau_ms)
-                hedge_rate = self._rate_avg.setdefault(("hedge", c.symbol), RateAverage()).update(quote.rate, now, tau_ms)
+                avg = self._rate_avg
+                rate = (avg.get(("own", c.symbol)) or avg.setdefault(("own", c.symbol), RateAverage())).update(
+                    c.funding, now, tau_ms
+                )
+                hedge_rate = (avg.get(("hedge", c.symbol)) or avg.setdefault(("hedge", c.symbol), RateAverage())).update(
+                    quote.rate, now, tau_ms
+                )
             if held is not None:
                 # a held position is judged on the hedge it has
                 hedge = "perp" if held.hedge_venue else ("spot" if spot_px else "external")
@@ -462,6 +477,10 @@ class Harvester:
                 hedge = "none"  # the other venue is not readable right now
             perp = {}
             if hedge == "perp" and quote is not None:
+                # this instant's spread, APR: an entry needs it to agree with the average
+                self._spread_now[c.symbol] = (
+                    rate_8h(c.funding, c.funding_interval_h) - rate_8h(quote.rate, quote.interval_h)
+                ) * 8760 / 8
                 perp = dict(
                     hedge_venue=self.hedge.venue if self.hedge else None, hedge_rate=hedge_rate,
                     hedge_interval_h=quote.interval_h, hedge_next_funding_ms=quote.next_funding_ms,
@@ -471,7 +490,9 @@ class Harvester:
                 symbol=c.symbol,
                 rate=rate if hedge == "perp" else c.funding,
                 interval_h=c.funding_interval_h,
-                next_funding_ms=next_settlement_ms(now, c.funding_interval_h),
+                next_funding_ms=settle.get(c.funding_interval_h) or settle.setdefault(
+                    c.funding_interval_h, next_settlement_ms(now, c.funding_interval_h)
+                ),
                 mark_px=c.mark_px,
                 index_px=c.oracle_px,
                 spot_px=spot_px,
@@ -679,8 +700,8 @@ class Harvester:
             return
         candidates: list[Candidate] = []
         for m in markets.values():
-            if m.symbol in self.positions:
-                continue
+            if m.symbol in self.positions or not abs(m.carry_apr) > s.profile.entry_apr:
+                continue  # below the entry level: evaluate() would skip it, and such skips are not logged
             fee = PERP_PERP_FEE if m.hedge == "perp" else CARRY_FEE
             if m.hedge == "perp":
                 age = self._rate_avg[("own", m.symbol)].age_ms(now)
@@ -689,6 +710,15 @@ class Harvester:
                     if abs(m.carry_apr) >= s.profile.entry_apr:
                         self._decide(m.symbol, "skip", f"spread averaging: {age / 60_000:.0f} of "
                                      f"{window_ms / 60_000:.0f} min of rates seen", apr=m.carry_apr)  # fmt: skip
+                    continue
+                now_apr = self._spread_now.get(m.symbol, 0.0)
+                if abs(m.carry_apr) > s.profile.entry_apr and not (
+                    now_apr * m.carry_apr > 0 and abs(now_apr) > s.profile.entry_apr
+                ):
+                    # the average is above the entry level but this instant's spread is not (a
+                    # move the average has not caught up with): not entered on a stale signal
+                    self._decide(m.symbol, "skip", f"spread now {now_apr * 100:+.1f} % APR does not confirm the "
+                                 f"{m.carry_apr * 100:+.1f} % average", apr=m.carry_apr)  # fmt: skip
                     continue
             verdict = evaluate(
                 m, s.profile, now_ms=now, score_model=s.score_model, maker_fee=fee,  # type: ignore[arg-type]
@@ -699,6 +729,14 @@ class Harvester:
                 if abs(m.carry_apr) >= s.profile.entry_apr:
                     self._decide(m.symbol, "skip", verdict.reason, apr=m.carry_apr)
                 continue
+            if m.hedge == "perp":
+                # shorting the perp that trades *below* the other (or buying the dearer one) loses
+                # as the gap closes: the basis must not stand against the position at entry
+                against = -m.basis if verdict.side == "short_perp" else m.basis
+                if against > s.min_entry_basis:
+                    self._decide(m.symbol, "skip", f"basis {m.basis * 100:+.2f} % between the venues stands against "
+                                 f"a {verdict.side} (limit {s.min_entry_basis * 100:.2f} %)", apr=m.carry_apr)  # fmt: skip
+                    continue
             if verdict.side == "long_perp" and m.hedge == "spot" and self._spot_balance(m.symbol) <= 0:
                 self._decide(m.symbol, "skip", "negative funding: no spot held to sell against a perp long", apr=m.apr)
                 continue
