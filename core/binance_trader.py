@@ -47,6 +47,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from core.journal import Fill, FundingPayment, Journal
+from core.portfolio import ActivityLevel
 from core.venues.binance import DEFAULT_INTERVAL_H, default_to_symbol, parse_funding_info
 from core.venues.binance_futures import (
     BinanceAccount,
@@ -162,10 +163,15 @@ class ServerClock:
     Binance refuses a request whose ``timestamp`` is outside ``recvWindow`` of its own clock
     (-1021). :meth:`sync` anchors on ``GET /fapi/v1/time``; calls then return
     ``server_ms + (wall − wall_at_sync) × rate`` (``rate``: venue seconds per wall second, 1 for a
-    real venue, the speed of an accelerated simulator). Unsynced, it is the wall clock."""
+    real venue, the speed of an accelerated simulator) − ``lag_ms``. Unsynced, it is the wall
+    clock. An accelerated simulator's clock moves in jumps (speed × its tick period: 12 s at
+    120× and 10 ticks/s), and Binance refuses a timestamp more than 1 s ahead of it: signing
+    ``lag_ms`` behind the estimate, with a ``recvWindow`` of twice that, stays inside the
+    window whatever the phase of the jumps."""
 
-    def __init__(self, rate: float = 1.0, wall: Callable[[], float] = time.time) -> None:
+    def __init__(self, rate: float = 1.0, wall: Callable[[], float] = time.time, lag_ms: int = 0) -> None:
         self.rate = float(rate)
+        self.lag_ms = int(lag_ms)
         self._wall = wall
         self._anchor: tuple[float, int] | None = None
 
@@ -177,7 +183,7 @@ class ServerClock:
         if self._anchor is None:
             return int(self._wall() * 1000)
         w0, s0 = self._anchor
-        return s0 + int((self._wall() - w0) * 1000 * self.rate)
+        return s0 + int((self._wall() - w0) * 1000 * self.rate) - self.lag_ms
 
 
 def _ack_status(order: BinanceOrder) -> str:
@@ -203,6 +209,7 @@ class BinanceTrader:
         mono: monotonic clock, seconds.
         clock: the client's signing clock, synced with the venue's on :meth:`start` (``None``:
             the client's own clock is used as given).
+        note: where one line per order outcome goes (the console's activity log).
     """
 
     venue = VENUE
@@ -219,9 +226,12 @@ class BinanceTrader:
         kill_deadline_s: float = 10.0,
         mono: Callable[[], float] = time.perf_counter,
         clock: ServerClock | None = None,
+        note: Callable[[ActivityLevel, str], None] | None = None,
     ) -> None:
         self.client = client
         self.clock = clock
+        self.note = note or (lambda level, text: None)
+        """Activity-log sink (the console's, through the Hyperliquid trader's ``note``)."""
         self.journal = journal
         self.to_symbol = to_symbol
         self.halted = halted
@@ -443,6 +453,7 @@ class BinanceTrader:
                     why = f"not a valid order for binance: {exc}"
             if why is not None:
                 out[i] = LegOutcome(o, "refused", why)
+                self.note(ActivityLevel.ERROR, f"{o.purpose}: binance {o.symbol} refused: {why}")
             else:
                 send.append((i, o))
         if send:
@@ -451,6 +462,8 @@ class BinanceTrader:
             answers = await self._place([o for _, o in send])
             for (i, _), outcome in zip(send, answers, strict=True):
                 out[i] = outcome
+                level = ActivityLevel.OK if outcome.status in ("filled", "resting") else ActivityLevel.ERROR
+                self.note(level, f"{outcome.order.purpose}: {outcome.message}")
             self._journal_answers(answers)
         for o in orders:
             self._traded.add(o.symbol)

@@ -307,13 +307,17 @@ async def open_hedge(
             log.info("perp against perp off: no Binance key (PFTERM_BINANCE_API_KEY / trading.binance_key_file)")
             return None
         credentials = loaded[0]
-    clock = ServerClock(rate)
-    client = BinanceFuturesClient(url, credentials, clock_ms=clock)
+    if rate > 1.0:  # an accelerated simulator: its clock jumps, sign well inside a wide window
+        clock = ServerClock(rate, lag_ms=30_000)
+        client = BinanceFuturesClient(url, credentials, clock_ms=clock, recv_window_ms=60_000)
+    else:
+        clock = ServerClock(rate)
+        client = BinanceFuturesClient(url, credentials, clock_ms=clock)
     t = settings.trading
     hedge = BinanceTrader(
         client, journal=trader.journal, halted=lambda: trader.state is TradingState.HALTED,
         max_leverage=max(1, int(t.max_leverage)), kill_slippage=t.kill_slippage, kill_deadline_s=t.kill_deadline_s,
-        clock=clock,
+        clock=clock, note=trader.note,
     )  # fmt: skip
     try:
         await hedge.start()

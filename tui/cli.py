@@ -191,6 +191,8 @@ def _setup_logging(path: Path | None) -> Path:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO)
+    # httpx logs every request URL at INFO: a signed Binance URL carries a replayable signature
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     return log_path
 
 
