@@ -203,6 +203,8 @@ class PftermApp(App[int]):
     # ------------------------------------------------------------------ flush
     def flush(self) -> None:
         """Push coalesced engine state to the widgets (runs ``flush_hz`` times a second)."""
+        if not self.is_running or not self.screen_stack:
+            return  # starting or shutting down: no screen to paint (a timer tick can land then)
         trader = self.trader
         if trader is not None and trader.kill_running:
             # the kill switch owns the event loop: no repaint but its banner until it is done
