@@ -85,6 +85,9 @@ BINANCE_TAKER_FEE = 0.0005
 """Binance USDⓈ-M regular-tier taker fee, fraction of notional (0.05 %)."""
 BATCH_MAX = 5
 """``POST /fapi/v1/batchOrders`` takes at most 5 orders."""
+TIMESTAMP_REFUSED = -1021
+"""Binance's "Timestamp for this request is outside of the recvWindow": the request was refused
+as a whole, so it may be sent again (after re-syncing the clock)."""
 FILL_LOG_LEN = 2_000
 """Fills kept per symbol to find the position at a past settlement (:meth:`BinanceTrader.size_at`)."""
 QUOTED_RATES_KEPT = 20_000
@@ -345,13 +348,25 @@ class BinanceTrader:
         return self._native_map
 
     # ------------------------------------------------------------------ account
+    async def resync_clock(self) -> None:
+        """Anchor the signing clock on the venue's time again (after a -1021)."""
+        if self.clock is not None:
+            self.clock.sync(await self.client.server_time())
+
     async def refresh(self) -> BinanceAccount:
-        """Read equity and positions.
+        """Read equity and positions (once more after re-syncing the clock when the venue
+        refused the timestamp, -1021: a refused read is safe to repeat).
 
         Raises:
             VenueError: the venue could not be read.
         """
-        account, positions = await asyncio.gather(self.client.account(), self.client.positions())
+        try:
+            account, positions = await asyncio.gather(self.client.account(), self.client.positions())
+        except BinanceError as exc:
+            if exc.code != TIMESTAMP_REFUSED or self.clock is None:
+                raise
+            await self.resync_clock()
+            account, positions = await asyncio.gather(self.client.account(), self.client.positions())
         self.account = account
         by_symbol: dict[str, BinancePosition] = {}
         for p in positions:
@@ -477,6 +492,17 @@ class BinanceTrader:
             return await self._reconcile_lost(orders, str(exc))
         except BinanceError as exc:
             return [LegOutcome(o, "rejected", str(exc)) for o in orders]
+        stale = [i for i, r in enumerate(results) if isinstance(r, BinanceError) and r.code == TIMESTAMP_REFUSED]
+        if stale and self.clock is not None:
+            # refused for the timestamp alone: nothing was placed, so these go again once, on a
+            # clock anchored afresh (same client ids: the venue never accepted them)
+            await self.resync_clock()
+            try:
+                again = await self.client.place_batch([requests[i] for i in stale])
+            except BinanceUnavailable as exc:
+                return await self._reconcile_lost(orders, str(exc))
+            for i, r in zip(stale, again, strict=True):
+                results[i] = r
         outs = []
         for o, res in zip(orders, results, strict=True):
             if isinstance(res, BinanceError):

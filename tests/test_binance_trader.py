@@ -25,7 +25,7 @@ from core.sim.market import HOUR_MS, MarketModel
 from core.sim.server import SimulatorServer
 from core.sim.snapshot import load_snapshot
 from core.trading import Trader, TraderSettings
-from core.venues.binance_futures import BinanceCredentials, BinanceFuturesClient, BinanceUnavailable
+from core.venues.binance_futures import BinanceCredentials, BinanceError, BinanceFuturesClient, BinanceUnavailable
 from core.venues.hyperliquid.exchange import HyperliquidExchange
 from core.venues.hyperliquid.signing import Signer
 
@@ -567,3 +567,27 @@ async def test_funding_synced_after_a_close_keeps_the_size_and_rate_at_settlemen
     assert pay.time_ms == SETTLE_MS and pay.usdc == pytest.approx(-0.05 * out.avg_px * rate, rel=0.05)
     assert pay.size == pytest.approx(0.05)  # today 0.0
     assert pay.rate == pytest.approx(rate, rel=0.05)  # today 0.0
+
+
+async def test_a_timestamp_refusal_resyncs_the_clock_and_resends_once(env: Env) -> None:
+    """A -1021 (clock outside recvWindow) is a refusal of the whole request: the trader anchors
+    its signing clock on the venue's time again and sends the same order once more."""
+    from core.binance_trader import ServerClock
+
+    wall = [0.0]
+    clock = ServerClock(wall=lambda: wall[0])
+    client = BinanceFuturesClient(env.server.http_url or "", BinanceCredentials(_KEY, _SECRET), clock_ms=clock)
+    hedge = BinanceTrader(client, journal=env.journal, clock=clock)
+    try:
+        await hedge.start()  # anchored on the venue's time
+        wall[0] += 600.0  # the wall clock jumps 10 minutes: every signature is now out of the window
+        with pytest.raises(BinanceError, match="-1021"):
+            await client.account()
+        [out] = await hedge.submit([_buy(env, 0.002)])
+        assert out.status == "filled", out.message
+        assert len(await client.user_trades("BTCUSDT")) == 1  # placed once
+        wall[0] += 600.0
+        await hedge.refresh()  # a read is repeated the same way
+        assert hedge.position_size("BTC") == pytest.approx(0.002)
+    finally:
+        await client.aclose()

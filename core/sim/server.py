@@ -1282,9 +1282,19 @@ class SimulatorServer:
         return _json_response(_BN_BAD_SYMBOL, 400) if item is None else _json_response(item)
 
     async def _handle_bn_time(self, request: web.Request) -> web.Response:
-        """``GET /fapi/v1/time`` → ``{"serverTime": sim ms}``."""
+        """``GET /fapi/v1/time`` → ``{"serverTime": sim ms}`` (:meth:`_venue_clock_ms`)."""
         await self._wait_advance()
-        return _json_response({"serverTime": self._model.now_ms})
+        return _json_response({"serverTime": self._venue_clock_ms()})
+
+    def _venue_clock_ms(self) -> int:
+        """The simulated time as a continuous clock, ms: the model's time plus what the running
+        tick period has added at this speed (the model itself moves in jumps of speed × tick
+        period). Binance's ``/fapi/v1/time`` and its timestamp checks read it, as a real venue's
+        clock is continuous."""
+        now = self._model.now_ms
+        if not self.lockstep and self._speed > 0 and self._last_tick:
+            now += int((asyncio.get_running_loop().time() - self._last_tick) * self._speed * 1000)
+        return now
 
     async def _handle_bn_ping(self, request: web.Request) -> web.Response:
         """``GET /fapi/v1/ping`` → ``{}``."""
@@ -1307,9 +1317,10 @@ class SimulatorServer:
             now = self._model.now_ms
             self._cex.sync()
             self._binance.tick(now)
+            clock = self._venue_clock_ms()  # timestamps are checked against a continuous clock
             try:
                 signed = self._binance.authenticate(
-                    request.headers.get("X-MBX-APIKEY"), request.rel_url.raw_query_string, body, now
+                    request.headers.get("X-MBX-APIKEY"), request.rel_url.raw_query_string, body, clock
                 )
                 result = endpoint(self._binance, signed.account, signed.params, now)
             except BinanceApiError as exc:
