@@ -208,8 +208,22 @@ async def test_read_only_console_refuses_orders_with_the_reason(tmp_path: Path) 
     journal.close()
 
 
+def _fixed_hedge():
+    """The Binance leg of a SOL perp-against-perp pair, as fixed data (no venue): long 30 SOL
+    against the Hyperliquid short below."""
+    from core.binance_trader import BinanceTrader
+    from core.venues.binance_futures import BinanceAccount, BinancePosition
+
+    hedge = BinanceTrader(None, max_leverage=3)  # type: ignore[arg-type]
+    hedge.positions = {"SOL": BinancePosition("SOLUSDT", 30.0, 134.2, 131.1, -93.0, 88.4, 3_933.0, 15.7, 1_311.0, T0)}
+    hedge.marks = {"SOL": 131.1}
+    hedge.account = BinanceAccount(20_000.0, -93.0, 19_907.0, 15.7, 1_311.0, 18_596.0)
+    return hedge
+
+
 def _fixed_trader() -> Trader:
-    """A trader whose account is fixed data and clocks frozen (no venue), for the snapshot."""
+    """A trader whose account is fixed data and clocks frozen (no venue), for the snapshot;
+    its SOL short is hedged by a Binance long (:func:`_fixed_hedge`)."""
     signer = Signer("0x" + "42" * 32)
     access = TradingAccess(signer, signer.address, "sim", None, "test")
     trader = Trader(access, None, None, TraderSettings(external_spot={"ETH": 1.5}), wall_ms=lambda: T0)
@@ -224,7 +238,9 @@ def _fixed_trader() -> Trader:
         OpenOrder("ETH", 91_000_000_002, None, True, 2_950.0, 4.0, True, T0 - 3_600_000),
     )
     trader.account = AccountSnapshot(state, orders, (), 50_000.0, T0)
-    trader._day_start = (T0 - T0 % 86_400_000, 99_800.0)
+    trader.attach_hedge(_fixed_hedge())
+    trader._day_start = (T0 - T0 % 86_400_000, 99_800.0 + 20_000.0)
+    trader._day_venues = 1
     trader.note(ActivityLevel.OK, "manual: BUY 0.25 BTC filled @ 88,000.0")
     trader.note(ActivityLevel.WARN, "manual: BUY 2 ETH @ 3,500 Gtc refused: ETH limit 3500 is 16 % from mark")
     trader.note(ActivityLevel.ERROR, "hedge: SELL 30 SOL rejected: Insufficient margin to place order.")
@@ -271,6 +287,8 @@ def test_harvester_panel_snapshot(snap_compare) -> None:
     h.last_cycle_ms = T0
     h.positions["BTC"] = HarvestPosition("h1", "BTC", "@142", 10142, "short_perp", T0 - 7_200_000, 0.42, 0.0008, 0.25,
                                          perp_size=-0.25, spot_size=0.2498)  # fmt: skip
+    h.positions["SOL"] = HarvestPosition("h2", "SOL", None, None, "short_perp", T0 - 3_000_000, 0.31, -0.0004, 30.0,
+                                         perp_size=-30.0, hedge_venue="binance", hedge_size=30.0)  # fmt: skip
     h.decisions.extend(
         [
             Decision(T0 - 7_200_000, "BTC", "enter", "APR 42 % (score 0.48, quarter-Kelly 5 %); short 0.25 perp + long spot"),
