@@ -21,7 +21,11 @@ the journal is a real SQLite file in a temporary directory (WAL, synchronous=FUL
 streams the simulator's full market data, the book is opened through the console's trader,
 and the kill key is pressed; the time is measured from the key press.
 
-Usage: ``python benchmarks/kill.py [--runs 20] [--positions 50] [--orders 200] [--console]``
+``--binance N`` adds N positions and 2N resting orders on the simulator's Binance USDⓈ-M venue,
+attached to the trader as its hedge venue: the batched kill then cancels and closes both venues
+in parallel and reports flat only when both are.
+
+Usage: ``python benchmarks/kill.py [--runs 20] [--positions 50] [--orders 200] [--console] [--binance 20]``
 """
 
 from __future__ import annotations
@@ -30,12 +34,14 @@ import argparse
 import asyncio
 import json
 import math
+import os
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from core.binance_trader import BinanceTrader, LegOrder
 from core.credentials import TradingAccess
 from core.journal import Journal
 from core.portfolio import TicketRequest
@@ -49,11 +55,16 @@ LIMITS = RiskLimits(
 )
 
 
+BINANCE_KEY = ("bench" + "0" * 27, "1" * 64)
+"""The simulated Binance account's key pair (registered through the environment at start)."""
+
+
 async def _start_sim(starting_usdc: float) -> tuple[asyncio.subprocess.Process, str]:
+    env = {**os.environ, "PFTERM_BINANCE_API_KEY": BINANCE_KEY[0], "PFTERM_BINANCE_API_SECRET": BINANCE_KEY[1]}
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "core.sim", "--host", "127.0.0.1", "--port", "0", "--seed", "7",
         "--speed", "1", "--cascade-rate", "0", "--starting-usdc", repr(starting_usdc), "--exit-on-stdin-eof",
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL, env=env,
     )  # fmt: skip
     assert proc.stdout is not None
     line = await asyncio.wait_for(proc.stdout.readline(), 20)
@@ -95,6 +106,34 @@ async def _setup(trader: Trader, symbols: list[str], n_orders: int, usd: float) 
     assert npos == len(symbols) and len(st.orders) == n_orders, (npos, len(st.orders))
 
 
+async def _binance_trader(url: str, trader: Trader) -> BinanceTrader:
+    from core.venues.binance_futures import BinanceCredentials, BinanceFuturesClient
+
+    client = BinanceFuturesClient(url, BinanceCredentials(*BINANCE_KEY))
+    hedge = BinanceTrader(client, journal=trader.journal, max_leverage=20)
+    await hedge.start()
+    trader.attach_hedge(hedge)
+    return hedge
+
+
+async def _setup_binance(hedge: BinanceTrader, symbols: list[str], usd: float) -> None:
+    """One position per symbol (alternating sides, ``usd`` each) and two resting orders 15 % away."""
+    marks = {s: q.mark_px for s, q in (await hedge.quotes()).items()}
+    orders = []
+    for i, sym in enumerate(s for s in symbols if s in marks):
+        px = marks[sym]
+        o = hedge.order_for(sym, i % 2 == 0, usd / px, px, 0.01)
+        if o is not None:
+            orders.append(o)
+        for k in (0.85, 0.84):
+            rest = hedge.order_for(sym, True, usd / px, px * k, 0.0)
+            if rest is not None:
+                orders.append(LegOrder.new(sym, True, rest.size, rest.limit_px, tif="Gtc", purpose="benchmark"))
+    outs = await hedge.submit(orders)
+    bad = [o.message for o in outs if o.status not in ("filled", "resting")]
+    assert not bad, bad[:3]
+
+
 async def _one_by_one(trader: Trader) -> tuple[float, float]:
     """Cancel then close everything with one request per order; (acked_ms, flat_ms)."""
     from core.actions import plan_kill
@@ -114,7 +153,7 @@ async def _one_by_one(trader: Trader) -> tuple[float, float]:
     return acked, (time.perf_counter() - t0) * 1000
 
 
-async def run(runs: int, n_pos: int, n_orders: int, usd: float) -> dict[str, object]:
+async def run(runs: int, n_pos: int, n_orders: int, usd: float, n_binance: int = 0) -> dict[str, object]:
     proc, url = await _start_sim(starting_usdc=10_000_000.0)
     tmp = tempfile.TemporaryDirectory()
     try:
@@ -140,6 +179,10 @@ async def run(runs: int, n_pos: int, n_orders: int, usd: float) -> dict[str, obj
                         )
                         symbols = [c.symbol for c in liquid[:n_pos]]
                     await _setup(trader, symbols, n_orders, usd)
+                    hedge = None
+                    if n_binance and mode == "batched":
+                        hedge = await _binance_trader(url, trader)
+                        await _setup_binance(hedge, symbols[:n_binance], usd)
                     if mode == "batched":
                         report = await trader.kill(reason="benchmark")
                         assert report.flat and report.acked_ms is not None, report.failures
@@ -153,6 +196,8 @@ async def run(runs: int, n_pos: int, n_orders: int, usd: float) -> dict[str, obj
                 finally:
                     await trader.stop()
                     await ex.aclose()
+                    if hedge is not None:
+                        await hedge.client.aclose()
                     journal.close()
             print(
                 f"run {i + 1}/{runs}: batched ack {batched_ack[-1]:.1f} ms, flat {batched_flat[-1]:.1f} ms "
@@ -171,6 +216,8 @@ async def run(runs: int, n_pos: int, n_orders: int, usd: float) -> dict[str, obj
     return {
         "positions": n_pos,
         "orders": n_orders,
+        "binance_positions": n_binance,
+        "binance_orders": 2 * n_binance,
         "runs": runs,
         "batched_acked_ms": stats(batched_ack),
         "batched_flat_ms": stats(batched_flat),
@@ -253,12 +300,17 @@ def main() -> None:
     ap.add_argument("--orders", type=int, default=200)
     ap.add_argument("--usd", type=float, default=2_000.0, help="notional of each position, USD")
     ap.add_argument("--console", action="store_true", help="press the kill key in the running console")
+    ap.add_argument("--binance", type=int, default=0, metavar="N",
+                    help="also N positions + 2N resting orders on the simulated Binance leg (batched mode)")  # fmt: skip
     a = ap.parse_args()
     import logging
 
     logging.disable(logging.CRITICAL)  # the kill switch logs at ERROR; keep the report readable
-    fn = run_console if a.console else run
-    print(json.dumps(asyncio.run(fn(a.runs, a.positions, a.orders, a.usd)), indent=2))
+    if a.console:
+        result = asyncio.run(run_console(a.runs, a.positions, a.orders, a.usd))
+    else:
+        result = asyncio.run(run(a.runs, a.positions, a.orders, a.usd, a.binance))
+    print(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":
