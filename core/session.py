@@ -327,7 +327,7 @@ async def open_hedge(
         await client.aclose()
         return None
     trader.attach_hedge(hedge)
-    trader.note(ActivityLevel.INFO, f"binance leg ready ({why}): perp against perp on, kill switch covers it")
+    trader.note(ActivityLevel.INFO, f"binance leg ready ({why}): perp against perp on (the kill key flattens it too)")
     log.info("binance leg ready (%s) at %s", why, url)
     return hedge
 
