@@ -640,6 +640,10 @@ class PftermApp(App[int]):
             self.harvester = Harvester(
                 trader, harvester_settings(self.settings), now_ms=self.engine.clock.now_ms, hedge=hedge
             )
+        elif self.harvester.hedge is None and self.session is not None and self.session.hedge is not None:
+            # the Binance leg came up after the harvester was first started: use it from now on
+            self.harvester.hedge = self.session.hedge
+            trader.attach_hedge(self.session.hedge)
         rate = self.endpoint.clock_rate or 1.0
         self.harvester.status = "running"
         self.run_worker(self.harvester.run(wall_per_venue_s=1.0 / rate), group="harvester", exclusive=True)
