@@ -840,9 +840,7 @@ class Harvester:
         self.positions[m.symbol] = pos
         is_buy = cand.side == "long_perp"
         if self.settings.maker_first:
-            # post-only one tick away from the mark on our side of the book: rests, earns the maker fee
-            px = round_price(m.mark_px * (0.9999 if is_buy else 1.0001), info.sz_decimals,
-                             rounding="down" if is_buy else "up")  # fmt: skip
+            px = await self._maker_price(m, info, is_buy)
             [out] = await self._send([self._intent(info.symbol, info.asset_id, is_buy, size, px, "Alo", False)])
             if out.status == "resting" and out.result is not None:
                 pos.pending_oid = out.result.oid
@@ -860,6 +858,23 @@ class Harvester:
                 del self.positions[m.symbol]
                 return
         await self._match_hedge(pos, m)
+
+    async def _maker_price(self, m: FundingMarket, info: MarketInfo, is_buy: bool) -> float:
+        """A post-only price that rests: at the book's touch on our side (best bid for a buy,
+        best ask for a sell), and never nearer the other side than one tick off the mark. The
+        mark alone can sit beyond the touch (a post-only there crosses and is refused); without a
+        readable book the mark ± one tick is used."""
+        near = m.mark_px * (0.9999 if is_buy else 1.0001)
+        ex = self.trader.exchange
+        try:
+            book = await ex.info.l2_book(info.symbol) if ex is not None else None
+        except (VenueError, ValueError):
+            book = None
+        side = (book.bids if is_buy else book.asks) if book is not None else ()
+        if side:
+            touch = side[0].px
+            near = min(near, touch) if is_buy else max(near, touch)
+        return round_price(near, info.sz_decimals, rounding="down" if is_buy else "up")
 
     async def _delta(self, markets: Mapping[str, FundingMarket]) -> None:
         # perp against perp: the other venue's leg follows this one within the 2 % rung
