@@ -398,10 +398,11 @@ class Harvester:
             return
         self.error = None
         if self.hedge is not None:
-            # the account is read when a perp hedge is held (its legs are checked every cycle)
-            # and hourly otherwise (capital for sizing); each order reads it again anyway
+            # the account is read every third cycle while a perp hedge is held (legs, margin,
+            # liquidation distance) and hourly otherwise (capital for sizing); every order of
+            # the harvester reads it again at once, so its own changes are never missed
             held = any(p.hedge_venue for p in self.positions.values())
-            due = held or self.hedge.account is None or self.cycles % 12 == 1
+            due = self.hedge.account is None or self.cycles % (3 if held else 12) == 1
             try:
                 if due:
                     _, self._quotes = await asyncio.gather(self.hedge.refresh(), self.hedge.quotes())
