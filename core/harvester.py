@@ -295,6 +295,8 @@ class Harvester:
         """Decisions by action since start (the bounded list keeps only the latest)."""
         self.exit_reasons: Counter[str] = Counter()
         self._last_skip: dict[str, str] = {}
+        self._windows: list[list[Any]] = []
+        """[symbol, entered ms, left ms or None] of every position since start (funding windows)."""
 
     # ------------------------------------------------------------------ decisions
     def _decide(self, symbol: str, action: str, reason: str, **detail: Any) -> Decision:
@@ -427,6 +429,7 @@ class Harvester:
         await self._entries(markets, now)
         await self._delta(markets)
         self._sync_sizes()
+        self._update_funding()
 
     def _markets(self, ctxs: list[Any], mids: Mapping[str, float], now: int) -> dict[str, FundingMarket]:
         """This scan's markets. A market hedged by the other venue's perp is judged on the two
@@ -681,7 +684,7 @@ class Harvester:
             await trader.refresh()
         await self._match_hedge(pos, m)
         if ex.kind == "close" and abs(self._perp_position(pos.symbol)) < 10 ** -info.sz_decimals and self._hedge_flat(pos):
-            del self.positions[pos.symbol]
+            self._forget(pos.symbol)
             if trader.journal is not None:
                 trader.journal.log_event(
                     "harvest_close", f"{pos.symbol}: {ex.reason}", {"position_id": pos.id, "reason": ex.reason}
@@ -839,6 +842,7 @@ class Harvester:
                 {"position_id": pos.id, "symbol": m.symbol, "side": cand.side, "strategy": strategy},
             )  # fmt: skip
         self.positions[m.symbol] = pos
+        self._windows.append([m.symbol, now, None])
         is_buy = cand.side == "long_perp"
         if self.settings.maker_first:
             px = await self._maker_price(m, info, is_buy)
@@ -856,7 +860,7 @@ class Harvester:
         if out.status != "filled":
             self._decide(m.symbol, "error", f"perp leg {out.status}: {out.message}", position_id=pos.id)
             if abs(self._perp_position(m.symbol)) == 0:
-                del self.positions[m.symbol]
+                self._forget(m.symbol)
                 return
         await self._match_hedge(pos, m)
 
@@ -887,7 +891,7 @@ class Harvester:
             info = self.trader.markets.get(pos.symbol)
             step = 10 ** -(info.sz_decimals if info else 8)
             if abs(self._perp_position(pos.symbol)) < step and self._hedge_flat(pos):
-                del self.positions[pos.symbol]  # both legs gone (kill switch, liquidation, by hand)
+                self._forget(pos.symbol)  # both legs gone (kill switch, liquidation, by hand)
         view, refusal = self.trader.preview_rebalance()
         # Only carry positions are neutral by design. A reverse carry (spot sold, perp bought)
         # keeps the delta of the spot that was held before it, which is the trader's own choice.
@@ -904,6 +908,28 @@ class Harvester:
                          delta=h.delta_before_usd)  # fmt: skip
         await self.trader.submit([h.intent for h in hedges])
         await self.trader.refresh()
+
+    def _forget(self, symbol: str) -> None:
+        """Drop a position that is gone, ending its funding window."""
+        self.positions.pop(symbol, None)
+        now = self.now_ms()
+        for w in self._windows:
+            if w[0] == symbol and w[2] is None:
+                w[2] = now
+
+    def _update_funding(self) -> None:
+        """:attr:`funding_usd`: the funding payments journalled (both venues) for the symbols the
+        harvester held, while it held them, since it started (USD, received positive)."""
+        journal = self.trader.journal
+        if journal is None or self._started_ms is None or not self._windows:
+            return
+        total = 0.0
+        for p in journal.funding(self._started_ms):
+            for sym, start, end in self._windows:
+                if sym == p.symbol and start <= p.time_ms and (end is None or p.time_ms <= end):
+                    total += p.usdc
+                    break
+        self.funding_usd = total
 
     def _sync_sizes(self) -> None:
         for pos in self.positions.values():
@@ -933,7 +959,7 @@ class Harvester:
             [out] = await self._send([self._spot_ioc(pair, mid, False, extra)])
             lines.append(f"{pos.symbol} spot leg: {out.message}")
             if out.status == "filled":
-                del self.positions[pos.symbol]
+                self._forget(pos.symbol)
         await self.trader.refresh()
         return lines
 

@@ -162,6 +162,8 @@ async def run_simulated_harvest(
         harvester.status = "running"
         last_note = 0
         while model.now_ms < end_ms and harvester.status == "running":
+            if harvester.cycles % 12 == 11:  # hourly, as a live trader's poller does: funding collected
+                await trader.sync_fills_and_funding()
             await harvester.cycle()
             await server.advance(min(hs.cycle_s, (end_ms - model.now_ms) / 1000), step_s=step_s)
             if progress is not None and model.now_ms - last_note >= 86_400_000:
@@ -203,6 +205,7 @@ async def run_simulated_harvest(
                 "cycle_s": hs.cycle_s,
                 "wall_s": round(time.perf_counter() - t_wall, 2),
                 "status": harvester.status,
+                "funding_collected_usd": round(harvester.funding_usd, 2),
             },
             "account": {
                 "starting_usdc": starting_usdc * (3 if hedge is not None else 2),

@@ -531,7 +531,8 @@ class Trader:
                 self.state = TradingState.HALTED
 
     async def sync_fills_and_funding(self) -> None:
-        """Journal the venue's recent fills and today's funding payments (idempotent)."""
+        """Journal the venue's recent fills and today's funding payments, and those of every
+        attached hedge venue (idempotent)."""
         ex = self._require_exchange()
         if self.journal is None:
             return
@@ -540,6 +541,11 @@ class Trader:
         fills, funding = await asyncio.gather(ex.user_fills(), ex.user_funding(day))
         self.journal.record_fills(self._own(fills))
         self.journal.record_fundings(self._own(funding))
+        for h in self.hedges:  # the other venue's legs: same journal, same cadence
+            try:
+                await h.sync_fills_and_funding()
+            except Exception as exc:  # noqa: BLE001 - a hedge venue's hiccup must not stop this venue's sync
+                log.warning("%s fills/funding sync failed: %s", h.venue, exc)
         self._funding_today = sum(p.usdc for p in self.journal.funding(day))
         self._funding_day = day
 

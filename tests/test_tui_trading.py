@@ -296,6 +296,7 @@ def test_harvester_panel_snapshot(snap_compare) -> None:
             Decision(T0 - 600_000, "SOL", "exit", "funding flipped: short_perp SOL now pays -0.0046 %/1h (-40 % APR)"),
         ]
     )
+    h.funding_usd = 18.42
     app.harvester = h
     assert snap_compare(app, terminal_size=(160, 50), run_before=lambda pilot: pilot.pause())
 

@@ -11,6 +11,7 @@ from textual.widgets import Static
 
 from core.harvester import HarvesterView
 from widgets.numbers import fmt_money, fmt_size
+from widgets.trading import NEG, POS
 
 STATUS_STYLE = {
     "running": "bold black on #4ec98b",
@@ -47,11 +48,13 @@ class HarvesterPanel(Static):
         if view is None:
             self.update(Text("harvester off — H starts it on this account", style="dim"))
             return
-        head = Text()
+        head = Text(no_wrap=True, overflow="ellipsis")
         head.append(f" {view.status.upper()} ", style=STATUS_STYLE.get(view.status, "bold"))
-        head.append(f"  {view.profile}  cycles {view.cycles}", style="dim")
+        head.append(f"  {view.profile}  funding ", style="dim")
+        head.append(fmt_money(view.funding_usd, signed=True), style=POS if view.funding_usd >= 0 else NEG)
+        head.append(f"  #{view.cycles}", style="dim")
         if view.last_cycle_ms:
-            head.append(f"  last {_hhmm(view.last_cycle_ms)}", style="dim")
+            head.append(f" {_hhmm(view.last_cycle_ms)}", style="dim")
         parts: list[Text | Table] = [head]
         if view.error:
             parts.append(Text(view.error, style="#f0625c", overflow="ellipsis", no_wrap=True))
