@@ -225,3 +225,19 @@ def test_listing_names_and_funding_disagreement() -> None:
     median = len(bn) // 2
     assert bn[median] < hl[median] < by[median]
     assert bn[median] > 0 and by[median] > 0
+
+
+def test_a_venue_left_out_lists_nothing_and_binance_still_moves() -> None:
+    model = MarketModel(_SNAPSHOT, seed=1, start_ms=START, cascade_rate_per_hour=2.5)
+    cex = CexModel(model, venues=("binance",))
+    assert cex.simulated == ("binance",)
+    assert cex.markets["bybit"] == {} and len(cex.markets["binance"]) > 100
+    before = {n: cm.premium for n, cm in cex.markets["binance"].items()}
+    for _ in range(240):  # two hours, cascades included: none may look for a Bybit market
+        model.step(30.0)
+        cex.sync()
+    assert any(cm.premium != before[n] for n, cm in cex.markets["binance"].items())
+    assert cex.drain_liquidations("bybit") == []
+    for bad in (("bybit",), ("binance", "okx")):
+        with pytest.raises(ValueError, match="venues"):
+            CexModel(model, venues=bad)

@@ -58,13 +58,13 @@ from __future__ import annotations
 import bisect
 import math
 import random
-from statistics import NormalDist
 from collections import deque
 from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any
 
 from core.funding import funding_rate_8h, next_settlement_ms
-from core.sim.market import HOUR_MS, CascadeRecord, MarketModel, SimMarket
+from core.sim.market import HOUR_MS, NORMAL_BITS, NORMALS, CascadeRecord, MarketModel, SimMarket
 from core.venues.binance import default_to_symbol
 
 __all__ = [
@@ -97,12 +97,6 @@ TRICKLE_MAX_PER_STEP = 200
 TOP_ALWAYS_8H = 20
 OI_STEP_MS = 60_000
 """The slow OI wobble is stepped at most once per simulated minute."""
-
-
-_NORMAL_BITS = 12
-_NORMALS = tuple(NormalDist().inv_cdf((i + 0.5) / (1 << _NORMAL_BITS)) for i in range(1 << _NORMAL_BITS))
-"""Standard normal quantiles: ``_NORMALS[rng.getrandbits(12)]`` is a cheap normal draw (a
-4096-point discretisation, tails cut at ±3.6 σ), ~10× faster than ``random.gauss``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,9 +245,21 @@ class CexModel:
 
     ``seed`` defaults to the model's seed. Call :meth:`sync` to bring the state to the model's
     clock (cheap when nothing is due); the ``*_wire`` methods do not sync by themselves.
+    ``venues`` names the venues simulated (default both); a venue left out lists no markets
+    and costs nothing to step (a lockstep harvest session reads Binance alone).
+
+    Raises:
+        ValueError: an unknown venue name, or no Binance (the other venues' symbols are joined
+            through it).
     """
 
-    def __init__(self, model: MarketModel, seed: int | None = None) -> None:
+    def __init__(self, model: MarketModel, seed: int | None = None, venues: Sequence[str] | None = None) -> None:
+        chosen = set(spec.name for spec in VENUE_SPECS) if venues is None else set(venues)
+        unknown = chosen - {spec.name for spec in VENUE_SPECS}
+        if unknown or BINANCE.name not in chosen:
+            raise ValueError(f"venues must include {BINANCE.name!r} and name only {[s.name for s in VENUE_SPECS]}, got {venues!r}")
+        self.simulated: tuple[str, ...] = tuple(spec.name for spec in VENUE_SPECS if spec.name in chosen)
+        """The venues simulated (the others list no markets)."""
         self.model = model
         self.seed = model.seed if seed is None else int(seed)
         self._rng = random.Random(f"cex:{self.seed}")
@@ -280,7 +286,7 @@ class CexModel:
         for spec in VENUE_SPECS:
             self._offset[spec.name] = spec.premium_offset + rng.gauss(0.0, spec.offset_sd)
             out: dict[str, CexMarket] = {}
-            for hl, native in pairs:
+            for hl, native in pairs if spec.name in chosen else ():
                 cm = CexMarket(spec, hl, native)
                 four = hl.coin not in top and rng.random() < spec.four_hour_share
                 cm.interval_h = 4 if four else 8
@@ -357,9 +363,9 @@ class CexModel:
             self._oi_ms = t1
         span = t1 - t0
         lim = PREMIUM_FOLLOW_LIMIT
-        normals = _NORMALS
+        normals = NORMALS
         bits = rng.getrandbits
-        nb = _NORMAL_BITS
+        nb = NORMAL_BITS
         for spec in VENUE_SPECS:
             off = self._offset[spec.name]
             off = spec.premium_offset + (off - spec.premium_offset) * dec_o + spec.offset_sd * no * gauss(0.0, 1.0)
@@ -418,7 +424,9 @@ class CexModel:
         rng = self._rng
         start, end = rec.start_ms, max(rec.end_ms, rec.start_ms + SECOND_MS)
         for spec in VENUE_SPECS:
-            cm = self.markets[spec.name][native]
+            cm = self.markets[spec.name].get(native)
+            if cm is None:
+                continue  # a venue not simulated
             total = abs(rec.oi_move) * cm.open_interest() * cm.index() * rng.uniform(0.2, 0.4)
             if total <= 0:
                 continue

@@ -911,7 +911,7 @@ class SimExchange:
         """Spot entries of ``allMids``: ``{pair name: mid}`` for tradeable pairs (book centre)."""
         out: dict[str, str] = {}
         for pair in self._spot_pairs.values():
-            book = self.spot_book_wire(pair.name)
+            book = self.spot_book_wire(pair.name, n_levels=1)  # the top of the book is all a mid needs
             bids, asks = book["levels"]
             if bids and asks:
                 d = max(_decimals(bids[0]["px"]), _decimals(asks[0]["px"])) + 1

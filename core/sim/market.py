@@ -82,6 +82,7 @@ import math
 import random
 from collections import deque
 from dataclasses import dataclass
+from statistics import NormalDist
 from typing import Any, NamedTuple
 
 from core.funding import (
@@ -149,6 +150,12 @@ TRADE_BACKFILL_S = 60.0
 
 BOOK_IMPACT_LEVELS = 5
 
+NORMAL_BITS = 12
+NORMALS = tuple(NormalDist().inv_cdf((i + 0.5) / (1 << NORMAL_BITS)) for i in range(1 << NORMAL_BITS))
+"""Standard normal quantiles: ``NORMALS[rng.getrandbits(NORMAL_BITS)]`` is a cheap normal draw
+(a 4096-point discretisation, tails cut at ±3.6 σ), ~10× faster than ``random.gauss``: the
+per-step noise of every market is drawn this way."""
+
 # --- funding regimes -------------------------------------------------------------------
 REGIMES = ("natural", "positive", "negative")
 """Accepted values of ``MarketModel(regime=...)``."""
@@ -161,6 +168,8 @@ REGIME_BASIS_SD_MULT = 0.5
 """Noise of the fast basis around its level under a biased regime, relative to natural."""
 
 _ZERO_STR = "0.0"
+_floor = math.floor
+_log10 = math.log10
 
 
 class UnknownCoinError(KeyError):
@@ -174,13 +183,11 @@ def _trim(text: str) -> str:
     """Strip trailing zeros of a fixed-point string, keep at least one decimal (``"12.0"``)."""
     if "." in text:
         text = text.rstrip("0")
-        if text.endswith("."):
+        if text[-1] == ".":
             text += "0"
     else:
         text += ".0"
-    if text == "-0.0":
-        return _ZERO_STR
-    return text
+    return _ZERO_STR if text == "-0.0" else text
 
 
 def decimal_str(value: float, decimals: int) -> str:
@@ -189,9 +196,9 @@ def decimal_str(value: float, decimals: int) -> str:
     Trailing zeros are dropped but one decimal is always kept, as on Hyperliquid's wire:
     ``decimal_str(0.0000125, 10) == "0.0000125"``, ``decimal_str(17339832, 0) == "17339832.0"``.
     """
-    if value != value or value in (math.inf, -math.inf):
+    if value - value != 0.0:  # NaN or ±inf (inf − inf is NaN)
         return _ZERO_STR
-    return _trim(f"{value:.{max(decimals, 0)}f}")
+    return _trim(f"{value:.{decimals if decimals > 0 else 0}f}")
 
 
 def price_decimals(px: float, max_decimals: int, sig_figs: int = 5) -> int:
@@ -201,8 +208,8 @@ def price_decimals(px: float, max_decimals: int, sig_figs: int = 5) -> int:
     ``max_decimals = 6 − szDecimals`` (VENUES.md, Hyperliquid price rules).
     """
     if not px > 0:
-        return max(max_decimals, 0)
-    d = sig_figs - 1 - math.floor(math.log10(px))
+        return max_decimals if max_decimals > 0 else 0
+    d = sig_figs - 1 - _floor(_log10(px))
     if d > max_decimals:
         d = max_decimals
     return d if d > 0 else 0
@@ -215,7 +222,23 @@ def price_str(px: float, max_decimals: int = 6, sig_figs: int = 5) -> str:
     Examples: ``price_str(91029.3, 1) == "91029.0"``, ``price_str(2.42613, 4) == "2.4261"``,
     ``price_str(0.000005123, 12) == "0.000005123"``.
     """
-    return _trim(f"{px:.{price_decimals(px, max_decimals, sig_figs)}f}")
+    # price_decimals() and _trim() inlined: the simulator writes ~2 000 prices per metaAndAssetCtxs
+    if px > 0:
+        d = sig_figs - 1 - _floor(_log10(px))
+        if d > max_decimals:
+            d = max_decimals
+        if d < 0:
+            d = 0
+    else:
+        d = max_decimals if max_decimals > 0 else 0
+    text = f"{px:.{d}f}"
+    if "." in text:
+        text = text.rstrip("0")
+        if text[-1] == ".":
+            text += "0"
+    else:
+        text += ".0"
+    return _ZERO_STR if text == "-0.0" else text
 
 
 def _implied_avg_premium(hourly_rate: float, fallback: float) -> float:
@@ -691,11 +714,13 @@ class MarketModel:
         """Move every listed market from ``t0`` to ``t1`` (ms)."""
         dt = (t1 - t0) / 1000.0
         rng = self._rng
-        gauss = rng.gauss
+        normals = NORMALS
+        bits = rng.getrandbits
+        nbits = NORMAL_BITS
         rand = rng.random
         exp = math.exp
         sq = math.sqrt(dt / YEAR_S)
-        zf = gauss(0.0, 1.0)
+        zf = normals[bits(nbits)]
         dec_b = exp(-math.log(2.0) / BASIS_HALF_LIFE_S * dt)
         nb = math.sqrt(1.0 - dec_b * dec_b)
         dec_l = exp(-math.log(2.0) / BASIS_LEVEL_HALF_LIFE_S * dt)
@@ -705,9 +730,9 @@ class MarketModel:
         dec_sp = exp(-math.log(2.0) / SPREAD_HALF_LIFE_S * dt)
         jump_p = JUMP_RATE_PER_S * dt
         for m in self._listed:
-            lr = m.sigma * sq * (m.rho * zf + m.rho_c * gauss(0.0, 1.0))
+            lr = m.sigma * sq * (m.rho * zf + m.rho_c * normals[bits(nbits)])
             if rand() < jump_p:
-                lr += gauss(0.0, m.jump_sd)
+                lr += m.jump_sd * normals[bits(nbits)]
             oi_lr = 0.0
             vol_mult = 0.5 + rand()
             c = m.cascade
@@ -726,9 +751,9 @@ class MarketModel:
             m.oracle = oracle
 
             level = m.basis_anchor + (m.basis_level - m.basis_anchor) * dec_l
-            level += m.basis_level_sd * nl * gauss(0.0, 1.0)
+            level += m.basis_level_sd * nl * normals[bits(nbits)]
             m.basis_level = level
-            b = level + (m.basis - level) * dec_b + m.basis_sd * nb * gauss(0.0, 1.0)
+            b = level + (m.basis - level) * dec_b + m.basis_sd * nb * normals[bits(nbits)]
             if b > BASIS_LIMIT:
                 b = BASIS_LIMIT
             elif b < -BASIS_LIMIT:
@@ -738,7 +763,7 @@ class MarketModel:
             m.mark = mark
 
             h = m.half_spread * m.spread_mult
-            u = gauss(0.0, m.mid_sd)
+            u = m.mid_sd * normals[bits(nbits)]
             lim = 0.8 * h
             if u > lim:
                 u = lim
@@ -756,7 +781,7 @@ class MarketModel:
                 m.log_oi = (
                     m.log_oi_mean
                     + (m.log_oi - m.log_oi_mean) * dec_oi
-                    + noi * gauss(0.0, 1.0)
+                    + noi * normals[bits(nbits)]
                     + oi_lr
                 )
                 oi = exp(m.log_oi)
@@ -1025,12 +1050,11 @@ class MarketModel:
         if not m.listed:
             return float(m.raw_ctx["dayNtlVlm"]), float(m.raw_ctx.get("dayBaseVlm") or 0.0)
         frac = (self._now_ms % HOUR_MS) / HOUR_MS
-        ntl = m.vol_hour + m.vol_ring[0] * (1.0 - frac)
-        base = m.base_hour + m.base_ring[0] * (1.0 - frac)
-        for i in range(1, 24):
-            ntl += m.vol_ring[i]
-            base += m.base_ring[i]
-        return ntl, base
+        # the oldest hour counts for the part of it still inside the 24 h window
+        return (
+            m.vol_hour + sum(m.vol_ring) - m.vol_ring[0] * frac,
+            m.base_hour + sum(m.base_ring) - m.base_ring[0] * frac,
+        )
 
     # -- wire -----------------------------------------------------------------------------
 
@@ -1080,18 +1104,23 @@ class MarketModel:
         best_ask = ba_t * tick
         ib = m.impact_bid if m.impact_bid < best_bid else best_bid
         ia = m.impact_ask if m.impact_ask > best_ask else best_ask
-        ntl, base = self.day_volume(coin)
+        frac = (self._now_ms % HOUR_MS) / HOUR_MS
+        ntl = m.vol_hour + sum(m.vol_ring) - m.vol_ring[0] * frac  # as day_volume(), inlined
+        base = m.base_hour + sum(m.base_ring) - m.base_ring[0] * frac
+        a, b = m.px_ring[0], m.px_ring[1]  # as prev_day_px(), inlined
+        avg = m.prem_sum / m.prem_n if m.prem_n else m.premium  # as predicted_funding(), inlined
+        szd = m.sz_decimals
         ctx = {
-            "funding": decimal_str(self.predicted_funding(coin), 10),
-            "openInterest": decimal_str(m.open_interest, m.sz_decimals),
-            "prevDayPx": price_str(self.prev_day_px(coin), pxd),
+            "funding": decimal_str(hl_hourly_rate(avg), 10),
+            "openInterest": decimal_str(m.open_interest, szd),
+            "prevDayPx": price_str(a * math.exp(math.log(b / a) * frac), pxd),
             "dayNtlVlm": decimal_str(ntl, 2),
             "premium": decimal_str(m.premium, 10),
             "oraclePx": price_str(m.oracle, pxd),
             "markPx": price_str(m.mark, pxd),
             "midPx": _trim(f"{(bb_t + ba_t) * tick / 2.0:.{d + 1}f}"),
             "impactPxs": [price_str(ib, pxd), price_str(ia, pxd)],
-            "dayBaseVlm": decimal_str(base, m.sz_decimals),
+            "dayBaseVlm": decimal_str(base, szd),
         }
         self._ctx_cache[coin] = (self._version, ctx)
         return ctx

@@ -150,6 +150,7 @@ from collections import deque
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, TypeVar
 
+import orjson
 from aiohttp import WSMsgType, web
 
 from core.sim.binance_futures import (
@@ -164,19 +165,8 @@ from core.sim.market import HOUR_MS, MarketModel, UnknownCoinError
 from core.sim.snapshot import load_snapshot
 from core.venues.hyperliquid.signing import recover_l1_signer
 
-try:  # orjson is several times faster; the standard library is the fallback.
-    import orjson
-
-    def _dumps(obj: Any) -> bytes:
-        return orjson.dumps(obj)
-
-    _loads: Callable[[str | bytes], Any] = orjson.loads
-except ImportError:  # pragma: no cover - exercised only without orjson
-
-    def _dumps(obj: Any) -> bytes:
-        return json.dumps(obj, separators=(",", ":")).encode()
-
-    _loads = json.loads
+_dumps: Callable[[Any], bytes] = orjson.dumps
+_loads: Callable[[str | bytes], Any] = orjson.loads
 
 log = logging.getLogger(__name__)
 
@@ -369,7 +359,8 @@ class SimulatorServer:
 
     ``binance_credentials``: ``(api key, secret)`` pairs of Binance USDⓈ-M accounts, each
     funded with ``starting_usdc`` USDT at construction (more with
-    :meth:`register_binance_key`).
+    :meth:`register_binance_key`). ``cex_venues``: the CEX-like venues simulated beside it
+    (:class:`~core.sim.cex.CexModel`; default Binance and Bybit); one left out lists no markets.
 
     After ``await start()``: ``port``, ``http_url`` (``http://127.0.0.1:PORT``) and ``ws_url``
     (``ws://127.0.0.1:PORT/ws``) are set. Usable as ``async with``.
@@ -401,6 +392,7 @@ class SimulatorServer:
         regime_flip_at_ms: int | None = None,
         lockstep: bool = False,
         binance_credentials: Sequence[tuple[str, str]] = (),
+        cex_venues: Sequence[str] | None = None,
     ) -> None:
         if not is_loopback_host(host):
             raise ValueError(f"refusing to bind non-loopback host {host!r}: the simulator is local only")
@@ -452,7 +444,7 @@ class SimulatorServer:
             coin: (i * _GOLDEN) % 1.0 for i, coin in enumerate(model.coins)
         }
         self._meta_bytes = _dumps(model.meta_wire())
-        self._cex = CexModel(model)
+        self._cex = CexModel(model, venues=cex_venues)
         self._starting_usdc = float(starting_usdc)
         self._binance = BinanceFuturesSim(self._cex)
         for api_key, secret in binance_credentials:

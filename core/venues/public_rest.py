@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import httpx
+import orjson
 
 from core.venues.errors import VenueError, one_line
 
@@ -38,19 +39,22 @@ async def get_json(
         200 (retryable for 5xx, 408, 429); ``"…: answer is not JSON"`` (``status=200``, not
         retryable).
     """
-    label = f"{venue} {what if what is not None else httpx.URL(url).path}"
+
+    def label() -> str:  # built only for an error: parsing the URL costs more than the happy path
+        return f"{venue} {what if what is not None else httpx.URL(url).path}"
+
     try:
         response = await client.get(url, params=params)
     except httpx.TimeoutException:
-        raise VenueError(f"{label}: timeout") from None
+        raise VenueError(f"{label()}: timeout") from None
     except httpx.HTTPError as exc:
         detail = " ".join(str(exc).split())
         name = type(exc).__name__
-        raise VenueError(one_line(f"{label}: {name}: {detail}" if detail else f"{label}: {name}")) from None
+        raise VenueError(one_line(f"{label()}: {name}: {detail}" if detail else f"{label()}: {name}")) from None
     status = response.status_code
     if status != 200:
-        raise VenueError(f"{label}: HTTP {status}", status=status, retryable=retryable_status(status))
+        raise VenueError(f"{label()}: HTTP {status}", status=status, retryable=retryable_status(status))
     try:
-        return response.json()
-    except ValueError:  # includes UnicodeDecodeError
-        raise VenueError(f"{label}: answer is not JSON", status=200, retryable=False) from None
+        return orjson.loads(response.content)
+    except ValueError:  # orjson.JSONDecodeError, invalid UTF-8 included
+        raise VenueError(f"{label()}: answer is not JSON", status=200, retryable=False) from None
