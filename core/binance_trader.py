@@ -42,9 +42,8 @@ import logging
 import math
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 from core.journal import Fill, FundingPayment, Journal
 from core.portfolio import ActivityLevel
