@@ -67,6 +67,7 @@ Example ``~/.config/pfterm/config.toml``::
     score_model = "seed002"   # seed001 | seed002
     min_oi_usd = 5000000
     holding_periods = 12      # 8 h periods fees are amortised over
+    spread_holding_periods = 3  # the same for perp-against-perp spreads
     # horizon_periods = 90    # 8 h periods of funding in the Kelly reward (default: max_hold_h / 8)
     cycle_s = 300             # venue seconds between scans
     max_hold_h = 720          # 30 days
@@ -74,6 +75,7 @@ Example ``~/.config/pfterm/config.toml``::
     slippage = 0.005
     perp_hedge = "binance"    # second venue for perp-against-perp positions, or "none"
     spread_window_h = 24      # hours the two venues' rates are averaged over before a spread counts
+    rate_window_h = 8         # hours a carry's funding is averaged over (seeded from fundingHistory)
     log_file = "~/.local/state/pfterm/log/harvest.log"
 """
 
@@ -188,6 +190,7 @@ class HarvestSection(_Section):
     score_model: Literal["seed001", "seed002"] = "seed002"
     min_oi_usd: float = Field(5_000_000.0, ge=0)
     holding_periods: float = Field(12.0, gt=0)
+    spread_holding_periods: float = Field(3.0, gt=0)
     horizon_periods: float | None = Field(None, gt=0)
     cycle_s: float = Field(300.0, gt=0)
     max_hold_h: float = Field(720.0, gt=0)
@@ -196,6 +199,7 @@ class HarvestSection(_Section):
     reduce_below: float = Field(0.15, gt=0, lt=1)
     perp_hedge: Literal["binance", "none"] = "binance"
     spread_window_h: float = Field(24.0, ge=0, le=72)
+    rate_window_h: float = Field(8.0, ge=0, le=72)
     log_file: Path | None = None
 
 

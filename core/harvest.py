@@ -113,11 +113,15 @@ def _carry_text(m: FundingMarket) -> str:
     """The rate a position in ``m`` earns, with its interval: the venue's own rate, or for a
     perp hedge the spread and both legs (``"spread +0.0300 %/8h = +0.0050 %/1h − binance
     +0.0100 %/8h"``)."""
+    now = "" if m.rate_now is None else f", now {_rate(m.carry_now_rate_8h, 8)}"
     if m.hedge != "perp":
-        return _rate(m.rate, m.interval_h)
+        if m.rate_now is None:
+            return _rate(m.rate, m.interval_h)
+        return f"average {_rate(m.rate, m.interval_h)}{now}"
+    avg = "" if m.rate_now is None else "average "
     return (
-        f"spread {_rate(m.carry_rate_8h, 8)} = {_rate(m.rate, m.interval_h)} − {m.hedge_venue} "
-        f"{_rate(m.hedge_rate or 0.0, m.hedge_interval_h or 8.0)}"
+        f"{avg}spread {_rate(m.carry_rate_8h, 8)} = {_rate(m.rate, m.interval_h)} − {m.hedge_venue} "
+        f"{_rate(m.hedge_rate or 0.0, m.hedge_interval_h or 8.0)}{now}"
     )
 
 
@@ -237,7 +241,12 @@ class FundingMarket:
       ``hedge_mark_px``: the second venue's name, funding rate (fraction per
       ``hedge_interval_h`` hours), next settlement (ms UTC) and mark (USD) when
       ``hedge == "perp"``. The position then earns the *spread* of the two rates
-      (:attr:`carry_rate_8h`, ``DOMAIN.md`` §1 "min cross-venue spread").
+      (:attr:`carry_rate_8h`, ``DOMAIN.md`` §1 "min cross-venue spread");
+    * ``rate_now`` / ``hedge_rate_now``: when ``rate`` / ``hedge_rate`` are time averages (the
+      harvester judges positions on averaged funding, see :class:`core.harvester.RateAverage`),
+      this instant's predicted rates, same units; ``None`` when ``rate`` is itself the instant
+      rate. Entries need this instant's carry to confirm the average, and a sign flip of it
+      closes a position whose average no longer clears the entry level (:func:`exit_decision`).
 
     Raises:
         ValueError: a non-positive or non-finite ``interval_h``, ``mark_px``, ``index_px`` or
@@ -260,6 +269,8 @@ class FundingMarket:
     hedge_interval_h: float | None = None
     hedge_next_funding_ms: int | None = None
     hedge_mark_px: float | None = None
+    rate_now: float | None = None
+    hedge_rate_now: float | None = None
 
     def __post_init__(self) -> None:
         if not math.isfinite(self.rate):
@@ -321,6 +332,21 @@ class FundingMarket:
         if self.hedge == "perp":
             return self.rate_8h - self.hedge_rate_8h
         return self.rate_8h
+
+    @property
+    def carry_now_rate_8h(self) -> float:
+        """:attr:`carry_rate_8h` from this instant's rates (``rate_now``, ``hedge_rate_now``)
+        where they are given, fraction per 8 h, signed; equal to :attr:`carry_rate_8h` otherwise."""
+        own = rate_8h(self.rate if self.rate_now is None else self.rate_now, self.interval_h)
+        if self.hedge != "perp":
+            return own
+        other = self.hedge_rate if self.hedge_rate_now is None else self.hedge_rate_now
+        return own - rate_8h(other or 0.0, self.hedge_interval_h or 8.0)
+
+    @property
+    def carry_now_apr(self) -> float:
+        """:attr:`carry_now_rate_8h` annualised (× 8760 / 8), a signed fraction per year."""
+        return self.carry_now_rate_8h * HOURS_PER_YEAR / 8.0
 
     @property
     def carry_apr(self) -> float:
@@ -828,7 +854,10 @@ def exit_decision(
 
     1. funding flipped against the position (``short_perp`` and a negative
        :attr:`~FundingMarket.carry_rate_8h`, or ``long_perp`` and a positive one; with a perp
-       hedge, the spread): it now pays → close (seed 000);
+       hedge, the spread): it now pays → close (seed 000). Where the market carries averaged
+       rates (``rate_now`` given) every rule here is judged on the average: an hour of adverse
+       funding costs far less than the round trip's fees, and the instant rate swings through
+       zero many times a day;
     2. ``|basis| > profile.basis_stop`` → close (seed 002);
     3. ``|basis| > 2 × |entry_basis|`` → close (seed 000), only when ``|entry_basis| >
        min_entry_basis`` (default 0.05 %): twice a near-zero entry basis is noise;
@@ -845,7 +874,8 @@ def exit_decision(
         raise ValueError(f"position {sym} checked against market {m.symbol}")
     carry = m.carry_rate_8h
     rate_txt = f"{_carry_text(m)} ({_pct(m.carry_apr)} APR)"
-    if (pos.side == "short_perp" and carry < 0) or (pos.side == "long_perp" and carry > 0):
+    sign = 1.0 if pos.side == "short_perp" else -1.0
+    if sign * carry < 0:
         return Exit(sym, f"funding flipped: {pos.side} {sym} now pays {rate_txt}", "close")
 
     basis = m.basis

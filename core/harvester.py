@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.binance_trader import BINANCE_TAKER_FEE, BinanceTrader, HedgeQuote
-from core.funding import next_settlement_ms
+from core.funding import HOURS_PER_YEAR, next_settlement_ms
 from core.harvest import (
     PROFILES,
     Candidate,
@@ -60,7 +60,6 @@ from core.harvest import (
     allocate,
     evaluate,
     exit_decision,
-    rate_8h,
 )
 from core.models import MarketInfo, OrderIntent
 from core.risk import TradingState
@@ -98,6 +97,11 @@ class HarvesterSettings:
     * ``score_model``: ``"seed001"`` or ``"seed002"`` (``DOMAIN.md`` §6);
     * ``min_oi_usd``: skip markets with less open interest (seed 002: $5M);
     * ``holding_periods``: 8 h periods fees are amortised over (seed 001: 12);
+    * ``spread_holding_periods``: the same for perp-against-perp positions (default 3, one
+      day): a cross-venue spread that clears the entry level fades below the exit level within
+      about a day (7 simulated days: median 31 h), so amortising both venues' round trip over
+      four days would enter spreads that cannot pay it (at 20 % APR a spread needs ~57 h);
+      three periods ask ~47 % APR of it before the fees are covered;
     * ``horizon_periods``: 8 h periods of funding the Kelly reward counts. Seed 002 counts 3,
       with which quarter-Kelly is positive only above ~590 % APR (3 % basis stop, rising OI;
       see :func:`core.harvest.position_fraction`), so nothing realistic would ever be entered;
@@ -112,6 +116,12 @@ class HarvesterSettings:
       ``"none"``; the session that builds the harvester attaches that venue's trader;
     * ``spread_window_h``: time constant (hours) of the rate averages a perp-against-perp
       spread is judged on; no such entry before the averages are this old;
+    * ``rate_window_h``: time constant (hours) of the average of a market's own funding rate
+      that cash-and-carry, reverse-carry and external-spot positions are judged on (entry,
+      size, exits). Hyperliquid's predicted hourly rate swings by tens of % APR within hours,
+      and entering on a spike pays the round trip's fees (~0.23 %) for an hour or two of it;
+      the average is seeded from the venue's settled ``fundingHistory`` when the harvester
+      loads, so it is usable from the first cycle. ``0`` judges on the instant rate;
     * ``min_entry_basis``: the "basis wider than 2× entry" exit (seed 000) applies only to an
       entry basis at least this large (0.2 %): below it, doubling is ordinary noise of a few
       basis points and the rule would churn positions (and fees) on every wiggle.
@@ -121,6 +131,7 @@ class HarvesterSettings:
     score_model: str = "seed002"
     min_oi_usd: float = 5_000_000.0
     holding_periods: float = 12.0
+    spread_holding_periods: float = 3.0
     horizon_periods: float = 90.0
     cycle_s: float = 300.0
     max_hold_h: float = 720.0
@@ -131,6 +142,7 @@ class HarvesterSettings:
     min_entry_basis: float = 0.002
     perp_hedge: str = "binance"
     spread_window_h: float = 24.0
+    rate_window_h: float = 8.0
 
 
 @dataclass(slots=True, frozen=True)
@@ -238,6 +250,14 @@ class RateAverage:
         """How long this average has been collecting samples, ms."""
         return 0 if self.since_ms is None else now_ms - self.since_ms
 
+    def seed(self, points: list[tuple[int, float]], tau_ms: float) -> None:
+        """Fold in past samples ``[(time ms, rate), ...]`` oldest first (a venue's settled
+        funding history), as if they had been seen live; ``since_ms`` becomes the first one's
+        time. Samples not newer than the last one folded are ignored."""
+        for t, rate in points:
+            if self.last_ms is None or t > self.last_ms:
+                self.update(rate, t, tau_ms)
+
 
 @dataclass(slots=True)
 class _SpotPair:
@@ -274,7 +294,8 @@ class Harvester:
             trader.attach_hedge(hedge)
         self._quotes: dict[str, HedgeQuote] = {}
         self._rate_avg: dict[tuple[str, str], RateAverage] = {}
-        self._spread_now: dict[str, float] = {}
+        self._seeded: set[str] = set()
+        """Markets whose carry average was seeded from the venue's funding history."""
         self.settings = settings or HarvesterSettings()
         self.now_ms = now_ms or (lambda: int(time.time() * 1000))
         self.status = "stopped"
@@ -339,6 +360,37 @@ class Harvester:
             self._spot.setdefault(perp, _SpotPair(p.name, p.asset_id, p.sz_decimals))
         if not self.trader.markets:
             self.trader.markets = {m.symbol: m for m in await ex.info.meta()}
+        await self._seed_rate_averages()
+
+    def _carry_symbols(self) -> list[str]:
+        """Markets a position can be hedged in without a second venue: a venue spot pair or
+        declared external spot (cash-and-carry, reverse carry, external hedge)."""
+        ext = self.trader.settings.external_spot
+        return sorted(s for s in self.trader.markets if s in self._spot or ext.get(s))
+
+    async def _seed_rate_averages(self) -> None:
+        """Seed each carry market's funding average from the venue's settled hourly rates
+        (``fundingHistory`` over three time constants; weight ~21 a market): the harvester judges
+        carries on the average from its first cycle instead of after a warm-up. A market whose
+        history cannot be read warms up from live samples instead (logged)."""
+        tau_h = self.settings.rate_window_h
+        ex = self.trader.exchange
+        if tau_h <= 0 or ex is None:
+            return
+        tau_ms = tau_h * 3_600_000
+        now = self.now_ms()
+        for sym in self._carry_symbols():
+            if sym in self._seeded:
+                continue
+            try:
+                rows = await ex.info.funding_history(sym, now - int(3 * tau_ms), now)
+            except (ExchangeError, VenueError) as exc:
+                log.warning("funding history of %s unavailable (%s): its average warms up live", sym, exc)
+                continue
+            avg = self._rate_avg.setdefault(("carry", sym), RateAverage())
+            avg.seed([(p.time_ms, p.rate) for p in rows], tau_ms)
+            if rows:
+                self._seeded.add(sym)
 
     def start(self) -> asyncio.Task[None]:
         """Run :meth:`run` in a task (the console's ``H``); returns it."""
@@ -393,7 +445,12 @@ class Harvester:
         self.cycles += 1
         try:
             (_metas, ctxs), mids = await asyncio.gather(ex.info.meta_and_asset_ctxs(), ex.info.all_mids())
-            await trader.refresh(mids=mids)  # the mids just read: not read a second time
+            # the mids just read are not read a second time. Open orders and spot balances change
+            # only by orders: they are read with a maker order of ours working, when the trader
+            # asks (after an action of the console's), every third cycle, and after every order
+            # of the harvester's (its own refreshes); margin and positions every cycle
+            working = any(p.pending_oid is not None for p in self.positions.values())
+            await trader.refresh(orders=working or trader.orders_due or self.cycles % 3 == 1, mids=mids)
         except ExchangeError as exc:
             self.error = str(exc)
             self._decide("*", "error", f"venue read failed: {exc}")
@@ -432,46 +489,63 @@ class Harvester:
         self._update_funding()
 
     def _markets(self, ctxs: list[Any], mids: Mapping[str, float], now: int) -> dict[str, FundingMarket]:
-        """This scan's markets. A market hedged by the other venue's perp is judged on the two
-        rates' time averages (:class:`RateAverage`, ``spread_window_h``), not on this instant's
-        predicted rates: the spread of two predicted rates swings by tens of % APR within
-        minutes, and entering and leaving on each swing pays both venues' fees every time."""
+        """This scan's markets, judged on averaged funding (:class:`RateAverage`) with this
+        instant's rates beside (``rate_now``): a carry market (venue or external spot) on its
+        own rate averaged over ``rate_window_h``, a market hedged by the other venue's perp on
+        both rates averaged over ``spread_window_h``. Predicted rates swing by tens of % APR
+        within minutes (a spread of two of them more so), and entering and leaving on each
+        swing pays the fees every time."""
         out: dict[str, FundingMarket] = {}
         ext = self.trader.settings.external_spot
         listed = self.hedge_symbols()
         tau_ms = self.settings.spread_window_h * 3_600_000
+        carry_tau_ms = self.settings.rate_window_h * 3_600_000
+        avgs = self._rate_avg
         settle: dict[float, int] = {}  # next settlement by interval: the same for every market
+        rising, falling = Trend.RISING, Trend.FALLING
+        oi_scans = self.settings.oi_scans
+        entry_apr = self.settings.profile.entry_apr
         for c in ctxs:
             if c is None:
                 continue
-            info = self.trader.markets.get(c.symbol)
+            sym = c.symbol
+            info = self.trader.markets.get(sym)
             if info is None or info.delisted:
                 continue
             oi_usd = c.open_interest * c.oracle_px
-            hist = self._oi.setdefault(c.symbol, deque(maxlen=self.settings.oi_scans))
+            hist = self._oi.get(sym)
+            if hist is None:
+                hist = self._oi[sym] = deque(maxlen=oi_scans)
             hist.append(oi_usd)
-            trend = oi_trend(list(hist))
-            pair = self._spot.get(c.symbol)
+            pair = self._spot.get(sym)
             spot_px = mids.get(pair.name) if pair is not None else None
             if spot_px is not None and not (spot_px > 0 and math.isfinite(spot_px)):
                 spot_px = None
-            held = self.positions.get(c.symbol)
-            quote = self._quotes.get(c.symbol) if c.symbol in listed else None
+            held = self.positions.get(sym)
+            quote = self._quotes.get(sym) if sym in listed else None
             rate = c.funding
+            carry_rate = None
+            if carry_tau_ms > 0 and (pair is not None or ext.get(sym)):
+                a = avgs.get(("carry", sym))
+                if a is None:
+                    a = avgs[("carry", sym)] = RateAverage()
+                carry_rate = a.update(c.funding, now, carry_tau_ms)
             if quote is not None:
-                avg = self._rate_avg
-                rate = (avg.get(("own", c.symbol)) or avg.setdefault(("own", c.symbol), RateAverage())).update(
-                    c.funding, now, tau_ms
-                )
-                hedge_rate = (avg.get(("hedge", c.symbol)) or avg.setdefault(("hedge", c.symbol), RateAverage())).update(
-                    quote.rate, now, tau_ms
-                )
+                a = avgs.get(("own", sym))
+                if a is None:
+                    a = avgs[("own", sym)] = RateAverage()
+                rate = a.update(c.funding, now, tau_ms)
+                a = avgs.get(("hedge", sym))
+                if a is None:
+                    a = avgs[("hedge", sym)] = RateAverage()
+                hedge_rate = a.update(quote.rate, now, tau_ms)
+            carry_sign = c.funding if carry_rate is None else carry_rate
             if held is not None:
                 # a held position is judged on the hedge it has
                 hedge = "perp" if held.hedge_venue else ("spot" if spot_px else "external")
-            elif spot_px and (c.funding > 0 or self._spot_balance(c.symbol) > 0):
+            elif spot_px and (carry_sign > 0 or self._spot_balance(sym) > 0):
                 hedge = "spot"
-            elif ext.get(c.symbol) and c.funding > 0:
+            elif ext.get(sym) and carry_sign > 0:
                 hedge = "external"
             elif quote is not None:
                 hedge = "perp"  # no spot leg for this side: the other venue's perp
@@ -479,31 +553,44 @@ class Harvester:
                 hedge = "spot" if spot_px else "none"
             if hedge == "perp" and quote is None:
                 hedge = "none"  # the other venue is not readable right now
-            perp = {}
+            interval = c.funding_interval_h
+            # a market neither held nor above the entry level is of no use to this scan (its
+            # averages and OI trend are kept above): no snapshot is built for it
+            if held is None:
+                if hedge == "perp" and quote is not None:
+                    carry_apr = (rate * 8.0 / interval - hedge_rate * 8.0 / quote.interval_h) * HOURS_PER_YEAR / 8.0
+                else:
+                    carry_apr = (carry_rate if carry_rate is not None and hedge != "none" else c.funding) * (
+                        HOURS_PER_YEAR / interval
+                    )
+                if not abs(carry_apr) > entry_apr:
+                    continue
+            extra: dict[str, Any] = {}
             if hedge == "perp" and quote is not None:
-                # this instant's spread, APR: an entry needs it to agree with the average
-                self._spread_now[c.symbol] = (
-                    rate_8h(c.funding, c.funding_interval_h) - rate_8h(quote.rate, quote.interval_h)
-                ) * 8760 / 8
-                perp = dict(
+                extra = dict(
                     hedge_venue=self.hedge.venue if self.hedge else None, hedge_rate=hedge_rate,
                     hedge_interval_h=quote.interval_h, hedge_next_funding_ms=quote.next_funding_ms,
-                    hedge_mark_px=quote.mark_px,
+                    hedge_mark_px=quote.mark_px, rate=rate, rate_now=c.funding, hedge_rate_now=quote.rate,
                 )  # fmt: skip
-            out[c.symbol] = FundingMarket(
-                symbol=c.symbol,
-                rate=rate if hedge == "perp" else c.funding,
-                interval_h=c.funding_interval_h,
-                next_funding_ms=settle.get(c.funding_interval_h) or settle.setdefault(
-                    c.funding_interval_h, next_settlement_ms(now, c.funding_interval_h)
-                ),
+            elif carry_rate is not None and hedge != "none":
+                extra = dict(rate=carry_rate, rate_now=c.funding)
+            else:
+                extra = dict(rate=c.funding)
+            nxt = settle.get(interval)
+            if nxt is None:
+                nxt = settle[interval] = next_settlement_ms(now, interval)
+            trend = oi_trend(list(hist))
+            out[sym] = FundingMarket(
+                symbol=sym,
+                interval_h=interval,
+                next_funding_ms=nxt,
                 mark_px=c.mark_px,
                 index_px=c.oracle_px,
                 spot_px=spot_px,
                 open_interest_usd=oi_usd,
-                oi_trend={Trend.RISING: "rising", Trend.FALLING: "falling"}.get(trend, "stable"),  # type: ignore[arg-type]
+                oi_trend="rising" if trend is rising else ("falling" if trend is falling else "stable"),
                 hedge=hedge,  # type: ignore[arg-type]
-                **perp,  # type: ignore[arg-type]
+                **extra,  # type: ignore[arg-type]
             )
         return out
 
@@ -707,26 +794,27 @@ class Harvester:
             if m.symbol in self.positions or not abs(m.carry_apr) > s.profile.entry_apr:
                 continue  # below the entry level: evaluate() would skip it, and such skips are not logged
             fee = PERP_PERP_FEE if m.hedge == "perp" else CARRY_FEE
-            if m.hedge == "perp":
-                age = self._rate_avg[("own", m.symbol)].age_ms(now)
-                window_ms = s.spread_window_h * 3_600_000
+            if m.rate_now is not None:
+                what = "spread" if m.hedge == "perp" else "funding"
+                if m.hedge == "perp":
+                    age, window_ms = self._rate_avg[("own", m.symbol)].age_ms(now), s.spread_window_h * 3_600_000
+                else:
+                    age, window_ms = self._rate_avg[("carry", m.symbol)].age_ms(now), s.rate_window_h * 3_600_000
                 if age < window_ms:
-                    if abs(m.carry_apr) >= s.profile.entry_apr:
-                        self._decide(m.symbol, "skip", f"spread averaging: {age / 60_000:.0f} of "
-                                     f"{window_ms / 60_000:.0f} min of rates seen", apr=m.carry_apr)  # fmt: skip
+                    self._decide(m.symbol, "skip", f"{what} averaging: {age / 60_000:.0f} of "
+                                 f"{window_ms / 60_000:.0f} min of rates seen", apr=m.carry_apr)  # fmt: skip
                     continue
-                now_apr = self._spread_now.get(m.symbol, 0.0)
-                if abs(m.carry_apr) > s.profile.entry_apr and not (
-                    now_apr * m.carry_apr > 0 and abs(now_apr) > s.profile.entry_apr
-                ):
-                    # the average is above the entry level but this instant's spread is not (a
+                now_apr = m.carry_now_apr
+                if not (now_apr * m.carry_apr > 0 and abs(now_apr) > s.profile.entry_apr):
+                    # the average is above the entry level but this instant's rate is not (a
                     # move the average has not caught up with): not entered on a stale signal
-                    self._decide(m.symbol, "skip", f"spread now {now_apr * 100:+.1f} % APR does not confirm the "
+                    self._decide(m.symbol, "skip", f"{what} now {now_apr * 100:+.1f} % APR does not confirm the "
                                  f"{m.carry_apr * 100:+.1f} % average", apr=m.carry_apr)  # fmt: skip
                     continue
             verdict = evaluate(
                 m, s.profile, now_ms=now, score_model=s.score_model, maker_fee=fee,  # type: ignore[arg-type]
-                min_oi_usd=s.min_oi_usd, holding_periods=s.holding_periods, horizon_periods=s.horizon_periods,
+                min_oi_usd=s.min_oi_usd, horizon_periods=s.horizon_periods,
+                holding_periods=s.spread_holding_periods if m.hedge == "perp" else s.holding_periods,
             )  # fmt: skip
             if isinstance(verdict, Skip):
                 # only the interesting skips are kept: funding high enough to look at
@@ -833,7 +921,8 @@ class Harvester:
         self._decide(
             m.symbol, "enter", f"{cand.reason}; {what}, {size:g} = ${size * m.mark_px:,.0f}",
             position_id=pos.id, score=cand.score, fraction=cand.fraction, apr=m.carry_apr, basis=m.basis,
-            oi_usd=m.open_interest_usd, oi_trend=m.oi_trend, rate=m.rate, size=size, strategy=strategy,
+            oi_usd=m.open_interest_usd, oi_trend=m.oi_trend, rate=m.rate, rate_now=m.rate_now, size=size,
+            strategy=strategy,
             hedge_venue=pos.hedge_venue, hedge_rate=m.hedge_rate, hedge_interval_h=m.hedge_interval_h,
         )  # fmt: skip
         if trader.journal is not None:

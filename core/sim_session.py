@@ -65,6 +65,7 @@ def harvester_settings(settings: Settings, profile: str | None = None) -> Harves
         score_model=h.score_model,
         min_oi_usd=h.min_oi_usd,
         holding_periods=h.holding_periods,
+        spread_holding_periods=h.spread_holding_periods,
         horizon_periods=h.horizon_periods or h.max_hold_h / 8,
         cycle_s=h.cycle_s,
         max_hold_h=h.max_hold_h,
@@ -73,6 +74,7 @@ def harvester_settings(settings: Settings, profile: str | None = None) -> Harves
         reduce_below=h.reduce_below,
         perp_hedge=h.perp_hedge,
         spread_window_h=h.spread_window_h,
+        rate_window_h=h.rate_window_h,
     )
 
 
@@ -120,6 +122,7 @@ async def run_simulated_harvest(
     server = SimulatorServer(
         model, speed=0.0, tick_hz=1.0, starting_usdc=starting_usdc, lockstep=True,
         binance_credentials=[(bn_creds.api_key, bn_creds.secret)] if bn_creds else (),
+        cex_venues=("binance",),  # the harvester reads no other: Bybit is not simulated
     )  # fmt: skip
     await server.start()
     tmp = None
@@ -204,7 +207,8 @@ async def run_simulated_harvest(
                 "cycles": harvester.cycles,
                 "cycle_s": hs.cycle_s,
                 "wall_s": round(time.perf_counter() - t_wall, 2),
-                "status": harvester.status,
+                # "completed": the duration ran out with the harvester running; else why it stopped
+                "status": "completed" if harvester.status == "running" else harvester.status,
                 "funding_collected_usd": round(harvester.funding_usd, 2),
             },
             "account": {

@@ -405,6 +405,12 @@ class Trader:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.settings.poll_s)
 
+    @property
+    def orders_due(self) -> bool:
+        """Whether open orders and spot balances should be re-read (never read yet, or an
+        action asked for it with :meth:`refresh_soon`)."""
+        return self._orders_due or self.account is None
+
     def refresh_soon(self, orders: bool = True) -> None:
         """Ask :meth:`run` to re-read the account now (after an action)."""
         self._orders_due = self._orders_due or orders

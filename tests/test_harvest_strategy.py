@@ -674,3 +674,37 @@ def test_allocate_counts_the_hedge_venue_share_and_margin_only():
     plan = allocate(many, profile=prof, capital_usd=cap, current_usd={"ETH": 52_500}, max_venue_share=5.0)
     # total cap 80k − 52.5k = 27.5k: 10k + 10k + 7.5k
     assert [round(u) for _, u in plan] == [10_000, 10_000, 7_500]
+
+
+# --------------------------------------------------------------------------- averaged funding
+
+
+def test_instant_carry_beside_the_average():
+    # no instant rate given: the instant carry is the carry itself
+    m = market()
+    assert m.carry_now_rate_8h == m.carry_rate_8h and m.carry_now_apr == m.carry_apr
+    # average 0.0008 /1h, this instant −0.0001 /1h → −0.0008 /8h, −87.6 % APR
+    m = market(rate_now=-0.0001)
+    assert m.carry_rate_8h == pytest.approx(0.0064)
+    assert m.carry_now_rate_8h == pytest.approx(-0.0008)
+    assert m.carry_now_apr == pytest.approx(-0.876)
+    e = _exit(held(), market(rate=-0.0001, rate_now=0.0001))
+    assert e.reason == "funding flipped: short_perp BTC now pays average -0.0100 %/1h, now +0.0800 %/8h (-87.6 % APR)"
+    # perp hedge: average spread 0.00005 × 8 − 0.0001 = 0.0003 /8h; now 0.0002 × 8 − 0.0004 = 0.0012 /8h
+    p = perp_market(rate_now=0.0002, hedge_rate_now=0.0004)
+    assert p.carry_rate_8h == pytest.approx(0.0003)
+    assert p.carry_now_rate_8h == pytest.approx(0.0012)
+    # only one venue's instant rate known: the other's average stands in
+    assert perp_market(rate_now=0.0002).carry_now_rate_8h == pytest.approx(0.0016 - 0.0001)
+
+
+@FAST
+@given(avg=st.floats(0.0000125, 0.004), now=st.floats(-0.04, 0.04), side=st.sampled_from(["short_perp", "long_perp"]))
+def test_exits_are_judged_on_the_average_not_the_instant(avg, now, side):
+    # an average that pays the position above the exit level keeps it, whatever this instant says
+    rate = avg if side == "short_perp" else -avg
+    assume(abs(rate) * 8760 >= MODERATE.exit_apr)
+    assert _exit(held(side=side), market(rate=rate, rate_now=now)) is None
+    # the same average against the position closes it as a flip, whatever this instant says
+    e = _exit(held(side=side), market(rate=-rate, rate_now=now))
+    assert e is not None and e.reason.startswith("funding flipped")

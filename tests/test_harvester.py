@@ -76,12 +76,17 @@ async def test_funding_flip_is_exited() -> None:
         s, harvester_settings(s), seed=7, duration_s=36 * 3_600, regime="positive", regime_flip_at_ms=flip
     )
     assert report["decisions"].get("enter", 0) >= 1
-    assert report["exit_reasons"].get("funding flipped", 0) >= 1
     # every cash-and-carry position is out once Hyperliquid's funding turned; perp-against-perp
     # positions follow the spread of the two venues, which a flip of one venue's regime need
     # not turn (the other venue follows its premium)
     carry = [p for p in report["pnl"]["positions"] if p["strategy"] == "cash_and_carry"]
     assert carry and all(p["closed_ms"] is not None for p in carry)
+    # positions held through the flip were closed by it: their funding average (8 h) first falls
+    # under the exit level ("faded") or, when the turn is abrupt, below zero ("flipped")
+    through = [p for p in carry if p["opened_ms"] < flip < p["closed_ms"]]
+    assert through
+    assert all(p["close_reason"].startswith(("funding faded", "funding flipped")) for p in through)
+    assert all(p["closed_ms"] - flip <= 12 * 3_600_000 for p in through)
 
 
 async def test_daily_loss_limit_fires_the_kill_switch_and_stops() -> None:
@@ -117,7 +122,19 @@ def test_cli_simulated_session_json(tmp_path, capsys) -> None:
     report = json.loads(capsys.readouterr().out)
     assert report["session"]["seed"] == 7 and report["session"]["cycles"] == 36
     assert set(report["pnl"]["total"]) >= {"funding_pnl", "fees", "net", "win_rate"}
+    assert report["session"]["status"] == "completed"
     assert (tmp_path / "h.log").exists()
+
+
+def test_cli_simulated_session_text(tmp_path, capsys) -> None:
+    code = main(["harvest", "--venue", "sim", "--duration", "2h", "--seed", "7", "--report", "text",
+                 "--log-file", str(tmp_path / "h.log")])  # fmt: skip
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "funding earned" in out and "fees" in out and " net " in out
+    assert "status: completed" in out
+    # seed 7 enters one HYPE carry within the first two hours: the per-strategy line shows it
+    assert "  cash_and_carry: 1 position(s), funding +" in out
 
 
 def test_cli_refuses_a_duration_on_a_real_venue(tmp_path, capsys) -> None:
@@ -265,3 +282,46 @@ async def test_perp_against_perp_on_two_venues(tmp_path) -> None:
     # the 08:00 UTC settlement (the session starts at 00:20) paid or charged the open Binance legs
     assert binance_funding and all(f.time_ms % (8 * 3_600_000) == 0 for f in binance_funding)
     assert all(f.size != 0 and f.usdc * f.size * f.rate <= 0 for f in binance_funding)  # longs pay a positive rate
+
+
+def test_rate_average_seeded_from_history_equals_live_updates() -> None:
+    from core.harvester import RateAverage
+
+    tau = 8 * 3_600_000
+    rows = [(h * 3_600_000, 0.00001 * (h % 5)) for h in range(24)]
+    live = RateAverage()
+    for t, r in rows:
+        live.update(r, t, tau)
+    seeded = RateAverage()
+    seeded.seed(rows, tau)
+    assert seeded == live and seeded.since_ms == 0 and seeded.age_ms(30 * 3_600_000) == 30 * 3_600_000
+    # w = 1 − exp(−1/8) per hourly row: the average lags the rows, it is not their last value
+    assert 0 < seeded.value < max(r for _, r in rows)
+    # rows not newer than the last one folded are ignored (a history read twice)
+    seeded.seed(rows[-3:], tau)
+    assert seeded == live
+
+
+async def test_carry_is_judged_on_an_average_seeded_from_the_funding_history() -> None:
+    """The harvester reads the settled funding of its carry markets when it loads: the first
+    cycle judges them on an average over hours of history, and an entry names both the average
+    and this instant's rate."""
+    from core.harvester import Harvester
+
+    async with lockstep_trader("positive") as (server, trader):
+        h = Harvester(trader, now_ms=trader.wall_ms)
+        await h.load()
+        h.status = "running"
+        tau = h.settings.rate_window_h * 3_600_000
+        for sym in ("BTC", "ETH", "HYPE", "PURR"):
+            avg = h._rate_avg[("carry", sym)]  # noqa: SLF001
+            assert avg.age_ms(trader.wall_ms()) >= 2 * tau, sym  # 3 τ of settled hours folded in
+        for _ in range(6):
+            await h.cycle()
+            await server.advance(300)
+        entries = [d for d in h.decisions if d.action == "enter" and d.detail.get("strategy") == "cash_and_carry"]
+        assert entries, [d.reason for d in h.decisions]
+        for d in entries:
+            assert "average" in d.reason and ", now" in d.reason
+            assert d.detail["rate_now"] is not None and d.detail["rate_now"] * d.detail["rate"] > 0
+        assert not any("averaging" in d.reason for d in h.decisions if d.symbol in ("BTC", "ETH", "HYPE"))
