@@ -372,6 +372,13 @@ def _session_text(report: dict) -> str:
         + ("-" if t["win_rate"] is None else f"{t['win_rate'] * 100:.0f}%")
         + ", realised funding APR "
         + ("-" if t["funding_apr_realised"] is None else f"{t['funding_apr_realised'] * 100:.1f}%"),
+        *(
+            f"  {name}: {b['positions']} position(s), funding {b['funding_pnl']:+,.2f}  fees {-b['fees']:+,.2f}  "
+            f"net {b['net']:+,.2f} USD"
+            for name, b in sorted(pnl.get("by_strategy", {}).items())
+        ),
+        f"status: {s['status']}"
+        + ("" if report.get("kill_switch") is None else f" (kill switch: {report['kill_switch']['summary']})"),
         "decisions: " + ", ".join(f"{k} {v}" for k, v in sorted(report["decisions"].items())),
         "exits: " + (", ".join(f"{k} {v}" for k, v in sorted(report["exit_reasons"].items())) or "none"),
     ]
