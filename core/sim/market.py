@@ -222,7 +222,7 @@ def price_str(px: float, max_decimals: int = 6, sig_figs: int = 5) -> str:
     Examples: ``price_str(91029.3, 1) == "91029.0"``, ``price_str(2.42613, 4) == "2.4261"``,
     ``price_str(0.000005123, 12) == "0.000005123"``.
     """
-    # price_decimals() and _trim() inlined: the simulator writes ~2 000 prices per metaAndAssetCtxs
+    # price_decimals() inlined: the simulator writes ~2 000 prices per metaAndAssetCtxs
     if px > 0:
         d = sig_figs - 1 - _floor(_log10(px))
         if d > max_decimals:
@@ -231,14 +231,7 @@ def price_str(px: float, max_decimals: int = 6, sig_figs: int = 5) -> str:
             d = 0
     else:
         d = max_decimals if max_decimals > 0 else 0
-    text = f"{px:.{d}f}"
-    if "." in text:
-        text = text.rstrip("0")
-        if text[-1] == ".":
-            text += "0"
-    else:
-        text += ".0"
-    return _ZERO_STR if text == "-0.0" else text
+    return _trim(f"{px:.{d}f}")
 
 
 def _implied_avg_premium(hourly_rate: float, fallback: float) -> float:
