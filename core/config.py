@@ -76,6 +76,7 @@ Example ``~/.config/pfterm/config.toml``::
     perp_hedge = "binance"    # second venue for perp-against-perp positions, or "none"
     spread_window_h = 24      # hours the two venues' rates are averaged over before a spread counts
     rate_window_h = 8         # hours a carry's funding is averaged over (seeded from fundingHistory)
+    max_entry_wait_s = 1800   # wait this long at most for the preferred 30-60 min entry window
     log_file = "~/.local/state/pfterm/log/harvest.log"
 """
 
@@ -200,6 +201,7 @@ class HarvestSection(_Section):
     perp_hedge: Literal["binance", "none"] = "binance"
     spread_window_h: float = Field(24.0, ge=0, le=72)
     rate_window_h: float = Field(8.0, ge=0, le=72)
+    max_entry_wait_s: float = Field(1800.0, ge=0, le=86_400)
     log_file: Path | None = None
 
 

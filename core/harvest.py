@@ -548,11 +548,14 @@ def position_fraction(
 @dataclass(frozen=True, slots=True)
 class EntryTiming:
     """Whether an entry may be sent now (``allowed``), whether now is the preferred window
-    (``preferred``), and a one-line ``reason`` with the time to settlement."""
+    (``preferred``), a one-line ``reason`` with the time to settlement, and ``wait_s``: seconds
+    until a preferred window opens (``0`` inside one; ``None`` when it cannot be told: the
+    settlement interval was not given and the next window belongs to the settlement after)."""
 
     allowed: bool
     preferred: bool
     reason: str
+    wait_s: float | None = 0.0
 
 
 def entry_timing(
@@ -561,6 +564,7 @@ def entry_timing(
     *,
     no_entry_s: float = 300,
     preferred_window_s: tuple[float, float] = (1800, 3600),
+    interval_h: float | None = None,
 ) -> EntryTiming:
     """Entry timing around the next funding settlement (seed 001, ``DOMAIN.md`` §6).
 
@@ -572,25 +576,38 @@ def entry_timing(
         next_funding_ms: next settlement, ms UTC (from the venue).
         no_entry_s: no entry when the settlement is this close or closer, seconds (default 300).
         preferred_window_s: ``(lo, hi)`` seconds before settlement that are preferred (inclusive).
+        interval_h: the settlement interval, hours (Hyperliquid: 1); with it ``wait_s`` is known
+            when the next window belongs to the settlement after this one.
 
     Returns:
         ``allowed`` is ``False`` when ``0 < time left ≤ no_entry_s`` and also when the
         settlement is not in the future (stale ``next_funding_ms``: refresh it first).
         ``preferred`` implies ``allowed``. On Hyperliquid (hourly) the preferred window is the
-        first half of each hour.
+        first half of each hour, and from its second half the next one opens at the settlement
+        (``wait_s`` = time left).
     """
     left_ms = int(next_funding_ms) - int(now_ms)
     left_s = left_ms / 1000.0
     lo, hi = preferred_window_s
+    if left_s > hi:
+        wait: float | None = left_s - hi
+    elif left_s >= lo:
+        wait = 0.0
+    elif interval_h is not None and interval_h > 0:
+        wait = max(left_s, 0.0) + max(interval_h * 3600.0 - hi, 0.0)
+    else:
+        wait = None
     if left_ms <= 0:
-        return EntryTiming(False, False, f"next settlement {_duration(-left_s)} in the past: stale funding clock")
+        return EntryTiming(False, False, f"next settlement {_duration(-left_s)} in the past: stale funding clock", wait)
     if left_s <= no_entry_s:
         return EntryTiming(
-            False, False, f"settlement in {_duration(left_s)}: no entry within {_duration(no_entry_s)} of settlement"
+            False, False, f"settlement in {_duration(left_s)}: no entry within {_duration(no_entry_s)} of settlement", wait
         )
     if lo <= left_s <= hi:
         return EntryTiming(True, True, f"settlement in {_duration(left_s)}: inside the preferred {_duration(lo)}–{_duration(hi)} window")
-    return EntryTiming(True, False, f"settlement in {_duration(left_s)}: allowed, outside the preferred {_duration(lo)}–{_duration(hi)} window")
+    return EntryTiming(
+        True, False, f"settlement in {_duration(left_s)}: allowed, outside the preferred {_duration(lo)}–{_duration(hi)} window", wait
+    )
 
 
 # --------------------------------------------------------------------------- evaluation

@@ -58,6 +58,7 @@ from core.harvest import (
     Profile,
     Skip,
     allocate,
+    entry_timing,
     evaluate,
     exit_decision,
 )
@@ -122,6 +123,9 @@ class HarvesterSettings:
       and entering on a spike pays the round trip's fees (~0.23 %) for an hour or two of it;
       the average is seeded from the venue's settled ``fundingHistory`` when the harvester
       loads, so it is usable from the first cycle. ``0`` judges on the instant rate;
+    * ``max_entry_wait_s``: an entry outside the preferred window (30–60 min before a
+      settlement, seed 001) waits for it when it opens within this many seconds (default 30
+      min: on Hyperliquid's hourly clock the window is never further away); ``0`` never waits;
     * ``min_entry_basis``: the "basis wider than 2× entry" exit (seed 000) applies only to an
       entry basis at least this large (0.2 %): below it, doubling is ordinary noise of a few
       basis points and the rule would churn positions (and fees) on every wiggle.
@@ -143,6 +147,7 @@ class HarvesterSettings:
     perp_hedge: str = "binance"
     spread_window_h: float = 24.0
     rate_window_h: float = 8.0
+    max_entry_wait_s: float = 1800.0
 
 
 @dataclass(slots=True, frozen=True)
@@ -831,6 +836,12 @@ class Harvester:
                     continue
             if verdict.side == "long_perp" and m.hedge == "spot" and self._spot_balance(m.symbol) <= 0:
                 self._decide(m.symbol, "skip", "negative funding: no spot held to sell against a perp long", apr=m.apr)
+                continue
+            timing = entry_timing(now, m.next_funding_ms, interval_h=m.interval_h)
+            if not timing.preferred and timing.wait_s is not None and timing.wait_s <= s.max_entry_wait_s:
+                # seed 001 prefers entries 30–60 min before a settlement: one that opens soon is waited for
+                self._decide(m.symbol, "skip", f"waiting {timing.wait_s / 60:.0f} min for the preferred entry window "
+                             f"(30–60 min before a settlement)", apr=m.carry_apr)  # fmt: skip
                 continue
             candidates.append(verdict)
         if not candidates:

@@ -75,6 +75,7 @@ def harvester_settings(settings: Settings, profile: str | None = None) -> Harves
         perp_hedge=h.perp_hedge,
         spread_window_h=h.spread_window_h,
         rate_window_h=h.rate_window_h,
+        max_entry_wait_s=h.max_entry_wait_s,
     )
 
 

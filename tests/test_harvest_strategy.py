@@ -304,9 +304,37 @@ def test_entry_timing_table(left_s, allowed, preferred, fragment):
 
 
 def test_entry_timing_reason_has_the_countdown():
+    # without the interval the next window (the settlement after this one) cannot be placed
     assert entry_timing(0, 250_000) == EntryTiming(
-        False, False, "settlement in 4m10s: no entry within 5m of settlement"
+        False, False, "settlement in 4m10s: no entry within 5m of settlement", None
     )
+    # hourly: the next preferred window opens at this settlement, 250 s away
+    assert entry_timing(0, 250_000, interval_h=1.0).wait_s == 250.0
+
+
+@pytest.mark.parametrize(
+    ("left_s", "interval_h", "wait_s"),
+    [
+        (301, 1.0, 301.0),  # second half of a Hyperliquid hour: the window opens at the settlement
+        (1799, 1.0, 1799.0),
+        (1800, 1.0, 0.0),
+        (3600, 1.0, 0.0),
+        (3601, 8.0, 1.0),
+        (8 * 3600, 8.0, 7 * 3600.0),  # just after a Binance settlement: 7 h to the next window
+        (1000, 8.0, 1000.0 + 7 * 3600.0),
+        (3601, None, 1.0),  # ahead of the window: known without the interval
+    ],
+)
+def test_entry_timing_wait_for_the_preferred_window(left_s, interval_h, wait_s):
+    assert entry_timing(1_000_000, 1_000_000 + left_s * 1000, interval_h=interval_h).wait_s == pytest.approx(wait_s)
+
+
+@FAST
+@given(now=st.integers(0, 10**13), left_ms=st.integers(300_001, 3_600_000))
+def test_entry_timing_hourly_wait_is_at_most_half_an_hour(now, left_ms):
+    t = entry_timing(now, now + left_ms, interval_h=1.0)
+    assert t.allowed and 0.0 <= t.wait_s <= 1800.0
+    assert (t.wait_s == 0.0) == t.preferred
 
 
 @FAST

@@ -255,7 +255,8 @@ async def test_perp_against_perp_on_two_venues(tmp_path) -> None:
     from core.journal import Journal
 
     s = _quiet_settings()
-    hs = dataclasses.replace(harvester_settings(s), spread_window_h=1.0)  # a short average: entries within hours
+    # a short average and no waiting for the preferred window: many entries within hours
+    hs = dataclasses.replace(harvester_settings(s), spread_window_h=1.0, max_entry_wait_s=0.0)
     path = tmp_path / "journal.sqlite"
     report = await run_simulated_harvest(s, hs, seed=7, duration_s=10 * 3_600, journal_path=path)
     assert report["account"]["venues"] == ["hyperliquid (sim)", "binance (sim)"]
@@ -325,3 +326,26 @@ async def test_carry_is_judged_on_an_average_seeded_from_the_funding_history() -
             assert "average" in d.reason and ", now" in d.reason
             assert d.detail["rate_now"] is not None and d.detail["rate_now"] * d.detail["rate"] > 0
         assert not any("averaging" in d.reason for d in h.decisions if d.symbol in ("BTC", "ETH", "HYPE"))
+
+
+async def test_an_entry_waits_for_the_preferred_window() -> None:
+    """At 00:40 a carry is worth entering but the settlement is 20 min away: the harvester
+    waits for the window that opens at 01:00 (30–60 min before the 02:00 settlement)."""
+    from core.harvester import Harvester
+
+    async with lockstep_trader("positive") as (server, trader):
+        await server.advance(20 * 60)  # 00:20 → 00:40 UTC
+        h = Harvester(trader, now_ms=trader.wall_ms)
+        await h.load()
+        h.status = "running"
+        for _ in range(3):  # 00:40, 00:45, 00:50
+            await h.cycle()
+            await server.advance(300)
+        assert h.counts["enter"] == 0
+        waiting = [d for d in h.decisions if d.reason.startswith("waiting")]
+        assert waiting and waiting[0].reason.startswith("waiting 20 min for the preferred entry window")
+        await server.advance(15 * 60)  # 01:10
+        await h.cycle()
+        assert h.counts["enter"] >= 1
+        entered = [d for d in h.decisions if d.action == "enter"]
+        assert all(d.time_ms % 3_600_000 < 30 * 60_000 for d in entered)  # inside the first half of the hour
