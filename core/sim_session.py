@@ -101,9 +101,16 @@ async def run_simulated_harvest(
     starting_usdc: float = 100_000.0,
     journal_path: Path | None = None,
     progress: Callable[[str], None] | None = None,
-    step_s: float = 60.0,
+    step_s: float = 150.0,
 ) -> dict[str, Any]:
     """Run the harvester for ``duration_s`` simulated seconds and return the session report.
+
+    Between two cycles the simulator advances in steps (and model segments) of ``step_s``
+    simulated seconds, two per 5-minute cycle by default; hours, settlements and scheduled
+    cancels are always stepped to exactly. Resting orders' fills, liquidations and the venues'
+    premium samples are resolved at that grain, finer than anything the harvester reads (its
+    cycle); the model's mean-reverting processes (basis, open interest) are stepped exactly
+    for any length, and a segment's premium sample counts for the 5 s samples it spans.
 
     The report (JSON-ready) holds the inputs, wall time, cycles, equity at start and end,
     the P&L attribution of :func:`core.report.build_report` (funding, fees, spot and perp
@@ -169,7 +176,7 @@ async def run_simulated_harvest(
             if harvester.cycles % 12 == 11:  # hourly, as a live trader's poller does: funding collected
                 await trader.sync_fills_and_funding()
             await harvester.cycle()
-            await server.advance(min(hs.cycle_s, (end_ms - model.now_ms) / 1000), step_s=step_s)
+            await server.advance(min(hs.cycle_s, (end_ms - model.now_ms) / 1000), step_s=step_s, max_segment_s=step_s)
             if progress is not None and model.now_ms - last_note >= 86_400_000:
                 last_note = model.now_ms
                 day = (model.now_ms - start_ms) / 86_400_000

@@ -726,7 +726,7 @@ class SimulatorServer:
 
     # -- lockstep clock --------------------------------------------------------------------
 
-    async def advance(self, seconds: float, step_s: float = 60.0) -> None:
+    async def advance(self, seconds: float, step_s: float = 60.0, *, max_segment_s: float = ADVANCE_SEGMENT_S) -> None:
         """Advance the simulated clock by ``seconds`` (sim seconds, ≥ 0) in steps of at most
         ``step_s`` (> 0), doing after every step what a tick does for the exchange
         (:meth:`_tick_exchange`: hourly funding settlement into accounts, dead man's switches,
@@ -735,9 +735,10 @@ class SimulatorServer:
         Steps are integer sim milliseconds and are also cut at every top of the hour and at
         every scheduled-cancel time, so each hour is settled exactly once, at its boundary,
         with the oracle of that instant, and a ``scheduleCancel`` fires at its exact time.
-        The model moves in segments of at most ``min(step_s, 60 s)`` (:data:`ADVANCE_SEGMENT_S`,
-        see :meth:`MarketModel.step`), so the sequence of model segments depends only on the
-        clock, ``seconds`` and ``step_s``: deterministic. About 0.4 ms of wall time per model
+        The model moves in segments of at most ``min(step_s, max_segment_s)`` (default
+        :data:`ADVANCE_SEGMENT_S`, 60 s; see :meth:`MarketModel.step`), so the sequence of model
+        segments depends only on the clock, ``seconds``, ``step_s`` and ``max_segment_s``:
+        deterministic. About 0.4 ms of wall time per model
         segment (189 listed markets): 7 sim days at ``step_s=60`` take about 5 s.
 
         Coroutine-safe: concurrent calls run one after the other, and ``/info`` /
@@ -751,8 +752,10 @@ class SimulatorServer:
             raise ValueError(f"seconds must be a finite number in [0, {ADVANCE_MAX_S:.0f}], got {seconds!r}")
         if not step_s > 0 or not math.isfinite(step_s):
             raise ValueError(f"step_s must be a positive number, got {step_s!r}")
+        if not max_segment_s > 0 or not math.isfinite(max_segment_s):
+            raise ValueError(f"max_segment_s must be a positive number, got {max_segment_s!r}")
         step_ms = max(1, int(round(step_s * 1000.0)))
-        segment_s = min(step_ms / 1000.0, ADVANCE_SEGMENT_S)
+        segment_s = min(step_ms / 1000.0, max_segment_s)
         async with self._advance_lock:
             model = self._model
             end = model.now_ms + int(round(seconds * 1000.0))
