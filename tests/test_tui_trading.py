@@ -247,13 +247,28 @@ def _fixed_trader() -> Trader:
     return trader
 
 
+async def footer_settled(pilot) -> None:
+    """Wait until the footer under a pushed screen shows its keys again. The footer recomposes
+    when the bindings change (a screen pushed), and a capture taken while it is recomposing
+    has an empty bottom row: seen under load, about one run in five."""
+    from textual.widgets import Footer
+    from textual.widgets._footer import FooterKey
+
+    footer = pilot.app.screen_stack[0].query_one(Footer)
+    for _ in range(100):
+        await pilot.pause(0.02)
+        if footer.query(FooterKey):
+            break
+    await pilot.pause()
+
+
 def test_trading_screen_snapshot(snap_compare) -> None:
     app = _app(_fixed_trader())
 
     async def open_trading(pilot) -> None:
         await pilot.pause()
         await pilot.press("t")
-        await pilot.pause()
+        await footer_settled(pilot)
         assert isinstance(app.screen, TradingScreen)
 
     assert snap_compare(app, terminal_size=(160, 50), run_before=open_trading)
@@ -330,7 +345,7 @@ def test_funding_matrix_snapshot(snap_compare) -> None:
     async def open_matrix(pilot) -> None:
         await pilot.pause()
         await pilot.press("F")
-        await pilot.pause()
+        await footer_settled(pilot)
         assert isinstance(app.screen, MatrixScreen)
 
     assert snap_compare(app, terminal_size=(160, 50), run_before=open_matrix)
