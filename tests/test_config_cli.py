@@ -91,6 +91,11 @@ def test_help_documents_flags_and_config_and_is_fast() -> None:
         assert needle in r.stdout
     # generous bound for a loaded CI box; the README's benchmark reports the real number
     assert elapsed < 3.0
+    # every [harvest] key is listed (the help text is written by hand)
+    from core.config import HarvestSection
+
+    missing = [k for k in HarvestSection.model_fields if f"{k} = " not in r.stdout]
+    assert not missing, missing
 
 
 def test_spot_alias_tables_agree() -> None:

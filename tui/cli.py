@@ -31,7 +31,9 @@ configuration file (TOML, optional; flags override it):
   [trading.external_spot]  BTC = 0.5   (spot held elsewhere, counted in delta)
   [harvest]  profile = "moderate"; score_model = "seed002"; min_oi_usd = 5000000
              holding_periods = 12; horizon_periods = 90; cycle_s = 300; max_hold_h = 720
-             maker_first = true; slippage = 0.005; perp_hedge = "binance"; log_file = "PATH"
+             maker_first = true; slippage = 0.005; reduce_below = 0.15; perp_hedge = "binance"
+             rate_window_h = 8; spread_window_h = 24; spread_holding_periods = 3
+             max_entry_wait_s = 1800; log_file = "PATH"
   An unknown key or a bad value is reported on one line naming the key (exit 2).
 
 trading:
