@@ -247,19 +247,29 @@ def _fixed_trader() -> Trader:
     return trader
 
 
-async def footer_settled(pilot) -> None:
-    """Wait until the footer under a pushed screen shows its keys again. The footer recomposes
-    when the bindings change (a screen pushed), and a capture taken while it is recomposing
-    has an empty bottom row: seen under load, about one run in five."""
-    from textual.widgets import Footer
+async def screen_settled(pilot) -> None:
+    """Wait until the pushed screen's footer shows its keys and two screenshots 50 ms apart are
+    the same (at most 3 s each). The footer composes its keys after the bindings settle, panels
+    sized by their content are laid out again after their first render, and the console below
+    keeps flushing: a capture taken before all that is over came out different about one run
+    in ten (an empty footer row, a taller panel)."""
     from textual.widgets._footer import FooterKey
 
-    footer = pilot.app.screen_stack[0].query_one(Footer)
-    for _ in range(100):
-        await pilot.pause(0.02)
-        if footer.query(FooterKey):
+    app = pilot.app
+    for _ in range(60):
+        await pilot.pause(0.05)
+        if app.screen.query(FooterKey):
             break
-    await pilot.pause()
+    else:
+        raise AssertionError("the screen's footer showed no keys for 3 s")
+    last = app.export_screenshot()
+    for _ in range(60):
+        await pilot.pause(0.05)
+        shot = app.export_screenshot()
+        if shot == last:
+            return
+        last = shot
+    raise AssertionError("the screen kept changing for 3 s")
 
 
 def test_trading_screen_snapshot(snap_compare) -> None:
@@ -268,7 +278,7 @@ def test_trading_screen_snapshot(snap_compare) -> None:
     async def open_trading(pilot) -> None:
         await pilot.pause()
         await pilot.press("t")
-        await footer_settled(pilot)
+        await screen_settled(pilot)
         assert isinstance(app.screen, TradingScreen)
 
     assert snap_compare(app, terminal_size=(160, 50), run_before=open_trading)
@@ -345,7 +355,7 @@ def test_funding_matrix_snapshot(snap_compare) -> None:
     async def open_matrix(pilot) -> None:
         await pilot.pause()
         await pilot.press("F")
-        await footer_settled(pilot)
+        await screen_settled(pilot)
         assert isinstance(app.screen, MatrixScreen)
 
     assert snap_compare(app, terminal_size=(160, 50), run_before=open_matrix)

@@ -8,7 +8,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Static
+from textual.widgets import Footer, Static
 
 from core.portfolio import TradingView
 from widgets.matrix import BASIS_TITLES, FundingMatrixTable, LiquidationPanel
@@ -65,7 +65,9 @@ class TradingScreen(ModalScreen[None]):
     The console's kill key works here as everywhere; ``c`` cancels the highlighted order.
     """
 
-    BINDINGS = [Binding("escape,t,q", "dismiss", "Close")]
+    # the kill key shown in this screen's footer too (the app's priority binding acts on it;
+    # the same id follows a remapped ui.kill_key)
+    BINDINGS = [Binding("ctrl+k", "app.kill", "KILL", id="kill"), Binding("escape,t,q", "dismiss", "Close")]
 
     def compose(self) -> ComposeResult:
         """Positions and orders on the left, portfolio and activity on the right."""
@@ -76,6 +78,8 @@ class TradingScreen(ModalScreen[None]):
             with Vertical(id="trading-full-side"):
                 yield PortfolioPanel(id="full-portfolio")
                 yield ActivityLog(id="full-activity")
+        # this screen's own keys (close, cancel, the kill key) instead of the console's below it
+        yield Footer()
 
     def on_mount(self) -> None:
         """Titles, and focus on the positions."""
@@ -101,6 +105,7 @@ class MatrixScreen(ModalScreen[None]):
     """
 
     BINDINGS = [
+        Binding("ctrl+k", "app.kill", "KILL", id="kill"),
         Binding("escape,F,q", "dismiss", "Close"),
         Binding("b", "basis", "Basis"),
         Binding("s", "sort", "Sort"),
@@ -118,6 +123,7 @@ class MatrixScreen(ModalScreen[None]):
         with Vertical(id="matrix-box"):
             yield FundingMatrixTable(id="matrix")
             yield LiquidationPanel(id="liquidations")
+        yield Footer()  # this screen's keys (basis, sort, close), not the console's below it
 
     def on_mount(self) -> None:
         """Titles and focus."""

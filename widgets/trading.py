@@ -492,9 +492,12 @@ class PortfolioPanel(Static):
         self.update(self._render_view(view))
 
     def on_resize(self) -> None:
-        """The layout depends on the width: render the last view again."""
+        """The layout depends on the width: render the last view again, and lay the panel out
+        again once this layout pass is over (its height follows the rows; a layout asked for
+        from inside the resize was sometimes lost, leaving the one-column height)."""
         if self.view is not None:
             self.update(self._render_view(self.view))
+            self.call_after_refresh(self.refresh, layout=True)
 
     def _render_view(self, v: PortfolioView) -> RenderableType:
         parts: list[RenderableType] = []
