@@ -318,7 +318,8 @@ class Harvester:
         self.targets: list[tuple[str, float]] = []
         """The last allocation: (symbol, USD to add), best first."""
         self.counts: Counter[str] = Counter()
-        """Decisions by action since start (the bounded list keeps only the latest)."""
+        """Decisions journalled by action since start (the bounded list keeps only the latest); a
+        market skipped again for the same kind of reason is not journalled, nor counted, again."""
         self.exit_reasons: Counter[str] = Counter()
         self._last_skip: dict[str, str] = {}
         self._windows: list[list[Any]] = []
@@ -327,9 +328,6 @@ class Harvester:
     # ------------------------------------------------------------------ decisions
     def _decide(self, symbol: str, action: str, reason: str, **detail: Any) -> Decision:
         d = Decision(self.now_ms(), symbol, action, reason, detail)
-        self.counts[action] += 1
-        if action in ("exit", "reduce"):
-            self.exit_reasons[reason.split(":")[0]] += 1
         if action == "skip":
             # the same market skipped for the same kind of reason every cycle is one line, not hundreds
             kind = reason.split(" ")[0]
@@ -338,6 +336,9 @@ class Harvester:
             self._last_skip[symbol] = kind
         else:
             self._last_skip.pop(symbol, None)
+        self.counts[action] += 1
+        if action in ("exit", "reduce"):
+            self.exit_reasons[reason.split(":")[0]] += 1
         self.decisions.append(d)
         level = logging.WARNING if action in ("exit", "reduce", "halt", "error") else logging.INFO
         log.log(level, "harvest %s %s: %s", action, symbol, reason)
