@@ -55,6 +55,7 @@ __all__ = [
     "Skip",
     "allocate",
     "break_even_periods",
+    "carry_apr",
     "entry_timing",
     "evaluate",
     "exit_decision",
@@ -221,6 +222,19 @@ def _finite_positive(x: float | None) -> bool:
     return x is not None and isinstance(x, (int, float)) and math.isfinite(x) and x > 0
 
 
+def carry_apr(rate: float, interval_h: float, hedge_rate: float | None = None, hedge_interval_h: float | None = None) -> float:
+    """APR a position *short this perp* earns, a signed fraction per year (``DOMAIN.md`` §1).
+
+    ``rate`` is a fraction per ``interval_h`` hours; with a perp hedge (``hedge_rate`` per
+    ``hedge_interval_h`` hours, long on the other venue) it is the spread of the two APRs,
+    each annualised from its own interval. Raises ``ValueError`` for an interval that is not
+    finite and > 0."""
+    own = _apr(rate, interval_h)
+    if hedge_rate is None:
+        return own
+    return own - _apr(hedge_rate, hedge_interval_h or 8.0)
+
+
 @dataclass(frozen=True, slots=True)
 class FundingMarket:
     """One perpetual market as the harvester sees it at a scan.
@@ -245,8 +259,8 @@ class FundingMarket:
     * ``rate_now`` / ``hedge_rate_now``: when ``rate`` / ``hedge_rate`` are time averages (the
       harvester judges positions on averaged funding, see :class:`core.harvester.RateAverage`),
       this instant's predicted rates, same units; ``None`` when ``rate`` is itself the instant
-      rate. Entries need this instant's carry to confirm the average, and a sign flip of it
-      closes a position whose average no longer clears the entry level (:func:`exit_decision`).
+      rate. Entries need this instant's carry to confirm the average; exits read the average
+      (:func:`exit_decision`).
 
     Raises:
         ValueError: a non-positive or non-finite ``interval_h``, ``mark_px``, ``index_px`` or
@@ -350,10 +364,10 @@ class FundingMarket:
 
     @property
     def carry_apr(self) -> float:
-        """:attr:`carry_rate_8h` annualised (× 8760 / 8), a signed fraction per year; equal to
-        :attr:`apr` without a perp hedge."""
+        """:attr:`carry_rate_8h` annualised (× 8760 / 8, :func:`carry_apr`), a signed fraction per
+        year; equal to :attr:`apr` without a perp hedge."""
         if self.hedge == "perp":
-            return self.carry_rate_8h * HOURS_PER_YEAR / 8.0
+            return carry_apr(self.rate, self.interval_h, self.hedge_rate or 0.0, self.hedge_interval_h)
         return self.apr
 
 
@@ -618,7 +632,8 @@ class Candidate:
     """A market worth entering: its ``score`` (under the chosen model), quarter-Kelly
     ``fraction`` of capital, ``net_rate_8h`` (fraction per 8 h received after amortised fees),
     ``side`` (``"short_perp"``: long spot + short perp for a positive rate; ``"long_perp"``:
-    short/sell spot + long perp for a negative rate) and a one-line ``reason``."""
+    short/sell spot + long perp for a negative rate), a one-line ``reason`` and the
+    :class:`EntryTiming` it was judged on (``timing``)."""
 
     market: FundingMarket
     score: float
@@ -626,6 +641,7 @@ class Candidate:
     net_rate_8h: float
     side: Side
     reason: str
+    timing: EntryTiming | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -700,7 +716,7 @@ def evaluate(
     if abs(basis) >= profile.basis_stop:
         return Skip(sym, f"basis {_pct(basis, 3)} at or beyond the {profile.name} {_pct(profile.basis_stop)} basis stop")
 
-    timing = entry_timing(now_ms, m.next_funding_ms)
+    timing = entry_timing(now_ms, m.next_funding_ms, interval_h=m.interval_h)
     if not timing.allowed:
         return Skip(sym, timing.reason)
     if m.hedge == "perp" and m.hedge_next_funding_ms is not None:
@@ -730,7 +746,7 @@ def evaluate(
         f"basis {_pct(basis, 3)}, OI {m.oi_trend}, quarter-Kelly {_pct(fraction)}, {score_model} score "
         f"{s:.4g}; {timing.reason}{hedge_note}"
     )
-    return Candidate(market=m, score=s, fraction=fraction, net_rate_8h=net, side=side, reason=reason)
+    return Candidate(market=m, score=s, fraction=fraction, net_rate_8h=net, side=side, reason=reason, timing=timing)
 
 
 # --------------------------------------------------------------------------- allocation
@@ -891,8 +907,7 @@ def exit_decision(
         raise ValueError(f"position {sym} checked against market {m.symbol}")
     carry = m.carry_rate_8h
     rate_txt = f"{_carry_text(m)} ({_pct(m.carry_apr)} APR)"
-    sign = 1.0 if pos.side == "short_perp" else -1.0
-    if sign * carry < 0:
+    if (pos.side == "short_perp" and carry < 0) or (pos.side == "long_perp" and carry > 0):
         return Exit(sym, f"funding flipped: {pos.side} {sym} now pays {rate_txt}", "close")
 
     basis = m.basis

@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.binance_trader import BINANCE_TAKER_FEE, BinanceTrader, HedgeQuote
-from core.funding import HOURS_PER_YEAR, next_settlement_ms
+from core.funding import next_settlement_ms
 from core.harvest import (
     PROFILES,
     Candidate,
@@ -58,7 +58,7 @@ from core.harvest import (
     Profile,
     Skip,
     allocate,
-    entry_timing,
+    carry_apr,
     evaluate,
     exit_decision,
 )
@@ -299,8 +299,6 @@ class Harvester:
             trader.attach_hedge(hedge)
         self._quotes: dict[str, HedgeQuote] = {}
         self._rate_avg: dict[tuple[str, str], RateAverage] = {}
-        self._seeded: set[str] = set()
-        """Markets whose carry average was seeded from the venue's funding history."""
         self.settings = settings or HarvesterSettings()
         self.now_ms = now_ms or (lambda: int(time.time() * 1000))
         self.status = "stopped"
@@ -386,17 +384,16 @@ class Harvester:
         tau_ms = tau_h * 3_600_000
         now = self.now_ms()
         for sym in self._carry_symbols():
-            if sym in self._seeded:
-                continue
+            if ("carry", sym) in self._rate_avg:
+                continue  # loaded before (the console's H after a stop): the average goes on
             try:
                 rows = await ex.info.funding_history(sym, now - int(3 * tau_ms), now)
             except (ExchangeError, VenueError) as exc:
                 log.warning("funding history of %s unavailable (%s): its average warms up live", sym, exc)
                 continue
-            avg = self._rate_avg.setdefault(("carry", sym), RateAverage())
-            avg.seed([(p.time_ms, p.rate) for p in rows], tau_ms)
             if rows:
-                self._seeded.add(sym)
+                avg = self._rate_avg[("carry", sym)] = RateAverage()
+                avg.seed([(p.time_ms, p.rate) for p in rows], tau_ms)
 
     def start(self) -> asyncio.Task[None]:
         """Run :meth:`run` in a task (the console's ``H``); returns it."""
@@ -507,6 +504,13 @@ class Harvester:
         tau_ms = self.settings.spread_window_h * 3_600_000
         carry_tau_ms = self.settings.rate_window_h * 3_600_000
         avgs = self._rate_avg
+
+        def averaged(kind: str, sym: str, rate: float, tau: float) -> float:
+            a = avgs.get((kind, sym))
+            if a is None:
+                a = avgs[(kind, sym)] = RateAverage()
+            return a.update(rate, now, tau)
+
         settle: dict[float, int] = {}  # next settlement by interval: the same for every market
         rising, falling = Trend.RISING, Trend.FALLING
         oi_scans = self.settings.oi_scans
@@ -532,19 +536,10 @@ class Harvester:
             rate = c.funding
             carry_rate = None
             if carry_tau_ms > 0 and (pair is not None or ext.get(sym)):
-                a = avgs.get(("carry", sym))
-                if a is None:
-                    a = avgs[("carry", sym)] = RateAverage()
-                carry_rate = a.update(c.funding, now, carry_tau_ms)
+                carry_rate = averaged("carry", sym, c.funding, carry_tau_ms)
             if quote is not None:
-                a = avgs.get(("own", sym))
-                if a is None:
-                    a = avgs[("own", sym)] = RateAverage()
-                rate = a.update(c.funding, now, tau_ms)
-                a = avgs.get(("hedge", sym))
-                if a is None:
-                    a = avgs[("hedge", sym)] = RateAverage()
-                hedge_rate = a.update(quote.rate, now, tau_ms)
+                rate = averaged("own", sym, c.funding, tau_ms)
+                hedge_rate = averaged("hedge", sym, quote.rate, tau_ms)
             carry_sign = c.funding if carry_rate is None else carry_rate
             if held is not None:
                 # a held position is judged on the hedge it has
@@ -564,12 +559,10 @@ class Harvester:
             # averages and OI trend are kept above): no snapshot is built for it
             if held is None:
                 if hedge == "perp" and quote is not None:
-                    carry_apr = (rate * 8.0 / interval - hedge_rate * 8.0 / quote.interval_h) * HOURS_PER_YEAR / 8.0
+                    apr = carry_apr(rate, interval, hedge_rate, quote.interval_h)
                 else:
-                    carry_apr = (carry_rate if carry_rate is not None and hedge != "none" else c.funding) * (
-                        HOURS_PER_YEAR / interval
-                    )
-                if not abs(carry_apr) > entry_apr:
+                    apr = carry_apr(carry_rate if carry_rate is not None and hedge != "none" else c.funding, interval)
+                if not abs(apr) > entry_apr:
                     continue
             extra: dict[str, Any] = {}
             if hedge == "perp" and quote is not None:
@@ -797,8 +790,8 @@ class Harvester:
             return
         candidates: list[Candidate] = []
         for m in markets.values():
-            if m.symbol in self.positions or not abs(m.carry_apr) > s.profile.entry_apr:
-                continue  # below the entry level: evaluate() would skip it, and such skips are not logged
+            if m.symbol in self.positions:
+                continue  # _markets() keeps the others only above the entry level
             fee = PERP_PERP_FEE if m.hedge == "perp" else CARRY_FEE
             if m.rate_now is not None:
                 what = "spread" if m.hedge == "perp" else "funding"
@@ -838,8 +831,8 @@ class Harvester:
             if verdict.side == "long_perp" and m.hedge == "spot" and self._spot_balance(m.symbol) <= 0:
                 self._decide(m.symbol, "skip", "negative funding: no spot held to sell against a perp long", apr=m.apr)
                 continue
-            timing = entry_timing(now, m.next_funding_ms, interval_h=m.interval_h)
-            if not timing.preferred and timing.wait_s is not None and timing.wait_s <= s.max_entry_wait_s:
+            timing = verdict.timing
+            if timing is not None and not timing.preferred and timing.wait_s is not None and timing.wait_s <= s.max_entry_wait_s:
                 # seed 001 prefers entries 30–60 min before a settlement: one that opens soon is waited for
                 self._decide(m.symbol, "skip", f"waiting {timing.wait_s / 60:.0f} min for the preferred entry window "
                              f"(30–60 min before a settlement)", apr=m.carry_apr)  # fmt: skip

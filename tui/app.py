@@ -22,7 +22,6 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Input
 
-
 from core.config import SORT_KEYS, Settings
 from core.credentials import TradingAccess
 from core.crossvenue import CrossVenueData, hyperliquid_records

@@ -59,8 +59,8 @@ import bisect
 import math
 import random
 from collections import deque
-from dataclasses import dataclass
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from core.funding import funding_rate_8h, next_settlement_ms
@@ -254,10 +254,10 @@ class CexModel:
     """
 
     def __init__(self, model: MarketModel, seed: int | None = None, venues: Sequence[str] | None = None) -> None:
-        chosen = set(spec.name for spec in VENUE_SPECS) if venues is None else set(venues)
-        unknown = chosen - {spec.name for spec in VENUE_SPECS}
-        if unknown or BINANCE.name not in chosen:
-            raise ValueError(f"venues must include {BINANCE.name!r} and name only {[s.name for s in VENUE_SPECS]}, got {venues!r}")
+        names = [spec.name for spec in VENUE_SPECS]
+        chosen = set(names if venues is None else venues)
+        if not chosen <= set(names) or BINANCE.name not in chosen:
+            raise ValueError(f"venues must include {BINANCE.name!r} and name only {names}, got {venues!r}")
         self.simulated: tuple[str, ...] = tuple(spec.name for spec in VENUE_SPECS if spec.name in chosen)
         """The venues simulated (the others list no markets)."""
         self.model = model

@@ -222,16 +222,7 @@ def price_str(px: float, max_decimals: int = 6, sig_figs: int = 5) -> str:
     Examples: ``price_str(91029.3, 1) == "91029.0"``, ``price_str(2.42613, 4) == "2.4261"``,
     ``price_str(0.000005123, 12) == "0.000005123"``.
     """
-    # price_decimals() inlined: the simulator writes ~2 000 prices per metaAndAssetCtxs
-    if px > 0:
-        d = sig_figs - 1 - _floor(_log10(px))
-        if d > max_decimals:
-            d = max_decimals
-        if d < 0:
-            d = 0
-    else:
-        d = max_decimals if max_decimals > 0 else 0
-    return _trim(f"{px:.{d}f}")
+    return _trim(f"{px:.{price_decimals(px, max_decimals, sig_figs)}f}")
 
 
 def _implied_avg_premium(hourly_rate: float, fallback: float) -> float:
@@ -1097,16 +1088,12 @@ class MarketModel:
         best_ask = ba_t * tick
         ib = m.impact_bid if m.impact_bid < best_bid else best_bid
         ia = m.impact_ask if m.impact_ask > best_ask else best_ask
-        frac = (self._now_ms % HOUR_MS) / HOUR_MS
-        ntl = m.vol_hour + sum(m.vol_ring) - m.vol_ring[0] * frac  # as day_volume(), inlined
-        base = m.base_hour + sum(m.base_ring) - m.base_ring[0] * frac
-        a, b = m.px_ring[0], m.px_ring[1]  # as prev_day_px(), inlined
-        avg = m.prem_sum / m.prem_n if m.prem_n else m.premium  # as predicted_funding(), inlined
+        ntl, base = self.day_volume(coin)
         szd = m.sz_decimals
         ctx = {
-            "funding": decimal_str(hl_hourly_rate(avg), 10),
+            "funding": decimal_str(self.predicted_funding(coin), 10),
             "openInterest": decimal_str(m.open_interest, szd),
-            "prevDayPx": price_str(a * math.exp(math.log(b / a) * frac), pxd),
+            "prevDayPx": price_str(self.prev_day_px(coin), pxd),
             "dayNtlVlm": decimal_str(ntl, 2),
             "premium": decimal_str(m.premium, 10),
             "oraclePx": price_str(m.oracle, pxd),
