@@ -18,13 +18,13 @@ from collections import ChainMap
 from dataclasses import dataclass
 
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from core.clock import VenueClock
 from core.config import Settings
 from core.credentials import TradingAccess, trading_access
 from core.engine import DetectorSettings, Engine, Settlement
 from core.venues.hyperliquid import MAINNET_API_URL, TESTNET_API_URL, ws_url_for
+from core.venues.networks import binance_futures_network, hyperliquid_alias, hyperliquid_network, parse_venue_url
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +134,8 @@ def resolve_endpoint(settings: Settings) -> Endpoint:
     """
     url = settings.urls.get("hyperliquid")
     if url:
+        alias = hyperliquid_alias(url)  # --url hyperliquid=mainnet: the network's own URL
+        url = {"mainnet": MAINNET_API_URL, "testnet": TESTNET_API_URL}[alias] if alias else url.strip()
         return Endpoint(f"hyperliquid @ {url}", url.rstrip("/"), None, False)
     if settings.venue.name == "sim":
         return Endpoint(f"sim (seed {settings.sim.seed})", None, settings.sim.speed, True)
@@ -145,19 +147,30 @@ def trading_network(settings: Settings, endpoint: Endpoint) -> tuple[str, bool]:
     """``(network, signs_for_mainnet)`` of ``endpoint``.
 
     ``network`` gates trading (:func:`core.credentials.trading_access`): ``"sim"`` for the
-    embedded simulator, ``"mainnet"`` only when the URL is Hyperliquid's mainnet API, else
-    ``"testnet"`` (a testnet or local URL). Signatures use the phantom-agent source of
-    ``venue.network`` for a ``--url`` venue (``pfterm sim`` verifies mainnet signatures unless
-    started with ``--testnet``), and the embedded simulator verifies mainnet signatures.
+    embedded simulator, ``"mainnet"`` whenever the parsed URL reaches Hyperliquid mainnet, however
+    it is spelt (:func:`core.venues.networks.hyperliquid_network`: scheme and host case, default
+    port, trailing dot, userinfo, path, the alias ``mainnet``), else ``"testnet"`` (a testnet,
+    local or other URL). Mainnet and testnet URLs sign for their own network; any other
+    ``--url`` venue signs with the phantom-agent source of ``venue.network`` (``pfterm sim``
+    verifies mainnet signatures unless started with ``--testnet``), and the embedded simulator
+    verifies mainnet signatures. A remote host that is neither (a proxy, say) and signs for
+    mainnet is gated as mainnet: its signatures are valid on mainnet, wherever it forwards them.
+
+    Raises:
+        ValueError: the endpoint's URL cannot be parsed or is not http(s)/ws(s) (one line).
     """
     if endpoint.embedded:
         return "sim", True
-    url = (endpoint.http_url or "").rstrip("/")
-    if url == MAINNET_API_URL.rstrip("/"):
+    network = hyperliquid_network(endpoint.http_url or "")
+    if network == "mainnet":
         return "mainnet", True
-    if url == TESTNET_API_URL.rstrip("/"):
+    if network == "testnet":
         return "testnet", False
-    return "testnet", settings.venue.network == "mainnet"
+    signs_mainnet = settings.venue.network == "mainnet"
+    if network == "other" and signs_mainnet:
+        # an unknown remote host that takes mainnet signatures may be a proxy to mainnet
+        return "mainnet", True
+    return "testnet", signs_mainnet
 
 
 def resolve_access(settings: Settings, endpoint: Endpoint, key_file: Path | None = None) -> TradingAccess:
@@ -184,14 +197,23 @@ def journal_path(settings: Settings) -> Path:
 
 
 def journal_venue(endpoint: Endpoint) -> str:
-    """The journal's venue label: ``"sim"``, ``"hyperliquid"`` or ``"hyperliquid@host:port"``
-    for a ``--url`` venue, so that reconciliation compares like with like."""
+    """The journal's venue label: ``"sim"``, ``"hyperliquid"`` (mainnet, however its URL is
+    spelt), ``"hyperliquid-testnet"`` or ``"hyperliquid@host:port"`` for another ``--url``
+    venue, from the canonical host (lower case, no trailing dot, no userinfo, no default port),
+    so that reconciliation compares like with like.
+
+    Raises:
+        ValueError: the endpoint's URL cannot be parsed (one line).
+    """
     if endpoint.embedded:
         return "sim"
     url = endpoint.http_url or ""
-    if url.rstrip("/") in (MAINNET_API_URL.rstrip("/"), TESTNET_API_URL.rstrip("/")):
-        return "hyperliquid" if url.rstrip("/") == MAINNET_API_URL.rstrip("/") else "hyperliquid-testnet"
-    return f"hyperliquid@{urlsplit(url).netloc}"
+    network = hyperliquid_network(url)
+    if network == "mainnet":
+        return "hyperliquid"
+    if network == "testnet":
+        return "hyperliquid-testnet"
+    return f"hyperliquid@{parse_venue_url(url).netloc}"
 
 
 def open_trader(
@@ -245,18 +267,30 @@ BINANCE_TESTNET_URL = "https://testnet.binancefuture.com"
 def hedge_venue_url(settings: Settings, endpoint: Endpoint, http_url: str) -> tuple[str | None, str]:
     """Where the perp-against-perp Binance leg trades, or ``None``, and why (one line).
 
-    ``trading.binance_url`` wins; the embedded simulator and a simulator on a loopback ``--url``
-    serve Binance's ``/fapi`` on the same address; Hyperliquid mainnet pairs with Binance's
-    production API (only with ``trading.allow_mainnet``), testnet with Binance's testnet.
+    ``trading.binance_url`` wins, but one that reaches Binance production (any spelling of a host
+    under ``binance.com`` other than the demo hosts, :func:`core.venues.networks.binance_futures_network`)
+    needs ``trading.allow_mainnet``, and one that cannot be parsed turns the leg off; the embedded
+    simulator and a simulator on a loopback ``--url`` serve Binance's ``/fapi`` on the same
+    address; Hyperliquid mainnet pairs with Binance's production API (only with
+    ``trading.allow_mainnet``), testnet with Binance's testnet.
     """
     from core.venues.binance_futures import BINANCE_FUTURES_URL
 
     if settings.harvest.perp_hedge == "none":
         return None, "harvest.perp_hedge = none"
     if settings.trading.binance_url:
-        return settings.trading.binance_url, "trading.binance_url"
-    host = urlsplit(http_url).hostname or ""
-    if endpoint.embedded or host in ("127.0.0.1", "localhost", "::1"):
+        try:
+            binance = binance_futures_network(settings.trading.binance_url)
+        except ValueError as exc:
+            return None, f"trading.binance_url: {exc}"
+        if binance == "mainnet" and not settings.trading.allow_mainnet:
+            return None, "trading.binance_url is Binance production and mainnet trading is off (trading.allow_mainnet)"
+        return settings.trading.binance_url.strip(), "trading.binance_url"
+    try:
+        local = parse_venue_url(http_url).is_loopback
+    except ValueError:
+        local = False
+    if endpoint.embedded or local:
         return http_url, "the simulator's Binance endpoints"
     network, _ = trading_network(settings, endpoint)
     if network == "mainnet":

@@ -237,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     endpoint = resolve_endpoint(settings)
     try:
         access = resolve_access(settings, endpoint, args.key_file)
-    except CredentialsError as exc:
+    except (CredentialsError, ValueError) as exc:  # a bad key source, or a venue URL that does not parse
         sys.stderr.write(f"pfterm: error: {exc}\n")
         return 2
     if args.command == "kill":
@@ -302,7 +302,7 @@ def _harvest(args: argparse.Namespace, settings) -> int:
     endpoint = resolve_endpoint(settings)
     try:
         access = resolve_access(settings, endpoint, getattr(args, "key_file", None))
-    except CredentialsError as exc:
+    except (CredentialsError, ValueError) as exc:  # a bad key source, or a venue URL that does not parse
         sys.stderr.write(f"pfterm harvest: error: {exc}\n")
         return 2
     if not access.can_trade:

@@ -70,7 +70,7 @@ from urllib.parse import urlencode
 import backoff
 import httpx
 
-from core.venues.errors import VenueError, one_line
+from core.venues.errors import VenueError, one_line, retry_after_s
 from core.venues.wsbase import WireError, as_dict, as_list, int_field, loads, num, opt_num, str_field, wall_ms
 
 __all__ = [
@@ -173,13 +173,26 @@ class BinanceError(VenueError):
     limits (HTTP 429/418) and the recvWindow error (``-1021``); nothing retries automatically.
     """
 
-    def __init__(self, code: int | None, msg: str, *, http_status: int | None = None, endpoint: str = "") -> None:
+    def __init__(
+        self,
+        code: int | None,
+        msg: str,
+        *,
+        http_status: int | None = None,
+        endpoint: str = "",
+        retry_after_s: float | None = None,
+    ) -> None:
         self.code = code
         self.msg = one_line(msg)
         self.http_status = http_status
         self.endpoint = endpoint
         text = f"binance {code}: {self.msg}" if code is not None else f"binance: {self.msg}"
-        super().__init__(text, status=http_status, retryable=http_status in (418, 429) or code == -1021)
+        super().__init__(
+            text,
+            status=http_status,
+            retryable=http_status in (418, 429) or code == -1021,
+            retry_after_s=retry_after_s,
+        )
 
 
 class BinanceUnavailable(VenueError):
@@ -192,10 +205,21 @@ class BinanceUnavailable(VenueError):
     """
 
     def __init__(
-        self, message: str, *, status: int | None = None, retryable: bool = True, outcome_unknown: bool = False
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        retryable: bool = True,
+        outcome_unknown: bool = False,
+        retry_after_s: float | None = None,
     ) -> None:
-        super().__init__(one_line(message), status=status, retryable=retryable)
-        self.outcome_unknown = outcome_unknown
+        super().__init__(
+            one_line(message),
+            status=status,
+            retryable=retryable,
+            outcome_unknown=outcome_unknown,
+            retry_after_s=retry_after_s,
+        )
 
 
 # ---------------------------------------------------------------------------- symbol rules and formatting
@@ -913,12 +937,20 @@ class BinanceFuturesClient:
         if status >= 500:
             detail = f": {error[0]} {error[1]}" if error else ""
             raise BinanceUnavailable(
-                f"binance {endpoint}: HTTP {status}{detail}", status=status, outcome_unknown=sent_unknown
+                f"binance {endpoint}: HTTP {status}{detail}",
+                status=status,
+                outcome_unknown=sent_unknown,
+                retry_after_s=retry_after_s(response.headers),
             )
         if error is not None:
-            raise BinanceError(error[0], error[1], http_status=status, endpoint=endpoint)
+            raise BinanceError(
+                error[0], error[1], http_status=status, endpoint=endpoint, retry_after_s=retry_after_s(response.headers)
+            )
         if status >= 400:
-            raise BinanceError(None, f"{endpoint}: HTTP {status}", http_status=status, endpoint=endpoint)
+            raise BinanceError(
+                None, f"{endpoint}: HTTP {status}", http_status=status, endpoint=endpoint,
+                retry_after_s=retry_after_s(response.headers),
+            )  # fmt: skip
         if answer is None:
             raise BinanceUnavailable(
                 f"binance {endpoint}: malformed answer: not JSON",

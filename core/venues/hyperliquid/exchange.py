@@ -61,6 +61,7 @@ from core.venues.hyperliquid.orders import (
     schedule_cancel_action,
     update_leverage_action,
 )
+from core.venues.errors import retry_after_s
 from core.venues.hyperliquid.rest import HyperliquidInfo, VenueError, answer_weight, api_url_for, one_line
 from core.venues.hyperliquid.signing import NonceSource, Signer
 from core.venues.hyperliquid.wire import WireFormatError
@@ -105,9 +106,11 @@ class ExchangeError(VenueError):
         status: int | None = None,
         retryable: bool = False,
         outcome_unknown: bool = False,
+        retry_after_s: float | None = None,
     ) -> None:
-        super().__init__(message, status=status, retryable=retryable)
-        self.outcome_unknown = outcome_unknown
+        super().__init__(
+            message, status=status, retryable=retryable, outcome_unknown=outcome_unknown, retry_after_s=retry_after_s
+        )
 
 
 @dataclass(slots=True, frozen=True)
@@ -323,6 +326,7 @@ class HyperliquidExchange:
                 status=status,
                 retryable=status == 429,
                 outcome_unknown=status >= 500,
+                retry_after_s=retry_after_s(response.headers),
             )
         try:
             answer = response.json()
@@ -468,7 +472,9 @@ class HyperliquidExchange:
         try:
             raw = await self.info.post_info(body)
         except VenueError as exc:
-            raise ExchangeError(str(exc), status=exc.status, retryable=exc.retryable) from None
+            raise ExchangeError(
+                str(exc), status=exc.status, retryable=exc.retryable, retry_after_s=exc.retry_after_s
+            ) from None
         try:
             return parse(raw)
         except (WireFormatError, ValueError) as exc:

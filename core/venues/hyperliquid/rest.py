@@ -23,7 +23,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from core.models import AssetCtx, BookSnapshot, FundingPoint, MarketInfo, PredictedFunding
-from core.venues.errors import VenueError, one_line
+from core.venues.errors import VenueError, one_line, retry_after_s
 from core.venues.hyperliquid import wire
 from core.venues.reconnect import Clock, Sleep, SlidingWindowLimiter
 
@@ -109,12 +109,14 @@ def answer_weight(info_type: str, items: int) -> int:
 def api_url_for(network: str) -> str:
     """REST base URL for ``"mainnet"`` / ``"testnet"``, or ``network`` itself if it is a URL.
 
-    A trailing ``/`` is removed. :raises ValueError: for any other value.
+    Network names are matched in any case, surrounding whitespace is ignored and a trailing
+    ``/`` is removed. :raises ValueError: for any other value.
     """
-    if network in NETWORKS:
-        return NETWORKS[network]
-    if network.startswith(("http://", "https://")):
-        return network.rstrip("/")
+    value = network.strip()
+    if value.lower() in NETWORKS:
+        return NETWORKS[value.lower()]
+    if urlsplit(value).scheme.lower() in ("http", "https"):
+        return value.rstrip("/")
     raise ValueError(f"unknown Hyperliquid network {network!r} (mainnet, testnet or an http(s) URL)")
 
 
@@ -209,7 +211,12 @@ class HyperliquidInfo:
             status = response.status_code
             retryable = status >= 500 or status in (408, 429)
             body_text = one_line(response.text) if response.content else response.reason_phrase
-            raise VenueError(f"{label}: HTTP {status}: {body_text}", status=status, retryable=retryable)
+            raise VenueError(
+                f"{label}: HTTP {status}: {body_text}",
+                status=status,
+                retryable=retryable,
+                retry_after_s=retry_after_s(response.headers),
+            )
         return response.content
 
     async def _query(self, body: dict[str, Any], parse: Any) -> Any:
