@@ -57,11 +57,28 @@ them under the Hyperliquid symbol): a third book, average cost like the first pe
 realised P&L joins ``perp_pnl``. The position closes when every leg is flat, so its funding is
 both venues' payments over its life.
 
-**Open positions** are listed with ``closed_ms = None``. Without a mark their unrealised legs
-are excluded (only realised P&L, funding and fees so far are counted, ``unrealised`` is
-``None``); with ``marks`` (perp symbol → USD price, used for the spot leg too) the remaining
-legs are marked at that price and ``unrealised`` says how much of ``spot_pnl + perp_pnl``
-that is.
+**Books.** A journal holds many accounts (:class:`core.journal.AccountRef`); ``book=`` replays
+only the fills, funding, intents and events of one :class:`core.journal.Book`'s accounts (a
+Hyperliquid account and the Binance account hedging it), so that nothing of another account —
+another simulator session reusing trade ids, another wallet — is ever mixed in. Inside a book
+the hedge venue's fills are the other perp leg (above); a book without a Hyperliquid account
+(a Binance account on its own) reports them as its own perp leg. Without ``book`` the whole
+journal is replayed as one (the process-wide form, every account merged). Sync gaps the
+journal recorded for the accounts (:meth:`core.journal.AccountJournal.record_gap`) are listed
+in the notes: funding or fills in them are missing from the figures.
+
+**Open positions** are listed with ``closed_ms = None`` and their legs still held in
+``open_legs`` (:class:`OpenLeg`: size, average entry, mark, unrealised P&L). ``status`` is
+``"closed"``, ``"open"`` or ``"partly open"`` — a leg traded in the position is flat again
+while another is still held (the perp bought back, the spot still held): the realised figures
+of such a position are not a round trip's. Without a mark a position's open legs are
+*unpriced*: only realised P&L, funding and fees so far are counted, ``unrealised`` is
+``None`` and a note says so (never a silent zero). With ``marks`` (USD by perp symbol; a spot
+leg is marked at its underlying's perp symbol) the open legs are marked: ``unrealised`` is their
+P&L at the marks, *included* in ``spot_pnl``/``perp_pnl``/``net`` (so that ``net`` is the
+change of equity), and ``realised_net`` / ``realised_spot_pnl`` / ``realised_perp_pnl`` give
+the realised part apart; ``net_with_unrealised`` is ``net`` when every open leg is priced and
+``None`` otherwise.
 
 **Strategy.** A ``harvest_open`` event (detail ``position_id``, ``symbol``, ``side``,
 ``strategy``, optionally ``cloids``) is matched to a position of the same symbol by cloid
@@ -86,18 +103,20 @@ import math
 import re
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
-from core.journal import Event, Fill, FundingPayment, Journal
+from core.journal import AccountJournal, AccountRef, Book, Event, Fill, FundingPayment, Journal, SyncGap
 
 __all__ = [
     "EVENT_SLACK_MS",
+    "OpenLeg",
     "PnlReport",
     "PnlTotals",
     "PositionPnl",
+    "books_matching",
     "build_report",
     "default_spot_map",
     "parse_since",
@@ -116,7 +135,7 @@ DEFAULT_DUST_USD: Final = 10.0
 
 HEDGE_VENUES: Final = frozenset({"binance"})
 """Journal venue labels of a second venue's perp: its fills are the hedge leg of a
-perp-against-perp position (``core.binance_trader``), not a second perp position."""
+perp-against-perp position (``core.trading.binance``), not a second perp position."""
 
 STABLECOINS: Final = frozenset({"USDC", "USDT", "USDT0", "USDE", "USDH", "USDHL", "USD"})
 """Fee tokens converted 1:1 to USD (the same list as :data:`core.trading.STABLECOINS`)."""
@@ -138,7 +157,7 @@ def default_spot_map(
     Built from a Hyperliquid ``spotMeta`` answer (default: the packaged
     ``core/sim/data/spotMeta.json``; ``universe[i].tokens[0]`` is the base token index) and
     ``aliases`` (token → perp symbol, default ``UBTC→BTC, UETH→ETH, USOL→SOL,
-    UFART→FARTCOIN``, :data:`core.trading.SPOT_ALIASES`). Pairs named ``"BASE/QUOTE"`` not in
+    UFART→FARTCOIN``, :data:`core.trading.hyperliquid.SPOT_ALIASES`). Pairs named ``"BASE/QUOTE"`` not in
     the table are resolved by name at lookup time (:func:`_underlying`).
     """
     aliases = _DEFAULT_ALIASES if aliases is None else aliases
@@ -171,6 +190,27 @@ def _underlying(symbol: str, spot_map: Mapping[str, str], aliases: Mapping[str, 
 # --------------------------------------------------------------------------- results
 
 
+@dataclass(slots=True, frozen=True)
+class OpenLeg:
+    """One leg of an open position still held: ``leg`` ``"perp"``, ``"spot"`` or ``"hedge"``
+    (the hedge venue's perp of a perp-against-perp position), its ``venue``, ``size`` (base
+    units, signed for a perp: negative = short), ``avg_px`` the average entry (USD, average
+    cost), ``mark`` the USD price it was marked at (``None``: unpriced) and
+    ``unrealised_pnl`` = ``size × (mark − avg_px)`` (USD; ``None`` when unpriced)."""
+
+    leg: str
+    venue: str
+    size: float
+    avg_px: float
+    mark: float | None
+    unrealised_pnl: float | None
+
+    @property
+    def priced(self) -> bool:
+        """True when the leg was marked."""
+        return self.unrealised_pnl is not None
+
+
 @dataclass(slots=True)
 class PositionPnl:
     """One position's attribution (``DOMAIN.md`` §7). Money USD, times ms UTC.
@@ -187,8 +227,10 @@ class PositionPnl:
     held years)``, ``None`` without perp exposure time. ``perp_size``/``spot_size``: what is
     still held (base units, signed perp). ``hedge_venue``/``hedge_size``: the second venue of
     a perp-against-perp position and its perp leg still held (signed base units); both perp
-    legs' P&L is in ``perp_pnl``, both venues' funding in ``funding_pnl``. ``notes``: caveats (unmatched spot sale, fee not
-    converted, unrealised legs excluded…).
+    legs' P&L is in ``perp_pnl``, both venues' funding in ``funding_pnl``. ``open_legs``: the
+    legs still held (:class:`OpenLeg`), ``partly_open`` a leg of the position is flat again while
+    another is held. ``notes``: caveats (unmatched spot sale, fee not converted, open legs
+    unpriced, partly open…).
     """
 
     id: str
@@ -214,16 +256,61 @@ class PositionPnl:
     notes: list[str] = field(default_factory=list)
     # time-weighted perp notional, USD·ms (for the APR)
     notional_ms: float = 0.0
+    open_legs: list[OpenLeg] = field(default_factory=list)
+    partly_open: bool = False
 
     @property
     def net(self) -> float:
-        """``spot_pnl + perp_pnl + funding_pnl − fees`` (USD, §7)."""
+        """``spot_pnl + perp_pnl + funding_pnl − fees`` (USD, §7); with marks, open legs at
+        the marks included."""
         return self.spot_pnl + self.perp_pnl + self.funding_pnl - self.fees
 
     @property
     def is_open(self) -> bool:
         """True while the position is not flat."""
         return self.closed_ms is None
+
+    @property
+    def status(self) -> str:
+        """``"closed"``, ``"open"`` or ``"partly open"`` (a leg closed, another still held)."""
+        if not self.is_open:
+            return "closed"
+        return "partly open" if self.partly_open else "open"
+
+    @property
+    def unpriced(self) -> bool:
+        """True for an open position whose open legs have no mark (unrealised unknown)."""
+        return self.is_open and self.unrealised is None
+
+    @property
+    def unrealised_spot(self) -> float:
+        """Marked unrealised P&L of the spot leg (USD) included in ``spot_pnl`` (0 if none)."""
+        return sum(leg.unrealised_pnl or 0.0 for leg in self.open_legs if leg.leg == "spot")
+
+    @property
+    def unrealised_perp(self) -> float:
+        """Marked unrealised P&L of the perp legs (USD) included in ``perp_pnl`` (0 if none)."""
+        return sum(leg.unrealised_pnl or 0.0 for leg in self.open_legs if leg.leg != "spot")
+
+    @property
+    def realised_spot_pnl(self) -> float:
+        """Realised spot P&L (USD)."""
+        return self.spot_pnl - self.unrealised_spot
+
+    @property
+    def realised_perp_pnl(self) -> float:
+        """Realised perp P&L of both perp legs (USD)."""
+        return self.perp_pnl - self.unrealised_perp
+
+    @property
+    def realised_net(self) -> float:
+        """``net`` without the marked unrealised legs (USD): realised spot + perp + funding − fees."""
+        return self.net - (self.unrealised or 0.0)
+
+    @property
+    def net_with_unrealised(self) -> float | None:
+        """``net`` with every open leg at its mark (USD); ``None`` when an open leg is unpriced."""
+        return None if self.unpriced else self.net
 
 
 @dataclass(slots=True)
@@ -240,11 +327,31 @@ class PnlTotals:
     funding_pnl: float = 0.0
     fees: float = 0.0
     notional_ms: float = 0.0
+    open: int = 0
+    partly_open: int = 0
+    unpriced: int = 0
+    unrealised_spot: float = 0.0
+    unrealised_perp: float = 0.0
 
     @property
     def net(self) -> float:
-        """``spot_pnl + perp_pnl + funding_pnl − fees`` (USD)."""
+        """``spot_pnl + perp_pnl + funding_pnl − fees`` (USD; marked open legs included)."""
         return self.spot_pnl + self.perp_pnl + self.funding_pnl - self.fees
+
+    @property
+    def unrealised(self) -> float:
+        """Marked unrealised P&L of the priced open legs (USD)."""
+        return self.unrealised_spot + self.unrealised_perp
+
+    @property
+    def realised_net(self) -> float:
+        """``net`` without the marked unrealised legs (USD)."""
+        return self.net - self.unrealised
+
+    @property
+    def net_with_unrealised(self) -> float | None:
+        """``net`` with every open leg at its mark; ``None`` when an open position is unpriced."""
+        return None if self.unpriced else self.net
 
     @property
     def win_rate(self) -> float | None:
@@ -264,11 +371,17 @@ class PnlTotals:
         if not p.is_open:
             self.closed += 1
             self.wins += p.net > 0
+        else:
+            self.open += 1
+            self.partly_open += p.partly_open
+            self.unpriced += p.unpriced
         self.spot_pnl += p.spot_pnl
         self.perp_pnl += p.perp_pnl
         self.funding_pnl += p.funding_pnl
         self.fees += p.fees
         self.notional_ms += p.notional_ms
+        self.unrealised_spot += p.unrealised_spot
+        self.unrealised_perp += p.unrealised_perp
 
 
 @dataclass(slots=True)
@@ -276,7 +389,9 @@ class PnlReport:
     """The report: ``positions`` (oldest first), ``by_strategy`` totals, the grand ``total``,
     ``since_ms`` the window start (ms UTC, ``None`` = whole journal), ``as_of_ms`` the time
     open positions are measured to, ``unattributed_funding`` funding (USD) received outside
-    every position (not in the totals), ``marked`` whether open legs were marked."""
+    every position (not in the totals), ``marked`` whether marks were given, ``book`` the
+    book replayed (``None``: the whole journal), ``gaps`` the sync gaps of its accounts
+    overlapping the window, ``notes`` report-wide caveats."""
 
     positions: list[PositionPnl]
     by_strategy: dict[str, PnlTotals]
@@ -286,6 +401,8 @@ class PnlReport:
     unattributed_funding: float = 0.0
     marked: bool = False
     notes: list[str] = field(default_factory=list)
+    book: Book | None = None
+    gaps: list[SyncGap] = field(default_factory=list)
 
     @property
     def win_rate(self) -> float | None:
@@ -317,6 +434,8 @@ class _Book:
     hedge_q: float = 0.0  # the hedge venue's perp leg (signed base units), perp against perp
     hedge_avg: float = 0.0
     hedge_scale: float = 0.0
+    perp_venue: str = ""
+    spot_venue: str = ""
     pos: PositionPnl | None = None
 
 
@@ -338,13 +457,13 @@ def _fee_usd(
     return 0.0, f"fee of {fill.fee:g} {token} not converted to USD (no price)"
 
 
-def _all_fills(journal: Journal) -> list[Fill]:
-    """Every journalled fill, oldest first (paged past the journal's per-call limit)."""
+def _all_fills(source: AccountJournal) -> list[Fill]:
+    """Every fill of one account, oldest first (paged past the journal's per-call limit)."""
     out: list[Fill] = []
     seen: set[tuple[str, int, str]] = set()
     since: int | None = None
     while True:
-        batch = journal.fills(since, limit=_PAGE)
+        batch = source.fills(since, limit=_PAGE)
         new = [f for f in batch if (f.venue, f.tid, f.hash) not in seen]
         for f in new:
             seen.add((f.venue, f.tid, f.hash))
@@ -354,12 +473,12 @@ def _all_fills(journal: Journal) -> list[Fill]:
         since = batch[-1].time_ms
 
 
-def _all_funding(journal: Journal) -> list[FundingPayment]:
+def _all_funding(source: AccountJournal) -> list[FundingPayment]:
     out: list[FundingPayment] = []
     seen: set[tuple[str, int, str]] = set()
     since: int | None = None
     while True:
-        batch = journal.funding(since, limit=_PAGE)
+        batch = source.funding(since, limit=_PAGE)
         new = [p for p in batch if (p.venue, p.time_ms, p.symbol) not in seen]
         for p in new:
             seen.add((p.venue, p.time_ms, p.symbol))
@@ -377,16 +496,19 @@ class _Replay:
         marks: Mapping[str, float] | None,
         dust_usd: float,
         purposes: Mapping[str, str],
+        hedge_venues: frozenset[str] = HEDGE_VENUES,
     ) -> None:
         self.spot_map = spot_map
         self.aliases = aliases
         self.marks = marks
         self.dust_usd = dust_usd
         self.purposes = purposes
+        self.hedge_venues = hedge_venues
         self.books: dict[str, _Book] = {}
         self.positions: list[PositionPnl] = []
         self.cloids: dict[int, set[str]] = {}  # id(position) → cloids of its fills
         self.purpose_of: dict[int, set[str]] = {}
+        self.legs_of: dict[int, set[str]] = {}  # id(position) → legs traded in it
 
     # ---------------------------------------------------------------- helpers
 
@@ -404,6 +526,7 @@ class _Replay:
         self.positions.append(p)
         self.cloids[id(p)] = set()
         self.purpose_of[id(p)] = set()
+        self.legs_of[id(p)] = set()
         return p
 
     def _accrue(self, b: _Book, t: int) -> None:
@@ -437,10 +560,12 @@ class _Replay:
         b = self.books.setdefault(symbol, _Book())
         fee, note = _fee_usd(fill, symbol, self.aliases, self.marks)
         if is_spot:
+            b.spot_venue = fill.venue
             self._spot(b, symbol, fill, fee, note)
-        elif fill.venue in HEDGE_VENUES:
+        elif fill.venue in self.hedge_venues:
             self._hedge_perp(b, symbol, fill, fee, note)
         else:
+            b.perp_venue = fill.venue
             self._perp(b, symbol, fill, fee, note)
 
     def _hedge_perp(self, b: _Book, symbol: str, fill: Fill, fee: float, note: str | None) -> None:
@@ -469,6 +594,7 @@ class _Replay:
                 b.hedge_q = rest if d > 0 else -rest
                 b.hedge_avg = fill.px
         self._track(p, fill, fee, note)
+        self.legs_of[id(p)].add("hedge")
         p.hedge_venue = fill.venue
         self._maybe_close(b, t)
 
@@ -512,7 +638,9 @@ class _Replay:
                 b.perp_q = rest if d > 0 else -rest
                 b.perp_avg = fill.px
         b.perp_px = fill.px
+        self.legs_of[id(p)].add("perp")
         p = b.pos or p
+        self.legs_of[id(p)].add("perp")
         p.notional_usd = max(p.notional_usd, abs(b.perp_q) * fill.px)
         self._maybe_close(b, t)
 
@@ -553,6 +681,7 @@ class _Replay:
         if b.spot_q <= 1e-12:
             b.spot_q = 0.0
         self._track(p, fill, fee, note)
+        self.legs_of[id(p)].add("spot")
         b.spot_peak = max(b.spot_peak, b.spot_q * fill.px)
         p.notional_usd = max(p.notional_usd, b.spot_q * fill.px)
         if b.pos is not None:
@@ -634,32 +763,55 @@ def build_report(
     now_ms: int | None = None,
     dust_usd: float = DEFAULT_DUST_USD,
     hedge_marks: Mapping[str, float] | None = None,
+    book: Book | None = None,
 ) -> PnlReport:
-    """Attribute the journal's P&L to positions (module docstring: rules and formulas).
+    """Attribute the journal's P&L to positions (module docstring: rules and formulas, §7).
 
     Args:
         journal: the trading journal (read only).
         since_ms: report positions open at or closed after this time (ms UTC); ``None``: all.
-        venue: only fills and funding journalled under this venue label (``None``: all).
-        marks: perp symbol → USD price to mark open legs; ``None``: open legs excluded.
+        venue: only fills and funding of this venue (``None``: all) — with ``book`` a venue
+            (``"binance"``), without it an old venue label (``"sim"``, ``"binance"``…).
+        marks: USD price by perp symbol to mark open legs (a spot leg at its underlying's
+            symbol); ``None``: open legs unpriced (noted, never counted as zero).
         spot_map: spot pair name → perp symbol (default :func:`default_spot_map`).
         aliases: spot token → perp symbol, for ``"BASE/QUOTE"`` pairs missing from
-            ``spot_map`` and fee tokens (default :data:`core.trading.SPOT_ALIASES`).
+            ``spot_map`` and fee tokens (default :data:`core.trading.hyperliquid.SPOT_ALIASES`).
         now_ms: end of the holding time of open positions for the APR (default: now).
         dust_usd: a spot remainder below this value (USD) counts as flat.
         hedge_marks: perp symbol → USD mark on the hedge venue, for the open perp legs there
             (default: ``marks``; the two venues' marks differ by the perp-against-perp basis).
+        book: replay only this book's accounts (:meth:`core.journal.Journal.books`); ``None``:
+            the whole journal as one (process-wide form).
+
+    Raises:
+        sqlite3.Error: the journal cannot be read.
     """
     aliases = _DEFAULT_ALIASES if aliases is None else aliases
     spot_map = default_spot_map(aliases) if spot_map is None else spot_map
+    if book is None:
+        # every account, each read on its own (trade ids repeat across accounts), records
+        # labelled with the old venue labels as the process-wide reads give them
+        refs = journal.accounts()
+        hedge_venues = HEDGE_VENUES
+    else:
+        refs = list(book.members)
+        # a book without a first perp venue (a Binance account alone): its perp is the position
+        hedge_venues = HEDGE_VENUES if any(r.venue not in HEDGE_VENUES for r in refs) else frozenset()
+    fills_all: list[Fill] = []
+    funding: list[FundingPayment] = []
+    purposes: dict[str, str] = {}
+    for ref in refs:
+        view = journal.for_account(ref)
+        label = ref.legacy_label if book is None else ref.venue
+        fills_all += [f if f.venue == label else replace(f, venue=label) for f in _all_fills(view)]
+        funding += [p if p.venue == label else replace(p, venue=label) for p in _all_funding(view)]
+        purposes.update((i.cloid, i.purpose) for i in view.intents(limit=_PAGE))
     # (time, tid): fills of one ms in venue trade-id order, not journal insertion order
     # (Hyperliquid's userFills lists the newest first, so insertion order is reversed)
-    fills = sorted(
-        (f for f in _all_fills(journal) if venue is None or f.venue == venue), key=lambda f: (f.time_ms, f.tid)
-    )
-    funding = [p for p in _all_funding(journal) if venue is None or p.venue == venue]
-    purposes = {i.cloid: i.purpose for i in journal.intents(limit=_PAGE)}
-    replay = _Replay(spot_map, aliases, marks, dust_usd, purposes)
+    fills = sorted((f for f in fills_all if venue is None or f.venue == venue), key=lambda f: (f.time_ms, f.tid))
+    funding = [p for p in funding if venue is None or p.venue == venue]
+    replay = _Replay(spot_map, aliases, marks, dust_usd, purposes, hedge_venues)
     for f in fills:
         replay.fill(f)
     last_t = max([f.time_ms for f in fills] + [p.time_ms for p in funding], default=0)
@@ -673,26 +825,10 @@ def build_report(
         p.perp_size = b.perp_q
         p.spot_size = b.spot_q
         p.hedge_size = b.hedge_q
-        mark = None if marks is None else marks.get(symbol)
-        if mark is None:
-            p.unrealised = None
-            p.notes.append("open: unrealised legs excluded (no mark)")
-        else:
-            # the hedge venue's perp leg at that venue's mark when given (else the same mark)
-            hmark = float((hedge_marks or {}).get(symbol, mark))
-            upnl = b.perp_q * (float(mark) - b.perp_avg) + b.hedge_q * (hmark - b.hedge_avg)
-            uspot = b.spot_q * (float(mark) - b.spot_avg)
-            p.perp_pnl += upnl
-            p.spot_pnl += uspot
-            p.unrealised = upnl + uspot
-            p.notes.append(f"open: marked at {float(mark):g}")
+        _mark_open(p, b, symbol, marks, hedge_marks, replay)
     unattributed = _attribute_funding(positions, funding, since_ms)
-    _match_events(
-        positions,
-        replay,
-        sorted(journal.events(_PAGE, kind="harvest_open"), key=lambda e: e.id),
-        sorted(journal.events(_PAGE, kind="harvest_close"), key=lambda e: e.id),
-    )
+    opens, closes = _events(journal, book)
+    _match_events(positions, replay, opens, closes)
     selected = [p for p in positions if since_ms is None or p.closed_ms is None or p.closed_ms >= since_ms]
     by_strategy: dict[str, PnlTotals] = {}
     total = PnlTotals()
@@ -707,6 +843,21 @@ def build_report(
         notes.append(
             f"{unattributed:,.2f} USD of funding fell outside every journalled position (not in the totals)"
         )
+    gaps = [
+        g
+        for r in refs
+        for g in journal.for_account(r).gaps()
+        if (since_ms is None or g.to_ms >= since_ms) and g.from_ms <= as_of
+    ]
+    for g in gaps:
+        notes.append(
+            f"{g.stream} of {g.ref.label} not synced {_when(g.from_ms)} to {_when(g.to_ms)} UTC "
+            f"({g.reason}): missing from these figures"
+        )
+    if total.partly_open:
+        notes.append(f"{total.partly_open} position(s) partly open: a leg closed while another is still held")
+    if total.unpriced:
+        notes.append(f"{total.unpriced} open position(s) unpriced (no mark): unrealised P&L not included")
     return PnlReport(
         positions=selected,
         by_strategy=dict(sorted(by_strategy.items())),
@@ -716,7 +867,94 @@ def build_report(
         unattributed_funding=unattributed,
         marked=marks is not None,
         notes=notes,
+        book=book,
+        gaps=gaps,
     )
+
+
+def _mark_open(
+    p: PositionPnl,
+    b: _Book,
+    symbol: str,
+    marks: Mapping[str, float] | None,
+    hedge_marks: Mapping[str, float] | None,
+    replay: _Replay,
+) -> None:
+    """List an open position's legs, mark them when ``marks`` has the symbol (unrealised
+    P&L joins ``perp_pnl``/``spot_pnl``), flag it partly open."""
+    mark = None if marks is None else marks.get(symbol)
+    hmark = None if mark is None else float((hedge_marks or {}).get(symbol, mark))
+    held: list[str] = []
+    if abs(b.perp_q) > 1e-12:
+        u = None if mark is None else b.perp_q * (float(mark) - b.perp_avg)
+        p.open_legs.append(OpenLeg("perp", b.perp_venue, b.perp_q, b.perp_avg, mark if mark is None else float(mark), u))
+        if not _flat(b.perp_q, b.perp_scale):
+            held.append("perp")
+    if b.spot_q > 1e-12:
+        u = None if mark is None else b.spot_q * (float(mark) - b.spot_avg)
+        p.open_legs.append(OpenLeg("spot", b.spot_venue, b.spot_q, b.spot_avg, mark if mark is None else float(mark), u))
+        if not replay._spot_flat(b):
+            held.append("spot")
+    if abs(b.hedge_q) > 1e-12:
+        u = None if hmark is None else b.hedge_q * (hmark - b.hedge_avg)
+        p.open_legs.append(OpenLeg("hedge", p.hedge_venue or "", b.hedge_q, b.hedge_avg, hmark, u))
+        if not _flat(b.hedge_q, b.hedge_scale):
+            held.append("hedge")
+    if mark is None:
+        p.unrealised = None
+        p.notes.append(f"open: unpriced (no mark for {symbol}): unrealised legs excluded")
+    else:
+        # the same sums as ever: perp legs into perp_pnl, the spot leg into spot_pnl
+        upnl = b.perp_q * (float(mark) - b.perp_avg) + b.hedge_q * (float(hmark) - b.hedge_avg)
+        uspot = b.spot_q * (float(mark) - b.spot_avg)
+        p.perp_pnl += upnl
+        p.spot_pnl += uspot
+        p.unrealised = upnl + uspot
+        p.notes.append(f"open: marked at {float(mark):g}")
+    traded = replay.legs_of.get(id(p), set())
+    closed = [leg for leg in ("perp", "spot", "hedge") if leg in traded and leg not in held]
+    if held and closed:
+        p.partly_open = True
+        sizes = ", ".join(f"{leg.leg} {leg.size:+g}" for leg in p.open_legs if leg.leg in held)
+        p.notes.append(f"partly open: {' and '.join(closed)} leg closed, {sizes} still held")
+    elif len(held) == 2:
+        a, c = (abs(leg.size) for leg in p.open_legs if leg.leg in held)
+        if abs(a - c) > 0.1 * max(a, c):
+            sizes = " vs ".join(f"{leg.leg} {leg.size:+g}" for leg in p.open_legs if leg.leg in held)
+            p.notes.append(f"legs unequal: {sizes}")
+
+
+def _events(journal: Journal, book: Book | None) -> tuple[list[Event], list[Event]]:
+    """The ``harvest_open`` and ``harvest_close`` events (oldest first) of the book's accounts
+    and the process-wide ones (older journals', the legacy writers'); all without a book."""
+    out: list[list[Event]] = []
+    for kind in ("harvest_open", "harvest_close"):
+        if book is None:
+            evs = journal.events(_PAGE, kind=kind)
+        else:
+            seen: dict[int, Event] = {}
+            for r in book.members:
+                for e in journal.for_account(r).events(_PAGE, kind=kind, include_process_wide=True):
+                    seen[e.id] = e
+            evs = list(seen.values())
+        out.append(sorted(evs, key=lambda e: e.id))
+    return out[0], out[1]
+
+
+def books_matching(books: Iterable[Book], text: str) -> list[Book]:
+    """The books with an account matching ``text`` (case-insensitive): its address or id
+    (``0x…``, ``key:…``, ``legacy``), a prefix of it of at least 6 characters, its label as
+    printed (``"hyperliquid mainnet 0x12ab…cdef"``) or ``"venue network account"``."""
+    q = " ".join(text.split()).lower()
+
+    def hit(r: AccountRef) -> bool:
+        acc = r.account.lower()
+        return (
+            q in (acc, r.label.lower(), f"{r.venue} {r.network} {r.account}".lower())
+            or (len(q) >= 6 and acc.startswith(q))
+        )
+
+    return [b for b in books if any(hit(r) for r in b.members)]
 
 
 # --------------------------------------------------------------------------- output
@@ -734,6 +972,9 @@ def _totals_json(t: PnlTotals) -> dict[str, Any]:
     return {
         "positions": t.positions,
         "closed": t.closed,
+        "open": t.open,
+        "partly_open": t.partly_open,
+        "unpriced": t.unpriced,
         "wins": t.wins,
         "win_rate": _frac(t.win_rate),
         "spot_pnl": _usd(t.spot_pnl),
@@ -741,14 +982,36 @@ def _totals_json(t: PnlTotals) -> dict[str, Any]:
         "funding_pnl": _usd(t.funding_pnl),
         "fees": _usd(t.fees),
         "net": _usd(t.net),
+        "realised_net": _usd(t.realised_net),
+        "unrealised_pnl": _usd(t.unrealised),
+        "net_with_unrealised": None if t.net_with_unrealised is None else _usd(t.net_with_unrealised),
         "funding_apr_realised": _frac(t.funding_apr_realised),
+    }
+
+
+def _leg_json(leg: OpenLeg) -> dict[str, Any]:
+    return {
+        "leg": leg.leg,
+        "venue": leg.venue,
+        "size": leg.size,
+        "avg_px": leg.avg_px,
+        "mark": leg.mark,
+        "unrealised_pnl": None if leg.unrealised_pnl is None else _usd(leg.unrealised_pnl),
     }
 
 
 def report_json(report: PnlReport) -> dict[str, Any]:
     """The report as a JSON-ready dict with stable keys; USD rounded to cents, fractions
-    (win rate, APR) to 6 decimals, times ms UTC, sizes base units."""
-    return {
+    (win rate, APR) to 6 decimals, times ms UTC, sizes base units.
+
+    ``spot_pnl``/``perp_pnl``/``net`` include open legs at the marks when marked;
+    ``realised_*`` exclude them; ``unrealised`` (per position, ``null`` = unpriced) and
+    ``unrealised_pnl`` (totals, priced legs only) are the marked part; ``net_with_unrealised``
+    is ``null`` while an open leg is unpriced. ``status``: ``closed``/``open``/``partly open``.
+    A report of a book also has ``book`` (label of its primary account), ``accounts`` (labels)
+    and ``sync_gaps``.
+    """
+    out: dict[str, Any] = {
         "since_ms": report.since_ms,
         "as_of_ms": report.as_of_ms,
         "marked": report.marked,
@@ -761,12 +1024,19 @@ def report_json(report: PnlReport) -> dict[str, Any]:
                 "opened_ms": p.opened_ms,
                 "closed_ms": p.closed_ms,
                 "open": p.is_open,
+                "status": p.status,
                 "spot_pnl": _usd(p.spot_pnl),
                 "perp_pnl": _usd(p.perp_pnl),
                 "funding_pnl": _usd(p.funding_pnl),
                 "fees": _usd(p.fees),
                 "net": _usd(p.net),
+                "realised_spot_pnl": _usd(p.realised_spot_pnl),
+                "realised_perp_pnl": _usd(p.realised_perp_pnl),
+                "realised_net": _usd(p.realised_net),
                 "unrealised": None if p.unrealised is None else _usd(p.unrealised),
+                "unpriced": p.unpriced,
+                "net_with_unrealised": None if p.net_with_unrealised is None else _usd(p.net_with_unrealised),
+                "open_legs": [_leg_json(leg) for leg in p.open_legs],
                 "notional_usd": _usd(p.notional_usd),
                 "funding_apr_realised": _frac(p.funding_apr_realised),
                 "perp_size": p.perp_size,
@@ -786,6 +1056,14 @@ def report_json(report: PnlReport) -> dict[str, Any]:
         "unattributed_funding": _usd(report.unattributed_funding),
         "notes": list(report.notes),
     }
+    if report.book is not None:
+        out["book"] = report.book.primary.label
+        out["accounts"] = [m.label for m in report.book.members]
+        out["sync_gaps"] = [
+            {"account": g.ref.label, "stream": g.stream, "from_ms": g.from_ms, "to_ms": g.to_ms, "reason": g.reason}
+            for g in report.gaps
+        ]
+    return out
 
 
 def _money(x: float, width: int = 8) -> str:
@@ -809,7 +1087,7 @@ def _when(ms: int, year: str = "%Y") -> str:
 
 def _held(p: PositionPnl) -> str:
     if p.closed_ms is None:
-        return "open"
+        return "part" if p.partly_open else "open"
     h = (p.closed_ms - p.opened_ms) / 3_600_000
     return f"{h * 60:.0f}m" if h < 1 else f"{h:.1f}h" if h < 48 else f"{h / 24:.1f}d"
 
@@ -821,6 +1099,25 @@ _HEAD: Final = (
 )
 
 
+@dataclass(slots=True, frozen=True)
+class _Realised:
+    """The realised figures of a position or totals (USD), for the table."""
+
+    spot_pnl: float
+    perp_pnl: float
+    funding_pnl: float
+    fees: float
+    net: float
+    funding_apr_realised: float | None
+
+
+def _realised(x: PositionPnl | PnlTotals) -> _Realised:
+    return _Realised(
+        x.spot_pnl - x.unrealised_spot, x.perp_pnl - x.unrealised_perp, x.funding_pnl, x.fees, x.realised_net,
+        x.funding_apr_realised,
+    )  # fmt: skip
+
+
 def _row(label: str, strategy: str, side: str, opened: str, held: str, t: Any) -> str:
     return (
         f"{label[:6]:<6} {strategy[:14]:<14} {side[:6]:<6} {opened[:14]:<14} {held[:5]:>5} "
@@ -829,18 +1126,62 @@ def _row(label: str, strategy: str, side: str, opened: str, held: str, t: Any) -
     )
 
 
+def _open_lines(p: PositionPnl) -> list[str]:
+    """Below an open position's row: its status, then one line per leg held."""
+    if p.unpriced:
+        head = f"  {p.status}, unpriced (no mark): unrealised not included"
+    else:
+        head = (
+            f"  {p.status}: unrealised {p.unrealised or 0.0:+,.2f} at the marks, "
+            f"net with unrealised {p.net:+,.2f}"
+        )
+    lines = [head]
+    for leg in p.open_legs:
+        where = f" {leg.venue}" if leg.venue else ""
+        text = f"    {leg.leg}{where} {leg.size:+,.6g} @ {leg.avg_px:,.6g}"
+        if leg.mark is None or leg.unrealised_pnl is None:
+            text += ", no mark"
+        else:
+            text += f", mark {leg.mark:,.6g}: {leg.unrealised_pnl:+,.2f}"
+        lines.append(text)
+    return lines
+
+
 def report_text(report: PnlReport) -> str:
-    """The report as an aligned table (≤ 100 columns): one row per position (money USD,
-    APR = realised funding APR), totals per strategy and overall, win rate, notes."""
+    """The report as an aligned table (≤ 100 columns): one row per position with its
+    *realised* figures (money USD, APR = realised funding APR) — an open position is followed
+    by its status (open / partly open), its legs held and their unrealised P&L at the marks or
+    "no mark" —, totals per strategy and overall (realised), the open positions' unrealised
+    total and net with unrealised, win rate, notes."""
     since = "the journal's start" if report.since_ms is None else _when(report.since_ms) + " UTC"
-    lines = [f"P&L attribution since {since} (net = spot + perp + funding - fees, USD)", "", _HEAD]
-    lines.append("-" * len(_HEAD))
+    lines = [f"P&L attribution since {since} (net = spot + perp + funding - fees, USD, realised)"]
+    if report.book is not None:
+        lines.append(f"book: {report.book.label}")
+    lines += ["", _HEAD, "-" * len(_HEAD)]
     for p in report.positions:
-        lines.append(_row(p.symbol, p.strategy, _SIDES.get(p.side, p.side), _when(p.opened_ms, "%y"), _held(p), p))
+        lines.append(
+            _row(p.symbol, p.strategy, _SIDES.get(p.side, p.side), _when(p.opened_ms, "%y"), _held(p), _realised(p))
+        )
+        if p.is_open:
+            lines.extend(_open_lines(p))
     lines.append("-" * len(_HEAD))
     for name, t in report.by_strategy.items():
-        lines.append(_row("total", name, "", f"{t.positions} pos {t.closed} closed", "", t))
-    lines.append(_row("TOTAL", "all", "", f"{report.total.positions} pos {report.total.closed} closed", "", report.total))
+        lines.append(_row("total", name, "", f"{t.positions} pos {t.closed} closed", "", _realised(t)))
+    total = report.total
+    lines.append(_row("TOTAL", "all", "", f"{total.positions} pos {total.closed} closed", "", _realised(total)))
+    if total.open:
+        text = f"open: {total.open} position(s)"
+        if total.partly_open:
+            text += f", {total.partly_open} partly open"
+        priced = total.open - total.unpriced
+        if priced:
+            text += f"; unrealised {total.unrealised:+,.2f} at the marks"
+        nwu = total.net_with_unrealised
+        if nwu is not None:
+            text += f"; net with unrealised {nwu:+,.2f} USD"
+        else:
+            text += f"; {total.unpriced} unpriced (no mark): net with unrealised unknown"
+        lines.append(text)
     wr = report.win_rate
     lines.append("")
     lines.append(
