@@ -35,7 +35,7 @@ Example ``~/.config/pfterm/config.toml``::
     [ui]
     flush_hz = 8              # screen updates per second
     sort = "abs_funding"      # funding | abs_funding | oi | oi_change | volume | symbol
-    kill_key = "ctrl+k"       # the kill switch (Textual key name)
+    kill_key = "ctrl+k"       # the kill switch: a key name (ctrl+k, f12), free of other uses
 
     [trading]
     allow_mainnet = false     # mainnet orders need this explicit opt-in
@@ -83,10 +83,11 @@ Example ``~/.config/pfterm/config.toml``::
 from __future__ import annotations
 
 import tomllib
+import unicodedata
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 SortKey = Literal["funding", "abs_funding", "oi", "oi_change", "volume", "symbol"]
 SORT_KEYS: tuple[str, ...] = ("funding", "abs_funding", "oi", "oi_change", "volume", "symbol")
@@ -95,6 +96,71 @@ VENUES: tuple[str, ...] = ("sim", "hyperliquid")
 
 class ConfigError(Exception):
     """A configuration file or flag that cannot be used; the message is one line naming the key."""
+
+
+KEY_MODIFIERS: tuple[str, ...] = ("alt", "ctrl", "hyper", "meta", "shift", "super")
+"""Modifiers a key name may carry, in the order a key name lists them (alphabetical, as Textual does)."""
+
+NAMED_KEYS: frozenset[str] = frozenset(
+    {"escape", "enter", "tab", "space", "backspace", "insert", "delete", "home", "end", "pageup", "pagedown",
+     "up", "down", "left", "right", *(f"f{i}" for i in range(1, 25))}
+)  # fmt: skip
+"""Keys named by a word rather than the character they type."""
+
+_SHORT_CHAR_NAMES = {"slash": "/", "backslash": "\\", "at": "@", "minus": "-", "plus": "+", "underscore": "_"}
+
+
+def _char_name(name: str) -> str | None:
+    """The character a Textual character-key name stands for (``question_mark`` → ``?``), or ``None``."""
+    if name in _SHORT_CHAR_NAMES:
+        return _SHORT_CHAR_NAMES[name]
+    try:
+        ch = unicodedata.lookup(name.replace("_", " ").upper())
+    except KeyError:
+        return None
+    return ch if len(ch) == 1 and ch.isprintable() and not ch.isspace() else None
+
+
+def normalize_key(text: str) -> str:
+    """``text`` as a key name: one key, optionally with modifiers (``ctrl+k``, ``f12``,
+    ``ctrl+shift+left``, ``question_mark``), modifiers lower case and in alphabetical order.
+
+    This checks the spelling only; whether a terminal can send the key and whether the console
+    already uses it is checked when the console starts (:func:`tui.bindings.remap_problem`).
+
+    Raises:
+        ValueError: empty, blank or spaced, a list of keys, an unknown modifier or key name
+            (``ctrl+zz``), or a modifier with an upper-case letter (one line).
+    """
+    s = text.strip() if isinstance(text, str) else ""
+    if not s:
+        raise ValueError("no key given: name one key, e.g. ctrl+k or f12")
+    if any(ch.isspace() for ch in s):
+        raise ValueError(f"{text!r} contains a space: name one key, e.g. ctrl+k or f12")
+    if "," in s:
+        raise ValueError(f"{text!r} lists several keys: name one key, e.g. ctrl+k or f12")
+    *mods, base = s.split("+")
+    if not base or any(not m for m in mods):
+        raise ValueError(f"{text!r} is not a key name (the + key itself is written 'plus')")
+    lowered = [m.lower() for m in mods]
+    for m in lowered:
+        if m not in KEY_MODIFIERS:
+            raise ValueError(f"{text!r}: unknown modifier {m!r} (use {', '.join(KEY_MODIFIERS)})")
+    if len(set(lowered)) != len(lowered):
+        raise ValueError(f"{text!r} repeats a modifier")
+    if len(base) == 1:
+        if not base.isprintable():
+            raise ValueError(f"{text!r} is not a key name")
+        if lowered and base.isalpha() and base.isupper():
+            raise ValueError(f"{text!r}: write {'+'.join(lowered)}+{base.lower()} (terminals send it in lower case)")
+        if not base.isalnum():  # Textual names punctuation keys: "?" is question_mark
+            name = unicodedata.name(base, base).lower().replace("-", "_").replace(" ", "_")
+            base = {v: k for k, v in _SHORT_CHAR_NAMES.items()}.get(base, name)
+    elif base.lower() in NAMED_KEYS or _char_name(base.lower()) is not None:
+        base = base.lower()
+    else:
+        raise ValueError(f"{text!r}: {base!r} is not a key (e.g. k, f12, escape, pageup, question_mark)")
+    return "+".join([*sorted(lowered), base])
 
 
 class _Section(BaseModel):
@@ -138,16 +204,25 @@ class AlertsSection(_Section):
 
 
 class UiSection(_Section):
-    """Console: flush rate of coalesced updates (Hz), the initial sort and the kill-switch key."""
+    """Console: flush rate of coalesced updates (Hz), the initial sort and the kill-switch key
+    (a key name, :func:`normalize_key`; the console checks at start that a terminal can send it
+    and that nothing else uses it)."""
 
     flush_hz: float = Field(8.0, gt=0, le=30)
     sort: SortKey = "abs_funding"
-    kill_key: str = Field("ctrl+k", min_length=1)
+    kill_key: str = "ctrl+k"
+
+    @field_validator("kill_key", mode="before")
+    @classmethod
+    def _key_name(cls, value: object) -> str:
+        if not isinstance(value, str):
+            raise ValueError(f"{value!r} is not a key name (e.g. ctrl+k, f12)")
+        return normalize_key(value)
 
 
 DEFAULT_SPOT_ALIASES: dict[str, str] = {"UBTC": "BTC", "UETH": "ETH", "USOL": "SOL", "UFART": "FARTCOIN"}
 """Hyperliquid spot tokens that stand for a perp's asset (Unit-bridged coins); the same table as
-:data:`core.trading.SPOT_ALIASES`, kept here so that reading the config needs no trading code."""
+:data:`core.trading.hyperliquid.SPOT_ALIASES`, kept here so that reading the config needs no trading code."""
 
 
 class TradingSection(_Section):
@@ -246,10 +321,16 @@ def default_config_path() -> Path:
 def _first_error(exc: ValidationError, where: str) -> ConfigError:
     err = exc.errors()[0]
     key = ".".join(str(p) for p in err["loc"]) or "(root)"
-    msg = err["msg"]
+    msg = _message(err)
     if err["type"] == "extra_forbidden":
         msg = "unknown key"
     return ConfigError(f"{where}: {key}: {msg}")
+
+
+def _message(err: dict) -> str:
+    """A pydantic error's message, without the ``Value error, `` prefix of a validator's own."""
+    msg = str(err["msg"])
+    return msg.removeprefix("Value error, ")
 
 
 def load_settings(path: Path | None = None, *, required: bool = False) -> Settings:
@@ -290,7 +371,7 @@ def apply_override(settings: Settings, dotted: str, value: object) -> None:
     try:
         setattr(section, key, value)
     except ValidationError as exc:
-        raise ConfigError(f"{dotted}: {exc.errors()[0]['msg']}") from None
+        raise ConfigError(f"{dotted}: {_message(exc.errors()[0])}") from None
 
 
 def parse_url_overrides(items: list[str]) -> dict[str, str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -100,6 +101,95 @@ def test_help_documents_flags_and_config_and_is_fast() -> None:
 
 def test_spot_alias_tables_agree() -> None:
     from core.config import DEFAULT_SPOT_ALIASES
-    from core.trading import SPOT_ALIASES
+    from core.trading.hyperliquid import SPOT_ALIASES
 
     assert dict(SPOT_ALIASES) == DEFAULT_SPOT_ALIASES
+
+
+# ---------------------------------------------------------------------------- remapped keys
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [("ctrl+k", "ctrl+k"), (" F12 ", "f12"), ("shift+ctrl+left", "ctrl+shift+left"), ("ctrl+/", "ctrl+slash"),
+     ("?", "question_mark"), ("CTRL+x", "ctrl+x")],
+)  # fmt: skip
+def test_key_names_are_normalized(text: str, key: str) -> None:
+    from core.config import normalize_key
+
+    assert normalize_key(text) == key
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [("ctrl+zz", "'zz' is not a key"), ("", "no key given"), ("   ", "no key given"), ("ctrl+ k", "contains a space"),
+     ("ctrl+", "is not a key name"), ("cmd+k", "unknown modifier 'cmd'"), ("ctrl+k,ctrl+x", "lists several keys"),
+     ("ctrl+ctrl+k", "repeats a modifier"), ("ctrl+K", "write ctrl+k")],
+)  # fmt: skip
+def test_bad_key_names_fail_at_config_load_with_one_line(tmp_path: Path, text: str, needle: str) -> None:
+    p = tmp_path / "config.toml"
+    p.write_text(f"[ui]\nkill_key = {json.dumps(text)}\n")
+    with pytest.raises(ConfigError) as exc:
+        load_settings(p)
+    msg = str(exc.value)
+    assert msg.startswith("config.toml: ui.kill_key: ") and needle in msg and "\n" not in msg
+    with pytest.raises(ConfigError, match="ui.kill_key"):
+        apply_override(Settings(), "ui.kill_key", text)
+
+
+@pytest.mark.parametrize(
+    ("key", "needle"),
+    [("k", "types a character"), ("q", "types a character"), ("o", "types a character"),
+     ("space", "types a character"), ("ctrl+p", "command palette"), ("ctrl+s", "Screenshot"),
+     ("escape", "Clear filter"), ("up", "(markets)"), ("enter", "already"), ("tab", "Focus Next"),
+     ("ctrl+q", "Quit"), ("ctrl+i", "terminals send it as tab"), ("ctrl+h", "as backspace"),
+     ("ctrl+shift+k", "not a key a terminal sends"), ("ctrl+u", "order ticket")],
+)  # fmt: skip
+def test_remapped_key_must_be_typable_and_free(key: str, needle: str) -> None:
+    from tui.bindings import remap_problem
+
+    problem = remap_problem({"kill": key})
+    assert problem is not None and problem.startswith(f"ui.kill_key = {key!r}") and needle in problem
+    assert "\n" not in problem
+
+
+@pytest.mark.parametrize("key", ["ctrl+k", "ctrl+x", "f12", "ctrl+f5", "alt+k", "ctrl+z"])
+def test_free_typable_keys_are_accepted(key: str) -> None:
+    from tui.bindings import remap_problem
+
+    assert remap_problem({"kill": key}) is None
+
+
+def test_the_console_refuses_a_colliding_kill_key_at_start() -> None:
+    from tests.seeded import FrozenMono, seeded_engine
+    from tui.app import PftermApp
+
+    mono = FrozenMono()
+    engine, _model, settings, endpoint = seeded_engine(mono, cascade=None)
+    settings.ui.kill_key = "ctrl+s"
+    with pytest.raises(ConfigError, match=r"ui.kill_key = 'ctrl\+s' is already Screenshot"):
+        PftermApp(settings, engine=engine, endpoint=endpoint, start_feed=False, mono=mono)
+
+
+@pytest.mark.parametrize(
+    ("value", "needle"),
+    [('"ctrl+zz"', "config.toml: ui.kill_key: 'ctrl+zz': 'zz' is not a key"),
+     ('"k"', "ui.kill_key = 'k' types a character"),
+     ('"ctrl+p"', "ui.kill_key = 'ctrl+p' is already command palette")],
+)  # fmt: skip
+def test_cli_bad_kill_key_exits_2_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                value: str, needle: str) -> None:  # fmt: skip
+    p = tmp_path / "config.toml"
+    p.write_text(f"[ui]\nkill_key = {value}\n")
+    assert main(["--config", str(p)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("pfterm: error: ") and err.count("\n") == 1 and needle in err
+
+
+def test_cli_colliding_kill_key_no_traceback(tmp_path: Path) -> None:
+    p = tmp_path / "config.toml"
+    p.write_text('[ui]\nkill_key = "ctrl+q"\n')
+    r = subprocess.run([sys.executable, "-m", "tui.cli", "--config", str(p)], cwd=REPO, capture_output=True, text=True)
+    assert r.returncode == 2
+    assert r.stderr.count("\n") == 1 and "ui.kill_key = 'ctrl+q' is already Quit" in r.stderr
+    assert "Traceback" not in r.stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import re
+from dataclasses import replace
 
 from textual.app import App, ComposeResult
 from textual.containers import Horizontal, Vertical
@@ -321,9 +322,52 @@ async def test_kill_banner_hidden_and_per_phase() -> None:
         text = screen_text(app)
         assert banner.has_class("-failed")
         assert "KILL SWITCH FAILED after 5000ms" in text and "no mid price for XYZ" in text
+        assert "trading HALTED: R resumes trading · Esc hides this banner" in text
         banner.show(None)
         await pilot.pause()
         assert not banner.display
+
+
+async def test_kill_banner_counts_down_without_relayout_and_hides_when_done() -> None:
+    app = PanelsApp()
+    async with app.run_test(size=(80, 30)) as pilot:
+        banner = app.query_one(KillBanner)
+        await pilot.pause()
+        running = KillStatus(KillPhase.RUNNING, 1, 120, 0, (), (), "waiting for the venue", deadline_mono=1_010.0)
+        banner.show(running, 1_000.0)
+        await pilot.pause()
+        assert "gives up in  10.0 s" in screen_text(app)
+        refreshes: list[bool] = []
+        original = banner.refresh
+
+        def spy(*args, layout: bool = False, **kw):
+            refreshes.append(layout)
+            return original(*args, layout=layout, **kw)
+
+        banner.refresh = spy  # type: ignore[method-assign]
+        banner.show(running, 1_002.5)  # the same status, 2.5 s later: only the countdown moves
+        banner.show(running, 1_002.5)  # nothing new: nothing at all
+        await pilot.pause()
+        assert "gives up in   7.5 s" in screen_text(app)
+        assert refreshes == [False]  # repainted once, never laid out again
+        banner.show(running, 1_012.0)
+        await pilot.pause()
+        assert "deadline passed   2.0 s ago" in screen_text(app)
+        # a running kill cannot be hidden; a finished one can, until the status changes
+        assert not banner.hide() and banner.display
+        done = KillStatus(KillPhase.FAILED, 3, 10_000, 0, (), ("BTC 0.5 still open",), "deadline")
+        banner.show(done, 1_013.0)
+        await pilot.pause()
+        assert "trading HALTED" in screen_text(app) and banner.hideable
+        assert banner.hide() and not banner.display
+        banner.show(done, 1_014.0)
+        assert not banner.display
+        banner.show(replace(done, rounds=4), 1_015.0)
+        assert banner.display
+        # without a deadline in the status, the one given by the console is used
+        banner.show(replace(running, deadline_mono=None), 1_000.0, deadline_mono=1_030.0)
+        await pilot.pause()
+        assert "gives up in  30.0 s" in screen_text(app)
 
 
 # ---------------------------------------------------------------------------- hedge / rebalance
@@ -408,18 +452,41 @@ class Quoter:
         return TicketQuote(it, it.notional_usd, it.notional_usd * 0.00045, self.refusal)
 
 
-async def test_ticket_size_enter_dismisses_with_quoted_intent() -> None:
+async def test_ticket_market_size_enter_dismisses_with_quoted_intent() -> None:
     quoter = Quoter()
-    app = ModalHost(OrderTicketScreen("BTC", 65_432.0, quoter))
+    app = ModalHost(OrderTicketScreen("BTC", 65_432.0, quoter, order_type="market"))
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.pause()
         await pilot.press("0", ".", "5")
         await pilot.pause()
-        assert quoter.requests[-1] == TicketRequest("BTC", True, 0.5, False, None, "Ioc", False)
-        assert "BUY 0.5 BTC @ 65,432 IOC" in screen_text(app)
+        assert quoter.requests[-1] == TicketRequest("BTC", True, 0.5, False, None, "Ioc", False, "market")
+        text = screen_text(app)
+        assert "BUY 0.5 BTC  MARKET ~65,432" in text and "notional $32,716.00" in text
         await pilot.press("enter")
         await pilot.pause()
         assert app.results == [intent("BTC", True, 0.5, 65_432.0)]
+
+
+async def test_ticket_limit_without_price_is_an_error_never_a_market_order() -> None:
+    quoter = Quoter()
+    app = ModalHost(OrderTicketScreen("BTC", 65_432.0, quoter))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        await pilot.press("0", ".", "5", "enter")
+        await pilot.pause()
+        assert app.results == [] and quoter.requests == []
+        assert "a limit order needs a limit price" in screen_text(app)
+        # the type is switched explicitly, and then it is a market order
+        await pilot.press("shift+tab", "m")
+        await pilot.pause()
+        assert app.screen.order_type == "market"
+        assert quoter.requests[-1].order_type == "market" and quoter.requests[-1].limit_px is None
+        await pilot.press("tab", "tab", "tab")  # type → size → reduce-only (no price, no tif at market) → side
+        assert app.screen.active == "side"
+        await pilot.press("l")
+        assert app.screen.fields() == ("side", "type", "size", "limit", "tif", "reduce")
+        assert quoter.requests[-1].order_type == "market"  # back to limit: no price, nothing quoted
+        assert "a limit order needs a limit price" in screen_text(app)
 
 
 async def test_ticket_usd_size_limit_tif_side_reduce_only_by_keyboard() -> None:
@@ -427,19 +494,19 @@ async def test_ticket_usd_size_limit_tif_side_reduce_only_by_keyboard() -> None:
     app = ModalHost(OrderTicketScreen("BTC", 65_432.0, quoter, default_is_buy=False))
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.pause()
-        await pilot.press(*"$1000")
+        await pilot.press(*"$1000", "tab", *"65000")
         await pilot.pause()
         req = quoter.requests[-1]
-        assert (req.size, req.size_in_usd, req.is_buy) == (1000.0, True, False)
-        await pilot.press("tab", *"65000", "tab")  # limit price, then the TIF field
+        assert (req.size, req.size_in_usd, req.is_buy, req.limit_px) == (1000.0, True, False, 65_000.0)
+        await pilot.press("tab")  # the TIF field
         await pilot.press("right")  # GTC → ALO
-        await pilot.press("b")  # side by key outside the inputs
+        await pilot.press("b")  # side by key outside the text fields
         await pilot.press("tab", "space")  # reduce-only
         await pilot.pause()
         req = quoter.requests[-1]
-        assert req == TicketRequest("BTC", True, 1000.0, True, 65_000.0, "Alo", True)
+        assert req == TicketRequest("BTC", True, 1000.0, True, 65_000.0, "Alo", True, "limit")
         expected = intent("BTC", True, round(1000 / 65_000, 4), 65_000.0, tif="Alo", reduce_only=True)
-        assert f"BUY {fmt_size(expected.size)} BTC @ 65,000 ALO reduce-only" in screen_text(app)
+        assert f"BUY {fmt_size(expected.size)} BTC  LIMIT 65,000  ALO  reduce-only" in screen_text(app)
         await pilot.press("enter")
         await pilot.pause()
         assert app.results == [expected]
@@ -449,7 +516,7 @@ async def test_ticket_usd_size_limit_tif_side_reduce_only_by_keyboard() -> None:
 
 async def test_ticket_refusal_blocks_enter_and_escape_returns_none() -> None:
     quoter = Quoter(refusal="order notional $32,716 above the $10,000 limit")
-    app = ModalHost(OrderTicketScreen("BTC", 65_432.0, quoter))
+    app = ModalHost(OrderTicketScreen("BTC", 65_432.0, quoter, order_type="market"))
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.pause()
         await pilot.press("0", ".", "5", "enter")
@@ -475,8 +542,101 @@ async def test_ticket_garbage_size_shows_error_without_quoting() -> None:
         assert app.results == []
         await pilot.press("backspace", "backspace", "backspace", "1", "tab", *"-5")
         await pilot.pause()
-        assert len(quoter.requests) == 1  # "1" quoted; the bad limit price is not
+        assert quoter.requests == []  # a bad limit price is not quoted
         assert "limit price '-5' is not a positive number" in screen_text(app)
+        await pilot.press("ctrl+u", *"60000")
+        await pilot.pause()
+        assert quoter.requests[-1].limit_px == 60_000.0 and quoter.requests[-1].size == 1.0
+
+
+def _btc_quote(req: TicketRequest) -> TicketQuote:
+    """The real pricing for a BTC market at mark 87,487 (5 lot decimals), accepting every order."""
+    from core.models import MarketInfo
+    from core.order_ticket import quote_ticket
+
+    market = MarketInfo("hyperliquid", "BTC", 0, 5, 40)
+    return quote_ticket(req, market=market, mark_px=87_487.0, order_slippage=0.01, check=lambda _i: None,
+                        cloid=CLOID)  # fmt: skip
+
+
+async def test_ticket_limit_beyond_the_band_needs_a_second_enter() -> None:
+    app = ModalHost(OrderTicketScreen("BTC", 87_487.0, _btc_quote))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        await pilot.press(*"0.02", "tab", *"80000", "enter")
+        await pilot.pause()
+        assert app.results == []
+        text = screen_text(app)
+        assert "buy limit 80,000 is 8.6 % below mark 87,487, beyond the 5 % band" in text
+        assert "press Enter again to send it" in text
+        # a change of the order asks again: the confirmation was for 80,000
+        await pilot.press("backspace", "1", "enter")
+        await pilot.pause()
+        assert app.results == [] and app.screen.armed.limit_px == 80_001.0
+        await pilot.press("enter")
+        await pilot.pause()
+        [sent] = app.results
+        assert (sent.is_buy, sent.size, sent.limit_px, sent.tif) == (True, 0.02, 80_001.0, "Gtc")
+    # within the band one Enter sends; the $ size is worth $1,000 at the limit price, not at mark
+    app = ModalHost(OrderTicketScreen("BTC", 87_487.0, _btc_quote))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        await pilot.press(*"$1000", "tab", *"85000")
+        await pilot.pause()
+        text = screen_text(app)
+        assert "BUY 0.01176 BTC  LIMIT 85,000  GTC" in text and "(maker 0.015%)" in text
+        await pilot.press("enter")
+        await pilot.pause()
+        [sent] = app.results
+        assert sent.size == 0.01176 and sent.limit_px == 85_000.0
+
+
+async def test_ticket_band_confirmation_with_a_quoter_that_does_not_report_it() -> None:
+    """A quote without ``confirm`` (an older quoter): the ticket judges the band itself."""
+    app = ModalHost(OrderTicketScreen("BTC", 65_432.0, Quoter(), fat_finger_band=0.05))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        await pilot.press(*"0.5", "tab", *"50000", "enter")
+        await pilot.pause()
+        assert app.results == [] and "beyond the 5 % band" in screen_text(app)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert [r.limit_px for r in app.results] == [50_000.0]
+
+
+def _burst(app: App, keys: list[str]) -> None:
+    """Post every key at once, the way a terminal delivers keys typed faster than the app
+    handles them (Pilot's ``press`` waits for the app between keys)."""
+    from textual import events
+    from textual.keys import _character_to_key
+
+    for k in keys:
+        name = _character_to_key(k) if len(k) == 1 and not k.isalnum() else k
+        app.post_message(events.Key(name, k if len(k) == 1 else None).set_sender(app))
+
+
+async def test_ticket_keys_in_one_burst_arrive_in_order() -> None:
+    """Tab in the middle of a burst: with focusable inputs the digits after it went to the
+    size field before the focus moved (``0.0280000`` at market)."""
+    app = ModalHost(OrderTicketScreen("BTC", 87_487.0, _btc_quote))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        _burst(app, [*"0.02", "tab", *"86000", "tab", "right", "enter"])
+        for _ in range(50):
+            await pilot.pause(0.02)
+            if app.results:
+                break
+        [sent] = app.results
+        assert (sent.is_buy, sent.size, sent.limit_px, sent.tif) == (True, 0.02, 86_000.0, "Alo")
+    app = ModalHost(OrderTicketScreen("BTC", 87_487.0, _btc_quote))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        _burst(app, [*"0.02", "tab", *"86000", "escape", "enter"])
+        for _ in range(50):
+            await pilot.pause(0.02)
+            if app.results:
+                break
+        assert app.results == [None]
 
 
 # ---------------------------------------------------------------------------- snapshot

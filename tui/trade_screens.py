@@ -1,17 +1,20 @@
-"""Trading modals: hedge preview, rebalance preview and the order ticket.
+"""Trading modals: hedge preview, rebalance preview, the order ticket and the quit question.
 
-Each shows what would be sent and returns the user's decision; none sends anything. The
-console builds the previews (:mod:`core.actions`) and quotes (``quote`` callable) and acts on
-the result. Everything works with the keyboard only: Enter sends, Escape cancels.
+Each shows what would be sent (or what quitting leaves behind) and returns the user's
+decision; none sends anything. The console builds the previews (:mod:`core.actions`) and
+quotes (``quote`` callable) and acts on the result. Everything works with the keyboard only:
+Enter sends, Escape cancels.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import ClassVar
 
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -20,6 +23,7 @@ from textual.widgets import Checkbox, Input, Label, Static
 
 from core.actions import HedgePreview
 from core.models import OrderIntent
+from core.order_ticket import band_warning
 from core.portfolio import RebalanceView, TicketQuote, TicketRequest
 from widgets.numbers import fmt_money, fmt_price, fmt_size
 from widgets.trading import Choice
@@ -27,6 +31,7 @@ from widgets.trading import Choice
 __all__ = [
     "HedgeScreen",
     "OrderTicketScreen",
+    "QuitScreen",
     "RebalanceScreen",
     "describe_intent",
     "parse_limit",
@@ -271,29 +276,55 @@ TIF_OPTIONS = (
     ("Ioc", "IOC", ""),
 )
 
+TYPE_OPTIONS = (
+    ("limit", "Limit", ""),
+    ("market", "Market", ""),
+)
+
+TICKET_FIELDS = ("side", "type", "size", "limit", "tif", "reduce")
+"""The ticket's fields in Tab order."""
+
+_TEXT_FIELDS = ("size", "limit")
+_LIMIT_ONLY = ("limit", "tif")
+WARN_STYLE = "bold #ffd166"
+
 
 class OrderTicketScreen(ModalScreen[OrderIntent | None]):
     """An order ticket for one market, keyboard only.
 
-    Fields (Tab / shift+Tab between them): side (``b`` / ``s`` when no input is focused, or
-    left/right/space on the side field), size (base units, or ``$1000`` / ``1000$`` for USD
-    notional), limit price (empty: at market, an IOC at mark ± slippage), time in force
-    (left/right/space: GTC, ALO post-only, IOC; ignored at market), reduce-only (space).
+    Fields, in Tab order (Tab / ↓ next, shift+Tab / ↑ previous; the ticket opens on the size):
 
-    Every change asks ``quote`` for the rounded order and shows it, or its refusal in red;
-    an unparseable field shows its own error and ``quote`` is not called. Enter (from any
-    field) dismisses with the quoted :class:`~core.models.OrderIntent` when there is one and
-    no refusal; Escape dismisses ``None``.
+    * side: buy / sell (←/→/space on the field, or ``b`` / ``s`` on any field but a text one);
+    * type: limit / market, explicit (←/→/space, or ``l`` / ``m``): a limit without a price is
+      an error, never a market order; a market order is an IOC at mark ± the order slippage;
+    * size: base units, or ``$1000`` / ``1000$`` for USD notional at the order's price;
+    * limit px: USD (limit orders only);
+    * tif: GTC, ALO post-only, IOC (limit orders only);
+    * reduce-only (space).
+
+    Text fields take typed characters at the end, Backspace deletes the last one, ctrl+u clears.
+    Every key asks ``quote`` for the exact order and shows it: side, size, type, price, time in
+    force, notional, fee and its kind, distance from the mark; or the refusal in red; an
+    unparseable field shows its own error and ``quote`` is not called. Enter dismisses with the
+    quoted :class:`~core.models.OrderIntent` when it is sendable; a limit beyond the fat-finger
+    band from the mark needs a second Enter on the unchanged order. Escape dismisses ``None``.
+
+    Keys are never lost nor reordered, however fast they come: no widget of the ticket takes
+    focus, so every key goes to the screen's own message queue in the order it was typed, and
+    the screen applies it to its fields, one after the other. Keys typed before the ticket is
+    mounted wait in that queue and are applied, in order, once it is. (Focusable inputs would
+    race: Tab moves focus only after the key has bubbled back up, while the keys behind it are
+    already on their way to the old field; a priority Enter would submit before the input had
+    seen the digits queued ahead of it.) Keys still queued when the ticket closes are dropped.
     """
 
     CSS_PATH = "trade.tcss"
-    AUTO_FOCUS = "#ticket-size"
-    BINDINGS = [
-        Binding("enter", "submit", "Send", priority=True),
-        Binding("escape", "cancel", "Cancel", priority=True),
-        Binding("b", "side('buy')", "Buy", show=False),
-        Binding("s", "side('sell')", "Sell", show=False),
-    ]
+    AUTO_FOCUS = ""  # nothing focusable: keys reach the screen itself, in order
+    KEYS: ClassVar[tuple[str, ...]] = (
+        "enter", "escape", "tab", "shift+tab", "up", "down", "left", "right", "space", "backspace", "ctrl+u",
+        "b", "s", "l", "m",
+    )  # fmt: skip
+    """Every key the ticket acts on (besides typed text), for the console's key validation."""
 
     def __init__(
         self,
@@ -301,102 +332,237 @@ class OrderTicketScreen(ModalScreen[OrderIntent | None]):
         mark_px: float | None,
         quote: Callable[[TicketRequest], TicketQuote],
         default_is_buy: bool = True,
+        *,
+        order_type: str = "limit",
+        fat_finger_band: float | None = None,
     ) -> None:
         """``symbol``: the market; ``mark_px``: its mark, USD, for display; ``quote``: turns a
-        request into the venue-rounded order or a refusal (called on every change)."""
+        request into the venue-rounded order or a refusal (called on every change);
+        ``order_type``: the type selected at first, ``"limit"`` or ``"market"``;
+        ``fat_finger_band``: the risk limits' band (fraction), used only with a ``quote`` that
+        does not report :attr:`~core.portfolio.TicketQuote.confirm` itself."""
         super().__init__()
         self.symbol = symbol
         self.mark_px = mark_px
         self._quote_fn = quote
         self._default_is_buy = default_is_buy
+        self._default_type = order_type
+        self.fat_finger_band = fat_finger_band
+        self.active = "size"
+        """The field keys go to."""
         self.request: TicketRequest | None = None
         """The last request sent to ``quote``, ``None`` while a field is invalid."""
         self.quote: TicketQuote | None = None
         """The last quote, ``None`` while a field is invalid or empty."""
         self.error: str | None = None
         """The current input error or quote failure, one line."""
+        self.armed: TicketRequest | None = None
+        """The request a first Enter was pressed on when it needed a confirmation."""
+        self.closed = False
+        """Set on Enter-send or Escape: later keys are not applied."""
 
+    # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
-        """Title, the five fields, the quote line and the key hints."""
+        """Title, the six fields, the order line(s) and the key hints."""
         with Vertical(classes="trade-box", id="ticket-box"):
             title = Text(f"Order ticket — {self.symbol}", style="bold")
             title.append(f"   mark {fmt_price(self.mark_px)}", style="dim")
             yield Static(title, classes="trade-title")
-            with Horizontal(classes="ticket-row"):
-                yield Label("side", classes="ticket-label")
-                yield Choice(
-                    (("buy", "Buy", BUY_STYLE), ("sell", "Sell", SELL_STYLE)),
-                    "buy" if self._default_is_buy else "sell",
-                    id="ticket-side",
-                )
-            with Horizontal(classes="ticket-row"):
-                yield Label("size", classes="ticket-label -tall")
-                yield Input(placeholder="0.5 base, or $1000", id="ticket-size", select_on_focus=False)
-            with Horizontal(classes="ticket-row"):
-                yield Label("limit px", classes="ticket-label -tall")
-                yield Input(placeholder="empty = market (IOC)", id="ticket-limit", select_on_focus=False)
-            with Horizontal(classes="ticket-row"):
-                yield Label("tif", classes="ticket-label")
-                yield Choice(TIF_OPTIONS, "Gtc", id="ticket-tif")
-            with Horizontal(classes="ticket-row"):
-                yield Label("", classes="ticket-label -tall")
-                yield Checkbox("reduce-only", id="ticket-reduce")
+            side = Choice(
+                (("buy", "Buy", BUY_STYLE), ("sell", "Sell", SELL_STYLE)),
+                "buy" if self._default_is_buy else "sell",
+                id="ticket-side",
+            )
+            kind = Choice(TYPE_OPTIONS, self._default_type, id="ticket-type")
+            size = Input(placeholder="0.5 base, or $1000", id="ticket-size", select_on_focus=False)
+            limit = Input(placeholder="limit price, USD (required)", id="ticket-limit", select_on_focus=False)
+            tif = Choice(TIF_OPTIONS, "Gtc", id="ticket-tif")
+            reduce = Checkbox("reduce-only", id="ticket-reduce")
+            for widget in (side, kind, size, limit, tif, reduce):
+                widget.can_focus = False  # see the class docstring: the screen takes every key
+            rows = (
+                ("side", "side", side, ""),
+                ("type", "type", kind, ""),
+                ("size", "size", size, " -tall"),
+                ("limit", "limit px", limit, " -tall"),
+                ("tif", "tif", tif, ""),
+                ("reduce", "", reduce, " -tall"),
+            )
+            for name, label, widget, tall in rows:
+                with Horizontal(classes="ticket-row", id=f"row-{name}"):
+                    yield Label(label, classes=f"ticket-label{tall}")
+                    yield widget
             yield Static(id="ticket-quote")
             yield Static(
-                Text("Enter send · Esc cancel · Tab next field · b/s side", style="dim"), classes="trade-footer"
+                Text("Enter send · Esc cancel · Tab/↑↓ field · ←→ option · b/s side · l/m type", style="dim"),
+                classes="trade-footer",
             )
 
     def on_mount(self) -> None:  # noqa: D102 - Textual hook
+        self._show_fields()
         self.refresh_quote()
 
-    # ------------------------------------------------------------------ events
-    def on_input_changed(self, event: Input.Changed) -> None:  # noqa: D102 - Textual hook
+    def _field(self, name: str):
+        return self.query_one(f"#ticket-{name}")
+
+    def _input(self, name: str) -> Input:
+        return self.query_one(f"#ticket-{name}", Input)
+
+    def _choice(self, name: str) -> Choice:
+        return self.query_one(f"#ticket-{name}", Choice)
+
+    @property
+    def order_type(self) -> str:
+        """``"limit"`` or ``"market"``, as selected."""
+        return self._choice("type").value
+
+    def fields(self) -> tuple[str, ...]:
+        """The fields that apply, in Tab order: a market order has no limit price and no TIF."""
+        market = self.order_type == "market"
+        return tuple(f for f in TICKET_FIELDS if not (market and f in _LIMIT_ONLY))
+
+    def _show_fields(self) -> None:
+        """Mark the active row; a market order shows no limit price and no time in force (a
+        price typed before switching to market is kept for switching back)."""
+        market = self.order_type == "market"
+        if self.active not in self.fields():
+            self.active = "type"
+        for name in TICKET_FIELDS:
+            self.query_one(f"#row-{name}").set_class(name == self.active, "-active")
+            self._field(name).set_class(name == self.active, "-active")
+        for name in _LIMIT_ONLY:
+            self.query_one(f"#row-{name}").display = not market
+
+    # ------------------------------------------------------------------ keys
+    async def on_key(self, event: events.Key) -> None:
+        """Every key of the ticket arrives here, in the order typed (nothing takes focus)."""
         event.stop()
+        event.prevent_default()
+        self.take_key(event.key, event.character)
+
+    def on_paste(self, event: events.Paste) -> None:
+        """Pasted text goes into the active text field (its first line)."""
+        event.stop()
+        if self.closed or self.active not in _TEXT_FIELDS or not event.text:
+            return
+        self._type(event.text.splitlines()[0] if event.text.splitlines() else "")
         self.refresh_quote()
 
-    def on_choice_changed(self, event: Choice.Changed) -> None:  # noqa: D102 - Textual hook
-        event.stop()
+    def on_click(self, event: events.Click) -> None:
+        """A click on a field makes it the active one."""
+        node = event.widget
+        while node is not None and node is not self:
+            if node.id and node.id.startswith("row-") and node.id[4:] in self.fields():
+                self.active = node.id[4:]
+                self._show_fields()
+                return
+            node = node.parent
+
+    def take_key(self, key: str, character: str | None = None) -> None:
+        """Apply one key (a Textual key name, and the character it types if any) to the ticket."""
+        if self.closed:
+            return
+        if key == "escape":
+            self._close(None)
+            return
+        if key == "enter":
+            self.action_submit()
+            return
+        if key in ("tab", "down"):
+            self._move(1)
+            return
+        if key in ("shift+tab", "up"):
+            self._move(-1)
+            return
+        if self.active in _TEXT_FIELDS:
+            if key == "backspace":
+                self._input(self.active).value = self._input(self.active).value[:-1]
+            elif key == "ctrl+u":
+                self._input(self.active).value = ""
+            elif character is not None and len(character) == 1 and character.isprintable():
+                self._type(character)
+            else:
+                return
+        elif key in ("b", "s"):
+            self._choice("side").value = "buy" if key == "b" else "sell"
+        elif key in ("l", "m"):
+            self._set_type("limit" if key == "l" else "market")
+        elif self.active in ("side", "type", "tif") and key in ("left", "right", "space"):
+            if self.active == "type":
+                self._set_type("market" if self.order_type == "limit" else "limit")
+            else:
+                self._choice(self.active).action_step(-1 if key == "left" else 1)
+        elif self.active == "reduce" and key == "space":
+            box = self.query_one("#ticket-reduce", Checkbox)
+            box.value = not box.value
+        else:
+            return
         self.refresh_quote()
 
-    def on_checkbox_changed(self, event: Checkbox.Changed) -> None:  # noqa: D102 - Textual hook
+    def _type(self, text: str) -> None:
+        field = self._input(self.active)
+        field.value += text
+        field.cursor_position = len(field.value)
+
+    def _set_type(self, order_type: str) -> None:
+        self._choice("type").value = order_type
+        self._show_fields()
+
+    def _move(self, step: int) -> None:
+        fields = self.fields()
+        i = fields.index(self.active) if self.active in fields else 0
+        self.active = fields[(i + step) % len(fields)]
+        self._show_fields()
+
+    def _close(self, intent: OrderIntent | None) -> None:
+        self.closed = True
+        self.dismiss(intent)
+
+    def on_checkbox_changed(self, event: Checkbox.Changed) -> None:  # noqa: D102 - Textual hook (a click)
         event.stop()
-        self.refresh_quote()
+        if not self.closed:
+            self.refresh_quote()
 
     # ------------------------------------------------------------------ quoting
     def build_request(self) -> TicketRequest:
-        """The request the fields describe; at market the TIF is ``"Ioc"``.
+        """The request the fields describe; a market order is IOC without a price.
 
         Raises:
-            ValueError: a field does not parse (one-line message).
+            ValueError: a field does not parse, or a limit order has no price (one-line message).
         """
-        size, in_usd = parse_size(self.query_one("#ticket-size", Input).value)
-        limit_px = parse_limit(self.query_one("#ticket-limit", Input).value)
-        tif = self.query_one("#ticket-tif", Choice).value if limit_px is not None else "Ioc"
+        size, in_usd = parse_size(self._input("size").value)
+        order_type = self.order_type
+        if order_type == "limit":
+            limit_px = parse_limit(self._input("limit").value)
+            if limit_px is None:
+                raise ValueError("a limit order needs a limit price (or choose type market: m)")
+            tif = self._choice("tif").value
+        else:
+            limit_px, tif = None, "Ioc"
         return TicketRequest(
             symbol=self.symbol,
-            is_buy=self.query_one("#ticket-side", Choice).value == "buy",
+            is_buy=self._choice("side").value == "buy",
             size=size,
             size_in_usd=in_usd,
             limit_px=limit_px,
             tif=tif,
             reduce_only=self.query_one("#ticket-reduce", Checkbox).value,
+            order_type=order_type,
         )
 
     def refresh_quote(self) -> None:
-        """Parse the fields, ask ``quote`` and show the result line."""
+        """Parse the fields, ask ``quote`` and show the order, or the error."""
         self.quote = None
         self.request = None
         self.error = None
         line = self.query_one("#ticket-quote", Static)
-        tif_field = self.query_one("#ticket-tif", Choice)
         try:
             request = self.build_request()
         except ValueError as exc:
             self.error = str(exc)
-            empty = not self.query_one("#ticket-size", Input).value.strip()
+            empty = not self._input("size").value.strip()
             line.update(Text(self.error, style="dim" if empty else REFUSAL_STYLE))
             return
-        tif_field.set_class(request.limit_px is None, "-inactive")
         self.request = request
         try:
             quote = self._quote_fn(request)
@@ -407,31 +573,134 @@ class OrderTicketScreen(ModalScreen[OrderIntent | None]):
         self.quote = quote
         line.update(self._quote_text(quote))
 
+    @property
+    def confirm(self) -> str | None:
+        """Why the quoted order needs a second Enter (a limit beyond the fat-finger band), or ``None``."""
+        q = self.quote
+        if q is None or q.intent is None:
+            return None
+        if q.order_type:
+            return q.confirm
+        # a quoter that does not report it: judge the band here, from the ticket's mark
+        if self.fat_finger_band is None or self.request is None or self.request.order_type != "limit":
+            return None
+        return band_warning(q.intent.is_buy, q.intent.limit_px, self.mark_px, self.fat_finger_band)
+
     def _quote_text(self, q: TicketQuote) -> Text:
-        if q.intent is None or q.refusal is not None:
+        if q.intent is None:
             return Text(q.refusal or "the order cannot be built", style=REFUSAL_STYLE)
-        t = describe_intent(q.intent)
-        t.append(f"\nnotional {fmt_money(q.notional_usd)} · est. fee {fmt_money(q.est_fee_usd)}", style="dim")
+        it = q.intent
+        market = (q.order_type or (self.request.order_type if self.request else "")) == "market"
+        mark = q.mark_px if q.mark_px is not None else self.mark_px
+        t = _side_text(it.is_buy)
+        t.append(f" {fmt_size(it.size)} {it.symbol}  ", style="bold")
+        if market:
+            est = q.est_px if q.est_px is not None else mark
+            t.append("MARKET", style="bold")
+            t.append(f" ~{fmt_price(est)}  (IOC limit {fmt_price(it.limit_px)})")
+        else:
+            t.append("LIMIT", style="bold")
+            t.append(f" {fmt_price(it.limit_px)}  {it.tif.upper()}")
+        if it.reduce_only:
+            t.append("  reduce-only", style="#ffd166")
+        fee = f"est. fee {fmt_money(q.est_fee_usd)}"
+        if q.order_type:
+            fee += f" ({'taker' if q.taker else 'maker'} {q.fee_rate * 100:.3f}%)"
+        details = [f"notional {fmt_money(q.notional_usd)}", fee]
+        distance = q.distance if q.order_type else (
+            (it.limit_px - mark) / mark if mark and not market else None
+        )  # fmt: skip
+        if distance is not None and not market:
+            details.append(f"mark {distance * 100:+.2f}%")
+        t.append("\n" + " · ".join(details), style="dim")
+        if q.refusal is not None:
+            t.append(f"\n{q.refusal}", style=REFUSAL_STYLE)
+        elif (reason := self.confirm) is not None:
+            if self.armed == self.request:
+                t.append(f"\n{reason}: press Enter again to send it", style=f"reverse {WARN_STYLE}")
+            else:
+                t.append(f"\n{reason}: Enter, then Enter again, sends it", style=WARN_STYLE)
         return t
 
     @property
     def sendable(self) -> bool:
-        """Whether Enter sends: a quoted intent without refusal."""
+        """Whether Enter sends (possibly after a confirmation): a quoted intent without refusal."""
         return self.quote is not None and self.quote.intent is not None and self.quote.refusal is None
 
     # ------------------------------------------------------------------ actions
     def action_side(self, side: str) -> None:
         """Set the side to ``"buy"`` or ``"sell"``."""
-        self.query_one("#ticket-side", Choice).value = side
+        self._choice("side").value = side
+        self.refresh_quote()
 
     def action_submit(self) -> None:
-        """Send the quoted order when it is sendable; otherwise stay open."""
-        if self.sendable:
-            assert self.quote is not None
-            self.dismiss(self.quote.intent)
-        else:
+        """Send the quoted order when it is sendable; a limit beyond the band needs a second
+        Enter on the same order; otherwise stay open (and ring)."""
+        if self.closed:
+            return
+        if not self.sendable:
             self.app.bell()
+            return
+        assert self.quote is not None
+        if self.confirm is not None and self.armed != self.request:
+            self.armed = self.request
+            self.query_one("#ticket-quote", Static).update(self._quote_text(self.quote))
+            return
+        self._close(self.quote.intent)
 
     def action_cancel(self) -> None:
         """Close without an order."""
-        self.dismiss(None)
+        self._close(None)
+
+
+class QuitScreen(ModalScreen[bool]):
+    """Asks before quitting while positions or orders are open: ``y`` / Enter quit, ``n`` /
+    Escape stay. On the embedded simulator it says that the simulator's account, with its
+    positions and orders, goes away on exit; on a venue, that they stay open there.
+
+    Dismisses ``True`` to quit, ``False`` to stay.
+    """
+
+    CSS_PATH = "trade.tcss"
+    BINDINGS = [
+        Binding("y,enter", "answer(True)", "Quit"),
+        Binding("n,escape", "answer(False)", "Stay"),
+    ]
+
+    def __init__(self, positions: int, orders: int, venue: str, embedded: bool) -> None:
+        """``positions`` / ``orders``: how many are open; ``venue``: where (for the text);
+        ``embedded``: the console runs its own simulator, which stops with it."""
+        super().__init__()
+        self.positions = positions
+        self.orders = orders
+        self.venue = venue
+        self.embedded = embedded
+
+    def compose(self) -> ComposeResult:
+        """The question, what quitting does to the open book, and the keys."""
+        with Vertical(classes="trade-box", id="quit-box"):
+            yield Static(Text("Quit pfterm?", style="bold"), classes="trade-title")
+            yield Static(self.message(), id="quit-body")
+            yield Static(Text("y / Enter quit · n / Esc stay", style="dim"), classes="trade-footer")
+
+    def message(self) -> Text:
+        """What is open and what happens to it on exit."""
+        parts = []
+        if self.positions:
+            parts.append(f"{self.positions} open position{'s' if self.positions != 1 else ''}")
+        if self.orders:
+            parts.append(f"{self.orders} open order{'s' if self.orders != 1 else ''}")
+        t = Text(f"You have {' and '.join(parts)}.\n", style="bold")
+        if self.embedded:
+            t.append(
+                "This is the embedded simulator: it stops when pfterm exits, and its account goes away "
+                "with these positions and orders.",
+                style=WARN_STYLE,
+            )
+        else:
+            t.append(f"They stay open on {self.venue} after pfterm exits; nothing is cancelled or closed.")
+        return t
+
+    def action_answer(self, quit_: bool) -> None:
+        """Close the question with the answer."""
+        self.dismiss(quit_)
