@@ -5,7 +5,7 @@ liquid markets of the snapshot, alternating long/short, ``--usd`` notional each)
 ``--orders`` resting GTC orders spread over those markets 8-20 % away from mark (they never
 fill during a run). Then:
 
-* **batched** (what pfterm's kill key runs, :meth:`core.trading.Trader.kill`): read the account,
+* **batched** (what pfterm's kill key runs, :meth:`core.trading.desk.Desk.kill`): read the account,
   one ``cancel`` batch and one reduce-only IOC ``order`` batch sent concurrently, journalled
   before and after, then verify flat from ``clearinghouseState``;
 * **one by one**: the same cancels and closes, one signed request each, in sequence (what a
@@ -18,14 +18,19 @@ The simulator runs as a separate process (``python -m core.sim``) like a remote 
 the journal is a real SQLite file in a temporary directory (WAL, synchronous=FULL).
 
 ``--console`` runs the kill switch the way a trader does: the Textual console (headless, 160×50)
-streams the simulator's full market data, the book is opened through the console's trader,
+streams the simulator's full market data, the book is opened through the console's desk,
 and the kill key is pressed; the time is measured from the key press.
 
 ``--binance N`` adds N positions and 2N resting orders on the simulator's Binance USDⓈ-M venue,
-attached to the trader as its hedge venue: the batched kill then cancels and closes both venues
+attached to the desk as its second venue: the batched kill then cancels and closes both venues
 in parallel and reports flat only when both are.
 
+``--faults`` runs the kill-switch fault trials instead (:mod:`benchmarks.kill_faults`): ``pfterm kill``
+behind a fault-injecting proxy (dropped answers, 429, 500, resets on ``--rate`` of the requests, then
+permanent faults), ``--trials`` runs per fault, flatness checked on the venue; a table then JSON.
+
 Usage: ``python benchmarks/kill.py [--runs 20] [--positions 50] [--orders 200] [--console] [--binance 20]``
+or ``python benchmarks/kill.py --faults [--trials 100] [--rate 0.3]``
 """
 
 from __future__ import annotations
@@ -41,13 +46,18 @@ import tempfile
 import time
 from pathlib import Path
 
-from core.binance_trader import BinanceTrader, LegOrder
 from core.credentials import TradingAccess
-from core.journal import Journal
+from core.journal import AccountRef, Journal
+from core.models import OrderIntent
 from core.portfolio import TicketRequest
 from core.risk import RiskLimits
-from core.trading import Trader, TraderSettings
+from core.trading.binance import BinanceClient
+from core.trading.desk import Desk, DeskSettings
+from core.trading.hyperliquid import HyperliquidClient
+from core.trading.kill import plan_kill
+from core.trading.orders import OrderManager
 from core.venues.hyperliquid.exchange import HyperliquidExchange
+from core.venues.hyperliquid.orders import Cloid
 from core.venues.hyperliquid.signing import Signer
 
 LIMITS = RiskLimits(
@@ -76,10 +86,18 @@ def _q(values: list[float], p: float) -> float:
     return s[min(len(s) - 1, math.ceil(p * len(s)) - 1)]
 
 
-async def _setup(trader: Trader, symbols: list[str], n_orders: int, usd: float) -> None:
+def _desk(url: str, signer: Signer, journal: Journal, limits: RiskLimits = LIMITS) -> Desk:
+    """A desk on the simulator at ``url`` for ``signer``'s account, its journal at ``journal``."""
+    access = TradingAccess(signer, signer.address, "sim", None, "benchmark")
+    ex = HyperliquidExchange(url, signer, is_mainnet=True)
+    client = HyperliquidClient(ex, AccountRef("hyperliquid", "url:benchmark", signer.address))
+    return Desk(access, OrderManager(client, journal), journal, DeskSettings(limits=limits), origin="benchmark")
+
+
+async def _setup(desk: Desk, symbols: list[str], n_orders: int, usd: float) -> None:
     opens = []
     for i, sym in enumerate(symbols):
-        q = trader.quote(TicketRequest(sym, i % 2 == 0, usd, True, None, "Ioc", False))
+        q = desk.quote(TicketRequest(sym, i % 2 == 0, usd, True, None, "Ioc", False, "market"))
         assert q.intent is not None and q.refusal is None, (sym, q.refusal)
         opens.append(q.intent)
     rests = []
@@ -88,68 +106,67 @@ async def _setup(trader: Trader, symbols: list[str], n_orders: int, usd: float) 
         sym = symbols[k % len(symbols)]
         is_buy = (k // len(symbols)) % 2 == 0
         away = 0.08 + 0.03 * ((k // len(symbols)) % 4)
-        mark = trader.mark(sym)
+        mark = desk.mark(sym)
         assert mark is not None
         px = mark * (1 - away if is_buy else 1 + away)
-        q = trader.quote(TicketRequest(sym, is_buy, 15.0, True, px, "Gtc", False))
+        q = desk.quote(TicketRequest(sym, is_buy, 15.0, True, px, "Gtc", False, "limit"))
         assert q.intent is not None and q.refusal is None, (sym, q.refusal)
         rests.append(q.intent)
         k += 1
     for chunk in (opens, rests[: len(rests) // 2], rests[len(rests) // 2 :]):
-        outs = await trader.submit(chunk)
+        outs = await desk.submit(chunk)
         bad = [o.message for o in outs if o.status not in ("filled", "resting")]
         assert not bad, bad[:3]
-    await trader.refresh()
-    st = trader.account
+    await desk.refresh()
+    st = desk.account
     assert st is not None
-    npos = len([p for p in st.state.positions if p.size != 0])
+    npos = len([p for p in st.account.positions if p.size != 0])
     assert npos == len(symbols) and len(st.orders) == n_orders, (npos, len(st.orders))
 
 
-async def _binance_trader(url: str, trader: Trader) -> BinanceTrader:
+async def _binance_leg(url: str, desk: Desk) -> OrderManager:
     from core.venues.binance_futures import BinanceCredentials, BinanceFuturesClient
 
-    client = BinanceFuturesClient(url, BinanceCredentials(*BINANCE_KEY))
-    hedge = BinanceTrader(client, journal=trader.journal, max_leverage=20)
-    await hedge.start()
-    trader.attach_hedge(hedge)
-    return hedge
+    rest = BinanceFuturesClient(url, BinanceCredentials(*BINANCE_KEY))
+    om = OrderManager(BinanceClient(rest, AccountRef.binance("url:benchmark", BINANCE_KEY[0]), max_leverage=20), desk.journal)
+    desk.attach(om)
+    assert await desk.start_venue(om), om.error
+    return om
 
 
-async def _setup_binance(hedge: BinanceTrader, symbols: list[str], usd: float) -> None:
+async def _setup_binance(desk: Desk, leg: OrderManager, symbols: list[str], usd: float) -> None:
     """One position per symbol (alternating sides, ``usd`` each) and two resting orders 15 % away."""
-    marks = {s: q.mark_px for s, q in (await hedge.quotes()).items()}
-    orders = []
+    marks = {s: q.mark_px for s, q in (await leg.client.quotes()).items()}  # type: ignore[attr-defined]
+    orders: list[OrderIntent] = []
     for i, sym in enumerate(s for s in symbols if s in marks):
         px = marks[sym]
-        o = hedge.order_for(sym, i % 2 == 0, usd / px, px, 0.01)
+        o = leg.ioc(sym, i % 2 == 0, usd / px, px, 0.01, purpose="benchmark")
         if o is not None:
             orders.append(o)
+        inst = leg.instrument(sym)
+        assert inst is not None
         for k in (0.85, 0.84):
-            rest = hedge.order_for(sym, True, usd / px, px * k, 0.0)
-            if rest is not None:
-                orders.append(LegOrder.new(sym, True, rest.size, rest.limit_px, tif="Gtc", purpose="benchmark"))
-    outs = await hedge.submit(orders)
+            size = inst.rules.floor_size(usd / px)
+            limit = inst.rules.round_price(px * k)
+            orders.append(OrderIntent(sym, 0, True, size, limit, "Gtc", False, Cloid.new().raw, "benchmark"))
+    outs = await desk.submit(orders, venue=leg.venue)
     bad = [o.message for o in outs if o.status not in ("filled", "resting")]
     assert not bad, bad[:3]
 
 
-async def _one_by_one(trader: Trader) -> tuple[float, float]:
+async def _one_by_one(desk: Desk) -> tuple[float, float]:
     """Cancel then close everything with one request per order; (acked_ms, flat_ms)."""
-    from core.actions import plan_kill
-
     t0 = time.perf_counter()
-    ex = trader.exchange
-    assert ex is not None
-    state, orders, mids = await trader._read_for_kill(ex)  # same reads as the kill switch
-    plan = plan_kill(orders, state.positions, mids, trader.markets, trader.settings.kill_slippage)
-    for o in orders:
-        await trader.cancel([o], purpose="kill-1by1")
+    om = desk.manager()
+    snap = await om.refresh(orders=True, mids=True)  # same reads as the kill switch
+    plan = plan_kill(om, snap.orders, snap.account.positions, om.mids, desk.settings.kill_slippage)
+    for o in snap.orders:
+        await desk.cancel([o], purpose="kill-1by1")
     for intent in plan.closes:
-        await trader.submit([intent], check=False)
+        await desk.submit([intent])
     acked = (time.perf_counter() - t0) * 1000
-    state, orders, _ = await trader._read_for_kill(ex)
-    assert not orders and not [p for p in state.positions if p.size != 0], "one-by-one did not flatten"
+    snap = await om.refresh(orders=True)
+    assert snap.flat, "one-by-one did not flatten"
     return acked, (time.perf_counter() - t0) * 1000
 
 
@@ -165,39 +182,35 @@ async def run(runs: int, n_pos: int, n_orders: int, usd: float, n_binance: int =
         for i in range(runs):
             for mode in ("batched", "one-by-one"):
                 signer = Signer.generate()
-                access = TradingAccess(signer, signer.address, "sim", None, "benchmark")
-                ex = HyperliquidExchange(url, signer, is_mainnet=True)
                 journal = Journal(Path(tmp.name) / f"{mode}-{i}.sqlite")
-                trader = Trader(access, ex, journal, TraderSettings(limits=LIMITS), venue="sim")
+                desk = _desk(url, signer, journal)
+                hedge = None
                 try:
-                    await trader.start()
+                    await desk.start()
                     if i == 0 and mode == "batched":
-                        ctxs = await ex.info.meta_and_asset_ctxs()
+                        ctxs = await desk.hyperliquid.info.meta_and_asset_ctxs()
                         liquid = sorted(
-                            (c for c in ctxs[1] if c is not None and not trader.markets[c.symbol].delisted),
+                            (c for c in ctxs[1] if c is not None and not desk.markets[c.symbol].delisted),
                             key=lambda c: -c.day_ntl_vlm,
                         )
                         symbols = [c.symbol for c in liquid[:n_pos]]
-                    await _setup(trader, symbols, n_orders, usd)
-                    hedge = None
+                    await _setup(desk, symbols, n_orders, usd)
                     if n_binance and mode == "batched":
-                        hedge = await _binance_trader(url, trader)
-                        await _setup_binance(hedge, symbols[:n_binance], usd)
+                        hedge = await _binance_leg(url, desk)
+                        await _setup_binance(desk, hedge, symbols[:n_binance], usd)
                     if mode == "batched":
-                        report = await trader.kill(reason="benchmark")
+                        report = await desk.kill(reason="benchmark")
                         assert report.flat and report.acked_ms is not None, report.failures
                         batched_ack.append(report.acked_ms)
                         batched_flat.append(report.elapsed_ms)
                         rounds.append(report.rounds)
                     else:
-                        a, f = await _one_by_one(trader)
+                        a, f = await _one_by_one(desk)
                         single_ack.append(a)
                         single_flat.append(f)
                 finally:
-                    await trader.stop()
-                    await ex.aclose()
-                    if hedge is not None:
-                        await hedge.client.aclose()
+                    await desk.stop()
+                    await desk.aclose()
                     journal.close()
             print(
                 f"run {i + 1}/{runs}: batched ack {batched_ack[-1]:.1f} ms, flat {batched_flat[-1]:.1f} ms "
@@ -251,26 +264,26 @@ async def run_console(runs: int, n_pos: int, n_orders: int, usd: float) -> dict[
             app = PftermApp(settings, endpoint=endpoint, access=access)
             async with app.run_test(size=(160, 50)) as pilot:
                 for _ in range(600):
-                    t = app.trader
+                    t = app.desk
                     if t is not None and t.account is not None and len(app.engine.marks) > 100:
                         break
                     await pilot.pause(0.05)
-                trader = app.trader
-                assert trader is not None and trader.account is not None, "console trader did not start"
-                trader.settings = replace(trader.settings, limits=LIMITS)
+                desk = app.desk
+                assert desk is not None and desk.account is not None, "console desk did not start"
+                desk.settings = replace(desk.settings, limits=LIMITS)
                 liquid = sorted(
                     (st for st in app.engine.store.markets.values() if st.ctx is not None and not st.info.delisted),
                     key=lambda st: -st.ctx.day_ntl_vlm,
                 )
-                await _setup(trader, [st.info.symbol for st in liquid[:n_pos]], n_orders, usd)
+                await _setup(desk, [st.info.symbol for st in liquid[:n_pos]], n_orders, usd)
                 await pilot.pause(1.0)  # the console renders the new book, data keeps streaming
                 t_press = time.perf_counter()
                 await pilot.press(settings.ui.kill_key)
                 for _ in range(2000):
-                    if trader.last_kill is not None:
+                    if desk.last_kill is not None:
                         break
                     await pilot.pause(0.005)
-                report = trader.last_kill
+                report = desk.last_kill
                 assert report is not None and report.flat and report.acked_ms is not None, report
                 acked.append((report.started - t_press) * 1000 + report.acked_ms)
                 flat.append((report.started - t_press) * 1000 + report.elapsed_ms)
@@ -302,7 +315,17 @@ def main() -> None:
     ap.add_argument("--console", action="store_true", help="press the kill key in the running console")
     ap.add_argument("--binance", type=int, default=0, metavar="N",
                     help="also N positions + 2N resting orders on the simulated Binance leg (batched mode)")  # fmt: skip
+    ap.add_argument("--faults", action="store_true",
+                    help="fault trials: `pfterm kill` behind a fault-injecting proxy (benchmarks/kill_faults.py)")  # fmt: skip
+    ap.add_argument("--trials", type=int, default=100, help="--faults: runs per fault case")
+    ap.add_argument("--rate", type=float, default=0.3,
+                    help="--faults: fraction of requests faulted (transient cases)")  # fmt: skip
     a = ap.parse_args()
+    if a.faults:
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks.* when run as a script
+        from benchmarks.kill_faults import main as faults_main
+
+        raise SystemExit(faults_main(["--trials", str(a.trials), "--rate", repr(a.rate)]))
     import logging
 
     logging.disable(logging.CRITICAL)  # the kill switch logs at ERROR; keep the report readable

@@ -1,12 +1,12 @@
-"""The funding harvester: the automated face of pfterm, on the console's own trader.
+"""The funding harvester: the automated face of pfterm, on the console's own trading desk.
 
 Every cycle (``cycle_s`` of venue time):
 
 1. **Read** every perp market (``metaAndAssetCtxs``), every mid (``allMids``, spot pairs
-   included) and the account (through the :class:`~core.trading.Trader`). Open interest is
+   included) and the account (through the :class:`~core.trading.desk.Desk`). Open interest is
    kept per market over the last scans to judge its trend (``DOMAIN.md`` §5).
-2. **Halt** when the trader is HALTED (kill switch or daily loss limit): nothing more is
-   entered and the harvester stops.
+2. **Halt** when the account is HALTED (the kill switch from any process, or the daily loss
+   limit): nothing more is entered and the harvester stops.
 3. **Finish openings**: a perp leg posted as a maker order (ALO) last cycle that is still
    resting is cancelled and the remainder sent as an IOC within the slippage bound; the spot
    leg is then bought to the perp leg's filled size.
@@ -18,19 +18,19 @@ Every cycle (``cycle_s`` of venue time):
    quarter-Kelly size) and the best are allocated within the profile's per-market and total
    caps and the venue share (:func:`core.harvest.allocate`). A position is long spot + short
    perp (cash-and-carry) where the venue lists a spot market for the asset; otherwise, with
-   a second venue attached (:class:`~core.binance_trader.BinanceTrader`), perp against perp:
+   a second venue attached (the desk's Binance order manager), perp against perp:
    short the perp whose funding pays more, long the other, collecting the spread of the two
    rates. The Hyperliquid leg is posted as a post-only maker order at the top of the book when
    ``maker_first``, else sent as an IOC; the other leg (spot, or the Binance perp) follows as
    an IOC matched to what filled.
 6. **Delta**: the same rebalance action as the console's ``r`` key
-   (:meth:`~core.trading.Trader.preview_rebalance`) brings any carry asset over the threshold
+   (:meth:`~core.trading.desk.Desk.preview_rebalance`) brings any carry asset over the threshold
    back; a perp-against-perp position's Binance leg is resized to the Hyperliquid leg when the
    two differ by more than the rebalance ladder's 2 % (``DOMAIN.md`` §3).
 
 Every decision (entered, skipped and why, exited and why) is journalled as an event with
 its inputs and kept in a bounded list for the console's panel. Orders carry
-``purpose="harvest"`` and go through the trader's journal and risk checks like any order.
+``purpose="harvest"`` and go through the desk's risk gate and journal like any order.
 
 Units: USD, base units, fractions (APR 0.2 = 20 %), ms timestamps.
 """
@@ -47,7 +47,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.binance_trader import BINANCE_TAKER_FEE, BinanceTrader, HedgeQuote
+from core.trading.binance import BINANCE_TAKER_FEE, HedgeQuote
 from core.funding import next_settlement_ms
 from core.harvest import (
     PROFILES,
@@ -65,9 +65,11 @@ from core.harvest import (
 from core.models import MarketInfo, OrderIntent
 from core.risk import TradingState
 from core.signals import Trend, oi_trend
-from core.trading import HL_MAKER_FEE, Trader
+from core.order_ticket import HL_MAKER_FEE
+from core.trading.desk import Desk
+from core.trading.orders import OrderManager
+from core.trading.state import POLL_S
 from core.venues.errors import VenueError
-from core.venues.hyperliquid.exchange import ExchangeError
 from core.venues.hyperliquid.orders import Cloid, floor_size, market_price, round_price
 
 log = logging.getLogger(__name__)
@@ -114,7 +116,7 @@ class HarvesterSettings:
     * ``slippage``: IOC bound around mid, fraction; ``reduce_below``: liquidation distance that
       triggers a reduction (seed 001: 15 %); ``oi_scans``: scans in the OI trend window;
     * ``perp_hedge``: the second venue for perp-against-perp positions (``"binance"``) or
-      ``"none"``; the session that builds the harvester attaches that venue's trader;
+      ``"none"``; the session that builds the harvester attaches that venue's order manager;
     * ``spread_window_h``: time constant (hours) of the rate averages a perp-against-perp
       spread is judged on; no such entry before the averages are this old;
     * ``rate_window_h``: time constant (hours) of the average of a market's own funding rate
@@ -272,31 +274,30 @@ class _SpotPair:
 
 
 class Harvester:
-    """Runs the harvest cycle on ``trader`` (see the module docstring).
+    """Runs the harvest cycle on ``desk`` (see the module docstring).
 
     Args:
-        trader: the account's order manager (the console's own, or a headless one); must
-            be able to trade.
+        desk: the trading desk (the console's own, or a headless one); must be able to trade.
         settings: strategy knobs.
         now_ms: the venue's clock (ms); the simulator's clock in a lockstep session.
-        hedge: the second venue's trader for perp-against-perp positions (``None``: markets
-            without a spot leg are skipped). It must be attached to ``trader``
-            (:meth:`~core.trading.Trader.attach_hedge`) so the kill switch covers it; this
-            constructor does it.
+        hedge: the second venue's order manager for perp-against-perp positions (``None``:
+            markets without a spot leg are skipped). It is attached to ``desk``
+            (:meth:`~core.trading.desk.Desk.attach`) so that its orders pass the same gate and
+            the kill switch covers it; this constructor does it.
     """
 
     def __init__(
         self,
-        trader: Trader,
+        desk: Desk,
         settings: HarvesterSettings | None = None,
         *,
         now_ms: Callable[[], int] | None = None,
-        hedge: BinanceTrader | None = None,
+        hedge: OrderManager | None = None,
     ) -> None:
-        self.trader = trader
+        self.desk = desk
         self.hedge = hedge
         if hedge is not None:
-            trader.attach_hedge(hedge)
+            desk.attach(hedge)
         self._quotes: dict[str, HedgeQuote] = {}
         self._rate_avg: dict[tuple[str, str], RateAverage] = {}
         self.settings = settings or HarvesterSettings()
@@ -340,37 +341,38 @@ class Harvester:
         self.decisions.append(d)
         level = logging.WARNING if action in ("exit", "reduce", "halt", "error") else logging.INFO
         log.log(level, "harvest %s %s: %s", action, symbol, reason)
-        journal = self.trader.journal
-        if journal is not None:
-            journal.log_event(f"harvest_{action}", f"{symbol}: {reason}", {"symbol": symbol, **detail})
+        self._log_event(f"harvest_{action}", f"{symbol}: {reason}", {"symbol": symbol, **detail})
         return d
+
+    def _log_event(self, kind: str, message: str, detail: Mapping[str, Any]) -> None:
+        om = self.desk.primary
+        if om is not None and om.journal is not None:
+            try:
+                om.journal.log_event(kind, message, detail)
+            except Exception as exc:  # noqa: BLE001 - a journal hiccup must not stop the cycle
+                log.error("journal event failed: %s", exc)
 
     # ------------------------------------------------------------------ lifecycle
     async def load(self) -> None:
-        """Read the venue's spot pairs (for cash-and-carry legs) and the markets."""
-        ex = self.trader.exchange
-        if ex is None:
-            raise RuntimeError(f"read-only: {self.trader.read_only_reason}")
-        aliases = self.trader.settings.spot_aliases
-        try:
-            pairs = await ex.spot_meta()
-        except ExchangeError as exc:
-            log.warning("spot markets unavailable (%s): perp-only markets are skipped", exc)
-            pairs = []
-        for p in pairs:
-            if p.quote != "USDC":
-                continue
-            perp = aliases.get(p.base, p.base)
-            self._spot.setdefault(perp, _SpotPair(p.name, p.asset_id, p.sz_decimals))
-        if not self.trader.markets:
-            self.trader.markets = {m.symbol: m for m in await ex.info.meta()}
+        """Read the venue's markets and spot pairs (for cash-and-carry legs) when the desk has
+        not yet, and seed the funding averages."""
+        om = self.desk.primary
+        if om is None:
+            raise RuntimeError(f"read-only: {self.desk.read_only_reason}")
+        if not any(i.kind == "spot" for i in om.instruments.values()) or not self.desk.markets:
+            await self.desk.start_venue(om)
+        for inst in om.instruments.values():
+            if inst.kind == "spot":
+                self._spot.setdefault(inst.base, _SpotPair(inst.symbol, inst.asset_id, inst.rules.sz_decimals))  # type: ignore[attr-defined]
+        if not self._spot:
+            log.warning("no spot markets: cash-and-carry is off, perp-only markets are skipped")
         await self._seed_rate_averages()
 
     def _carry_symbols(self) -> list[str]:
         """Markets a position can be hedged in without a second venue: a venue spot pair or
         declared external spot (cash-and-carry, reverse carry, external hedge)."""
-        ext = self.trader.settings.external_spot
-        return sorted(s for s in self.trader.markets if s in self._spot or ext.get(s))
+        ext = self.desk.settings.external_spot
+        return sorted(s for s in self.desk.markets if s in self._spot or ext.get(s))
 
     async def _seed_rate_averages(self) -> None:
         """Seed each carry market's funding average from the venue's settled hourly rates
@@ -378,8 +380,8 @@ class Harvester:
         carries on the average from its first cycle instead of after a warm-up. A market whose
         history cannot be read warms up from live samples instead (logged)."""
         tau_h = self.settings.rate_window_h
-        ex = self.trader.exchange
-        if tau_h <= 0 or ex is None:
+        hl = self.desk.hyperliquid
+        if tau_h <= 0 or hl is None:
             return
         tau_ms = tau_h * 3_600_000
         now = self.now_ms()
@@ -387,8 +389,8 @@ class Harvester:
             if ("carry", sym) in self._rate_avg:
                 continue  # loaded before (the console's H after a stop): the average goes on
             try:
-                rows = await ex.info.funding_history(sym, now - int(3 * tau_ms), now)
-            except (ExchangeError, VenueError) as exc:
+                rows = await hl.info.funding_history(sym, now - int(3 * tau_ms), now)
+            except VenueError as exc:
                 log.warning("funding history of %s unavailable (%s): its average warms up live", sym, exc)
                 continue
             if rows:
@@ -414,7 +416,9 @@ class Harvester:
                 pass
 
     async def run(self, *, wall_per_venue_s: float = 1.0) -> None:
-        """Cycle until stopped or halted; sleeps ``cycle_s × wall_per_venue_s`` wall seconds between cycles."""
+        """Cycle until stopped or halted; sleeps ``cycle_s × wall_per_venue_s`` wall seconds between
+        cycles, watching the shared trading state meanwhile: a halt by any process (the kill key,
+        ``pfterm kill``, the daily loss limit) stops it within :data:`~core.trading.state.POLL_S`."""
         await self.load()
         if self.status != "halted":
             self.status = "running"
@@ -422,7 +426,14 @@ class Harvester:
             await self.cycle()
             if self.status != "running":
                 break
-            await asyncio.sleep(self._next_wait_s() * wall_per_venue_s)
+            wake = asyncio.get_running_loop().time() + self._next_wait_s() * wall_per_venue_s
+            while self.status == "running":
+                left = wake - asyncio.get_running_loop().time()
+                if left <= 0:
+                    break
+                await asyncio.sleep(min(left, POLL_S))
+                if self.desk.state is TradingState.HALTED:
+                    self._halt()
 
     def _next_wait_s(self) -> float:
         """Venue seconds to the next scan: one cycle, or sooner to scan as the next settlement
@@ -436,25 +447,28 @@ class Harvester:
     # ------------------------------------------------------------------ the cycle
     async def cycle(self) -> None:
         """One scan: read, halt check, finish openings, exits, entries, delta."""
-        trader = self.trader
-        ex = trader.exchange
-        if ex is None:
+        desk = self.desk
+        hl = desk.hyperliquid
+        if hl is None:
             self.status = "halted"
-            self._decide("*", "halt", f"read-only: {trader.read_only_reason}")
+            self._decide("*", "halt", f"read-only: {desk.read_only_reason}")
+            return
+        if desk.state is TradingState.HALTED or desk.kill_running:
+            self._halt()
             return
         now = self.now_ms()
         if self._started_ms is None:
             self._started_ms = now
         self.cycles += 1
         try:
-            (_metas, ctxs), mids = await asyncio.gather(ex.info.meta_and_asset_ctxs(), ex.info.all_mids())
+            (_metas, ctxs), mids = await asyncio.gather(hl.info.meta_and_asset_ctxs(), hl.info.all_mids())
             # the mids just read are not read a second time. Open orders and spot balances change
             # only by orders: they are read with a maker order of ours working, when the trader
             # asks (after an action of the console's), every third cycle, and after every order
             # of the harvester's (its own refreshes); margin and positions every cycle
             working = any(p.pending_oid is not None for p in self.positions.values())
-            await trader.refresh(orders=working or trader.orders_due or self.cycles % 3 == 1, mids=mids)
-        except ExchangeError as exc:
+            await desk.refresh(orders=working or desk.orders_due or self.cycles % 3 == 1, mids=mids)
+        except VenueError as exc:
             self.error = str(exc)
             self._decide("*", "error", f"venue read failed: {exc}")
             return
@@ -464,25 +478,24 @@ class Harvester:
             # liquidation distance) and hourly otherwise (capital for sizing); every order of
             # the harvester reads it again at once, so its own changes are never missed
             held = any(p.hedge_venue for p in self.positions.values())
-            due = self.hedge.account is None or self.cycles % (3 if held else 12) == 1
+            due = self.hedge.snapshot is None or self.cycles % (3 if held else 12) == 1
+            quotes = self.hedge.client.quotes  # type: ignore[attr-defined]
             try:
                 if due:
-                    _, self._quotes = await asyncio.gather(self.hedge.refresh(), self.hedge.quotes())
+                    _, self._quotes = await asyncio.gather(self.hedge.refresh(orders=False), quotes())
                 else:
-                    self._quotes = await self.hedge.quotes()
+                    self._quotes = await quotes()
             except (VenueError, ValueError) as exc:
                 # held perp-against-perp positions keep their legs; nothing new is entered there
                 self._quotes = {}
                 self.error = f"{self.hedge.venue}: {exc}"
                 self._decide("*", "error", f"{self.hedge.venue} read failed: {exc}")
         self.last_cycle_ms = now
-        trader._venue_mids = dict(mids)  # noqa: SLF001 - the trader prices with what was just read
-        trader._check_daily_loss()  # noqa: SLF001 - same rule as the poller, at the harvester's pace
-        if trader.state is TradingState.HALTED or trader.kill_running:
-            self.status = "halted"
-            why = "kill switch" if trader.last_kill or trader.kill_running else "trading halted"
-            self._decide("*", "halt", f"{why}: harvester stopped; positions left to the kill switch")
+        desk.check_daily_loss()  # same rule as the poller, at the harvester's pace
+        if desk.state is TradingState.HALTED or desk.kill_running:
+            self._halt()
             return
+        self._forget_gone()
         markets = self._markets(ctxs, mids, now)
         await self._finish_openings(markets)
         await self._exits(markets, now)
@@ -499,7 +512,7 @@ class Harvester:
         within minutes (a spread of two of them more so), and entering and leaving on each
         swing pays the fees every time."""
         out: dict[str, FundingMarket] = {}
-        ext = self.trader.settings.external_spot
+        ext = self.desk.settings.external_spot
         listed = self.hedge_symbols()
         tau_ms = self.settings.spread_window_h * 3_600_000
         carry_tau_ms = self.settings.rate_window_h * 3_600_000
@@ -519,7 +532,7 @@ class Harvester:
             if c is None:
                 continue
             sym = c.symbol
-            info = self.trader.markets.get(sym)
+            info = self.desk.markets.get(sym)
             if info is None or info.delisted:
                 continue
             oi_usd = c.open_interest * c.oracle_px
@@ -595,7 +608,7 @@ class Harvester:
 
     def hedge_symbols(self) -> set[str]:
         """Symbols the hedge venue lists (empty without one)."""
-        return set(self.hedge.rules) if self.hedge is not None else set()
+        return set(self.hedge.client.rules) if self.hedge is not None else set()  # type: ignore[attr-defined]
 
     # ------------------------------------------------------------------ orders
     def _intent(self, symbol: str, asset: int, is_buy: bool, size: float, px: float, tif: str, reduce_only: bool) -> OrderIntent:
@@ -610,49 +623,59 @@ class Harvester:
         px = market_price(mid, is_buy, self.settings.slippage, sz_decimals=pair.sz_decimals)
         return self._intent(pair.name, pair.asset_id, is_buy, size, px, "Ioc", False)
 
-    async def _send(self, intents: list[OrderIntent]) -> list[Any]:
-        markets = dict(self.trader.markets)
-        for it in intents:
-            if it.symbol not in markets:  # spot pairs are not in the perp metadata
-                pair = next((p for p in self._spot.values() if p.name == it.symbol), None)
-                if pair is not None:
-                    markets[it.symbol] = MarketInfo("hyperliquid", pair.name, pair.asset_id, pair.sz_decimals, 1)
-        saved = self.trader.markets
-        self.trader.markets = markets
-        try:
-            # harvest legs are sized by the strategy's own caps (DOMAIN §6); the trader's state
-            # still gates them (HALTED refuses), see submit(check=False) callers below
-            return await self.trader.submit(intents, check=False)
-        finally:
-            self.trader.markets = saved
+    async def _send(self, intents: list[OrderIntent], venue: str | None = None) -> list[Any]:
+        """Through the desk's one order path: the shared trading state (a HALTED account sends
+        nothing new), the risk gate, the journal."""
+        return await self.desk.submit(intents, venue=venue)
 
     def _perp_position(self, symbol: str) -> float:
-        acc = self.trader.account
+        acc = self.desk.account
         if acc is None:
             return 0.0
-        return sum(p.size for p in acc.state.positions if p.symbol == symbol)
+        return sum(p.size for p in acc.account.positions if p.symbol == symbol)
 
     def _spot_balance(self, symbol: str) -> float:
-        acc = self.trader.account
+        acc = self.desk.account
         if acc is None:
             return 0.0
-        return sum(b.total for b in acc.spot if b.coin == symbol)
+        return sum(b.total for b in acc.account.spot if b.coin == symbol)
+
+    def _halt(self) -> None:
+        """The account is HALTED (by this process or another): stop entering and cycling."""
+        desk = self.desk
+        rec = desk.state_record
+        self.status = "halted"
+        why = "kill switch" if desk.kill_running or "kill" in rec.reason else "trading halted"
+        self._decide("*", "halt", f"{why} ({rec.origin}): harvester stopped; positions left to the kill switch")
+
+    def _forget_gone(self) -> None:
+        """Drop positions whose legs are all gone (the kill switch, a liquidation, by hand)."""
+        for pos in list(self.positions.values()):
+            if pos.pending_oid is not None:
+                continue
+            info = self.desk.markets.get(pos.symbol)
+            step = 10 ** -(info.sz_decimals if info else 8)
+            spot_gone = pos.side != "short_perp" or pos.hedge_venue is not None or pos.spot_pair is None or (
+                self._spot_balance(pos.symbol) <= pos.spot_base + step
+            )
+            if abs(self._perp_position(pos.symbol)) < step and self._hedge_flat(pos) and spot_gone:
+                self._forget(pos.symbol)
 
     # ------------------------------------------------------------------ steps
     async def _finish_openings(self, markets: Mapping[str, FundingMarket]) -> None:
-        trader = self.trader
+        desk = self.desk
         for pos in list(self.positions.values()):
             if pos.pending_oid is None:
                 continue
             m = markets.get(pos.symbol)
-            info = trader.markets.get(pos.symbol)
-            acc = trader.account
+            info = desk.markets.get(pos.symbol)
+            acc = desk.account
             if m is None or info is None or acc is None:
                 continue
             resting = [o for o in acc.orders if o.oid == pos.pending_oid]
             if resting:
-                await trader.cancel(resting, purpose="harvest")
-                await trader.refresh()
+                await desk.cancel(resting, purpose="harvest")
+                await desk.refresh()
             pos.pending_oid = None
             filled = abs(self._perp_position(pos.symbol))
             rest = floor_size(max(pos.target_size - filled, 0.0), info.sz_decimals)
@@ -661,7 +684,7 @@ class Harvester:
                 intents.append(self._perp_ioc(m, info, pos.side == "long_perp", rest, False))
             if intents:
                 await self._send(intents)
-                await trader.refresh()
+                await desk.refresh()
             await self._match_hedge(pos, m)
 
     async def _match_hedge(self, pos: HarvestPosition, m: FundingMarket) -> None:
@@ -682,21 +705,21 @@ class Harvester:
         have = hedge.position_size(pos.symbol)
         want = -perp
         gap = want - have
-        px = m.hedge_mark_px or hedge.marks.get(pos.symbol) or m.mark_px
+        px = m.hedge_mark_px or hedge.client.marks.get(pos.symbol) or m.mark_px  # type: ignore[attr-defined]
         size = hedge.floor_size(pos.symbol, abs(gap))
         if size <= 0 or size * px < max(MIN_LEG_USD, tolerance * abs(perp) * px):
             return
         reducing = abs(want) < abs(have) and (want == 0 or (want > 0) == (have > 0))
         if size * px < hedge.min_notional(pos.symbol) and not reducing:
             return
-        order = hedge.order_for(pos.symbol, gap > 0, size, px, self.settings.slippage, reduce_only=reducing)
+        order = hedge.ioc(pos.symbol, gap > 0, size, px, self.settings.slippage, reduce_only=reducing, purpose="harvest")
         if order is None:
             return
-        [out] = await hedge.submit([order])
+        [out] = await self._send([order], venue=hedge.venue)
         if out.status != "filled":
             self._decide(pos.symbol, "error", f"{hedge.venue} leg {out.status}: {out.message}", position_id=pos.id)
         try:
-            await hedge.refresh()
+            await hedge.refresh(orders=False)
         except VenueError as exc:
             self._decide(pos.symbol, "error", f"{hedge.venue} read failed: {exc}")
 
@@ -715,10 +738,10 @@ class Harvester:
         for o in outs:
             if o.status not in ("filled", "resting"):
                 self._decide(pos.symbol, "error", f"spot leg {o.status}: {o.message}")
-        await self.trader.refresh()
+        await self.desk.refresh()
 
     async def _exits(self, markets: Mapping[str, FundingMarket], now: int) -> None:
-        trader = self.trader
+        desk = self.desk
         for pos in list(self.positions.values()):
             m = markets.get(pos.symbol)
             if m is None:
@@ -726,9 +749,9 @@ class Harvester:
             if pos.hedge_venue is not None and m.hedge != "perp":
                 continue  # the other venue's funding is unknown this cycle: judge it next cycle
             liq = None
-            acc = trader.account
+            acc = desk.account
             if acc is not None:
-                p = next((p for p in acc.state.positions if p.symbol == pos.symbol and p.size != 0), None)
+                p = next((p for p in acc.account.positions if p.symbol == pos.symbol and p.size != 0), None)
                 if p is not None and p.liquidation_px:
                     liq = abs(p.liquidation_px - m.mark_px) / m.mark_px
             if pos.hedge_venue is not None and self.hedge is not None:
@@ -746,8 +769,8 @@ class Harvester:
     async def _close(self, pos: HarvestPosition, m: FundingMarket, ex: Exit) -> None:
         """Close (or reduce) the perp leg with a reduce-only IOC, then bring the spot leg back
         to ``spot_base − perp``: sell the carry's spot, or buy back the spot a long-perp sold."""
-        trader = self.trader
-        info = trader.markets.get(pos.symbol)
+        desk = self.desk
+        info = desk.markets.get(pos.symbol)
         if info is None:
             return
         fraction = 1.0 if ex.kind == "close" else ex.reduce_fraction
@@ -757,24 +780,21 @@ class Harvester:
         action = "exit" if ex.kind == "close" else "reduce"
         self._decide(pos.symbol, action, ex.reason, position_id=pos.id, apr=m.apr, basis=m.basis,
                      perp_size=perp, spot_size=spot)  # fmt: skip
-        if pos.pending_oid is not None and trader.account is not None:
-            resting = [o for o in trader.account.orders if o.oid == pos.pending_oid]
+        if pos.pending_oid is not None and desk.account is not None:
+            resting = [o for o in desk.account.orders if o.oid == pos.pending_oid]
             if resting:
-                await trader.cancel(resting, purpose="harvest")
+                await desk.cancel(resting, purpose="harvest")
             pos.pending_oid = None
         if size > 0:
             outs = await self._send([self._perp_ioc(m, info, perp < 0, size, True)])
             for o in outs:
                 if o.status != "filled":
                     self._decide(pos.symbol, "error", f"{action} perp leg {o.status}: {o.message}")
-            await trader.refresh()
+            await desk.refresh()
         await self._match_hedge(pos, m)
         if ex.kind == "close" and abs(self._perp_position(pos.symbol)) < 10 ** -info.sz_decimals and self._hedge_flat(pos):
             self._forget(pos.symbol)
-            if trader.journal is not None:
-                trader.journal.log_event(
-                    "harvest_close", f"{pos.symbol}: {ex.reason}", {"position_id": pos.id, "reason": ex.reason}
-                )
+            self._log_event("harvest_close", f"{pos.symbol}: {ex.reason}", {"position_id": pos.id, "reason": ex.reason})
 
     def _hedge_flat(self, pos: HarvestPosition) -> bool:
         """True when the position has no perp hedge or its hedge leg is flat."""
@@ -783,9 +803,9 @@ class Harvester:
         return self.hedge.floor_size(pos.symbol, abs(self.hedge.position_size(pos.symbol))) == 0
 
     async def _entries(self, markets: Mapping[str, FundingMarket], now: int) -> None:
-        trader = self.trader
+        desk = self.desk
         s = self.settings
-        acc = trader.account
+        acc = desk.account
         if acc is None:
             return
         candidates: list[Candidate] = []
@@ -840,11 +860,11 @@ class Harvester:
             candidates.append(verdict)
         if not candidates:
             return
-        capital = acc.state.account_value + (acc.spot_usdc or 0.0)
+        capital = acc.account.equity_usd + (acc.account.spot_cash_usd or 0.0)
         hedge_usd: dict[str, float] = {}
-        if self.hedge is not None and self.hedge.equity is not None:
-            capital += self.hedge.equity
-            hedge_usd[self.hedge.venue] = self.hedge.notional_usd()
+        if self.hedge is not None and self.hedge.snapshot is not None:
+            capital += self.hedge.snapshot.account.equity_usd
+            hedge_usd[self.hedge.venue] = self.hedge.snapshot.account.notional_usd
         current = {
             p.symbol: abs(self._perp_position(p.symbol)) * markets[p.symbol].mark_px
             for p in self.positions.values()
@@ -866,11 +886,11 @@ class Harvester:
           than what is held;
         * perp against perp (``m.hedge == "perp"``): this perp on the side the spread pays, the
           hedge venue's perp on the other, sized to what both venues' steps allow and to the
-          hedge account's margin at the trader's maximum leverage.
+          hedge account's margin at the desk's maximum leverage.
         """
-        trader = self.trader
+        desk = self.desk
         m = cand.market
-        info = trader.markets.get(m.symbol)
+        info = desk.markets.get(m.symbol)
         if info is None:
             return
         pair = self._spot.get(m.symbol) if m.spot_px is not None else None
@@ -880,19 +900,19 @@ class Harvester:
         hedge = self.hedge if m.hedge == "perp" else None
         pair = None if hedge is not None else pair
         if hedge is not None:
-            free = hedge.account.available_balance if hedge.account is not None else 0.0
-            base = min(base, free * hedge.max_leverage * 0.9 / (m.hedge_mark_px or m.mark_px))
+            free = (hedge.snapshot.account.available_usd or 0.0) if hedge.snapshot is not None else 0.0
+            base = min(base, free * hedge.client.max_leverage * 0.9 / (m.hedge_mark_px or m.mark_px))  # type: ignore[attr-defined]
             what = (
                 f"short perp + long {hedge.venue} perp" if cand.side == "short_perp"
                 else f"long perp + short {hedge.venue} perp"
             )  # fmt: skip
         elif cand.side == "short_perp" and pair is None:
-            external = float(trader.settings.external_spot.get(m.symbol, 0.0))
+            external = float(desk.settings.external_spot.get(m.symbol, 0.0))
             hedged = sum(-p.perp_size for p in self.positions.values() if p.symbol == m.symbol)
             base = min(base, max(external - hedged, 0.0))
             what = "short perp against declared external spot"
         elif cand.side == "short_perp":
-            spot_usdc = trader.account.spot_usdc if trader.account else None
+            spot_usdc = desk.account.account.spot_cash_usd if desk.account else None
             if spot_usdc is not None:
                 base = min(base, spot_usdc / 1.01 / m.spot_px)  # type: ignore[operator]
             what = "short perp + long spot"
@@ -930,27 +950,24 @@ class Harvester:
             strategy=strategy,
             hedge_venue=pos.hedge_venue, hedge_rate=m.hedge_rate, hedge_interval_h=m.hedge_interval_h,
         )  # fmt: skip
-        if trader.journal is not None:
-            trader.journal.log_event(
-                "harvest_open", f"{m.symbol} {strategy}",
-                {"position_id": pos.id, "symbol": m.symbol, "side": cand.side, "strategy": strategy},
-            )  # fmt: skip
+        self._log_event("harvest_open", f"{m.symbol} {strategy}",
+                        {"position_id": pos.id, "symbol": m.symbol, "side": cand.side, "strategy": strategy})  # fmt: skip
         self.positions[m.symbol] = pos
         self._windows.append([m.symbol, now, None])
         is_buy = cand.side == "long_perp"
         if self.settings.maker_first:
             px = await self._maker_price(m, info, is_buy)
             [out] = await self._send([self._intent(info.symbol, info.asset_id, is_buy, size, px, "Alo", False)])
-            if out.status == "resting" and out.result is not None:
-                pos.pending_oid = out.result.oid
+            if out.status == "resting" and out.answer is not None:
+                pos.pending_oid = out.answer.oid
                 return
             if out.status == "filled":
-                await trader.refresh()
+                await desk.refresh()
                 await self._match_hedge(pos, m)
                 return
             # rejected (would cross, or anything else): fall back to IOC within the bound
         [out] = await self._send([self._perp_ioc(m, info, is_buy, size, False)])
-        await trader.refresh()
+        await desk.refresh()
         if out.status != "filled":
             self._decide(m.symbol, "error", f"perp leg {out.status}: {out.message}", position_id=pos.id)
             if abs(self._perp_position(m.symbol)) == 0:
@@ -964,9 +981,9 @@ class Harvester:
         mark alone can sit beyond the touch (a post-only there crosses and is refused); without a
         readable book the mark ± one tick is used."""
         near = m.mark_px * (0.9999 if is_buy else 1.0001)
-        ex = self.trader.exchange
+        hl = self.desk.hyperliquid
         try:
-            book = await ex.info.l2_book(info.symbol) if ex is not None else None
+            book = await hl.info.l2_book(info.symbol) if hl is not None else None
         except (VenueError, ValueError):
             book = None
         side = (book.bids if is_buy else book.asks) if book is not None else ()
@@ -982,11 +999,11 @@ class Harvester:
             if m is None:
                 continue
             await self._match_perp_hedge(pos, m, tolerance=HEDGE_RESIZE)
-            info = self.trader.markets.get(pos.symbol)
+            info = self.desk.markets.get(pos.symbol)
             step = 10 ** -(info.sz_decimals if info else 8)
             if abs(self._perp_position(pos.symbol)) < step and self._hedge_flat(pos):
                 self._forget(pos.symbol)  # both legs gone (kill switch, liquidation, by hand)
-        view, refusal = self.trader.preview_rebalance()
+        view, refusal = self.desk.preview_rebalance()
         # Only carry positions are neutral by design. A reverse carry (spot sold, perp bought)
         # keeps the delta of the spot that was held before it, which is the trader's own choice.
         harvest_syms = {s for s, p in self.positions.items() if p.side == "short_perp" and p.hedge_venue is None}
@@ -1000,8 +1017,8 @@ class Harvester:
         for h in hedges:
             self._decide(h.intent.symbol, "rebalance", f"delta {h.delta_before_usd:+,.2f} USD over threshold",
                          delta=h.delta_before_usd)  # fmt: skip
-        await self.trader.submit([h.intent for h in hedges])
-        await self.trader.refresh()
+        await self.desk.submit([h.intent for h in hedges])
+        await self.desk.refresh()
 
     def _forget(self, symbol: str) -> None:
         """Drop a position that is gone, ending its funding window."""
@@ -1014,11 +1031,11 @@ class Harvester:
     def _update_funding(self) -> None:
         """:attr:`funding_usd`: the funding payments journalled (both venues) for the symbols the
         harvester held, while it held them, since it started (USD, received positive)."""
-        journal = self.trader.journal
-        if journal is None or self._started_ms is None or not self._windows:
+        journals = [om.journal for om in self.desk.managers.values() if om.journal is not None]
+        if not journals or self._started_ms is None or not self._windows:
             return
         total = 0.0
-        for p in journal.funding(self._started_ms):
+        for p in (p for j in journals for p in j.funding(since_ms=self._started_ms)):
             for sym, start, end in self._windows:
                 if sym == p.symbol and start <= p.time_ms and (end is None or p.time_ms <= end):
                     total += p.usdc
@@ -1032,37 +1049,12 @@ class Harvester:
             if pos.hedge_venue is not None and self.hedge is not None:
                 pos.hedge_size = self.hedge.position_size(pos.symbol)
 
-    async def unwind_spot(self) -> list[str]:
-        """Sell the spot legs of the harvester's carry positions (after the kill switch has closed
-        the perps): each asset's spot above what was held before the position (``spot_base``),
-        by IOC within the slippage bound. Returns one line per sale or failure."""
-        lines: list[str] = []
-        ex = self.trader.exchange
-        if ex is None:
-            return ["read-only: nothing to unwind"]
-        mids = await ex.info.all_mids()
-        await self.trader.refresh()
-        for pos in list(self.positions.values()):
-            pair = self._spot.get(pos.symbol)
-            if pair is None or pos.side != "short_perp":
-                continue
-            mid = mids.get(pair.name)
-            extra = floor_size(max(self._spot_balance(pos.symbol) - pos.spot_base, 0.0), pair.sz_decimals)
-            if not mid or extra * mid < MIN_LEG_USD:
-                continue
-            [out] = await self._send([self._spot_ioc(pair, mid, False, extra)])
-            lines.append(f"{pos.symbol} spot leg: {out.message}")
-            if out.status == "filled":
-                self._forget(pos.symbol)
-        await self.trader.refresh()
-        return lines
-
     # ------------------------------------------------------------------ view
     def view(self) -> HarvesterView:
         """A snapshot for the console's Harvester panel."""
         rows = []
         for p in self.positions.values():
-            mark = self.trader.mark(p.symbol) or 0.0
+            mark = self.desk.mark(p.symbol) or 0.0
             perp = self._perp_position(p.symbol)  # the account's, not the last cycle's
             if p.hedge_venue is not None:
                 label = f"vs {p.hedge_venue}"

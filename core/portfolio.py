@@ -1,6 +1,6 @@
 """Snapshots of one trading account for display: positions, open orders, portfolio, activity.
 
-These are immutable values built by :class:`core.trading.Trader` from the venue's account
+These are immutable values built by :class:`core.trading.desk.Desk` from the venue's account
 state and the live marks of the market feed; widgets render them and never see the venue.
 
 Units: prices and money USD (USDC), sizes base units (signed for positions: long > 0),
@@ -107,7 +107,8 @@ class PortfolioView:
     * ``account``: short master address, ``None`` when read-only without a key;
     * ``network``: ``"sim"``, ``"testnet"`` or ``"mainnet"``;
     * ``read_only``: why trading is off (one line), ``None`` when trading is possible;
-    * ``state``: :class:`~core.risk.TradingState`;
+    * ``state``: :class:`~core.risk.TradingState`, shared by every pfterm process trading the
+      account; ``state_reason``: why and by whom it is not ACTIVE (``None`` when ACTIVE);
     * ``equity_usd``: perp account value; ``spot_usdc``: spot USDC balance;
     * ``margin_used_usd``; ``maintenance_margin_usd``; ``margin_ratio``: equity / total notional
       (``DOMAIN.md`` §4; lower is riskier), ``None`` without positions; ``leverage``: total
@@ -122,6 +123,7 @@ class PortfolioView:
     network: str
     read_only: str | None
     state: TradingState
+    state_reason: str | None = None
     equity_usd: float | None = None
     spot_usdc: float | None = None
     margin_used_usd: float | None = None
@@ -169,7 +171,11 @@ class KillStatus:
     * ``rounds``: cancel/close rounds sent so far; ``elapsed_ms``: since the keystroke (wall);
     * ``cancelled``: orders cancelled; ``closed``: one line per close fill
       (``"BTC sold 0.5 @ 65,432"``); ``failures``: one line per failure with the reason;
-    * ``message``: the headline.
+    * ``message``: the headline;
+    * ``deadline_mono``: when the run gives up, in monotonic seconds on the trader's clock
+      (the console's ``mono``, the same clock); ``None`` when not known;
+    * ``state``: the trading state the run leaves behind (``"HALTED"``: only cancels and
+      reduce-only closes until the trader resumes).
     """
 
     phase: KillPhase
@@ -179,6 +185,8 @@ class KillStatus:
     closed: tuple[str, ...]
     failures: tuple[str, ...]
     message: str
+    deadline_mono: float | None = None
+    state: str = "HALTED"
 
 
 @dataclass(slots=True, frozen=True)
@@ -201,9 +209,12 @@ class TradingView:
 class TicketRequest:
     """What the order ticket asks for.
 
-    * ``size``: base units if ``size_in_usd`` is false, else USD notional (converted at mark);
-    * ``limit_px``: USD; ``None`` means "at market": an IOC at mark ± the configured slippage;
-    * ``tif``: ``"Gtc"``, ``"Alo"`` (post-only) or ``"Ioc"``.
+    * ``size``: base units if ``size_in_usd`` is false, else USD notional (converted at the
+      order's price: the limit price of a limit order, the mark of a market order);
+    * ``limit_px``: USD; ``None`` for a market order (an IOC at mark ± the configured slippage);
+    * ``tif``: ``"Gtc"``, ``"Alo"`` (post-only) or ``"Ioc"``; a market order is always IOC;
+    * ``order_type``: ``"market"`` or ``"limit"``, explicit: a limit without a price is refused.
+      ``None`` (callers that predate it): limit when ``limit_px`` is given, else market.
     """
 
     symbol: str
@@ -213,21 +224,36 @@ class TicketRequest:
     limit_px: float | None
     tif: str
     reduce_only: bool
+    order_type: str | None = None
 
 
 @dataclass(slots=True, frozen=True)
 class TicketQuote:
     """The order a :class:`TicketRequest` becomes, or why it cannot be sent.
 
-    ``intent`` is rounded to the venue's tick and lot; ``notional_usd`` = size × price;
-    ``est_fee_usd`` at the taker fee (Ioc) or maker fee (Alo/Gtc resting);
-    ``refusal`` one line when the order would be refused (risk limits, trading state, bad input).
+    * ``intent``: rounded to the venue's tick and lot; ``notional_usd`` = size × ``est_px``;
+    * ``est_fee_usd``: at the taker fee (IOC, or a GTC limit through the mark) or the maker
+      fee (resting); ``fee_rate`` that fraction and ``taker`` which one;
+    * ``refusal``: one line when the order would be refused (risk limits, trading state, bad input);
+    * ``order_type``: ``"market"`` or ``"limit"`` (``""`` from a quoter that does not say);
+    * ``mark_px``: the mark the quote used, USD; ``est_px``: the price it is expected to trade
+      or rest at, USD (the mark when it takes liquidity, else its limit);
+    * ``distance``: ``(limit − mark) / mark``, signed fraction, ``None`` without a mark;
+    * ``confirm``: one line when the limit is beyond the fat-finger band from the mark: the
+      ticket sends it only on a second Enter; ``None`` otherwise.
     """
 
     intent: OrderIntent | None
     notional_usd: float = 0.0
     est_fee_usd: float = 0.0
     refusal: str | None = None
+    order_type: str = ""
+    mark_px: float | None = None
+    est_px: float | None = None
+    fee_rate: float = 0.0
+    taker: bool = False
+    distance: float | None = None
+    confirm: str | None = None
 
 
 @dataclass(slots=True, frozen=True)

@@ -117,12 +117,14 @@ class EmbeddedSimulator:
 @dataclass(slots=True, frozen=True)
 class Endpoint:
     """Where the market data comes from: display label, HTTP base URL (None until the
-    embedded simulator is up), clock rate hint (None = estimate from venue timestamps)."""
+    embedded simulator is up), clock rate hint (None = estimate from venue timestamps), and
+    for the embedded simulator a random ``session`` id (its accounts exist for one session)."""
 
     label: str
     http_url: str | None
     clock_rate: float | None
     embedded: bool
+    session: str = ""
 
 
 def resolve_endpoint(settings: Settings) -> Endpoint:
@@ -138,7 +140,7 @@ def resolve_endpoint(settings: Settings) -> Endpoint:
         url = {"mainnet": MAINNET_API_URL, "testnet": TESTNET_API_URL}[alias] if alias else url.strip()
         return Endpoint(f"hyperliquid @ {url}", url.rstrip("/"), None, False)
     if settings.venue.name == "sim":
-        return Endpoint(f"sim (seed {settings.sim.seed})", None, settings.sim.speed, True)
+        return Endpoint(f"sim (seed {settings.sim.seed})", None, settings.sim.speed, True, secrets.token_hex(4))
     net = settings.venue.network
     return Endpoint(f"hyperliquid {net}", MAINNET_API_URL if net == "mainnet" else TESTNET_API_URL, 1.0, False)
 
@@ -196,68 +198,79 @@ def journal_path(settings: Settings) -> Path:
     return user_data_path("pfterm") / "journal.sqlite"
 
 
-def journal_venue(endpoint: Endpoint) -> str:
-    """The journal's venue label: ``"sim"``, ``"hyperliquid"`` (mainnet, however its URL is
-    spelt), ``"hyperliquid-testnet"`` or ``"hyperliquid@host:port"`` for another ``--url``
-    venue, from the canonical host (lower case, no trailing dot, no userinfo, no default port),
-    so that reconciliation compares like with like.
+def account_network(endpoint: Endpoint) -> str:
+    """The journal's network of ``endpoint``'s accounts: ``"mainnet"`` or ``"testnet"``
+    (however the URL is spelt), ``"sim:<session>"`` for the embedded simulator (its accounts
+    live for one session), ``"url:<host:port>"`` for another ``--url`` venue (canonical host:
+    lower case, no trailing dot, no userinfo, no default port), so that rows of one account are
+    never matched with another's.
 
     Raises:
         ValueError: the endpoint's URL cannot be parsed (one line).
     """
     if endpoint.embedded:
-        return "sim"
+        return f"sim:{endpoint.session or 'embedded'}"
     url = endpoint.http_url or ""
     network = hyperliquid_network(url)
-    if network == "mainnet":
-        return "hyperliquid"
-    if network == "testnet":
-        return "hyperliquid-testnet"
-    return f"hyperliquid@{parse_venue_url(url).netloc}"
+    if network in ("mainnet", "testnet"):
+        return network
+    return f"url:{parse_venue_url(url).netloc}"
 
 
-def open_trader(
+def open_journal(settings: Settings):
+    """The journal (:class:`core.journal.Journal`) at :func:`journal_path`, created if needed.
+
+    Raises:
+        sqlite3.Error, core.journal.JournalError: it cannot be opened.
+    """
+    from core.journal import Journal
+
+    path = journal_path(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return Journal(path)
+
+
+def open_desk(
     settings: Settings,
     endpoint: Endpoint,
     access: TradingAccess,
     http_url: str,
     *,
     engine: Engine | None = None,
+    origin: str = "console",
+    venue_now_ms=None,
+    journal=None,
 ):
-    """A :class:`core.trading.Trader` for ``access`` on ``http_url`` with the journal open.
+    """A :class:`core.trading.desk.Desk` for ``access`` on ``http_url`` with the journal open
+    (its Hyperliquid order manager included when ``access`` can trade).
 
-    With ``engine`` the trader takes markets and live marks from the market feed; without one
-    (headless commands) it reads ``meta`` and ``allMids`` from the venue.
+    With ``engine`` the desk takes markets and live marks from the market feed; without one
+    (headless commands) it reads ``meta`` and ``allMids`` from the venue. ``origin`` names
+    the process in the shared trading state (``"console"``, ``"pfterm harvest"``…).
     """
-    from core.journal import Journal
-    from core.trading import Trader, TraderSettings
+    from core.journal import AccountRef
+    from core.trading.desk import Desk, DeskSettings
+    from core.trading.hyperliquid import HyperliquidClient
+    from core.trading.orders import OrderManager
     from core.venues.hyperliquid.exchange import HyperliquidExchange
 
-    path = journal_path(settings)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    journal = Journal(path)
+    journal = journal if journal is not None else open_journal(settings)
+    ds = DeskSettings.from_section(settings.trading)
     _, is_mainnet = trading_network(settings, endpoint)
-    exchange = None
-    if access.can_trade:
-        assert access.signer is not None
-        exchange = HyperliquidExchange(http_url, access.signer, is_mainnet=is_mainnet, account_address=access.account)
     markets = None
     prices = None
-    venue_now = None
     if engine is not None:
         markets = {sym: st.info for sym, st in engine.store.markets.items()}
         prices = lambda: ChainMap(engine.marks, engine.mids)  # noqa: E731 - perp marks, then spot mids
-        venue_now = engine.clock.now_ms
-    return Trader(
-        access,
-        exchange,
-        journal,
-        TraderSettings.from_section(settings.trading),
-        markets=markets,
-        prices=prices,
-        venue_now_ms=venue_now,
-        venue=journal_venue(endpoint),
-    )
+        venue_now_ms = venue_now_ms or engine.clock.now_ms
+    primary = None
+    if access.can_trade:
+        assert access.signer is not None and access.account is not None
+        exchange = HyperliquidExchange(http_url, access.signer, is_mainnet=is_mainnet, account_address=access.account)
+        ref = AccountRef("hyperliquid", account_network(endpoint), access.account.lower())
+        client = HyperliquidClient(exchange, ref, venue_now_ms=venue_now_ms, spot_aliases=ds.spot_aliases, markets=markets)
+        primary = OrderManager(client, journal, dead_man_lead_s=ds.dead_man_lead_s, dead_man_heartbeat_s=ds.dead_man_heartbeat_s)
+    return Desk(access, primary, journal, ds, markets=markets, prices=prices, origin=origin)
 
 
 BINANCE_TESTNET_URL = "https://testnet.binancefuture.com"
@@ -302,30 +315,82 @@ def hedge_venue_url(settings: Settings, endpoint: Endpoint, http_url: str) -> tu
     return None, f"no Binance venue paired with {endpoint.label}: set trading.binance_url"
 
 
-async def open_hedge(
-    settings: Settings,
-    endpoint: Endpoint,
-    trader,
-    http_url: str,
-    *,
-    credentials=None,
-    rate: float = 1.0,
-):
-    """The Binance leg's trader for perp-against-perp positions, started and attached to
-    ``trader`` (so the kill switch covers it), or ``None`` (logged and noted on the trader's
-    activity log with the reason: no venue, no key, venue unreachable or key refused).
+def resume_accounts(settings: Settings, endpoint: Endpoint, access: TradingAccess) -> list[str]:
+    """``pfterm resume``: set the shared trading state of ``access``'s account on ``endpoint``
+    (and of the Binance leg paired with it, when a Binance key is configured) to ACTIVE; one
+    line per account saying what it was, since when and who set it.
+
+    Raises:
+        sqlite3.Error, core.journal.JournalError: the journal cannot be opened or written.
+        ValueError: the endpoint's URL cannot be parsed.
+    """
+    from datetime import UTC, datetime
+
+    from core.credentials import CredentialsError, load_binance_credentials
+    from core.journal import AccountRef
+    from core.trading.state import process_origin
+
+    refs = [AccountRef("hyperliquid", account_network(endpoint), (access.account or "").lower())]
+    url, _why = hedge_venue_url(settings, endpoint, endpoint.http_url or "")
+    if url is not None:
+        try:
+            loaded = load_binance_credentials(settings.trading.binance_key_file)
+        except CredentialsError:
+            loaded = None
+        if loaded is not None:
+            refs.append(AccountRef.binance(binance_network(endpoint, url), loaded[0].api_key))
+    lines = []
+    journal = open_journal(settings)
+    try:
+        for ref in refs:
+            aj = journal.for_account(ref)
+            before = aj.trading_state()
+            if before is None or before.state == "active":
+                lines.append(f"{ref.label}: already ACTIVE")
+                continue
+            since = datetime.fromtimestamp(before.since_ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+            aj.set_trading_state("active", "resumed from the shell", process_origin("pfterm resume"))
+            lines.append(f"{ref.label}: ACTIVE again (was {before.state.upper()} since {since} by {before.origin}: {before.reason})")
+    finally:
+        journal.close()
+    return lines
+
+
+def binance_network(endpoint: Endpoint, url: str) -> str:
+    """The journal's network of a Binance account at ``url``: ``"mainnet"`` (production) or
+    ``"testnet"``, the Hyperliquid endpoint's own network when the simulator serves both on
+    one address, else ``"url:<host:port>"``.
+
+    Raises:
+        ValueError: ``url`` cannot be parsed.
+    """
+    kind = binance_futures_network(url)
+    if kind in ("mainnet", "testnet"):
+        return kind
+    if endpoint.embedded or (endpoint.http_url and parse_venue_url(endpoint.http_url).netloc == parse_venue_url(url).netloc):
+        return account_network(endpoint)
+    return f"url:{parse_venue_url(url).netloc}"
+
+
+def open_binance_leg(settings: Settings, endpoint: Endpoint, desk, http_url: str, *, credentials=None, rate: float = 1.0):
+    """The Binance USDⓈ-M order manager for perp-against-perp positions, attached to ``desk``
+    (same gate, same shared state, the kill switch flattens it too), not yet started; or
+    ``None`` with the reason logged and noted (no venue for this endpoint, no key, a bad key
+    file).
 
     ``credentials`` (the embedded simulator's) win over ``trading.binance_key_file`` and the
     environment. ``rate`` is simulated seconds per wall second: signed requests carry the
-    venue's time, anchored on its ``/fapi/v1/time`` at start and advanced at that rate.
+    venue's time, anchored on its ``/fapi/v1/time`` and advanced at that rate.
     """
-    from core.binance_trader import BinanceTrader, ServerClock
     from core.credentials import CredentialsError, load_binance_credentials
+    from core.journal import AccountRef
     from core.portfolio import ActivityLevel
-    from core.risk import TradingState
+    from core.trading.binance import BinanceClient, ServerClock, binance_account_id
+    from core.trading.orders import OrderManager
     from core.venues.binance_futures import BinanceFuturesClient
-    from core.venues.errors import VenueError
 
+    if not desk.can_trade:
+        return None
     url, why = hedge_venue_url(settings, endpoint, http_url)
     if url is None:
         log.info("perp against perp off: %s", why)
@@ -334,8 +399,7 @@ async def open_hedge(
         try:
             loaded = load_binance_credentials(settings.trading.binance_key_file)
         except CredentialsError as exc:
-            trader.note(ActivityLevel.ERROR, f"binance: {exc}")
-            log.error("binance: %s", exc)
+            desk.note(ActivityLevel.ERROR, f"binance: {exc}")
             return None
         if loaded is None:
             log.info("perp against perp off: no Binance key (PFTERM_BINANCE_API_KEY / trading.binance_key_file)")
@@ -343,27 +407,36 @@ async def open_hedge(
         credentials = loaded[0]
     if rate > 1.0:  # an accelerated simulator: its clock jumps, sign well inside a wide window
         clock = ServerClock(rate, lag_ms=30_000)
-        client = BinanceFuturesClient(url, credentials, clock_ms=clock, recv_window_ms=60_000)
+        rest = BinanceFuturesClient(url, credentials, clock_ms=clock, recv_window_ms=60_000)
     else:
         clock = ServerClock(rate)
-        client = BinanceFuturesClient(url, credentials, clock_ms=clock)
+        rest = BinanceFuturesClient(url, credentials, clock_ms=clock)
     t = settings.trading
-    hedge = BinanceTrader(
-        client, journal=trader.journal, halted=lambda: trader.state is TradingState.HALTED,
-        max_leverage=max(1, int(t.max_leverage)), kill_slippage=t.kill_slippage, kill_deadline_s=t.kill_deadline_s,
-        clock=clock, note=trader.note,
-    )  # fmt: skip
-    try:
-        await hedge.start()
-    except (VenueError, ValueError) as exc:
-        trader.note(ActivityLevel.ERROR, f"binance ({why}) unavailable: {exc}")
-        log.error("binance (%s) unavailable: %s", why, exc)
-        await client.aclose()
+    ref = AccountRef("binance", binance_network(endpoint, url), binance_account_id(credentials.api_key))
+    client = BinanceClient(rest, ref, max_leverage=max(1, int(t.max_leverage)), clock=clock)
+    om = OrderManager(client, desk.journal, dead_man_lead_s=t.dead_man_lead_s, dead_man_heartbeat_s=t.dead_man_heartbeat_s)
+    desk.attach(om)
+    om.why = why  # type: ignore[attr-defined]
+    return om
+
+
+async def open_hedge(settings: Settings, endpoint: Endpoint, desk, http_url: str, *, credentials=None, rate: float = 1.0):
+    """:func:`open_binance_leg`, started (markets, account, reconcile); ``None`` (noted with
+    the reason) when there is no leg or the venue is unreachable or refuses the key."""
+    from core.portfolio import ActivityLevel
+
+    om = open_binance_leg(settings, endpoint, desk, http_url, credentials=credentials, rate=rate)
+    if om is None:
         return None
-    trader.attach_hedge(hedge)
-    trader.note(ActivityLevel.INFO, f"binance leg ready ({why}): perp against perp on (the kill key flattens it too)")
-    log.info("binance leg ready (%s) at %s", why, url)
-    return hedge
+    why = getattr(om, "why", "")
+    if not await desk.start_venue(om):
+        desk.note(ActivityLevel.ERROR, f"binance ({why}) unavailable: {om.error}")
+        desk.detach(om)
+        await om.aclose()
+        return None
+    desk.note(ActivityLevel.INFO, f"binance leg ready ({why}): perp against perp on (the kill key flattens it too)")
+    log.info("binance leg ready (%s) at %s", why, om.client.base_url)
+    return om
 
 
 def build_engine(settings: Settings, endpoint: Endpoint) -> Engine:
@@ -404,9 +477,10 @@ class MarketSession:
         self.crossvenue = crossvenue
         self.cross = None
         self.cross_venues: tuple[str, ...] = ()
-        self.trader = None
+        self.desk = None
+        """The trading desk (:class:`core.trading.desk.Desk`) once the venue is up, else ``None``."""
         self.hedge = None
-        """The Binance leg's trader once ready (:func:`open_hedge`), else ``None``."""
+        """The Binance leg's order manager once ready (:func:`open_hedge`), else ``None``."""
         self._http_url: str | None = None
         self.sim: EmbeddedSimulator | None = None
         self.feed = None
@@ -444,8 +518,8 @@ class MarketSession:
             cross_task = asyncio.create_task(self._run_crossvenue(http_url))
         trading = None
         if self.access is not None:
-            self.trader = open_trader(self.settings, self.endpoint, self.access, http_url, engine=self.engine)
-            trading = asyncio.create_task(self._run_trader(self.trader))
+            self.desk = open_desk(self.settings, self.endpoint, self.access, http_url, engine=self.engine)
+            trading = asyncio.create_task(self._run_desk(self.desk))
         try:
             await self.feed.run()
         finally:
@@ -478,38 +552,21 @@ class MarketSession:
         finally:
             await self.cross.stop()
 
-    async def _run_trader(self, trader) -> None:
-        """Wait for the market list (asset ids), then start the trader and poll the account."""
+    async def _run_desk(self, desk) -> None:
+        """Wait for the market list (asset ids), then start the desk (and the Binance leg) and
+        poll the accounts."""
         for _ in range(300):
             if self.engine.store.markets or self._stopping:
                 break
             await asyncio.sleep(0.1)
-        trader.markets.update({sym: st.info for sym, st in self.engine.store.markets.items()})
-        await trader.start()
-        hedge_poll = None
-        if trader.can_trade:
+        desk.markets.update({sym: st.info for sym, st in self.engine.store.markets.items()})
+        await desk.start()
+        if desk.can_trade:
             self.hedge = await open_hedge(
-                self.settings, self.endpoint, trader, self._http_url or "", rate=self.endpoint.clock_rate or 1.0,
+                self.settings, self.endpoint, desk, self._http_url or "", rate=self.endpoint.clock_rate or 1.0,
                 credentials=self.sim.binance_credentials if self.sim is not None else None,
             )  # fmt: skip
-            if self.hedge is not None:
-                hedge_poll = asyncio.create_task(self._poll_hedge(self.hedge, trader.settings.poll_s * 2.5))
-        try:
-            await trader.run()
-        finally:
-            if hedge_poll is not None:
-                hedge_poll.cancel()
-
-    async def _poll_hedge(self, hedge, period_s: float) -> None:
-        """Read the Binance leg's account every ``period_s`` (equity, positions for the views)."""
-        from core.venues.errors import VenueError
-
-        while True:
-            try:
-                await hedge.refresh()
-            except VenueError as exc:
-                hedge.error = str(exc)
-            await asyncio.sleep(period_s)
+        await desk.run()
 
     async def _refresh_history_after_settlements(self, delay_s: float = 1.0) -> None:
         """After each settlement, fetch the followed market's history again (one new row)."""
@@ -533,74 +590,125 @@ class MarketSession:
     async def stop(self) -> None:
         """Stop the feed and the embedded simulator."""
         self._stopping = True
-        if self.trader is not None:
-            trader, self.trader = self.trader, None
-            await trader.stop()
-            if trader.exchange is not None:
-                await trader.exchange.aclose()
-            if trader.journal is not None:
-                trader.journal.close()
-        if self.hedge is not None:
-            hedge, self.hedge = self.hedge, None
-            await hedge.client.aclose()
+        if self.desk is not None:
+            desk, self.desk = self.desk, None
+            self.hedge = None
+            await desk.stop()
+            for line in await desk.final_sync(2.0):
+                log.warning("%s", line)
+            await desk.aclose()
+            if desk.journal is not None:
+                desk.journal.close()
         if self.feed is not None:
             await self.feed.stop()
         if self.sim is not None:
             await self.sim.stop()
 
 
-async def kill_headless(settings: Settings, endpoint: Endpoint, access: TradingAccess, write=print):
-    """``pfterm kill``: read the account, reconcile the journal, run the kill switch, report.
+async def kill_headless(settings: Settings, endpoint: Endpoint, access: TradingAccess, write=print, *, started: float | None = None):
+    """``pfterm kill``: halt the account for every process, cancel and close everything on every
+    venue (the Binance leg too when a key for it is configured) until flat or
+    ``trading.kill_deadline_s`` after ``started`` (``time.perf_counter()`` seconds; now by
+    default), sync fills and funding into the journal if time is left, and report.
 
-    ``write`` receives one line at a time (never a secret). Returns the
-    :class:`core.trading.KillReport`; its ``flat`` decides the exit status.
+    ``write`` receives one line at a time (never a secret), one per round and one per close or
+    failure. Returns the :class:`core.trading.kill.KillReport`; its ``flat`` decides the exit
+    status. Never raises for a venue failure.
     """
-    from core.trading import KillReport
+    import time
 
+    from core.portfolio import ActivityLevel
+    from core.trading.kill import KillReport
+
+    t0 = time.perf_counter() if started is None else started
     if endpoint.http_url is None:
         raise ValueError("pfterm kill needs a running venue, not the embedded simulator")
-    trader = open_trader(settings, endpoint, access, endpoint.http_url)
-    hedge = None
+    if not access.can_trade:
+        return KillReport(failures=[f"read-only: {access.read_only}"])
+    desk = open_desk(settings, endpoint, access, endpoint.http_url, origin="pfterm kill")
+    rounds_seen: dict[str, int] = {}
+
+    def note(level: ActivityLevel, text: str) -> None:
+        log.log(logging.ERROR if level is ActivityLevel.ERROR else logging.INFO, "%s", text)
+
+    for om in desk.managers.values():
+        om.note = note
     try:
-        if not access.can_trade:
-            report = KillReport(failures=[f"read-only: {access.read_only}"])
-            return report
-        write(f"kill switch on {endpoint.label} for {access.account}")
-        await trader.start()
-        # the Binance leg too, when a key for it is configured (PFTERM_BINANCE_API_KEY / key file)
-        hedge = await open_hedge(settings, endpoint, trader, endpoint.http_url)
-        if hedge is not None:
-            write(f"kill switch on binance ({hedge.client.base_url}) too")
-        report = await trader.kill(reason="pfterm kill")
+        write(f"kill switch on {endpoint.label} for {access.account} (deadline {settings.trading.kill_deadline_s:g} s)")
+        leg = open_binance_leg(settings, endpoint, desk, endpoint.http_url)
+        if leg is not None:
+            leg.note = note
+            write(f"kill switch on binance ({leg.client.base_url}) too")
+        task = desk.start_kill("pfterm kill", started=t0)
+
+        async def rounds() -> None:
+            while not task.done():
+                status = desk.kill_status
+                if status is not None and status.rounds and rounds_seen.get("all") != status.rounds:
+                    rounds_seen["all"] = status.rounds
+                    left = int(max(0.0, (status.deadline_mono or t0) - time.perf_counter()))
+                    write(f"  round {status.rounds}: {status.cancelled} cancelled, {len(status.closed)} closed, "
+                          f"{len(status.failures)} problem(s); {left} s left")  # fmt: skip
+                await asyncio.sleep(0.05)
+
+        watcher = asyncio.create_task(rounds())
+        report = await task
+        watcher.cancel()
         for line in report.closed:
             write(f"  closed: {line}")
         for line in report.failures:
             write(f"  FAILED: {line}")
         write(report.summary())
+        budget = t0 + settings.trading.kill_deadline_s - time.perf_counter()
+        if budget > 0.2:
+            for line in await desk.final_sync(min(budget - 0.1, 3.0)):
+                write(f"  journal: {line}")
+        else:
+            write("  journal: fills and funding not synced (no time left); the next start catches up")
         write(f"journal: {journal_path(settings)}")
         return report
     finally:
-        await trader.stop()
-        if trader.exchange is not None:
-            await trader.exchange.aclose()
-        if hedge is not None:
-            await hedge.client.aclose()
-        if trader.journal is not None:
-            trader.journal.close()
+        await desk.aclose()
+        if desk.journal is not None:
+            desk.journal.close()
+
+
+HARVEST_SHARE_SLACK = 1.05
+"""The gate admits a harvest leg up to 5 % beyond the profile's per-market cap: the harvester
+sizes a position at the cap at one price, and its legs fill, are matched and re-marked at
+others."""
+
+
+def harvest_limits(desk, hs) -> None:
+    """Let the desk's risk gate admit the harvester's profile: its per-market cap
+    (``max_per_market``, ``DOMAIN.md`` §6, with :data:`HARVEST_SHARE_SLACK`) becomes the gate's
+    market share when it is larger. Every other limit stays as configured."""
+    from dataclasses import replace
+
+    limits = desk.settings.limits
+    share = hs.profile.max_per_market * HARVEST_SHARE_SLACK
+    if share > limits.max_market_share:
+        desk.settings = replace(desk.settings, limits=replace(limits, max_market_share=share))
 
 
 async def harvest_live(settings: Settings, endpoint: Endpoint, access: TradingAccess, hs, *, flatten_on_exit: bool = False) -> int:
     """``pfterm harvest`` without ``--duration``: run the harvester until SIGTERM/SIGINT.
 
-    Starts the embedded simulator when the venue is ``sim`` (at ``sim.speed``). On a stop
-    signal the harvester stops after its current step; positions are left as they are unless
-    ``flatten_on_exit``, which runs the kill switch (perps) and then sells the carry positions'
-    spot legs. Returns the exit status: 0, or 1 when a flatten did not end flat.
+    Starts the embedded simulator when the venue is ``sim`` (at ``sim.speed``). The harvester
+    trades through the same desk, gate, journal and shared trading state as a console: when
+    another process halts the account (the kill key, ``pfterm kill``, the daily loss limit) it
+    stops entering at once and waits; when the account is resumed (``R``, ``pfterm resume``) it
+    carries on. On a stop signal it stops after its current step; positions are left as they
+    are unless ``flatten_on_exit``, which runs the kill switch (carry spot legs included).
+    Fills and funding are synced into the journal before the process exits. Returns the exit
+    status: 0, or 1 when a flatten did not end flat.
     """
     import signal
     import time
 
     from core.harvester import Harvester
+    from core.risk import TradingState
+    from core.trading.state import POLL_S
 
     sim = None
     http_url = endpoint.http_url
@@ -611,9 +719,8 @@ async def harvest_live(settings: Settings, endpoint: Endpoint, access: TradingAc
     rate = endpoint.clock_rate or 1.0
     t0 = time.time()
     venue_now = lambda: int((t0 + (time.time() - t0) * rate) * 1000)  # noqa: E731
-    trader = open_trader(settings, endpoint, access, http_url)
-    trader._venue_now_ms = venue_now  # noqa: SLF001 - the dead man's switch on the venue's clock
-    hedge = None
+    desk = open_desk(settings, endpoint, access, http_url, origin="pfterm harvest", venue_now_ms=venue_now)
+    harvest_limits(desk, hs)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -621,44 +728,55 @@ async def harvest_live(settings: Settings, endpoint: Endpoint, access: TradingAc
     code = 0
     poll = None
     try:
-        await trader.start()
+        await desk.start()
+        hedge = None
         if access.can_trade:
             hedge = await open_hedge(
-                settings, endpoint, trader, http_url, rate=rate,
+                settings, endpoint, desk, http_url, rate=rate,
                 credentials=sim.binance_credentials if sim is not None else None,
             )  # fmt: skip
-        harvester = Harvester(trader, hs, now_ms=venue_now, hedge=hedge)
-        poll = asyncio.create_task(trader.run(), name="account-poll")
+        harvester = Harvester(desk, hs, now_ms=venue_now, hedge=hedge)
+        poll = asyncio.create_task(desk.run(), name="account-poll")
         log.info("harvester starting on %s as %s (profile %s)", endpoint.label, access.account, hs.profile.name)
-        run = asyncio.create_task(harvester.run(wall_per_venue_s=1.0 / rate), name="harvester")
         stopper = asyncio.create_task(stop.wait())
-        done, _ = await asyncio.wait({run, stopper}, return_when=asyncio.FIRST_COMPLETED)
-        if run in done and run.exception() is not None:
-            log.error("harvester failed: %s", run.exception())
-            code = 1
-        log.info("harvester stopping (%s)", "signal" if stopper in done else harvester.status)
+        while not stop.is_set():
+            if desk.state is TradingState.HALTED:
+                rec = desk.state_record
+                log.warning("trading HALTED by %s (%s): the harvester waits for a resume", rec.origin, rec.reason)
+                while desk.state is TradingState.HALTED and not stop.is_set():
+                    await asyncio.wait({stopper}, timeout=POLL_S)
+                if stop.is_set():
+                    break
+                log.info("trading resumed by %s: the harvester carries on", desk.state_record.origin)
+                harvester.status = "stopped"
+            run = asyncio.create_task(harvester.run(wall_per_venue_s=1.0 / rate), name="harvester")
+            done, _ = await asyncio.wait({run, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            if run in done and run.exception() is not None:
+                log.error("harvester failed: %s", run.exception())
+                code = 1
+                break
+            if stopper in done:
+                break
+            if desk.state is not TradingState.HALTED:
+                break  # the harvester stopped for a reason of its own (logged by it)
+        log.info("harvester stopping (%s)", "signal" if stop.is_set() else harvester.status)
         stopper.cancel()
         await harvester.stop()
-        if not run.done():
-            run.cancel()
         if flatten_on_exit:
-            report = await trader.kill(reason="flatten on exit")
+            report = await desk.kill(reason="flatten on exit")
             log.info("%s", report.summary())
-            for line in await harvester.unwind_spot():
-                log.info("flatten: %s", line)
             code = 0 if report.flat else 1
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
-        await trader.stop()
+        await desk.stop()
         if poll is not None:
             poll.cancel()
-        if trader.exchange is not None:
-            await trader.exchange.aclose()
-        if hedge is not None:
-            await hedge.client.aclose()
-        if trader.journal is not None:
-            trader.journal.close()
+        for line in await desk.final_sync(5.0):
+            log.warning("%s", line)
+        await desk.aclose()
+        if desk.journal is not None:
+            desk.journal.close()
         if sim is not None:
             await sim.stop()
     return code

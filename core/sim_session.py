@@ -27,10 +27,11 @@ from core.config import Settings
 from core.credentials import TradingAccess
 from core.harvest import PROFILES
 from core.harvester import Harvester, HarvesterSettings
-from core.journal import Journal
-from core.binance_trader import BinanceTrader
-from core.risk import TradingState
-from core.trading import Trader, TraderSettings
+from core.journal import AccountRef, Journal
+from core.trading.binance import BinanceClient, binance_account_id
+from core.trading.desk import Desk, DeskSettings
+from core.trading.hyperliquid import HyperliquidClient
+from core.trading.orders import OrderManager
 from core.venues.binance_futures import BinanceCredentials, BinanceFuturesClient
 from core.venues.hyperliquid.signing import Signer
 
@@ -148,58 +149,54 @@ async def run_simulated_harvest(
     info = HyperliquidInfo(server.http_url or "", timeout_s=30.0, clock=lambda: model.now_ms / 1000)
     exchange = HyperliquidExchange(server.http_url or "", signer, is_mainnet=True, timeout_s=30.0, info=info)
     clock = lambda: model.now_ms  # noqa: E731
-    trader = Trader(
-        access, exchange, journal, TraderSettings.from_section(settings.trading),
-        venue="sim", venue_now_ms=clock, wall_ms=clock,
-    )  # fmt: skip
+    network = f"sim:seed-{seed}"
+    ds = DeskSettings.from_section(settings.trading)
+    client = HyperliquidClient(exchange, AccountRef("hyperliquid", network, signer.address.lower()),
+                               venue_now_ms=clock, spot_aliases=ds.spot_aliases)  # fmt: skip
+    primary = OrderManager(client, journal, wall_ms=clock)
+    desk = Desk(access, primary, journal, ds, origin="pfterm harvest (simulated)", wall_ms=clock)
+    from core.session import harvest_limits
+
+    harvest_limits(desk, hs)
     hedge = None
+    bn_client = None
     if bn_creds is not None:
         bn_client = BinanceFuturesClient(server.http_url or "", bn_creds, clock_ms=clock, timeout_s=30.0)
-        hedge = BinanceTrader(
-            bn_client, journal=journal, halted=lambda: trader.state is TradingState.HALTED,
-            max_leverage=int(settings.trading.max_leverage), kill_slippage=settings.trading.kill_slippage,
-        )  # fmt: skip
-    harvester = Harvester(trader, hs, now_ms=clock, hedge=hedge)
+        bn_ref = AccountRef("binance", network, binance_account_id(bn_creds.api_key))
+        hedge = OrderManager(
+            BinanceClient(bn_client, bn_ref, max_leverage=int(settings.trading.max_leverage), now_ms=clock),
+            journal, wall_ms=clock,
+        )
+    harvester = Harvester(desk, hs, now_ms=clock, hedge=hedge)
     start_ms = model.now_ms
     end_ms = start_ms + int(duration_s * 1000)
     try:
-        await trader.start()
-        if hedge is not None:
-            await hedge.start()
-        equity0 = trader.equity_all_venues or 0.0
-        if trader.account is not None:
-            equity0 += trader.account.spot_usdc or 0.0
+        await desk.start()
+        equity0 = desk.capital_usd or 0.0
         await harvester.load()
         harvester.status = "running"
         last_note = 0
         while model.now_ms < end_ms and harvester.status == "running":
-            if harvester.cycles % 12 == 11:  # hourly, as a live trader's poller does: funding collected
-                await trader.sync_fills_and_funding()
+            if harvester.cycles % 12 == 11:  # hourly, as a live desk's poller does: funding collected
+                await desk.sync_fills_and_funding()
             await harvester.cycle()
             await server.advance(min(hs.cycle_s, (end_ms - model.now_ms) / 1000), step_s=step_s, max_segment_s=step_s)
             if progress is not None and model.now_ms - last_note >= 86_400_000:
                 last_note = model.now_ms
                 day = (model.now_ms - start_ms) / 86_400_000
                 progress(f"day {day:.1f}: {len(harvester.positions)} position(s), {harvester.cycles} cycles")
-        if trader.kill_running:
-            await trader.kill()
-        fills = await exchange.user_fills()
-        funding = await exchange.user_funding(start_ms, model.now_ms)
-        journal.record_fills(trader._own(fills))  # noqa: SLF001
-        journal.record_fundings(trader._own(funding))  # noqa: SLF001
-        if hedge is not None:
-            await hedge.refresh()
-            await hedge.sync_fills_and_funding()
-        await trader.refresh()
-        acc = trader.account
-        equity1 = (trader.equity_all_venues or 0.0) + (acc.spot_usdc or 0.0 if acc else 0.0)
-        spot_value = 0.0
-        if acc is not None:
-            for b in acc.spot:
-                spot_value += b.total * (trader.mark(b.coin) or 0.0)
-        marks = dict(trader._venue_mids)  # noqa: SLF001 - the last allMids, perp and spot
-        hedge_marks = {s: p.mark_px for s, p in hedge.positions.items() if p.mark_px} if hedge is not None else None
-        report = build_report(journal, since_ms=0, marks=marks, now_ms=model.now_ms, hedge_marks=hedge_marks)
+        if desk.kill_running:
+            await desk.kill()
+        await desk.sync_fills_and_funding()
+        for om in desk.managers.values():
+            await om.refresh(orders=False, mids=True)
+        equity1 = desk.capital_usd or 0.0
+        marks = dict(primary.mids)  # the last allMids, perp and spot
+        hedge_marks = None
+        if hedge is not None and hedge.snapshot is not None:
+            hedge_marks = {p.symbol: p.mark_px for p in hedge.snapshot.account.positions if p.mark_px}
+        book = next((b for b in journal.books() if b.primary == primary.ref), None)
+        report = build_report(journal, since_ms=0, marks=marks, now_ms=model.now_ms, hedge_marks=hedge_marks, book=book)
         actions = harvester.counts
         exits = harvester.exit_reasons
         return {
@@ -223,23 +220,23 @@ async def run_simulated_harvest(
                 "starting_usdc": starting_usdc * (3 if hedge is not None else 2),
                 "venues": ["hyperliquid (sim)"] + ([f"{hedge.venue} (sim)"] if hedge is not None else []),
                 "equity_start_usd": round(equity0, 2),
-                "equity_end_usd": round(equity1 + spot_value, 2),
+                "equity_end_usd": round(equity1, 2),
                 "open_positions": len(harvester.positions),
             },
             "kill_switch": None
-            if trader.last_kill is None
-            else {"flat": trader.last_kill.flat, "summary": trader.last_kill.summary()},
+            if desk.last_kill is None
+            else {"flat": desk.last_kill.flat, "summary": desk.last_kill.summary()},
             "decisions": dict(actions),
             "exit_reasons": dict(exits),
             "pnl": report_json(report),
             "journal": str(journal_path) if tmp is None else None,
         }
     finally:
-        await trader.stop()
+        await desk.stop()
         await exchange.aclose()
         await info.aclose()
-        if hedge is not None:
-            await hedge.client.aclose()
+        if bn_client is not None:
+            await bn_client.aclose()
         journal.close()
         await server.stop()
         if tmp is not None:

@@ -41,22 +41,23 @@ def _open_book(url: str, key: str, journal: Path) -> None:
     from core.credentials import trading_access
     from core.portfolio import TicketRequest
     from core.risk import RiskLimits
-    from core.trading import Trader, TraderSettings
-    from core.venues.hyperliquid.exchange import HyperliquidExchange
+    from core.trading.desk import DeskSettings
+    from tests.desks import desk_on
 
     async def go() -> None:
         access = trading_access("testnet", env={"PFTERM_HL_PRIVATE_KEY": key})
-        ex = HyperliquidExchange(url, access.signer, is_mainnet=True)
         with Journal(journal) as j:
-            t = Trader(access, ex, j, TraderSettings(limits=RiskLimits(max_market_share=1.0)), venue="setup")
-            await t.start()
+            d = desk_on(url, access.signer, j, DeskSettings(limits=RiskLimits(max_market_share=1.0, max_venue_share=1.0)),
+                        network="url:setup")  # fmt: skip
+            await d.start()
             intents = []
             for sym in ("BTC", "ETH", "SOL", "HYPE"):
-                intents.append(t.quote(TicketRequest(sym, sym != "SOL", 1_500, True, None, "Ioc", False)).intent)
-                intents.append(t.quote(TicketRequest(sym, True, 300, True, t.mark(sym) * 0.85, "Gtc", False)).intent)
-            outs = await t.submit(intents)
+                intents.append(d.quote(TicketRequest(sym, sym != "SOL", 1_500, True, None, "Ioc", False, "market")).intent)
+                limit = d.mark(sym) * 0.85
+                intents.append(d.quote(TicketRequest(sym, True, 300, True, limit, "Gtc", False, "limit")).intent)
+            outs = await d.submit(intents)
             assert all(o.status in ("filled", "resting") for o in outs), [o.message for o in outs]
-            await ex.aclose()
+            await d.aclose()
 
     asyncio.run(go())
 

@@ -124,7 +124,7 @@ def test_which_binance_venue_pairs_with_which_hyperliquid() -> None:
 
 
 def test_server_clock_follows_the_venue_at_its_rate() -> None:
-    from core.binance_trader import ServerClock
+    from core.trading.binance import ServerClock
 
     wall = [1_000.0]
     c = ServerClock(rate=120.0, wall=lambda: wall[0], lag_ms=30_000)

@@ -22,33 +22,27 @@ def _quiet_settings() -> Settings:
 
 
 @contextlib.asynccontextmanager
-async def lockstep_trader(regime: str) -> AsyncIterator[tuple[object, object]]:
-    """A simulator in lockstep (``regime`` funding) and a trader on a fresh account, both on
-    the simulated clock: yields ``(server, trader)``."""
-    from core.credentials import TradingAccess
+async def lockstep_desk(regime: str) -> AsyncIterator[tuple[object, object]]:
+    """A simulator in lockstep (``regime`` funding) and a desk on a fresh account, both on
+    the simulated clock: yields ``(server, desk)``."""
     from core.journal import Journal
     from core.sim.market import MarketModel
     from core.sim.server import SimulatorServer
     from core.sim.snapshot import load_snapshot
-    from core.trading import Trader, TraderSettings
-    from core.venues.hyperliquid.exchange import HyperliquidExchange
     from core.venues.hyperliquid.signing import Signer
+    from tests.desks import desk_on
 
     model = MarketModel(load_snapshot(), seed=7, start_ms=SESSION_START_MS, cascade_rate_per_hour=0.0, regime=regime)
     server = SimulatorServer(model, speed=0.0, tick_hz=1.0, lockstep=True)
     await server.start()
-    signer = Signer.generate()
-    ex = HyperliquidExchange(server.http_url or "", signer, is_mainnet=True, timeout_s=30.0)
     journal = Journal(":memory:", clock=lambda: model.now_ms)
-    clock = lambda: model.now_ms  # noqa: E731
-    trader = Trader(TradingAccess(signer, signer.address, "sim", None, "test"), ex, journal, TraderSettings(),
-                    venue="sim", venue_now_ms=clock, wall_ms=clock)  # fmt: skip
+    desk = desk_on(server.http_url or "", Signer.generate(), journal, clock=lambda: model.now_ms, timeout_s=30.0)
     try:
-        await trader.start()
-        yield server, trader
+        await desk.start()
+        yield server, desk
     finally:
-        await trader.stop()
-        await ex.aclose()
+        await desk.stop()
+        await desk.aclose()
         journal.close()
         await server.stop()
 
@@ -197,16 +191,16 @@ async def test_negative_funding_is_harvested_against_spot_held() -> None:
     from core.models import MarketInfo, OrderIntent
     from core.venues.hyperliquid.orders import Cloid, market_price
 
-    async with lockstep_trader("negative") as (server, trader):
-        ex = trader.exchange
+    async with lockstep_desk("negative") as (server, desk):
+        ex = desk.hyperliquid.exchange
         mid = (await ex.info.all_mids())["@107"]  # HYPE/USDC
         buy = OrderIntent("@107", 10107, True, 200.0, market_price(mid, True, 0.01, sz_decimals=2), "Ioc", False,
                           Cloid.new().raw, "test")  # fmt: skip
         [res] = await ex.place([buy], {"@107": MarketInfo("hyperliquid", "@107", 10107, 2, 1)})
         assert res.status == "filled"
-        await trader.refresh()
-        held = sum(b.total for b in trader.account.spot if b.coin == "HYPE")
-        h = Harvester(trader, now_ms=trader.wall_ms)
+        await desk.refresh()
+        held = sum(b.total for b in desk.account.account.spot if b.coin == "HYPE")
+        h = Harvester(desk, now_ms=desk.wall_ms)
         await h.load()
         h.status = "running"
         for _ in range(36):
@@ -216,18 +210,20 @@ async def test_negative_funding_is_harvested_against_spot_held() -> None:
                 break
         pos = h.positions.get("HYPE")
         assert pos is not None and pos.side == "long_perp", [d.reason for d in h.decisions if d.symbol == "HYPE"]
-        await trader.refresh()
-        perp = sum(p.size for p in trader.account.state.positions if p.symbol == "HYPE")
-        spot = sum(b.total for b in trader.account.spot if b.coin == "HYPE")
+        await desk.refresh()
+        perp = sum(p.size for p in desk.account.account.positions if p.symbol == "HYPE")
+        spot = sum(b.total for b in desk.account.account.spot if b.coin == "HYPE")
         assert perp > 0 and spot < held
         assert perp + spot == pytest.approx(held, abs=0.02)  # the spot sold became the perp bought
 
 
-async def test_flatten_sells_the_carry_spot_legs_after_the_kill() -> None:
+async def test_the_kill_switch_sells_the_carry_spot_legs_too() -> None:
     from core.harvester import Harvester
 
-    async with lockstep_trader("positive") as (server, trader):
-        h = Harvester(trader, now_ms=trader.wall_ms)
+    async with lockstep_desk("positive") as (server, desk):
+        await desk.refresh()
+        cash_before = desk.account.account.spot_cash_usd
+        h = Harvester(desk, now_ms=desk.wall_ms)
         await h.load()
         h.status = "running"
         for _ in range(24):
@@ -237,13 +233,13 @@ async def test_flatten_sells_the_carry_spot_legs_after_the_kill() -> None:
                 break
         carried = {s for s, p in h.positions.items() if p.spot_size > 0}
         assert carried
-        report = await trader.kill(reason="flatten on exit")
-        assert report.flat
-        lines = await h.unwind_spot()
-        assert len(lines) == len(carried) and all("filled" in line for line in lines)
-        await trader.refresh()
-        for b in trader.account.spot:
-            assert b.total * (trader.mark(b.coin) or 0) < 10.0, b  # at most dust below one order is left
+        report = await desk.kill(reason="flatten on exit")
+        assert report.flat, report.failures
+        assert any("spot sold" in line for line in report.closed), report.closed
+        await desk.refresh(mids=await desk.hyperliquid.mids())
+        for b in desk.account.account.spot:
+            assert b.total * (desk.mark(b.coin) or 0) < 10.0, b  # at most dust below one order is left
+        assert desk.account.account.spot_cash_usd == pytest.approx(cash_before, rel=0.01)
 
 
 async def test_perp_against_perp_on_two_venues(tmp_path) -> None:
@@ -309,14 +305,14 @@ async def test_carry_is_judged_on_an_average_seeded_from_the_funding_history() -
     and this instant's rate."""
     from core.harvester import Harvester
 
-    async with lockstep_trader("positive") as (server, trader):
-        h = Harvester(trader, now_ms=trader.wall_ms)
+    async with lockstep_desk("positive") as (server, desk):
+        h = Harvester(desk, now_ms=desk.wall_ms)
         await h.load()
         h.status = "running"
         tau = h.settings.rate_window_h * 3_600_000
         for sym in ("BTC", "ETH", "HYPE", "PURR"):
             avg = h._rate_avg[("carry", sym)]  # noqa: SLF001
-            assert avg.age_ms(trader.wall_ms()) >= 2 * tau, sym  # 3 τ of settled hours folded in
+            assert avg.age_ms(desk.wall_ms()) >= 2 * tau, sym  # 3 τ of settled hours folded in
         for _ in range(6):
             await h.cycle()
             await server.advance(300)
@@ -333,9 +329,9 @@ async def test_an_entry_waits_for_the_preferred_window() -> None:
     waits for the window that opens at 01:00 (30–60 min before the 02:00 settlement)."""
     from core.harvester import Harvester
 
-    async with lockstep_trader("positive") as (server, trader):
+    async with lockstep_desk("positive") as (server, desk):
         await server.advance(20 * 60)  # 00:20 → 00:40 UTC
-        h = Harvester(trader, now_ms=trader.wall_ms)
+        h = Harvester(desk, now_ms=desk.wall_ms)
         await h.load()
         h.status = "running"
         for _ in range(3):  # 00:40, 00:45, 00:50

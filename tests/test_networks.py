@@ -16,7 +16,7 @@ from core.session import (
     BINANCE_TESTNET_URL,
     Endpoint,
     hedge_venue_url,
-    journal_venue,
+    account_network,
     resolve_access,
     resolve_endpoint,
     trading_network,
@@ -214,7 +214,7 @@ def test_mainnet_spellings_are_refused_without_the_opt_in(url: str, key_env: str
     assert key_env[2:] not in (access.read_only or "") and key_env[2:] not in repr(access)
     gated = trading_access(trading_network(s, endpoint)[0], env={KEY_ENV: key_env})
     assert not gated.can_trade and "trading.allow_mainnet" in (gated.read_only or "")
-    assert journal_venue(endpoint) == "hyperliquid"
+    assert account_network(endpoint) == "mainnet"
 
 
 @pytest.mark.parametrize("url", HL_MAINNET)
@@ -232,7 +232,7 @@ def test_testnet_spellings_trade_without_the_opt_in_and_sign_for_testnet(url: st
     endpoint = resolve_endpoint(s)
     assert trading_network(s, endpoint) == ("testnet", False)
     assert resolve_access(s, endpoint).can_trade
-    assert journal_venue(endpoint) == "hyperliquid-testnet"
+    assert account_network(endpoint) == "testnet"
 
 
 @pytest.mark.parametrize("url", LOCAL)
@@ -272,13 +272,17 @@ def test_the_venue_network_gates_without_a_url(key_env: str) -> None:
     assert resolve_access(s, resolve_endpoint(s)).can_trade
 
 
-def test_journal_label_is_the_canonical_host() -> None:
+def test_journal_network_is_the_canonical_host() -> None:
     def label(url: str) -> str:
-        return journal_venue(Endpoint("x", url, None, False))
+        return account_network(Endpoint("x", url, None, False))
 
-    assert label("http://127.0.0.1:8765/") == label("HTTP://127.0.0.1:8765") == "hyperliquid@127.0.0.1:8765"
-    assert label("http://user:pw@LOCALHOST.:80/") == "hyperliquid@localhost"
-    assert journal_venue(Endpoint("sim", None, 1.0, True)) == "sim"
+    assert label("http://127.0.0.1:8765/") == label("HTTP://127.0.0.1:8765") == "url:127.0.0.1:8765"
+    assert label("http://user:pw@LOCALHOST.:80/") == "url:localhost"
+    # each embedded session is a network of its own: its accounts and order ids live one session
+    assert account_network(Endpoint("sim", None, 1.0, True, "ab12cd34")) == "sim:ab12cd34"
+    assert account_network(Endpoint("sim", None, 1.0, True, "ab12cd34")) != account_network(
+        Endpoint("sim", None, 1.0, True, "ef56ab78")
+    )
 
 
 def test_an_unparseable_url_is_a_one_line_error(key_env: str) -> None:

@@ -217,7 +217,7 @@ def test_cli_report_json_text_and_errors(journal: Journal, clock: _Clock, tmp_pa
     _carry(journal, clock)
     path = str(journal.path)
     assert main(["report", "--journal", path, "--json"]) == 0
-    out = json.loads(capsys.readouterr().out)
+    [out] = json.loads(capsys.readouterr().out)["books"]  # one report per book: one (legacy) account here
     assert out["positions"][0]["id"] == "h-1" and out["positions"][0]["net"] == pytest.approx(68.155, abs=0.006)
     assert main(["report", "--journal", path]) == 0
     assert "cash_and_carry" in capsys.readouterr().out
@@ -241,41 +241,38 @@ def test_cli_report_json_text_and_errors(journal: Journal, clock: _Clock, tmp_pa
 
 
 async def test_report_on_simulator_trading(tmp_path: Path) -> None:
-    from core.credentials import TradingAccess
     from core.portfolio import TicketRequest
     from core.risk import RiskLimits
     from core.sim.market import MarketModel
     from core.sim.server import SimulatorServer
     from core.sim.snapshot import load_snapshot
-    from core.trading import Trader, TraderSettings
-    from core.venues.hyperliquid.exchange import HyperliquidExchange
+    from core.trading.desk import DeskSettings
     from core.venues.hyperliquid.signing import Signer
+    from tests.desks import desk_on
 
     model = MarketModel(load_snapshot(), seed=3, start_ms=T0 + 30 * 60_000, cascade_rate_per_hour=0.0)
     srv = SimulatorServer(model, speed=0.0, tick_hz=50.0, starting_usdc=100_000.0)
     await srv.start()
     j = Journal(tmp_path / "j.sqlite")
     try:
-        signer = Signer.generate()
-        access = TradingAccess(signer, signer.address, "sim", None, "test")
-        ex = HyperliquidExchange(srv.http_url or "", signer, is_mainnet=True, timeout_s=5.0)
         limits = RiskLimits(max_market_share=1.0, max_order_notional_usd=1e7,
-                            max_position_notional_usd=1e7, max_leverage=20)  # fmt: skip
-        trader = Trader(access, ex, j, TraderSettings(limits=limits, kill_deadline_s=5.0), venue="sim")
+                            max_position_notional_usd=1e7, max_leverage=20, max_venue_share=1.0)  # fmt: skip
+        trader = desk_on(srv.http_url or "", Signer.generate(), j, DeskSettings(limits=limits, kill_deadline_s=5.0),
+                         timeout_s=5.0)  # fmt: skip
         await trader.start()
         for is_buy, usd in ((True, 3_000), (True, 2_000), (False, 1_500), (False, 3_500)):
-            quote = trader.quote(TicketRequest("ETH", is_buy, usd, True, None, "Ioc", False))
+            quote = trader.quote(TicketRequest("ETH", is_buy, usd, True, None, "Ioc", False, "market"))
             assert quote.intent is not None, quote.refusal
             [out] = await trader.submit([quote.intent])
             assert out.status == "filled", out.message
             await trader.refresh()
-        pos = [p for p in trader.account.state.positions if p.symbol == "ETH"]
+        pos = [p for p in trader.account.account.positions if p.symbol == "ETH"]
         if pos:  # rounding left a remainder: close it
             [close] = await trader.submit([trader.quote(TicketRequest(
-                "ETH", pos[0].size < 0, abs(pos[0].size) * pos[0].entry_px, True, None, "Ioc", True)).intent])  # fmt: skip
+                "ETH", pos[0].size < 0, abs(pos[0].size) * pos[0].entry_px, True, None, "Ioc", True, "market")).intent])  # fmt: skip
             assert close.status == "filled"
         await trader.sync_fills_and_funding()
-        await ex.aclose()
+        await trader.aclose()
     finally:
         await srv.stop()
     fills = j.fills()

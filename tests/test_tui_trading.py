@@ -1,5 +1,6 @@
 """Trading from the console with Textual's Pilot: the kill key (also inside a dialog and
-remapped), the order ticket, hedge and rebalance previews, cancelling an order, the
+remapped), the kill banner (countdown, HALTED, hiding it), the order ticket (also typed at
+full speed), hedge and rebalance previews, cancelling an order, the quit question, the
 read-only refusal, and a deterministic snapshot of the trading screen.
 
 The trader talks to a simulator server on 127.0.0.1 (real signed requests); the market panels
@@ -7,10 +8,14 @@ are fed by the seeded engine of :mod:`tests.seeded`."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from textual import events
+from textual.app import App
+from textual.keys import _character_to_key
 
 from core.credentials import TradingAccess
 from core.journal import Journal
@@ -20,15 +25,16 @@ from core.risk import RiskLimits, TradingState
 from core.sim.market import MarketModel
 from core.sim.server import SimulatorServer
 from core.sim.snapshot import load_snapshot
-from core.trading import AccountSnapshot, Trader, TraderSettings
-from core.venues.hyperliquid.account import AccountState
-from core.venues.hyperliquid.exchange import HyperliquidExchange
+from core.journal import AccountRef
+from core.trading.desk import Desk, DeskSettings
+from core.trading.venue import VenueAccount
 from core.venues.hyperliquid.signing import Signer
+from tests.desks import desk_on, fixed_manager
 from tests.seeded import T0, FrozenMono, seeded_engine
 from tests.test_tui import screen_text
 from tui.app import PftermApp
-from tui.screens import MatrixScreen, TradingScreen
-from tui.trade_screens import HedgeScreen, OrderTicketScreen, RebalanceScreen
+from tui.screens import DetailScreen, MatrixScreen, TradingScreen
+from tui.trade_screens import HedgeScreen, OrderTicketScreen, QuitScreen, RebalanceScreen
 from widgets.trading import OpenOrdersPanel
 
 LIMITS = RiskLimits(max_market_share=1.0, max_order_notional_usd=1e7, max_position_notional_usd=1e7, max_leverage=20)
@@ -46,34 +52,32 @@ async def server() -> AsyncIterator[SimulatorServer]:
 
 
 @pytest.fixture
-async def trader(server: SimulatorServer, tmp_path: Path) -> AsyncIterator[Trader]:
-    signer = Signer.generate()
-    access = TradingAccess(signer, signer.address, "sim", None, "test")
-    ex = HyperliquidExchange(server.http_url or "", signer, is_mainnet=True, timeout_s=5.0)
+async def trader(server: SimulatorServer, tmp_path: Path) -> AsyncIterator[Desk]:
     journal = Journal(tmp_path / "journal.sqlite")
-    t = Trader(access, ex, journal, TraderSettings(limits=LIMITS, kill_deadline_s=5.0), venue="sim")
+    t = desk_on(server.http_url or "", Signer.generate(), journal, DeskSettings(limits=LIMITS, kill_deadline_s=5.0),
+                timeout_s=5.0)  # fmt: skip
     await t.start()
     try:
         yield t
     finally:
-        await ex.aclose()
+        await t.aclose()
         journal.close()
 
 
-def _app(trader: Trader | None, **ui: object) -> PftermApp:
-    mono = FrozenMono()
+def _app(trader: Desk | None, mono: FrozenMono | None = None, **ui: object) -> PftermApp:
+    mono = mono or FrozenMono()
     engine, _model, settings, endpoint = seeded_engine(mono, cascade=None)
     for key, value in ui.items():
         setattr(settings.ui, key, value)
-    return PftermApp(settings, engine=engine, endpoint=endpoint, start_feed=False, mono=mono, trader=trader)
+    return PftermApp(settings, engine=engine, endpoint=endpoint, start_feed=False, mono=mono, desk=trader)
 
 
-async def _open_book(trader: Trader) -> None:
+async def _open_book(trader: Desk) -> None:
     intents = []
     for sym in ("BTC", "ETH", "SOL"):
-        intents.append(trader.quote(TicketRequest(sym, sym != "ETH", 1_500, True, None, "Ioc", False)).intent)
+        intents.append(trader.quote(TicketRequest(sym, sym != "ETH", 1_500, True, None, "Ioc", False, "market")).intent)
         mark = trader.mark(sym)
-        intents.append(trader.quote(TicketRequest(sym, True, 200, True, mark * 0.9, "Gtc", False)).intent)
+        intents.append(trader.quote(TicketRequest(sym, True, 200, True, mark * 0.9, "Gtc", False, "limit")).intent)
     outs = await trader.submit(intents)
     assert all(o.status in ("filled", "resting") for o in outs), [o.message for o in outs]
     await trader.refresh()
@@ -87,7 +91,15 @@ async def _wait(pilot, cond, tries: int = 400) -> None:
     raise AssertionError("condition not reached")
 
 
-async def test_kill_key_inside_the_order_ticket_flattens_everything(trader: Trader) -> None:
+def _burst(app: App, keys: list[str]) -> None:
+    """Every key at once, as a terminal delivers keys typed faster than the app handles them
+    (Pilot's ``press`` lets the app go idle between keys; this does not)."""
+    for k in keys:
+        name = _character_to_key(k) if len(k) == 1 and not k.isalnum() else k
+        app.post_message(events.Key(name, k if len(k) == 1 else None).set_sender(app))
+
+
+async def test_kill_key_inside_the_order_ticket_flattens_everything(trader: Desk) -> None:
     await _open_book(trader)
     app = _app(trader)
     async with app.run_test(size=(160, 50)) as pilot:
@@ -102,9 +114,17 @@ async def test_kill_key_inside_the_order_ticket_flattens_everything(trader: Trad
         assert report.flat and report.cancelled == 3 and len(report.closed) == 3
         await pilot.pause(0.3)
         text = screen_text(app)
-        assert "FLAT in" in text and "HALTED" in text
+        assert "FLAT in" in text and "trading HALTED: R resumes trading · Esc hides this banner" in text
         assert trader.kill_status.phase is KillPhase.FLAT
         assert [e for e in trader.journal.events() if e.kind == "kill_result"][0].detail["flat"]
+        # Esc clears an open filter first, then hides the banner, which stays hidden
+        await pilot.press("slash", "e", "escape")
+        assert app.table.filter_text == "" and app.kill_banner.display
+        await pilot.press("escape")
+        assert not app.kill_banner.display
+        await pilot.pause(0.3)  # a few flushes of the same status
+        assert not app.kill_banner.display and "Esc hides this banner" not in screen_text(app)
+        assert trader.state is TradingState.HALTED
         # resume: back to ACTIVE, banner gone
         await pilot.press("R")
         assert trader.state is TradingState.ACTIVE
@@ -112,7 +132,7 @@ async def test_kill_key_inside_the_order_ticket_flattens_everything(trader: Trad
         assert not app.kill_banner.display
 
 
-async def test_remapped_kill_key(trader: Trader) -> None:
+async def test_remapped_kill_key(trader: Desk) -> None:
     await _open_book(trader)
     app = _app(trader, kill_key="ctrl+x")
     async with app.run_test(size=(160, 50)) as pilot:
@@ -125,18 +145,19 @@ async def test_remapped_kill_key(trader: Trader) -> None:
         assert "^x KILL" in screen_text(app)
 
 
-async def test_order_ticket_sends_a_market_order(trader: Trader) -> None:
+async def test_order_ticket_sends_a_market_order(trader: Desk) -> None:
     app = _app(trader)
     async with app.run_test(size=(160, 50)) as pilot:
         app.table.select("BTC")
         await pilot.press("o")
         assert isinstance(app.screen, OrderTicketScreen)
+        await pilot.press("shift+tab", "m", "tab")  # the type field: market, explicitly
         for ch in "$2000":
             await pilot.press(ch)
         await pilot.press("enter")
         await _wait(pilot, lambda: any("filled" in a.text for a in trader.activity))
         await trader.refresh()
-        [pos] = [p for p in trader.account.state.positions if p.symbol == "BTC"]
+        [pos] = [p for p in trader.account.account.positions if p.symbol == "BTC"]
         assert pos.size > 0 and abs(pos.size * pos.entry_px - 2000) < 50
         await pilot.pause(0.3)
         assert "LONG" in screen_text(app)
@@ -144,8 +165,131 @@ async def test_order_ticket_sends_a_market_order(trader: Trader) -> None:
         assert len(intents) == 1 and intents[0].purpose == "manual" and intents[0].state == "filled"
 
 
-async def test_hedge_preview_then_send_and_escape_sends_nothing(trader: Trader) -> None:
-    await trader.submit([trader.quote(TicketRequest("ETH", True, 3_000, True, None, "Ioc", False)).intent])
+@pytest.mark.parametrize("speed", ["pilot", "burst"])
+async def test_order_ticket_typed_at_full_speed_sends_exactly_that_order(trader: Desk, speed: str) -> None:
+    """``o`` and the whole ticket in one go: side, size, type (limit), price, time in force."""
+    app = _app(trader)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await pilot.pause()
+        app.table.select("BTC")
+        px = round(trader.mark("BTC") * 1.02)  # a sell 2 % above the mark rests, post-only
+        keys = ["o", *"0.02", "tab", *str(px), "tab", "right",  # size, limit px, tif GTC → ALO
+                "shift+tab", "shift+tab", "shift+tab", "shift+tab", "s", "enter"]  # back to side: sell  # fmt: skip
+        if speed == "pilot":
+            await pilot.press(*keys)
+        else:
+            _burst(app, keys)
+        await _wait(pilot, lambda: bool(trader.journal.intents()) and trader.journal.intents()[0].oid is not None)
+        [sent] = trader.journal.intents()
+        assert (sent.symbol, sent.side, sent.size, sent.price, sent.tif, sent.reduce_only, sent.purpose) == (
+            "BTC", "A", 0.02, float(px), "Alo", False, "manual")  # fmt: skip
+        await trader.refresh()
+        [order] = trader.account.orders
+        assert (order.symbol, order.is_buy, order.size, order.limit_px) == ("BTC", False, 0.02, float(px))
+        assert not isinstance(app.screen, OrderTicketScreen)
+
+
+async def test_order_ticket_burst_with_escape_sends_nothing_and_the_rest_goes_on(trader: Desk) -> None:
+    app = _app(trader)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await pilot.pause()
+        app.table.select("BTC")
+        _burst(app, ["o", *"0.02", "tab", *"80000", "escape", "enter"])
+        # the Enter typed after Escape reaches the market table (its detail), not a ticket
+        await _wait(pilot, lambda: isinstance(app.screen, DetailScreen))
+        await pilot.pause(0.3)
+        assert trader.journal.intents() == []
+        assert trader.account is None or not trader.account.orders
+
+
+async def test_keys_after_a_cursor_move_act_on_the_new_market(trader: Desk) -> None:
+    """``j`` then ``o`` in one burst: the ticket opens on the market the cursor moved to."""
+    app = _app(trader)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await pilot.pause()
+        app.table.select("BTC")
+        below = app.table.order[app.table.order.index("BTC") + 1]
+        _burst(app, ["j", "o", *"0.5"])
+        await _wait(pilot, lambda: [i.value for i in app.screen.query("#ticket-size")] == ["0.5"])
+        assert isinstance(app.screen, OrderTicketScreen)
+        assert app.screen.symbol == below
+
+
+async def test_q_with_an_open_book_asks_first_and_names_the_simulator(trader: Desk) -> None:
+    await _open_book(trader)
+    app = _app(trader)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await pilot.pause()
+        await pilot.press("q")
+        assert isinstance(app.screen, QuitScreen)
+        text = screen_text(app)
+        assert "You have 3 open positions and 3 open orders." in text
+        assert "embedded simulator" in text and "its account goes away" in text
+        await pilot.press("n")
+        assert not isinstance(app.screen, QuitScreen) and app.return_code is None
+        await pilot.press("q", "escape")
+        assert not isinstance(app.screen, QuitScreen) and app.return_code is None
+        await pilot.press("q", "y")
+        await _wait(pilot, lambda: app.return_code is not None)
+    assert app.return_code == 0
+
+
+async def test_q_with_nothing_open_quits_at_once(trader: Desk) -> None:
+    app = _app(trader)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await pilot.pause()
+        await pilot.press("q")
+        await _wait(pilot, lambda: app.return_code is not None)
+        assert not isinstance(app.screen, QuitScreen)
+    assert app.return_code == 0
+
+
+@pytest.fixture
+async def silent_venue() -> AsyncIterator[str]:
+    """A venue URL that accepts connections and never answers (a frozen venue)."""
+    held: list[asyncio.StreamWriter] = []
+
+    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+        await reader.read()
+
+    server = await asyncio.start_server(hold, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        for w in held:
+            w.close()
+        server.close()
+
+
+async def test_kill_banner_counts_down_while_the_venue_never_answers(silent_venue: str, tmp_path: Path) -> None:
+    mono = FrozenMono()
+    signer = Signer.generate()
+    access = TradingAccess(signer, signer.address, "sim", None, "test")
+    journal = Journal(tmp_path / "journal.sqlite")
+    trader = desk_on(silent_venue, signer, journal, DeskSettings(kill_deadline_s=30.0), timeout_s=120.0, mono=mono)
+    app = _app(trader, mono=mono)
+    try:
+        async with app.run_test(size=(160, 50)) as pilot:
+            await pilot.pause()
+            await pilot.press("ctrl+k")
+            assert trader.kill_running
+            await _wait(pilot, lambda: app.kill_banner.remaining_s == 30.0)
+            status = trader.kill_status
+            assert "gives up in  30.0 s" in screen_text(app)
+            mono.t += 1.5  # the venue still says nothing; the clock moves
+            await _wait(pilot, lambda: app.kill_banner.remaining_s == 28.5)
+            assert "gives up in  28.5 s" in screen_text(app)
+            assert trader.kill_running and trader.kill_status == status  # nothing new from the kill itself
+            trader.start_kill().cancel()
+    finally:
+        await trader.aclose()
+        journal.close()
+
+
+async def test_hedge_preview_then_send_and_escape_sends_nothing(trader: Desk) -> None:
+    await trader.submit([trader.quote(TicketRequest("ETH", True, 3_000, True, None, "Ioc", False, "market")).intent])
     await trader.refresh()
     app = _app(trader)
     async with app.run_test(size=(160, 50)) as pilot:
@@ -160,11 +304,11 @@ async def test_hedge_preview_then_send_and_escape_sends_nothing(trader: Trader) 
         await pilot.press("enter")
         await _wait(pilot, lambda: len(trader.journal.intents()) == 2 and trader.journal.intents()[-1].state == "filled")
         await trader.refresh()
-        assert not [p for p in trader.account.state.positions if p.symbol == "ETH" and p.size != 0]
+        assert not [p for p in trader.account.account.positions if p.symbol == "ETH" and p.size != 0]
         assert trader.journal.intents()[-1].purpose == "hedge"
 
 
-async def test_rebalance_preview_lists_the_hedges(trader: Trader) -> None:
+async def test_rebalance_preview_lists_the_hedges(trader: Desk) -> None:
     await _open_book(trader)
     app = _app(trader)
     async with app.run_test(size=(160, 50)) as pilot:
@@ -175,10 +319,10 @@ async def test_rebalance_preview_lists_the_hedges(trader: Trader) -> None:
         await _wait(pilot, lambda: sum(1 for i in trader.journal.intents() if i.purpose == "rebalance") == 3)
         await _wait(pilot, lambda: all(i.state == "filled" for i in trader.journal.intents() if i.purpose == "rebalance"))
         await trader.refresh()
-        assert not [p for p in trader.account.state.positions if p.size != 0]
+        assert not [p for p in trader.account.account.positions if p.size != 0]
 
 
-async def test_c_cancels_the_highlighted_order(trader: Trader) -> None:
+async def test_c_cancels_the_highlighted_order(trader: Desk) -> None:
     await _open_book(trader)
     app = _app(trader)
     async with app.run_test(size=(160, 50)) as pilot:
@@ -197,7 +341,7 @@ async def test_c_cancels_the_highlighted_order(trader: Trader) -> None:
 async def test_read_only_console_refuses_orders_with_the_reason(tmp_path: Path) -> None:
     access = TradingAccess(None, None, "mainnet", "no key: set PFTERM_HL_PRIVATE_KEY or pass --key-file to trade")
     journal = Journal(tmp_path / "j.sqlite")
-    trader = Trader(access, None, journal)
+    trader = Desk(access, None, journal)
     app = _app(trader)
     async with app.run_test(size=(160, 50)) as pilot:
         await pilot.press("o")
@@ -208,39 +352,33 @@ async def test_read_only_console_refuses_orders_with_the_reason(tmp_path: Path) 
     journal.close()
 
 
-def _fixed_hedge():
-    """The Binance leg of a SOL perp-against-perp pair, as fixed data (no venue): long 30 SOL
-    against the Hyperliquid short below."""
-    from core.binance_trader import BinanceTrader
-    from core.venues.binance_futures import BinanceAccount, BinancePosition
-
-    hedge = BinanceTrader(None, max_leverage=3)  # type: ignore[arg-type]
-    hedge.positions = {"SOL": BinancePosition("SOLUSDT", 30.0, 134.2, 131.1, -93.0, 88.4, 3_933.0, 15.7, 1_311.0, T0)}
-    hedge.marks = {"SOL": 131.1}
-    hedge.account = BinanceAccount(20_000.0, -93.0, 19_907.0, 15.7, 1_311.0, 18_596.0)
-    return hedge
-
-
-def _fixed_trader() -> Trader:
-    """A trader whose account is fixed data and clocks frozen (no venue), for the snapshot;
-    its SOL short is hedged by a Binance long (:func:`_fixed_hedge`)."""
+def _fixed_trader() -> Desk:
+    """A desk whose accounts are fixed data and clocks frozen (no venue), for the snapshot;
+    its SOL short is hedged by a Binance long of 30 SOL."""
     signer = Signer("0x" + "42" * 32)
     access = TradingAccess(signer, signer.address, "sim", None, "test")
-    trader = Trader(access, None, None, TraderSettings(external_spot={"ETH": 1.5}), wall_ms=lambda: T0)
-    positions = [
+    positions = (
         Position("BTC", 0.25, 88_000.0, 88_500.0, 61_200.0, 3.0, 7_375.0, 125.0, 12.4),
         Position("ETH", -4.0, 3_050.0, 3_010.0, 3_700.0, 5.0, 2_408.0, 160.0, -3.1),
         Position("SOL", -30.0, 135.0, 131.0, None, 2.0, 1_965.0, 120.0, 0.8),
-    ]
-    state = AccountState(100_250.0, 42_000.0, 11_748.0, 88_000.0, 100_250.0, 4_100.0, T0, positions)
+    )
     orders = (
         OpenOrder("BTC", 91_000_000_001, "0x" + "ab" * 16, True, 80_000.0, 0.1, False, T0 - 42_000),
         OpenOrder("ETH", 91_000_000_002, None, True, 2_950.0, 4.0, True, T0 - 3_600_000),
     )
-    trader.account = AccountSnapshot(state, orders, (), 50_000.0, T0)
-    trader.attach_hedge(_fixed_hedge())
-    trader._day_start = (T0 - T0 % 86_400_000, 99_800.0 + 20_000.0)
-    trader._day_venues = 1
+    hl = fixed_manager(
+        "hyperliquid", AccountRef("hyperliquid", "sim:test", signer.address),
+        VenueAccount(100_250.0, positions, 42_000.0, 11_748.0, 4_100.0, T0, (), 50_000.0), orders, read_ms=T0,
+    )  # fmt: skip
+    trader = Desk(access, hl, None, DeskSettings(external_spot={"ETH": 1.5}), wall_ms=lambda: T0)
+    binance = fixed_manager(
+        "binance", AccountRef.binance("sim:test", "fixed"),
+        VenueAccount(19_907.0, (Position("SOL", 30.0, 134.2, 131.1, 88.4, 3.0, 1_311.0, -93.0),), 3_933.0, 1_311.0,
+                     15.7, None),
+    )  # fmt: skip
+    trader.attach(binance)
+    trader._day_start = (T0 - T0 % 86_400_000, 99_800.0 + 50_000.0 + 20_000.0)
+    trader._day_venues = 2
     trader.note(ActivityLevel.OK, "manual: BUY 0.25 BTC filled @ 88,000.0")
     trader.note(ActivityLevel.WARN, "manual: BUY 2 ETH @ 3,500 Gtc refused: ETH limit 3500 is 16 % from mark")
     trader.note(ActivityLevel.ERROR, "hedge: SELL 30 SOL rejected: Insufficient margin to place order.")
@@ -284,7 +422,7 @@ def test_trading_screen_snapshot(snap_compare) -> None:
     assert snap_compare(app, terminal_size=(160, 50), run_before=open_trading)
 
 
-async def test_H_starts_the_harvester_and_the_kill_key_halts_it(trader: Trader) -> None:
+async def test_H_starts_the_harvester_and_the_kill_key_halts_it(trader: Desk) -> None:
     app = _app(trader)
     async with app.run_test(size=(160, 50)) as pilot:
         await pilot.press("H")

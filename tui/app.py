@@ -12,28 +12,31 @@ import asyncio
 import json
 import os
 import time
+from collections import deque
 from dataclasses import replace
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from textual import work
+from textual import events, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.message_pump import MessagePump
 from textual.screen import Screen
 from textual.widgets import Footer, Input
 
-from core.config import SORT_KEYS, Settings
+from core.config import SORT_KEYS, ConfigError, Settings
 from core.credentials import TradingAccess
 from core.crossvenue import CrossVenueData, hyperliquid_records
 from core.engine import Engine
 from core.models import Alert, AlertKind, OrderIntent
 from core.portfolio import KillPhase, TradingView
 from core.session import Endpoint, MarketSession, SimulatorStartError, build_engine, resolve_endpoint
-from core.trading import Trader
+from core.trading.desk import Desk
 from core.views import MarketRow, market_detail, market_row
-from tui.bindings import APP_BINDINGS, help_rows, trading_bindings
+from tui.bindings import APP_BINDINGS, help_rows, remap_problem, remapped_keys, trading_bindings
 from tui.screens import DetailScreen, HelpScreen, MatrixScreen, TradingScreen
-from tui.trade_screens import HedgeScreen, OrderTicketScreen, RebalanceScreen
+from tui.trade_screens import HedgeScreen, OrderTicketScreen, QuitScreen, RebalanceScreen
 from widgets.detail import MarketDetail
 from widgets.market_table import SORT_TITLES, MarketTable
 from widgets.panels import AlertsPanel, SettlementPanel, StatusBar, StatusView
@@ -41,6 +44,19 @@ from widgets.harvest import HarvesterPanel
 from widgets.trading import ActivityLog, KillBanner, OpenOrdersPanel, PortfolioPanel, PositionsPanel
 
 TOAST_MIN_INTERVAL_S = 2.0
+
+KEY_STALL_S = 1.0
+"""A key whose handling has not finished after this long (wall seconds) no longer holds back
+the keys typed after it (see :meth:`PftermApp.on_event`)."""
+
+
+class KeyHandled(Message):
+    """Posted right behind a key forwarded to a widget or screen; when it has bubbled back to
+    the app, every handler of key number ``seq`` has run, bindings included."""
+
+    def __init__(self, seq: int) -> None:
+        super().__init__()
+        self.seq = seq
 
 
 class PftermApp(App[int]):
@@ -55,8 +71,17 @@ class PftermApp(App[int]):
         mono: monotonic clock used for ages and staleness (tests freeze it).
         access: who may trade (:func:`core.session.resolve_access`); ``None``: no trading
             (the panels say so).
-        trader: an already built :class:`~core.trading.Trader` (tests); by default the market
+        desk: an already built :class:`~core.trading.desk.Desk` (tests); by default the market
             session opens one for ``access`` once the venue is up.
+
+    Raises:
+        ConfigError: a remapped key (``ui.kill_key``) a terminal cannot send or that another
+            binding already uses (one line).
+
+    Keys are handled one at a time, in the order typed: a key goes on to the focused widget
+    (or screen) only once the one before it has been fully handled, bindings included (see
+    :meth:`on_event`). So a key that opens a dialog (``o``, ``h``, ``q``) has opened it before
+    the keys typed after it are routed, and they go into the dialog.
     """
 
     CSS_PATH = "app.tcss"
@@ -74,7 +99,7 @@ class PftermApp(App[int]):
         start_feed: bool = True,
         mono: Callable[[], float] = time.monotonic,
         access: TradingAccess | None = None,
-        trader: Trader | None = None,
+        desk: Desk | None = None,
     ) -> None:
         super().__init__()
         self.settings = settings
@@ -90,13 +115,24 @@ class PftermApp(App[int]):
         self.session = (
             MarketSession(settings, self.endpoint, self.engine, access, crossvenue=self.crossvenue) if start_feed else None
         )
-        self._trader = trader
+        self._desk = desk
         self._trading_seq = -1
         self._trading_titles: tuple[str, str] | None = None
         self.harvester = None
         # the kill key is remappable (ui.kill_key) through Textual's keymap, by binding id
+        remaps = remapped_keys(settings.ui)
+        problem = remap_problem(remaps)
+        if problem is not None:
+            raise ConfigError(problem)
         if settings.ui.kill_key != "ctrl+k":  # a keymap re-inserts the binding last in the footer
             self.set_keymap({"kill": settings.ui.kill_key})
+        self._kill_key = settings.ui.kill_key
+        self._kill_deadline: float | None = None
+        """When the kill started from this console gives up (``mono`` seconds), for a kill
+        status that does not carry its own deadline."""
+        self._keys_pending: deque[events.Key | events.Paste] = deque()
+        self._key_seq = 0
+        self._key_in_flight: tuple[int, MessagePump, float] | None = None
         self.mono = mono
         self.show_delisted = settings.markets.include_delisted
         self._alert_seq_shown = -1
@@ -164,6 +200,69 @@ class PftermApp(App[int]):
             self._run_session()
         self.flush()
 
+    # ------------------------------------------------------------------ keys, in order
+    async def on_event(self, event: events.Event) -> None:
+        """Route keys (and pastes) one at a time, in the order typed.
+
+        Textual forwards a key to the focused widget and resolves the app's and the screen's
+        bindings only when the key bubbles back up, through each widget's message queue; keys
+        typed meanwhile are routed at once, to whatever has focus *then*. So ``o`` followed
+        quickly by ``0.02`` sent the digits to the market table before the order ticket
+        existed, and ``j`` then ``o`` could open the ticket on the market before the cursor
+        moved. Here a key is routed only once the previous one has come back (a
+        :class:`KeyHandled` marker posted behind it has bubbled up); keys arriving meanwhile
+        wait, in order. The kill key never waits: it acts at once, and drops the keys typed
+        before it. A key still unhandled after :data:`KEY_STALL_S`, or whose target has left
+        the screen stack, stops holding the others back.
+        """
+        if isinstance(event, (events.Key, events.Paste)) and not event.is_forwarded:
+            urgent = isinstance(event, events.Key) and event.key == self._kill_key
+            if urgent:
+                self._keys_pending.clear()
+            elif self._key_in_flight is not None or self._keys_pending:
+                self._keys_pending.append(event)
+                self._check_key_in_flight()
+                return
+            await self._route_key(event)
+            return
+        await super().on_event(event)
+
+    async def _route_key(self, event: events.Key | events.Paste) -> None:
+        """Textual's routing of one key (priority bindings, then the focused widget or the
+        screen), then a marker behind it when it went on to a widget."""
+        target = self.focused or self.screen
+        await super().on_event(event)
+        if not event.is_forwarded or self._key_in_flight is not None:
+            return  # handled here by a priority binding (or, the kill key, while another is out)
+        self._key_seq += 1
+        if target.post_message(KeyHandled(self._key_seq)):
+            self._key_in_flight = (self._key_seq, target, time.monotonic())
+
+    async def on_key_handled(self, message: KeyHandled) -> None:
+        """The key in flight is handled: route the next waiting ones."""
+        if self._key_in_flight is not None and self._key_in_flight[0] == message.seq:
+            self._key_in_flight = None
+            await self._route_pending()
+
+    async def _route_pending(self) -> None:
+        while self._keys_pending and self._key_in_flight is None:
+            await self._route_key(self._keys_pending.popleft())
+
+    def _check_key_in_flight(self) -> None:
+        """Stop waiting for a key whose target has gone (a closed dialog) or that stalls."""
+        flight = self._key_in_flight
+        if flight is None:
+            return
+        _seq, target, t0 = flight
+        try:
+            gone = not target.is_attached or target.screen not in self.screen_stack  # type: ignore[attr-defined]
+        except Exception:  # noqa: BLE001 - a removed widget has no screen
+            gone = True
+        if gone or time.monotonic() - t0 > KEY_STALL_S:
+            self._key_in_flight = None
+            if self._keys_pending:
+                self.call_later(self._route_pending)
+
     @work(exclusive=True, group="session")
     async def _run_session(self) -> None:
         assert self.session is not None
@@ -203,10 +302,12 @@ class PftermApp(App[int]):
         """Push coalesced engine state to the widgets (runs ``flush_hz`` times a second)."""
         if not self.is_running or not self.screen_stack:
             return  # starting or shutting down: no screen to paint (a timer tick can land then)
-        trader = self.trader
-        if trader is not None and trader.kill_running:
-            # the kill switch owns the event loop: no repaint but its banner until it is done
-            self.kill_banner.show(trader.kill_status)
+        self._check_key_in_flight()
+        desk = self.desk
+        if desk is not None and desk.kill_running:
+            # the kill switch owns the event loop: no repaint but its banner (a live countdown
+            # to the deadline, even while the venue answers nothing) until it is done
+            self.kill_banner.show(desk.kill_status, self.mono(), deadline_mono=self._kill_deadline)
             return
         eng = self.engine
         now_ms = eng.clock.now_ms()
@@ -298,24 +399,24 @@ class PftermApp(App[int]):
 
     # ------------------------------------------------------------------ trading
     @property
-    def trader(self) -> Trader | None:
+    def desk(self) -> Desk | None:
         """The account's order manager, once the venue is up (``None`` before, or without trading)."""
-        if self._trader is not None:
-            return self._trader
-        return self.session.trader if self.session is not None else None
+        if self._desk is not None:
+            return self._desk
+        return self.session.desk if self.session is not None else None
 
     def _flush_trading(self, now_ms: int) -> None:
-        trader = self.trader
-        if trader is None:
+        desk = self.desk
+        if desk is None:
             view = TradingView(portfolio=_no_trading_portfolio(self.session))
         else:
-            view = trader.view()
+            view = desk.view()
         self._show_trading(view, now_ms, self)
         if isinstance(self.screen, TradingScreen):
             self.screen.show(view, now_ms)
 
     def _show_trading(self, view: TradingView, now_ms: int, _where: object) -> None:
-        self.kill_banner.show(view.kill)
+        self.kill_banner.show(view.kill, self.mono(), deadline_mono=self._kill_deadline)
         self.positions_panel.show(view.positions)
         self.orders_panel.show(view.orders, now_ms)
         self.portfolio_panel.show(view.portfolio)
@@ -353,11 +454,11 @@ class PftermApp(App[int]):
 
     def _positions_note(self) -> str:
         """Estimated funding of the open positions at the next settlement (USD, received +)."""
-        trader = self.trader
-        if trader is None or not trader.can_trade:
+        desk = self.desk
+        if desk is None or not desk.can_trade:
             return "positions: none (read-only)"
-        acc = trader.account
-        positions = [p for p in acc.state.positions if p.size != 0] if acc else []
+        acc = desk.account
+        positions = [p for p in acc.account.positions if p.size != 0] if acc else []
         if not positions:
             return "positions: none"
         total = 0.0
@@ -442,6 +543,14 @@ class PftermApp(App[int]):
         box.add_class("-active")
         box.focus()
 
+    def action_escape(self) -> None:
+        """Escape on the main screen: clear an open filter; else hide the banner of a finished
+        kill (a running kill's banner stays); else the same as clearing the filter."""
+        box = self.filter_box
+        if not box.has_class("-active") and not box.value and self.kill_banner.hide():
+            return
+        self.action_clear_filter()
+
     def action_clear_filter(self) -> None:
         """Clear and hide the filter."""
         box = self.filter_box
@@ -484,6 +593,35 @@ class PftermApp(App[int]):
         self.notify(f"saved {path}")
 
     async def action_quit(self) -> None:
+        """Quit: at once when nothing is open; with open positions or orders, ask first
+        (:class:`~tui.trade_screens.QuitScreen`; on the embedded simulator its account goes
+        away with them). ``ctrl+q`` inside the question quits."""
+        if isinstance(self.screen, QuitScreen):
+            await self._quit_now()
+            return
+        positions, orders = self._open_book()
+        if not positions and not orders:
+            await self._quit_now()
+            return
+
+        def answered(quit_: bool | None) -> None:
+            if quit_:
+                self.call_later(self._quit_now)
+
+        self.push_screen(QuitScreen(positions, orders, self.endpoint.label, self.endpoint.embedded), answered)
+
+    def _open_book(self) -> tuple[int, int]:
+        """How many positions and open orders the account has, as the panels show them."""
+        desk = self.desk
+        if desk is None:
+            return 0, 0
+        try:
+            view = desk.view()
+        except Exception:  # noqa: BLE001 - quitting must work even when the account view fails
+            return 0, 0
+        return len(view.positions), len(view.orders)
+
+    async def _quit_now(self) -> None:
         """Stop the feed and the embedded simulator, then exit."""
         await self._stop_session()
         self.exit(0)
@@ -507,15 +645,15 @@ class PftermApp(App[int]):
         path.write_text(json.dumps({"n": len(lat), "p50_ms": q(0.5), "p99_ms": q(0.99), "max_ms": lat[-1] * 1000}))
 
     # ------------------------------------------------------------------ trading actions
-    def _ready_trader(self, what: str) -> Trader | None:
-        trader = self.trader
-        if trader is None:
+    def _ready_desk(self, what: str) -> Desk | None:
+        desk = self.desk
+        if desk is None:
             self.notify(f"{what}: trading is not available yet (venue starting)", severity="warning")
             return None
-        if not trader.can_trade:
-            self.notify(f"{what}: read-only — {trader.read_only_reason}", severity="warning", timeout=8)
+        if not desk.can_trade:
+            self.notify(f"{what}: read-only — {desk.read_only_reason}", severity="warning", timeout=8)
             return None
-        return trader
+        return desk
 
     def _focus_symbol(self) -> str | None:
         if self.positions_panel.has_focus and self.positions_panel.selected:
@@ -524,17 +662,20 @@ class PftermApp(App[int]):
 
     def action_kill(self) -> None:
         """The kill switch: halt, cancel every order, close every position, verify flat. No confirmation."""
-        trader = self.trader
-        if trader is None:
+        desk = self.desk
+        if desk is None:
             self.notify("KILL: trading is not running on this venue yet; nothing to kill", severity="error")
             return
         while len(self.screen_stack) > 1:  # the emergency key wins over any dialog
             self.pop_screen()
-        task = trader.start_kill("kill key")
+        self._keys_pending.clear()  # keys typed before the kill no longer apply
+        if not desk.kill_running:
+            self._kill_deadline = self.mono() + desk.settings.kill_deadline_s
+        task = desk.start_kill("kill key")
         if self.harvester is not None and self.harvester.status == "running":
             self.harvester.status = "halted"  # the kill switch halts the harvester too
             self.run_worker(self.harvester.stop(), group="harvester")
-        self.kill_banner.show(trader.kill_status)
+        self.kill_banner.show(desk.kill_status, self.mono(), deadline_mono=self._kill_deadline)
         self.bell()
         task.add_done_callback(lambda t: self.call_later(self._kill_done, t))
 
@@ -549,52 +690,40 @@ class PftermApp(App[int]):
         self.notify(report.summary(), title="KILL SWITCH", severity="information" if report.flat else "error",
                     timeout=20)  # fmt: skip
         self.bell()
-        h = self.harvester
-        if h is not None and any(p.side == "short_perp" and p.spot_pair for p in h.positions.values()):
-            # the perps are closed: a carry's spot leg left alone would now be an unhedged long
-            self.run_worker(self._unwind_harvest_spot(), group="orders")
-
-    async def _unwind_harvest_spot(self) -> None:
-        h, trader = self.harvester, self.trader
-        if h is None or trader is None:
-            return
-        from core.portfolio import ActivityLevel
-
-        for line in await h.unwind_spot():
-            trader.note(ActivityLevel.OK if "filled" in line else ActivityLevel.ERROR, f"kill: {line}")
 
     def action_resume(self) -> None:
         """Leave HALTED after a kill: back to ACTIVE and hide the banner."""
-        trader = self._ready_trader("resume")
-        if trader is None:
+        desk = self._ready_desk("resume")
+        if desk is None:
             return
-        status = trader.kill_status
+        status = desk.kill_status
         if status is not None and status.phase is KillPhase.RUNNING:
             self.notify("the kill switch is still running", severity="warning")
             return
-        trader.resume()
+        desk.resume()
         self.notify("trading ACTIVE again")
 
     def action_order(self) -> None:
         """Open the order ticket for the selected market."""
-        trader = self._ready_trader("order")
+        desk = self._ready_desk("order")
         sym = self._focus_symbol()
-        if trader is None or sym is None:
+        if desk is None or sym is None:
             return
 
         def done(intent: OrderIntent | None) -> None:
             if intent is not None:
                 self._send([intent], "order")
 
-        self.push_screen(OrderTicketScreen(sym, trader.mark(sym), trader.quote), done)
+        band = desk.settings.limits.fat_finger_band
+        self.push_screen(OrderTicketScreen(sym, desk.mark(sym), desk.quote, fat_finger_band=band), done)
 
     def action_hedge(self) -> None:
         """Preview the perp order that neutralises the selected asset's delta."""
-        trader = self._ready_trader("hedge")
+        desk = self._ready_desk("hedge")
         sym = self._focus_symbol()
-        if trader is None or sym is None:
+        if desk is None or sym is None:
             return
-        preview, reason = trader.preview_hedge(sym)
+        preview, reason = desk.preview_hedge(sym)
         refusal, note = (reason, None) if preview is not None else (None, reason)
         if preview is None and reason and "nothing to hedge" not in reason:
             refusal, note = reason, None
@@ -607,10 +736,10 @@ class PftermApp(App[int]):
 
     def action_rebalance(self) -> None:
         """Preview the orders bringing every asset over the threshold back to delta-neutral."""
-        trader = self._ready_trader("rebalance")
-        if trader is None:
+        desk = self._ready_desk("rebalance")
+        if desk is None:
             return
-        view, refusal = trader.preview_rebalance()
+        view, refusal = desk.preview_rebalance()
 
         def done(ok: bool | None) -> None:
             if ok and view.hedges:
@@ -619,9 +748,9 @@ class PftermApp(App[int]):
         self.push_screen(RebalanceScreen(view, refusal), done)
 
     def action_harvest(self) -> None:
-        """Start or stop the funding harvester on this account (in-process, same trader)."""
-        trader = self._ready_trader("harvester")
-        if trader is None:
+        """Start or stop the funding harvester on this account (in-process, same desk)."""
+        desk = self._ready_desk("harvester")
+        if desk is None:
             return
         from core.harvester import Harvester
         from core.sim_session import harvester_settings
@@ -630,18 +759,18 @@ class PftermApp(App[int]):
             self.run_worker(self.harvester.stop(), group="harvester")
             self.notify("harvester stopped; its positions stay open")
             return
-        if trader.state is not trader.state.ACTIVE:
+        if desk.state is not desk.state.ACTIVE:
             self.notify("trading is halted: resume (R) before starting the harvester", severity="warning")
             return
         if self.harvester is None:
             hedge = self.session.hedge if self.session is not None else None
             self.harvester = Harvester(
-                trader, harvester_settings(self.settings), now_ms=self.engine.clock.now_ms, hedge=hedge
+                desk, harvester_settings(self.settings), now_ms=self.engine.clock.now_ms, hedge=hedge
             )
         elif self.harvester.hedge is None and self.session is not None and self.session.hedge is not None:
             # the Binance leg came up after the harvester was first started: use it from now on
             self.harvester.hedge = self.session.hedge
-            trader.attach_hedge(self.session.hedge)
+            desk.attach(self.session.hedge)
         rate = self.endpoint.clock_rate or 1.0
         self.harvester.status = "running"
         self.run_worker(self.harvester.run(wall_per_venue_s=1.0 / rate), group="harvester", exclusive=True)
@@ -649,10 +778,10 @@ class PftermApp(App[int]):
 
     def action_cancel_all(self) -> None:
         """Cancel every open order (one batch, journalled)."""
-        trader = self._ready_trader("cancel all")
-        if trader is None or trader.account is None:
+        desk = self._ready_desk("cancel all")
+        if desk is None or desk.account is None:
             return
-        orders = list(trader.account.orders)
+        orders = list(desk.account.orders)
         if not orders:
             self.notify("no open orders")
             return
@@ -668,10 +797,10 @@ class PftermApp(App[int]):
 
     def on_open_orders_panel_cancel_requested(self, message: OpenOrdersPanel.CancelRequested) -> None:
         """``c`` on an open order cancels it."""
-        trader = self._ready_trader("cancel")
-        if trader is None or trader.account is None:
+        desk = self._ready_desk("cancel")
+        if desk is None or desk.account is None:
             return
-        orders = [o for o in trader.account.orders if o.oid == message.oid]
+        orders = [o for o in desk.account.orders if o.oid == message.oid]
         if orders:
             self.run_worker(self._cancel(orders), group="orders")
 
@@ -679,10 +808,10 @@ class PftermApp(App[int]):
         self.run_worker(self._submit(intents, what), group="orders")
 
     async def _submit(self, intents: list[OrderIntent], what: str) -> None:
-        trader = self.trader
-        if trader is None:
+        desk = self.desk
+        if desk is None:
             return
-        outcomes = await trader.submit(intents)
+        outcomes = await desk.submit(intents)
         bad = [o for o in outcomes if o.status in ("refused", "error", "unknown")]
         for o in bad[:3]:
             self.notify(o.message, title=f"{what} {o.status}", severity="error", timeout=10)
@@ -691,10 +820,10 @@ class PftermApp(App[int]):
                         timeout=4)  # fmt: skip
 
     async def _cancel(self, orders) -> None:
-        trader = self.trader
-        if trader is None:
+        desk = self.desk
+        if desk is None:
             return
-        done, failures = await trader.cancel(orders)
+        done, failures = await desk.cancel(orders)
         if failures:
             self.notify(failures[0], title="cancel failed", severity="error", timeout=10)
         else:
@@ -736,7 +865,7 @@ class PftermApp(App[int]):
 
 
 def _no_trading_portfolio(session: MarketSession | None):
-    """The portfolio shown before a trader exists (venue starting) or with trading off."""
+    """The portfolio shown before a desk exists (venue starting) or with trading off."""
     from core.portfolio import PortfolioView
     from core.risk import TradingState
 

@@ -23,6 +23,7 @@ configuration file (TOML, optional; flags override it):
              flip_min_apr = 0.10; bell = true
   [ui]       flush_hz = 8; sort = "abs_funding"; kill_key = "ctrl+k"
              (funding | abs_funding | oi | oi_change | volume | symbol)
+             kill_key: a key a terminal sends (ctrl+k, ctrl+x, f12) that nothing else uses
   [trading]  allow_mainnet = false; key_file = "PATH"; account = "0x..."
              kill_slippage = 0.05; kill_deadline_s = 10; order_slippage = 0.01
              rebalance_threshold = 0.05; dead_man_switch = false; dead_man_lead_s = 60
@@ -54,6 +55,7 @@ examples:
   pfterm harvest --venue sim --speed 3600 --duration 7d --seed 7 --report json
   pfterm harvest --profile moderate --venue hyperliquid --key-file ~/.config/pfterm/hl.key
   pfterm report --since 7d
+  pfterm report --account 0x12ab34 --json   one account's book, open legs marked
 """
 
 
@@ -102,16 +104,40 @@ def build_parser() -> argparse.ArgumentParser:
                       help="venue base URL, e.g. hyperliquid=http://127.0.0.1:8765 (a running pfterm sim)")  # fmt: skip
     kill.add_argument("--key-file", type=Path, metavar="PATH", default=argparse.SUPPRESS, help="trading key file (chmod 600)")
     kill.add_argument("--log-file", type=Path, metavar="PATH", default=argparse.SUPPRESS, help="log file")
+    resume = sub.add_parser(
+        "resume",
+        help="set the account's trading state back to ACTIVE after a kill (every pfterm process on it resumes)",
+        description="The trading state (ACTIVE / REDUCING / HALTED) is shared by every pfterm process trading "
+        "an account, through the journal. A kill (console key, pfterm kill, daily loss limit) halts them all; "
+        "this sets ACTIVE again, like R in the console, and prints who halted it and why. Needs no venue.",
+    )
+    for flag, kw in (
+        ("--config", dict(type=Path, metavar="PATH", help="TOML config file")),
+        ("--venue", dict(choices=["sim", "hyperliquid"], help="venue")),
+        ("--network", dict(choices=["mainnet", "testnet"], help="Hyperliquid network")),
+        ("--url", dict(action="append", metavar="VENUE=URL", help="venue base URL (which account network)")),
+        ("--key-file", dict(type=Path, metavar="PATH", help="trading key file (chmod 600): which account")),
+        ("--log-file", dict(type=Path, metavar="PATH", help="log file")),
+    ):
+        resume.add_argument(flag, default=argparse.SUPPRESS, **kw)  # type: ignore[arg-type]
     report = sub.add_parser(
         "report",
-        help="P&L attribution per position and strategy from the trading journal (read only)",
-        description="Attribute realised P&L to positions: net = spot + perp + funding - fees "
-        "(DOMAIN.md section 7), per position, per strategy and in total, with the win rate.",
+        help="P&L attribution per position and strategy from the trading journal, one report per account book",
+        description="Attribute P&L to positions: net = spot + perp + funding - fees (DOMAIN.md section 7), "
+        "per position, per strategy and in total, with the win rate; one report per book (an account, or "
+        "the accounts of a perp-against-perp pair), naming the accounts it covers. Open legs are marked "
+        "at the venue's mids (Hyperliquid mainnet/testnet, or --url hyperliquid=URL), shown apart from "
+        "the realised figures; a position with a leg closed and another held is flagged partly open.",
     )
     report.add_argument("--since", metavar="SINCE",
                         help="ISO date/datetime (UTC), e.g. 2026-01-05, or a duration back from now: 7d, 24h")  # fmt: skip
-    report.add_argument("--json", action="store_true", help="print JSON instead of the table")
+    report.add_argument("--json", action="store_true", help='print JSON instead of the table: {"books": [report, ...]}')
     report.add_argument("--journal", type=Path, metavar="PATH", help="journal file (default: trading.journal)")
+    report.add_argument("--account", metavar="LABEL_OR_ADDRESS",
+                        help="only the book of this account: its address/id (or a 6+ character prefix) or its label")  # fmt: skip
+    report.add_argument("--url", action="append", metavar="VENUE=URL", default=argparse.SUPPRESS,
+                        help="read marks there: hyperliquid=URL (for books not on mainnet/testnet)")  # fmt: skip
+    report.add_argument("--no-marks", action="store_true", help="do not read marks: open legs stay unpriced")
     report.add_argument("--config", type=Path, metavar="PATH", default=argparse.SUPPRESS, help="TOML config file")
     harvest = sub.add_parser(
         "harvest",
@@ -200,6 +226,9 @@ def _setup_logging(path: Path | None) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``pfterm`` console script; returns the exit status."""
+    import time
+
+    started = time.perf_counter()  # pfterm kill's deadline counts from here
     args = build_parser().parse_args(argv)
     if args.command == "sim":
         from core.sim.__main__ import main as sim_main
@@ -226,6 +255,14 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         sys.stderr.write(f"pfterm: error: {exc}\n")
         return 2
+    if args.command is None:
+        # the console's keys: a remapped key must be typable and free (one line, exit 2)
+        from tui.bindings import remap_problem, remapped_keys
+
+        problem = remap_problem(remapped_keys(settings.ui))
+        if problem is not None:
+            sys.stderr.write(f"pfterm: error: {problem}\n")
+            return 2
     if args.command == "harvest":
         return _harvest(args, settings)
     if args.command == "scan":
@@ -241,7 +278,9 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"pfterm: error: {exc}\n")
         return 2
     if args.command == "kill":
-        return _kill(settings, endpoint, access)
+        return _kill(settings, endpoint, access, started)
+    if args.command == "resume":
+        return _resume(settings, endpoint, access)
 
     from tui.app import PftermApp
 
@@ -387,17 +426,60 @@ def _session_text(report: dict) -> str:
     return "\n".join(lines)
 
 
+MARKS_TIMEOUT_S = 5.0
+"""How long ``pfterm report`` waits for a venue's mids before reporting open legs unpriced."""
+
+
+def _read_mids(url: str, timeout_s: float = MARKS_TIMEOUT_S) -> dict[str, float]:
+    """Hyperliquid ``allMids`` at ``url`` (a base URL or ``"mainnet"``/``"testnet"``): USD mid
+    by coin, perp symbols and spot pairs.
+
+    Raises:
+        core.venues.errors.VenueError, TimeoutError, ValueError: unreadable within ``timeout_s``.
+    """
+    import asyncio
+
+    from core.venues.hyperliquid.rest import HyperliquidInfo
+
+    async def read() -> dict[str, float]:
+        async with HyperliquidInfo(url, timeout_s=timeout_s) as info:
+            return await asyncio.wait_for(info.all_mids(), timeout_s + 1.0)
+
+    return asyncio.run(read())
+
+
+def _marks_source(book, urls: dict[str, str]) -> tuple[str | None, str]:
+    """Where the marks of ``book``'s open legs are read: its Hyperliquid account's network
+    (mainnet, testnet) or the ``hyperliquid`` URL given (``--url``/config) for any other
+    network; ``(None, why)`` when there is none."""
+    hl = next((m for m in book.members if m.venue == "hyperliquid"), None)
+    if hl is None:
+        return None, f"no Hyperliquid account in the book to read marks from ({book.primary.label})"
+    if hl.network in ("mainnet", "testnet"):
+        return hl.network, ""
+    if urls.get("hyperliquid"):
+        return urls["hyperliquid"], ""
+    if hl.network.startswith("sim:"):
+        return None, "the embedded simulator session has ended; pass --url hyperliquid=URL to mark at another venue"
+    if hl.network.startswith("url:"):
+        return None, f"pass --url hyperliquid=URL to read marks from {hl.network[4:]}"
+    return None, f"network {hl.network!r} has no known URL; pass --url hyperliquid=URL"
+
+
 def _report(args: argparse.Namespace) -> int:
-    """``pfterm report``: print the journal's P&L attribution (table or JSON); exit 0, or 2
-    with one line for a bad --since, config or journal path."""
+    """``pfterm report``: the journal's P&L attribution, one report per book (table or
+    ``{"books": [...]}`` JSON), open legs marked at the venue's mids when they can be read
+    (else noted unpriced, one line each); exit 0, or 2 with one line for a bad --since,
+    --url, --account, config or journal path."""
     import json
 
-    from core.config import ConfigError, load_settings
-    from core.report import build_report, parse_since, report_json, report_text
+    from core.config import ConfigError, load_settings, parse_url_overrides
+    from core.report import books_matching, build_report, parse_since, report_json, report_text
 
     try:
         since_ms = None if args.since is None else parse_since(args.since)
         settings = load_settings(args.config, required=args.config is not None)
+        urls = {**settings.urls, **parse_url_overrides(getattr(args, "url", None) or [])}
     except (ValueError, ConfigError) as exc:
         sys.stderr.write(f"pfterm report: error: {exc}\n")
         return 2
@@ -414,26 +496,63 @@ def _report(args: argparse.Namespace) -> int:
 
     from core.journal import Journal, JournalError
 
+    aliases = settings.trading.spot_aliases
+    mids: dict[str, dict[str, float] | str] = {}  # source → mids, or why they could not be read
     try:
         with Journal(path) as journal:
-            report = build_report(journal, since_ms=since_ms, aliases=settings.trading.spot_aliases)
+            books = journal.books()
+            if args.account is not None:
+                books = books_matching(books, args.account)
+                if not books:
+                    n = len(journal.accounts())
+                    sys.stderr.write(
+                        f"pfterm report: error: no account matching {args.account!r} in {path} ({n} account(s))\n"
+                    )
+                    return 2
+            reports = []
+            for book in books:
+                report = build_report(journal, since_ms=since_ms, aliases=aliases, book=book)
+                if any(p.is_open for p in report.positions):
+                    source, why = (None, "--no-marks") if args.no_marks else _marks_source(book, urls)
+                    if source is not None and source not in mids:
+                        try:
+                            mids[source] = _read_mids(source)
+                        except Exception as exc:  # noqa: BLE001 - any failure: report unpriced, say why
+                            mids[source] = f"{source}: {type(exc).__name__}: {exc}".splitlines()[0][:160]
+                    got = None if source is None else mids[source]
+                    if isinstance(got, dict):
+                        report = build_report(journal, since_ms=since_ms, aliases=aliases, book=book, marks=got)
+                        report.notes.append(f"open legs marked at the mids of {source}")
+                        if any(leg.leg == "hedge" for p in report.positions for leg in p.open_legs):
+                            report.notes.append("the hedge venue's legs are marked at the Hyperliquid mid")
+                    else:
+                        report.notes.append(f"open legs unpriced: {why or got}")
+                reports.append(report)
     except (sqlite3.Error, JournalError) as exc:
         sys.stderr.write(f"pfterm report: error: cannot read the journal {path}: {exc}\n")
         return 2
     if args.json:
-        print(json.dumps(report_json(report), indent=2, sort_keys=True))
-    elif not report.positions:
-        from datetime import UTC, datetime
+        print(json.dumps({"books": [report_json(r) for r in reports]}, indent=2, sort_keys=True))
+        return 0
+    from datetime import UTC, datetime
 
-        when = "its start" if since_ms is None else datetime.fromtimestamp(since_ms / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    when = "its start" if since_ms is None else datetime.fromtimestamp(since_ms / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    shown = [r for r in reports if r.positions]
+    if not shown:
         print(f"no fills in the journal since {when}")
-    else:
-        print(report_text(report))
+        return 0
+    print("\n\n".join(report_text(r) for r in shown))
+    quiet = [r.book.label for r in reports if not r.positions and r.book is not None]
+    if quiet:
+        print(f"\nno fills since {when} for: " + "; ".join(quiet))
     return 0
 
 
-def _kill(settings, endpoint, access) -> int:
+def _kill(settings, endpoint, access, started: float) -> int:
+    """``pfterm kill``: exit 0 only when every venue is verified flat, 1 otherwise (what is left
+    is printed), 2 for bad arguments. Whatever happens, one line per problem, never a traceback."""
     import asyncio
+    import logging
 
     from core.session import kill_headless
 
@@ -446,8 +565,41 @@ def _kill(settings, endpoint, access) -> int:
     if not access.can_trade:
         sys.stderr.write(f"pfterm kill: error: read-only: {access.read_only}\n")
         return 2
-    report = asyncio.run(kill_headless(settings, endpoint, access, write=lambda line: print(line, flush=True)))
+    try:
+        report = asyncio.run(
+            kill_headless(settings, endpoint, access, write=lambda line: print(line, flush=True), started=started)
+        )
+    except KeyboardInterrupt:
+        sys.stderr.write("pfterm kill: interrupted; the account is HALTED, positions may be left open\n")
+        return 1
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, never a traceback
+        logging.getLogger("pfterm.kill").exception("pfterm kill failed")
+        sys.stderr.write(f"pfterm kill: error: {type(exc).__name__}: {exc} (details in the log)\n")
+        return 1
     return 0 if report.flat else 1
+
+
+def _resume(settings, endpoint, access) -> int:
+    """``pfterm resume``: ACTIVE again for the account (and its Binance leg); exit 0, or 2 with
+    one line (embedded simulator, no account, journal unreadable)."""
+    import sqlite3
+
+    from core.journal import JournalError
+    from core.session import resume_accounts
+
+    if endpoint.embedded:
+        sys.stderr.write("pfterm resume: error: the embedded simulator's account lives in its console; press R there\n")
+        return 2
+    if not access.account:
+        sys.stderr.write(f"pfterm resume: error: which account? {access.read_only or 'no key'}\n")
+        return 2
+    try:
+        for line in resume_accounts(settings, endpoint, access):
+            print(line)
+    except (sqlite3.Error, JournalError, ValueError) as exc:
+        sys.stderr.write(f"pfterm resume: error: {exc}\n")
+        return 2
+    return 0
 
 
 if __name__ == "__main__":

@@ -509,6 +509,10 @@ class PortfolioPanel(Static):
         if v.updated_ms is not None:
             head.append(f"  updated {_utc(v.updated_ms)}", style="dim")
         parts.append(head)
+        if v.state_reason:
+            hint = " · R resumes" if v.state.value != "active" else ""
+            parts.append(Text(f"{v.state.value.upper()}: {v.state_reason}{hint}", style=f"{STATE_STYLE[v.state]}",
+                              no_wrap=False))  # fmt: skip
         if v.read_only:
             parts.append(Text(f"read-only: {v.read_only}", style="bold #0d1117 on #ffd166"))
         if v.error:
@@ -630,15 +634,29 @@ class ActivityLog(RichLog):
         return t
 
 
-class KillBanner(Static):
+class KillBanner(Widget):
     """The kill switch's progress, docked at the top of its container; hidden when idle.
 
-    RUNNING is white on red, FLAT black on green, FAILED white on dark red with every failure.
-    Text wraps, so it stays readable at 80 columns.
+    RUNNING is white on red with a live countdown to the run's deadline (it keeps moving even
+    when the venue answers nothing and the status does not change); FLAT is black on green and
+    FAILED white on dark red with every failure, both followed by the trading state the kill
+    left (HALTED) and the keys: :attr:`RESUME_KEY` resumes trading, :attr:`HIDE_KEY` hides the
+    banner (:meth:`hide`; a running kill cannot be hidden). Text wraps, so it stays readable at
+    80 columns.
+
+    Cheap at the console's flush rate: an unchanged status with the same countdown (tenths of
+    a second) does nothing; a countdown tick repaints the banner alone, and the screen is laid
+    out again only when the status, and so possibly the banner's height, changes.
     """
 
     MAX_LINES = 4
     """How many ``closed`` and ``failures`` lines are listed before ``+N more``."""
+
+    RESUME_KEY = "R"
+    """The key that resumes trading after a kill (the console's ``resume`` binding)."""
+
+    HIDE_KEY = "Esc"
+    """The key that hides a finished kill's banner (the console's Escape, once no filter is open)."""
 
     DEFAULT_CSS = """
     KillBanner {
@@ -666,24 +684,76 @@ class KillBanner(Static):
     def __init__(self, *, name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(name=name, id=id, classes=classes)
         self.status: KillStatus | None = None
+        """The status shown (or hidden by :meth:`hide`), ``None`` when idle."""
+        self.remaining_s: float | None = None
+        """Seconds to the deadline at the last :meth:`show`, to a tenth (negative: past it);
+        ``None`` without a deadline or when the run is over."""
+        self.hidden: KillStatus | None = None
+        """The finished status the trader hid; the banner stays hidden until the status changes."""
+        self._shape: tuple[KillStatus | None, bool] = (None, True)
 
-    def show(self, status: KillStatus | None) -> None:
-        """Hide the banner (``None``) or render ``status``; unchanged status does nothing."""
-        if status == self.status and (status is not None) == self.display:
+    def show(
+        self, status: KillStatus | None, now_mono: float | None = None, *, deadline_mono: float | None = None
+    ) -> None:
+        """Hide the banner (``None``) or render ``status``.
+
+        Args:
+            status: the kill switch's progress, ``None`` when no kill is shown.
+            now_mono: the console's monotonic clock, seconds (the same clock as the deadline).
+            deadline_mono: when the run gives up, monotonic seconds, for a status that does not
+                carry its own ``deadline_mono``.
+        """
+        remaining = None
+        if status is not None and status.phase is KillPhase.RUNNING and now_mono is not None:
+            deadline = status.deadline_mono if status.deadline_mono is not None else deadline_mono
+            if deadline is not None:
+                remaining = round(deadline - now_mono, 1)
+        visible = status is not None and status != self.hidden
+        if status == self.status and remaining == self.remaining_s and visible == self.display:
             return
+        # the countdown has a fixed width, so a tick never changes the banner's height; its
+        # wording changes (and may wrap differently) only when the deadline passes
+        shape = (status, remaining is None or remaining >= 0)
+        relayout = shape != self._shape or visible != self.display
+        self._shape = shape
         self.status = status
+        self.remaining_s = remaining
         if status is None:
+            self.hidden = None
+        if not visible or status is None:
             self.display = False
             return
         self.set_class(status.phase is KillPhase.RUNNING, "-running")
         self.set_class(status.phase is KillPhase.FLAT, "-flat")
         self.set_class(status.phase is KillPhase.FAILED, "-failed")
-        self.update(self.render_status(status))
         self.display = True
+        self.refresh(layout=relayout)
+
+    def hide(self) -> bool:
+        """Hide a finished kill's banner until the status changes; a running kill stays.
+        Returns whether the banner was hidden."""
+        s = self.status
+        if s is None or s.phase is KillPhase.RUNNING or not self.display:
+            return False
+        self.hidden = s
+        self.display = False
+        return True
+
+    @property
+    def hideable(self) -> bool:
+        """Whether :meth:`hide` would hide something: a finished kill is on screen."""
+        return self.display and self.status is not None and self.status.phase is not KillPhase.RUNNING
+
+    def render(self) -> Text:  # noqa: D102 - Textual hook
+        if self.status is None:
+            return Text()
+        return self.render_status(self.status, self.remaining_s)
 
     @classmethod
-    def render_status(cls, s: KillStatus) -> Text:
-        """The banner text for ``s`` (headline, the venue's message, then closes and failures)."""
+    def render_status(cls, s: KillStatus, remaining_s: float | None = None) -> Text:
+        """The banner text for ``s`` (headline, the venue's message, then closes and failures;
+        after the run, the trading state and the keys). ``remaining_s``: seconds to the
+        deadline of a running kill (negative: past it), ``None`` when unknown."""
         closed = len(s.closed)
         if s.phase is KillPhase.RUNNING:
             head = f"KILL SWITCH — round {s.rounds}, {s.elapsed_ms}ms: cancelled {s.cancelled}, closing…"
@@ -698,6 +768,11 @@ class KillBanner(Static):
                 f"cancelled {s.cancelled}, closed {closed}, {len(s.failures)} failed"
             )
         t = Text(head, style="bold")
+        if s.phase is KillPhase.RUNNING and remaining_s is not None:
+            if remaining_s >= 0:
+                t.append(f"\ngives up in {remaining_s:5.1f} s")
+            else:
+                t.append(f"\ndeadline passed {-remaining_s:5.1f} s ago, still waiting for the venue")
         if s.message and s.message != head and s.phase is KillPhase.RUNNING:
             t.append(f"\n{s.message}")
         for mark, lines in (("✓", s.closed), ("✗", s.failures)):
@@ -705,6 +780,9 @@ class KillBanner(Static):
                 t.append(f"\n  {mark} {line}")
             if len(lines) > cls.MAX_LINES:
                 t.append(f"\n  +{len(lines) - cls.MAX_LINES} more")
+        if s.phase is not KillPhase.RUNNING:
+            t.append(f"\ntrading {s.state}: ", style="bold")
+            t.append(f"{cls.RESUME_KEY} resumes trading · {cls.HIDE_KEY} hides this banner")
         return t
 
 

@@ -1,0 +1,457 @@
+"""The kill switch on one venue: cancel every order, close every position, sell the carries'
+spot legs, verify, and keep at it until flat or the deadline.
+
+:func:`kill_venue` runs on one :class:`~core.trading.orders.OrderManager`; the desk runs it on
+every venue at once under one deadline (:meth:`core.trading.desk.Desk.kill`). The rules:
+
+* **a hard deadline**: ``deadline`` (the caller's monotonic clock, seconds) bounds everything;
+  every request is cut off at it, and at it the run reports exactly what is left;
+* **every read is retried** on any venue or transport failure (timeouts, resets, HTTP 429
+  honouring ``Retry-After``, 5xx, a malformed answer) with a short backoff, within a per-round
+  budget (:data:`READ_BUDGET_S`); nothing escapes as an exception;
+* **cancels and closes go out even when a read fails**: the last known orders, positions and
+  prices are used, then the next round verifies. Closes are reduce-only IOCs at mid (else mark) ±
+  ``slippage``: sending one again on a stale reading can never open or flip a position, and a
+  new round always sends new cloids sized from the latest reading, so nothing is ever resent;
+* **a carry's spot leg is sold too**: at the first reading, spot held against a perp short of the
+  same asset (``UBTC`` against a ``BTC`` short) is a cash-and-carry's long leg; once the perp is
+  closed it would be an unhedged long, so ``min(spot, |short|)`` of it is sold with IOCs (spot
+  held beyond that, or without a short, is the trader's and stays);
+* **one journal transaction** records a round's cancels and closes before they leave.
+
+Sources: ``VENUES.md`` Hyperliquid (no market orders, no cancel-all), ``DOMAIN.md`` §3 (carry
+legs), Binance USDⓈ-M ``allOpenOrders``.
+
+Units: sizes base units, prices USD, durations seconds (monotonic clock), ``*_ms`` wall ms.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.models import OpenOrder, OrderIntent, Position, SpotBalance
+from core.trading.orders import OrderManager, fmt_px, fmt_sz
+from core.trading.retrying import read_retrying
+from core.trading.venue import AccountSnapshot, VenueAccount
+from core.venues.errors import VenueError
+from core.venues.hyperliquid.orders import Cloid
+from core.venues.reconnect import URGENT
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "READ_BUDGET_S",
+    "KillPlan",
+    "KillReport",
+    "VenueKillReport",
+    "carry_spot_to_sell",
+    "kill_venue",
+    "plan_kill",
+]
+
+READ_BUDGET_S = 1.0
+"""How long one round keeps retrying a failed read before acting on the last known state, s."""
+ROUND_PAUSE_S = (0.1, 0.3)
+"""Pause after a round before verifying: the first two rounds, then later ones (a thin book refills)."""
+SPOT_DUST_USD = 10.0
+"""Spot left to sell worth less than this is dust (below the venue's minimum order), USD."""
+
+
+
+@dataclass(slots=True)
+class VenueKillReport:
+    """The kill switch on one venue.
+
+    ``flat``: no position, no open order and no carry spot left at the last *verified* reading;
+    ``acked_ms``: start → every cancel and close of round 1 answered; ``elapsed_ms``: start → end;
+    ``rounds`` sent; ``cancelled`` orders; ``closed``: one line per close fill; ``failures``: one
+    line per thing that went wrong and is still true at the end; ``remaining_positions`` /
+    ``remaining_orders`` / ``remaining_spot``: what the last reading still showed.
+    """
+
+    venue: str
+    flat: bool = False
+    acked_ms: float | None = None
+    elapsed_ms: float = 0.0
+    rounds: int = 0
+    cancelled: int = 0
+    closed: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    remaining_positions: list[Position] = field(default_factory=list)
+    remaining_orders: list[OpenOrder] = field(default_factory=list)
+    remaining_spot: list[str] = field(default_factory=list)
+    account_read: bool = False
+    """Whether the account was read at least once (else what is left is unknown)."""
+
+    def left(self) -> list[str]:
+        """One line per thing still open (positions, orders, carry spot)."""
+        if not self.account_read:
+            return [f"{self.venue}: the account could not be read: its positions and orders are unknown"]
+        out = [f"{self.venue} {p.symbol} {fmt_sz(p.size)} still open" for p in self.remaining_positions]
+        out += [f"{self.venue} {o.symbol} order {o.oid} still open" for o in self.remaining_orders]
+        out += [f"{self.venue} {line}" for line in self.remaining_spot]
+        return out
+
+
+@dataclass(slots=True)
+class KillReport:
+    """The kill switch across every venue of the desk.
+
+    * ``flat``: every venue flat; ``acked_ms``: start → round 1 answered on every venue;
+      ``elapsed_ms``: start → end (wall); ``rounds``: the most rounds any venue needed;
+    * ``cancelled``, ``closed``, ``failures``, ``remaining_*``: summed over the venues;
+    * ``deadline_s``: the deadline it ran under; ``started``: the desk's monotonic clock at
+      the start; ``venues``: each venue's :class:`VenueKillReport`.
+    """
+
+    flat: bool = False
+    acked_ms: float | None = None
+    elapsed_ms: float = 0.0
+    rounds: int = 0
+    cancelled: int = 0
+    closed: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    remaining_positions: list[Position] = field(default_factory=list)
+    remaining_orders: list[OpenOrder] = field(default_factory=list)
+    remaining_spot: list[str] = field(default_factory=list)
+    started: float = 0.0
+    deadline_s: float = 0.0
+    venues: list[VenueKillReport] = field(default_factory=list)
+
+    @classmethod
+    def merge(cls, parts: Sequence[VenueKillReport], *, started: float, deadline_s: float, elapsed_ms: float) -> KillReport:
+        """One report from each venue's."""
+        acks = [p.acked_ms for p in parts if p.acked_ms is not None]
+        return cls(
+            flat=bool(parts) and all(p.flat for p in parts),
+            acked_ms=max(acks) if acks and len(acks) == len(parts) else None,
+            elapsed_ms=elapsed_ms,
+            rounds=max((p.rounds for p in parts), default=0),
+            cancelled=sum(p.cancelled for p in parts),
+            closed=[line for p in parts for line in p.closed],
+            failures=[line for p in parts for line in p.failures],
+            remaining_positions=[x for p in parts for x in p.remaining_positions],
+            remaining_orders=[x for p in parts for x in p.remaining_orders],
+            remaining_spot=[x for p in parts for x in p.remaining_spot],
+            started=started,
+            deadline_s=deadline_s,
+            venues=list(parts),
+        )
+
+    def left(self) -> list[str]:
+        """One line per thing still open, every venue."""
+        return [line for v in self.venues for line in v.left()]
+
+    def summary(self) -> str:
+        """One line: flat or not, how long, what was done (or is left)."""
+        if self.flat:
+            return (
+                f"kill switch: FLAT in {self.elapsed_ms:.0f} ms — {self.cancelled} order(s) cancelled, "
+                f"{len(self.closed)} close fill(s), {self.rounds} round(s)"
+            )
+        unread = [v.venue for v in self.venues if not v.account_read]
+        if unread:
+            left = f"{', '.join(unread)} account(s) never read: positions and orders unknown"
+        else:
+            left = (
+                f"{len(self.remaining_positions)} position(s), {len(self.remaining_orders)} order(s)"
+                + (f", {len(self.remaining_spot)} carry spot leg(s)" if self.remaining_spot else "")
+                + " left"
+            )
+        why = f": {self.failures[0]}" if self.failures else ""
+        return f"kill switch: NOT FLAT after {self.elapsed_ms:.0f} ms — {left}{why}"
+
+
+@dataclass(slots=True)
+class KillPlan:
+    """One round of the kill switch on one venue: ``cancels`` (every open order),
+    ``closes`` (reduce-only IOCs, one per position), ``spot_sells`` (IOCs selling carry spot)
+    and ``skipped`` (one line per thing that cannot be sent, with the reason)."""
+
+    cancels: list[OpenOrder] = field(default_factory=list)
+    closes: list[OrderIntent] = field(default_factory=list)
+    spot_sells: list[OrderIntent] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+def _usable(px: float | None) -> bool:
+    return px is not None and math.isfinite(px) and px > 0
+
+
+def carry_spot_to_sell(account: VenueAccount) -> dict[str, float]:
+    """The carry spot legs of ``account``: per asset, ``min(spot, |perp short|)`` base units
+    where spot of the asset is held against a short perp of it (``DOMAIN.md`` §3)."""
+    shorts = {p.symbol: -p.size for p in account.positions if p.size < 0}
+    out: dict[str, float] = {}
+    for b in account.spot:
+        short = shorts.get(b.coin, 0.0)
+        if b.total > 0 and short > 0:
+            out[b.coin] = out.get(b.coin, 0.0) + min(b.total, short)
+    return out
+
+
+def plan_kill(
+    om: OrderManager,
+    orders: Sequence[OpenOrder],
+    positions: Sequence[Position],
+    mids: Mapping[str, float],
+    slippage: float,
+    *,
+    spot_left: Mapping[str, float] | None = None,
+    spot_held: Sequence[SpotBalance] = (),
+    new_cloid: Callable[[], str] = lambda: Cloid.new().raw,
+) -> KillPlan:
+    """The round for ``om``'s venue: cancel every order; close every position with a
+    reduce-only IOC for its full size (rounded to the nearest lot: a reduce-only order cannot
+    exceed the position) at mid (else the position's mark) ± ``slippage``, rounded away from
+    mid; sell ``spot_left`` (asset → base units still to sell, capped by ``spot_held``) with IOCs
+    on the asset's spot pair. Zero-size positions are ignored; what cannot be priced or sized is
+    in ``skipped`` with the reason, never silently dropped."""
+    plan = KillPlan(cancels=list(orders))
+    for p in positions:
+        if p.size == 0:
+            continue
+        inst = om.instrument(p.symbol)
+        if inst is None:
+            plan.skipped.append(f"{om.venue} {p.symbol}: not in the venue's markets; close it by hand")
+            continue
+        ref = mids.get(p.symbol)
+        if not _usable(ref):
+            ref = p.mark_px if _usable(p.mark_px) else None
+        if ref is None:
+            plan.skipped.append(f"{om.venue} {p.symbol}: no price to close at")
+            continue
+        is_buy = p.size < 0
+        try:
+            size = inst.rules.round_size(abs(p.size))
+            px = inst.rules.aggressive_price(ref, is_buy, slippage)
+        except ValueError as exc:
+            plan.skipped.append(f"{om.venue} {p.symbol}: close cannot be priced: {exc}")
+            continue
+        if size <= 0:
+            plan.skipped.append(f"{om.venue} {p.symbol}: size {fmt_sz(abs(p.size))} is below one lot")
+            continue
+        plan.closes.append(OrderIntent(p.symbol, inst.asset_id, is_buy, size, px, "Ioc", True, new_cloid(), "kill"))
+    held = {b.coin: b.total for b in spot_held}
+    for asset, qty in (spot_left or {}).items():
+        pair = getattr(om.client, "spot_pair_of", lambda _a: None)(asset)
+        qty = min(qty, held.get(asset, 0.0))
+        if pair is None or qty <= 0:
+            continue
+        ref = mids.get(pair.symbol)
+        if not _usable(ref):
+            plan.skipped.append(f"{om.venue} {asset} spot: no price to sell at")
+            continue
+        size = pair.rules.floor_size(qty)
+        if size <= 0 or size * ref < SPOT_DUST_USD:
+            continue
+        try:
+            px = pair.rules.aggressive_price(ref, False, slippage)
+        except ValueError as exc:
+            plan.skipped.append(f"{om.venue} {asset} spot: sale cannot be priced: {exc}")
+            continue
+        plan.spot_sells.append(OrderIntent(pair.symbol, pair.asset_id, False, size, px, "Ioc", False, new_cloid(), "kill"))
+    return plan
+
+
+async def kill_venue(
+    om: OrderManager,
+    *,
+    deadline: float,
+    slippage: float,
+    mono: Callable[[], float],
+    gate: Callable[[str, OrderIntent], str | None] | None = None,
+    progress: Callable[[VenueKillReport], None] | None = None,
+    started: float | None = None,
+) -> VenueKillReport:
+    """Run the kill switch on ``om``'s venue until flat or ``deadline`` (``mono`` seconds).
+
+    ``gate(venue, intent)`` is the desk's risk gate (``None`` passes; a refusal is a failure
+    line). ``progress`` is called after every round. Never raises for a venue failure.
+    """
+    URGENT.set(True)  # this task's requests never wait behind the local rate budget
+    t0 = mono() if started is None else started
+    report = VenueKillReport(om.venue)
+    last: AccountSnapshot | None = om.snapshot
+    mids: dict[str, float] = dict(om.mids)
+    keep_spot: dict[str, float] | None = None  # asset → spot balance that stays (not a carry leg)
+    failures: list[str] = []
+    report.account_read = last is not None
+    last_why: dict[str, str] = {}  # the last real failure of each read, kept across rounds
+    spot_capable = om.client.capabilities.spot
+    while mono() < deadline:
+        why_account: list[str] = []
+        why_orders: list[str] = []
+        why_markets: list[str] = []
+        reads = [
+            read_retrying(
+                (lambda: om.client.account(spot=True)) if spot_capable else om.client.account,  # type: ignore[call-arg]
+                deadline=deadline, budget_s=READ_BUDGET_S, mono=mono, errors=why_account,
+            ),
+            read_retrying(om.client.open_orders, deadline=deadline, budget_s=READ_BUDGET_S, mono=mono, errors=why_orders),
+            read_retrying(om.client.mids, deadline=deadline, budget_s=READ_BUDGET_S, mono=mono),
+        ]  # fmt: skip
+        if not om.instruments:  # markets first read concurrently with the account
+            reads.append(read_retrying(om.load_instruments, deadline=deadline, budget_s=READ_BUDGET_S, mono=mono,
+                                       errors=why_markets))  # fmt: skip
+        account, orders, fresh_mids, *_ = await asyncio.gather(*reads)
+        fresh = account is not None and orders is not None
+        if fresh_mids is not None:
+            mids = dict(fresh_mids)
+            om.mids = mids
+        if account is not None:
+            report.account_read = True
+        if account is not None or orders is not None:
+            prev = last
+            acc = account if account is not None else (prev.account if prev is not None else None)
+            ords = tuple(orders) if orders is not None else (prev.orders if prev is not None else ())
+            if acc is not None:
+                last = AccountSnapshot(acc, ords, om.wall_ms())
+                om.snapshot = last
+        for key, errs in (("markets", why_markets), ("account", why_account), ("orders", why_orders)):
+            real = [e for e in errs if e != "deadline reached"]
+            if real:
+                last_why[key] = real[-1]
+        if report.rounds and mono() >= deadline and (account is None or orders is None):
+            break  # the deadline cut this verification short: the last round's failures stand
+        read_failures = []
+        known = "acting on the last known state" if last is not None else "nothing known of it yet"
+        if not om.instruments:
+            read_failures.append(f"{om.venue}: markets could not be read ({last_why.get('markets', 'no answer')}); "
+                                 "nothing can be priced or cancelled")  # fmt: skip
+        if account is None:
+            read_failures.append(f"{om.venue}: account read failed ({last_why.get('account', 'no answer')}); {known}")
+        if orders is None:
+            read_failures.append(f"{om.venue}: open orders read failed ({last_why.get('orders', 'no answer')}); {known}")
+        if read_failures:
+            failures = read_failures
+        if last is None:
+            if mono() >= deadline:
+                break
+            continue
+        positions = [p for p in last.account.positions if p.size != 0]
+        if keep_spot is None and account is not None:
+            carry = carry_spot_to_sell(account)
+            keep_spot = {b.coin: b.total - carry.get(b.coin, 0.0) for b in account.spot}
+        spot_left = _spot_left(last.account, keep_spot or {})
+        spot_left = {a: q for a, q in spot_left.items() if _spot_worth(om, a, q, mids) >= SPOT_DUST_USD}
+        report.remaining_positions = positions
+        report.remaining_orders = list(last.orders)
+        report.remaining_spot = [f"{a} spot {fmt_sz(q)} of a carry still held" for a, q in sorted(spot_left.items())]
+        if fresh and not positions and not last.orders and not spot_left:
+            if report.acked_ms is None:  # nothing to send: verified flat is this venue's answer
+                report.acked_ms = (mono() - t0) * 1000
+            report.flat = True
+            failures = []
+            break
+        if mono() >= deadline:
+            break
+        plan = plan_kill(om, last.orders, positions, mids, slippage, spot_left=spot_left, spot_held=last.account.spot)
+        round_failures = read_failures + plan.skipped
+        intents = []
+        for it in plan.closes + plan.spot_sells:
+            refusal = gate(om.venue, it) if gate is not None else None
+            if refusal is not None:
+                round_failures.append(f"{om.venue} {it.symbol} close refused: {refusal}")
+            else:
+                intents.append(it)
+        try:
+            if om.journal is not None and om._journal_root is not None:  # noqa: SLF001 - one transaction for the round
+                with om._journal_root.batch():  # noqa: SLF001
+                    om.journal_before_cancel(plan.cancels)
+                    om._journal_intents(intents)  # noqa: SLF001
+        except Exception as exc:  # noqa: BLE001 - an order that is not journalled does not leave
+            round_failures.append(f"{om.venue}: journal refused the round ({exc}); nothing sent")
+            failures = round_failures
+            await asyncio.sleep(min(0.1, max(0.0, deadline - mono())))
+            continue
+        left = max(0.01, deadline - mono())
+        jobs: list[Awaitable[Any]] = []
+        if plan.cancels:
+            jobs.append(_cancel(om, plan.cancels, left))
+        if intents:
+            jobs.append(om.send(intents, journalled=True, settle_lost=False, timeout_s=left))
+        answers = await asyncio.gather(*jobs, return_exceptions=True)
+        if report.acked_ms is None:
+            report.acked_ms = (mono() - t0) * 1000
+        report.rounds += 1
+        for ans in answers:
+            if isinstance(ans, BaseException):
+                round_failures.append(f"{om.venue}: {type(ans).__name__}: {ans}")
+            elif isinstance(ans, tuple):
+                done, cancel_failures = ans
+                report.cancelled += done
+                round_failures += cancel_failures
+            else:
+                for out in ans:
+                    it = out.intent
+                    if out.status == "filled" and out.filled_sz > 0:
+                        verb = "bought" if it.is_buy else "sold"
+                        what = f"{it.symbol} spot" if it in plan.spot_sells else it.symbol
+                        price = out.answer.avg_px if out.answer is not None else None
+                        report.closed.append(f"{'' if om.venue == 'hyperliquid' else om.venue + ' '}{what} {verb} "
+                                             f"{fmt_sz(out.filled_sz)} @ {fmt_px(price or 0)}")  # fmt: skip
+                    elif out.status != "filled":
+                        round_failures.append(f"{om.venue} {it.symbol} close: {out.message}")
+        failures = round_failures
+        report.failures = failures
+        report.elapsed_ms = (mono() - t0) * 1000
+        if progress is not None:
+            progress(report)
+        pause = ROUND_PAUSE_S[0] if report.rounds < 3 else ROUND_PAUSE_S[1]
+        await asyncio.sleep(min(pause, max(0.0, deadline - mono())))
+
+    report.elapsed_ms = (mono() - t0) * 1000
+    if report.flat:
+        report.failures = []
+    else:
+        left_lines = report.left()
+        report.failures = _dedupe(failures + left_lines) or [f"{om.venue}: not verified flat before the deadline"]
+    if progress is not None:
+        progress(report)
+    return report
+
+
+def _spot_left(account: VenueAccount, keep: Mapping[str, float]) -> dict[str, float]:
+    out = {}
+    for b in account.spot:
+        if b.coin in keep:
+            extra = b.total - keep[b.coin]
+            if extra > 1e-12:
+                out[b.coin] = extra
+    return out
+
+
+def _spot_worth(om: OrderManager, asset: str, qty: float, mids: Mapping[str, float]) -> float:
+    pair = getattr(om.client, "spot_pair_of", lambda _a: None)(asset)
+    px = mids.get(pair.symbol) if pair is not None else None
+    if not _usable(px):
+        px = mids.get(asset)
+    return qty * px if _usable(px) else math.inf
+
+
+async def _cancel(om: OrderManager, orders: Sequence[OpenOrder], timeout_s: float) -> tuple[int, list[str]]:
+    """Cancel ``orders``: natively per market where the venue can (journalled as cancelled when
+    it answers), else listed in batches."""
+    if om.client.capabilities.native_cancel_all:
+        symbols = sorted({o.symbol for o in orders})
+        try:
+            await asyncio.wait_for(om.client.cancel_all(symbols), timeout_s)
+        except (VenueError, TimeoutError, OSError) as exc:
+            return 0, [f"{om.venue} cancel-all failed: {exc or 'timed out'}"]
+        if om.journal is not None:
+            try:
+                om.journal.record_cancels([{"cloid": o.cloid, "oid": o.oid, "status": "cancelled"} for o in orders])
+            except Exception as exc:  # noqa: BLE001
+                log.error("journal: cancel answers not recorded: %s", exc)
+        return len(orders), []
+    return await om.cancel(orders, purpose="kill", journalled=True, timeout_s=timeout_s)
+
+
+def _dedupe(lines: Sequence[str]) -> list[str]:
+    return list(dict.fromkeys(lines))
