@@ -58,6 +58,9 @@ READ_BUDGET_S = 1.0
 """How long one round keeps retrying a failed read before acting on the last known state, s."""
 ROUND_PAUSE_S = (0.1, 0.3)
 """Pause after a round before verifying: the first two rounds, then later ones (a thin book refills)."""
+UNREAD_PAUSE_MAX_S = 1.0
+"""Longest pause after a round in which nothing could be read (doubling from 0.1 s): a venue
+that is down is asked again, but not hammered (its request-weight budget still counts)."""
 SPOT_DUST_USD = 10.0
 """Spot left to sell worth less than this is dust (below the venue's minimum order), USD."""
 
@@ -283,6 +286,7 @@ async def kill_venue(
     failures: list[str] = []
     report.account_read = last is not None
     last_why: dict[str, str] = {}  # the last real failure of each read, kept across rounds
+    unread = 0  # rounds in a row in which neither the account nor the orders could be read
     spot_capable = om.client.capabilities.spot
     while mono() < deadline:
         why_account: list[str] = []
@@ -291,14 +295,15 @@ async def kill_venue(
         reads = [
             read_retrying(
                 (lambda: om.client.account(spot=True)) if spot_capable else om.client.account,  # type: ignore[call-arg]
-                deadline=deadline, budget_s=READ_BUDGET_S, mono=mono, errors=why_account,
+                deadline=deadline, budget_s=READ_BUDGET_S, mono=mono, errors=why_account, patience=unread,
             ),
-            read_retrying(om.client.open_orders, deadline=deadline, budget_s=READ_BUDGET_S, mono=mono, errors=why_orders),
-            read_retrying(om.client.mids, deadline=deadline, budget_s=READ_BUDGET_S, mono=mono),
+            read_retrying(om.client.open_orders, deadline=deadline, budget_s=READ_BUDGET_S, mono=mono,
+                          errors=why_orders, patience=unread),
+            read_retrying(om.client.mids, deadline=deadline, budget_s=READ_BUDGET_S, mono=mono, patience=unread),
         ]  # fmt: skip
         if not om.instruments:  # markets first read concurrently with the account
             reads.append(read_retrying(om.load_instruments, deadline=deadline, budget_s=READ_BUDGET_S, mono=mono,
-                                       errors=why_markets))  # fmt: skip
+                                       errors=why_markets, patience=unread))  # fmt: skip
         account, orders, fresh_mids, *_ = await asyncio.gather(*reads)
         fresh = account is not None and orders is not None
         if fresh_mids is not None:
@@ -330,9 +335,11 @@ async def kill_venue(
             read_failures.append(f"{om.venue}: open orders read failed ({last_why.get('orders', 'no answer')}); {known}")
         if read_failures:
             failures = read_failures
+        unread = 0 if (account is not None or orders is not None) else unread + 1
         if last is None:
             if mono() >= deadline:
                 break
+            await asyncio.sleep(min(UNREAD_PAUSE_MAX_S * 2 ** (unread - 5), UNREAD_PAUSE_MAX_S, max(0.0, deadline - mono())))
             continue
         positions = [p for p in last.account.positions if p.size != 0]
         if keep_spot is None and account is not None:
@@ -404,6 +411,8 @@ async def kill_venue(
         if progress is not None:
             progress(report)
         pause = ROUND_PAUSE_S[0] if report.rounds < 3 else ROUND_PAUSE_S[1]
+        if unread:
+            pause = min(UNREAD_PAUSE_MAX_S, pause * 2 ** (unread - 1))
         await asyncio.sleep(min(pause, max(0.0, deadline - mono())))
 
     report.elapsed_ms = (mono() - t0) * 1000

@@ -32,10 +32,10 @@ BACKOFF_MAX_S = 0.4
 T = TypeVar("T")
 
 
-def _waits() -> Any:
+def _waits(first: int = 0) -> Any:
     """Wait generator for :mod:`backoff`: it is sent each failure; a ``Retry-After`` is honoured,
-    else ``BACKOFF_S`` doubling up to ``BACKOFF_MAX_S``."""
-    n = 0
+    else ``BACKOFF_S`` doubling (from its ``first`` doubling) up to ``BACKOFF_MAX_S``."""
+    n = first
     exc = yield
     while True:
         after = getattr(exc, "retry_after_s", None)
@@ -51,11 +51,13 @@ async def read_retrying(
     budget_s: float,
     mono: Callable[[], float],
     errors: list[str] | None = None,
+    patience: int = 0,
 ) -> T | None:
     """``await read()`` retried on any :class:`VenueError` or timeout for up to ``budget_s``
     seconds (never past ``deadline``), each attempt cut off at ``deadline``; ``None`` when it
-    never succeeded, and then the last failure (one line) is appended to ``errors``. Never raises
-    for a venue failure."""
+    never succeeded, and then the last failure (one line) is appended to ``errors``. ``patience``
+    starts the backoff that many doublings in (a caller whose earlier rounds all failed asks
+    less often). Never raises for a venue failure."""
     remaining = deadline - mono()
     if remaining <= 0:
         if errors is not None:
@@ -69,7 +71,8 @@ async def read_retrying(
         return await asyncio.wait_for(read(), left)
 
     retrying = backoff.on_exception(
-        _waits, (VenueError, TimeoutError, OSError), max_time=min(budget_s, remaining), jitter=None, logger=None
+        _waits, (VenueError, TimeoutError, OSError), max_time=min(budget_s, remaining), jitter=None, logger=None,
+        first=max(0, int(patience)),
     )(attempt)
     try:
         return await retrying()
