@@ -1,9 +1,9 @@
-"""Trading action planning: kill switch, delta and hedges (pure; produces intents, sends nothing).
+"""Trading action planning: delta, hedges and rebalancing (pure; produces intents, sends nothing).
 
-Every order here is Hyperliquid-shaped (``VENUES.md``): no market orders, so closes and hedges
-are aggressive IOC limits at mid ± slippage (:func:`~core.venues.hyperliquid.orders.market_price`);
-no cancel-all, so the kill switch lists every open order and cancels them in one batch.
-Delta and rebalancing follow ``DOMAIN.md`` §3.
+Every order here is Hyperliquid-shaped (``VENUES.md``): no market orders, so hedges are
+aggressive IOC limits at mid ± slippage (:func:`~core.venues.hyperliquid.orders.market_price`).
+Delta and rebalancing follow ``DOMAIN.md`` §3. The kill switch's plan is
+:func:`core.trading.kill.plan_kill`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from core.models import MarketInfo, OpenOrder, OrderIntent, Position, SpotBalance
+from core.models import MarketInfo, OrderIntent, Position, SpotBalance
 from core.venues.hyperliquid.orders import Cloid, market_price, round_size
 
 __all__ = [
@@ -21,14 +21,12 @@ __all__ = [
     "MIN_ORDER_USD",
     "REBALANCE_LADDER",
     "HedgePreview",
-    "KillPlan",
     "RebalancePlan",
     "Skipped",
     "asset_delta",
     "delta_ratio",
     "gross_long_value",
     "plan_hedge",
-    "plan_kill",
     "plan_rebalance",
 ]
 
@@ -62,101 +60,6 @@ class Skipped:
 
     symbol: str
     reason: str
-
-
-@dataclass(slots=True)
-class KillPlan:
-    """Everything the kill switch sends, in this order.
-
-    * ``cancels``: ``(asset_id, oid)`` of every open order, for one ``cancel`` batch;
-    * ``closes``: one reduce-only IOC :class:`OrderIntent` per open position;
-    * ``unclosable``: positions that cannot be closed, with the reason (no mid, unknown market,
-      size below one step, no valid price); never silently dropped;
-    * ``uncancellable``: open orders whose market is unknown (no asset id).
-    """
-
-    cancels: list[tuple[int, int]] = field(default_factory=list)
-    closes: list[OrderIntent] = field(default_factory=list)
-    unclosable: list[Skipped] = field(default_factory=list)
-    uncancellable: list[Skipped] = field(default_factory=list)
-
-    @property
-    def complete(self) -> bool:
-        """True when every order is cancelled and every position closed by this plan."""
-        return not self.unclosable and not self.uncancellable
-
-
-def plan_kill(
-    open_orders: Iterable[OpenOrder],
-    positions: Iterable[Position],
-    mids: Mapping[str, float],
-    markets: Mapping[str, MarketInfo],
-    slippage: float = 0.05,
-    *,
-    new_cloid: CloidFactory = _new_cloid,
-) -> KillPlan:
-    """Cancel every open order and close every position (``VENUES.md`` Hyperliquid).
-
-    Each close is a reduce-only IOC at :func:`market_price` (``mid × (1 ± slippage)``, rounded
-    away from mid), for the full ``|size|`` rounded to the *nearest* size step: a venue size is
-    already on the step, and a float carrying noise below a step is not floored into one step of
-    dust; a reduce-only order cannot exceed the position, so rounding up is harmless. Each close
-    has a fresh cloid from ``new_cloid``. Zero-size positions are ignored.
-
-    Args:
-        open_orders: the account's open orders.
-        positions: the account's positions (size signed, base units).
-        mids: mid prices by symbol, USD.
-        markets: market metadata by symbol (asset id, ``sz_decimals``).
-        slippage: fraction, ``0 ≤ slippage < 1``.
-        new_cloid: client order id factory (``0x`` + 32 hex digits).
-    """
-    plan = KillPlan()
-    for order in open_orders:
-        market = markets.get(order.symbol)
-        if market is None:
-            reason = f"{order.symbol} not in market metadata; cancel oid {order.oid} by hand"
-            plan.uncancellable.append(Skipped(order.symbol, reason))
-            continue
-        plan.cancels.append((market.asset_id, order.oid))
-    for position in positions:
-        if position.size == 0:
-            continue
-        symbol = position.symbol
-        market = markets.get(symbol)
-        if market is None:
-            plan.unclosable.append(Skipped(symbol, f"{symbol} not in market metadata"))
-            continue
-        mid = mids.get(symbol)
-        if not _usable_price(mid):
-            plan.unclosable.append(Skipped(symbol, f"no mid price for {symbol}"))
-            continue
-        assert mid is not None
-        is_buy = position.size < 0
-        try:
-            size = round_size(abs(position.size), market.sz_decimals)
-            limit_px = market_price(mid, is_buy, slippage, sz_decimals=market.sz_decimals)
-        except ValueError as exc:
-            plan.unclosable.append(Skipped(symbol, f"{symbol} close cannot be priced: {exc}"))
-            continue
-        if size <= 0:
-            reason = f"{symbol} size {abs(position.size)!r} is below one size step (szDecimals {market.sz_decimals})"
-            plan.unclosable.append(Skipped(symbol, reason))
-            continue
-        plan.closes.append(
-            OrderIntent(
-                symbol=symbol,
-                asset_id=market.asset_id,
-                is_buy=is_buy,
-                size=size,
-                limit_px=limit_px,
-                tif="Ioc",
-                reduce_only=True,
-                cloid=new_cloid(),
-                purpose="kill",
-            )
-        )
-    return plan
 
 
 def _spot_qty(coin: str, spot_balances: Iterable[SpotBalance], external_spot: Mapping[str, float]) -> float:

@@ -183,6 +183,21 @@ class StaleTradingStateError(JournalError):
 
 #: Migrations, applied in order; ``PRAGMA user_version`` is the number applied so far.
 #: Append only: never edit a migration that has shipped.
+# Old venue labels of journals written before accounts were journalled ("sim", "hyperliquid",
+# "hyperliquid-testnet", "hyperliquid@host:port", "binance") as the venue and network of their
+# rows, in SQL (migration 2): see AccountRef.from_legacy_label for the same mapping in Python.
+_LEGACY_NETWORK: Final = """CASE
+                WHEN venue = 'sim' THEN 'sim:legacy'
+                WHEN venue = 'hyperliquid' THEN 'mainnet'
+                WHEN venue = 'hyperliquid-testnet' THEN 'testnet'
+                WHEN substr(venue, 1, 12) = 'hyperliquid@'
+                    THEN 'url:' || substr(venue, length(rtrim(venue, replace(venue, '@', ''))) + 1)
+                ELSE 'legacy' END"""
+_LEGACY_VENUE: Final = """CASE
+                WHEN venue = 'sim' OR venue = 'hyperliquid-testnet'
+                     OR substr(venue, 1, 12) = 'hyperliquid@' THEN 'hyperliquid'
+                ELSE venue END"""
+
 _MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
     (
         """
@@ -277,20 +292,11 @@ _MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         # intents: new columns, old labels mapped (every SET expression sees the old row)
         "ALTER TABLE intents ADD COLUMN network TEXT NOT NULL DEFAULT ''",
         "ALTER TABLE intents ADD COLUMN account TEXT NOT NULL DEFAULT ''",
-        """
+        f"""
         UPDATE intents SET
             account = 'legacy',
-            network = CASE
-                WHEN venue = 'sim' THEN 'sim:legacy'
-                WHEN venue = 'hyperliquid' THEN 'mainnet'
-                WHEN venue = 'hyperliquid-testnet' THEN 'testnet'
-                WHEN substr(venue, 1, 12) = 'hyperliquid@'
-                    THEN 'url:' || substr(venue, length(rtrim(venue, replace(venue, '@', ''))) + 1)
-                ELSE 'legacy' END,
-            venue = CASE
-                WHEN venue = 'sim' OR venue = 'hyperliquid-testnet'
-                     OR substr(venue, 1, 12) = 'hyperliquid@' THEN 'hyperliquid'
-                ELSE venue END
+            network = {_LEGACY_NETWORK},
+            venue = {_LEGACY_VENUE}
         """,
         "DROP INDEX intents_oid",
         "CREATE INDEX intents_account_oid ON intents (venue, network, account, oid)",
@@ -318,21 +324,12 @@ _MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
             UNIQUE (venue, network, account, tid, hash)
         )
         """,
-        """
+        f"""
         INSERT INTO fills_v2 (id, venue, network, account, tid, hash, cloid, oid, symbol, side,
                               px, sz, fee, fee_token, time_ms, closed_pnl, direction)
         SELECT id,
-            CASE
-                WHEN venue = 'sim' OR venue = 'hyperliquid-testnet'
-                     OR substr(venue, 1, 12) = 'hyperliquid@' THEN 'hyperliquid'
-                ELSE venue END,
-            CASE
-                WHEN venue = 'sim' THEN 'sim:legacy'
-                WHEN venue = 'hyperliquid' THEN 'mainnet'
-                WHEN venue = 'hyperliquid-testnet' THEN 'testnet'
-                WHEN substr(venue, 1, 12) = 'hyperliquid@'
-                    THEN 'url:' || substr(venue, length(rtrim(venue, replace(venue, '@', ''))) + 1)
-                ELSE 'legacy' END,
+            {_LEGACY_VENUE},
+            {_LEGACY_NETWORK},
             'legacy', tid, hash, cloid, oid, symbol, side, px, sz, fee, fee_token, time_ms,
             closed_pnl, direction
         FROM fills
@@ -346,20 +343,11 @@ _MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         # cancels: new columns, labels mapped
         "ALTER TABLE cancels ADD COLUMN network TEXT NOT NULL DEFAULT ''",
         "ALTER TABLE cancels ADD COLUMN account TEXT NOT NULL DEFAULT ''",
-        """
+        f"""
         UPDATE cancels SET
             account = 'legacy',
-            network = CASE
-                WHEN venue = 'sim' THEN 'sim:legacy'
-                WHEN venue = 'hyperliquid' THEN 'mainnet'
-                WHEN venue = 'hyperliquid-testnet' THEN 'testnet'
-                WHEN substr(venue, 1, 12) = 'hyperliquid@'
-                    THEN 'url:' || substr(venue, length(rtrim(venue, replace(venue, '@', ''))) + 1)
-                ELSE 'legacy' END,
-            venue = CASE
-                WHEN venue = 'sim' OR venue = 'hyperliquid-testnet'
-                     OR substr(venue, 1, 12) = 'hyperliquid@' THEN 'hyperliquid'
-                ELSE venue END
+            network = {_LEGACY_NETWORK},
+            venue = {_LEGACY_VENUE}
         """,
         "CREATE INDEX cancels_account ON cancels (venue, network, account, id)",
         # funding: rebuilt for UNIQUE (venue, network, account, time_ms, symbol)
@@ -377,20 +365,11 @@ _MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
             UNIQUE (venue, network, account, time_ms, symbol)
         )
         """,
-        """
+        f"""
         INSERT INTO funding_v2 (id, venue, network, account, time_ms, symbol, usdc, size, rate)
         SELECT id,
-            CASE
-                WHEN venue = 'sim' OR venue = 'hyperliquid-testnet'
-                     OR substr(venue, 1, 12) = 'hyperliquid@' THEN 'hyperliquid'
-                ELSE venue END,
-            CASE
-                WHEN venue = 'sim' THEN 'sim:legacy'
-                WHEN venue = 'hyperliquid' THEN 'mainnet'
-                WHEN venue = 'hyperliquid-testnet' THEN 'testnet'
-                WHEN substr(venue, 1, 12) = 'hyperliquid@'
-                    THEN 'url:' || substr(venue, length(rtrim(venue, replace(venue, '@', ''))) + 1)
-                ELSE 'legacy' END,
+            {_LEGACY_VENUE},
+            {_LEGACY_NETWORK},
             'legacy', time_ms, symbol, usdc, size, rate
         FROM funding
         """,
@@ -1827,7 +1806,7 @@ class Journal:
             n = 0
             for p in payments:
                 cur = conn.execute(
-                    f"INSERT OR IGNORE INTO funding (venue, network, account, time_ms, symbol, usdc, size, rate) "
+                    "INSERT OR IGNORE INTO funding (venue, network, account, time_ms, symbol, usdc, size, rate) "
                     "VALUES (?,?,?,?,?,?,?,?)",
                     (
                         *(key if key is not None else _legacy_key(p.venue)),

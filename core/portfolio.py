@@ -172,6 +172,7 @@ class KillStatus:
     * ``cancelled``: orders cancelled; ``closed``: one line per close fill
       (``"BTC sold 0.5 @ 65,432"``); ``failures``: one line per failure with the reason;
     * ``message``: the headline;
+    * ``attempts``: reads of the accounts so far (a round is sent only after one succeeds);
     * ``deadline_mono``: when the run gives up, in monotonic seconds on the trader's clock
       (the console's ``mono``, the same clock); ``None`` when not known;
     * ``state``: the trading state the run leaves behind (``"HALTED"``: only cancels and
@@ -187,6 +188,7 @@ class KillStatus:
     message: str
     deadline_mono: float | None = None
     state: str = "HALTED"
+    attempts: int = 0
 
 
 @dataclass(slots=True, frozen=True)

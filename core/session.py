@@ -385,7 +385,7 @@ def open_binance_leg(settings: Settings, endpoint: Endpoint, desk, http_url: str
     from core.credentials import CredentialsError, load_binance_credentials
     from core.journal import AccountRef
     from core.portfolio import ActivityLevel
-    from core.trading.binance import BinanceClient, ServerClock, binance_account_id
+    from core.trading.binance import BinanceClient, ServerClock
     from core.trading.orders import OrderManager
     from core.venues.binance_futures import BinanceFuturesClient
 
@@ -412,7 +412,7 @@ def open_binance_leg(settings: Settings, endpoint: Endpoint, desk, http_url: str
         clock = ServerClock(rate)
         rest = BinanceFuturesClient(url, credentials, clock_ms=clock)
     t = settings.trading
-    ref = AccountRef("binance", binance_network(endpoint, url), binance_account_id(credentials.api_key))
+    ref = AccountRef.binance(binance_network(endpoint, url), credentials.api_key)
     client = BinanceClient(rest, ref, max_leverage=max(1, int(t.max_leverage)), clock=clock)
     om = OrderManager(client, desk.journal, dead_man_lead_s=t.dead_man_lead_s, dead_man_heartbeat_s=t.dead_man_heartbeat_s)
     desk.attach(om)
@@ -626,7 +626,7 @@ async def kill_headless(settings: Settings, endpoint: Endpoint, access: TradingA
     if not access.can_trade:
         return KillReport(failures=[f"read-only: {access.read_only}"])
     desk = open_desk(settings, endpoint, access, endpoint.http_url, origin="pfterm kill")
-    rounds_seen: dict[str, int] = {}
+    rounds_seen: dict[str, tuple[int, int]] = {}
 
     def note(level: ActivityLevel, text: str) -> None:
         log.log(logging.ERROR if level is ActivityLevel.ERROR else logging.INFO, "%s", text)
@@ -642,13 +642,18 @@ async def kill_headless(settings: Settings, endpoint: Endpoint, access: TradingA
         task = desk.start_kill("pfterm kill", started=t0)
 
         async def rounds() -> None:
+            """One line per round sent, and per reading tried while nothing can be read."""
             while not task.done():
                 status = desk.kill_status
-                if status is not None and status.rounds and rounds_seen.get("all") != status.rounds:
-                    rounds_seen["all"] = status.rounds
-                    left = int(max(0.0, (status.deadline_mono or t0) - time.perf_counter()))
-                    write(f"  round {status.rounds}: {status.cancelled} cancelled, {len(status.closed)} closed, "
-                          f"{len(status.failures)} problem(s); {left} s left")  # fmt: skip
+                if status is not None and (status.rounds, status.attempts) != rounds_seen.get("all"):
+                    rounds_seen["all"] = (status.rounds, status.attempts)
+                    left = max(0.0, (status.deadline_mono or t0) - time.perf_counter())
+                    if status.rounds:
+                        write(f"  round {status.rounds}: {status.cancelled} cancelled, {len(status.closed)} closed, "
+                              f"{len(status.failures)} problem(s); {left:.1f} s left")  # fmt: skip
+                    elif status.attempts:
+                        why = status.failures[0] if status.failures else "no answer"
+                        write(f"  try {status.attempts}: {why}; {left:.1f} s left")
                 await asyncio.sleep(0.05)
 
         watcher = asyncio.create_task(rounds())

@@ -28,7 +28,7 @@ from core.credentials import TradingAccess
 from core.harvest import PROFILES
 from core.harvester import Harvester, HarvesterSettings
 from core.journal import AccountRef, Journal
-from core.trading.binance import BinanceClient, binance_account_id
+from core.trading.binance import BinanceClient
 from core.trading.desk import Desk, DeskSettings
 from core.trading.hyperliquid import HyperliquidClient
 from core.trading.orders import OrderManager
@@ -162,7 +162,7 @@ async def run_simulated_harvest(
     bn_client = None
     if bn_creds is not None:
         bn_client = BinanceFuturesClient(server.http_url or "", bn_creds, clock_ms=clock, timeout_s=30.0)
-        bn_ref = AccountRef("binance", network, binance_account_id(bn_creds.api_key))
+        bn_ref = AccountRef.binance(network, bn_creds.api_key)
         hedge = OrderManager(
             BinanceClient(bn_client, bn_ref, max_leverage=int(settings.trading.max_leverage), now_ms=clock),
             journal, wall_ms=clock,

@@ -4,7 +4,7 @@ Starts pfterm headless against the embedded simulator (``--speed`` 60 by default
 couple of simulated hours of funding, OI changes and alerts accumulate), waits, and saves
 Textual's own SVG export of the main screen at 160×50 and 80×24 into this folder; with
 ``rsvg-convert`` on the PATH it also renders PNGs. At 160×50 it first trades through the
-console's own trader (a few market orders and resting bids on the session's funded
+console's own desk (a few market orders and resting bids on the session's funded
 simulator account), and also saves the kill switch's banner after pressing the kill key
 (``kill-160x50.svg``) and the funding matrix (``matrix-160x50.svg``).
 
@@ -37,20 +37,20 @@ async def capture(size: tuple[int, int], seconds: float, speed: float, seed: int
     name = f"main-{size[0]}x{size[1]}.svg"
     async with app.run_test(size=size) as pilot:
         await pilot.pause(seconds / 3)
-        trader = app.trader
-        if size[0] >= 120 and trader is not None and trader.account is not None:
+        desk = app.desk
+        if size[0] >= 120 and desk is not None and desk.account is not None:
             book = [("BTC", True, 4_000), ("ETH", False, 3_000), ("SOL", True, 2_500), ("HYPE", False, 2_000)]
-            intents = [trader.quote(TicketRequest(s, b, usd, True, None, "Ioc", False)).intent for s, b, usd in book]
+            intents = [desk.quote(TicketRequest(s, b, usd, True, None, "Ioc", False, "market")).intent for s, b, usd in book]
             for sym, _b, _usd in book[:3]:
-                px = (trader.mark(sym) or 0) * 0.93
-                intents.append(trader.quote(TicketRequest(sym, True, 500, True, px, "Gtc", False)).intent)
-            await trader.submit([i for i in intents if i is not None])
+                px = (desk.mark(sym) or 0) * 0.93
+                intents.append(desk.quote(TicketRequest(sym, True, 500, True, px, "Gtc", False, "limit")).intent)
+            await desk.submit([i for i in intents if i is not None])
         await pilot.pause(seconds * 2 / 3)
         app.save_screenshot(filename=name, path=str(HERE))
-        if size[0] >= 120 and trader is not None:
+        if size[0] >= 120 and desk is not None:
             await pilot.press(settings.ui.kill_key)
             for _ in range(200):
-                if trader.last_kill is not None:
+                if desk.last_kill is not None:
                     break
                 await pilot.pause(0.05)
             await pilot.pause(1.0)

@@ -1,4 +1,4 @@
-"""Kill switch, delta and hedge planning (core.actions)."""
+"""Delta and hedge planning (core.actions)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from core.actions import (
     delta_ratio,
     gross_long_value,
     plan_hedge,
-    plan_kill,
     plan_rebalance,
 )
 from core.models import MarketInfo, OpenOrder, Position, SpotBalance
@@ -42,68 +41,6 @@ def pos(symbol: str, size: float) -> Position:
 
 def order(symbol: str, oid: int) -> OpenOrder:
     return OpenOrder(symbol, oid, None, True, MIDS[symbol] * 0.9, 1.0, False, 1_700_000_000_000)
-
-
-# --------------------------------------------------------------------------- kill
-
-sizes = st.integers(min_value=-10**6, max_value=10**6).filter(lambda n: n != 0)
-
-
-@given(
-    orders=st.lists(st.tuples(st.sampled_from(SYMBOLS), st.integers(0, 2**40)), max_size=20),
-    positions=st.dictionaries(st.sampled_from(SYMBOLS), sizes),
-    slippage=st.floats(min_value=0.0, max_value=0.2),
-)
-def test_kill_cancels_everything_and_closes_every_position_once(orders, positions, slippage) -> None:
-    open_orders = [order(s, oid) for s, oid in orders]
-    # Venue sizes are on the step: integer count of steps.
-    book = [pos(s, n / 10 ** MARKETS[s].sz_decimals) for s, n in positions.items()]
-    plan = plan_kill(open_orders, book, MIDS, MARKETS, slippage)
-    assert plan.complete
-    assert plan.cancels == [(MARKETS[o.symbol].asset_id, o.oid) for o in open_orders]
-    assert sorted(c.symbol for c in plan.closes) == sorted(positions)
-    assert len({c.cloid for c in plan.closes}) == len(plan.closes)
-    for close, p in zip(plan.closes, book, strict=True):
-        mid = MIDS[p.symbol]
-        assert close.reduce_only and close.tif == "Ioc" and close.purpose == "kill"
-        assert close.is_buy == (p.size < 0)
-        assert close.size == abs(p.size)
-        assert close.asset_id == MARKETS[p.symbol].asset_id
-        eps = 1e-12 * mid  # float noise in the reference bound, not in the price
-        if close.is_buy:
-            assert mid * (1 + slippage) - eps <= close.limit_px <= mid * (1 + slippage) * 1.001 + 1
-        else:
-            assert mid * (1 - slippage) * 0.999 - 1 <= close.limit_px <= mid * (1 - slippage) + eps
-        assert close.limit_px >= mid if close.is_buy else close.limit_px <= mid
-
-
-def test_kill_uses_full_size_despite_float_noise() -> None:
-    noisy = 0.1 + 0.2  # 0.30000000000000004
-    plan = plan_kill([], [pos("SOL", -noisy), pos("ETH", 0.0299999999)], MIDS, MARKETS, new_cloid=counter_cloids())
-    assert [c.size for c in plan.closes] == [0.3, 0.03]
-    assert plan.closes[0].cloid == "0x" + "0" * 31 + "1"
-    assert plan.closes[0].limit_px == 157.5  # 150 × 1.05
-    assert plan.closes[1].limit_px == 2850.0  # 3000 × 0.95
-
-
-def test_kill_reports_unclosable_and_uncancellable() -> None:
-    mids = {k: v for k, v in MIDS.items() if k != "ETH"}
-    positions = [pos("ETH", 1.0), Position("DOGE", 5.0, 0.1, 0.1, None, 1, 1, 0), pos("BTC", 0.000001), pos("SOL", 0.0)]
-    plan = plan_kill([order("BTC", 1), OpenOrder("DOGE", 2, None, False, 1.0, 1.0, False, 0)], positions, mids, MARKETS)
-    assert plan.cancels == [(0, 1)]
-    assert [s.symbol for s in plan.uncancellable] == ["DOGE"]
-    assert not plan.closes
-    assert [(s.symbol, s.reason.split()[0]) for s in plan.unclosable] == [("ETH", "no"), ("DOGE", "DOGE"), ("BTC", "BTC")]
-    assert plan.unclosable[0].reason == "no mid price for ETH"
-    assert "below one size step" in plan.unclosable[2].reason
-    assert not plan.complete
-
-
-def test_kill_reports_unpriceable_close() -> None:
-    market = {"X": MarketInfo("hyperliquid", "X", 9, 5, 3)}
-    plan = plan_kill([], [Position("X", 1.0, 0.06, 0.06, None, 1, 1, 0)], {"X": 0.0625}, market)
-    assert not plan.closes
-    assert "cannot be priced" in plan.unclosable[0].reason
 
 
 # --------------------------------------------------------------------------- delta

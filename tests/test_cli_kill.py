@@ -5,7 +5,6 @@ never print the key."""
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import secrets
 import subprocess
@@ -16,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from core.journal import Journal
+from tests.simproc import pfterm_sim
 from tui.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
@@ -23,18 +23,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.fixture
 def sim_url() -> Iterator[str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "core.sim", "--host", "127.0.0.1", "--port", "0", "--seed", "2",
-         "--cascade-rate", "0", "--exit-on-stdin-eof"],
-        cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-    )  # fmt: skip
-    try:
-        assert proc.stdout is not None
-        yield json.loads(proc.stdout.readline())["listening"]
-    finally:
-        assert proc.stdin is not None
-        proc.stdin.close()
-        proc.wait(timeout=10)
+    with pfterm_sim(2) as url:
+        yield url
 
 
 def _open_book(url: str, key: str, journal: Path) -> None:
@@ -113,14 +103,7 @@ def test_pfterm_kill_flattens_the_binance_leg_too(tmp_path: Path) -> None:
 
     bn_key, bn_secret = "k" + secrets.token_hex(16), secrets.token_hex(32)
     env = {**os.environ, "PFTERM_BINANCE_API_KEY": bn_key, "PFTERM_BINANCE_API_SECRET": bn_secret}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "core.sim", "--host", "127.0.0.1", "--port", "0", "--seed", "2",
-         "--cascade-rate", "0", "--exit-on-stdin-eof"],
-        cwd=REPO, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-    )  # fmt: skip
-    try:
-        assert proc.stdout is not None
-        url = json.loads(proc.stdout.readline())["listening"]
+    with pfterm_sim(2, env=env) as url:
         hl_key = "0x" + secrets.token_hex(32)
         _open_book(url, hl_key, tmp_path / "setup.sqlite")
 
@@ -151,7 +134,3 @@ def test_pfterm_kill_flattens_the_binance_leg_too(tmp_path: Path) -> None:
         assert "signature=" not in log_text  # signed URLs (replayable within recvWindow) are not logged
         positions, orders = asyncio.run(binance("read"))
         assert positions == [] and orders == []
-    finally:
-        assert proc.stdin is not None
-        proc.stdin.close()
-        proc.wait(timeout=10)

@@ -20,6 +20,7 @@ import pytest
 
 from core.venues.hyperliquid.exchange import HyperliquidExchange
 from core.venues.hyperliquid.signing import Signer
+from tests.simproc import pfterm_sim
 from tests.test_cli_kill import _open_book
 
 REPO = Path(__file__).resolve().parents[1]
@@ -28,18 +29,8 @@ STARTING = 100_000.0
 
 @pytest.fixture
 def sim_url() -> Iterator[str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "core.sim", "--host", "127.0.0.1", "--port", "0", "--seed", "4", "--speed", "600",
-         "--cascade-rate", "0", "--exit-on-stdin-eof"],
-        cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-    )  # fmt: skip
-    try:
-        assert proc.stdout is not None
-        yield json.loads(proc.stdout.readline())["listening"]
-    finally:
-        assert proc.stdin is not None
-        proc.stdin.close()
-        proc.wait(timeout=10)
+    with pfterm_sim(4, "--speed", "600") as url:
+        yield url
 
 
 def _env(tmp_path: Path, key: str | None = None) -> dict[str, str]:

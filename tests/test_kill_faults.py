@@ -5,14 +5,12 @@ fault it exits 1 within ``kill_deadline_s + 1 s``; never a traceback."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.simproc import pfterm_sim
 from benchmarks.kill_faults import (
     PERMANENT_FAULTS,
     TRANSIENT_FAULTS,
@@ -30,18 +28,8 @@ PERMANENT_DEADLINE_S = 3.0
 
 @pytest.fixture(scope="module")
 def sim_url() -> Iterator[str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "core.sim", "--host", "127.0.0.1", "--port", "0", "--seed", "7",
-         "--speed", "1", "--cascade-rate", "0", "--exit-on-stdin-eof"],
-        cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-    )  # fmt: skip
-    try:
-        assert proc.stdout is not None
-        yield json.loads(proc.stdout.readline())["listening"]
-    finally:
-        assert proc.stdin is not None
-        proc.stdin.close()
-        proc.wait(timeout=10)
+    with pfterm_sim(7, "--speed", "1") as url:
+        yield url
 
 
 def _describe(t: TrialResult) -> str:

@@ -8,9 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.actions import plan_kill
-from core.models import MarketInfo, OrderIntent, Position
-from core.venues.hyperliquid.orders import price_tick
+from core.models import OrderIntent, Position
 from core.risk import (
     RefusalCode,
     RiskLimits,
@@ -117,24 +115,6 @@ def test_close_gets_one_tick_of_room() -> None:
 
 def test_close_without_mark_passes() -> None:
     assert check(intent(is_buy=False, reduce_only=True), state=TradingState.HALTED, pos=position(1.0), mark=None) is None
-
-
-@given(
-    size=st.floats(min_value=1e-4, max_value=1e4),
-    is_long=st.booleans(),
-    mid=st.floats(min_value=0.01, max_value=200_000.0),
-    gap=st.floats(min_value=-0.04, max_value=0.04),
-    sz_decimals=st.integers(0, 5),
-)
-def test_kill_closes_always_pass_halted(size: float, is_long: bool, mid: float, gap: float, sz_decimals: int) -> None:
-    market = MarketInfo("hyperliquid", "BTC", 0, sz_decimals, 50)
-    mark = mid * (1 + gap)
-    pos = Position("BTC", size if is_long else -size, mark, mark, None, 50.0, 1.0, 0.0)
-    plan = plan_kill([], [pos], {"BTC": mid}, {"BTC": market})
-    for close in plan.closes:
-        refusal = check_order(close, state=TradingState.HALTED, limits=LIMITS, mark_px=mark, position=pos, equity_usd=0.0,
-                               price_tick_usd=price_tick(close.limit_px, sz_decimals))
-        assert refusal is None
 
 
 def test_limits_validate() -> None:

@@ -6,7 +6,6 @@ daemon is halted and enters nothing new; ``pfterm resume`` lets it carry on."""
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import secrets
 import subprocess
@@ -20,6 +19,7 @@ import pytest
 from core.journal import Journal
 from core.venues.hyperliquid.exchange import HyperliquidExchange
 from core.venues.hyperliquid.signing import Signer
+from tests.simproc import pfterm_sim
 from tests.test_cli_kill import _open_book
 
 REPO = Path(__file__).resolve().parents[1]
@@ -27,18 +27,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.fixture
 def sim_url() -> Iterator[str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "core.sim", "--host", "127.0.0.1", "--port", "0", "--seed", "7", "--speed", "120",
-         "--cascade-rate", "0", "--regime", "positive", "--exit-on-stdin-eof"],
-        cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-    )  # fmt: skip
-    try:
-        assert proc.stdout is not None
-        yield json.loads(proc.stdout.readline())["listening"]
-    finally:
-        assert proc.stdin is not None
-        proc.stdin.close()
-        proc.wait(timeout=10)
+    with pfterm_sim(7, "--speed", "120", "--regime", "positive") as url:
+        yield url
 
 
 def _venue_book(url: str, key: str) -> tuple[int, int]:

@@ -266,7 +266,6 @@ async def silent_venue() -> AsyncIterator[str]:
 async def test_kill_banner_counts_down_while_the_venue_never_answers(silent_venue: str, tmp_path: Path) -> None:
     mono = FrozenMono()
     signer = Signer.generate()
-    access = TradingAccess(signer, signer.address, "sim", None, "test")
     journal = Journal(tmp_path / "journal.sqlite")
     trader = desk_on(silent_venue, signer, journal, DeskSettings(kill_deadline_s=30.0), timeout_s=120.0, mono=mono)
     app = _app(trader, mono=mono)

@@ -41,7 +41,10 @@ trading:
   The key comes from $PFTERM_HL_PRIVATE_KEY or --key-file PATH (chmod 600); with an API
   wallet, $PFTERM_HL_ACCOUNT names the master address. Without a key the console is
   read-only; on the embedded simulator a fresh funded account is made for each session.
-  Mainnet orders need trading.allow_mainnet = true.
+  Any URL that reaches Hyperliquid mainnet or Binance production (however it is spelt)
+  needs trading.allow_mainnet = true. The trading state (ACTIVE / HALTED) is shared by
+  every pfterm process on an account: a kill anywhere halts them all; R or pfterm resume
+  resumes. pfterm kill stops at trading.kill_deadline_s and says what is left.
 
 examples:
   pfterm                                  embedded simulator, real market snapshot
@@ -52,6 +55,7 @@ examples:
   pfterm --url hyperliquid=http://127.0.0.1:8765
   pfterm kill --url hyperliquid=http://127.0.0.1:8765     flatten from the shell
   pfterm kill --venue hyperliquid --network testnet --key-file ~/.config/pfterm/hl.key
+  pfterm resume --url hyperliquid=http://127.0.0.1:8765   ACTIVE again for every process
   pfterm harvest --venue sim --speed 3600 --duration 7d --seed 7 --report json
   pfterm harvest --profile moderate --venue hyperliquid --key-file ~/.config/pfterm/hl.key
   pfterm report --since 7d

@@ -25,7 +25,6 @@ Sources: https://developers.binance.com/docs/derivatives/usds-margined-futures/t
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import math
 import time
@@ -58,7 +57,6 @@ __all__ = [
     "BinanceRules",
     "HedgeQuote",
     "ServerClock",
-    "binance_account_id",
 ]
 
 VENUE = "binance"
@@ -77,12 +75,6 @@ QUOTED_RATES_KEPT = 20_000
 TRADES_WINDOW_MS = 7 * 86_400_000
 """``userTrades`` with ``startTime`` spans at most 7 days."""
 _TIF_WIRE = {"Ioc": "IOC", "Gtc": "GTC", "Alo": "GTX"}
-
-
-def binance_account_id(api_key: str) -> str:
-    """The journal's account id of a Binance API key: ``"key:"`` + the first 16 hex digits of
-    its SHA-256. The key itself is never stored or shown."""
-    return "key:" + hashlib.sha256(api_key.encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,7 +176,7 @@ class BinanceClient:
 
     Args:
         client: the signed REST client (its base URL is the real Binance or the simulator).
-        ref: the account's journal key (:func:`binance_account_id` of the API key).
+        ref: the account's journal key (:meth:`core.journal.AccountRef.binance` of the API key).
         to_symbol: Binance native → Hyperliquid symbol (``None``: not joined).
         max_leverage: leverage set on a market before its first opening order.
         clock: the client's signing clock, synced with the venue's on :meth:`load_instruments`

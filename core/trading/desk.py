@@ -719,6 +719,7 @@ class Desk:
             message=message,
             deadline_mono=deadline,
             state="HALTED",
+            attempts=max((p.attempts for p in parts), default=0),
         )
 
     async def _kill(self, reason: str, t0: float) -> KillReport:
@@ -736,11 +737,14 @@ class Desk:
         def progress(part: VenueKillReport) -> None:
             parts[part.venue] = part
             done = list(parts.values())
-            self._kill_progress(
-                done, t0, KillPhase.RUNNING,
-                f"KILL SWITCH round {max(p.rounds for p in done)}: {sum(p.cancelled for p in done)} cancelled, "
-                f"{sum(len(p.closed) for p in done)} closed; verifying",
-            )  # fmt: skip
+            if not any(p.rounds for p in done):
+                message = f"KILL SWITCH: reading the account (try {max(p.attempts for p in done)})"
+            else:
+                message = (
+                    f"KILL SWITCH round {max(p.rounds for p in done)}: {sum(p.cancelled for p in done)} cancelled, "
+                    f"{sum(len(p.closed) for p in done)} closed; verifying"
+                )
+            self._kill_progress(done, t0, KillPhase.RUNNING, message)
 
         runs = [
             kill_venue(om, deadline=deadline, slippage=self.settings.kill_slippage, mono=self.mono, gate=self.gate,

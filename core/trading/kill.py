@@ -72,7 +72,7 @@ class VenueKillReport:
 
     ``flat``: no position, no open order and no carry spot left at the last *verified* reading;
     ``acked_ms``: start → every cancel and close of round 1 answered; ``elapsed_ms``: start → end;
-    ``rounds`` sent; ``cancelled`` orders; ``closed``: one line per close fill; ``failures``: one
+    ``rounds`` sent; ``attempts``: readings tried (one per round, more while nothing can be read); ``cancelled`` orders; ``closed``: one line per close fill; ``failures``: one
     line per thing that went wrong and is still true at the end; ``remaining_positions`` /
     ``remaining_orders`` / ``remaining_spot``: what the last reading still showed.
     """
@@ -82,6 +82,7 @@ class VenueKillReport:
     acked_ms: float | None = None
     elapsed_ms: float = 0.0
     rounds: int = 0
+    attempts: int = 0
     cancelled: int = 0
     closed: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
@@ -336,7 +337,12 @@ async def kill_venue(
         if read_failures:
             failures = read_failures
         unread = 0 if (account is not None or orders is not None) else unread + 1
+        report.attempts += 1
         if last is None:
+            report.failures = read_failures
+            report.elapsed_ms = (mono() - t0) * 1000
+            if progress is not None:
+                progress(report)
             if mono() >= deadline:
                 break
             await asyncio.sleep(min(UNREAD_PAUSE_MAX_S * 2 ** (unread - 5), UNREAD_PAUSE_MAX_S, max(0.0, deadline - mono())))

@@ -27,7 +27,6 @@ from typing import Literal, Protocol, runtime_checkable
 
 from core.journal import AccountRef, Fill, FundingPayment
 from core.models import OpenOrder, OrderIntent, Position, SpotBalance
-from core.venues.errors import VenueError
 
 __all__ = [
     "AccountSnapshot",
@@ -38,7 +37,6 @@ __all__ = [
     "PlaceAnswer",
     "PriceRules",
     "VenueAccount",
-    "is_transient",
 ]
 
 
@@ -306,18 +304,3 @@ class ExchangeClient(Protocol):
     async def aclose(self) -> None:
         """Close the client's connections."""
         ...
-
-
-def is_transient(exc: BaseException) -> bool:
-    """Whether a failed read may succeed if tried again now: any :class:`VenueError` that is
-    not a refusal of the request itself (timeouts, resets, 429, 5xx, malformed answers), or a
-    ``TimeoutError``/``OSError`` from the transport. A refusal (HTTP 4xx other than 408/429,
-    a venue error code) is not: asking again changes nothing.
-
-    The kill switch retries reads on every :class:`VenueError` regardless (a malformed answer
-    from a struggling venue may be followed by a good one); this classification is for the
-    ordinary order path.
-    """
-    if isinstance(exc, VenueError):
-        return exc.retryable or exc.status is None or exc.status >= 500 or exc.status in (408, 429)
-    return isinstance(exc, (TimeoutError, OSError))
