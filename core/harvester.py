@@ -497,10 +497,16 @@ class Harvester:
             return
         self._forget_gone()
         markets = self._markets(ctxs, mids, now)
-        await self._finish_openings(markets)
-        await self._exits(markets, now)
-        await self._entries(markets, now)
-        await self._delta(markets)
+        try:
+            await self._finish_openings(markets)
+            await self._exits(markets, now)
+            await self._entries(markets, now)
+            await self._delta(markets)
+        except VenueError as exc:
+            # a read between two orders failed: the orders sent are journalled and the next
+            # cycle starts from a fresh reading of the account
+            self.error = str(exc)
+            self._decide("*", "error", f"venue read failed mid-cycle: {exc}")
         self._sync_sizes()
         self._update_funding()
 

@@ -9,6 +9,7 @@ venue. The child exits when the parent closes its stdin, so it never outlives pf
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -664,12 +665,10 @@ async def kill_headless(settings: Settings, endpoint: Endpoint, access: TradingA
         for line in report.failures:
             write(f"  FAILED: {line}")
         write(report.summary())
-        budget = t0 + settings.trading.kill_deadline_s - time.perf_counter()
-        if budget > 0.2:
-            for line in await desk.final_sync(min(budget - 0.1, 3.0)):
-                write(f"  journal: {line}")
-        else:
-            write("  journal: fills and funding not synced (no time left); the next start catches up")
+        # the journal sync must not take the process past its deadline (1 s is left for the exit)
+        budget = t0 + settings.trading.kill_deadline_s - 1.0 - time.perf_counter()
+        for line in await desk.final_sync(min(budget, 2.0)):
+            write(f"  journal: {line}")
         write(f"journal: {journal_path(settings)}")
         return report
     finally:
@@ -744,6 +743,7 @@ async def harvest_live(settings: Settings, endpoint: Endpoint, access: TradingAc
         poll = asyncio.create_task(desk.run(), name="account-poll")
         log.info("harvester starting on %s as %s (profile %s)", endpoint.label, access.account, hs.profile.name)
         stopper = asyncio.create_task(stop.wait())
+        run: asyncio.Task[None] | None = None
         while not stop.is_set():
             if desk.state is TradingState.HALTED:
                 rec = desk.state_record
@@ -767,6 +767,10 @@ async def harvest_live(settings: Settings, endpoint: Endpoint, access: TradingAc
         log.info("harvester stopping (%s)", "signal" if stop.is_set() else harvester.status)
         stopper.cancel()
         await harvester.stop()
+        if run is not None and not run.done():
+            run.cancel()  # and awaited: nothing of it may still run when the clients close
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await run
         if flatten_on_exit:
             report = await desk.kill(reason="flatten on exit")
             log.info("%s", report.summary())

@@ -162,18 +162,9 @@ class HyperliquidClient:
             VenueError: either read failed.
         """
         if spot:
-            state, balances = await asyncio.gather(self.exchange.account_state(), self.exchange.spot_balances())
+            state, (held, cash) = await asyncio.gather(self.exchange.account_state(), self.spot())
         else:
-            state, balances = await self.exchange.account_state(), None
-        held: tuple[SpotBalance, ...] = ()
-        cash: float | None = None
-        if balances is not None:
-            cash = sum(b.total for b in balances if b.coin == "USDC")
-            held = tuple(
-                SpotBalance(self.spot_aliases.get(b.coin, b.coin), b.total)
-                for b in balances
-                if b.coin not in STABLECOINS and b.total != 0
-            )
+            state, held, cash = await self.exchange.account_state(), (), None
         return VenueAccount(
             equity_usd=state.account_value,
             positions=tuple(p for p in state.positions if p.size != 0),
@@ -185,6 +176,22 @@ class HyperliquidClient:
             spot_cash_usd=cash,
             available_usd=state.withdrawable,
         )
+
+    async def spot(self) -> tuple[tuple[SpotBalance, ...], float]:
+        """``spotClearinghouseState`` (weight 2): the non-cash tokens by perp symbol (``UBTC``
+        → ``BTC``, zero balances dropped) and the spot USDC, USD.
+
+        Raises:
+            VenueError: the read failed.
+        """
+        balances = await self.exchange.spot_balances()
+        cash = sum(b.total for b in balances if b.coin == "USDC")
+        held = tuple(
+            SpotBalance(self.spot_aliases.get(b.coin, b.coin), b.total)
+            for b in balances
+            if b.coin not in STABLECOINS and b.total != 0
+        )
+        return held, cash
 
     async def open_orders(self) -> list[OpenOrder]:
         """``frontendOpenOrders`` (weight 20). Raises VenueError."""

@@ -30,13 +30,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from core.models import OpenOrder, OrderIntent, Position, SpotBalance
 from core.trading.orders import OrderManager, fmt_px, fmt_sz
-from core.trading.retrying import read_retrying
+from core.trading.retrying import read_retrying, refused_retrying
 from core.trading.venue import AccountSnapshot, VenueAccount
 from core.venues.errors import VenueError
 from core.venues.hyperliquid.orders import Cloid
@@ -54,13 +55,16 @@ __all__ = [
     "plan_kill",
 ]
 
-READ_BUDGET_S = 1.0
-"""How long one round keeps retrying a failed read before acting on the last known state, s."""
+READ_BUDGET_S = 2.5
+"""How long one round keeps retrying a failed read before acting on the last known state, s
+(two of the venue's usual 1 s ``Retry-After``)."""
 ROUND_PAUSE_S = (0.1, 0.3)
 """Pause after a round before verifying: the first two rounds, then later ones (a thin book refills)."""
 UNREAD_PAUSE_MAX_S = 1.0
 """Longest pause after a round in which nothing could be read (doubling from 0.1 s): a venue
 that is down is asked again, but not hammered (its request-weight budget still counts)."""
+MIDS_MAX_AGE_S = 2.0
+"""Prices older than this are read again before a round is priced, seconds."""
 SPOT_DUST_USD = 10.0
 """Spot left to sell worth less than this is dust (below the venue's minimum order), USD."""
 
@@ -287,140 +291,176 @@ async def kill_venue(
     failures: list[str] = []
     report.account_read = last is not None
     last_why: dict[str, str] = {}  # the last real failure of each read, kept across rounds
+    mids_at = -math.inf if not mids else mono()
+    spot_pending = True  # a carry's spot leg may be left to sell (until a spot reading says not)
     unread = 0  # rounds in a row in which neither the account nor the orders could be read
     spot_capable = om.client.capabilities.spot
-    while mono() < deadline:
-        why_account: list[str] = []
-        why_orders: list[str] = []
-        why_markets: list[str] = []
-        reads = [
-            read_retrying(
-                (lambda: om.client.account(spot=True)) if spot_capable else om.client.account,  # type: ignore[call-arg]
-                deadline=deadline, budget_s=READ_BUDGET_S, mono=mono, errors=why_account, patience=unread,
-            ),
-            read_retrying(om.client.open_orders, deadline=deadline, budget_s=READ_BUDGET_S, mono=mono,
-                          errors=why_orders, patience=unread),
-            read_retrying(om.client.mids, deadline=deadline, budget_s=READ_BUDGET_S, mono=mono, patience=unread),
-        ]  # fmt: skip
-        if not om.instruments:  # markets first read concurrently with the account
-            reads.append(read_retrying(om.load_instruments, deadline=deadline, budget_s=READ_BUDGET_S, mono=mono,
-                                       errors=why_markets, patience=unread))  # fmt: skip
-        account, orders, fresh_mids, *_ = await asyncio.gather(*reads)
-        fresh = account is not None and orders is not None
-        if fresh_mids is not None:
-            mids = dict(fresh_mids)
-            om.mids = mids
-        if account is not None:
-            report.account_read = True
-        if account is not None or orders is not None:
-            prev = last
-            acc = account if account is not None else (prev.account if prev is not None else None)
-            ords = tuple(orders) if orders is not None else (prev.orders if prev is not None else ())
-            if acc is not None:
-                last = AccountSnapshot(acc, ords, om.wall_ms())
-                om.snapshot = last
-        for key, errs in (("markets", why_markets), ("account", why_account), ("orders", why_orders)):
-            real = [e for e in errs if e != "deadline reached"]
-            if real:
-                last_why[key] = real[-1]
-        if report.rounds and mono() >= deadline and (account is None or orders is None):
-            break  # the deadline cut this verification short: the last round's failures stand
-        read_failures = []
-        known = "acting on the last known state" if last is not None else "nothing known of it yet"
-        if not om.instruments:
-            read_failures.append(f"{om.venue}: markets could not be read ({last_why.get('markets', 'no answer')}); "
-                                 "nothing can be priced or cancelled")  # fmt: skip
-        if account is None:
-            read_failures.append(f"{om.venue}: account read failed ({last_why.get('account', 'no answer')}); {known}")
-        if orders is None:
-            read_failures.append(f"{om.venue}: open orders read failed ({last_why.get('orders', 'no answer')}); {known}")
-        if read_failures:
-            failures = read_failures
-        unread = 0 if (account is not None or orders is not None) else unread + 1
-        report.attempts += 1
-        if last is None:
-            report.failures = read_failures
+    spot_task: asyncio.Task[Any] | None = None
+    first_positions: tuple[Position, ...] | None = None  # the perp positions when the kill began
+    try:
+        while mono() < deadline:
+            why_account: list[str] = []
+            why_orders: list[str] = []
+            why_markets: list[str] = []
+            # a verification reads what can have changed: the perp account and the orders; spot while
+            # a carry leg may be left to sell (the first spot reading does not hold up round 1: the
+            # perps are closed first); prices when a position has no mark of its own; markets once
+            if spot_capable and spot_pending and spot_task is None:
+                spot_task = asyncio.ensure_future(read_retrying(
+                    om.client.spot, deadline=deadline, budget_s=READ_BUDGET_S, mono=mono, patience=unread))  # type: ignore[attr-defined]
+            unmarked = [p.symbol for p in last.account.positions if p.size and not _usable(p.mark_px)] if last else []
+            stale = mono() - mids_at > MIDS_MAX_AGE_S
+            mids_due = (spot_pending and keep_spot is not None) or any(s not in mids or stale for s in unmarked)
+            reads = [
+                read_retrying(
+                    (lambda: om.client.account(spot=False)) if spot_capable else om.client.account,  # type: ignore[call-arg]
+                    deadline=deadline, budget_s=READ_BUDGET_S, mono=mono, errors=why_account, patience=unread,
+                ),
+                read_retrying(om.client.open_orders, deadline=deadline, budget_s=READ_BUDGET_S, mono=mono,
+                              errors=why_orders, patience=unread),
+                read_retrying(om.client.mids, deadline=deadline, budget_s=READ_BUDGET_S, mono=mono, patience=unread)
+                if mids_due else asyncio.sleep(0, result=None),
+            ]  # fmt: skip
+            if spot_task is not None and keep_spot is not None:
+                reads.append(spot_task)  # confirming a carry sale: this round waits for the spot
+            if not om.instruments:  # markets first read concurrently with the account
+                reads.append(read_retrying(om.load_instruments, deadline=deadline, budget_s=READ_BUDGET_S, mono=mono,
+                                           errors=why_markets, patience=unread))  # fmt: skip
+            account, orders, fresh_mids, *_ = await asyncio.gather(*reads)
+            spot_reading = None
+            if spot_task is not None and spot_task.done():
+                spot_reading = spot_task.result()
+                spot_task = None
+            if account is not None and first_positions is None:
+                first_positions = account.positions
+            if account is not None and spot_capable:
+                if spot_reading is not None:
+                    account = replace(account, spot=spot_reading[0], spot_cash_usd=spot_reading[1])
+                elif last is not None:
+                    account = replace(account, spot=last.account.spot, spot_cash_usd=last.account.spot_cash_usd)
+            fresh = account is not None and orders is not None
+            if fresh_mids is not None:
+                mids = dict(fresh_mids)
+                om.mids = mids
+                mids_at = mono()
+            if account is not None:
+                report.account_read = True
+            if account is not None or orders is not None:
+                prev = last
+                acc = account if account is not None else (prev.account if prev is not None else None)
+                ords = tuple(orders) if orders is not None else (prev.orders if prev is not None else ())
+                if acc is not None:
+                    last = AccountSnapshot(acc, ords, om.wall_ms())
+                    om.snapshot = last
+            for key, errs in (("markets", why_markets), ("account", why_account), ("orders", why_orders)):
+                real = [e for e in errs if e != "deadline reached"]
+                if real:
+                    last_why[key] = real[-1]
+            if report.rounds and mono() >= deadline and (account is None or orders is None):
+                break  # the deadline cut this verification short: the last round's failures stand
+            read_failures = []
+            known = "acting on the last known state" if last is not None else "nothing known of it yet"
+            if not om.instruments:
+                read_failures.append(f"{om.venue}: markets could not be read ({last_why.get('markets', 'no answer')}); "
+                                     "nothing can be priced or cancelled")  # fmt: skip
+            if account is None:
+                read_failures.append(f"{om.venue}: account read failed ({last_why.get('account', 'no answer')}); {known}")
+            if orders is None:
+                read_failures.append(f"{om.venue}: open orders read failed ({last_why.get('orders', 'no answer')}); {known}")
+            if read_failures:
+                failures = read_failures
+            unread = 0 if (account is not None or orders is not None) else unread + 1
+            report.attempts += 1
+            if last is None:
+                report.failures = read_failures
+                report.elapsed_ms = (mono() - t0) * 1000
+                if progress is not None:
+                    progress(report)
+                if mono() >= deadline:
+                    break
+                await asyncio.sleep(min(UNREAD_PAUSE_MAX_S * 2 ** (unread - 5), UNREAD_PAUSE_MAX_S, max(0.0, deadline - mono())))
+                continue
+            positions = [p for p in last.account.positions if p.size != 0]
+            if spot_capable and keep_spot is None and spot_reading is not None and first_positions is not None:
+                carry = carry_spot_to_sell(replace(last.account, positions=first_positions, spot=spot_reading[0]))
+                keep_spot = {b.coin: b.total - carry.get(b.coin, 0.0) for b in spot_reading[0]}
+            spot_left = _spot_left(last.account, keep_spot or {})
+            spot_left = {a: q for a, q in spot_left.items() if _spot_worth(om, a, q, mids) >= SPOT_DUST_USD}
+            if spot_reading is not None and keep_spot is not None:
+                spot_pending = bool(spot_left)
+            report.remaining_positions = positions
+            report.remaining_orders = list(last.orders)
+            report.remaining_spot = [f"{a} spot {fmt_sz(q)} of a carry still held" for a, q in sorted(spot_left.items())]
+            spot_known = not spot_capable or (keep_spot is not None and not spot_pending)
+            if fresh and not positions and not last.orders and not spot_left and spot_known:
+                if report.acked_ms is None:  # nothing to send: verified flat is this venue's answer
+                    report.acked_ms = (mono() - t0) * 1000
+                report.flat = True
+                failures = []
+                break
+            if mono() >= deadline:
+                break
+            prices = mids if mono() - mids_at <= MIDS_MAX_AGE_S else {}
+            plan = plan_kill(om, last.orders, positions, prices, slippage, spot_left=spot_left, spot_held=last.account.spot)
+            round_failures = read_failures + plan.skipped
+            intents = []
+            for it in plan.closes + plan.spot_sells:
+                refusal = gate(om.venue, it) if gate is not None else None
+                if refusal is not None:
+                    round_failures.append(f"{om.venue} {it.symbol} close refused: {refusal}")
+                else:
+                    intents.append(it)
+            try:
+                if om.journal is not None and om._journal_root is not None:  # noqa: SLF001 - one transaction for the round
+                    with om._journal_root.batch():  # noqa: SLF001
+                        om.journal_before_cancel(plan.cancels)
+                        om._journal_intents(intents)  # noqa: SLF001
+            except Exception as exc:  # noqa: BLE001 - an order that is not journalled does not leave
+                round_failures.append(f"{om.venue}: journal refused the round ({exc}); nothing sent")
+                failures = round_failures
+                await asyncio.sleep(min(0.1, max(0.0, deadline - mono())))
+                continue
+            left = max(0.01, deadline - mono())
+            jobs: list[Awaitable[Any]] = []
+            if plan.cancels:
+                jobs.append(_cancel(om, plan.cancels, left))
+            if intents:
+                jobs.append(om.send(intents, journalled=True, settle_lost=False, timeout_s=left, retry_refused_s=left))
+            answers = await asyncio.gather(*jobs, return_exceptions=True)
+            if report.acked_ms is None:
+                report.acked_ms = (mono() - t0) * 1000
+            report.rounds += 1
+            for ans in answers:
+                if isinstance(ans, BaseException):
+                    round_failures.append(f"{om.venue}: {type(ans).__name__}: {ans}")
+                elif isinstance(ans, tuple):
+                    done, cancel_failures = ans
+                    report.cancelled += done
+                    round_failures += cancel_failures
+                else:
+                    for out in ans:
+                        it = out.intent
+                        if out.status == "filled" and out.filled_sz > 0:
+                            verb = "bought" if it.is_buy else "sold"
+                            what = f"{it.symbol} spot" if it in plan.spot_sells else it.symbol
+                            price = out.answer.avg_px if out.answer is not None else None
+                            report.closed.append(f"{'' if om.venue == 'hyperliquid' else om.venue + ' '}{what} {verb} "
+                                                 f"{fmt_sz(out.filled_sz)} @ {fmt_px(price or 0)}")  # fmt: skip
+                        elif out.status != "filled":
+                            round_failures.append(f"{om.venue} {it.symbol} close: {out.message}")
+            failures = round_failures
+            report.failures = failures
             report.elapsed_ms = (mono() - t0) * 1000
             if progress is not None:
                 progress(report)
-            if mono() >= deadline:
-                break
-            await asyncio.sleep(min(UNREAD_PAUSE_MAX_S * 2 ** (unread - 5), UNREAD_PAUSE_MAX_S, max(0.0, deadline - mono())))
-            continue
-        positions = [p for p in last.account.positions if p.size != 0]
-        if keep_spot is None and account is not None:
-            carry = carry_spot_to_sell(account)
-            keep_spot = {b.coin: b.total - carry.get(b.coin, 0.0) for b in account.spot}
-        spot_left = _spot_left(last.account, keep_spot or {})
-        spot_left = {a: q for a, q in spot_left.items() if _spot_worth(om, a, q, mids) >= SPOT_DUST_USD}
-        report.remaining_positions = positions
-        report.remaining_orders = list(last.orders)
-        report.remaining_spot = [f"{a} spot {fmt_sz(q)} of a carry still held" for a, q in sorted(spot_left.items())]
-        if fresh and not positions and not last.orders and not spot_left:
-            if report.acked_ms is None:  # nothing to send: verified flat is this venue's answer
-                report.acked_ms = (mono() - t0) * 1000
-            report.flat = True
-            failures = []
-            break
-        if mono() >= deadline:
-            break
-        plan = plan_kill(om, last.orders, positions, mids, slippage, spot_left=spot_left, spot_held=last.account.spot)
-        round_failures = read_failures + plan.skipped
-        intents = []
-        for it in plan.closes + plan.spot_sells:
-            refusal = gate(om.venue, it) if gate is not None else None
-            if refusal is not None:
-                round_failures.append(f"{om.venue} {it.symbol} close refused: {refusal}")
-            else:
-                intents.append(it)
-        try:
-            if om.journal is not None and om._journal_root is not None:  # noqa: SLF001 - one transaction for the round
-                with om._journal_root.batch():  # noqa: SLF001
-                    om.journal_before_cancel(plan.cancels)
-                    om._journal_intents(intents)  # noqa: SLF001
-        except Exception as exc:  # noqa: BLE001 - an order that is not journalled does not leave
-            round_failures.append(f"{om.venue}: journal refused the round ({exc}); nothing sent")
-            failures = round_failures
-            await asyncio.sleep(min(0.1, max(0.0, deadline - mono())))
-            continue
-        left = max(0.01, deadline - mono())
-        jobs: list[Awaitable[Any]] = []
-        if plan.cancels:
-            jobs.append(_cancel(om, plan.cancels, left))
-        if intents:
-            jobs.append(om.send(intents, journalled=True, settle_lost=False, timeout_s=left))
-        answers = await asyncio.gather(*jobs, return_exceptions=True)
-        if report.acked_ms is None:
-            report.acked_ms = (mono() - t0) * 1000
-        report.rounds += 1
-        for ans in answers:
-            if isinstance(ans, BaseException):
-                round_failures.append(f"{om.venue}: {type(ans).__name__}: {ans}")
-            elif isinstance(ans, tuple):
-                done, cancel_failures = ans
-                report.cancelled += done
-                round_failures += cancel_failures
-            else:
-                for out in ans:
-                    it = out.intent
-                    if out.status == "filled" and out.filled_sz > 0:
-                        verb = "bought" if it.is_buy else "sold"
-                        what = f"{it.symbol} spot" if it in plan.spot_sells else it.symbol
-                        price = out.answer.avg_px if out.answer is not None else None
-                        report.closed.append(f"{'' if om.venue == 'hyperliquid' else om.venue + ' '}{what} {verb} "
-                                             f"{fmt_sz(out.filled_sz)} @ {fmt_px(price or 0)}")  # fmt: skip
-                    elif out.status != "filled":
-                        round_failures.append(f"{om.venue} {it.symbol} close: {out.message}")
-        failures = round_failures
-        report.failures = failures
-        report.elapsed_ms = (mono() - t0) * 1000
-        if progress is not None:
-            progress(report)
-        pause = ROUND_PAUSE_S[0] if report.rounds < 3 else ROUND_PAUSE_S[1]
-        if unread:
-            pause = min(UNREAD_PAUSE_MAX_S, pause * 2 ** (unread - 1))
-        await asyncio.sleep(min(pause, max(0.0, deadline - mono())))
+            pause = ROUND_PAUSE_S[0] if report.rounds < 3 else ROUND_PAUSE_S[1]
+            if unread:
+                pause = min(UNREAD_PAUSE_MAX_S, pause * 2 ** (unread - 1))
+            await asyncio.sleep(min(pause, max(0.0, deadline - mono())))
 
+    finally:
+        if spot_task is not None:
+            spot_task.cancel()
     report.elapsed_ms = (mono() - t0) * 1000
     if report.flat:
         report.failures = []
@@ -456,7 +496,7 @@ async def _cancel(om: OrderManager, orders: Sequence[OpenOrder], timeout_s: floa
     if om.client.capabilities.native_cancel_all:
         symbols = sorted({o.symbol for o in orders})
         try:
-            await asyncio.wait_for(om.client.cancel_all(symbols), timeout_s)
+            await refused_retrying(lambda: om.client.cancel_all(symbols), timeout_s, time.monotonic() + timeout_s)
         except (VenueError, TimeoutError, OSError) as exc:
             return 0, [f"{om.venue} cancel-all failed: {exc or 'timed out'}"]
         if om.journal is not None:
@@ -465,7 +505,7 @@ async def _cancel(om: OrderManager, orders: Sequence[OpenOrder], timeout_s: floa
             except Exception as exc:  # noqa: BLE001
                 log.error("journal: cancel answers not recorded: %s", exc)
         return len(orders), []
-    return await om.cancel(orders, purpose="kill", journalled=True, timeout_s=timeout_s)
+    return await om.cancel(orders, purpose="kill", journalled=True, timeout_s=timeout_s, retry_refused_s=timeout_s)
 
 
 def _dedupe(lines: Sequence[str]) -> list[str]:

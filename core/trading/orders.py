@@ -41,7 +41,7 @@ from typing import Any, Literal
 from core.journal import AccountJournal, Journal
 from core.models import OpenOrder, OrderIntent, Position
 from core.portfolio import ActivityLevel
-from core.trading.retrying import read_retrying
+from core.trading.retrying import read_retrying, refused_retrying
 from core.trading.venue import AccountSnapshot, ExchangeClient, Instrument, PlaceAnswer, VenueAccount
 from core.venues.errors import VenueError
 from core.venues.hyperliquid.orders import Cloid
@@ -278,7 +278,7 @@ class OrderManager:
 
     async def send(
         self, intents: Sequence[OrderIntent], *, journalled: bool = False, settle_lost: bool = True,
-        timeout_s: float | None = None,
+        timeout_s: float | None = None, retry_refused_s: float = 0.0,
     ) -> list[SubmitOutcome]:  # fmt: skip
         """Journal (unless ``journalled``), send in batches of the venue's ``batch_max`` (sent
         concurrently) and journal the answers. Never raises for a venue failure: each intent's
@@ -287,7 +287,9 @@ class OrderManager:
         A batch whose answer is lost is settled cloid by cloid (:meth:`settle`) when
         ``settle_lost``; otherwise (the kill switch, which re-reads the account anyway) its
         intents come back ``"unknown"``. ``timeout_s`` bounds each request (``None``: the
-        client's own timeout).
+        client's own timeout). A batch the venue turned away for the request rate (HTTP 429:
+        not acted on) is sent again, same cloids, after its ``Retry-After``, for up to
+        ``retry_refused_s`` seconds.
         """
         if not intents:
             return []
@@ -300,16 +302,18 @@ class OrderManager:
                 return [SubmitOutcome(it, "error", msg, venue=self.venue) for it in intents]
         size = max(1, self.client.capabilities.batch_max)
         batches = [list(intents[i : i + size]) for i in range(0, len(intents), size)]
-        parts = await asyncio.gather(*(self._send_batch(b, settle_lost, timeout_s) for b in batches))
+        until = time.monotonic() + max(0.0, retry_refused_s)
+        parts = await asyncio.gather(*(self._send_batch(b, settle_lost, timeout_s, until) for b in batches))
         return [o for part in parts for o in part]
 
-    async def _send_batch(self, batch: list[OrderIntent], settle_lost: bool, timeout_s: float | None) -> list[SubmitOutcome]:
+    async def _send_batch(
+        self, batch: list[OrderIntent], settle_lost: bool, timeout_s: float | None, retry_until: float = 0.0
+    ) -> list[SubmitOutcome]:
         try:
-            call = self.client.place(batch)
-            answers = await (asyncio.wait_for(call, timeout_s) if timeout_s is not None else call)
+            answers = await refused_retrying(lambda: self.client.place(batch), timeout_s, retry_until)
         except ValueError as exc:
             if len(batch) > 1:  # nothing was sent: one invalid order must not sink the others
-                parts = await asyncio.gather(*(self._send_batch([it], settle_lost, timeout_s) for it in batch))
+                parts = await asyncio.gather(*(self._send_batch([it], settle_lost, timeout_s, retry_until) for it in batch))
                 return [o for part in parts for o in part]
             return self._fail(batch, f"not sent: {exc}", unknown=False)
         except (VenueError, TimeoutError) as exc:
@@ -389,11 +393,13 @@ class OrderManager:
 
     async def cancel(
         self, orders: Sequence[OpenOrder], *, purpose: str = "manual", journalled: bool = False,
-        timeout_s: float | None = None,
+        timeout_s: float | None = None, retry_refused_s: float = 0.0,
     ) -> tuple[int, list[str]]:  # fmt: skip
         """Cancel ``orders`` (journalled before and after), in batches of ``batch_max`` sent
         concurrently. Returns ``(cancelled, failures)``: how many the venue cancelled and one
-        line per failure. Never raises for a venue failure. Allowed in every trading state."""
+        line per failure. Never raises for a venue failure. Allowed in every trading state. A
+        batch turned away for the request rate (HTTP 429) goes again after its ``Retry-After``
+        for up to ``retry_refused_s`` seconds."""
         if not orders:
             return 0, []
         if not journalled:
@@ -404,10 +410,11 @@ class OrderManager:
         size = max(1, self.client.capabilities.batch_max)
         chunks = [list(orders[i : i + size]) for i in range(0, len(orders), size)]
 
+        until = time.monotonic() + max(0.0, retry_refused_s)
+
         async def one(chunk: list[OpenOrder]) -> tuple[int, list[str], list[dict[str, Any]]]:
             try:
-                call = self.client.cancel(chunk)
-                answers = await (asyncio.wait_for(call, timeout_s) if timeout_s is not None else call)
+                answers = await refused_retrying(lambda: self.client.cancel(chunk), timeout_s, until)
             except (VenueError, TimeoutError) as exc:
                 return 0, [f"{self.venue} cancel batch of {len(chunk)} failed: {exc or 'timed out'}"], []
             done, failures, rows = 0, [], []

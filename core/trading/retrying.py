@@ -5,14 +5,17 @@ A failed read (any :class:`~core.venues.errors.VenueError`: timeout, reset, HTTP
 malformed answer; or a transport ``OSError``) is tried again after a short backoff
 (:data:`BACKOFF_S` doubling up to :data:`BACKOFF_MAX_S`), or after the venue's ``Retry-After``
 when it sent one, with the :mod:`backoff` library; every attempt is cut off at the deadline.
-Reads only: an order or a cancel whose answer is lost is never sent again blindly (the order
-manager settles it by cloid, the kill switch re-reads and plans a new round).
+An order or a cancel whose answer is lost is never sent again blindly (the order manager
+settles it by cloid, the kill switch re-reads and plans a new round); one the venue turned away
+for the request rate (HTTP 429, not acted on) may go again after its ``Retry-After``
+(:func:`refused_retrying`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -22,7 +25,7 @@ from core.venues.errors import VenueError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["BACKOFF_MAX_S", "BACKOFF_S", "read_retrying"]
+__all__ = ["BACKOFF_MAX_S", "BACKOFF_S", "read_retrying", "refused_retrying"]
 
 BACKOFF_S = 0.05
 """First wait between retries of a failed read, seconds (doubling, capped by :data:`BACKOFF_MAX_S`)."""
@@ -82,3 +85,28 @@ async def read_retrying(
         if errors is not None:
             errors.append(why)
         return None
+
+
+async def refused_retrying(call: Callable[[], Any], timeout_s: float | None, until: float) -> Any:
+    """``await call()``, sent again while the venue turns it away for the request rate (HTTP
+    429, not acted on) after its ``Retry-After`` (0.2 s when it gives none), until the
+    monotonic time ``until``; every attempt together is cut off ``timeout_s`` seconds from now
+    (``None``: the client's own timeouts).
+
+    Raises:
+        VenueError, TimeoutError, ValueError: as ``call``, once no retry is left.
+    """
+    end = None if timeout_s is None else time.monotonic() + timeout_s
+    while True:
+        try:
+            coro = call()
+            if end is None:
+                return await coro
+            return await asyncio.wait_for(coro, max(0.01, end - time.monotonic()))
+        except VenueError as exc:
+            if exc.status not in (418, 429) or exc.outcome_unknown:
+                raise
+            wait = exc.retry_after_s if exc.retry_after_s is not None else 0.2
+            if time.monotonic() + wait >= min(until, end if end is not None else until):
+                raise
+            await asyncio.sleep(wait)
