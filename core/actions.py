@@ -13,11 +13,11 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from core.models import MarketInfo, OrderIntent, Position, SpotBalance
+from core.trading.hyperliquid import HL_TAKER_FEE
 from core.venues.hyperliquid.orders import Cloid, market_price, round_size
 
 __all__ = [
     "DEFAULT_REBALANCE_THRESHOLD",
-    "HL_TAKER_FEE",
     "MIN_ORDER_USD",
     "REBALANCE_LADDER",
     "HedgePreview",
@@ -33,8 +33,6 @@ __all__ = [
 MIN_ORDER_USD = 10.0
 """Hyperliquid minimum order value, USD (``DOMAIN.md`` §3): smaller hedges are not sent."""
 
-HL_TAKER_FEE = 0.00045
-"""Hyperliquid base-tier perp taker fee, a fraction (0.045 %)."""
 
 REBALANCE_LADDER = (0.005, 0.02, 0.05)
 """Seed 001 ladder of delta ratios (``DOMAIN.md`` §3): 0.5 % add margin to the short leg,

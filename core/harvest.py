@@ -436,7 +436,7 @@ def net_rate_per_period(rate_per_period: float, maker_fee: float, holding_period
         rate_per_period: funding the position *receives* per period, fraction per period (for a
             harvest pass ``|rate|``; seed 001 uses 8 h periods).
         maker_fee: fee per trade, fraction of notional, paid on entry and on exit
-            (Hyperliquid base-tier perp maker 0.015 %, ``core.trading.HL_MAKER_FEE``).
+            (Hyperliquid base-tier perp maker 0.015 %, ``core.trading.hyperliquid.HL_MAKER_FEE``).
         holding_periods: expected holding time in periods of the same length (seed 001: 12 × 8 h
             = 4 days).
 

@@ -65,7 +65,7 @@ from core.harvest import (
 from core.models import MarketInfo, OrderIntent
 from core.risk import TradingState
 from core.signals import Trend, oi_trend
-from core.order_ticket import HL_MAKER_FEE
+from core.trading.hyperliquid import HL_MAKER_FEE
 from core.trading.desk import Desk
 from core.trading.orders import OrderManager
 from core.trading.state import POLL_S
@@ -463,7 +463,7 @@ class Harvester:
         try:
             (_metas, ctxs), mids = await asyncio.gather(hl.info.meta_and_asset_ctxs(), hl.info.all_mids())
             # the mids just read are not read a second time. Open orders and spot balances change
-            # only by orders: they are read with a maker order of ours working, when the trader
+            # only by orders: they are read with a maker order of ours working, when the desk
             # asks (after an action of the console's), every third cycle, and after every order
             # of the harvester's (its own refreshes); margin and positions every cycle
             working = any(p.pending_oid is not None for p in self.positions.values())

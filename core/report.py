@@ -52,7 +52,7 @@ first fill) are reported as ``unattributed_funding``, outside the totals.
 ``|size| × last fill px`` (USD) over the holding time: only the perp leg earns funding.
 
 **Perp against perp.** Fills journalled under a hedge venue's label (:data:`HEDGE_VENUES`,
-``"binance"``) are the *other* perp leg of the same underlying (the Binance trader journals
+``"binance"``) are the *other* perp leg of the same underlying (the Binance order manager journals
 them under the Hyperliquid symbol): a third book, average cost like the first perp leg, whose
 realised P&L joins ``perp_pnl``. The position closes when every leg is flat, so its funding is
 both venues' payments over its life.

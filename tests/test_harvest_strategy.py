@@ -44,7 +44,7 @@ from core.harvest import (
 FAST = settings(max_examples=200, deadline=None)
 MODERATE = PROFILES["moderate"]
 HOUR_MS = 3_600_000
-HL_MAKER = 0.00015  # core.trading.HL_MAKER_FEE (not imported: core.trading pulls in the venue stack)
+HL_MAKER = 0.00015  # core.trading.hyperliquid.HL_MAKER_FEE (not imported: it pulls in the venue stack)
 
 
 def market(**kw) -> FundingMarket:

@@ -552,7 +552,7 @@ async def test_ticket_garbage_size_shows_error_without_quoting() -> None:
 def _btc_quote(req: TicketRequest) -> TicketQuote:
     """The real pricing for a BTC market at mark 87,487 (5 lot decimals), accepting every order."""
     from core.models import MarketInfo
-    from core.order_ticket import quote_ticket
+    from core.trading.ticket import quote_ticket
 
     market = MarketInfo("hyperliquid", "BTC", 0, 5, 40)
     return quote_ticket(req, market=market, mark_px=87_487.0, order_slippage=0.01, check=lambda _i: None,

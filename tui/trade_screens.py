@@ -23,7 +23,7 @@ from textual.widgets import Checkbox, Input, Label, Static
 
 from core.actions import HedgePreview
 from core.models import OrderIntent
-from core.order_ticket import band_warning
+from core.trading.ticket import band_warning
 from core.portfolio import RebalanceView, TicketQuote, TicketRequest
 from widgets.numbers import fmt_money, fmt_price, fmt_size
 from widgets.trading import Choice

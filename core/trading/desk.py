@@ -42,7 +42,7 @@ from core.actions import MIN_ORDER_USD, HedgePreview, asset_delta, delta_ratio, 
 from core.credentials import TradingAccess
 from core.journal import Journal
 from core.models import MarketInfo, OpenOrder, OrderIntent, Position, SpotBalance
-from core.order_ticket import quote_ticket
+from core.trading.ticket import quote_ticket
 from core.portfolio import (
     ActivityEntry,
     ActivityLevel,
@@ -409,7 +409,7 @@ class Desk:
                 self.error = f"account refresh: {type(exc).__name__}: {exc}"
                 log.exception("account refresh failed")
             self._watch_state()
-            self._check_daily_loss()
+            self.check_daily_loss()
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.settings.poll_s)
@@ -487,8 +487,6 @@ class Desk:
         eq = self.equity_by_venue()
         return sum(eq.values()) if eq else None
 
-    equity_all_venues = capital_usd
-
     def _track_day(self) -> None:
         om = self.primary
         if om is None or om.snapshot is None:
@@ -513,7 +511,10 @@ class Desk:
         cap = self.capital_usd
         return None if cap is None else cap - self._day_start[1]
 
-    def _check_daily_loss(self) -> None:
+    def check_daily_loss(self) -> None:
+        """Fire the kill switch (or halt, without ``kill_on_daily_loss``) when the day's P&L over
+        every venue, spot included, is beyond ``daily_loss_limit`` of the day's starting capital
+        (``DOMAIN.md`` §6). Called after every account reading."""
         pnl = self.pnl_today
         if pnl is None or self.state is TradingState.HALTED or self.kill_running:
             return
@@ -529,8 +530,6 @@ class Desk:
                 self.start_kill(reason="daily loss limit")
             else:
                 self.set_state(TradingState.HALTED, "daily loss limit")
-
-    check_daily_loss = _check_daily_loss
 
     async def sync_fills_and_funding(self) -> None:
         """Journal every venue's fills and funding since the last sync (idempotent)."""

@@ -29,10 +29,26 @@ from core.trading.venue import CancelAnswer, Capabilities, Instrument, PlaceAnsw
 from core.venues.hyperliquid.exchange import HyperliquidExchange
 from core.venues.hyperliquid.orders import floor_size, market_price, price_tick, round_price, round_size
 
-__all__ = ["HL_MIN_ORDER_USD", "HyperliquidClient", "HyperliquidRules", "SPOT_ALIASES", "STABLECOINS"]
+__all__ = [
+    "HL_MAKER_FEE",
+    "HL_MIN_ORDER_USD",
+    "HL_TAKER_FEE",
+    "SPOT_ALIASES",
+    "STABLECOINS",
+    "HyperliquidClient",
+    "HyperliquidRules",
+]
 
 HL_MIN_ORDER_USD = 10.0
 """Hyperliquid's minimum order value, USD (``DOMAIN.md`` §3)."""
+
+HL_MAKER_FEE = 0.00015
+"""Hyperliquid base-tier perp maker fee, a fraction (0.015 %,
+https://hyperliquid.gitbook.io/hyperliquid-docs/trading/fees)."""
+
+HL_TAKER_FEE = 0.00045
+"""Hyperliquid base-tier perp taker fee, a fraction (0.045 %,
+https://hyperliquid.gitbook.io/hyperliquid-docs/trading/fees)."""
 
 STABLECOINS = frozenset({"USDC", "USDT", "USDT0", "USDE", "USDH", "USDHL"})
 """Spot tokens that are cash, not an asset with delta."""

@@ -24,13 +24,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-from core.actions import HL_TAKER_FEE, MIN_ORDER_USD
+from core.actions import MIN_ORDER_USD
+from core.trading.hyperliquid import HL_MAKER_FEE, HL_TAKER_FEE
 from core.models import MarketInfo, OrderIntent
 from core.portfolio import TicketQuote, TicketRequest
 from core.venues.hyperliquid.orders import Cloid, floor_size, market_price, round_price
 
 __all__ = [
-    "HL_MAKER_FEE",
     "ORDER_TYPES",
     "TIFS",
     "band_warning",
@@ -38,8 +38,6 @@ __all__ = [
     "ticket_order_type",
 ]
 
-HL_MAKER_FEE = 0.00015
-"""Hyperliquid base-tier perp maker fee, a fraction (0.015 %); the same rate as the trader's."""
 
 ORDER_TYPES = ("market", "limit")
 """The ticket's order types."""
