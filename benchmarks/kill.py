@@ -109,7 +109,7 @@ async def _setup(desk: Desk, symbols: list[str], n_orders: int, usd: float) -> N
         mark = desk.mark(sym)
         assert mark is not None
         px = mark * (1 - away if is_buy else 1 + away)
-        q = desk.quote(TicketRequest(sym, is_buy, 15.0, True, px, "Gtc", False, "limit"))
+        q = desk.quote(TicketRequest(sym, is_buy, 25.0, True, px, "Gtc", False, "limit"))
         assert q.intent is not None and q.refusal is None, (sym, q.refusal)
         rests.append(q.intent)
         k += 1
@@ -190,7 +190,7 @@ async def run(runs: int, n_pos: int, n_orders: int, usd: float, n_binance: int =
                     if i == 0 and mode == "batched":
                         ctxs = await desk.hyperliquid.info.meta_and_asset_ctxs()
                         liquid = sorted(
-                            (c for c in ctxs[1] if c is not None and not desk.markets[c.symbol].delisted),
+                            (c for c in ctxs[1] if c is not None and c.symbol in desk.markets),
                             key=lambda c: -c.day_ntl_vlm,
                         )
                         symbols = [c.symbol for c in liquid[:n_pos]]

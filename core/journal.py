@@ -2357,6 +2357,67 @@ class AccountJournal:
             self._journal._insert_intents(conn, rows)
         return [self._journal._require(r[0], self._key) for _, r in rows]
 
+    def record_sending(self, intents: Sequence[Mapping[str, Any]]) -> None:
+        """Journal a batch of this account's new intents directly as ``sent`` (the order path's
+        hot form of :meth:`record_intents` + :meth:`mark_sent_many`: one ``executemany``, nothing
+        read back), in one transaction, all or none. Call it just before the batch goes out.
+
+        Raises:
+            ValueError: a malformed intent, or another venue (nothing is journalled).
+            JournalError: a cloid already journalled, or twice in the batch (nothing is journalled).
+        """
+        rows = []
+        for i in intents:
+            if "venue" in i and i["venue"] != self._ref.venue:
+                raise ValueError(f"intent for venue {i['venue']!r} recorded on the account {self._ref.label}")
+            rows.append(_mapping_intent(i))
+        if not rows:
+            return
+        j = self._journal
+        with j._tx() as conn:
+            now = j._clock()
+            try:
+                conn.executemany(
+                    "INSERT INTO intents (cloid, created_ms, updated_ms, venue, network, account, symbol, "
+                    "asset, side, size, price, tif, reduce_only, purpose, state, sent_ms, oid, filled_sz, "
+                    "avg_px, error) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,'sent',?,NULL,0,NULL,NULL)",
+                    [(r[0], now, now, *self._key, *r[1:], now) for r in rows],
+                )
+            except sqlite3.IntegrityError as exc:
+                raise JournalError(f"a cloid of the batch is already journalled: {exc}") from exc
+
+    def request_cancels(self, orders: Sequence[tuple[str | None, int | None]]) -> None:
+        """Journal ``requested`` cancels of this account's orders, ``(cloid, oid)`` each (one
+        given at least), in one transaction with one ``executemany``: the order path's hot form
+        of :meth:`record_cancels` for requests. A cloid this account never journalled (an order
+        placed elsewhere) is kept by its oid only.
+
+        Raises:
+            ValueError: an entry with neither cloid nor oid (nothing is journalled).
+        """
+        if not orders:
+            return
+        rows = []
+        for cloid, oid in orders:
+            if cloid is None and oid is None:
+                raise ValueError("a cancel needs a cloid or an oid")
+            rows.append((_optional_cloid(cloid), None if oid is None else int(oid)))
+        j = self._journal
+        with j._tx() as conn:
+            known: set[str] = set()
+            cloids = [c for c, _ in rows if c is not None]
+            for start in range(0, len(cloids), 500):
+                chunk = cloids[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                known.update(r[0] for r in conn.execute(
+                    f"SELECT cloid FROM intents WHERE {_SCOPE} AND cloid IN ({marks})", (*self._key, *chunk)))  # fmt: skip
+            now = j._clock()
+            conn.executemany(
+                "INSERT INTO cancels (time_ms, venue, network, account, cloid, oid, status, error) "
+                "VALUES (?,?,?,?,?,?,'requested',NULL)",
+                [(now, *self._key, c if c in known else None, o) for c, o in rows if (c in known) or o is not None],
+            )
+
     def mark_sent(self, cloid: str) -> Intent:
         """:meth:`Journal.mark_sent` for an intent of this account.
 

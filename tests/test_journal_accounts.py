@@ -569,3 +569,38 @@ def test_events_and_intents_carry_their_account(journal: Journal) -> None:
     [legacy] = journal.intents()
     assert (legacy.venue, legacy.network, legacy.account) == ("sim", "sim:s1", ADDR_A)  # old label, full ref
     assert legacy.ref == SIM_1 == a.intent(_cloid(1)).ref
+
+
+# ------------------------------------------------------------------ the order path's hot forms
+
+
+def _row(n: int, symbol: str = "BTC") -> dict:
+    return {"cloid": _cloid(n), "symbol": symbol, "asset": 0, "side": "B", "size": 0.1, "price": 90_000.0,
+            "tif": "Ioc", "reduce_only": True, "purpose": "kill"}  # fmt: skip
+
+
+def test_record_sending_journals_intents_as_sent_all_or_none(journal: Journal) -> None:
+    a = journal.for_account(HL_A)
+    a.record_sending([_row(1), _row(2, "ETH")])
+    sent = [a.intent(_cloid(n)) for n in (1, 2)]
+    assert all(i is not None and i.state == "sent" and i.sent_ms is not None and i.reduce_only for i in sent)
+    with pytest.raises(JournalError):
+        a.record_sending([_row(3), _row(1)])  # 1 is journalled already: nothing of the batch is
+    assert a.intent(_cloid(3)) is None
+    assert journal.for_account(HL_B).intent(_cloid(1)) is None  # another account sees none of it
+    with pytest.raises(ValueError):
+        a.record_sending([{**_row(4), "size": -1}])
+
+
+def test_request_cancels_links_the_accounts_own_orders_only(journal: Journal) -> None:
+    a, b = journal.for_account(HL_A), journal.for_account(HL_B)
+    a.record_sending([_row(1)])
+    b.record_sending([_row(2)])
+    a.request_cancels([(_cloid(1), 11), (_cloid(2), 22), (None, 33)])
+    rows = {c.oid: c for c in a.cancels()}
+    assert set(rows) == {11, 22, 33} and all(c.status == "requested" for c in rows.values())
+    assert rows[11].cloid == _cloid(1)
+    assert rows[22].cloid is None  # the other account's cloid: kept by its oid only
+    assert b.cancels() == []
+    with pytest.raises(ValueError):
+        a.request_cancels([(None, None)])

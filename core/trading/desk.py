@@ -747,7 +747,7 @@ class Desk:
 
         runs = [
             kill_venue(om, deadline=deadline, slippage=self.settings.kill_slippage, mono=self.mono, gate=self.gate,
-                       progress=progress, started=t0)  # fmt: skip
+                       progress=progress, started=t0, marks=lambda sym, om=om: self._venue_mark(om, sym))  # fmt: skip
             for om in self.managers.values()
         ]
         results = await asyncio.gather(*runs, return_exceptions=True)

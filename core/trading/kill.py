@@ -59,10 +59,13 @@ READ_BUDGET_S = 2.5
 """How long one round keeps retrying a failed read before acting on the last known state, s
 (two of the venue's usual 1 s ``Retry-After``)."""
 ROUND_PAUSE_S = (0.1, 0.3)
-"""Pause after a round before verifying: the first two rounds, then later ones (a thin book refills)."""
+"""Pause before the next round when the reading right after a round shows something left: after
+the first two rounds, then after later ones (a thin book refills), seconds."""
 UNREAD_PAUSE_MAX_S = 1.0
 """Longest pause after a round in which nothing could be read (doubling from 0.1 s): a venue
 that is down is asked again, but not hammered (its request-weight budget still counts)."""
+RECENT_READING_MS = 5_000
+"""A desk's last reading of the account younger than this (ms) is acted on at once by round 1."""
 MIDS_MAX_AGE_S = 2.0
 """Prices older than this are read again before a round is priced, seconds."""
 SPOT_DUST_USD = 10.0
@@ -276,11 +279,14 @@ async def kill_venue(
     gate: Callable[[str, OrderIntent], str | None] | None = None,
     progress: Callable[[VenueKillReport], None] | None = None,
     started: float | None = None,
+    marks: Callable[[str], float | None] | None = None,
 ) -> VenueKillReport:
     """Run the kill switch on ``om``'s venue until flat or ``deadline`` (``mono`` seconds).
 
     ``gate(venue, intent)`` is the desk's risk gate (``None`` passes; a refusal is a failure
-    line). ``progress`` is called after every round. Never raises for a venue failure.
+    line). ``progress`` is called after every round. ``marks(symbol)`` is the desk's live price
+    of a market of this venue (the console's feed), used when no fresh venue mid is at hand; a
+    position's own mark otherwise. Never raises for a venue failure.
     """
     URGENT.set(True)  # this task's requests never wait behind the local rate budget
     t0 = mono() if started is None else started
@@ -297,6 +303,14 @@ async def kill_venue(
     spot_capable = om.client.capabilities.spot
     spot_task: asyncio.Task[Any] | None = None
     first_positions: tuple[Position, ...] | None = None  # the perp positions when the kill began
+    settled = False  # the reading after a round's pause: plan the next round on it
+    # a desk that has read the account lately (the console polls it) sends round 1 on that reading
+    # at once: a round costs a verification more, but the orders are out a read sooner. Closes are
+    # reduce-only (one sent on a stale reading can never open anything) and the rounds go on
+    # until a fresh reading is flat
+    at_once = last is not None and bool(om.instruments) and om.wall_ms() - last.read_ms <= RECENT_READING_MS
+    if at_once and last is not None:
+        first_positions = last.account.positions
     try:
         while mono() < deadline:
             why_account: list[str] = []
@@ -326,7 +340,13 @@ async def kill_venue(
             if not om.instruments:  # markets first read concurrently with the account
                 reads.append(read_retrying(om.load_instruments, deadline=deadline, budget_s=READ_BUDGET_S, mono=mono,
                                            errors=why_markets, patience=unread))  # fmt: skip
-            account, orders, fresh_mids, *_ = await asyncio.gather(*reads)
+            if at_once:
+                for job in reads:
+                    if asyncio.iscoroutine(job):
+                        job.close()  # not awaited: round 1 goes on the reading the desk has
+                account = orders = fresh_mids = None
+            else:
+                account, orders, fresh_mids, *_ = await asyncio.gather(*reads)
             spot_reading = None
             if spot_task is not None and spot_task.done():
                 spot_reading = spot_task.result()
@@ -358,18 +378,24 @@ async def kill_venue(
                     last_why[key] = real[-1]
             if report.rounds and mono() >= deadline and (account is None or orders is None):
                 break  # the deadline cut this verification short: the last round's failures stand
-            read_failures = []
+            read_failures: list[str] = []
             known = "acting on the last known state" if last is not None else "nothing known of it yet"
+            if at_once:
+                at_once = False
+                account_skipped = True
+            else:
+                account_skipped = False
             if not om.instruments:
                 read_failures.append(f"{om.venue}: markets could not be read ({last_why.get('markets', 'no answer')}); "
                                      "nothing can be priced or cancelled")  # fmt: skip
-            if account is None:
+            if account is None and not account_skipped:
                 read_failures.append(f"{om.venue}: account read failed ({last_why.get('account', 'no answer')}); {known}")
-            if orders is None:
+            if orders is None and not account_skipped:
                 read_failures.append(f"{om.venue}: open orders read failed ({last_why.get('orders', 'no answer')}); {known}")
             if read_failures:
                 failures = read_failures
-            unread = 0 if (account is not None or orders is not None) else unread + 1
+            if not account_skipped:
+                unread = 0 if (account is not None or orders is not None) else unread + 1
             report.attempts += 1
             if last is None:
                 report.failures = read_failures
@@ -400,7 +426,21 @@ async def kill_venue(
                 break
             if mono() >= deadline:
                 break
-            prices = mids if mono() - mids_at <= MIDS_MAX_AGE_S else {}
+            if report.rounds and not settled:
+                # the verification right after a round shows something left: give a thin book (or a
+                # slow venue) a moment and read again before the next round is planned
+                pause = ROUND_PAUSE_S[0] if report.rounds < 3 else ROUND_PAUSE_S[1]
+                if unread:
+                    pause = min(UNREAD_PAUSE_MAX_S, pause * 2 ** (unread - 1))
+                await asyncio.sleep(min(pause, max(0.0, deadline - mono())))
+                settled = True
+                continue
+            settled = False
+            prices = dict(mids) if mono() - mids_at <= MIDS_MAX_AGE_S else {}
+            if marks is not None:
+                for p in positions:
+                    if p.symbol not in prices and _usable(px := marks(p.symbol)):
+                        prices[p.symbol] = px  # type: ignore[assignment]
             plan = plan_kill(om, last.orders, positions, prices, slippage, spot_left=spot_left, spot_held=last.account.spot)
             round_failures = read_failures + plan.skipped
             intents = []
@@ -410,6 +450,12 @@ async def kill_venue(
                     round_failures.append(f"{om.venue} {it.symbol} close refused: {refusal}")
                 else:
                     intents.append(it)
+            if not plan.cancels and not intents:
+                failures = round_failures
+                if fresh:  # nothing that can be sent, and a fresh reading says it is not flat
+                    await asyncio.sleep(min(ROUND_PAUSE_S[1], max(0.0, deadline - mono())))
+                settled = True  # read again (at once when the reading was not a fresh one)
+                continue
             try:
                 if om.journal is not None and om._journal_root is not None:  # noqa: SLF001 - one transaction for the round
                     with om._journal_root.batch():  # noqa: SLF001
@@ -453,10 +499,6 @@ async def kill_venue(
             report.elapsed_ms = (mono() - t0) * 1000
             if progress is not None:
                 progress(report)
-            pause = ROUND_PAUSE_S[0] if report.rounds < 3 else ROUND_PAUSE_S[1]
-            if unread:
-                pause = min(UNREAD_PAUSE_MAX_S, pause * 2 ** (unread - 1))
-            await asyncio.sleep(min(pause, max(0.0, deadline - mono())))
 
     finally:
         if spot_task is not None:

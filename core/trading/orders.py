@@ -256,13 +256,12 @@ class OrderManager:
     def _journal_intents(self, intents: Sequence[OrderIntent]) -> None:
         if self.journal is None or not intents:
             return
-        self.journal.record_intents([
+        self.journal.record_sending([
             {"cloid": it.cloid, "symbol": it.symbol, "asset": it.asset_id, "side": "B" if it.is_buy else "A",
              "size": it.size, "price": it.limit_px, "tif": it.tif, "reduce_only": it.reduce_only,
              "purpose": it.purpose}
             for it in intents
         ])  # fmt: skip
-        self.journal.mark_sent_many([it.cloid for it in intents])
 
     def journal_before_send(self, intents: Sequence[OrderIntent]) -> None:
         """Journal ``intents`` as sent, in one transaction (one ``fsync``).
@@ -389,7 +388,7 @@ class OrderManager:
         """Journal cancel requests for ``orders`` (one transaction)."""
         if self.journal is None or not orders:
             return
-        self.journal.record_cancels([{"cloid": o.cloid, "oid": o.oid} for o in orders])
+        self.journal.request_cancels([(o.cloid, o.oid) for o in orders])
 
     async def cancel(
         self, orders: Sequence[OpenOrder], *, purpose: str = "manual", journalled: bool = False,
