@@ -360,7 +360,13 @@ async def test_kill_switch_flattens_many_positions_and_orders(env: Env) -> None:
     snap = await desk.refresh()
     assert len(snap.orders) == 20 and len([p for p in snap.account.positions if p.size]) == 10
 
-    report = await desk.kill()
+    import gc
+
+    task = desk.start_kill()
+    assert not gc.isenabled()  # the collector never pauses a kill in progress
+    report = await task
+    await asyncio.sleep(0)
+    assert gc.isenabled()  # and is back once it is done
     assert report.flat, report.failures
     assert 1 <= report.rounds <= 2
     assert report.cancelled == len(rests)
