@@ -43,6 +43,8 @@ from widgets.panels import AlertsPanel, SettlementPanel, StatusBar, StatusView
 from widgets.harvest import HarvesterPanel
 from widgets.trading import ActivityLog, KillBanner, OpenOrdersPanel, PortfolioPanel, PositionsPanel
 
+PORTFOLIO_EVERY = 4
+"""The Portfolio panel is repainted every this many flushes (2 Hz at the default 8 Hz)."""
 TOAST_MIN_INTERVAL_S = 2.0
 
 KEY_STALL_S = 1.0
@@ -419,7 +421,10 @@ class PftermApp(App[int]):
         self.kill_banner.show(view.kill, self.mono(), deadline_mono=self._kill_deadline)
         self.positions_panel.show(view.positions)
         self.orders_panel.show(view.orders, now_ms)
-        self.portfolio_panel.show(view.portfolio)
+        if self._tick % PORTFOLIO_EVERY == 1 or view.portfolio.state is not getattr(self.portfolio_panel.view, "state", None):
+            # equity, P&L and the delta table move with every mark: a table of many assets is the
+            # costliest repaint of the screen, and twice a second is enough for it
+            self.portfolio_panel.show(view.portfolio)
         if view.activity_seq != self._trading_seq:
             self._trading_seq = view.activity_seq
             self.activity_log.show(view.activity, view.activity_seq)
