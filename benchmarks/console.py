@@ -46,7 +46,7 @@ def run(seconds: float, cols: int, rows: int, extra: list[str]) -> dict:
     t_start = time.monotonic()
     pid, fd = pty.fork()
     if pid == 0:  # child: become pfterm
-        os.execvpe(sys.executable, [sys.executable, "-m", "tui.cli", "--log-file", str(log_file), *extra], env)
+        os.execvpe(sys.executable, [sys.executable, "-m", "pfterm.tui.cli", "--log-file", str(log_file), *extra], env)
     fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
     proc = psutil.Process(pid)
     total = 0

@@ -1,7 +1,7 @@
 """Wall time of the accelerated harvester session on the embedded simulator.
 
 Runs ``pfterm harvest --venue sim --duration 7d --seed 7 --report json`` (the installed
-console script, falling back to ``python -m tui.cli``) ``--runs`` times, one after the other
+console script, falling back to ``python -m pfterm.tui.cli``) ``--runs`` times, one after the other
 on an otherwise idle machine, and prints each run's wall time (process start to exit, and the
 session's own ``wall_s``) with the median and the worst, plus the first run's P&L summary
 (the same seed gives the same report every run).
@@ -32,7 +32,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=7)
     a = ap.parse_args()
     exe = shutil.which("pfterm")
-    base = [exe] if exe else [sys.executable, "-m", "tui.cli"]
+    base = [exe] if exe else [sys.executable, "-m", "pfterm.tui.cli"]
     walls: list[float] = []
     first: dict | None = None
     with tempfile.TemporaryDirectory(prefix="pfterm-bench-") as home:

@@ -3,7 +3,7 @@
 Frames are built from the real mainnet snapshot (``core/sim/data``): one
 ``activeAssetCtx`` frame per listed market, exactly as Hyperliquid sends them. Each frame
 goes through the same code the live stream runs (``HyperliquidStream._dispatch``) into a
-real :class:`~core.engine.Engine` (store update, premium sampling, OI window, cascade and
+real :class:`~pfterm.core.market.engine.Engine` (store update, premium sampling, OI window, cascade and
 funding detectors). Reported: the best of several runs, µs per frame.
 
 With ``--sdk-python PATH`` (a Python with ``hyperliquid-python-sdk`` installed, e.g. a
@@ -23,11 +23,11 @@ import sys
 import time
 import timeit
 
-from core.clock import VenueClock
-from core.engine import Engine
-from core.sim.snapshot import load_snapshot
-from core.venues.hyperliquid.stream import HyperliquidStream
-from core.venues.hyperliquid.wire import parse_meta_and_asset_ctxs
+from pfterm.core.market.clock import VenueClock
+from pfterm.core.market.engine import Engine
+from pfterm.core.sim.snapshot import load_snapshot
+from pfterm.core.venues.hyperliquid.stream import HyperliquidStream
+from pfterm.core.venues.hyperliquid.wire import parse_meta_and_asset_ctxs
 
 
 def frames() -> list[bytes]:

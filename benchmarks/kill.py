@@ -5,7 +5,7 @@ liquid markets of the snapshot, alternating long/short, ``--usd`` notional each)
 ``--orders`` resting GTC orders spread over those markets 8-20 % away from mark (they never
 fill during a run). Then:
 
-* **batched** (what pfterm's kill key runs, :meth:`core.trading.desk.Desk.kill`): read the account,
+* **batched** (what pfterm's kill key runs, :meth:`pfterm.core.trading.desk.Desk.kill`): read the account,
   one ``cancel`` batch and one reduce-only IOC ``order`` batch sent concurrently, journalled
   before and after, then verify flat from ``clearinghouseState``;
 * **one by one**: the same cancels and closes, one signed request each, in sequence (what a
@@ -14,7 +14,7 @@ fill during a run). Then:
 Reported per mode, over ``--runs`` runs: time from the call ("keystroke") to every cancel and
 close acknowledged, and to flat verified; p50 / p99 / max in ms, and the ratio of medians.
 
-The simulator runs as a separate process (``python -m core.sim``) like a remote venue would;
+The simulator runs as a separate process (``python -m pfterm.core.sim``) like a remote venue would;
 the journal is a real SQLite file in a temporary directory (WAL, synchronous=FULL).
 
 ``--console`` runs the kill switch the way a trader does: the Textual console (headless, 160×50)
@@ -46,19 +46,19 @@ import tempfile
 import time
 from pathlib import Path
 
-from core.credentials import TradingAccess
-from core.journal import AccountRef, Journal
-from core.models import OrderIntent
-from core.portfolio import TicketRequest
-from core.risk import RiskLimits
-from core.trading.binance import BinanceClient
-from core.trading.desk import Desk, DeskSettings
-from core.trading.hyperliquid import HyperliquidClient
-from core.trading.kill import plan_kill
-from core.trading.orders import OrderManager
-from core.venues.hyperliquid.exchange import HyperliquidExchange
-from core.venues.hyperliquid.orders import Cloid
-from core.venues.hyperliquid.signing import Signer
+from pfterm.core.trading.credentials import TradingAccess
+from pfterm.core.trading.journal import AccountRef, Journal
+from pfterm.core.market.models import OrderIntent
+from pfterm.core.trading.portfolio import TicketRequest
+from pfterm.core.trading.risk import RiskLimits
+from pfterm.core.trading.binance import BinanceClient
+from pfterm.core.trading.desk import Desk, DeskSettings
+from pfterm.core.trading.hyperliquid import HyperliquidClient
+from pfterm.core.trading.kill import plan_kill
+from pfterm.core.trading.orders import OrderManager
+from pfterm.core.venues.hyperliquid.exchange import HyperliquidExchange
+from pfterm.core.venues.hyperliquid.orders import Cloid
+from pfterm.core.venues.hyperliquid.signing import Signer
 
 LIMITS = RiskLimits(
     max_leverage=50, max_order_notional_usd=1e9, max_position_notional_usd=1e9, max_market_share=1.0, max_venue_share=1.0
@@ -72,7 +72,7 @@ BINANCE_KEY = ("bench" + "0" * 27, "1" * 64)
 async def _start_sim(starting_usdc: float) -> tuple[asyncio.subprocess.Process, str]:
     env = {**os.environ, "PFTERM_BINANCE_API_KEY": BINANCE_KEY[0], "PFTERM_BINANCE_API_SECRET": BINANCE_KEY[1]}
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "core.sim", "--host", "127.0.0.1", "--port", "0", "--seed", "7",
+        sys.executable, "-m", "pfterm.core.sim", "--host", "127.0.0.1", "--port", "0", "--seed", "7",
         "--speed", "1", "--cascade-rate", "0", "--starting-usdc", repr(starting_usdc), "--exit-on-stdin-eof",
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL, env=env,
     )  # fmt: skip
@@ -125,7 +125,7 @@ async def _setup(desk: Desk, symbols: list[str], n_orders: int, usd: float) -> N
 
 
 async def _binance_leg(url: str, desk: Desk) -> OrderManager:
-    from core.venues.binance_futures import BinanceCredentials, BinanceFuturesClient
+    from pfterm.core.venues.binance.futures import BinanceCredentials, BinanceFuturesClient
 
     rest = BinanceFuturesClient(url, BinanceCredentials(*BINANCE_KEY))
     om = OrderManager(BinanceClient(rest, AccountRef.binance("url:benchmark", BINANCE_KEY[0]), max_leverage=20), desk.journal)
@@ -245,9 +245,9 @@ async def run_console(runs: int, n_pos: int, n_orders: int, usd: float) -> dict[
     """Press the kill key in the running console ``runs`` times (one fresh account each)."""
     from dataclasses import replace
 
-    from core.config import Settings
-    from core.session import resolve_endpoint
-    from tui.app import PftermApp
+    from pfterm.core.runtime.config import Settings
+    from pfterm.core.runtime.session import resolve_endpoint
+    from pfterm.tui.app import PftermApp
 
     proc, url = await _start_sim(starting_usdc=10_000_000.0)
     tmp = tempfile.TemporaryDirectory()

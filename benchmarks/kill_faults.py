@@ -6,8 +6,8 @@ For each fault case (a fault kind at a rate, e.g. ``drop`` on 30 % of requests, 
 1. open a book of ``positions`` positions (one per market, the most liquid markets, alternating
    long/short) and ``orders`` resting GTC orders 15-25 % away from mid on a ``pfterm sim``
    process, directly (no proxy: setup never fails), with a fresh account key per trial;
-2. start a :class:`core.sim.fault_proxy.FaultProxy` in front of the simulator (seeded per trial);
-3. run ``python -m tui.cli kill --url hyperliquid=<proxy> --config <kill_deadline_s>`` as a
+2. start a :class:`pfterm.core.sim.fault_proxy.FaultProxy` in front of the simulator (seeded per trial);
+3. run ``python -m pfterm.tui.cli kill --url hyperliquid=<proxy> --config <kill_deadline_s>`` as a
    subprocess with ``PFTERM_HL_PRIVATE_KEY`` set and ``HOME`` / ``XDG_*`` in a temporary directory
    (journal and logs land there; no other ``PFTERM_*`` variable is passed on), timing its wall
    time from spawn to exit (what a shell user waits), and capturing stdout/stderr;
@@ -45,11 +45,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.models import OrderIntent
-from core.sim.fault_proxy import FaultProxy
-from core.venues.hyperliquid.exchange import HyperliquidExchange
-from core.venues.hyperliquid.orders import Cloid, market_price, round_price, round_size
-from core.venues.hyperliquid.signing import Signer
+from pfterm.core.market.models import OrderIntent
+from pfterm.core.sim.fault_proxy import FaultProxy
+from pfterm.core.venues.hyperliquid.exchange import HyperliquidExchange
+from pfterm.core.venues.hyperliquid.orders import Cloid, market_price, round_price, round_size
+from pfterm.core.venues.hyperliquid.signing import Signer
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -187,7 +187,7 @@ def meets_expectation(case: FaultCase, exit_code: int | None, seconds: float, fl
 
 
 class Simulator:
-    """A ``python -m core.sim`` process on 127.0.0.1 (speed 1, no cascades, seed ``seed``).
+    """A ``python -m pfterm.core.sim`` process on 127.0.0.1 (speed 1, no cascades, seed ``seed``).
 
     Use ``async with Simulator() as sim`` then ``sim.url``. It exits when its stdin closes.
 
@@ -202,7 +202,7 @@ class Simulator:
     async def __aenter__(self) -> Simulator:
         env = {k: v for k, v in os.environ.items() if not k.startswith("PFTERM_")}
         self._proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "core.sim", "--host", "127.0.0.1", "--port", "0", "--seed", str(self.seed),
+            sys.executable, "-m", "pfterm.core.sim", "--host", "127.0.0.1", "--port", "0", "--seed", str(self.seed),
             "--speed", "1", "--cascade-rate", "0", "--exit-on-stdin-eof",
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
             cwd=REPO, env=env,
@@ -335,7 +335,7 @@ async def run_trial(
     try:
         t0 = time.perf_counter()
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "tui.cli", "kill", "--config", str(config), "--url", f"hyperliquid={proxy_url}",
+            sys.executable, "-m", "pfterm.tui.cli", "kill", "--config", str(config), "--url", f"hyperliquid={proxy_url}",
             stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
             cwd=REPO, env=_kill_env(key, home),
         )  # fmt: skip

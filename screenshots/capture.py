@@ -19,10 +19,10 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from core.config import Settings
-from core.credentials import trading_access
-from core.portfolio import TicketRequest
-from tui.app import PftermApp
+from pfterm.core.runtime.config import Settings
+from pfterm.core.trading.credentials import trading_access
+from pfterm.core.trading.portfolio import TicketRequest
+from pfterm.tui.app import PftermApp
 
 HERE = Path(__file__).resolve().parent
 

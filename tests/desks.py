@@ -1,5 +1,5 @@
 """Building trading desks on a simulator for tests: a Hyperliquid order manager for a signer's
-account (and optionally the simulator's Binance leg), the way :func:`core.session.open_desk`
+account (and optionally the simulator's Binance leg), the way :func:`pfterm.core.runtime.session.open_desk`
 builds one for a live session, without a settings file."""
 
 from __future__ import annotations
@@ -8,17 +8,17 @@ from collections.abc import Callable
 
 import httpx
 
-from core.credentials import TradingAccess
-from core.journal import AccountRef, Journal
-from core.trading.binance import BinanceClient
-from core.trading.desk import Desk, DeskSettings
-from core.trading.hyperliquid import HyperliquidClient
-from core.trading.orders import OrderManager
-from core.trading.venue import AccountSnapshot, Capabilities, VenueAccount
-from core.venues.binance_futures import BinanceCredentials, BinanceFuturesClient
-from core.venues.hyperliquid.exchange import HyperliquidExchange
-from core.venues.errors import VenueError
-from core.venues.hyperliquid.signing import Signer
+from pfterm.core.trading.credentials import TradingAccess
+from pfterm.core.trading.journal import AccountRef, Journal
+from pfterm.core.trading.binance import BinanceClient
+from pfterm.core.trading.desk import Desk, DeskSettings
+from pfterm.core.trading.hyperliquid import HyperliquidClient
+from pfterm.core.trading.orders import OrderManager
+from pfterm.core.trading.venue import AccountSnapshot, Capabilities, VenueAccount
+from pfterm.core.venues.binance.futures import BinanceCredentials, BinanceFuturesClient
+from pfterm.core.venues.hyperliquid.exchange import HyperliquidExchange
+from pfterm.core.venues.errors import VenueError
+from pfterm.core.venues.hyperliquid.signing import Signer
 
 NETWORK = "sim:test"
 """The journal network of test accounts."""

@@ -1,6 +1,6 @@
 """Test harness shared by the cross-venue stream tests (``tests/test_venue_*.py``): a local
 127.0.0.1 WebSocket server that replays scripted frames and can drop a connection, a
-list-collecting :class:`~core.venues.base.CrossVenueSink`, and a wait-for-a-condition helper.
+list-collecting :class:`~pfterm.core.venues.base.CrossVenueSink`, and a wait-for-a-condition helper.
 No network: every server listens on 127.0.0.1 on a free port.
 """
 
@@ -16,8 +16,8 @@ from typing import Any, TypeVar
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
-from core.models import FeedState, FeedStatus, Liquidation, VenueFunding
-from core.venues.reconnect import ReconnectPolicy
+from pfterm.core.market.models import FeedState, FeedStatus, Liquidation, VenueFunding
+from pfterm.core.venues.reconnect import ReconnectPolicy
 
 __all__ = ["ListSink", "ReplayServer", "eventually", "fast_policy", "server_pool", "serving"]
 
@@ -25,7 +25,7 @@ _S = TypeVar("_S", bound="ReplayServer")
 
 
 class ListSink:
-    """A :class:`~core.venues.base.CrossVenueSink` keeping every call: one list per batch."""
+    """A :class:`~pfterm.core.venues.base.CrossVenueSink` keeping every call: one list per batch."""
 
     def __init__(self) -> None:
         self.funding: list[list[VenueFunding]] = []

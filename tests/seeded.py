@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import json
 
-from core.clock import VenueClock
-from core.config import Settings
-from core.engine import Engine
-from core.session import Endpoint, build_engine
-from core.sim.market import MarketModel
-from core.sim.snapshot import load_snapshot
-from core.venues.hyperliquid.wire import (
+from pfterm.core.market.clock import VenueClock
+from pfterm.core.runtime.config import Settings
+from pfterm.core.market.engine import Engine
+from pfterm.core.runtime.session import Endpoint, build_engine
+from pfterm.core.sim.market import MarketModel
+from pfterm.core.sim.snapshot import load_snapshot
+from pfterm.core.venues.hyperliquid.wire import (
     decode_ws_frame,
     parse_funding_history,
     parse_l2_book,

@@ -15,11 +15,11 @@ REPO = Path(__file__).resolve().parents[1]
 
 @contextlib.contextmanager
 def pfterm_sim(seed: int, *args: str, env: Mapping[str, str] | None = None) -> Iterator[str]:
-    """Run ``python -m core.sim`` on a free loopback port (``--cascade-rate 0`` and ``args``,
+    """Run ``python -m pfterm.core.sim`` on a free loopback port (``--cascade-rate 0`` and ``args``,
     e.g. ``"--speed", "120"``) and yield its base URL; the process exits when the block ends
     (its stdin closes)."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "core.sim", "--host", "127.0.0.1", "--port", "0", "--seed", str(seed),
+        [sys.executable, "-m", "pfterm.core.sim", "--host", "127.0.0.1", "--port", "0", "--seed", str(seed),
          "--cascade-rate", "0", *args, "--exit-on-stdin-eof"],
         cwd=REPO, env=None if env is None else dict(env), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL, text=True,

@@ -1,4 +1,4 @@
-"""Delta and hedge planning (core.actions)."""
+"""Delta and hedge planning (pfterm.core.trading.hedging)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.actions import (
+from pfterm.core.trading.hedging import (
     HedgePreview,
     asset_delta,
     delta_ratio,
@@ -16,8 +16,8 @@ from core.actions import (
     plan_hedge,
     plan_rebalance,
 )
-from core.models import MarketInfo, OpenOrder, Position, SpotBalance
-from core.venues.hyperliquid.orders import market_price, round_size
+from pfterm.core.market.models import MarketInfo, OpenOrder, Position, SpotBalance
+from pfterm.core.venues.hyperliquid.orders import market_price, round_size
 
 SYMBOLS = ["BTC", "ETH", "SOL", "kPEPE"]
 MARKETS = {

@@ -25,7 +25,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.venues.binance_futures import (
+from pfterm.core.venues.binance.futures import (
     BinanceCredentials,
     BinanceError,
     BinanceFuturesClient,
@@ -43,7 +43,7 @@ from core.venues.binance_futures import (
     parse_user_trades,
     sign,
 )
-from core.venues.errors import VenueError
+from pfterm.core.venues.errors import VenueError
 
 FIX = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "binance"
 needs_fixtures = pytest.mark.skipif(not FIX.is_dir(), reason=f"shared fixtures not found at {FIX}")
@@ -812,5 +812,5 @@ async def test_secret_never_in_errors_or_logs(
         assert KEY not in text
     # Our own records never carry the (replayable) signed query; httpx's INFO line does, which
     # is why tui/cli.py keeps the "httpx" logger at WARNING.
-    own = [r.getMessage() for r in caplog.records if r.name == "core.venues.binance_futures"]
+    own = [r.getMessage() for r in caplog.records if r.name == "pfterm.core.venues.binance.futures"]
     assert own and not any("signature=" in text for text in own + [str(e) for e in errors])

@@ -1,5 +1,5 @@
-"""The Binance USDⓈ-M leg (:class:`core.trading.binance.BinanceClient` under an
-:class:`~core.trading.orders.OrderManager`) attached to the Hyperliquid desk, end to end against
+"""The Binance USDⓈ-M leg (:class:`pfterm.core.trading.binance.BinanceClient` under an
+:class:`~pfterm.core.trading.orders.OrderManager`) attached to the Hyperliquid desk, end to end against
 the embedded simulator over 127.0.0.1 on the lockstep clock: funding quotes (and malformed
 ``premiumIndex`` items), the desk's gate on Binance orders, post-only rejections, lot flooring
 without float noise, orders below the minimum, funding synced after a close, a ``-1021``
@@ -19,20 +19,20 @@ from typing import Any
 
 import pytest
 
-import core.trading.binance as bn
-from core.journal import AccountRef, Journal
-from core.models import OrderIntent
-from core.portfolio import KillPhase, TicketRequest
-from core.risk import RiskLimits, TradingState
-from core.sim.market import HOUR_MS, MarketModel
-from core.sim.server import SimulatorServer
-from core.sim.snapshot import load_snapshot
-from core.trading.binance import BinanceClient, ServerClock
-from core.trading.desk import Desk, DeskSettings
-from core.trading.orders import OrderManager
-from core.venues.binance_futures import BinanceCredentials, BinanceError, BinanceFuturesClient, BinanceUnavailable
-from core.venues.hyperliquid.orders import Cloid
-from core.venues.hyperliquid.signing import Signer
+import pfterm.core.trading.binance as bn
+from pfterm.core.trading.journal import AccountRef, Journal
+from pfterm.core.market.models import OrderIntent
+from pfterm.core.trading.portfolio import KillPhase, TicketRequest
+from pfterm.core.trading.risk import RiskLimits, TradingState
+from pfterm.core.sim.market import HOUR_MS, MarketModel
+from pfterm.core.sim.server import SimulatorServer
+from pfterm.core.sim.snapshot import load_snapshot
+from pfterm.core.trading.binance import BinanceClient, ServerClock
+from pfterm.core.trading.desk import Desk, DeskSettings
+from pfterm.core.trading.orders import OrderManager
+from pfterm.core.venues.binance.futures import BinanceCredentials, BinanceError, BinanceFuturesClient, BinanceUnavailable
+from pfterm.core.venues.hyperliquid.orders import Cloid
+from pfterm.core.venues.hyperliquid.signing import Signer
 from tests.desks import NETWORK, binance_manager, desk_on
 
 START = 1_767_225_600_000 + 7 * HOUR_MS + 30 * 60_000

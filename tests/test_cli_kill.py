@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from core.journal import Journal
+from pfterm.core.trading.journal import Journal
 from tests.simproc import pfterm_sim
-from tui.cli import main
+from pfterm.tui.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -28,10 +28,10 @@ def sim_url() -> Iterator[str]:
 
 
 def _open_book(url: str, key: str, journal: Path) -> None:
-    from core.credentials import trading_access
-    from core.portfolio import TicketRequest
-    from core.risk import RiskLimits
-    from core.trading.desk import DeskSettings
+    from pfterm.core.trading.credentials import trading_access
+    from pfterm.core.trading.portfolio import TicketRequest
+    from pfterm.core.trading.risk import RiskLimits
+    from pfterm.core.trading.desk import DeskSettings
     from tests.desks import desk_on
 
     async def go() -> None:
@@ -54,7 +54,7 @@ def _open_book(url: str, key: str, journal: Path) -> None:
 
 def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "tui.cli", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "pfterm.tui.cli", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=120
     )
 
 
@@ -99,7 +99,7 @@ def test_pfterm_kill_refusals(tmp_path: Path, capsys: pytest.CaptureFixture[str]
 def test_pfterm_kill_flattens_the_binance_leg_too(tmp_path: Path) -> None:
     """With a Binance key configured, ``pfterm kill`` cancels and closes on both venues; the
     secret is never printed."""
-    from core.venues.binance_futures import BinanceCredentials, BinanceFuturesClient, OrderRequest
+    from pfterm.core.venues.binance.futures import BinanceCredentials, BinanceFuturesClient, OrderRequest
 
     bn_key, bn_secret = "k" + secrets.token_hex(16), secrets.token_hex(32)
     env = {**os.environ, "PFTERM_BINANCE_API_KEY": bn_key, "PFTERM_BINANCE_API_SECRET": bn_secret}

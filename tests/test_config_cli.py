@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from core.config import ConfigError, Settings, apply_override, load_settings, parse_url_overrides
-from tui.cli import main
+from pfterm.core.runtime.config import ConfigError, Settings, apply_override, load_settings, parse_url_overrides
+from pfterm.tui.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -78,14 +78,14 @@ def test_cli_missing_explicit_config(tmp_path: Path, capsys: pytest.CaptureFixtu
 
 
 def test_cli_unknown_flag_one_line_exit_2() -> None:
-    r = subprocess.run([sys.executable, "-m", "tui.cli", "--frobnicate"], cwd=REPO, capture_output=True, text=True)
+    r = subprocess.run([sys.executable, "-m", "pfterm.tui.cli", "--frobnicate"], cwd=REPO, capture_output=True, text=True)
     assert r.returncode == 2
     assert r.stderr.strip().count("\n") == 0 and "--frobnicate" in r.stderr
 
 
 def test_help_documents_flags_and_config_and_is_fast() -> None:
     t0 = time.perf_counter()
-    r = subprocess.run([sys.executable, "-m", "tui.cli", "--help"], cwd=REPO, capture_output=True, text=True)
+    r = subprocess.run([sys.executable, "-m", "pfterm.tui.cli", "--help"], cwd=REPO, capture_output=True, text=True)
     elapsed = time.perf_counter() - t0
     assert r.returncode == 0
     for needle in ("--venue", "--url", "--speed", "--seed", "config.toml", "[alerts]", "sim"):
@@ -93,15 +93,15 @@ def test_help_documents_flags_and_config_and_is_fast() -> None:
     # generous bound for a loaded CI box; the README's benchmark reports the real number
     assert elapsed < 3.0
     # every [harvest] key is listed (the help text is written by hand)
-    from core.config import HarvestSection
+    from pfterm.core.runtime.config import HarvestSection
 
     missing = [k for k in HarvestSection.model_fields if f"{k} = " not in r.stdout]
     assert not missing, missing
 
 
 def test_spot_alias_tables_agree() -> None:
-    from core.config import DEFAULT_SPOT_ALIASES
-    from core.trading.hyperliquid import SPOT_ALIASES
+    from pfterm.core.runtime.config import DEFAULT_SPOT_ALIASES
+    from pfterm.core.trading.hyperliquid import SPOT_ALIASES
 
     assert dict(SPOT_ALIASES) == DEFAULT_SPOT_ALIASES
 
@@ -115,7 +115,7 @@ def test_spot_alias_tables_agree() -> None:
      ("?", "question_mark"), ("CTRL+x", "ctrl+x")],
 )  # fmt: skip
 def test_key_names_are_normalized(text: str, key: str) -> None:
-    from core.config import normalize_key
+    from pfterm.core.runtime.config import normalize_key
 
     assert normalize_key(text) == key
 
@@ -146,7 +146,7 @@ def test_bad_key_names_fail_at_config_load_with_one_line(tmp_path: Path, text: s
      ("ctrl+shift+k", "not a key a terminal sends"), ("ctrl+u", "order ticket")],
 )  # fmt: skip
 def test_remapped_key_must_be_typable_and_free(key: str, needle: str) -> None:
-    from tui.bindings import remap_problem
+    from pfterm.tui.bindings import remap_problem
 
     problem = remap_problem({"kill": key})
     assert problem is not None and problem.startswith(f"ui.kill_key = {key!r}") and needle in problem
@@ -155,14 +155,14 @@ def test_remapped_key_must_be_typable_and_free(key: str, needle: str) -> None:
 
 @pytest.mark.parametrize("key", ["ctrl+k", "ctrl+x", "f12", "ctrl+f5", "alt+k", "ctrl+z"])
 def test_free_typable_keys_are_accepted(key: str) -> None:
-    from tui.bindings import remap_problem
+    from pfterm.tui.bindings import remap_problem
 
     assert remap_problem({"kill": key}) is None
 
 
 def test_the_console_refuses_a_colliding_kill_key_at_start() -> None:
     from tests.seeded import FrozenMono, seeded_engine
-    from tui.app import PftermApp
+    from pfterm.tui.app import PftermApp
 
     mono = FrozenMono()
     engine, _model, settings, endpoint = seeded_engine(mono, cascade=None)
@@ -189,7 +189,7 @@ def test_cli_bad_kill_key_exits_2_with_one_line(tmp_path: Path, capsys: pytest.C
 def test_cli_colliding_kill_key_no_traceback(tmp_path: Path) -> None:
     p = tmp_path / "config.toml"
     p.write_text('[ui]\nkill_key = "ctrl+q"\n')
-    r = subprocess.run([sys.executable, "-m", "tui.cli", "--config", str(p)], cwd=REPO, capture_output=True, text=True)
+    r = subprocess.run([sys.executable, "-m", "pfterm.tui.cli", "--config", str(p)], cwd=REPO, capture_output=True, text=True)
     assert r.returncode == 2
     assert r.stderr.count("\n") == 1 and "ui.kill_key = 'ctrl+q' is already Quit" in r.stderr
     assert "Traceback" not in r.stderr

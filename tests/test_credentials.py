@@ -1,4 +1,4 @@
-"""Key loading and the trading gate (``core.credentials``): sources, permissions, no leaks."""
+"""Key loading and the trading gate (``pfterm.core.trading.credentials``): sources, permissions, no leaks."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from core.credentials import ACCOUNT_ENV, KEY_ENV, CredentialsError, trading_access
-from core.venues.hyperliquid.signing import Signer
+from pfterm.core.trading.credentials import ACCOUNT_ENV, KEY_ENV, CredentialsError, trading_access
+from pfterm.core.venues.hyperliquid.signing import Signer
 
 KEY = "0x" + "4f" * 32
 ADDRESS = Signer(KEY).address
@@ -76,7 +76,7 @@ def test_api_wallet_master_account_and_sim_session_key() -> None:
 
 
 def test_binance_key_pair_from_file_or_environment(tmp_path: Path) -> None:
-    from core.credentials import BINANCE_KEY_ENV, BINANCE_SECRET_ENV, load_binance_credentials
+    from pfterm.core.trading.credentials import BINANCE_KEY_ENV, BINANCE_SECRET_ENV, load_binance_credentials
 
     assert load_binance_credentials(None, {}) is None
     creds, source = load_binance_credentials(None, {BINANCE_KEY_ENV: " k1 ", BINANCE_SECRET_ENV: "s1"})
@@ -100,8 +100,8 @@ def test_binance_key_pair_from_file_or_environment(tmp_path: Path) -> None:
 
 
 def test_which_binance_venue_pairs_with_which_hyperliquid() -> None:
-    from core.config import Settings
-    from core.session import BINANCE_TESTNET_URL, Endpoint, hedge_venue_url
+    from pfterm.core.runtime.config import Settings
+    from pfterm.core.runtime.session import BINANCE_TESTNET_URL, Endpoint, hedge_venue_url
 
     s = Settings()
     sim = Endpoint("sim", None, 60.0, True)
@@ -124,7 +124,7 @@ def test_which_binance_venue_pairs_with_which_hyperliquid() -> None:
 
 
 def test_server_clock_follows_the_venue_at_its_rate() -> None:
-    from core.trading.binance import ServerClock
+    from pfterm.core.trading.binance import ServerClock
 
     wall = [1_000.0]
     c = ServerClock(rate=120.0, wall=lambda: wall[0], lag_ms=30_000)

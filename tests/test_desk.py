@@ -1,4 +1,4 @@
-"""The Hyperliquid desk (:class:`core.trading.desk.Desk`) end to end against the embedded
+"""The Hyperliquid desk (:class:`pfterm.core.trading.desk.Desk`) end to end against the embedded
 simulator over 127.0.0.1 on a lockstep clock: the risk gate (refusals journalled, nothing
 sent), the trading state shared by every process on the account (HALTED, REDUCING, a halt by
 one desk seen by another on the same journal file), the per-venue notional share, the daily
@@ -22,18 +22,18 @@ from pathlib import Path
 import httpx
 import pytest
 
-from core.credentials import TradingAccess
-from core.journal import Journal
-from core.models import OrderIntent, Position, SpotBalance
-from core.portfolio import KillPhase, TicketRequest
-from core.risk import RiskLimits, TradingState
-from core.sim.market import MarketModel
-from core.sim.server import SimulatorServer
-from core.sim.snapshot import load_snapshot
-from core.trading.desk import Desk, DeskSettings
-from core.trading.venue import AccountSnapshot
-from core.venues.hyperliquid.orders import Cloid, round_price
-from core.venues.hyperliquid.signing import Signer
+from pfterm.core.trading.credentials import TradingAccess
+from pfterm.core.trading.journal import Journal
+from pfterm.core.market.models import OrderIntent, Position, SpotBalance
+from pfterm.core.trading.portfolio import KillPhase, TicketRequest
+from pfterm.core.trading.risk import RiskLimits, TradingState
+from pfterm.core.sim.market import MarketModel
+from pfterm.core.sim.server import SimulatorServer
+from pfterm.core.sim.snapshot import load_snapshot
+from pfterm.core.trading.desk import Desk, DeskSettings
+from pfterm.core.trading.venue import AccountSnapshot
+from pfterm.core.venues.hyperliquid.orders import Cloid, round_price
+from pfterm.core.venues.hyperliquid.signing import Signer
 from tests.desks import desk_on
 
 START = 1_767_225_600_000 + 30 * 60 * 1000

@@ -1,7 +1,7 @@
 """End-to-end tests: the Hyperliquid adapter and the engine against the simulator over 127.0.0.1.
 
 Everything here goes through real sockets on the loopback interface (HTTP ``/info`` and the
-WebSocket ``/ws`` of :class:`~core.sim.server.SimulatorServer`, in process or as the embedded
+WebSocket ``/ws`` of :class:`~pfterm.core.sim.server.SimulatorServer`, in process or as the embedded
 child process) or, for the cascade promise, through the real wire decoder with the market
 model stepped deterministically.
 """
@@ -20,18 +20,18 @@ from typing import Any
 import psutil
 import pytest
 
-from core.clock import VenueClock
-from core.config import Settings
-from core.engine import Engine, MarketsLoaded
-from core.models import AlertKind, AssetCtx, FeedState, FeedStatus
-from core.session import EmbeddedSimulator, Endpoint, MarketSession, build_engine, resolve_endpoint
-from core.sim.market import MarketModel
-from core.sim.server import SimulatorServer
-from core.sim.snapshot import load_snapshot
-from core.venues.hyperliquid.feed import REST_FEED, WS_FEED, HyperliquidMarketData
-from core.venues.hyperliquid.rest import ws_url_for
-from core.venues.hyperliquid.wire import decode_ws_frame, parse_meta_and_asset_ctxs
-from core.venues.reconnect import ReconnectPolicy
+from pfterm.core.market.clock import VenueClock
+from pfterm.core.runtime.config import Settings
+from pfterm.core.market.engine import Engine, MarketsLoaded
+from pfterm.core.market.models import AlertKind, AssetCtx, FeedState, FeedStatus
+from pfterm.core.runtime.session import EmbeddedSimulator, Endpoint, MarketSession, build_engine, resolve_endpoint
+from pfterm.core.sim.market import MarketModel
+from pfterm.core.sim.server import SimulatorServer
+from pfterm.core.sim.snapshot import load_snapshot
+from pfterm.core.venues.hyperliquid.feed import REST_FEED, WS_FEED, HyperliquidMarketData
+from pfterm.core.venues.hyperliquid.rest import ws_url_for
+from pfterm.core.venues.hyperliquid.wire import decode_ws_frame, parse_meta_and_asset_ctxs
+from pfterm.core.venues.reconnect import ReconnectPolicy
 
 SPEED = 60.0
 UNIVERSE = 227
@@ -365,7 +365,7 @@ async def test_market_session_with_embedded_simulator_delivers_data_and_leaves_n
         children = _new_children(before)
         assert len(children) == 1
         child = children[0]
-        assert "core.sim" in child.cmdline()
+        assert "pfterm.core.sim" in child.cmdline()
         await eventually(lambda: len(engine.store) == UNIVERSE, what="universe loaded")
         await eventually(
             lambda: engine.ctx_count >= LISTED and {"allMids", "activeAssetCtx"} <= engine.last_msg.keys(),

@@ -6,11 +6,11 @@ import asyncio
 
 import pytest
 
-from core.clock import VenueClock
-from core.engine import DetectorSettings, Engine, MarketsLoaded
-from core.models import Alert, AlertKind, AssetCtx, FeedState, FeedStatus, MarketInfo, PredictedFunding
-from core.signals import Quadrant
-from core.views import market_row
+from pfterm.core.market.clock import VenueClock
+from pfterm.core.market.engine import DetectorSettings, Engine, MarketsLoaded
+from pfterm.core.market.models import Alert, AlertKind, AssetCtx, FeedState, FeedStatus, MarketInfo, PredictedFunding
+from pfterm.core.market.signals import Quadrant
+from pfterm.core.market.views import market_row
 
 
 class FakeMono:
@@ -220,9 +220,9 @@ def _drain(q: asyncio.Queue) -> list:
 
 
 async def test_session_refetches_followed_history_after_each_settlement() -> None:
-    from core.config import Settings
-    from core.engine import Settlement
-    from core.session import Endpoint, MarketSession
+    from pfterm.core.runtime.config import Settings
+    from pfterm.core.market.engine import Settlement
+    from pfterm.core.runtime.session import Endpoint, MarketSession
 
     class FakeFeed:
         refreshed = 0
@@ -247,7 +247,7 @@ def test_cross_venue_liquidations_relax_the_cascade_oi_condition() -> None:
     """DOMAIN.md §5: with forced closes reported in the interval, an OI drop of less than the
     3 % threshold (but more than half of it), with the price move, is a cascade; without them
     it is not."""
-    from core.models import Liquidation
+    from pfterm.core.market.models import Liquidation
 
     def cascades(with_liqs: bool) -> list[Alert]:
         mono = FakeMono()

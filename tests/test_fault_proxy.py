@@ -1,4 +1,4 @@
-"""The fault-injecting proxy (:mod:`core.sim.fault_proxy`) against a tiny upstream on 127.0.0.1:
+"""The fault-injecting proxy (:mod:`pfterm.core.sim.fault_proxy`) against a tiny upstream on 127.0.0.1:
 each fault does what it stands for, rate 0 is a transparent proxy, decisions follow the seed."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import httpx
 import pytest
 from aiohttp import web
 
-from core.sim.fault_proxy import FAULTS, FaultProxy
+from pfterm.core.sim.fault_proxy import FAULTS, FaultProxy
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -200,7 +200,7 @@ def test_bad_parameters_are_refused() -> None:
 
 async def test_command_line_announces_serves_and_summarises(upstream: Upstream) -> None:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "core.sim.fault_proxy", "--upstream", upstream.url, "--fault", "429",
+        sys.executable, "-m", "pfterm.core.sim.fault_proxy", "--upstream", upstream.url, "--fault", "429",
         "--rate", "1", "--seed", "1", "--port", "0", "--retry-after", "2", "--exit-on-stdin-eof",
         cwd=REPO, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
@@ -224,7 +224,7 @@ def test_command_line_rejects_unknown_fault() -> None:
     import subprocess
 
     r = subprocess.run(
-        [sys.executable, "-m", "core.sim.fault_proxy", "--upstream", "http://127.0.0.1:1", "--fault", "teapot"],
+        [sys.executable, "-m", "pfterm.core.sim.fault_proxy", "--upstream", "http://127.0.0.1:1", "--fault", "teapot"],
         cwd=REPO, capture_output=True, text=True, timeout=30,
     )  # fmt: skip
     assert r.returncode == 2 and "unknown fault" in r.stderr and "Traceback" not in r.stderr

@@ -1,4 +1,4 @@
-"""Tests for core.funding: formulas from DOMAIN.md §1–§2 and the premium sampler."""
+"""Tests for pfterm.core.market.funding: formulas from DOMAIN.md §1–§2 and the premium sampler."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.funding import (
+from pfterm.core.market.funding import (
     HL_HOURLY_CAP,
     HL_INTEREST_8H,
     HL_PREMIUM_CLAMP,

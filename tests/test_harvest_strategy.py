@@ -1,4 +1,4 @@
-"""Unit and property tests of the harvester's pure decision math (core/harvest.py).
+"""Unit and property tests of the harvester's pure decision math (core/harvest/strategy.py).
 
 Every expected number is worked out by hand in the comment next to it (DOMAIN.md §1, §2, §4, §6;
 seeds 001 and 002).
@@ -13,9 +13,9 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from core import actions
-from core.funding import apr
-from core.harvest import (
+from pfterm.core.trading import hedging
+from pfterm.core.market.funding import apr
+from pfterm.core.harvest.strategy import (
     MIN_ORDER_USD,
     PROFILES,
     Candidate,
@@ -44,7 +44,7 @@ from core.harvest import (
 FAST = settings(max_examples=200, deadline=None)
 MODERATE = PROFILES["moderate"]
 HOUR_MS = 3_600_000
-HL_MAKER = 0.00015  # core.trading.hyperliquid.HL_MAKER_FEE (not imported: it pulls in the venue stack)
+HL_MAKER = 0.00015  # pfterm.core.trading.hyperliquid.HL_MAKER_FEE (not imported: it pulls in the venue stack)
 
 
 def market(**kw) -> FundingMarket:
@@ -451,7 +451,7 @@ def test_allocate_leverage_and_min_order():
     out1 = allocate(cands, profile=aggressive, capital_usd=100_000, current_usd={}, max_venue_share=1.0, max_leverage=1.0)
     assert sum(usd for _, usd in out1) == pytest.approx(50_000)
     # an add of $5 (fraction 0.005 of $1000 − nothing held) is below the $10 minimum
-    assert MIN_ORDER_USD == actions.MIN_ORDER_USD
+    assert MIN_ORDER_USD == hedging.MIN_ORDER_USD
     assert allocate([cand("X", 1.0, 0.005)], profile=aggressive, capital_usd=1_000, current_usd={}) == []
 
 

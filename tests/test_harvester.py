@@ -1,4 +1,4 @@
-"""The funding harvester end to end on the simulator in lockstep (``core.sim_session``):
+"""The funding harvester end to end on the simulator in lockstep (``pfterm.core.harvest.lockstep``):
 funding collected in a positive regime, exits on a funding flip, the daily loss limit firing
 the kill switch, determinism, and the ``pfterm harvest`` command line."""
 
@@ -10,9 +10,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from core.config import Settings
-from core.sim_session import SESSION_START_MS, harvester_settings, parse_duration, run_simulated_harvest
-from tui.cli import main
+from pfterm.core.runtime.config import Settings
+from pfterm.core.harvest.lockstep import SESSION_START_MS, harvester_settings, parse_duration, run_simulated_harvest
+from pfterm.tui.cli import main
 
 
 def _quiet_settings() -> Settings:
@@ -25,11 +25,11 @@ def _quiet_settings() -> Settings:
 async def lockstep_desk(regime: str) -> AsyncIterator[tuple[object, object]]:
     """A simulator in lockstep (``regime`` funding) and a desk on a fresh account, both on
     the simulated clock: yields ``(server, desk)``."""
-    from core.journal import Journal
-    from core.sim.market import MarketModel
-    from core.sim.server import SimulatorServer
-    from core.sim.snapshot import load_snapshot
-    from core.venues.hyperliquid.signing import Signer
+    from pfterm.core.trading.journal import Journal
+    from pfterm.core.sim.market import MarketModel
+    from pfterm.core.sim.server import SimulatorServer
+    from pfterm.core.sim.snapshot import load_snapshot
+    from pfterm.core.venues.hyperliquid.signing import Signer
     from tests.desks import desk_on
 
     model = MarketModel(load_snapshot(), seed=7, start_ms=SESSION_START_MS, cascade_rate_per_hour=0.0, regime=regime)
@@ -150,7 +150,7 @@ def test_live_harvest_stops_cleanly_on_sigterm(tmp_path, flatten: bool) -> None:
     cfg = tmp_path / "config.toml"
     cfg.write_text(f'[trading]\njournal = "{tmp_path / "journal.sqlite"}"\n[harvest]\ncycle_s = 60\n')
     log = tmp_path / "harvest.log"
-    args = [sys.executable, "-m", "tui.cli", "harvest", "--venue", "sim", "--speed", "600", "--config", str(cfg),
+    args = [sys.executable, "-m", "pfterm.tui.cli", "harvest", "--venue", "sim", "--speed", "600", "--config", str(cfg),
             "--log-file", str(log)] + (["--flatten-on-exit"] if flatten else [])  # fmt: skip
     env = {k: v for k, v in os.environ.items() if k != "PFTERM_HL_PRIVATE_KEY"}
     proc = subprocess.Popen(args, cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -187,9 +187,9 @@ async def test_external_spot_is_hedged_with_a_perp_short_only() -> None:
 
 
 async def test_negative_funding_is_harvested_against_spot_held() -> None:
-    from core.harvester import Harvester
-    from core.models import MarketInfo, OrderIntent
-    from core.venues.hyperliquid.orders import Cloid, market_price
+    from pfterm.core.harvest.harvester import Harvester
+    from pfterm.core.market.models import MarketInfo, OrderIntent
+    from pfterm.core.venues.hyperliquid.orders import Cloid, market_price
 
     async with lockstep_desk("negative") as (server, desk):
         ex = desk.hyperliquid.exchange
@@ -218,7 +218,7 @@ async def test_negative_funding_is_harvested_against_spot_held() -> None:
 
 
 async def test_the_kill_switch_sells_the_carry_spot_legs_too() -> None:
-    from core.harvester import Harvester
+    from pfterm.core.harvest.harvester import Harvester
 
     async with lockstep_desk("positive") as (server, desk):
         await desk.refresh()
@@ -248,7 +248,7 @@ async def test_perp_against_perp_on_two_venues(tmp_path) -> None:
     equity over both venues."""
     import dataclasses
 
-    from core.journal import Journal
+    from pfterm.core.trading.journal import Journal
 
     s = _quiet_settings()
     # a short average and no waiting for the preferred window: many entries within hours
@@ -282,7 +282,7 @@ async def test_perp_against_perp_on_two_venues(tmp_path) -> None:
 
 
 def test_rate_average_seeded_from_history_equals_live_updates() -> None:
-    from core.harvester import RateAverage
+    from pfterm.core.harvest.harvester import RateAverage
 
     tau = 8 * 3_600_000
     rows = [(h * 3_600_000, 0.00001 * (h % 5)) for h in range(24)]
@@ -303,7 +303,7 @@ async def test_carry_is_judged_on_an_average_seeded_from_the_funding_history() -
     """The harvester reads the settled funding of its carry markets when it loads: the first
     cycle judges them on an average over hours of history, and an entry names both the average
     and this instant's rate."""
-    from core.harvester import Harvester
+    from pfterm.core.harvest.harvester import Harvester
 
     async with lockstep_desk("positive") as (server, desk):
         h = Harvester(desk, now_ms=desk.wall_ms)
@@ -327,7 +327,7 @@ async def test_carry_is_judged_on_an_average_seeded_from_the_funding_history() -
 async def test_an_entry_waits_for_the_preferred_window() -> None:
     """At 00:40 a carry is worth entering but the settlement is 20 min away: the harvester
     waits for the window that opens at 01:00 (30–60 min before the 02:00 settlement)."""
-    from core.harvester import Harvester
+    from pfterm.core.harvest.harvester import Harvester
 
     async with lockstep_desk("positive") as (server, desk):
         await server.advance(20 * 60)  # 00:20 → 00:40 UTC

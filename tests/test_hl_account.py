@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from core.venues.hyperliquid.account import AccountState, parse_clearinghouse_state, parse_open_orders
-from core.venues.hyperliquid.wire import WireFormatError
+from pfterm.core.venues.hyperliquid.account import AccountState, parse_clearinghouse_state, parse_open_orders
+from pfterm.core.venues.hyperliquid.wire import WireFormatError
 
 HL = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "hyperliquid"
 

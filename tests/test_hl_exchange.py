@@ -13,18 +13,18 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from core.journal import Fill, FundingPayment
-from core.models import MarketInfo, OrderIntent
-from core.venues.hyperliquid.exchange import (
+from pfterm.core.venues.records import Fill, FundingPayment
+from pfterm.core.market.models import MarketInfo, OrderIntent
+from pfterm.core.venues.hyperliquid.exchange import (
     CancelResult,
     ExchangeError,
     HyperliquidExchange,
     OrderResult,
     action_weight,
 )
-from core.venues.hyperliquid.orders import Cloid
-from core.venues.hyperliquid.rest import VenueError
-from core.venues.hyperliquid.signing import NonceSource, Signer, recover_l1_signer
+from pfterm.core.venues.hyperliquid.orders import Cloid
+from pfterm.core.venues.hyperliquid.rest import VenueError
+from pfterm.core.venues.hyperliquid.signing import NonceSource, Signer, recover_l1_signer
 
 HL = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "hyperliquid"
 
@@ -306,7 +306,7 @@ async def test_key_never_logged_or_in_errors(venue: tuple[FakeVenue, str], caplo
             with pytest.raises(ExchangeError) as info:
                 await call()
             texts += [str(info.value), repr(info.value)]
-    debug = [r for r in caplog.records if r.name == "core.venues.hyperliquid.exchange" and r.levelno == logging.DEBUG]
+    debug = [r for r in caplog.records if r.name == "pfterm.core.venues.hyperliquid.exchange" and r.levelno == logging.DEBUG]
     assert len(debug) == 2 and '"nonce"' in debug[0].getMessage() and '"type":"order"' in debug[0].getMessage()
     texts += [r.getMessage() for r in caplog.records]
     signature = fake.exchange_bodies[0]["signature"]

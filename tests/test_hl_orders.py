@@ -13,7 +13,7 @@ from eth_account import Account
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from core.venues.hyperliquid.orders import (
+from pfterm.core.venues.hyperliquid.orders import (
     ORDER_WIRE_KEYS,
     Cloid,
     Trigger,
@@ -32,7 +32,7 @@ from core.venues.hyperliquid.orders import (
     schedule_cancel_action,
     update_leverage_action,
 )
-from core.venues.hyperliquid.signing import action_hash, sign_l1_action
+from pfterm.core.venues.hyperliquid.signing import action_hash, sign_l1_action
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 HL = SHARED / "fixtures" / "hyperliquid"

@@ -12,8 +12,8 @@ import httpx
 import pytest
 from aiohttp import web
 
-from core.models import BookLevel, FundingPoint, PredictedFunding
-from core.venues.hyperliquid.rest import (
+from pfterm.core.market.models import BookLevel, FundingPoint, PredictedFunding
+from pfterm.core.venues.hyperliquid.rest import (
     MAINNET_API_URL,
     TESTNET_API_URL,
     HyperliquidInfo,

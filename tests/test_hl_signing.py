@@ -17,7 +17,7 @@ from eth_account import Account
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.venues.hyperliquid.signing import (
+from pfterm.core.venues.hyperliquid.signing import (
     DEFAULT_SIGNATURE_CHAIN_ID,
     USD_SEND_TYPES,
     WITHDRAW_TYPES,

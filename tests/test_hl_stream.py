@@ -16,7 +16,7 @@ import pytest
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
-from core.models import (
+from pfterm.core.market.models import (
     AssetCtx,
     BookSnapshot,
     FeedState,
@@ -26,11 +26,11 @@ from core.models import (
     PredictedFunding,
     Trade,
 )
-from core.venues.hyperliquid.feed import HyperliquidMarketData
-from core.venues.hyperliquid.rest import HyperliquidInfo
-from core.venues.hyperliquid.stream import HyperliquidStream
-from core.venues.hyperliquid.wire import WELCOME_TEXT
-from core.venues.reconnect import ReconnectPolicy
+from pfterm.core.venues.hyperliquid.feed import HyperliquidMarketData
+from pfterm.core.venues.hyperliquid.rest import HyperliquidInfo
+from pfterm.core.venues.hyperliquid.stream import HyperliquidStream
+from pfterm.core.venues.hyperliquid.wire import WELCOME_TEXT
+from pfterm.core.venues.reconnect import ReconnectPolicy
 from tests.replay import eventually
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"

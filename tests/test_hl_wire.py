@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from core.models import AssetCtx, BookLevel, BookSnapshot, FundingPoint, MarketInfo, PredictedFunding, Side, Trade
-from core.venues.hyperliquid.wire import (
+from pfterm.core.market.models import AssetCtx, BookLevel, BookSnapshot, FundingPoint, MarketInfo, PredictedFunding, Side, Trade
+from pfterm.core.venues.hyperliquid.wire import (
     WELCOME_TEXT,
     AllMids,
     ChannelError,

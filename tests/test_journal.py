@@ -14,16 +14,15 @@ from typing import Any
 
 import pytest
 
-from core.journal import (
+from pfterm.core.trading.journal import (
     REDACTED,
     SCHEMA_VERSION,
-    Fill,
-    FundingPayment,
     Journal,
     JournalError,
     UnknownIntentError,
     redact,
 )
+from pfterm.core.venues.records import Fill, FundingPayment
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "hyperliquid"
@@ -283,7 +282,7 @@ _CRASH_SCRIPT = textwrap.dedent(
     """
     import os, sys
     sys.path.insert(0, sys.argv[1])
-    from core.journal import Journal
+    from pfterm.core.trading.journal import Journal
     j = Journal(sys.argv[2])
     j.record_intent(cloid=sys.argv[3], symbol="BTC", asset=0, side="B", size=0.1, price=95000.0,
                     purpose="hedge")

@@ -14,19 +14,18 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.journal import (
+from pfterm.core.trading.journal import (
     _MIGRATIONS,
     LEGACY_ACCOUNT,
     SCHEMA_VERSION,
     AccountRef,
-    Fill,
-    FundingPayment,
     Journal,
     JournalError,
     StaleTradingStateError,
     UnknownIntentError,
     _label_venue_network,
 )
+from pfterm.core.venues.records import Fill, FundingPayment
 
 REPO = Path(__file__).resolve().parents[1]
 ADDR_A = "0x" + "a1" * 20
@@ -257,7 +256,7 @@ _OPEN_V1 = textwrap.dedent(
     """
     import sys
     sys.path.insert(0, sys.argv[1])
-    from core.journal import Journal
+    from pfterm.core.trading.journal import Journal
     with Journal(sys.argv[2]) as j:
         print(j.schema_version)
     """
@@ -461,7 +460,7 @@ _WRITER = textwrap.dedent(
     """
     import sys
     sys.path.insert(0, sys.argv[1])
-    from core.journal import AccountRef, Journal
+    from pfterm.core.trading.journal import AccountRef, Journal
     with Journal(sys.argv[2]) as j:
         a = j.for_account(AccountRef.hyperliquid("mainnet", "0x" + "a1" * 20))
         for n in range(int(sys.argv[3])):

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from core.venues.hyperliquid.exchange import HyperliquidExchange
-from core.venues.hyperliquid.signing import Signer
+from pfterm.core.venues.hyperliquid.exchange import HyperliquidExchange
+from pfterm.core.venues.hyperliquid.signing import Signer
 from tests.simproc import pfterm_sim
 from tests.test_cli_kill import _open_book
 
@@ -42,7 +42,7 @@ def _env(tmp_path: Path, key: str | None = None) -> dict[str, str]:
 
 
 def _pfterm(args: list[str], env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "tui.cli", *args], cwd=REPO, env=env, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "pfterm.tui.cli", *args], cwd=REPO, env=env, capture_output=True, text=True,
                           timeout=timeout)  # fmt: skip
 
 
@@ -74,7 +74,7 @@ def _books(env: dict[str, str], *extra: str) -> list[dict]:
 
 
 def _assert_report_is_the_ledger(book: dict, ledger: dict[str, float], journal: Path) -> None:
-    from core.journal import Journal
+    from pfterm.core.trading.journal import Journal
 
     with Journal(journal) as j:
         assert len(j.fills()) == ledger["fills"]  # every fill of the account, none of another
@@ -95,7 +95,7 @@ def test_report_equals_the_ledger_after_harvest_flatten_on_exit(sim_url: str, tm
     cfg.write_text('[harvest]\ncycle_s = 2\nmax_entry_wait_s = 0\n')
     log = tmp_path / "harvest.log"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tui.cli", "harvest", "--url", f"hyperliquid={sim_url}", "--config", str(cfg),
+        [sys.executable, "-m", "pfterm.tui.cli", "harvest", "--url", f"hyperliquid={sim_url}", "--config", str(cfg),
          "--log-file", str(log), "--flatten-on-exit"],
         cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
@@ -137,7 +137,7 @@ def test_two_embedded_sessions_with_one_home_keep_apart(tmp_path: Path) -> None:
     for n in range(2):
         log = tmp_path / f"harvest{n}.log"
         proc = subprocess.Popen(
-            [sys.executable, "-m", "tui.cli", "harvest", "--venue", "sim", "--speed", "1200", "--seed", "7",
+            [sys.executable, "-m", "pfterm.tui.cli", "harvest", "--venue", "sim", "--speed", "1200", "--seed", "7",
              "--config", str(cfg), "--log-file", str(log), "--flatten-on-exit"],
             cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip

@@ -1,5 +1,5 @@
-"""The kill switch's plan for one round on one venue (:func:`core.trading.kill.plan_kill`) and
-the carry spot legs it sells (:func:`core.trading.kill.carry_spot_to_sell`): pure, on fixed
+"""The kill switch's plan for one round on one venue (:func:`pfterm.core.trading.kill.plan_kill`) and
+the carry spot legs it sells (:func:`pfterm.core.trading.kill.carry_spot_to_sell`): pure, on fixed
 markets."""
 
 from __future__ import annotations
@@ -9,14 +9,14 @@ import itertools
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.journal import AccountRef
-from core.models import OpenOrder, Position, SpotBalance
-from core.risk import RiskLimits, TradingState, check_order
-from core.trading.hyperliquid import HyperliquidRules
-from core.trading.kill import carry_spot_to_sell, plan_kill
-from core.trading.orders import OrderManager
-from core.trading.venue import Instrument, VenueAccount
-from core.venues.hyperliquid.orders import price_tick
+from pfterm.core.trading.journal import AccountRef
+from pfterm.core.market.models import OpenOrder, Position, SpotBalance
+from pfterm.core.trading.risk import RiskLimits, TradingState, check_order
+from pfterm.core.trading.hyperliquid import HyperliquidRules
+from pfterm.core.trading.kill import carry_spot_to_sell, plan_kill
+from pfterm.core.trading.orders import OrderManager
+from pfterm.core.trading.venue import Instrument, VenueAccount
+from pfterm.core.venues.hyperliquid.orders import price_tick
 from tests.desks import FixedVenue
 
 DECIMALS = {"BTC": 5, "ETH": 4, "SOL": 2, "kPEPE": 0}

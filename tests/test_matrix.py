@@ -1,4 +1,4 @@
-"""Tests for core.matrix: rate normalisation, the cross-venue funding matrix, liquidations."""
+"""Tests for pfterm.core.crossvenue.matrix: rate normalisation, the cross-venue funding matrix, liquidations."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.funding import min_cross_venue_spread
-from core.matrix import (
+from pfterm.core.market.funding import min_cross_venue_spread
+from pfterm.core.crossvenue.matrix import (
     MAKER_FEES,
     TAKER_FEES,
     FundingMatrix,
@@ -18,7 +18,7 @@ from core.matrix import (
     detect_surge,
     normalize,
 )
-from core.models import Liquidation, VenueFunding
+from pfterm.core.market.models import Liquidation, VenueFunding
 
 NOW = 1_800_000_000_000
 MIN = 60_000

@@ -1,4 +1,4 @@
-"""The mainnet gate goes by the parsed URL (``core.venues.networks``): every spelling of Hyperliquid
+"""The mainnet gate goes by the parsed URL (``pfterm.core.venues.networks``): every spelling of Hyperliquid
 mainnet or Binance production needs ``trading.allow_mainnet``, through ``resolve_access``, the
 Binance leg and ``pfterm kill``; nothing here resolves a name or opens a connection."""
 
@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from core.config import Settings
-from core.credentials import ACCOUNT_ENV, KEY_ENV, trading_access
-from core.session import (
+from pfterm.core.runtime.config import Settings
+from pfterm.core.trading.credentials import ACCOUNT_ENV, KEY_ENV, trading_access
+from pfterm.core.runtime.session import (
     BINANCE_TESTNET_URL,
     Endpoint,
     hedge_venue_url,
@@ -21,9 +21,9 @@ from core.session import (
     resolve_endpoint,
     trading_network,
 )
-from core.venues.hyperliquid import MAINNET_API_URL, TESTNET_API_URL, api_url_for
-from core.venues.hyperliquid.signing import Signer
-from core.venues.networks import binance_futures_network, hyperliquid_network, parse_venue_url
+from pfterm.core.venues.hyperliquid import MAINNET_API_URL, TESTNET_API_URL, api_url_for
+from pfterm.core.venues.hyperliquid.signing import Signer
+from pfterm.core.venues.networks import binance_futures_network, hyperliquid_network, parse_venue_url
 
 HL_MAINNET = [
     "mainnet",
@@ -370,7 +370,7 @@ def root_logging():
 
 
 def _kill(tmp_path: Path, url: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    from tui.cli import main
+    from pfterm.tui.cli import main
 
     cfg = tmp_path / "config.toml"
     cfg.write_text(f'[trading]\njournal = "{tmp_path / "journal.sqlite"}"\n')

@@ -1,4 +1,4 @@
-"""The order ticket's pricing (:func:`core.trading.ticket.quote_ticket`), called directly: the
+"""The order ticket's pricing (:func:`pfterm.core.trading.ticket.quote_ticket`), called directly: the
 explicit order type, ``$`` sizing at the order's own price, market prices on the right side
 of the mark, the fat-finger confirmation, fees and refusals, plus Hypothesis properties."""
 
@@ -10,10 +10,10 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from core.models import MarketInfo, OrderIntent
-from core.trading.hyperliquid import HL_MAKER_FEE
-from core.trading.ticket import band_warning, quote_ticket, ticket_order_type
-from core.portfolio import TicketQuote, TicketRequest
+from pfterm.core.market.models import MarketInfo, OrderIntent
+from pfterm.core.trading.hyperliquid import HL_MAKER_FEE
+from pfterm.core.trading.ticket import band_warning, quote_ticket, ticket_order_type
+from pfterm.core.trading.portfolio import TicketQuote, TicketRequest
 
 CLOID = "0x" + "cd" * 16
 BTC = MarketInfo("hyperliquid", "BTC", 0, 5, 40)

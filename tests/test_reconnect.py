@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from core.venues.reconnect import ReconnectPolicy, SlidingWindowLimiter, equal_jitter
+from pfterm.core.venues.reconnect import ReconnectPolicy, SlidingWindowLimiter, equal_jitter
 
 
 class FakeClock:
@@ -176,7 +176,7 @@ async def test_urgent_task_is_not_queued_behind_a_full_window() -> None:
     is full, while an ordinary task still waits; the flag does not leak to other tasks."""
     import asyncio
 
-    from core.venues.reconnect import URGENT, SlidingWindowLimiter
+    from pfterm.core.venues.reconnect import URGENT, SlidingWindowLimiter
 
     now = [0.0]
     slept: list[float] = []

@@ -1,4 +1,4 @@
-"""P&L attribution report (``core.report``, ``pfterm report``): DOMAIN.md §7 on crafted journals
+"""P&L attribution report (``pfterm.core.harvest.report``, ``pfterm report``): DOMAIN.md §7 on crafted journals
 with hand-computed numbers, and on a journal written by real trading against the simulator."""
 
 from __future__ import annotations
@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from core.journal import Fill, FundingPayment, Journal
-from core.report import MS_PER_YEAR, build_report, default_spot_map, parse_since, report_json, report_text
-from tui.cli import main
+from pfterm.core.trading.journal import Journal
+from pfterm.core.venues.records import Fill, FundingPayment
+from pfterm.core.harvest.report import MS_PER_YEAR, build_report, default_spot_map, parse_since, report_json, report_text
+from pfterm.tui.cli import main
 
 H = 3_600_000
 T0 = 1_767_225_600_000  # 2026-01-01 00:00 UTC
@@ -241,13 +242,13 @@ def test_cli_report_json_text_and_errors(journal: Journal, clock: _Clock, tmp_pa
 
 
 async def test_report_on_simulator_trading(tmp_path: Path) -> None:
-    from core.portfolio import TicketRequest
-    from core.risk import RiskLimits
-    from core.sim.market import MarketModel
-    from core.sim.server import SimulatorServer
-    from core.sim.snapshot import load_snapshot
-    from core.trading.desk import DeskSettings
-    from core.venues.hyperliquid.signing import Signer
+    from pfterm.core.trading.portfolio import TicketRequest
+    from pfterm.core.trading.risk import RiskLimits
+    from pfterm.core.sim.market import MarketModel
+    from pfterm.core.sim.server import SimulatorServer
+    from pfterm.core.sim.snapshot import load_snapshot
+    from pfterm.core.trading.desk import DeskSettings
+    from pfterm.core.venues.hyperliquid.signing import Signer
     from tests.desks import desk_on
 
     model = MarketModel(load_snapshot(), seed=3, start_ms=T0 + 30 * 60_000, cascade_rate_per_hour=0.0)

@@ -1,4 +1,4 @@
-"""P&L report per account book (``core.report.build_report(book=...)``, ``pfterm report``): two
+"""P&L report per account book (``pfterm.core.harvest.report.build_report(book=...)``, ``pfterm report``): two
 accounts in one journal are never merged, a perp-against-perp book pairs its two accounts,
 open legs are marked apart from the realised figures (or said unpriced), partly open
 positions are flagged, sync gaps are reported. DOMAIN.md §7 numbers computed by hand."""
@@ -12,10 +12,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import tui.cli
-from core.journal import AccountRef, Fill, FundingPayment, Journal
-from core.report import books_matching, build_report, report_json, report_text
-from tui.cli import main
+import pfterm.tui.cli
+from pfterm.core.trading.journal import AccountRef, Journal
+from pfterm.core.venues.records import Fill, FundingPayment
+from pfterm.core.harvest.report import books_matching, build_report, report_json, report_text
+from pfterm.tui.cli import main
 
 H = 3_600_000
 T0 = 1_767_225_600_000  # 2026-01-01 00:00 UTC
@@ -213,7 +214,7 @@ def test_sync_gaps_are_reported(journal: Journal) -> None:
 
 
 def test_books_matching() -> None:
-    from core.journal import Book
+    from pfterm.core.trading.journal import Book
 
     books = [Book(HL_A, (HL_A, BN)), Book(HL_B, (HL_B,)), Book(SIM, (SIM,))]
     assert books_matching(books, HL_A.account.upper()) == [books[0]]
@@ -243,7 +244,7 @@ def test_cli_report_per_book_marks_and_account(tmp_path: Path, monkeypatch: pyte
         reads.append(url)
         return {"HYPE": 29.0, "BTC": 102_000.0, "@107": 29.1}
 
-    monkeypatch.setattr(tui.cli, "_read_mids", mids)
+    monkeypatch.setattr(pfterm.tui.cli, "_read_mids", mids)
     assert main(["report", "--journal", str(path), "--json"]) == 0
     books = json.loads(capsys.readouterr().out)["books"]
     assert [b["accounts"] for b in books] == [[HL_A.label], [HL_B.label], [SIM.label]]

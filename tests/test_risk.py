@@ -1,4 +1,4 @@
-"""Pre-trade risk checks and liquidation arithmetic (core.risk)."""
+"""Pre-trade risk checks and liquidation arithmetic (pfterm.core.trading.risk)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.models import OrderIntent, Position
-from core.risk import (
+from pfterm.core.market.models import OrderIntent, Position
+from pfterm.core.trading.risk import (
     RefusalCode,
     RiskLimits,
     TradingState,

@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from tui.cli import main
+from pfterm.tui.cli import main
 
 FIX = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
 
@@ -161,9 +161,9 @@ def test_scan_rejects_an_unknown_venue(capsys) -> None:
 
 
 def test_prices_and_sizes_are_put_in_the_joined_unit() -> None:
-    from core.crossvenue import to_canonical_units
-    from core.models import Liquidation, VenueFunding
-    from core.symbols import SymbolMap
+    from pfterm.core.crossvenue.session import to_canonical_units
+    from pfterm.core.market.models import Liquidation, VenueFunding
+    from pfterm.core.crossvenue.symbols import SymbolMap
 
     sm = SymbolMap()
     okx = VenueFunding("okx", "kPEPE", "PEPE-USDT-SWAP", 0.0001, 8.0, None, 0.00001, 0.0000101, 2e9, 20_000.0, 0)
@@ -179,7 +179,7 @@ async def test_a_venue_unreachable_at_start_is_picked_up_when_it_answers(unused_
     """The cross-venue session retries a failed snapshot and starts the venue's stream then."""
     import asyncio
 
-    from core.crossvenue import CrossVenueData, CrossVenueSession
+    from pfterm.core.crossvenue.session import CrossVenueData, CrossVenueSession
 
     up = {"ok": False}
 

@@ -5,7 +5,7 @@ event loop (the SDK is synchronous, ``requests``-based); ``Info(skip_ws=True)`` 
 WebSocket, and every URL the SDK is given is the local one, so nothing reaches the venue.
 
 The SDK signs with ``is_mainnet = (base_url == MAINNET_API_URL)``, i.e. as testnet (source
-``"b"``) here, so the server is built with ``is_mainnet=False`` (``python -m core.sim --testnet``).
+``"b"``) here, so the server is built with ``is_mainnet=False`` (``python -m pfterm.core.sim --testnet``).
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ hl_exchange = pytest.importorskip("hyperliquid.exchange")
 from eth_account import Account  # noqa: E402
 from hyperliquid.utils.types import Cloid  # noqa: E402
 
-from core.sim.market import MarketModel  # noqa: E402
-from core.sim.server import SimulatorServer  # noqa: E402
-from core.sim.snapshot import load_snapshot  # noqa: E402
+from pfterm.core.sim.market import MarketModel  # noqa: E402
+from pfterm.core.sim.server import SimulatorServer  # noqa: E402
+from pfterm.core.sim.snapshot import load_snapshot  # noqa: E402
 
 
 class _ServerThread:

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from core.journal import Journal
-from core.venues.hyperliquid.exchange import HyperliquidExchange
-from core.venues.hyperliquid.signing import Signer
+from pfterm.core.trading.journal import Journal
+from pfterm.core.venues.hyperliquid.exchange import HyperliquidExchange
+from pfterm.core.venues.hyperliquid.signing import Signer
 from tests.simproc import pfterm_sim
 from tests.test_cli_kill import _open_book
 
@@ -56,7 +56,7 @@ def _harvest(url: str, key: str, tmp_path: Path) -> tuple[subprocess.Popen[str],
     log = tmp_path / "harvest.log"
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("PFTERM_")}, "PFTERM_HL_PRIVATE_KEY": key}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tui.cli", "harvest", "--url", f"hyperliquid={url}", "--config", str(cfg),
+        [sys.executable, "-m", "pfterm.tui.cli", "harvest", "--url", f"hyperliquid={url}", "--config", str(cfg),
          "--log-file", str(log)],
         cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
@@ -86,7 +86,7 @@ def _check_halted_then_resume(url: str, key: str, cfg: Path, journal: Path, log:
     assert _venue_book(url, key) == (0, 0)
     assert _entries_after(journal, killed_ms) == []
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("PFTERM_")}, "PFTERM_HL_PRIVATE_KEY": key}
-    r = subprocess.run([sys.executable, "-m", "tui.cli", "resume", "--url", f"hyperliquid={url}", "--config", str(cfg)],
+    r = subprocess.run([sys.executable, "-m", "pfterm.tui.cli", "resume", "--url", f"hyperliquid={url}", "--config", str(cfg)],
                        cwd=REPO, env=env, capture_output=True, text=True, timeout=60)  # fmt: skip
     assert r.returncode == 0, r.stderr
     assert "ACTIVE again (was HALTED" in r.stdout and "kill switch" in r.stdout
@@ -103,7 +103,7 @@ def test_pfterm_kill_halts_a_running_harvest_daemon_on_the_same_account(sim_url:
         killed_ms = int(time.time() * 1000)
         env = {**{k: v for k, v in os.environ.items() if not k.startswith("PFTERM_")}, "PFTERM_HL_PRIVATE_KEY": key}
         r = subprocess.run(
-            [sys.executable, "-m", "tui.cli", "kill", "--url", f"hyperliquid={sim_url}", "--config", str(cfg),
+            [sys.executable, "-m", "pfterm.tui.cli", "kill", "--url", f"hyperliquid={sim_url}", "--config", str(cfg),
              "--log-file", str(tmp_path / "kill.log")],
             cwd=REPO, env=env, capture_output=True, text=True, timeout=60,
         )  # fmt: skip
@@ -116,10 +116,10 @@ def test_pfterm_kill_halts_a_running_harvest_daemon_on_the_same_account(sim_url:
 
 
 async def test_the_console_kill_key_halts_a_running_harvest_daemon_on_the_same_account(sim_url: str, tmp_path: Path) -> None:
-    from core.config import Settings
-    from core.credentials import trading_access
-    from core.session import resolve_endpoint
-    from tui.app import PftermApp
+    from pfterm.core.runtime.config import Settings
+    from pfterm.core.trading.credentials import trading_access
+    from pfterm.core.runtime.session import resolve_endpoint
+    from pfterm.tui.app import PftermApp
 
     key = "0x" + secrets.token_hex(32)
     await asyncio.to_thread(_open_book, sim_url, key, tmp_path / "setup.sqlite")

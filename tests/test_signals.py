@@ -1,4 +1,4 @@
-"""Tests for core.signals: quadrant, trend, cascade detector, funding alerts (DOMAIN.md §5)."""
+"""Tests for pfterm.core.market.signals: quadrant, trend, cascade detector, funding alerts (DOMAIN.md §5)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.models import AlertKind
-from core.signals import (
+from pfterm.core.market.models import AlertKind
+from pfterm.core.market.signals import (
     CascadeDetector,
     CascadeSample,
     CascadeSignal,

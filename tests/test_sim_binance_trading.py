@@ -1,5 +1,5 @@
-"""Binance USDⓈ-M futures trading on the embedded simulator (``core.sim.binance_futures``
-behind ``core.sim.server``), over loopback with requests signed as Binance clients sign them
+"""Binance USDⓈ-M futures trading on the embedded simulator (``pfterm.core.sim.binance_futures``
+behind ``pfterm.core.sim.server``), over loopback with requests signed as Binance clients sign them
 (HMAC-SHA256 of the query string + form body, ``X-MBX-APIKEY``), on the lockstep clock."""
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 
-from core.sim.binance_futures import MAINT_MARGIN_RATE, MAKER_FEE, TAKER_FEE
-from core.sim.market import HOUR_MS, MarketModel
-from core.sim.server import SimulatorServer
-from core.sim.snapshot import load_snapshot
+from pfterm.core.sim.binance_futures import MAINT_MARGIN_RATE, MAKER_FEE, TAKER_FEE
+from pfterm.core.sim.market import HOUR_MS, MarketModel
+from pfterm.core.sim.server import SimulatorServer
+from pfterm.core.sim.snapshot import load_snapshot
 
 START = 1_767_225_600_000 + 30 * 60 * 1000
 """Sim start: 2026-01-01 00:30 UTC; the next 8 h Binance settlement is 08:00."""

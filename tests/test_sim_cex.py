@@ -1,5 +1,5 @@
-"""Binance- and Bybit-compatible public market data served by the simulator (``core.sim.cex``
-behind ``core.sim.server``), read with the real read-only clients pointed at 127.0.0.1."""
+"""Binance- and Bybit-compatible public market data served by the simulator (``pfterm.core.sim.cex``
+behind ``pfterm.core.sim.server``), read with the real read-only clients pointed at 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -12,15 +12,16 @@ import httpx
 import pytest
 from websockets.asyncio.client import connect
 
-from core.funding import next_settlement_ms
-from core.models import FeedStatus, Liquidation, VenueFunding
-from core.sim.cex import CexModel, native_of
-from core.sim.market import MarketModel
-from core.sim.server import SimulatorServer
-from core.sim.snapshot import load_snapshot
-from core.venues import binance, bybit
-from core.venues.binance import BinanceStream
-from core.venues.bybit import BybitStream
+from pfterm.core.market.funding import next_settlement_ms
+from pfterm.core.market.models import FeedStatus, Liquidation, VenueFunding
+from pfterm.core.sim.cex import CexModel, native_of
+from pfterm.core.sim.market import MarketModel
+from pfterm.core.sim.server import SimulatorServer
+from pfterm.core.sim.snapshot import load_snapshot
+from pfterm.core.venues.binance import market as binance
+from pfterm.core.venues.bybit import market as bybit
+from pfterm.core.venues.binance.market import BinanceStream
+from pfterm.core.venues.bybit.market import BybitStream
 
 START = 1_767_225_600_000 + 30 * 60 * 1000
 _SNAPSHOT = load_snapshot()

@@ -1,4 +1,4 @@
-"""Tests of the simulator's accounts and matching (``core.sim.exchange``)."""
+"""Tests of the simulator's accounts and matching (``pfterm.core.sim.exchange``)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.sim.exchange import SimExchange
-from core.sim.market import HOUR_MS, MarketModel
-from core.sim.snapshot import load_snapshot
-from core.venues.hyperliquid.orders import order_wire, round_price
+from pfterm.core.sim.exchange import SimExchange
+from pfterm.core.sim.market import HOUR_MS, MarketModel
+from pfterm.core.sim.snapshot import load_snapshot
+from pfterm.core.venues.hyperliquid.orders import order_wire, round_price
 
 HOUR0 = 1_767_225_600_000
 START = HOUR0 + 30 * 60 * 1000

@@ -1,4 +1,4 @@
-"""Tests of the simulator's market model (``core.sim.market``) and its seed data."""
+"""Tests of the simulator's market model (``pfterm.core.sim.market``) and its seed data."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from core.funding import hl_hourly_rate, premium_sample
-from core.sim.market import (
+from pfterm.core.market.funding import hl_hourly_rate, premium_sample
+from pfterm.core.sim.market import (
     HOUR_MS,
     PREMIUM_SAMPLE_MS,
     MarketModel,
@@ -20,7 +20,7 @@ from core.sim.market import (
     decimal_str,
     price_str,
 )
-from core.sim.snapshot import SnapshotError, load_snapshot, snapshot_bytes, validate_snapshot
+from pfterm.core.sim.snapshot import SnapshotError, load_snapshot, snapshot_bytes, validate_snapshot
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_FIXTURE = REPO.parent / "shared" / "fixtures" / "hyperliquid" / "metaAndAssetCtxs.mainnet.json"
@@ -126,7 +126,7 @@ def test_funding_formula_regions() -> None:
 
 
 def test_premium_sample() -> None:
-    # Argument order (impact bid, impact ask, oracle), as in core.funding.
+    # Argument order (impact bid, impact ask, oracle), as in pfterm.core.market.funding.
     assert premium_sample(100.5, 101.0, 100.0) == pytest.approx(0.005)
     assert premium_sample(99.0, 99.5, 100.0) == pytest.approx(-0.005)
     assert premium_sample(99.9, 100.1, 100.0) == 0.0

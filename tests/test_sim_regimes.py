@@ -11,12 +11,12 @@ from typing import Any
 import httpx
 import pytest
 
-from core.sim.__main__ import build_parser
-from core.sim.market import HOUR_MS, MarketModel
-from core.sim.server import SimulatorServer
-from core.sim.snapshot import load_snapshot
-from core.venues.hyperliquid.orders import market_price, order_action, order_wire, round_price
-from core.venues.hyperliquid.signing import Signer
+from pfterm.core.sim.__main__ import build_parser
+from pfterm.core.sim.market import HOUR_MS, MarketModel
+from pfterm.core.sim.server import SimulatorServer
+from pfterm.core.sim.snapshot import load_snapshot
+from pfterm.core.venues.hyperliquid.orders import market_price, order_action, order_wire, round_price
+from pfterm.core.venues.hyperliquid.signing import Signer
 
 START = 1_767_225_600_000 + 30 * 60 * 1000
 """Sim start: half past the hour."""

@@ -1,4 +1,4 @@
-"""Tests of the simulator server (``core.sim.server``) and CLI, over 127.0.0.1 only."""
+"""Tests of the simulator server (``pfterm.core.sim.server``) and CLI, over 127.0.0.1 only."""
 
 from __future__ import annotations
 
@@ -19,9 +19,9 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from core.sim.market import MarketModel
-from core.sim.server import WELCOME_TEXT, SimulatorServer
-from core.sim.snapshot import load_snapshot
+from pfterm.core.sim.market import MarketModel
+from pfterm.core.sim.server import WELCOME_TEXT, SimulatorServer
+from pfterm.core.sim.snapshot import load_snapshot
 
 REPO = Path(__file__).resolve().parents[1]
 START = 1_767_225_600_000 + 30 * 60 * 1000
@@ -366,9 +366,9 @@ async def test_stop_closes_clients() -> None:
 
 @contextmanager
 def _spawn(*extra: str) -> Iterator[subprocess.Popen[str]]:
-    """Run ``python -m core.sim`` on a free port; always reaped and its pipes closed."""
+    """Run ``python -m pfterm.core.sim`` on a free port; always reaped and its pipes closed."""
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    cmd = [sys.executable, "-m", "core.sim", "--port", "0", "--seed", "3", "--speed", "60", *extra]
+    cmd = [sys.executable, "-m", "pfterm.core.sim", "--port", "0", "--seed", "3", "--speed", "60", *extra]
     with subprocess.Popen(
         cmd,
         cwd=REPO,

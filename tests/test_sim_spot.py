@@ -1,4 +1,4 @@
-"""Spot trading in the simulator (``core.sim``): ``spotMeta``, spot mids and books, signed spot
+"""Spot trading in the simulator (``pfterm.core.sim``): ``spotMeta``, spot mids and books, signed spot
 orders over ``POST /exchange`` (asset id 10000 + index), balances, fees and fills; and the client
 parsers on the real-shaped fixture. Everything runs on 127.0.0.1."""
 
@@ -11,14 +11,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from core.models import MarketInfo, OrderIntent, SpotBalance
-from core.sim.exchange import SPOT_MAKER_FEE, SPOT_TAKER_FEE, SimExchange
-from core.sim.market import MarketModel
-from core.sim.server import SimulatorServer
-from core.sim.snapshot import load_snapshot
-from core.venues.hyperliquid.account import parse_spot_clearinghouse_state, parse_spot_meta
-from core.venues.hyperliquid.exchange import HyperliquidExchange
-from core.venues.hyperliquid.signing import Signer
+from pfterm.core.market.models import MarketInfo, OrderIntent, SpotBalance
+from pfterm.core.sim.exchange import SPOT_MAKER_FEE, SPOT_TAKER_FEE, SimExchange
+from pfterm.core.sim.market import MarketModel
+from pfterm.core.sim.server import SimulatorServer
+from pfterm.core.sim.snapshot import load_snapshot
+from pfterm.core.venues.hyperliquid.account import parse_spot_clearinghouse_state, parse_spot_meta
+from pfterm.core.venues.hyperliquid.exchange import HyperliquidExchange
+from pfterm.core.venues.hyperliquid.signing import Signer
 
 START = 1_767_225_600_000
 _SNAPSHOT = load_snapshot()

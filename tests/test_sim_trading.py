@@ -1,4 +1,4 @@
-"""Trading through the simulator server (``core.sim.server``): signed ``POST /exchange``, the
+"""Trading through the simulator server (``pfterm.core.sim.server``): signed ``POST /exchange``, the
 ``/info`` user queries and the WebSocket user channels, over 127.0.0.1 only."""
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ import httpx
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
-from core.sim.market import MarketModel
-from core.sim.server import NONCE_KEPT, WELCOME_TEXT, SimulatorServer
-from core.sim.snapshot import load_snapshot
-from core.venues.hyperliquid.orders import (
+from pfterm.core.sim.market import MarketModel
+from pfterm.core.sim.server import NONCE_KEPT, WELCOME_TEXT, SimulatorServer
+from pfterm.core.sim.snapshot import load_snapshot
+from pfterm.core.venues.hyperliquid.orders import (
     Cloid,
     cancel_action,
     cancel_by_cloid_action,
@@ -27,7 +27,7 @@ from core.venues.hyperliquid.orders import (
     schedule_cancel_action,
     update_leverage_action,
 )
-from core.venues.hyperliquid.signing import Signer
+from pfterm.core.venues.hyperliquid.signing import Signer
 
 START = 1_767_225_600_000 + 30 * 60 * 1000
 """Sim start: half past the hour, so one hour boundary is 30 sim minutes away."""
@@ -497,7 +497,7 @@ async def test_info_user_queries_validate(http: httpx.AsyncClient) -> None:
 
 
 def test_cli_starting_usdc_flag() -> None:
-    from core.sim.__main__ import build_parser
+    from pfterm.core.sim.__main__ import build_parser
 
     assert build_parser().parse_args(["--starting-usdc", "2500"]).starting_usdc == 2500.0
     assert build_parser().parse_args([]).starting_usdc == 100_000.0

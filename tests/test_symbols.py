@@ -1,10 +1,10 @@
-"""Tests for core.symbols: venue name ↔ canonical (Hyperliquid) symbol, scales, overrides."""
+"""Tests for pfterm.core.crossvenue.symbols: venue name ↔ canonical (Hyperliquid) symbol, scales, overrides."""
 
 from __future__ import annotations
 
 import pytest
 
-from core.symbols import DEFAULT_K_BASES, SymbolMap
+from pfterm.core.crossvenue.symbols import DEFAULT_K_BASES, SymbolMap
 
 CANONICAL = [
     # venue, native, canonical, scale

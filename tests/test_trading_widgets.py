@@ -10,9 +10,9 @@ from textual.app import App, ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 
-from core.actions import HedgePreview
-from core.models import OrderIntent
-from core.portfolio import (
+from pfterm.core.trading.hedging import HedgePreview
+from pfterm.core.market.models import OrderIntent
+from pfterm.core.trading.portfolio import (
     ActivityEntry,
     ActivityLevel,
     AssetDeltaRow,
@@ -25,10 +25,10 @@ from core.portfolio import (
     TicketQuote,
     TicketRequest,
 )
-from core.risk import TradingState
-from tui.trade_screens import HedgeScreen, OrderTicketScreen, RebalanceScreen, parse_limit, parse_size
-from widgets.numbers import fmt_money, fmt_size
-from widgets.trading import (
+from pfterm.core.trading.risk import TradingState
+from pfterm.tui.trade_screens import HedgeScreen, OrderTicketScreen, RebalanceScreen, parse_limit, parse_size
+from pfterm.widgets.numbers import fmt_money, fmt_size
+from pfterm.widgets.trading import (
     ActivityLog,
     KillBanner,
     OpenOrdersPanel,
@@ -551,8 +551,8 @@ async def test_ticket_garbage_size_shows_error_without_quoting() -> None:
 
 def _btc_quote(req: TicketRequest) -> TicketQuote:
     """The real pricing for a BTC market at mark 87,487 (5 lot decimals), accepting every order."""
-    from core.models import MarketInfo
-    from core.trading.ticket import quote_ticket
+    from pfterm.core.market.models import MarketInfo
+    from pfterm.core.trading.ticket import quote_ticket
 
     market = MarketInfo("hyperliquid", "BTC", 0, 5, 40)
     return quote_ticket(req, market=market, mark_px=87_487.0, order_slippage=0.01, check=lambda _i: None,

@@ -7,11 +7,11 @@ import re
 
 import pytest
 
-from core.models import AlertKind
+from pfterm.core.market.models import AlertKind
 from tests.seeded import FrozenMono, seeded_engine
-from tui.app import PftermApp
-from tui.screens import DetailScreen, HelpScreen
-from widgets.market_table import MarketTable
+from pfterm.tui.app import PftermApp
+from pfterm.tui.screens import DetailScreen, HelpScreen
+from pfterm.widgets.market_table import MarketTable
 
 
 def screen_text(app: PftermApp) -> str:

@@ -17,25 +17,25 @@ from textual import events
 from textual.app import App
 from textual.keys import _character_to_key
 
-from core.credentials import TradingAccess
-from core.journal import Journal
-from core.models import OpenOrder, Position
-from core.portfolio import ActivityLevel, KillPhase, TicketRequest
-from core.risk import RiskLimits, TradingState
-from core.sim.market import MarketModel
-from core.sim.server import SimulatorServer
-from core.sim.snapshot import load_snapshot
-from core.journal import AccountRef
-from core.trading.desk import Desk, DeskSettings
-from core.trading.venue import VenueAccount
-from core.venues.hyperliquid.signing import Signer
+from pfterm.core.trading.credentials import TradingAccess
+from pfterm.core.trading.journal import Journal
+from pfterm.core.market.models import OpenOrder, Position
+from pfterm.core.trading.portfolio import ActivityLevel, KillPhase, TicketRequest
+from pfterm.core.trading.risk import RiskLimits, TradingState
+from pfterm.core.sim.market import MarketModel
+from pfterm.core.sim.server import SimulatorServer
+from pfterm.core.sim.snapshot import load_snapshot
+from pfterm.core.trading.journal import AccountRef
+from pfterm.core.trading.desk import Desk, DeskSettings
+from pfterm.core.trading.venue import VenueAccount
+from pfterm.core.venues.hyperliquid.signing import Signer
 from tests.desks import desk_on, fixed_manager
 from tests.seeded import T0, FrozenMono, seeded_engine
 from tests.test_tui import screen_text
-from tui.app import PftermApp
-from tui.screens import DetailScreen, MatrixScreen, TradingScreen
-from tui.trade_screens import HedgeScreen, OrderTicketScreen, QuitScreen, RebalanceScreen
-from widgets.trading import OpenOrdersPanel
+from pfterm.tui.app import PftermApp
+from pfterm.tui.screens import DetailScreen, MatrixScreen, TradingScreen
+from pfterm.tui.trade_screens import HedgeScreen, OrderTicketScreen, QuitScreen, RebalanceScreen
+from pfterm.widgets.trading import OpenOrdersPanel
 
 LIMITS = RiskLimits(max_market_share=1.0, max_order_notional_usd=1e7, max_position_notional_usd=1e7, max_leverage=20)
 
@@ -439,7 +439,7 @@ async def test_H_starts_the_harvester_and_the_kill_key_halts_it(trader: Desk) ->
 
 
 def test_harvester_panel_snapshot(snap_compare) -> None:
-    from core.harvester import Decision, Harvester, HarvestPosition
+    from pfterm.core.harvest.harvester import Decision, Harvester, HarvestPosition
 
     trader = _fixed_trader()
     app = _app(trader)
@@ -466,7 +466,7 @@ def test_harvester_panel_snapshot(snap_compare) -> None:
 def _matrix_records():
     """Deterministic cross-venue records and liquidations for the matrix snapshot (venue times
     at the seeded engine's clock)."""
-    from core.models import Liquidation, VenueFunding
+    from pfterm.core.market.models import Liquidation, VenueFunding
 
     recs = []
     rates = {"BTC": (0.0001, 0.00006, 0.00012, 0.0000125), "ETH": (0.0002, 0.00015, -0.00005, 0.00002),
@@ -524,7 +524,7 @@ async def test_matrix_basis_toggle_and_best_spread() -> None:
 
 async def test_a_liquidation_surge_alert_is_shown() -> None:
     """Every alert kind renders (a surge alert once crashed the alerts panel)."""
-    from core.models import Liquidation
+    from pfterm.core.market.models import Liquidation
 
     app = _app(None)
     async with app.run_test(size=(160, 50)) as pilot:

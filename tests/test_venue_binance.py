@@ -24,8 +24,8 @@ import httpx
 import pytest
 from websockets.asyncio.server import ServerConnection
 
-from core.models import FeedState, Liquidation, VenueFunding
-from core.venues.binance import (
+from pfterm.core.market.models import FeedState, Liquidation, VenueFunding
+from pfterm.core.venues.binance.market import (
     BINANCE_REST_URL,
     BINANCE_WS_URL,
     BinanceStream,

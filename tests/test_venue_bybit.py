@@ -25,9 +25,9 @@ import httpx
 import pytest
 from websockets.asyncio.server import ServerConnection
 
-from core.models import FeedState, Liquidation, VenueFunding
-from core.venues.binance import VenueError, WireError
-from core.venues.bybit import (
+from pfterm.core.market.models import FeedState, Liquidation, VenueFunding
+from pfterm.core.venues.binance.market import VenueError, WireError
+from pfterm.core.venues.bybit.market import (
     BYBIT_REST_URL,
     BYBIT_WS_URL,
     BybitStream,

@@ -21,8 +21,8 @@ import httpx
 import pytest
 from websockets.asyncio.server import ServerConnection
 
-from core.models import FeedState, Liquidation
-from core.venues.dydx import (
+from pfterm.core.market.models import FeedState, Liquidation
+from pfterm.core.venues.dydx.market import (
     DYDX_REST_URL,
     DYDX_WS_URL,
     DydxFormatError,
@@ -34,7 +34,7 @@ from core.venues.dydx import (
     parse_perpetual_markets,
     parse_trades_liquidations,
 )
-from core.venues.hyperliquid.rest import VenueError
+from pfterm.core.venues.hyperliquid.rest import VenueError
 from tests.replay import ListSink, ReplayServer, eventually, fast_policy, serving
 
 DYDX = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "dydx"

@@ -21,9 +21,9 @@ import httpx
 import pytest
 from websockets.asyncio.server import ServerConnection
 
-from core.models import FeedState, Liquidation
-from core.venues.hyperliquid.rest import VenueError
-from core.venues.okx import (
+from pfterm.core.market.models import FeedState, Liquidation
+from pfterm.core.venues.hyperliquid.rest import VenueError
+from pfterm.core.venues.okx.market import (
     OKX_REST_URL,
     OKX_WS_URL,
     OkxFormatError,

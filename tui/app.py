@@ -1,8 +1,8 @@
 """The pfterm console: a Textual app rendering coalesced snapshots of the engine.
 
-Data path: venue → adapter → :class:`~core.engine.Engine` (per message, no UI work) →
+Data path: venue → adapter → :class:`~pfterm.core.market.engine.Engine` (per message, no UI work) →
 every ``1/flush_hz`` s the app takes the set of changed markets, snapshots them
-(:mod:`core.views`) and hands the snapshots to the widgets. Discrete engine events
+(:mod:`pfterm.core.market.views`) and hands the snapshots to the widgets. Discrete engine events
 (alerts, feed changes) arrive on a bounded queue and raise toasts and the bell.
 """
 
@@ -25,23 +25,23 @@ from textual.message_pump import MessagePump
 from textual.screen import Screen
 from textual.widgets import Footer, Input
 
-from core.config import SORT_KEYS, ConfigError, Settings
-from core.credentials import TradingAccess
-from core.crossvenue import CrossVenueData, hyperliquid_records
-from core.engine import Engine
-from core.models import Alert, AlertKind, OrderIntent
-from core.portfolio import KillPhase, TradingView
-from core.session import Endpoint, MarketSession, SimulatorStartError, build_engine, resolve_endpoint
-from core.trading.desk import Desk
-from core.views import MarketRow, market_detail, market_row
-from tui.bindings import APP_BINDINGS, help_rows, remap_problem, remapped_keys, trading_bindings
-from tui.screens import DetailScreen, HelpScreen, MatrixScreen, TradingScreen
-from tui.trade_screens import HedgeScreen, OrderTicketScreen, QuitScreen, RebalanceScreen
-from widgets.detail import MarketDetail
-from widgets.market_table import SORT_TITLES, MarketTable
-from widgets.panels import AlertsPanel, SettlementPanel, StatusBar, StatusView
-from widgets.harvest import HarvesterPanel
-from widgets.trading import ActivityLog, KillBanner, OpenOrdersPanel, PortfolioPanel, PositionsPanel
+from pfterm.core.runtime.config import SORT_KEYS, ConfigError, Settings
+from pfterm.core.trading.credentials import TradingAccess
+from pfterm.core.crossvenue.session import CrossVenueData, hyperliquid_records
+from pfterm.core.market.engine import Engine
+from pfterm.core.market.models import Alert, AlertKind, OrderIntent
+from pfterm.core.trading.portfolio import KillPhase, TradingView
+from pfterm.core.runtime.session import Endpoint, MarketSession, SimulatorStartError, build_engine, resolve_endpoint
+from pfterm.core.trading.desk import Desk
+from pfterm.core.market.views import MarketRow, market_detail, market_row
+from pfterm.tui.bindings import APP_BINDINGS, help_rows, remap_problem, remapped_keys, trading_bindings
+from pfterm.tui.screens import DetailScreen, HelpScreen, MatrixScreen, TradingScreen
+from pfterm.tui.trade_screens import HedgeScreen, OrderTicketScreen, QuitScreen, RebalanceScreen
+from pfterm.widgets.detail import MarketDetail
+from pfterm.widgets.market_table import SORT_TITLES, MarketTable
+from pfterm.widgets.panels import AlertsPanel, SettlementPanel, StatusBar, StatusView
+from pfterm.widgets.harvest import HarvesterPanel
+from pfterm.widgets.trading import ActivityLog, KillBanner, OpenOrdersPanel, PortfolioPanel, PositionsPanel
 
 PORTFOLIO_EVERY = 4
 """The Portfolio panel is repainted every this many flushes (2 Hz at the default 8 Hz)."""
@@ -71,9 +71,9 @@ class PftermApp(App[int]):
         start_feed: start the market session (simulator/venue); tests pass ``False`` and
             feed the engine themselves.
         mono: monotonic clock used for ages and staleness (tests freeze it).
-        access: who may trade (:func:`core.session.resolve_access`); ``None``: no trading
+        access: who may trade (:func:`pfterm.core.runtime.session.resolve_access`); ``None``: no trading
             (the panels say so).
-        desk: an already built :class:`~core.trading.desk.Desk` (tests); by default the market
+        desk: an already built :class:`~pfterm.core.trading.desk.Desk` (tests); by default the market
             session opens one for ``access`` once the venue is up.
 
     Raises:
@@ -107,7 +107,7 @@ class PftermApp(App[int]):
         self.settings = settings
         self.endpoint = endpoint or resolve_endpoint(settings)
         self.engine = engine or build_engine(settings, self.endpoint)
-        from core.symbols import SymbolMap
+        from pfterm.core.crossvenue.symbols import SymbolMap
 
         self.crossvenue = CrossVenueData(
             on_surge=self._on_surge,
@@ -599,7 +599,7 @@ class PftermApp(App[int]):
 
     async def action_quit(self) -> None:
         """Quit: at once when nothing is open; with open positions or orders, ask first
-        (:class:`~tui.trade_screens.QuitScreen`; on the embedded simulator its account goes
+        (:class:`~pfterm.tui.trade_screens.QuitScreen`; on the embedded simulator its account goes
         away with them). ``ctrl+q`` inside the question quits."""
         if isinstance(self.screen, QuitScreen):
             await self._quit_now()
@@ -757,8 +757,8 @@ class PftermApp(App[int]):
         desk = self._ready_desk("harvester")
         if desk is None:
             return
-        from core.harvester import Harvester
-        from core.sim_session import harvester_settings
+        from pfterm.core.harvest.harvester import Harvester
+        from pfterm.core.harvest.lockstep import harvester_settings
 
         if self.harvester is not None and self.harvester.status == "running":
             self.run_worker(self.harvester.stop(), group="harvester")
@@ -871,8 +871,8 @@ class PftermApp(App[int]):
 
 def _no_trading_portfolio(session: MarketSession | None):
     """The portfolio shown before a desk exists (venue starting) or with trading off."""
-    from core.portfolio import PortfolioView
-    from core.risk import TradingState
+    from pfterm.core.trading.portfolio import PortfolioView
+    from pfterm.core.trading.risk import TradingState
 
     access = session.access if session is not None else None
     if access is None:

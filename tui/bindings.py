@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 
 from textual.binding import Binding
 
-from widgets.market_table import MarketTable
+from pfterm.widgets.market_table import MarketTable
 
 APP_BINDINGS: list[Binding] = [
     Binding("question_mark", "help", "Help"),
@@ -143,9 +143,9 @@ def bound_keys() -> dict[str, str]:
     from textual.containers import VerticalScroll
     from textual.screen import Screen
 
-    from tui.screens import DetailScreen, HelpScreen, MatrixScreen, TradingScreen
-    from tui.trade_screens import HedgeScreen, OrderTicketScreen, QuitScreen, RebalanceScreen
-    from widgets.trading import OpenOrdersPanel, PositionsPanel
+    from pfterm.tui.screens import DetailScreen, HelpScreen, MatrixScreen, TradingScreen
+    from pfterm.tui.trade_screens import HedgeScreen, OrderTicketScreen, QuitScreen, RebalanceScreen
+    from pfterm.widgets.trading import OpenOrdersPanel, PositionsPanel
 
     out: dict[str, str] = {}
 
@@ -182,7 +182,7 @@ def bound_keys() -> dict[str, str]:
 
 def remap_problem(remaps: Mapping[str, str]) -> str | None:
     """One line saying what is wrong with the remapped keys (binding id → key name, already
-    spelled as :func:`core.config.normalize_key` returns it), or ``None`` when all are usable.
+    spelled as :func:`pfterm.core.runtime.config.normalize_key` returns it), or ``None`` when all are usable.
 
     A remapped key must be one a terminal can send (``ctrl+k``, ``f12``; not ``ctrl+i``, which
     arrives as Tab), must not type a character (the kill key acts everywhere, so ``k`` would

@@ -193,7 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _settings_from_args(args: argparse.Namespace):
-    from core.config import apply_override, load_settings, parse_url_overrides
+    from pfterm.core.runtime.config import apply_override, load_settings, parse_url_overrides
 
     settings = load_settings(args.config, required=args.config is not None)
     for dotted, value in (
@@ -235,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()  # pfterm kill's deadline counts from here
     args = build_parser().parse_args(argv)
     if args.command == "sim":
-        from core.sim.__main__ import main as sim_main
+        from pfterm.core.sim.__main__ import main as sim_main
 
         sim_argv = ["--host", args.host, "--port", str(args.port), "--seed", str(args.seed)]
         sim_argv += ["--speed", repr(args.speed), "--cascade-rate", repr(args.cascade_rate)]
@@ -251,8 +251,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "report":
         return _report(args)
 
-    from core.config import ConfigError
-    from core.credentials import CredentialsError
+    from pfterm.core.runtime.config import ConfigError
+    from pfterm.core.trading.credentials import CredentialsError
 
     try:
         settings = _settings_from_args(args)
@@ -261,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.command is None:
         # the console's keys: a remapped key must be typable and free (one line, exit 2)
-        from tui.bindings import remap_problem, remapped_keys
+        from pfterm.tui.bindings import remap_problem, remapped_keys
 
         problem = remap_problem(remapped_keys(settings.ui))
         if problem is not None:
@@ -273,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
         return _scan(args, settings)
     _setup_logging(args.log_file)
 
-    from core.session import resolve_access, resolve_endpoint
+    from pfterm.core.runtime.session import resolve_access, resolve_endpoint
 
     endpoint = resolve_endpoint(settings)
     try:
@@ -286,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "resume":
         return _resume(settings, endpoint, access)
 
-    from tui.app import PftermApp
+    from pfterm.tui.app import PftermApp
 
     app = PftermApp(settings, endpoint=endpoint, access=access)
     app.run()
@@ -301,7 +301,7 @@ def _harvest(args: argparse.Namespace, settings) -> int:
 
     from platformdirs import user_log_path
 
-    from core.sim_session import harvester_settings, parse_duration
+    from pfterm.core.harvest.lockstep import harvester_settings, parse_duration
 
     hs = harvester_settings(settings, args.profile)
     log_path = getattr(args, "log_file", None) or settings.harvest.log_file or user_log_path("pfterm") / "harvest.log"
@@ -327,7 +327,7 @@ def _harvest(args: argparse.Namespace, settings) -> int:
             sys.stderr.write(f"pfterm harvest: error: {exc}\n")
             return 2
         err.setLevel(logging.WARNING)  # the report is the output; decisions go to the log file
-        from core.sim_session import run
+        from pfterm.core.harvest.lockstep import run
 
         report = run(
             settings, hs, seed=settings.sim.seed, duration_s=duration_s, regime=args.regime,
@@ -339,8 +339,8 @@ def _harvest(args: argparse.Namespace, settings) -> int:
             print(_session_text(report))
         return 0
 
-    from core.credentials import CredentialsError
-    from core.session import resolve_access, resolve_endpoint
+    from pfterm.core.trading.credentials import CredentialsError
+    from pfterm.core.runtime.session import resolve_access, resolve_endpoint
 
     endpoint = resolve_endpoint(settings)
     try:
@@ -353,7 +353,7 @@ def _harvest(args: argparse.Namespace, settings) -> int:
         return 2
     import asyncio
 
-    from core.session import harvest_live
+    from pfterm.core.runtime.session import harvest_live
 
     return asyncio.run(harvest_live(settings, endpoint, access, hs, flatten_on_exit=args.flatten_on_exit))
 
@@ -364,8 +364,8 @@ def _scan(args: argparse.Namespace, settings) -> int:
     import json
     from datetime import UTC, datetime
 
-    from core.crossvenue import SCAN_VENUES, scan
-    from core.symbols import SymbolMap
+    from pfterm.core.crossvenue.session import SCAN_VENUES, scan
+    from pfterm.core.crossvenue.symbols import SymbolMap
 
     venues = [v.strip().lower() for v in (args.scan_venues or ",".join(SCAN_VENUES)).split(",") if v.strip()]
     unknown = [v for v in venues if v not in SCAN_VENUES]
@@ -439,11 +439,11 @@ def _read_mids(url: str, timeout_s: float = MARKS_TIMEOUT_S) -> dict[str, float]
     by coin, perp symbols and spot pairs.
 
     Raises:
-        core.venues.errors.VenueError, TimeoutError, ValueError: unreadable within ``timeout_s``.
+        pfterm.core.venues.errors.VenueError, TimeoutError, ValueError: unreadable within ``timeout_s``.
     """
     import asyncio
 
-    from core.venues.hyperliquid.rest import HyperliquidInfo
+    from pfterm.core.venues.hyperliquid.rest import HyperliquidInfo
 
     async def read() -> dict[str, float]:
         async with HyperliquidInfo(url, timeout_s=timeout_s) as info:
@@ -477,8 +477,8 @@ def _report(args: argparse.Namespace) -> int:
     --url, --account, config or journal path."""
     import json
 
-    from core.config import ConfigError, load_settings, parse_url_overrides
-    from core.report import books_matching, build_report, parse_since, report_json, report_text
+    from pfterm.core.runtime.config import ConfigError, load_settings, parse_url_overrides
+    from pfterm.core.harvest.report import books_matching, build_report, parse_since, report_json, report_text
 
     try:
         since_ms = None if args.since is None else parse_since(args.since)
@@ -490,7 +490,7 @@ def _report(args: argparse.Namespace) -> int:
     if args.journal is not None:
         path = args.journal.expanduser()
     else:
-        from core.session import journal_path
+        from pfterm.core.runtime.session import journal_path
 
         path = journal_path(settings)
     if not path.is_file():
@@ -498,7 +498,7 @@ def _report(args: argparse.Namespace) -> int:
         return 2
     import sqlite3
 
-    from core.journal import Journal, JournalError
+    from pfterm.core.trading.journal import Journal, JournalError
 
     aliases = settings.trading.spot_aliases
     mids: dict[str, dict[str, float] | str] = {}  # source → mids, or why they could not be read
@@ -558,7 +558,7 @@ def _kill(settings, endpoint, access, started: float) -> int:
     import asyncio
     import logging
 
-    from core.session import kill_headless
+    from pfterm.core.runtime.session import kill_headless
 
     if endpoint.embedded:
         sys.stderr.write(
@@ -588,8 +588,8 @@ def _resume(settings, endpoint, access) -> int:
     one line (embedded simulator, no account, journal unreadable)."""
     import sqlite3
 
-    from core.journal import JournalError
-    from core.session import resume_accounts
+    from pfterm.core.trading.journal import JournalError
+    from pfterm.core.runtime.session import resume_accounts
 
     if endpoint.embedded:
         sys.stderr.write("pfterm resume: error: the embedded simulator's account lives in its console; press R there\n")

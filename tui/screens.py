@@ -10,11 +10,11 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
 
-from core.portfolio import TradingView
-from widgets.matrix import BASIS_TITLES, FundingMatrixTable, LiquidationPanel
-from core.views import MarketDetailView
-from widgets.detail import MarketDetail
-from widgets.trading import ActivityLog, OpenOrdersPanel, PortfolioPanel, PositionsPanel
+from pfterm.core.trading.portfolio import TradingView
+from pfterm.widgets.matrix import BASIS_TITLES, FundingMatrixTable, LiquidationPanel
+from pfterm.core.market.views import MarketDetailView
+from pfterm.widgets.detail import MarketDetail
+from pfterm.widgets.trading import ActivityLog, OpenOrdersPanel, PortfolioPanel, PositionsPanel
 
 
 class HelpScreen(ModalScreen[None]):
@@ -51,7 +51,7 @@ class DetailScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape,q,enter", "dismiss", "Close")]
 
     def compose(self) -> ComposeResult:
-        """One :class:`~widgets.detail.MarketDetail`."""
+        """One :class:`~pfterm.widgets.detail.MarketDetail`."""
         yield MarketDetail(id="detail-full")
 
     def show(self, view: MarketDetailView | None) -> None:

@@ -1,7 +1,7 @@
 """Trading modals: hedge preview, rebalance preview, the order ticket and the quit question.
 
 Each shows what would be sent (or what quitting leaves behind) and returns the user's
-decision; none sends anything. The console builds the previews (:mod:`core.actions`) and
+decision; none sends anything. The console builds the previews (:mod:`pfterm.core.trading.hedging`) and
 quotes (``quote`` callable) and acts on the result. Everything works with the keyboard only:
 Enter sends, Escape cancels.
 """
@@ -21,12 +21,12 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Checkbox, Input, Label, Static
 
-from core.actions import HedgePreview
-from core.models import OrderIntent
-from core.trading.ticket import band_warning
-from core.portfolio import RebalanceView, TicketQuote, TicketRequest
-from widgets.numbers import fmt_money, fmt_price, fmt_size
-from widgets.trading import Choice
+from pfterm.core.trading.hedging import HedgePreview
+from pfterm.core.market.models import OrderIntent
+from pfterm.core.trading.ticket import band_warning
+from pfterm.core.trading.portfolio import RebalanceView, TicketQuote, TicketRequest
+from pfterm.widgets.numbers import fmt_money, fmt_price, fmt_size
+from pfterm.widgets.trading import Choice
 
 __all__ = [
     "HedgeScreen",
@@ -306,7 +306,7 @@ class OrderTicketScreen(ModalScreen[OrderIntent | None]):
     Every key asks ``quote`` for the exact order and shows it: side, size, type, price, time in
     force, notional, fee and its kind, distance from the mark; or the refusal in red; an
     unparseable field shows its own error and ``quote`` is not called. Enter dismisses with the
-    quoted :class:`~core.models.OrderIntent` when it is sendable; a limit beyond the fat-finger
+    quoted :class:`~pfterm.core.market.models.OrderIntent` when it is sendable; a limit beyond the fat-finger
     band from the mark needs a second Enter on the unchanged order. Escape dismisses ``None``.
 
     Keys are never lost nor reordered, however fast they come: no widget of the ticket takes
@@ -340,7 +340,7 @@ class OrderTicketScreen(ModalScreen[OrderIntent | None]):
         request into the venue-rounded order or a refusal (called on every change);
         ``order_type``: the type selected at first, ``"limit"`` or ``"market"``;
         ``fat_finger_band``: the risk limits' band (fraction), used only with a ``quote`` that
-        does not report :attr:`~core.portfolio.TicketQuote.confirm` itself."""
+        does not report :attr:`~pfterm.core.trading.portfolio.TicketQuote.confirm` itself."""
         super().__init__()
         self.symbol = symbol
         self.mark_px = mark_px

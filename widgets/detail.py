@@ -14,9 +14,9 @@ from textual.widgets import Static
 from textual_plotext import PlotextPlot
 from textual_plotext.plot import Plot
 
-from core.funding import apr
-from core.views import MarketDetailView
-from widgets.numbers import fmt_pct, fmt_price, fmt_rate, fmt_usd
+from pfterm.core.market.funding import apr
+from pfterm.core.market.views import MarketDetailView
+from pfterm.widgets.numbers import fmt_pct, fmt_price, fmt_rate, fmt_usd
 
 
 class SeriesPlot(PlotextPlot):
@@ -48,7 +48,7 @@ class SeriesPlot(PlotextPlot):
 
 
 class MarketDetail(Vertical):
-    """Detail of one market, re-rendered from a :class:`~core.views.MarketDetailView`.
+    """Detail of one market, re-rendered from a :class:`~pfterm.core.market.views.MarketDetailView`.
 
     Plots are rebuilt only when their data changed (plotting is the costly part), numbers
     on every call.

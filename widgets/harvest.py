@@ -9,9 +9,9 @@ from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
 
-from core.harvester import HarvesterView
-from widgets.numbers import fmt_money, fmt_size
-from widgets.trading import NEG, POS
+from pfterm.core.harvest.harvester import HarvesterView
+from pfterm.widgets.numbers import fmt_money, fmt_size
+from pfterm.widgets.trading import NEG, POS
 
 STATUS_STYLE = {
     "running": "bold black on #4ec98b",
@@ -34,7 +34,7 @@ def _hhmm(ms: int) -> str:
 
 
 class HarvesterPanel(Static):
-    """Renders a :class:`~core.harvester.HarvesterView`; ``None`` shows how to start it (``H``)."""
+    """Renders a :class:`~pfterm.core.harvest.harvester.HarvesterView`; ``None`` shows how to start it (``H``)."""
 
     def __init__(self, *, name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(name=name, id=id, classes=classes)

@@ -20,10 +20,10 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from core.funding import countdown_ms, format_countdown
-from core.signals import Quadrant
-from core.views import MarketRow, sort_value
-from widgets.numbers import fmt_pct, fmt_price, fmt_rate, fmt_usd
+from pfterm.core.market.funding import countdown_ms, format_countdown
+from pfterm.core.market.signals import Quadrant
+from pfterm.core.market.views import MarketRow, sort_value
+from pfterm.widgets.numbers import fmt_pct, fmt_price, fmt_rate, fmt_usd
 
 POS = Style(color="#4ec98b")
 NEG = Style(color="#f0625c")
@@ -102,7 +102,7 @@ SORT_ORDER = ("abs_funding", "funding", "oi", "oi_change", "volume", "symbol")
 class MarketTable(ScrollView, can_focus=True):
     """Scrollable market list rendered line by line.
 
-    Feed it :class:`~core.views.MarketRow` snapshots with :meth:`update_rows` and the venue
+    Feed it :class:`~pfterm.core.market.views.MarketRow` snapshots with :meth:`update_rows` and the venue
     time with :meth:`set_now`; it posts :class:`MarketTable.Selected` when the cursor moves
     to another market and :class:`MarketTable.Opened` on Enter.
     """

@@ -1,6 +1,6 @@
 """The funding matrix (market × venue) and the cross-venue liquidation feed.
 
-Both render snapshots handed to them (:mod:`core.matrix`); neither reads a venue.
+Both render snapshots handed to them (:mod:`pfterm.core.crossvenue.matrix`); neither reads a venue.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
 
-from core.matrix import MatrixRow, countdown
-from core.models import FeedState, FeedStatus, Liquidation
-from widgets.numbers import fmt_usd
-from widgets.trading import BOLD, DIM, NEG, PLAIN, POS, RowTable, TColumn
+from pfterm.core.crossvenue.matrix import MatrixRow, countdown
+from pfterm.core.market.models import FeedState, FeedStatus, Liquidation
+from pfterm.widgets.numbers import fmt_usd
+from pfterm.widgets.trading import BOLD, DIM, NEG, PLAIN, POS, RowTable, TColumn
 
 BASIS_TITLES = {"hour": "per hour", "8h": "per 8 h", "apr": "APR"}
 VENUE_TITLES = {"hyperliquid": "Hyperliquid", "binance": "Binance", "bybit": "Bybit", "okx": "OKX", "dydx": "dYdX"}

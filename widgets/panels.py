@@ -15,10 +15,10 @@ from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
 
-from core.funding import countdown_ms, format_countdown
-from core.models import Alert, AlertKind, FeedState, FeedStatus
-from core.views import MarketRow
-from widgets.numbers import fmt_pct, fmt_rate, fmt_usd
+from pfterm.core.market.funding import countdown_ms, format_countdown
+from pfterm.core.market.models import Alert, AlertKind, FeedState, FeedStatus
+from pfterm.core.market.views import MarketRow
+from pfterm.widgets.numbers import fmt_pct, fmt_rate, fmt_usd
 
 
 def _utc(ms: int) -> str:

@@ -1,11 +1,11 @@
 """Trading panels: positions, open orders, portfolio, activity log and the kill-switch banner,
 plus :class:`Choice`, a keyboard-only option toggle used by the order ticket.
 
-Every widget renders a snapshot from :mod:`core.portfolio` handed to it by the console; none
+Every widget renders a snapshot from :mod:`pfterm.core.trading.portfolio` handed to it by the console; none
 reads the engine or talks to a venue. The console flushes at 8 Hz, so each ``show`` compares
 the new snapshot with the last one and does nothing when it is unchanged.
 
-The two tables use Textual's line API (like :class:`~widgets.market_table.MarketTable`): only
+The two tables use Textual's line API (like :class:`~pfterm.widgets.market_table.MarketTable`): only
 visible lines are rendered, and columns that do not fit the width are dropped by priority.
 """
 
@@ -30,8 +30,8 @@ from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import RichLog, Static
 
-from core.actions import DEFAULT_REBALANCE_THRESHOLD
-from core.portfolio import (
+from pfterm.core.trading.hedging import DEFAULT_REBALANCE_THRESHOLD
+from pfterm.core.trading.portfolio import (
     ActivityEntry,
     ActivityLevel,
     KillPhase,
@@ -40,8 +40,8 @@ from core.portfolio import (
     PortfolioView,
     PositionRow,
 )
-from core.risk import TradingState
-from widgets.numbers import fmt_money, fmt_pct, fmt_price, fmt_size
+from pfterm.core.trading.risk import TradingState
+from pfterm.widgets.numbers import fmt_money, fmt_pct, fmt_price, fmt_size
 
 __all__ = [
     "LIQ_DANGER",

@@ -1,15 +1,15 @@
-"""Command line for the embedded simulator: ``python -m core.sim``.
+"""Command line for the embedded simulator: ``python -m pfterm.core.sim``.
 
-Starts :class:`~core.sim.server.SimulatorServer` and, once bound, prints exactly one JSON line
+Starts :class:`~pfterm.core.sim.server.SimulatorServer` and, once bound, prints exactly one JSON line
 to stdout::
 
     {"listening": "http://127.0.0.1:PORT", "ws": "ws://127.0.0.1:PORT/ws", "speed": 60.0, "seed": 1}
 
 With ``--lockstep`` the speed is 0, the line also carries ``"lockstep": true``, and the
 simulated clock moves only through ``POST /sim/advance {"seconds": N, "step_s": S}`` (a
-simulator control, not part of the Hyperliquid protocol; see :mod:`core.sim.server`).
+simulator control, not part of the Hyperliquid protocol; see :mod:`pfterm.core.sim.server`).
 ``--regime positive|negative|natural`` and ``--regime-flip-at-ms`` select the funding regime
-(:class:`core.sim.market.MarketModel`).
+(:class:`pfterm.core.sim.market.MarketModel`).
 
 A Binance USDⓈ-M API key pair in ``PFTERM_BINANCE_API_KEY`` / ``PFTERM_BINANCE_API_SECRET`` is
 registered and funded on the simulated Binance venue (its signed ``/fapi`` endpoints); the
@@ -32,9 +32,9 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from core.sim.server import SimulatorServer
+from pfterm.core.sim.server import SimulatorServer
 
-log = logging.getLogger("core.sim")
+log = logging.getLogger("pfterm.core.sim")
 
 
 def _print_line(info: dict[str, Any]) -> None:
@@ -136,9 +136,9 @@ async def serve(
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``python -m core.sim`` argument parser."""
+    """The ``python -m pfterm.core.sim`` argument parser."""
     p = argparse.ArgumentParser(
-        prog="python -m core.sim",
+        prog="python -m pfterm.core.sim",
         description="Local Hyperliquid-compatible simulator (HTTP /info and /exchange, WebSocket /ws).",
     )
     p.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default 127.0.0.1)")
@@ -199,7 +199,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    from core.credentials import CredentialsError, load_binance_credentials
+    from pfterm.core.trading.credentials import CredentialsError, load_binance_credentials
 
     try:
         loaded = load_binance_credentials(None)

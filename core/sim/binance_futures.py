@@ -1,7 +1,7 @@
 """Binance USDⓈ-M futures accounts and matching for the embedded simulator.
 
 Pure computation, no I/O: :class:`BinanceFuturesSim` keeps API-key accounts against the
-Binance venue of a :class:`~core.sim.cex.CexModel` and answers with the real API's wire
+Binance venue of a :class:`~pfterm.core.sim.cex.CexModel` and answers with the real API's wire
 shapes (Binance "USDⓈ-M Futures" REST docs; ``fixtures/binance/ccxt_fetchPositions_1.json``,
 ``ccxt_fetchBalance_1.json``, ``ccxt_fetchFundingHistory_1.json``), numbers as decimal strings
 where Binance sends strings. Errors are raised as :class:`BinanceApiError` carrying the
@@ -95,7 +95,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import parse_qsl
 
-from core.sim.cex import BINANCE, CexMarket, CexModel
+from pfterm.core.sim.cex import BINANCE, CexMarket, CexModel
 
 __all__ = [
     "BinanceApiError",

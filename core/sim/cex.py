@@ -1,6 +1,6 @@
 """Two centralized perp venues (Binance- and Bybit-like) derived from the Hyperliquid model.
 
-Pure computation, no I/O: :class:`CexModel` follows a :class:`~core.sim.market.MarketModel`
+Pure computation, no I/O: :class:`CexModel` follows a :class:`~pfterm.core.sim.market.MarketModel`
 and exposes, per venue, the public market data the funding matrix reads, in the venues' own
 wire shapes (``*_wire`` methods: ``VENUES.md`` "Binance USDⓈ-M futures" / "Bybit v5" and the
 shared fixtures), so the server only routes and serialises.
@@ -8,7 +8,7 @@ shared fixtures), so the server only routes and serialises.
 Listings: every listed (not delisted) Hyperliquid market ``BASE`` is ``{BASE}USDT`` on both
 venues; ``kPEPE`` → ``1000PEPEUSDT`` (Hyperliquid's ``k`` prefix is the venues' ``1000``
 prefix, same unit). Names that would not map back through
-:func:`core.venues.binance.default_to_symbol` are skipped.
+:func:`native_of` are skipped.
 
 Model, per venue and market (all on the *simulated* clock, ms UTC):
 
@@ -63,9 +63,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from core.funding import funding_rate_8h, next_settlement_ms
-from core.sim.market import HOUR_MS, NORMAL_BITS, NORMALS, CascadeRecord, MarketModel, SimMarket
-from core.venues.binance import default_to_symbol
+from pfterm.core.market.funding import funding_rate_8h, next_settlement_ms
+from pfterm.core.sim.market import HOUR_MS, NORMAL_BITS, NORMALS, CascadeRecord, MarketModel, SimMarket
 
 __all__ = [
     "BINANCE",
@@ -163,7 +162,12 @@ def native_of(coin: str) -> str | None:
         native = f"1000{coin[1:]}USDT"
     else:
         native = f"{coin}USDT"
-    return native if default_to_symbol(native) == coin else None
+    base = native[:-4]
+    if not (base.isascii() and base.isalnum()):
+        return None
+    if coin[0] != "k" and base.startswith("1000") and len(base) > 4 and base[4].isalpha():
+        return None  # the venues would read ``1000X`` as Hyperliquid's ``kX``
+    return native
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,7 @@
 """Accounts, orders and matching of the embedded Hyperliquid-compatible simulator.
 
 Pure computation, no I/O: :class:`SimExchange` keeps cross-margin accounts against a
-:class:`core.sim.market.MarketModel` and answers with Hyperliquid's wire shapes (numbers as
+:class:`pfterm.core.sim.market.MarketModel` and answers with Hyperliquid's wire shapes (numbers as
 decimal strings), so an HTTP layer only has to route and serialise.
 
 Units follow DOMAIN.md: prices and USDC amounts in USD, sizes in base units (signed ``szi``:
@@ -56,10 +56,9 @@ import re
 from collections import deque
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Final
 
-from core.sim.market import HOUR_MS, MarketModel, SimMarket, UnknownCoinError, decimal_str, price_decimals, price_str
-from core.venues.hyperliquid.orders import is_valid_price
+from pfterm.core.sim.market import HOUR_MS, MarketModel, SimMarket, UnknownCoinError, decimal_str, price_decimals, price_str
 
 __all__ = [
     "DEFAULT_LEVERAGE",
@@ -248,7 +247,7 @@ def load_spot_meta() -> dict[str, Any]:
     """The packaged ``spotMeta`` answer (``core/sim/data/spotMeta.json``, see its README)."""
     from importlib import resources
 
-    return json.loads(resources.files("core.sim").joinpath("data/spotMeta.json").read_text("utf-8"))
+    return json.loads(resources.files("pfterm.core.sim").joinpath("data/spotMeta.json").read_text("utf-8"))
 
 
 def _dir(start_lots: int, is_buy: bool, end_lots: int) -> str:
@@ -460,7 +459,7 @@ class SimExchange:
             return _err(ERR_PRICE, asset)
         if not px_d.is_finite() or px_d <= 0:
             return _err(ERR_PRICE, asset)
-        if not is_valid_price(px_d, m.sz_decimals):
+        if not _on_tick(px_d, m.sz_decimals, PERP_PRICE_DECIMALS):
             return _err(ERR_TICK, asset)
         if not sz_d.is_finite() or sz_d <= 0:
             return _err(ERR_SIZE, asset)
@@ -682,7 +681,7 @@ class SimExchange:
     def settle_funding(self, boundary_ms: int) -> None:
         """Settle every unsettled top of the hour up to ``boundary_ms`` (a multiple of one hour,
         not after the model's clock): each position receives ``−szi × oraclePx × rate`` USDC
-        (DOMAIN.md §1; :func:`core.funding.funding_payment`), ``rate`` being the model's settled
+        (DOMAIN.md §1; :func:`pfterm.core.market.funding.funding_payment`), ``rate`` being the model's settled
         hourly rate for that hour and ``oraclePx`` the model's current oracle. Rows go to
         ``userFunding`` and ``cumFunding``. Hours already settled are skipped (idempotent)."""
         if boundary_ms % HOUR_MS:
@@ -1025,7 +1024,7 @@ class SimExchange:
             return _err(ERR_PRICE, asset)
         if not px_d.is_finite() or px_d <= 0:
             return _err(ERR_PRICE, asset)
-        if not is_valid_price(px_d, pair.sz_decimals, is_spot=True):
+        if not _on_tick(px_d, pair.sz_decimals, SPOT_PRICE_DECIMALS):
             return _err(ERR_TICK, asset)
         if not sz_d.is_finite() or sz_d <= 0:
             return _err(ERR_SIZE, asset)
@@ -1208,3 +1207,24 @@ def _trim_num(text: str) -> str:
         return text + ".0"
     text = text.rstrip("0")
     return text + "0" if text.endswith(".") else text
+
+
+PERP_PRICE_DECIMALS: Final = 6
+"""A perp price may carry at most ``6 - szDecimals`` decimals (Hyperliquid docs, "Tick and lot size")."""
+
+SPOT_PRICE_DECIMALS: Final = 8
+"""A spot price may carry at most ``8 - szDecimals`` decimals."""
+
+PRICE_SIGNIFICANT_FIGURES: Final = 5
+"""A non-integer price may carry at most 5 significant figures."""
+
+
+def _on_tick(px: Decimal, sz_decimals: int, max_decimals: int) -> bool:
+    """The exchange's own tick check of a positive, finite price ``px`` (USD): an integer, or at
+    most :data:`PRICE_SIGNIFICANT_FIGURES` significant figures and ``max_decimals - sz_decimals``
+    decimals. Source: https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/tick-and-lot-size
+    """
+    if px == px.to_integral_value():
+        return True
+    _sign, digits, exponent = px.normalize().as_tuple()
+    return isinstance(exponent, int) and len(digits) <= PRICE_SIGNIFICANT_FIGURES and -exponent <= max_decimals - sz_decimals

@@ -45,7 +45,7 @@ Counters: :attr:`FaultProxy.requests` (every request received), :attr:`FaultProx
 Command line (for use from another process), prints one JSON line once bound, then a summary
 line on exit::
 
-    python -m core.sim.fault_proxy --upstream http://127.0.0.1:8765 --fault 429 --rate 0.3 --seed 1 --port 0
+    python -m pfterm.core.sim.fault_proxy --upstream http://127.0.0.1:8765 --fault 429 --rate 0.3 --seed 1 --port 0
     {"listening": "http://127.0.0.1:PORT", "upstream": ..., "faults": ["429"], "rate": 0.3, "seed": 1}
     ...
     {"summary": {"requests": 120, "forwarded": 85, "faults": {"429": 35}, ...}}
@@ -394,7 +394,7 @@ def _reset(request: web.Request) -> None:
 
 def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
-        prog="python -m core.sim.fault_proxy",
+        prog="python -m pfterm.core.sim.fault_proxy",
         description="Fault-injecting HTTP reverse proxy on 127.0.0.1 (see the module docstring for the faults).",
     )
     ap.add_argument("--upstream", required=True, help="upstream base URL, e.g. http://127.0.0.1:8765")
@@ -451,7 +451,7 @@ async def _serve(args: argparse.Namespace) -> FaultProxy:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m core.sim.fault_proxy``: serve until SIGINT/SIGTERM (or stdin EOF), then print
+    """``python -m pfterm.core.sim.fault_proxy``: serve until SIGINT/SIGTERM (or stdin EOF), then print
     ``{"summary": {...}}`` as one JSON line. Returns the exit status (2 for bad arguments)."""
     ap = _parser()
     args = ap.parse_args(argv)

@@ -23,7 +23,7 @@ Model, per listed market (delisted markets are served exactly as in the snapshot
   ``(max(impactBid − oracle, 0) − max(oracle − impactAsk, 0)) / oracle`` every 5 s of sim time;
   the hour's average ``P̄`` gives ``F8 = P̄ + clamp(0.0001 − P̄, −0.0005, 0.0005)`` and the
   hourly rate ``F8 / 8`` capped at ±4 %/h, settled at every UTC top of the hour. The formulas
-  are the engine's own (:func:`core.funding.premium_sample`, :func:`core.funding.hl_hourly_rate`).
+  are the engine's own (:func:`pfterm.core.market.funding.premium_sample`, :func:`pfterm.core.market.funding.hl_hourly_rate`).
 * **Funding regimes** (``regime``): ``"natural"`` (default) is the model above. ``"positive"``
   biases every market's premium so funding stays persistently positive: the basis anchor
   (the target of the slow level) becomes ``+(REGIME_PREMIUM + h)`` instead of the snapshot's
@@ -85,7 +85,7 @@ from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Any, NamedTuple
 
-from core.funding import (
+from pfterm.core.market.funding import (
     HL_INTEREST_8H,
     HL_PREMIUM_CLAMP,
     HL_PREMIUM_SAMPLE_MS,
@@ -103,7 +103,7 @@ PREMIUM_SAMPLE_MS = HL_PREMIUM_SAMPLE_MS
 STEP_SEGMENTS = 64
 """Segments a long :meth:`MarketModel.step` is cut into at most (plus hour boundaries)."""
 
-# --- funding (DOMAIN.md §1; the formulas are core.funding's) ------------------------------
+# --- funding (DOMAIN.md §1; the formulas are pfterm.core.market.funding's) ------------------------------
 FUNDING_HISTORY_LEN = 24 * 60
 """Settled rows kept per market (60 days of hourly settlements)."""
 SYNTH_HISTORY_HOURS = 72
@@ -410,7 +410,7 @@ class SimMarket:
 class MarketModel:
     """A deterministic Hyperliquid-like perp market seeded from a ``metaAndAssetCtxs`` snapshot.
 
-    ``snapshot`` is ``[meta, ctxs]`` (see :mod:`core.sim.snapshot`); ``seed`` fixes every random
+    ``snapshot`` is ``[meta, ctxs]`` (see :mod:`pfterm.core.sim.snapshot`); ``seed`` fixes every random
     draw; ``start_ms`` is the initial sim time (ms UTC); ``cascade_rate_per_hour`` is the Poisson
     arrival rate of liquidation cascades across the whole market, per simulated hour (0 disables).
 

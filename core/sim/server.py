@@ -1,6 +1,6 @@
 """The embedded Hyperliquid-compatible exchange: HTTP ``POST /info`` and WebSocket ``/ws``.
 
-:class:`SimulatorServer` serves a :class:`~core.sim.market.MarketModel` over aiohttp on a
+:class:`SimulatorServer` serves a :class:`~pfterm.core.sim.market.MarketModel` over aiohttp on a
 loopback address only. A tick loop (``tick_hz`` times a wall second) advances the model by
 ``wall_dt × speed`` simulated seconds and pushes subscription frames. Push rates are wall-clock
 rates, like the real venue, whatever the speed.
@@ -23,15 +23,15 @@ Wire behaviour (VENUES.md, Hyperliquid):
   the period), ``l2Book {coin, nSigFigs?}`` (at ``book_hz``), ``trades {coin}`` (as trades occur).
   Each subscription first receives the current state.
 
-Trading (a :class:`~core.sim.exchange.SimExchange` owned by the server; every tick steps the
+Trading (a :class:`~pfterm.core.sim.exchange.SimExchange` owned by the server; every tick steps the
 model, then calls ``exchange.tick(model.now_ms)``):
 
 * ``POST /exchange`` with ``{action, nonce, signature{r,s,v}, vaultAddress?, expiresAfter?}``.
   The acting account is the address recovered from the L1 signature with
-  :func:`~core.venues.hyperliquid.signing.recover_l1_signer` (``is_mainnet`` defaults to
+  :func:`~pfterm.core.venues.hyperliquid.signing.recover_l1_signer` (``is_mainnet`` defaults to
   ``True``: the simulator answers as mainnet, so clients sign with source ``"a"``; the official
   Python SDK signs every non-mainnet URL as testnet, source ``"b"``, so serve it with
-  ``is_mainnet=False`` / ``python -m core.sim --testnet``). Accounts
+  ``is_mainnet=False`` / ``python -m pfterm.core.sim --testnet``). Accounts
   are faucet-funded on first use, so a signature over different bytes than were sent (a
   tampered action, a wrong nonce) recovers an unrelated address and acts on that fresh,
   empty account, never on the intended one; the venue would answer that such a wallet does
@@ -44,7 +44,7 @@ model, then calls ``exchange.tick(model.now_ms)``):
   ``expiresAfter`` before now is refused. Times inside actions (``scheduleCancel.time``) are on
   the simulated clock, the ``time`` of ``clearinghouseState``.
 * Spot (asset id ``10000 + spot index``, ``spotMeta`` from ``core/sim/data/spotMeta.json``, a
-  constructed universe: see its README): see :class:`~core.sim.exchange.SimExchange` for
+  constructed universe: see its README): see :class:`~pfterm.core.sim.exchange.SimExchange` for
   pricing, fees and balances. Faucet: a new account gets ``starting_usdc`` in its perp
   margin **and** an equal, separate spot USDC balance, so spot and perp legs (cash and carry)
   can be traded without a transfer action; ``usdClassTransfer`` is not implemented.
@@ -72,10 +72,10 @@ model, then calls ``exchange.tick(model.now_ms)``):
   liquidated_ntl_pos, liquidated_account_value}}``.
 
 Binance- and Bybit-compatible public market data, for the funding matrix (same app, same
-port; a :class:`~core.sim.cex.CexModel` derived from the model: prices correlated with the
+port; a :class:`~pfterm.core.sim.cex.CexModel` derived from the model: prices correlated with the
 Hyperliquid markets, each venue's own funding regime, 4 h / 8 h intervals, OI and
-liquidations; everything on the simulated clock). Point ``core.venues.binance`` /
-``core.venues.bybit`` at ``http_url`` / :attr:`SimulatorServer.binance_ws_url` /
+liquidations; everything on the simulated clock). Point ``pfterm.core.venues.binance.market`` /
+``pfterm.core.venues.bybit.market`` at ``http_url`` / :attr:`SimulatorServer.binance_ws_url` /
 :attr:`SimulatorServer.bybit_ws_url`:
 
 * Binance REST: ``GET /fapi/v1/premiumIndex`` (every market; ``?symbol=`` one object),
@@ -88,7 +88,7 @@ liquidations; everything on the simulated clock). Point ``core.venues.binance`` 
   liquidated long. ``SUBSCRIBE`` / ``UNSUBSCRIBE`` / ``LIST_SUBSCRIPTIONS`` are answered
   ``{"result", "id"}``. The server pings (``BINANCE_PING_S``); these connections need not
   send anything and are exempt from ``idle_timeout_s``.
-* Binance USDⓈ-M trading (a :class:`~core.sim.binance_futures.BinanceFuturesSim` over the
+* Binance USDⓈ-M trading (a :class:`~pfterm.core.sim.binance_futures.BinanceFuturesSim` over the
   CexModel's Binance venue; model, fees, margin and funding in its docstring). Accounts are
   API keys registered in process (``binance_credentials``, :meth:`SimulatorServer.register_binance_key`),
   each funded with USDT. Public: ``GET /fapi/v1/time`` (the *simulated* clock),
@@ -120,7 +120,7 @@ liquidations; everything on the simulated clock). Point ``core.venues.binance`` 
 
 Lockstep clock (simulator control, **not part of the Hyperliquid protocol**): a client that
 drives the simulated clock itself (deterministic accelerated sessions) builds the server with
-``lockstep=True`` (``python -m core.sim --lockstep``). The speed is then 0 and the tick loop no
+``lockstep=True`` (``python -m pfterm.core.sim --lockstep``). The speed is then 0 and the tick loop no
 longer steps the model nor ticks the exchange (it only pushes frames); time moves only through
 :meth:`SimulatorServer.advance`, in process, or over the wire with ``POST /sim/advance
 {"seconds": N, "step_s": S}`` → ``{"now_ms": <sim ms after the advance>}`` (``step_s``
@@ -153,17 +153,17 @@ from typing import Any, TypeVar
 import orjson
 from aiohttp import WSMsgType, web
 
-from core.sim.binance_futures import (
+from pfterm.core.sim.binance_futures import (
     BinanceApiError,
     BinanceFuturesSim,
     FuturesAccount,
     WireParams,
 )
-from core.sim.cex import BINANCE, BYBIT, CexLiquidation, CexModel
-from core.sim.exchange import MAKER_FEE, TAKER_FEE, SimExchange
-from core.sim.market import HOUR_MS, MarketModel, UnknownCoinError
-from core.sim.snapshot import load_snapshot
-from core.venues.hyperliquid.signing import recover_l1_signer
+from pfterm.core.sim.cex import BINANCE, BYBIT, CexLiquidation, CexModel
+from pfterm.core.sim.exchange import MAKER_FEE, TAKER_FEE, SimExchange
+from pfterm.core.sim.market import HOUR_MS, MarketModel, UnknownCoinError
+from pfterm.core.sim.snapshot import load_snapshot
+from pfterm.core.venues.hyperliquid.signing import recover_l1_signer
 
 _dumps: Callable[[Any], bytes] = orjson.dumps
 _loads: Callable[[str | bytes], Any] = orjson.loads
@@ -360,7 +360,7 @@ class SimulatorServer:
     ``binance_credentials``: ``(api key, secret)`` pairs of Binance USDⓈ-M accounts, each
     funded with ``starting_usdc`` USDT at construction (more with
     :meth:`register_binance_key`). ``cex_venues``: the CEX-like venues simulated beside it
-    (:class:`~core.sim.cex.CexModel`; default Binance and Bybit); one left out lists no markets.
+    (:class:`~pfterm.core.sim.cex.CexModel`; default Binance and Bybit); one left out lists no markets.
 
     After ``await start()``: ``port``, ``http_url`` (``http://127.0.0.1:PORT``) and ``ws_url``
     (``ws://127.0.0.1:PORT/ws``) are set. Usable as ``async with``.

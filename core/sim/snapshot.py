@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 SNAPSHOT_FILE = "metaAndAssetCtxs.mainnet.json"
-"""File name of the packaged seed snapshot inside ``core.sim`` / ``data``."""
+"""File name of the packaged seed snapshot inside ``pfterm.core.sim`` / ``data``."""
 
 Snapshot = list[Any]
 """A ``metaAndAssetCtxs`` response: ``[meta: dict, ctxs: list[dict]]``."""
@@ -29,7 +29,7 @@ def snapshot_bytes(path: str | Path | None = None) -> bytes:
     """Raw bytes of a snapshot file: ``path`` if given, else the packaged seed snapshot."""
     if path is not None:
         return Path(path).read_bytes()
-    return resources.files("core.sim").joinpath("data", SNAPSHOT_FILE).read_bytes()
+    return resources.files("pfterm.core.sim").joinpath("data", SNAPSHOT_FILE).read_bytes()
 
 
 def validate_snapshot(snapshot: Any) -> Snapshot:

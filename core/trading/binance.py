@@ -1,7 +1,7 @@
 """Binance USDⓈ-M futures (the real venue, its testnet or the simulator's ``/fapi``) as an
-:class:`~core.trading.venue.ExchangeClient`: the second leg of perp-against-perp positions.
+:class:`~pfterm.core.trading.venue.ExchangeClient`: the second leg of perp-against-perp positions.
 
-A thin adapter over :class:`~core.venues.binance_futures.BinanceFuturesClient` (HMAC-signed
+A thin adapter over :class:`~pfterm.core.venues.binance.futures.BinanceFuturesClient` (HMAC-signed
 REST), in pfterm's shapes: markets are joined under Hyperliquid symbols (``BTCUSDT`` →
 ``BTC``, ``1000PEPEUSDT`` → ``kPEPE``, same units), prices and sizes follow ``PRICE_FILTER`` and
 ``LOT_SIZE`` from ``exchangeInfo``.
@@ -32,11 +32,12 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from core.journal import AccountRef, Fill, FundingPayment
-from core.models import OpenOrder, OrderIntent, Position
-from core.trading.venue import CancelAnswer, Capabilities, Instrument, PlaceAnswer, VenueAccount
-from core.venues.binance import DEFAULT_INTERVAL_H, default_to_symbol, parse_funding_info
-from core.venues.binance_futures import (
+from pfterm.core.trading.journal import AccountRef
+from pfterm.core.venues.records import Fill, FundingPayment
+from pfterm.core.market.models import OpenOrder, OrderIntent, Position
+from pfterm.core.trading.venue import CancelAnswer, Capabilities, Instrument, PlaceAnswer, VenueAccount
+from pfterm.core.venues.binance.market import DEFAULT_INTERVAL_H, default_to_symbol, parse_funding_info
+from pfterm.core.venues.binance.futures import (
     BinanceError,
     BinanceFuturesClient,
     BinanceOrder,
@@ -45,8 +46,8 @@ from core.venues.binance_futures import (
     format_price,
     format_quantity,
 )
-from core.venues.errors import VenueError
-from core.venues.public_rest import get_json
+from pfterm.core.venues.errors import VenueError
+from pfterm.core.venues.public_rest import get_json
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +94,7 @@ class HedgeQuote:
 
 @dataclass(frozen=True, slots=True)
 class BinanceRules:
-    """``PRICE_FILTER`` and ``LOT_SIZE`` of one market (:class:`~core.venues.binance_futures.SymbolRules`)."""
+    """``PRICE_FILTER`` and ``LOT_SIZE`` of one market (:class:`~pfterm.core.venues.binance.futures.SymbolRules`)."""
 
     rules: SymbolRules
 
@@ -176,7 +177,7 @@ class BinanceClient:
 
     Args:
         client: the signed REST client (its base URL is the real Binance or the simulator).
-        ref: the account's journal key (:meth:`core.journal.AccountRef.binance` of the API key).
+        ref: the account's journal key (:meth:`pfterm.core.trading.journal.AccountRef.binance` of the API key).
         to_symbol: Binance native → Hyperliquid symbol (``None``: not joined).
         max_leverage: leverage set on a market before its first opening order.
         clock: the client's signing clock, synced with the venue's on :meth:`load_instruments`

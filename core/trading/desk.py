@@ -5,16 +5,16 @@ Every order of every caller — the console's keys, the harvester, ``pfterm kill
 limit — goes through :meth:`Desk.submit`:
 
 1. the **trading state** shared by every process trading the account
-   (:class:`~core.trading.state.SharedTradingState`) is read fresh from the journal: HALTED
+   (:class:`~pfterm.core.trading.state.SharedTradingState`) is read fresh from the journal: HALTED
    accepts only cancels and reduce-only closes, REDUCING only orders that shrink a position;
-2. the **risk gate** (:func:`core.risk.check_order`) with capital counted across every venue,
+2. the **risk gate** (:func:`pfterm.core.trading.risk.check_order`) with capital counted across every venue,
    spot included: leverage, order and position notional, per-market share, **per-venue share**
    (``trading.max_venue_share``), fat-finger band, daily loss;
-3. the venue's :class:`~core.trading.orders.OrderManager`: journal before send, answers after,
+3. the venue's :class:`~pfterm.core.trading.orders.OrderManager`: journal before send, answers after,
    lost answers settled by cloid, never resent.
 
 The **kill switch** (:meth:`Desk.start_kill`) sets HALTED for every account of the desk at once
-(so every other process stops entering), then runs :func:`core.trading.kill.kill_venue` on every
+(so every other process stops entering), then runs :func:`pfterm.core.trading.kill.kill_venue` on every
 venue concurrently under one hard deadline (``kill_deadline_s``), carries' spot legs included,
 and reports exactly what is left.
 
@@ -39,12 +39,12 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from core.actions import MIN_ORDER_USD, HedgePreview, asset_delta, delta_ratio, gross_long_value, plan_hedge, plan_rebalance
-from core.credentials import TradingAccess
-from core.journal import Journal
-from core.models import MarketInfo, OpenOrder, OrderIntent, Position, SpotBalance
-from core.trading.ticket import quote_ticket
-from core.portfolio import (
+from pfterm.core.trading.hedging import MIN_ORDER_USD, HedgePreview, asset_delta, delta_ratio, gross_long_value, plan_hedge, plan_rebalance
+from pfterm.core.trading.credentials import TradingAccess
+from pfterm.core.trading.journal import Journal
+from pfterm.core.market.models import MarketInfo, OpenOrder, OrderIntent, Position, SpotBalance
+from pfterm.core.trading.ticket import quote_ticket
+from pfterm.core.trading.portfolio import (
     ActivityEntry,
     ActivityLevel,
     AssetDeltaRow,
@@ -59,13 +59,13 @@ from core.portfolio import (
     TradingView,
     short_address,
 )
-from core.risk import RefusalCode, RiskLimits, TradingState, check_order, daily_loss_breached, distance_to_liquidation
-from core.trading.hyperliquid import SPOT_ALIASES, HyperliquidClient
-from core.trading.kill import KillReport, VenueKillReport, kill_venue
-from core.trading.orders import OrderManager, SubmitOutcome, describe_intent
-from core.trading.state import SharedTradingState, StateRecord, process_origin
-from core.trading.venue import AccountSnapshot
-from core.venues.errors import VenueError
+from pfterm.core.trading.risk import RefusalCode, RiskLimits, TradingState, check_order, daily_loss_breached, distance_to_liquidation
+from pfterm.core.trading.hyperliquid import SPOT_ALIASES, HyperliquidClient
+from pfterm.core.trading.kill import KillReport, VenueKillReport, kill_venue
+from pfterm.core.trading.orders import OrderManager, SubmitOutcome, describe_intent
+from pfterm.core.trading.state import SharedTradingState, StateRecord, process_origin
+from pfterm.core.trading.venue import AccountSnapshot
+from pfterm.core.venues.errors import VenueError
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ ACTIVITY_MAX = 500
 
 @dataclass(slots=True, frozen=True)
 class DeskSettings:
-    """What the desk needs from ``[trading]`` (:class:`core.config.TradingSection`).
+    """What the desk needs from ``[trading]`` (:class:`pfterm.core.runtime.config.TradingSection`).
 
     Fractions plain, durations seconds; ``external_spot`` base units by coin (spot held
     elsewhere, counted in delta); ``spot_aliases`` maps venue spot tokens to perp symbols.
@@ -100,7 +100,7 @@ class DeskSettings:
 
     @classmethod
     def from_section(cls, section: Any) -> DeskSettings:
-        """Build from a :class:`core.config.TradingSection` (duck-typed)."""
+        """Build from a :class:`pfterm.core.runtime.config.TradingSection` (duck-typed)."""
         limits = RiskLimits(
             max_leverage=section.max_leverage,
             max_order_notional_usd=section.max_order_notional_usd,
@@ -139,7 +139,7 @@ class Desk:
     """The trading desk of one trader: one order manager per venue, one state, one gate.
 
     Args:
-        access: who may trade (:func:`core.credentials.trading_access`); without a signer the
+        access: who may trade (:func:`pfterm.core.trading.credentials.trading_access`); without a signer the
             desk is read-only: it shows nothing and refuses every order with the reason.
         primary: the Hyperliquid order manager (``None`` when read-only).
         journal: the durable journal (``None`` only in tests of pure previews).
@@ -314,7 +314,7 @@ class Desk:
     @property
     def state(self) -> TradingState:
         """The trading state shared with every process trading these accounts (read at most
-        :data:`core.trading.state.POLL_S` seconds ago)."""
+        :data:`pfterm.core.trading.state.POLL_S` seconds ago)."""
         return self.shared.state
 
     @property
@@ -710,7 +710,7 @@ class Desk:
         return self._kill_task
 
     async def kill(self, reason: str = "kill key", *, started: float | None = None) -> KillReport:
-        """Run the kill switch to the end and return its :class:`~core.trading.kill.KillReport`."""
+        """Run the kill switch to the end and return its :class:`~pfterm.core.trading.kill.KillReport`."""
         return await asyncio.shield(self.start_kill(reason, started=started))
 
     def _kill_progress(self, parts: Sequence[VenueKillReport], t0: float, phase: KillPhase, message: str) -> None:

@@ -1,7 +1,7 @@
-"""Hyperliquid (and the embedded simulator) as an :class:`~core.trading.venue.ExchangeClient`.
+"""Hyperliquid (and the embedded simulator) as an :class:`~pfterm.core.trading.venue.ExchangeClient`.
 
-A thin adapter over :class:`~core.venues.hyperliquid.exchange.HyperliquidExchange` (signed
-``POST /exchange``) and its :class:`~core.venues.hyperliquid.rest.HyperliquidInfo` (``POST
+A thin adapter over :class:`~pfterm.core.venues.hyperliquid.exchange.HyperliquidExchange` (signed
+``POST /exchange``) and its :class:`~pfterm.core.venues.hyperliquid.rest.HyperliquidInfo` (``POST
 /info``), in pfterm's shapes (``VENUES.md`` Hyperliquid):
 
 * instruments: ``meta`` (perps, asset id = index) and ``spotMeta`` (spot pairs, asset id =
@@ -23,11 +23,12 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from core.journal import AccountRef, Fill, FundingPayment
-from core.models import MarketInfo, OpenOrder, OrderIntent, SpotBalance
-from core.trading.venue import CancelAnswer, Capabilities, Instrument, PlaceAnswer, VenueAccount
-from core.venues.hyperliquid.exchange import HyperliquidExchange
-from core.venues.hyperliquid.orders import floor_size, market_price, price_tick, round_price, round_size
+from pfterm.core.trading.journal import AccountRef
+from pfterm.core.venues.records import Fill, FundingPayment
+from pfterm.core.market.models import MarketInfo, OpenOrder, OrderIntent, SpotBalance
+from pfterm.core.trading.venue import CancelAnswer, Capabilities, Instrument, PlaceAnswer, VenueAccount
+from pfterm.core.venues.hyperliquid.exchange import HyperliquidExchange
+from pfterm.core.venues.hyperliquid.orders import floor_size, market_price, price_tick, round_price, round_size
 
 __all__ = [
     "HL_MAKER_FEE",

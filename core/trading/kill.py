@@ -1,8 +1,8 @@
 """The kill switch on one venue: cancel every order, close every position, sell the carries'
 spot legs, verify, and keep at it until flat or the deadline.
 
-:func:`kill_venue` runs on one :class:`~core.trading.orders.OrderManager`; the desk runs it on
-every venue at once under one deadline (:meth:`core.trading.desk.Desk.kill`). The rules:
+:func:`kill_venue` runs on one :class:`~pfterm.core.trading.orders.OrderManager`; the desk runs it on
+every venue at once under one deadline (:meth:`pfterm.core.trading.desk.Desk.kill`). The rules:
 
 * **a hard deadline**: ``deadline`` (the caller's monotonic clock, seconds) bounds everything;
   every request is cut off at it, and at it the run reports exactly what is left;
@@ -35,13 +35,13 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from core.models import OpenOrder, OrderIntent, Position, SpotBalance
-from core.trading.orders import OrderManager, fmt_px, fmt_sz
-from core.trading.retrying import read_retrying, refused_retrying
-from core.trading.venue import AccountSnapshot, VenueAccount
-from core.venues.errors import VenueError
-from core.venues.hyperliquid.orders import Cloid
-from core.venues.reconnect import URGENT
+from pfterm.core.market.models import OpenOrder, OrderIntent, Position, SpotBalance
+from pfterm.core.trading.orders import OrderManager, fmt_px, fmt_sz
+from pfterm.core.trading.retrying import read_retrying, refused_retrying
+from pfterm.core.trading.venue import AccountSnapshot, VenueAccount
+from pfterm.core.venues.errors import VenueError
+from pfterm.core.venues.hyperliquid.orders import Cloid
+from pfterm.core.venues.reconnect import URGENT
 
 log = logging.getLogger(__name__)
 

@@ -1,16 +1,16 @@
 """The order manager: one per venue, the only code that sends an order or a cancel.
 
-An :class:`OrderManager` wraps one :class:`~core.trading.venue.ExchangeClient` (one account on
+An :class:`OrderManager` wraps one :class:`~pfterm.core.trading.venue.ExchangeClient` (one account on
 one venue) and owns, for every order of every caller (console, harvester, ``pfterm kill``):
 
 1. **journal before send**: each intent gets a cloid and is journalled, then marked sent, in
-   one SQLite transaction per batch (:mod:`core.journal`, keyed by the account's
-   :class:`~core.journal.AccountRef`) *before* the network call;
+   one SQLite transaction per batch (:mod:`pfterm.core.trading.journal`, keyed by the account's
+   :class:`~pfterm.core.trading.journal.AccountRef`) *before* the network call;
 2. **answers after**: the venue's per-order answers are journalled; a batch longer than the
    venue's ``batch_max`` is split and the parts sent concurrently;
 3. **lost answers**: a request whose outcome is unknown (timeout, reset, 5xx, unreadable
    answer) is settled by asking the venue what became of each cloid
-   (:meth:`~core.trading.venue.ExchangeClient.query`), never by sending it again;
+   (:meth:`~pfterm.core.trading.venue.ExchangeClient.query`), never by sending it again;
 4. **reconcile on start**: intents that never left the process are abandoned with a note (prices
    have moved; a trader decides again), others are matched with the venue's open orders and fills;
 5. **cancels** are journalled before and after;
@@ -20,9 +20,9 @@ one venue) and owns, for every order of every caller (console, harvester, ``pfte
 7. the **dead man's switch** where the venue has one (a heartbeat re-arms it; a clean stop
    disarms it).
 
-It does no risk checking: that is the desk's (:class:`~core.trading.desk.Desk`), which passes
+It does no risk checking: that is the desk's (:class:`~pfterm.core.trading.desk.Desk`), which passes
 every order through one gate before it reaches a manager. The kill switch's loop is in
-:mod:`core.trading.kill`, on top of this class.
+:mod:`pfterm.core.trading.kill`, on top of this class.
 
 Units: prices and money USD, sizes base units, times ms UTC unless named ``_s`` (seconds).
 """
@@ -38,14 +38,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-from core.journal import AccountJournal, Journal
-from core.models import OpenOrder, OrderIntent, Position
-from core.portfolio import ActivityLevel
-from core.trading.retrying import read_retrying, refused_retrying
-from core.trading.venue import AccountSnapshot, ExchangeClient, Instrument, PlaceAnswer, VenueAccount
-from core.venues.errors import VenueError
-from core.venues.hyperliquid.orders import Cloid
-from core.venues.reconnect import URGENT
+from pfterm.core.trading.journal import AccountJournal, Journal
+from pfterm.core.market.models import OpenOrder, OrderIntent, Position
+from pfterm.core.trading.portfolio import ActivityLevel
+from pfterm.core.trading.retrying import read_retrying, refused_retrying
+from pfterm.core.trading.venue import AccountSnapshot, ExchangeClient, Instrument, PlaceAnswer, VenueAccount
+from pfterm.core.venues.errors import VenueError
+from pfterm.core.venues.hyperliquid.orders import Cloid
+from pfterm.core.venues.reconnect import URGENT
 
 log = logging.getLogger(__name__)
 
@@ -104,9 +104,9 @@ class OrderManager:
     """Orders, cancels, account reads and journal sync of one account on one venue.
 
     Args:
-        client: the venue's :class:`~core.trading.venue.ExchangeClient`.
+        client: the venue's :class:`~pfterm.core.trading.venue.ExchangeClient`.
         journal: the process's journal (``None`` only in tests of pure reads); the manager
-            writes through its account view (:meth:`core.journal.Journal.for_account`).
+            writes through its account view (:meth:`pfterm.core.trading.journal.Journal.for_account`).
         note: where one line per order outcome goes (the desk's activity log).
         wall_ms: wall clock, ms UTC (tests freeze it).
         dead_man_lead_s: how far ahead the dead man's switch is armed, seconds.
@@ -267,7 +267,7 @@ class OrderManager:
         """Journal ``intents`` as sent, in one transaction (one ``fsync``).
 
         Raises:
-            core.journal.JournalError, sqlite3.Error: the journal refused; nothing may be sent.
+            pfterm.core.trading.journal.JournalError, sqlite3.Error: the journal refused; nothing may be sent.
         """
         if self.journal is None or not intents:
             return
@@ -517,7 +517,7 @@ class OrderManager:
         return new_fills, new_payments
 
     async def final_sync(self, timeout_s: float) -> str | None:
-        """:meth:`sync` before the process exits, retried (:func:`core.trading.retrying.read_retrying`)
+        """:meth:`sync` before the process exits, retried (:func:`pfterm.core.trading.retrying.read_retrying`)
         within ``timeout_s`` seconds; ``None`` when done, else one line saying what was not
         synced (also recorded as a gap, so a report says so)."""
         if self.journal is None:

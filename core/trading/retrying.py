@@ -1,7 +1,7 @@
 """Reads retried until they succeed or a deadline: the kill switch's reads and the journal
 sync before a process exits.
 
-A failed read (any :class:`~core.venues.errors.VenueError`: timeout, reset, HTTP 429, 5xx, a
+A failed read (any :class:`~pfterm.core.venues.errors.VenueError`: timeout, reset, HTTP 429, 5xx, a
 malformed answer; or a transport ``OSError``) is tried again after a short backoff
 (:data:`BACKOFF_S` doubling up to :data:`BACKOFF_MAX_S`), or after the venue's ``Retry-After``
 when it sent one, with the :mod:`backoff` library; every attempt is cut off at the deadline.
@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 import backoff
 
-from core.venues.errors import VenueError
+from pfterm.core.venues.errors import VenueError
 
 log = logging.getLogger(__name__)
 

@@ -1,8 +1,8 @@
 """One trading state per account, shared by every pfterm process trading it.
 
-The state (:class:`~core.risk.TradingState`: ACTIVE, REDUCING, HALTED), why and since when, is
+The state (:class:`~pfterm.core.trading.risk.TradingState`: ACTIVE, REDUCING, HALTED), why and since when, is
 stored in the journal keyed by venue, network and account
-(:meth:`core.journal.AccountJournal.trading_state`). A kill from the console, from ``pfterm
+(:meth:`pfterm.core.trading.journal.AccountJournal.trading_state`). A kill from the console, from ``pfterm
 kill`` or from the daily-loss limit writes HALTED there; every process trading the account (a
 ``pfterm harvest`` daemon, another console) reads it before each order and every
 :data:`POLL_S` seconds, so it stops entering within a poll. ``R`` in the console or ``pfterm
@@ -20,8 +20,8 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from core.journal import AccountJournal
-from core.risk import TradingState
+from pfterm.core.trading.journal import AccountJournal
+from pfterm.core.trading.risk import TradingState
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +124,7 @@ class SharedTradingState:
         """Write ``state`` (with a one-line ``reason``) for every account; returns the record.
 
         Raises:
-            sqlite3.Error, core.journal.JournalError: the journal refused the write (the state
+            sqlite3.Error, pfterm.core.trading.journal.JournalError: the journal refused the write (the state
                 is still set in this process).
         """
         self._local = StateRecord(state, reason, self.wall_ms(), self.origin)

@@ -1,4 +1,4 @@
-"""The order ticket's pricing: a :class:`~core.portfolio.TicketRequest` becomes the exact order
+"""The order ticket's pricing: a :class:`~pfterm.core.trading.portfolio.TicketRequest` becomes the exact order
 that would be sent (rounded to the venue's tick and lot, risk-checked), or why it cannot be.
 
 Pure: everything comes in as arguments (the market's lot decimals, the mark, the slippage of a
@@ -24,11 +24,11 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-from core.actions import MIN_ORDER_USD
-from core.trading.hyperliquid import HL_MAKER_FEE, HL_TAKER_FEE
-from core.models import MarketInfo, OrderIntent
-from core.portfolio import TicketQuote, TicketRequest
-from core.venues.hyperliquid.orders import Cloid, floor_size, market_price, round_price
+from pfterm.core.trading.hedging import MIN_ORDER_USD
+from pfterm.core.trading.hyperliquid import HL_MAKER_FEE, HL_TAKER_FEE
+from pfterm.core.market.models import MarketInfo, OrderIntent
+from pfterm.core.trading.portfolio import TicketQuote, TicketRequest
+from pfterm.core.venues.hyperliquid.orders import Cloid, floor_size, market_price, round_price
 
 __all__ = [
     "ORDER_TYPES",

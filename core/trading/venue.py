@@ -1,7 +1,7 @@
 """The exchange-client protocol: what a trading venue must offer pfterm's one order path.
 
 Every trading venue (Hyperliquid, Binance USDⓈ-M, the next one) is reached through an
-:class:`ExchangeClient`. The :class:`~core.trading.orders.OrderManager` above it owns the
+:class:`ExchangeClient`. The :class:`~pfterm.core.trading.orders.OrderManager` above it owns the
 journal, the answers, lost-answer recovery and the kill loop; the client only speaks the wire.
 A venue contract suite (``tests/contract/``) runs the same tests on every client against the
 embedded simulator.
@@ -13,7 +13,7 @@ Shapes and units (the same for every venue):
   its own (``"BTCUSDT"``, ``"1000PEPEUSDT"``) and converts sizes and prices to the joined unit;
 * prices and money in USD (USDC or USDT 1:1), sizes in base units (positive; the side says the
   direction; positions are signed, negative = short), timestamps ms UTC;
-* every request that fails raises :class:`~core.venues.errors.VenueError` with a one-line
+* every request that fails raises :class:`~pfterm.core.venues.errors.VenueError` with a one-line
   message: ``outcome_unknown`` when a state-changing request may have reached the venue,
   ``retry_after_s`` when the venue asked to wait (HTTP 429), ``retryable`` as the venue's answer
   suggests. Invalid arguments raise ``ValueError`` before anything is sent.
@@ -25,8 +25,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
 
-from core.journal import AccountRef, Fill, FundingPayment
-from core.models import OpenOrder, OrderIntent, Position, SpotBalance
+from pfterm.core.trading.journal import AccountRef
+from pfterm.core.venues.records import Fill, FundingPayment
+from pfterm.core.market.models import OpenOrder, OrderIntent, Position, SpotBalance
 
 __all__ = [
     "AccountSnapshot",
@@ -189,7 +190,7 @@ class ExchangeClient(Protocol):
 
     Attributes:
         venue: the venue's name (``"hyperliquid"``, ``"binance"``), the journal's ``venue``.
-        ref: the account (:class:`~core.journal.AccountRef`: venue, network, account).
+        ref: the account (:class:`~pfterm.core.trading.journal.AccountRef`: venue, network, account).
         capabilities: :class:`Capabilities`.
         base_url: where requests go (for messages; never carries a secret).
     """

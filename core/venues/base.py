@@ -1,6 +1,6 @@
 """The contract between venue adapters and the engine.
 
-An adapter turns a venue's wire data into :mod:`core.models` values and hands them to a
+An adapter turns a venue's wire data into :mod:`pfterm.core.market.models` values and hands them to a
 :class:`MarketDataSink` by direct method calls (no per-message event objects on the hot
 path). The engine implements the sink; tests may implement it with lists.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Protocol
 
-from core.models import (
+from pfterm.core.market.models import (
     AssetCtx,
     BookSnapshot,
     FeedStatus,

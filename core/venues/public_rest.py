@@ -1,7 +1,7 @@
 """GET-a-JSON-document for the public (unauthenticated) REST endpoints of the read-only
-cross-venue adapters (:mod:`core.venues.binance`, :mod:`core.venues.bybit`,
-:mod:`core.venues.okx`, :mod:`core.venues.dydx`). Every failure is one
-:class:`~core.venues.errors.VenueError` with a one-line message that never quotes the body."""
+cross-venue adapters (:mod:`pfterm.core.venues.binance.market`, :mod:`pfterm.core.venues.bybit.market`,
+:mod:`pfterm.core.venues.okx.market`, :mod:`pfterm.core.venues.dydx.market`). Every failure is one
+:class:`~pfterm.core.venues.errors.VenueError` with a one-line message that never quotes the body."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import orjson
 
-from core.venues.errors import VenueError, one_line
+from pfterm.core.venues.errors import VenueError, one_line
 
 __all__ = ["VenueError", "get_json", "retryable_status"]
 

@@ -1,7 +1,7 @@
 """Reconnecting JSON WebSocket client shared by the read-only cross-venue adapters
-(:mod:`core.venues.binance`, :mod:`core.venues.bybit`, :mod:`core.venues.okx`,
-:mod:`core.venues.dydx`) and the Hyperliquid market-data stream
-(:mod:`core.venues.hyperliquid.stream`), plus the small payload field helpers they share.
+(:mod:`pfterm.core.venues.binance.market`, :mod:`pfterm.core.venues.bybit.market`, :mod:`pfterm.core.venues.okx.market`,
+:mod:`pfterm.core.venues.dydx.market`) and the Hyperliquid market-data stream
+(:mod:`pfterm.core.venues.hyperliquid.stream`), plus the small payload field helpers they share.
 
 Units: durations and intervals are **seconds** (``float``, ``*_s``), monotonic instants come
 from the injected ``clock`` (seconds, :func:`time.monotonic` by default); wall-clock
@@ -10,7 +10,7 @@ timestamps are **milliseconds** since the Unix epoch (``int``, ``*_ms``, :func:`
 Lifecycle of :class:`VenueStream` (one task runs :meth:`VenueStream.run` until
 :meth:`VenueStream.stop`):
 
-1. wait as the :class:`~core.venues.reconnect.ReconnectPolicy` says (jittered backoff after
+1. wait as the :class:`~pfterm.core.venues.reconnect.ReconnectPolicy` says (jittered backoff after
    failures, a budget of new connections), then connect;
 2. on connect: :meth:`~VenueStream._on_connection` (e.g. clear a merged book), then send
    :meth:`~VenueStream._subscribe_messages` in order, spaced by ``subscribe_interval_s``;
@@ -56,9 +56,9 @@ from typing import Any, TypeVar
 import websockets
 from websockets.asyncio.client import ClientConnection, connect
 
-from core.models import FeedState, FeedStatus, Liquidation, VenueFunding
-from core.venues.base import CrossVenueSink
-from core.venues.reconnect import Clock, ReconnectPolicy, Stopped, unless_stopped
+from pfterm.core.market.models import FeedState, FeedStatus, Liquidation, VenueFunding
+from pfterm.core.venues.base import CrossVenueSink
+from pfterm.core.venues.reconnect import Clock, ReconnectPolicy, Stopped, unless_stopped
 
 __all__ = [
     "ToSymbol",
@@ -631,7 +631,7 @@ class VenueStream:
         self._status_pending = loop.call_later(wait, self._publish_status)
 
     def status(self) -> FeedStatus:
-        """The current :class:`~core.models.FeedStatus` of this stream."""
+        """The current :class:`~pfterm.core.market.models.FeedStatus` of this stream."""
         return FeedStatus(
             feed=self.feed,
             state=self.state,

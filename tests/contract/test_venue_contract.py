@@ -2,11 +2,11 @@
 
 Each test runs once per venue (Hyperliquid and Binance USDⓈ-M, both served by the embedded
 simulator over 127.0.0.1 on a lockstep clock) through the same
-:class:`~core.trading.orders.OrderManager` and :class:`~core.trading.desk.Desk`: place and
+:class:`~pfterm.core.trading.orders.OrderManager` and :class:`~pfterm.core.trading.desk.Desk`: place and
 cancel, batches longer than the venue takes, IOC fills synced into the journal, reduce-only
 never opening, a lost answer settled by cloid and never resent, restart reconciliation, the
 kill switch to flat, the dead man's switch, funding synced from the last payment. A new venue
-only has to implement :class:`~core.trading.venue.ExchangeClient` and join ``VENUES`` here.
+only has to implement :class:`~pfterm.core.trading.venue.ExchangeClient` and join ``VENUES`` here.
 """
 
 from __future__ import annotations
@@ -19,19 +19,19 @@ from pathlib import Path
 import httpx
 import pytest
 
-from core.credentials import TradingAccess
-from core.journal import Journal
-from core.models import OrderIntent
-from core.risk import RiskLimits
-from core.sim.market import HOUR_MS, MarketModel
-from core.sim.server import SimulatorServer
-from core.sim.snapshot import load_snapshot
-from core.trading.desk import Desk, DeskSettings
-from core.trading.kill import kill_venue
-from core.trading.orders import OrderManager
-from core.venues.binance_futures import BinanceCredentials
-from core.venues.hyperliquid.orders import Cloid
-from core.venues.hyperliquid.signing import Signer
+from pfterm.core.trading.credentials import TradingAccess
+from pfterm.core.trading.journal import Journal
+from pfterm.core.market.models import OrderIntent
+from pfterm.core.trading.risk import RiskLimits
+from pfterm.core.sim.market import HOUR_MS, MarketModel
+from pfterm.core.sim.server import SimulatorServer
+from pfterm.core.sim.snapshot import load_snapshot
+from pfterm.core.trading.desk import Desk, DeskSettings
+from pfterm.core.trading.kill import kill_venue
+from pfterm.core.trading.orders import OrderManager
+from pfterm.core.venues.binance.futures import BinanceCredentials
+from pfterm.core.venues.hyperliquid.orders import Cloid
+from pfterm.core.venues.hyperliquid.signing import Signer
 from tests.desks import binance_manager, hyperliquid_manager
 
 START = 1_767_225_600_000 + 7 * HOUR_MS + 30 * 60_000

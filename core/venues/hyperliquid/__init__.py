@@ -1,6 +1,6 @@
 """Hyperliquid venue adapter: market data over ``POST /info`` and the WebSocket API.
 
-* :mod:`.wire` — validation and normalization of wire payloads into :mod:`core.models`;
+* :mod:`.wire` — validation and normalization of wire payloads into :mod:`pfterm.core.market.models`;
 * :mod:`.rest` — :class:`HyperliquidInfo`, the info-endpoint client, URLs and :class:`VenueError`;
 * :mod:`.stream` — :class:`HyperliquidStream`, one self-healing WebSocket connection;
 * :mod:`.feed` — :class:`HyperliquidMarketData`, REST snapshots + live stream for a sink.
@@ -8,8 +8,8 @@
 Docs: https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api
 """
 
-from core.venues.hyperliquid.feed import REST_FEED, WS_FEED, HyperliquidMarketData
-from core.venues.hyperliquid.rest import (
+from pfterm.core.venues.hyperliquid.feed import REST_FEED, WS_FEED, HyperliquidMarketData
+from pfterm.core.venues.hyperliquid.rest import (
     MAINNET_API_URL,
     MAINNET_WS_URL,
     NETWORKS,
@@ -21,8 +21,8 @@ from core.venues.hyperliquid.rest import (
     info_weight,
     ws_url_for,
 )
-from core.venues.hyperliquid.stream import HyperliquidStream
-from core.venues.hyperliquid.wire import MalformedFrame, WireFormatError, decode_ws_frame
+from pfterm.core.venues.hyperliquid.stream import HyperliquidStream
+from pfterm.core.venues.hyperliquid.wire import MalformedFrame, WireFormatError, decode_ws_frame
 
 __all__ = [
     "MAINNET_API_URL",

@@ -4,7 +4,7 @@ Pure parsing, no I/O. Inputs are the decoded JSON of ``POST /info`` answers (or 
 bytes/str, which are decoded first). Numbers arrive as decimal strings (``"szi": "-0.00785"``);
 JSON numbers are accepted too, and so are integers stringified by ccxt's captures
 (``"time": "1709652410317"``, ``"value": "20"``, ``"oid": "296683658818"``). Booleans, NaN,
-infinities and non-numeric strings are rejected with :class:`~core.venues.hyperliquid.wire.WireFormatError`,
+infinities and non-numeric strings are rejected with :class:`~pfterm.core.venues.hyperliquid.wire.WireFormatError`,
 whose ``reason`` names the offending field and never quotes the payload.
 
 Units of the results: prices and money USD (USDC), sizes base units, times integer ms
@@ -15,7 +15,7 @@ funding **paid** as positive. The captures agree: in ``ccxt_fetchPositions_3.jso
 (1.6 @ 1100, in profit during a rally, when longs pay) shows ``allTime`` ``+3855.42`` and the SOL
 short shows ``allTime`` ``-92.12``. ``userFunding`` uses the opposite sign (``usdc`` received
 positive: in ``userFunding_with_end_time.json`` the APE long, at a negative rate where shorts pay
-longs, gets ``usdc`` ``+0.145796``). :attr:`core.models.Position.funding_since_open` is funding
+longs, gets ``usdc`` ``+0.145796``). :attr:`pfterm.core.market.models.Position.funding_since_open` is funding
 *received*, so it is ``-cumFunding.sinceOpen``.
 
 Sources:
@@ -34,8 +34,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.models import OpenOrder, Position, SpotBalance
-from core.venues.hyperliquid.wire import WireFormatError
+from pfterm.core.market.models import OpenOrder, Position, SpotBalance
+from pfterm.core.venues.hyperliquid.wire import WireFormatError
 
 __all__ = [
     "AccountState",
@@ -58,7 +58,7 @@ class AccountState:
     * ``cross_account_value``: equity of the cross-margin part alone, USD;
     * ``cross_maintenance_margin_used``: USD, ``None`` when the answer omits it;
     * ``time_ms``: the venue's timestamp of the state, ``None`` when the answer omits it;
-    * ``positions``: open positions in venue order (see :class:`core.models.Position`).
+    * ``positions``: open positions in venue order (see :class:`pfterm.core.market.models.Position`).
     """
 
     account_value: float
@@ -274,7 +274,7 @@ def parse_open_orders(raw: Any) -> list[OpenOrder]:
 
 def parse_spot_clearinghouse_state(raw: Any) -> list[SpotBalance]:
     """Normalize a ``spotClearinghouseState`` answer ``{"balances": [{coin, token, total, hold,
-    entryNtl}]}`` into :class:`~core.models.SpotBalance` rows (``total`` in units of ``coin``,
+    entryNtl}]}`` into :class:`~pfterm.core.market.models.SpotBalance` rows (``total`` in units of ``coin``,
     held amounts included), in venue order. Zero balances are kept.
 
     Source: https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/info-endpoint/spot

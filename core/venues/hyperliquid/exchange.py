@@ -5,8 +5,8 @@ switch (``scheduleCancel``), and reads the account (``clearinghouseState``,
 ``frontendOpenOrders``, ``userFills``, ``userFunding``) for the master address.
 
 Request body of every action: ``{"action", "nonce", "signature": {r, s, v}, "vaultAddress",
-"expiresAfter"}``; the action is an L1 action signed by :class:`~core.venues.hyperliquid.signing.Signer`
-with a nonce from :class:`~core.venues.hyperliquid.signing.NonceSource` (ms, strictly increasing).
+"expiresAfter"}``; the action is an L1 action signed by :class:`~pfterm.core.venues.hyperliquid.signing.Signer`
+with a nonce from :class:`~pfterm.core.venues.hyperliquid.signing.NonceSource` (ms, strictly increasing).
 
 Answers:
 
@@ -20,7 +20,7 @@ Agent (API) wallets: an agent key signs on behalf of a master account; pass the 
 address as ``account_address`` so info queries ask about the account, not the agent.
 
 Rate limit: an exchange action weighs ``1 + floor(batch / 40)`` against the same 1200-per-minute
-IP budget as info queries; it is taken from the :class:`~core.venues.hyperliquid.rest.HyperliquidInfo`
+IP budget as info queries; it is taken from the :class:`~pfterm.core.venues.hyperliquid.rest.HyperliquidInfo`
 limiter shared by this client.
 
 Secrets: the private key stays inside the ``Signer``; request bodies are logged at DEBUG without
@@ -46,11 +46,11 @@ from typing import Any, Literal, TypeVar
 
 import httpx
 
-from core.journal import Fill, FundingPayment
-from core.models import MarketInfo, OpenOrder, OrderIntent, SpotBalance
-from core.venues.hyperliquid import account
-from core.venues.hyperliquid.account import AccountState
-from core.venues.hyperliquid.orders import (
+from pfterm.core.venues.records import Fill, FundingPayment
+from pfterm.core.market.models import MarketInfo, OpenOrder, OrderIntent, SpotBalance
+from pfterm.core.venues.hyperliquid import account
+from pfterm.core.venues.hyperliquid.account import AccountState
+from pfterm.core.venues.hyperliquid.orders import (
     Cloid,
     cancel_action,
     cancel_by_cloid_action,
@@ -61,10 +61,10 @@ from core.venues.hyperliquid.orders import (
     schedule_cancel_action,
     update_leverage_action,
 )
-from core.venues.errors import retry_after_s
-from core.venues.hyperliquid.rest import HyperliquidInfo, VenueError, answer_weight, api_url_for, one_line
-from core.venues.hyperliquid.signing import NonceSource, Signer
-from core.venues.hyperliquid.wire import WireFormatError
+from pfterm.core.venues.errors import retry_after_s
+from pfterm.core.venues.hyperliquid.rest import HyperliquidInfo, VenueError, answer_weight, api_url_for, one_line
+from pfterm.core.venues.hyperliquid.signing import NonceSource, Signer
+from pfterm.core.venues.hyperliquid.wire import WireFormatError
 
 __all__ = [
     "CancelResult",
@@ -359,7 +359,7 @@ class HyperliquidExchange:
     async def place(self, orders: Sequence[OrderIntent], markets: Mapping[str, MarketInfo]) -> list[OrderResult]:
         """Send ``orders`` as one ``order`` action (grouping ``"na"``) and return one result per order.
 
-        Each intent becomes :func:`~core.venues.hyperliquid.orders.order_wire` ``(asset_id, is_buy,
+        Each intent becomes :func:`~pfterm.core.venues.hyperliquid.orders.order_wire` ``(asset_id, is_buy,
         limit_px, size, reduce_only, tif, cloid)``; prices and sizes must already be on the
         market's tick and lot (checked here against ``markets[intent.symbol].sz_decimals``).
 

@@ -1,8 +1,8 @@
 """Hyperliquid market data for the console and the harvester: REST snapshots + live WebSocket.
 
-:class:`HyperliquidMarketData` combines :class:`~core.venues.hyperliquid.rest.HyperliquidInfo`
-and :class:`~core.venues.hyperliquid.stream.HyperliquidStream` behind one ``run()``/``stop()``
-pair and reports everything to a :class:`~core.venues.base.MarketDataSink`.
+:class:`HyperliquidMarketData` combines :class:`~pfterm.core.venues.hyperliquid.rest.HyperliquidInfo`
+and :class:`~pfterm.core.venues.hyperliquid.stream.HyperliquidStream` behind one ``run()``/``stop()``
+pair and reports everything to a :class:`~pfterm.core.venues.base.MarketDataSink`.
 
 Sources: https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/info-endpoint/perpetuals,
 https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/websocket/subscriptions
@@ -17,11 +17,11 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-from core.models import AssetCtx, FeedState, FeedStatus, MarketInfo
-from core.venues.base import MarketDataSink
-from core.venues.hyperliquid.rest import MAINNET_API_URL, HyperliquidInfo, VenueError, ws_url_for
-from core.venues.hyperliquid.stream import HyperliquidStream
-from core.venues.reconnect import Clock, ReconnectPolicy, Sleep, SlidingWindowLimiter, Stopped, unless_stopped
+from pfterm.core.market.models import AssetCtx, FeedState, FeedStatus, MarketInfo
+from pfterm.core.venues.base import MarketDataSink
+from pfterm.core.venues.hyperliquid.rest import MAINNET_API_URL, HyperliquidInfo, VenueError, ws_url_for
+from pfterm.core.venues.hyperliquid.stream import HyperliquidStream
+from pfterm.core.venues.reconnect import Clock, ReconnectPolicy, Sleep, SlidingWindowLimiter, Stopped, unless_stopped
 
 __all__ = ["HyperliquidMarketData"]
 
@@ -30,10 +30,10 @@ log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
 REST_FEED = "hyperliquid/rest"
-"""Feed name of the REST side in :class:`~core.models.FeedStatus`."""
+"""Feed name of the REST side in :class:`~pfterm.core.market.models.FeedStatus`."""
 
 WS_FEED = "hyperliquid/ws"
-"""Feed name of the WebSocket side in :class:`~core.models.FeedStatus`."""
+"""Feed name of the WebSocket side in :class:`~pfterm.core.market.models.FeedStatus`."""
 
 
 def _wall_ms() -> int:
@@ -57,7 +57,7 @@ class HyperliquidMarketData:
     :meth:`select` follows one market in detail: ``trades`` and ``l2Book`` subscriptions and
     the last ``funding_history_h`` hours of settled funding → ``sink.on_funding_history``.
 
-    Units are those of :mod:`core.models` (USD prices, base-unit sizes, hourly funding, ms).
+    Units are those of :mod:`pfterm.core.market.models` (USD prices, base-unit sizes, hourly funding, ms).
     """
 
     def __init__(

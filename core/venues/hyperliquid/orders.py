@@ -1,7 +1,7 @@
 """Hyperliquid order wire formatting: number spelling, tick/lot rounding and action dicts (no I/O).
 
 Actions built here are hashed with msgpack before signing
-(:func:`core.venues.hyperliquid.signing.action_hash`), so their **key order is part of the
+(:func:`pfterm.core.venues.hyperliquid.signing.action_hash`), so their **key order is part of the
 format**: an order is ``{a, b, p, s, r, t[, c]}`` in exactly that order, a trigger order type is
 ``{isMarket, triggerPx, tpsl}``. Prices and sizes travel as decimal strings with at most 8
 decimals and no trailing zeros (:func:`float_to_wire`).

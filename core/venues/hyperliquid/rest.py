@@ -1,7 +1,7 @@
 """Hyperliquid info endpoint client (``POST {base_url}/info``), read-only market data.
 
 Every query is a JSON body ``{"type": <info type>, …}``; answers are validated and
-normalized by :mod:`core.venues.hyperliquid.wire`.
+normalized by :mod:`pfterm.core.venues.hyperliquid.wire`.
 
 Rate limit: Hyperliquid allows REST weight 1200 per minute per IP; ``l2Book``, ``allMids``,
 ``clearinghouseState``, ``orderStatus``, ``spotClearinghouseState`` and ``exchangeStatus``
@@ -22,10 +22,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
-from core.models import AssetCtx, BookSnapshot, FundingPoint, MarketInfo, PredictedFunding
-from core.venues.errors import VenueError, one_line, retry_after_s
-from core.venues.hyperliquid import wire
-from core.venues.reconnect import Clock, Sleep, SlidingWindowLimiter
+from pfterm.core.market.models import AssetCtx, BookSnapshot, FundingPoint, MarketInfo, PredictedFunding
+from pfterm.core.venues.errors import VenueError, one_line, retry_after_s
+from pfterm.core.venues.hyperliquid import wire
+from pfterm.core.venues.reconnect import Clock, Sleep, SlidingWindowLimiter
 
 __all__ = [
     "MAINNET_API_URL",
@@ -137,7 +137,7 @@ def ws_url_for(api_url: str) -> str:
 class HyperliquidInfo:
     """Async client for Hyperliquid's ``POST /info`` market-data queries.
 
-    Returns :mod:`core.models` values (prices USD, sizes base units, funding per 1 h,
+    Returns :mod:`pfterm.core.market.models` values (prices USD, sizes base units, funding per 1 h,
     timestamps ms). Every failure is raised as :class:`VenueError` with a one-line message.
     Request weight is accounted locally in a sliding 60 s window (``weight_per_minute``,
     Hyperliquid's 1200 by default); a call that would exceed it waits.

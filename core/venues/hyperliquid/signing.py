@@ -19,7 +19,7 @@ Hashing uses ``msgpack`` and keccak-256 from ``eth-utils``; EIP-712 encoding, si
 recovery use ``eth-account``. Nothing here is hand-rolled cryptography.
 
 Units: nonces and expiries are integer milliseconds since the Unix epoch; numbers inside
-actions are decimal strings (see :func:`core.venues.hyperliquid.orders.float_to_wire`) or
+actions are decimal strings (see :func:`pfterm.core.venues.hyperliquid.orders.float_to_wire`) or
 integers (see :func:`float_to_int_for_hashing`), never floats.
 
 Private keys never appear in reprs, logs or exception messages.

@@ -12,8 +12,8 @@ Protocol (https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/web
   (https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/rate-limits-and-user-limits).
 
 The connect / keepalive / silence watchdog / reconnect / FeedStatus lifecycle is
-:class:`core.venues.wsbase.VenueStream`'s; reconnection is driven by
-:class:`core.venues.reconnect.ReconnectPolicy`, never by the ``websockets`` reconnect
+:class:`pfterm.core.venues.wsbase.VenueStream`'s; reconnection is driven by
+:class:`pfterm.core.venues.reconnect.ReconnectPolicy`, never by the ``websockets`` reconnect
 iterator, so delays and the new-connection budget are explicit. This module adds the
 Hyperliquid protocol: subscriptions (replayed on every reconnect), the ping text and a
 direct, allocation-free dispatch of decoded frames into the sink.
@@ -28,9 +28,9 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from core.models import AssetCtx, BookSnapshot
-from core.venues.base import MarketDataSink
-from core.venues.hyperliquid.wire import (
+from pfterm.core.market.models import AssetCtx, BookSnapshot
+from pfterm.core.venues.base import MarketDataSink
+from pfterm.core.venues.hyperliquid.wire import (
     WELCOME_TEXT,
     AllMids,
     ChannelError,
@@ -39,8 +39,8 @@ from core.venues.hyperliquid.wire import (
     SubscriptionAck,
     decode_ws_frame,
 )
-from core.venues.reconnect import Clock, ReconnectPolicy
-from core.venues.wsbase import VenueStream, exc_line, wall_ms as _wall_ms
+from pfterm.core.venues.reconnect import Clock, ReconnectPolicy
+from pfterm.core.venues.wsbase import VenueStream, exc_line, wall_ms as _wall_ms
 
 __all__ = ["HyperliquidStream", "subscription_key"]
 
@@ -112,7 +112,7 @@ class HyperliquidStream(VenueStream):
             have been queued for sending.
         :param policy: reconnection pacing; default :class:`ReconnectPolicy` with Hyperliquid's
             30 new connections per minute.
-        :param feed: name used in :class:`~core.models.FeedStatus`.
+        :param feed: name used in :class:`~pfterm.core.market.models.FeedStatus`.
         :param ping_interval_s: send a ping when nothing was sent for this long (seconds).
         :param silence_timeout_s: reconnect when nothing was received for this long
             (seconds, default ``2 * ping_interval_s``).

@@ -1,7 +1,7 @@
-"""Hyperliquid wire formats: validation and normalization into :mod:`core.models`.
+"""Hyperliquid wire formats: validation and normalization into :mod:`pfterm.core.market.models`.
 
 Every payload is validated in one pass by ``pydantic-core`` validators built once at import.
-The validators construct the normalized :mod:`core.models` dataclasses directly (field
+The validators construct the normalized :mod:`pfterm.core.market.models` dataclasses directly (field
 aliases map wire names such as ``markPx`` to ``mark_px``), so the WebSocket hot path builds
 no intermediate dicts and runs no per-field Python code.
 
@@ -35,7 +35,7 @@ from pydantic_core import CoreSchema, SchemaValidator
 from pydantic_core import core_schema as cs
 from typing_extensions import NotRequired, TypedDict
 
-from core.models import (
+from pfterm.core.market.models import (
     AssetCtx,
     BookLevel,
     BookSnapshot,
@@ -279,7 +279,7 @@ _MIDS_SCHEMA = cs.dict_schema(_STR_SCHEMA, _FLOAT_SCHEMA)
 
 
 # --------------------------------------------------------------------------------------------
-# WebSocket messages without a core.models counterpart
+# WebSocket messages without a pfterm.core.market.models counterpart
 
 
 @dataclass(slots=True, frozen=True)
@@ -324,8 +324,8 @@ def _error_message(frame: dict[str, Any]) -> ChannelError:
 
 WsMessage: TypeAlias = AssetCtx | AllMids | list[Trade] | BookSnapshot | SubscriptionAck | Pong | ChannelError
 """What :func:`decode_ws_frame` returns, by channel:
-``activeAssetCtx`` → :class:`~core.models.AssetCtx`, ``allMids`` → :class:`AllMids`,
-``trades`` → ``list[Trade]`` (oldest first), ``l2Book`` → :class:`~core.models.BookSnapshot`,
+``activeAssetCtx`` → :class:`~pfterm.core.market.models.AssetCtx`, ``allMids`` → :class:`AllMids`,
+``trades`` → ``list[Trade]`` (oldest first), ``l2Book`` → :class:`~pfterm.core.market.models.BookSnapshot`,
 ``subscriptionResponse`` → :class:`SubscriptionAck`, ``pong`` → :class:`Pong`,
 ``error`` → :class:`ChannelError`."""
 
@@ -447,7 +447,7 @@ def parse_meta(raw: Any) -> list[MarketInfo]:
     :param raw: JSON text (``bytes``/``str``) or the decoded object
         ``{"universe": [{name, szDecimals, maxLeverage, onlyIsolated?, isDelisted?, …}], …}``;
         optional flags may be absent or null (→ ``False``).
-    :returns: one :class:`~core.models.MarketInfo` per universe entry, in order
+    :returns: one :class:`~pfterm.core.market.models.MarketInfo` per universe entry, in order
         (``venue="hyperliquid"``; ``sz_decimals`` = decimals of an order size in base units).
     :raises WireFormatError: if the payload does not validate.
 
@@ -500,7 +500,7 @@ def parse_l2_book(raw: Any) -> BookSnapshot:
 
     :param raw: ``{coin, time (ms), levels: [[bid…], [ask…]]}``, level ``{px, sz, n?}``
         (``n`` = order count, 0 when absent).
-    :returns: :class:`~core.models.BookSnapshot`, bids and asks best first as sent.
+    :returns: :class:`~pfterm.core.market.models.BookSnapshot`, bids and asks best first as sent.
     :raises WireFormatError: if the payload does not validate.
 
     Source: https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/info-endpoint#l2-book-snapshot
@@ -529,7 +529,7 @@ def parse_predicted_fundings(raw: Any) -> list[PredictedFunding]:
 
     :param raw: ``[[coin, [[venue, {fundingRate, nextFundingTime (ms),
         fundingIntervalHours?} | null], …]], …]``, venues ``HlPerp``, ``BinPerp``, ``BybitPerp``.
-    :returns: one :class:`~core.models.PredictedFunding` per non-null entry, in wire order;
+    :returns: one :class:`~pfterm.core.market.models.PredictedFunding` per non-null entry, in wire order;
         ``interval_h`` is ``fundingIntervalHours`` or, when absent, 1 for ``HlPerp`` and 8
         for other venues; ``rate`` is per ``interval_h`` hours.
     :raises WireFormatError: if the payload does not validate.

@@ -36,8 +36,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from core.funding import HOURS_PER_YEAR, apr as _apr, basis_fraction, break_even_periods, convert_rate
-from core.risk import RiskLimits, daily_loss_breached
+from pfterm.core.market.funding import HOURS_PER_YEAR, apr as _apr, basis_fraction, break_even_periods, convert_rate
+from pfterm.core.trading.risk import RiskLimits, daily_loss_breached
 
 __all__ = [
     "BASIS_MEANINGFUL",
@@ -84,8 +84,8 @@ BASIS_MEANINGFUL = 0.0005
 is applied: twice a near-zero entry basis is noise, and would close on any tick."""
 
 MIN_ORDER_USD = 10.0
-"""Hyperliquid minimum order value, USD (``DOMAIN.md`` §3). Equal to ``core.actions.MIN_ORDER_USD``,
-not imported from there because ``core.actions`` loads the venue package (and asyncio)."""
+"""Hyperliquid minimum order value, USD (``DOMAIN.md`` §3). Equal to ``pfterm.core.trading.hedging.MIN_ORDER_USD``,
+not imported from there because ``pfterm.core.trading.hedging`` loads the venue package (and asyncio)."""
 
 P_OI_RISING = 0.65
 """Seed 002's probability that funding persists 3 periods when open interest is rising."""
@@ -257,7 +257,7 @@ class FundingMarket:
       ``hedge == "perp"``. The position then earns the *spread* of the two rates
       (:attr:`carry_rate_8h`, ``DOMAIN.md`` §1 "min cross-venue spread");
     * ``rate_now`` / ``hedge_rate_now``: when ``rate`` / ``hedge_rate`` are time averages (the
-      harvester judges positions on averaged funding, see :class:`core.harvester.RateAverage`),
+      harvester judges positions on averaged funding, see :class:`pfterm.core.harvest.harvester.RateAverage`),
       this instant's predicted rates, same units; ``None`` when ``rate`` is itself the instant
       rate. Entries need this instant's carry to confirm the average; exits read the average
       (:func:`exit_decision`).
@@ -436,7 +436,7 @@ def net_rate_per_period(rate_per_period: float, maker_fee: float, holding_period
         rate_per_period: funding the position *receives* per period, fraction per period (for a
             harvest pass ``|rate|``; seed 001 uses 8 h periods).
         maker_fee: fee per trade, fraction of notional, paid on entry and on exit
-            (Hyperliquid base-tier perp maker 0.015 %, ``core.trading.hyperliquid.HL_MAKER_FEE``).
+            (Hyperliquid base-tier perp maker 0.015 %, ``pfterm.core.trading.hyperliquid.HL_MAKER_FEE``).
         holding_periods: expected holding time in periods of the same length (seed 001: 12 × 8 h
             = 4 days).
 
@@ -447,7 +447,7 @@ def net_rate_per_period(rate_per_period: float, maker_fee: float, holding_period
     Raises:
         ValueError: ``holding_periods`` not a finite number > 0.
 
-    See also :func:`break_even_periods` (re-exported from :mod:`core.funding`):
+    See also :func:`break_even_periods` (re-exported from :mod:`pfterm.core.market.funding`):
     ``2 × fee / |rate|`` periods to earn back the fees (``DOMAIN.md`` §1).
     """
     if not (math.isfinite(holding_periods) and holding_periods > 0):
@@ -780,7 +780,7 @@ def allocate(
       costs the margin of both perps, ``2 / L``. Current holdings are counted at ``1 + 1 / L``
       (the larger figure: their hedge is not known here).
 
-    Adds below ``min_order_usd`` (Hyperliquid $10, ``core.actions.MIN_ORDER_USD``) cannot be
+    Adds below ``min_order_usd`` (Hyperliquid $10, ``pfterm.core.trading.hedging.MIN_ORDER_USD``) cannot be
     sent and are dropped (they use no room).
 
     Args:
@@ -896,7 +896,7 @@ def exit_decision(
        min_entry_basis`` (default 0.05 %): twice a near-zero entry basis is noise;
     4. ``|carry APR| < profile.exit_apr`` → close (seed 002);
     5. held longer than ``max_hold_ms`` (``now_ms − entry_ms``, ms) → close;
-    6. ``liq_distance`` (fraction, :func:`core.risk.distance_to_liquidation`) below
+    6. ``liq_distance`` (fraction, :func:`pfterm.core.trading.risk.distance_to_liquidation`) below
        ``reduce_below`` (seed 001: 15 %) → reduce by half first (``reduce_fraction`` 0.5).
 
     Raises:
@@ -954,7 +954,7 @@ def kill_exits(
 ) -> list[Exit]:
     """A ``"kill"`` :class:`Exit` for every position once the daily loss limit is reached.
 
-    Uses :func:`core.risk.daily_loss_breached`: ``day_pnl_usd ≤ −daily_loss_limit × capital_usd``
+    Uses :func:`pfterm.core.trading.risk.daily_loss_breached`: ``day_pnl_usd ≤ −daily_loss_limit × capital_usd``
     (USD both; ``DOMAIN.md`` §6, seed 002: 3 %). Empty list when not breached.
     """
     lim = limits if limits is not None else RiskLimits()

@@ -126,7 +126,7 @@ def normalize_key(text: str) -> str:
     ``ctrl+shift+left``, ``question_mark``), modifiers lower case and in alphabetical order.
 
     This checks the spelling only; whether a terminal can send the key and whether the console
-    already uses it is checked when the console starts (:func:`tui.bindings.remap_problem`).
+    already uses it is checked when the console starts (:func:`pfterm.tui.bindings.remap_problem`).
 
     Raises:
         ValueError: empty, blank or spaced, a list of keys, an unknown modifier or key name
@@ -222,14 +222,14 @@ class UiSection(_Section):
 
 DEFAULT_SPOT_ALIASES: dict[str, str] = {"UBTC": "BTC", "UETH": "ETH", "USOL": "SOL", "UFART": "FARTCOIN"}
 """Hyperliquid spot tokens that stand for a perp's asset (Unit-bridged coins); the same table as
-:data:`core.trading.hyperliquid.SPOT_ALIASES`, kept here so that reading the config needs no trading code."""
+:data:`pfterm.core.trading.hyperliquid.SPOT_ALIASES`, kept here so that reading the config needs no trading code."""
 
 
 class TradingSection(_Section):
     """Trading: access, kill switch, hedging, dead man's switch and risk limits.
 
     Fractions are plain (``0.05`` = 5 %), amounts USD, durations seconds. Risk limit defaults
-    are :class:`core.risk.RiskLimits`' (``DOMAIN.md`` §6).
+    are :class:`pfterm.core.trading.risk.RiskLimits`' (``DOMAIN.md`` §6).
     """
 
     allow_mainnet: bool = False
@@ -260,7 +260,7 @@ class TradingSection(_Section):
 
 class HarvestSection(_Section):
     """The funding harvester (``pfterm harvest`` and the console's ``H``); see
-    :class:`core.harvester.HarvesterSettings` for the meaning of each knob."""
+    :class:`pfterm.core.harvest.harvester.HarvesterSettings` for the meaning of each knob."""
 
     profile: Literal["conservative", "moderate", "aggressive"] = "moderate"
     score_model: Literal["seed001", "seed002"] = "seed002"
@@ -282,7 +282,7 @@ class HarvestSection(_Section):
 
 class SymbolsSection(_Section):
     """Joining venue symbols: ``overrides[venue][native] = canonical`` (``""`` excludes a market),
-    on top of the rules of :class:`core.symbols.SymbolMap`."""
+    on top of the rules of :class:`pfterm.core.crossvenue.symbols.SymbolMap`."""
 
     overrides: dict[str, dict[str, str]] = Field(default_factory=dict)
 

@@ -34,7 +34,7 @@ Symbols: markets are joined under Hyperliquid-style names by ``to_symbol`` (defa
 :func:`default_to_symbol`: ``BTCUSDT`` → ``BTC``, ``1000PEPEUSDT`` → ``kPEPE``; everything
 that is not a ``XXXUSDT`` linear perpetual → ``None`` = skipped).
 
-The connection lifecycle (reconnect, staleness, status) is :class:`core.venues.wsbase.VenueStream`.
+The connection lifecycle (reconnect, staleness, status) is :class:`pfterm.core.venues.wsbase.VenueStream`.
 """
 
 from __future__ import annotations
@@ -46,12 +46,12 @@ from typing import Any
 
 import httpx
 
-from core.models import Liquidation, VenueFunding
-from core.venues.base import CrossVenueSink
-from core.venues.errors import VenueError
-from core.venues.public_rest import get_json
-from core.venues.reconnect import ReconnectPolicy
-from core.venues.wsbase import (
+from pfterm.core.market.models import Liquidation, VenueFunding
+from pfterm.core.venues.base import CrossVenueSink
+from pfterm.core.venues.errors import VenueError
+from pfterm.core.venues.public_rest import get_json
+from pfterm.core.venues.reconnect import ReconnectPolicy
+from pfterm.core.venues.wsbase import (
     ToSymbol,
     VenueStream,
     WireError,
@@ -87,7 +87,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 VENUE = "binance"
-"""Venue label used in :class:`~core.models.VenueFunding` and :class:`~core.models.Liquidation`."""
+"""Venue label used in :class:`~pfterm.core.market.models.VenueFunding` and :class:`~pfterm.core.market.models.Liquidation`."""
 
 BINANCE_REST_URL = "https://fapi.binance.com"
 """Binance USDⓈ-M futures REST base URL."""
@@ -102,7 +102,7 @@ MAX_CONNECTION_S = 24 * 3600.0
 """Binance closes a WebSocket connection after 24 h."""
 
 one_line = exc_line
-"""Kept name of :func:`core.venues.wsbase.exc_line` (one-line exception text)."""
+"""Kept name of :func:`pfterm.core.venues.wsbase.exc_line` (one-line exception text)."""
 
 
 # ---------------------------------------------------------------------------- symbols

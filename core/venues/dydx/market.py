@@ -39,12 +39,12 @@ from typing import Any
 
 import httpx
 
-from core.models import Liquidation, VenueFunding
-from core.venues.base import CrossVenueSink
-from core.venues.errors import VenueError
-from core.venues.public_rest import get_json
-from core.venues.reconnect import ReconnectPolicy
-from core.venues.wsbase import ToSymbol, VenueStream, WireError, base_to_symbol, num, wall_ms
+from pfterm.core.market.models import Liquidation, VenueFunding
+from pfterm.core.venues.base import CrossVenueSink
+from pfterm.core.venues.errors import VenueError
+from pfterm.core.venues.public_rest import get_json
+from pfterm.core.venues.reconnect import ReconnectPolicy
+from pfterm.core.venues.wsbase import ToSymbol, VenueStream, WireError, base_to_symbol, num, wall_ms
 
 __all__ = [
     "DYDX_REST_URL",
@@ -375,7 +375,7 @@ class DydxStream(VenueStream):
 
         :param tickers: dYdX tickers (``"BTC-USD"`` …) whose trades are followed for liquidations.
         :param seen_ids: how many liquidation trade ids are remembered for de-duplication.
-        :param kwargs: further :class:`~core.venues.wsbase.VenueStream` options (timeouts,
+        :param kwargs: further :class:`~pfterm.core.venues.wsbase.VenueStream` options (timeouts,
             clocks, ``stale_after_s``: off by default).
         """
         super().__init__(

@@ -3,20 +3,20 @@
 Every cycle (``cycle_s`` of venue time):
 
 1. **Read** every perp market (``metaAndAssetCtxs``), every mid (``allMids``, spot pairs
-   included) and the account (through the :class:`~core.trading.desk.Desk`). Open interest is
+   included) and the account (through the :class:`~pfterm.core.trading.desk.Desk`). Open interest is
    kept per market over the last scans to judge its trend (``DOMAIN.md`` §5).
 2. **Halt** when the account is HALTED (the kill switch from any process, or the daily loss
    limit): nothing more is entered and the harvester stops.
 3. **Finish openings**: a perp leg posted as a maker order (ALO) last cycle that is still
    resting is cancelled and the remainder sent as an IOC within the slippage bound; the spot
    leg is then bought to the perp leg's filled size.
-4. **Exits** (:func:`core.harvest.exit_decision`): funding flipped, basis stop, basis wider
+4. **Exits** (:func:`pfterm.core.harvest.strategy.exit_decision`): funding flipped, basis stop, basis wider
    than 2× entry, APR below the profile's exit level, maximum holding time (close both legs),
    or liquidation distance below 15 % (reduce both legs first).
-5. **Entries**: every market is scored (:func:`core.harvest.evaluate`: OI floor, entry APR,
+5. **Entries**: every market is scored (:func:`pfterm.core.harvest.strategy.evaluate`: OI floor, entry APR,
    a hedge leg, fees amortised over the expected holding, basis, settlement timing,
    quarter-Kelly size) and the best are allocated within the profile's per-market and total
-   caps and the venue share (:func:`core.harvest.allocate`). A position is long spot + short
+   caps and the venue share (:func:`pfterm.core.harvest.strategy.allocate`). A position is long spot + short
    perp (cash-and-carry) where the venue lists a spot market for the asset; otherwise, with
    a second venue attached (the desk's Binance order manager), perp against perp:
    short the perp whose funding pays more, long the other, collecting the spread of the two
@@ -24,7 +24,7 @@ Every cycle (``cycle_s`` of venue time):
    ``maker_first``, else sent as an IOC; the other leg (spot, or the Binance perp) follows as
    an IOC matched to what filled.
 6. **Delta**: the same rebalance action as the console's ``r`` key
-   (:meth:`~core.trading.desk.Desk.preview_rebalance`) brings any carry asset over the threshold
+   (:meth:`~pfterm.core.trading.desk.Desk.preview_rebalance`) brings any carry asset over the threshold
    back; a perp-against-perp position's Binance leg is resized to the Hyperliquid leg when the
    two differ by more than the rebalance ladder's 2 % (``DOMAIN.md`` §3).
 
@@ -47,9 +47,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.trading.binance import BINANCE_TAKER_FEE, HedgeQuote
-from core.funding import next_settlement_ms
-from core.harvest import (
+from pfterm.core.trading.binance import BINANCE_TAKER_FEE, HedgeQuote
+from pfterm.core.market.funding import next_settlement_ms
+from pfterm.core.harvest.strategy import (
     PROFILES,
     Candidate,
     Exit,
@@ -62,15 +62,15 @@ from core.harvest import (
     evaluate,
     exit_decision,
 )
-from core.models import MarketInfo, OrderIntent
-from core.risk import TradingState
-from core.signals import Trend, oi_trend
-from core.trading.hyperliquid import HL_MAKER_FEE
-from core.trading.desk import Desk
-from core.trading.orders import OrderManager
-from core.trading.state import POLL_S
-from core.venues.errors import VenueError
-from core.venues.hyperliquid.orders import Cloid, floor_size, market_price, round_price
+from pfterm.core.market.models import MarketInfo, OrderIntent
+from pfterm.core.trading.risk import TradingState
+from pfterm.core.market.signals import Trend, oi_trend
+from pfterm.core.trading.hyperliquid import HL_MAKER_FEE
+from pfterm.core.trading.desk import Desk
+from pfterm.core.trading.orders import OrderManager
+from pfterm.core.trading.state import POLL_S
+from pfterm.core.venues.errors import VenueError
+from pfterm.core.venues.hyperliquid.orders import Cloid, floor_size, market_price, round_price
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +107,7 @@ class HarvesterSettings:
       three periods ask ~47 % APR of it before the fees are covered;
     * ``horizon_periods``: 8 h periods of funding the Kelly reward counts. Seed 002 counts 3,
       with which quarter-Kelly is positive only above ~590 % APR (3 % basis stop, rising OI;
-      see :func:`core.harvest.position_fraction`), so nothing realistic would ever be entered;
+      see :func:`pfterm.core.harvest.strategy.position_fraction`), so nothing realistic would ever be entered;
       the default counts what a position can collect over its maximum holding time (30 days =
       90 periods), with which Kelly turns positive at 20 % APR for rising OI: the moderate
       profile's entry level;
@@ -282,7 +282,7 @@ class Harvester:
         now_ms: the venue's clock (ms); the simulator's clock in a lockstep session.
         hedge: the second venue's order manager for perp-against-perp positions (``None``:
             markets without a spot leg are skipped). It is attached to ``desk``
-            (:meth:`~core.trading.desk.Desk.attach`) so that its orders pass the same gate and
+            (:meth:`~pfterm.core.trading.desk.Desk.attach`) so that its orders pass the same gate and
             the kill switch covers it; this constructor does it.
     """
 
@@ -418,7 +418,7 @@ class Harvester:
     async def run(self, *, wall_per_venue_s: float = 1.0) -> None:
         """Cycle until stopped or halted; sleeps ``cycle_s × wall_per_venue_s`` wall seconds between
         cycles, watching the shared trading state meanwhile: a halt by any process (the kill key,
-        ``pfterm kill``, the daily loss limit) stops it within :data:`~core.trading.state.POLL_S`."""
+        ``pfterm kill``, the daily loss limit) stops it within :data:`~pfterm.core.trading.state.POLL_S`."""
         await self.load()
         if self.status != "halted":
             self.status = "running"

@@ -5,7 +5,7 @@ sets leverage, arms the dead man's switch (``countdownCancelAll``) and reads the
 (``/fapi/v2/account``), positions (``/fapi/v3/positionRisk``), open orders, fills
 (``/fapi/v1/userTrades``) and income (``/fapi/v1/income``: funding fees, commissions, realized PnL).
 The market-data side of Binance (funding, open interest, liquidations) is
-:mod:`core.venues.binance`; its :func:`~core.venues.binance.default_to_symbol` maps the native
+:mod:`pfterm.core.venues.binance.market`; its :func:`~pfterm.core.venues.binance.market.default_to_symbol` maps the native
 names used here (``BTCUSDT``) to the joined symbols (``BTC``).
 
 Wire facts:
@@ -70,8 +70,8 @@ from urllib.parse import urlencode
 import backoff
 import httpx
 
-from core.venues.errors import VenueError, one_line, retry_after_s
-from core.venues.wsbase import WireError, as_dict, as_list, int_field, loads, num, opt_num, str_field, wall_ms
+from pfterm.core.venues.errors import VenueError, one_line, retry_after_s
+from pfterm.core.venues.wsbase import WireError, as_dict, as_list, int_field, loads, num, opt_num, str_field, wall_ms
 
 __all__ = [
     "BATCH_SIZE",
@@ -263,7 +263,7 @@ def parse_exchange_info(raw: Any) -> dict[str, SymbolRules]:
     ``PRICE_FILTER`` (``tickSize``), ``LOT_SIZE`` (``stepSize``, ``minQty``, ``maxQty``) and
     ``MIN_NOTIONAL`` (``notional``), with positive tick and step.
 
-    :raises ValueError: (:class:`~core.venues.wsbase.WireError`) malformed body, missing filter or
+    :raises ValueError: (:class:`~pfterm.core.venues.wsbase.WireError`) malformed body, missing filter or
         non-positive tick/step, naming the symbol.
     """
     body = as_dict(loads(raw, what="exchangeInfo"), "exchangeInfo")
@@ -512,7 +512,7 @@ def parse_order(raw: Any) -> BinanceOrder:
     ``avgPrice`` is absent from cancel answers; it is then ``cumQuote / executedQty`` when
     something filled, else ``0.0``.
 
-    :raises ValueError: (:class:`~core.venues.wsbase.WireError`) missing or malformed field.
+    :raises ValueError: (:class:`~pfterm.core.venues.wsbase.WireError`) missing or malformed field.
     """
     obj = as_dict(loads(raw, what="order"), "order")
     what = f"order {obj.get('orderId', '?')}"
@@ -594,7 +594,7 @@ def parse_position_risk(raw: Any) -> list[BinancePosition]:
     A COIN-M body (``/dapi`` ``positionRisk``: ``BTCUSD_PERP`` with ``notionalValue`` in BTC and
     ``positionAmt`` in contracts) is refused as a whole rather than misread.
 
-    :raises ValueError: (:class:`~core.venues.wsbase.WireError`) malformed body or item, or a
+    :raises ValueError: (:class:`~pfterm.core.venues.wsbase.WireError`) malformed body or item, or a
         COIN-M item.
     """
     out: list[BinancePosition] = []
@@ -647,7 +647,7 @@ class BinanceAccount:
 def parse_account(raw: Any) -> BinanceAccount:
     """``GET /fapi/v2/account`` (or ``/fapi/v3/account``) → :class:`BinanceAccount`.
 
-    :raises ValueError: (:class:`~core.venues.wsbase.WireError`) malformed body or position.
+    :raises ValueError: (:class:`~pfterm.core.venues.wsbase.WireError`) malformed body or position.
     """
     obj = as_dict(loads(raw, what="account"), "account")
     positions: list[BinancePosition] = []
@@ -710,7 +710,7 @@ class BinanceTrade:
 def parse_user_trades(raw: Any) -> list[BinanceTrade]:
     """``GET /fapi/v1/userTrades`` → one :class:`BinanceTrade` per item, in the venue's order.
 
-    :raises ValueError: (:class:`~core.venues.wsbase.WireError`) malformed body or item.
+    :raises ValueError: (:class:`~pfterm.core.venues.wsbase.WireError`) malformed body or item.
     """
     out: list[BinanceTrade] = []
     for item in as_list(loads(raw, what="userTrades"), "userTrades"):
@@ -759,7 +759,7 @@ class BinanceIncome:
 def parse_income(raw: Any) -> list[BinanceIncome]:
     """``GET /fapi/v1/income`` → one :class:`BinanceIncome` per item, in the venue's order.
 
-    :raises ValueError: (:class:`~core.venues.wsbase.WireError`) malformed body or item.
+    :raises ValueError: (:class:`~pfterm.core.venues.wsbase.WireError`) malformed body or item.
     """
     out: list[BinanceIncome] = []
     for item in as_list(loads(raw, what="income"), "income"):

@@ -1,6 +1,6 @@
 """Wiring of one live market session: venue choice, embedded simulator, feed and engine.
 
-The embedded simulator runs in a child process (``python -m core.sim``) so that its
+The embedded simulator runs in a child process (``python -m pfterm.core.sim``) so that its
 market model never competes with the console's event loop; it is reached only through
 its Hyperliquid-compatible HTTP/WebSocket endpoints on 127.0.0.1, exactly like the real
 venue. The child exits when the parent closes its stdin, so it never outlives pfterm.
@@ -20,12 +20,12 @@ from dataclasses import dataclass
 
 from pathlib import Path
 
-from core.clock import VenueClock
-from core.config import Settings
-from core.credentials import TradingAccess, trading_access
-from core.engine import DetectorSettings, Engine, Settlement
-from core.venues.hyperliquid import MAINNET_API_URL, TESTNET_API_URL, ws_url_for
-from core.venues.networks import binance_futures_network, hyperliquid_alias, hyperliquid_network, parse_venue_url
+from pfterm.core.market.clock import VenueClock
+from pfterm.core.runtime.config import Settings
+from pfterm.core.trading.credentials import TradingAccess, trading_access
+from pfterm.core.market.engine import DetectorSettings, Engine, Settlement
+from pfterm.core.venues.hyperliquid import MAINNET_API_URL, TESTNET_API_URL, ws_url_for
+from pfterm.core.venues.networks import binance_futures_network, hyperliquid_alias, hyperliquid_network, parse_venue_url
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ class SimulatorStartError(RuntimeError):
 
 
 class EmbeddedSimulator:
-    """A ``python -m core.sim`` child process bound to a free loopback port.
+    """A ``python -m pfterm.core.sim`` child process bound to a free loopback port.
 
     Args:
         seed: RNG seed; speed: simulated seconds per wall second; cascade_rate: cascades
@@ -43,7 +43,7 @@ class EmbeddedSimulator:
     """
 
     def __init__(self, seed: int, speed: float, cascade_rate: float, start_ms: int | None = None) -> None:
-        from core.venues.binance_futures import BinanceCredentials
+        from pfterm.core.venues.binance.futures import BinanceCredentials
 
         self.binance_credentials = BinanceCredentials("sim" + secrets.token_hex(16), secrets.token_hex(32))
         """A fresh Binance API key pair for this session's simulated Binance account."""
@@ -62,14 +62,14 @@ class EmbeddedSimulator:
             SimulatorStartError: the child exited or printed nothing usable in time.
         """
         args = [
-            sys.executable, "-m", "core.sim",
+            sys.executable, "-m", "pfterm.core.sim",
             "--host", "127.0.0.1", "--port", "0",
             "--seed", str(self.seed), "--speed", repr(self.speed),
             "--cascade-rate", repr(self.cascade_rate), "--exit-on-stdin-eof",
         ]  # fmt: skip
         if self.start_ms is not None:
             args += ["--start-ms", str(self.start_ms)]
-        from core.credentials import BINANCE_KEY_ENV, BINANCE_SECRET_ENV
+        from pfterm.core.trading.credentials import BINANCE_KEY_ENV, BINANCE_SECRET_ENV
 
         env = dict(os.environ)
         env[BINANCE_KEY_ENV] = self.binance_credentials.api_key
@@ -149,9 +149,9 @@ def resolve_endpoint(settings: Settings) -> Endpoint:
 def trading_network(settings: Settings, endpoint: Endpoint) -> tuple[str, bool]:
     """``(network, signs_for_mainnet)`` of ``endpoint``.
 
-    ``network`` gates trading (:func:`core.credentials.trading_access`): ``"sim"`` for the
+    ``network`` gates trading (:func:`pfterm.core.trading.credentials.trading_access`): ``"sim"`` for the
     embedded simulator, ``"mainnet"`` whenever the parsed URL reaches Hyperliquid mainnet, however
-    it is spelt (:func:`core.venues.networks.hyperliquid_network`: scheme and host case, default
+    it is spelt (:func:`pfterm.core.venues.networks.hyperliquid_network`: scheme and host case, default
     port, trailing dot, userinfo, path, the alias ``mainnet``), else ``"testnet"`` (a testnet,
     local or other URL). Mainnet and testnet URLs sign for their own network; any other
     ``--url`` venue signs with the phantom-agent source of ``venue.network`` (``pfterm sim``
@@ -181,7 +181,7 @@ def resolve_access(settings: Settings, endpoint: Endpoint, key_file: Path | None
     environment, mainnet gated by ``trading.allow_mainnet``.
 
     Raises:
-        core.credentials.CredentialsError: a bad key source (one line, never the key).
+        pfterm.core.trading.credentials.CredentialsError: a bad key source (one line, never the key).
     """
     network, _ = trading_network(settings, endpoint)
     t = settings.trading
@@ -219,12 +219,12 @@ def account_network(endpoint: Endpoint) -> str:
 
 
 def open_journal(settings: Settings):
-    """The journal (:class:`core.journal.Journal`) at :func:`journal_path`, created if needed.
+    """The journal (:class:`pfterm.core.trading.journal.Journal`) at :func:`journal_path`, created if needed.
 
     Raises:
-        sqlite3.Error, core.journal.JournalError: it cannot be opened.
+        sqlite3.Error, pfterm.core.trading.journal.JournalError: it cannot be opened.
     """
-    from core.journal import Journal
+    from pfterm.core.trading.journal import Journal
 
     path = journal_path(settings)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -242,18 +242,18 @@ def open_desk(
     venue_now_ms=None,
     journal=None,
 ):
-    """A :class:`core.trading.desk.Desk` for ``access`` on ``http_url`` with the journal open
+    """A :class:`pfterm.core.trading.desk.Desk` for ``access`` on ``http_url`` with the journal open
     (its Hyperliquid order manager included when ``access`` can trade).
 
     With ``engine`` the desk takes markets and live marks from the market feed; without one
     (headless commands) it reads ``meta`` and ``allMids`` from the venue. ``origin`` names
     the process in the shared trading state (``"console"``, ``"pfterm harvest"``…).
     """
-    from core.journal import AccountRef
-    from core.trading.desk import Desk, DeskSettings
-    from core.trading.hyperliquid import HyperliquidClient
-    from core.trading.orders import OrderManager
-    from core.venues.hyperliquid.exchange import HyperliquidExchange
+    from pfterm.core.trading.journal import AccountRef
+    from pfterm.core.trading.desk import Desk, DeskSettings
+    from pfterm.core.trading.hyperliquid import HyperliquidClient
+    from pfterm.core.trading.orders import OrderManager
+    from pfterm.core.venues.hyperliquid.exchange import HyperliquidExchange
 
     journal = journal if journal is not None else open_journal(settings)
     ds = DeskSettings.from_section(settings.trading)
@@ -282,13 +282,13 @@ def hedge_venue_url(settings: Settings, endpoint: Endpoint, http_url: str) -> tu
     """Where the perp-against-perp Binance leg trades, or ``None``, and why (one line).
 
     ``trading.binance_url`` wins, but one that reaches Binance production (any spelling of a host
-    under ``binance.com`` other than the demo hosts, :func:`core.venues.networks.binance_futures_network`)
+    under ``binance.com`` other than the demo hosts, :func:`pfterm.core.venues.networks.binance_futures_network`)
     needs ``trading.allow_mainnet``, and one that cannot be parsed turns the leg off; the embedded
     simulator and a simulator on a loopback ``--url`` serve Binance's ``/fapi`` on the same
     address; Hyperliquid mainnet pairs with Binance's production API (only with
     ``trading.allow_mainnet``), testnet with Binance's testnet.
     """
-    from core.venues.binance_futures import BINANCE_FUTURES_URL
+    from pfterm.core.venues.binance.futures import BINANCE_FUTURES_URL
 
     if settings.harvest.perp_hedge == "none":
         return None, "harvest.perp_hedge = none"
@@ -322,14 +322,14 @@ def resume_accounts(settings: Settings, endpoint: Endpoint, access: TradingAcces
     line per account saying what it was, since when and who set it.
 
     Raises:
-        sqlite3.Error, core.journal.JournalError: the journal cannot be opened or written.
+        sqlite3.Error, pfterm.core.trading.journal.JournalError: the journal cannot be opened or written.
         ValueError: the endpoint's URL cannot be parsed.
     """
     from datetime import UTC, datetime
 
-    from core.credentials import CredentialsError, load_binance_credentials
-    from core.journal import AccountRef
-    from core.trading.state import process_origin
+    from pfterm.core.trading.credentials import CredentialsError, load_binance_credentials
+    from pfterm.core.trading.journal import AccountRef
+    from pfterm.core.trading.state import process_origin
 
     refs = [AccountRef("hyperliquid", account_network(endpoint), (access.account or "").lower())]
     url, _why = hedge_venue_url(settings, endpoint, endpoint.http_url or "")
@@ -383,12 +383,12 @@ def open_binance_leg(settings: Settings, endpoint: Endpoint, desk, http_url: str
     environment. ``rate`` is simulated seconds per wall second: signed requests carry the
     venue's time, anchored on its ``/fapi/v1/time`` and advanced at that rate.
     """
-    from core.credentials import CredentialsError, load_binance_credentials
-    from core.journal import AccountRef
-    from core.portfolio import ActivityLevel
-    from core.trading.binance import BinanceClient, ServerClock
-    from core.trading.orders import OrderManager
-    from core.venues.binance_futures import BinanceFuturesClient
+    from pfterm.core.trading.credentials import CredentialsError, load_binance_credentials
+    from pfterm.core.trading.journal import AccountRef
+    from pfterm.core.trading.portfolio import ActivityLevel
+    from pfterm.core.trading.binance import BinanceClient, ServerClock
+    from pfterm.core.trading.orders import OrderManager
+    from pfterm.core.venues.binance.futures import BinanceFuturesClient
 
     if not desk.can_trade:
         return None
@@ -424,7 +424,7 @@ def open_binance_leg(settings: Settings, endpoint: Endpoint, desk, http_url: str
 async def open_hedge(settings: Settings, endpoint: Endpoint, desk, http_url: str, *, credentials=None, rate: float = 1.0):
     """:func:`open_binance_leg`, started (markets, account, reconcile); ``None`` (noted with
     the reason) when there is no leg or the venue is unreachable or refuses the key."""
-    from core.portfolio import ActivityLevel
+    from pfterm.core.trading.portfolio import ActivityLevel
 
     om = open_binance_leg(settings, endpoint, desk, http_url, credentials=credentials, rate=rate)
     if om is None:
@@ -479,7 +479,7 @@ class MarketSession:
         self.cross = None
         self.cross_venues: tuple[str, ...] = ()
         self.desk = None
-        """The trading desk (:class:`core.trading.desk.Desk`) once the venue is up, else ``None``."""
+        """The trading desk (:class:`pfterm.core.trading.desk.Desk`) once the venue is up, else ``None``."""
         self.hedge = None
         """The Binance leg's order manager once ready (:func:`open_hedge`), else ``None``."""
         self._http_url: str | None = None
@@ -494,7 +494,7 @@ class MarketSession:
         Raises:
             SimulatorStartError: the embedded simulator could not be started.
         """
-        from core.venues.hyperliquid.feed import HyperliquidMarketData
+        from pfterm.core.venues.hyperliquid.feed import HyperliquidMarketData
 
         http_url = self.endpoint.http_url
         if self.endpoint.embedded:
@@ -533,8 +533,8 @@ class MarketSession:
     async def _run_crossvenue(self, http_url: str) -> None:
         """Watch the read-only venues: on the embedded simulator its Binance- and Bybit-compatible
         endpoints; otherwise each venue's public API (or its ``--url`` override)."""
-        from core.crossvenue import CrossVenueSession
-        from core.symbols import SymbolMap
+        from pfterm.core.crossvenue.session import CrossVenueSession
+        from pfterm.core.crossvenue.symbols import SymbolMap
 
         wanted = list(self.settings.crossvenue.venues)
         if self.endpoint.embedded:
@@ -613,13 +613,13 @@ async def kill_headless(settings: Settings, endpoint: Endpoint, access: TradingA
     default), sync fills and funding into the journal if time is left, and report.
 
     ``write`` receives one line at a time (never a secret), one per round and one per close or
-    failure. Returns the :class:`core.trading.kill.KillReport`; its ``flat`` decides the exit
+    failure. Returns the :class:`pfterm.core.trading.kill.KillReport`; its ``flat`` decides the exit
     status. Never raises for a venue failure.
     """
     import time
 
-    from core.portfolio import ActivityLevel
-    from core.trading.kill import KillReport
+    from pfterm.core.trading.portfolio import ActivityLevel
+    from pfterm.core.trading.kill import KillReport
 
     t0 = time.perf_counter() if started is None else started
     if endpoint.http_url is None:
@@ -710,9 +710,9 @@ async def harvest_live(settings: Settings, endpoint: Endpoint, access: TradingAc
     import signal
     import time
 
-    from core.harvester import Harvester
-    from core.risk import TradingState
-    from core.trading.state import POLL_S
+    from pfterm.core.harvest.harvester import Harvester
+    from pfterm.core.trading.risk import TradingState
+    from pfterm.core.trading.state import POLL_S
 
     sim = None
     http_url = endpoint.http_url

@@ -23,17 +23,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from core.config import Settings
-from core.credentials import TradingAccess
-from core.harvest import PROFILES
-from core.harvester import Harvester, HarvesterSettings
-from core.journal import AccountRef, Journal
-from core.trading.binance import BinanceClient
-from core.trading.desk import Desk, DeskSettings
-from core.trading.hyperliquid import HyperliquidClient
-from core.trading.orders import OrderManager
-from core.venues.binance_futures import BinanceCredentials, BinanceFuturesClient
-from core.venues.hyperliquid.signing import Signer
+from pfterm.core.runtime.config import Settings
+from pfterm.core.trading.credentials import TradingAccess
+from pfterm.core.harvest.strategy import PROFILES
+from pfterm.core.harvest.harvester import Harvester, HarvesterSettings
+from pfterm.core.trading.journal import AccountRef, Journal
+from pfterm.core.trading.binance import BinanceClient
+from pfterm.core.trading.desk import Desk, DeskSettings
+from pfterm.core.trading.hyperliquid import HyperliquidClient
+from pfterm.core.trading.orders import OrderManager
+from pfterm.core.venues.binance.futures import BinanceCredentials, BinanceFuturesClient
+from pfterm.core.venues.hyperliquid.signing import Signer
 
 __all__ = ["SESSION_START_MS", "harvester_settings", "parse_duration", "run_simulated_harvest"]
 
@@ -114,13 +114,13 @@ async def run_simulated_harvest(
     for any length, and a segment's premium sample counts for the 5 s samples it spans.
 
     The report (JSON-ready) holds the inputs, wall time, cycles, equity at start and end,
-    the P&L attribution of :func:`core.report.build_report` (funding, fees, spot and perp
+    the P&L attribution of :func:`pfterm.core.harvest.report.build_report` (funding, fees, spot and perp
     P&L, net, win rate, realised funding APR), decision counts and exit reasons.
     """
-    from core.report import build_report, report_json
-    from core.sim.market import MarketModel
-    from core.sim.server import SimulatorServer
-    from core.sim.snapshot import load_snapshot
+    from pfterm.core.harvest.report import build_report, report_json
+    from pfterm.core.sim.market import MarketModel
+    from pfterm.core.sim.server import SimulatorServer
+    from pfterm.core.sim.snapshot import load_snapshot
 
     t_wall = time.perf_counter()
     model = MarketModel(
@@ -141,8 +141,8 @@ async def run_simulated_harvest(
     journal = Journal(journal_path, clock=lambda: model.now_ms)  # journal times on the simulated clock
     signer = _session_signer(seed)
     access = TradingAccess(signer, signer.address, "sim", None, "simulated session")
-    from core.venues.hyperliquid.exchange import HyperliquidExchange
-    from core.venues.hyperliquid.rest import HyperliquidInfo
+    from pfterm.core.venues.hyperliquid.exchange import HyperliquidExchange
+    from pfterm.core.venues.hyperliquid.rest import HyperliquidInfo
 
     # Hyperliquid's request-weight budget holds per *simulated* minute: the harvester is held to
     # the same pace it would keep live, and is not slowed by the wall clock.
@@ -155,7 +155,7 @@ async def run_simulated_harvest(
                                venue_now_ms=clock, spot_aliases=ds.spot_aliases)  # fmt: skip
     primary = OrderManager(client, journal, wall_ms=clock)
     desk = Desk(access, primary, journal, ds, origin="pfterm harvest (simulated)", wall_ms=clock)
-    from core.session import harvest_limits
+    from pfterm.core.runtime.session import harvest_limits
 
     harvest_limits(desk, hs)
     hedge = None

@@ -1,6 +1,6 @@
 """Snapshots of one trading account for display: positions, open orders, portfolio, activity.
 
-These are immutable values built by :class:`core.trading.desk.Desk` from the venue's account
+These are immutable values built by :class:`pfterm.core.trading.desk.Desk` from the venue's account
 state and the live marks of the market feed; widgets render them and never see the venue.
 
 Units: prices and money USD (USDC), sizes base units (signed for positions: long > 0),
@@ -12,9 +12,9 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
-from core.actions import HedgePreview
-from core.models import OrderIntent
-from core.risk import TradingState
+from pfterm.core.trading.hedging import HedgePreview
+from pfterm.core.market.models import OrderIntent
+from pfterm.core.trading.risk import TradingState
 
 __all__ = [
     "ActivityEntry",
@@ -107,7 +107,7 @@ class PortfolioView:
     * ``account``: short master address, ``None`` when read-only without a key;
     * ``network``: ``"sim"``, ``"testnet"`` or ``"mainnet"``;
     * ``read_only``: why trading is off (one line), ``None`` when trading is possible;
-    * ``state``: :class:`~core.risk.TradingState`, shared by every pfterm process trading the
+    * ``state``: :class:`~pfterm.core.trading.risk.TradingState`, shared by every pfterm process trading the
       account; ``state_reason``: why and by whom it is not ACTIVE (``None`` when ACTIVE);
     * ``equity_usd``: perp account value; ``spot_usdc``: spot USDC balance;
     * ``margin_used_usd``; ``maintenance_margin_usd``; ``margin_ratio``: equity / total notional

@@ -1,11 +1,11 @@
 """Cross-venue funding, open interest and liquidations: snapshots, streams and the matrix.
 
-Hyperliquid is read by its own feed into the :class:`~core.engine.Engine`; Binance, Bybit,
-OKX and dYdX are read here with their read-only adapters (:mod:`core.venues.binance`,
+Hyperliquid is read by its own feed into the :class:`~pfterm.core.market.engine.Engine`; Binance, Bybit,
+OKX and dYdX are read here with their read-only adapters (:mod:`pfterm.core.venues.binance.market`,
 ``bybit``, ``okx``, ``dydx``) into one :class:`CrossVenueData`: a
-:class:`~core.matrix.FundingMatrix` (latest record per market and venue) and a
-:class:`~core.matrix.LiquidationFeed`. Venue symbols are joined by a
-:class:`~core.symbols.SymbolMap` (``BTCUSDT``, ``BTC-USDT-SWAP``, ``BTC-USD`` → ``BTC``).
+:class:`~pfterm.core.crossvenue.matrix.FundingMatrix` (latest record per market and venue) and a
+:class:`~pfterm.core.crossvenue.matrix.LiquidationFeed`. Venue symbols are joined by a
+:class:`~pfterm.core.crossvenue.symbols.SymbolMap` (``BTCUSDT``, ``BTC-USDT-SWAP``, ``BTC-USD`` → ``BTC``).
 
 * :func:`scan` fetches one REST snapshot of every venue asked for (``pfterm scan``).
 * :class:`CrossVenueSession` takes a snapshot, then keeps the matrix live with each venue's
@@ -28,9 +28,9 @@ from typing import Any
 
 import httpx
 
-from core.matrix import FundingMatrix, LiquidationFeed, LiquidationSignal
-from core.models import FeedState, FeedStatus, Liquidation, VenueFunding
-from core.symbols import SymbolMap
+from pfterm.core.crossvenue.matrix import FundingMatrix, LiquidationFeed, LiquidationSignal
+from pfterm.core.market.models import FeedState, FeedStatus, Liquidation, VenueFunding
+from pfterm.core.crossvenue.symbols import SymbolMap
 
 log = logging.getLogger(__name__)
 
@@ -107,23 +107,23 @@ async def _snapshot(venue: str, client: httpx.AsyncClient, url: str | None, symb
     if url:
         kw["base_url"] = url.rstrip("/")
     if venue == "binance":
-        from core.venues import binance
+        from pfterm.core.venues.binance import market as binance
 
         return to_canonical_units(await binance.fetch_snapshot(client, **kw), symbols)
     if venue == "bybit":
-        from core.venues import bybit
+        from pfterm.core.venues.bybit import market as bybit
 
         return to_canonical_units(await bybit.fetch_snapshot(client, **kw), symbols)
     if venue == "okx":
-        from core.venues import okx
+        from pfterm.core.venues.okx import market as okx
 
         return to_canonical_units(await okx.fetch_snapshot(client, **kw), symbols)
     if venue == "dydx":
-        from core.venues import dydx
+        from pfterm.core.venues.dydx import market as dydx
 
         return to_canonical_units(await dydx.fetch_snapshot(client, **kw), symbols)
     if venue == "hyperliquid":
-        from core.venues.hyperliquid.rest import HyperliquidInfo
+        from pfterm.core.venues.hyperliquid.rest import HyperliquidInfo
 
         async with HyperliquidInfo(url or "mainnet", client=client) as info:
             (metas, ctxs), predicted = await asyncio.gather(info.meta_and_asset_ctxs(), info.predicted_fundings())
@@ -162,7 +162,7 @@ async def scan(
 
 
 class CrossVenueData:
-    """The cross-venue state the console renders (implements :class:`~core.venues.base.CrossVenueSink`).
+    """The cross-venue state the console renders (implements :class:`~pfterm.core.venues.base.CrossVenueSink`).
 
     ``matrix`` and ``liquidations`` are bounded; ``seq`` grows with every change so the console
     can coalesce its redraws; ``feeds`` holds each stream's latest :class:`FeedStatus`;
@@ -281,7 +281,7 @@ class CrossVenueSession:
                 await asyncio.sleep(self.refresh_s if started >= set(self.venues) else min(self.refresh_s, 10.0))
 
     async def _load_okx_contracts(self, client: httpx.AsyncClient) -> None:
-        from core.venues import okx
+        from pfterm.core.venues.okx import market as okx
 
         try:  # contract sizes: OKX liquidations come in contracts
             self._okx_ct = await okx.fetch_contract_values(client, self.urls.get("okx", okx.OKX_REST_URL))
@@ -309,23 +309,23 @@ class CrossVenueSession:
         natives = sorted({r.native for r in records})
         to_symbol = self.symbols.to_symbol(venue)
         if venue == "binance":
-            from core.venues import binance
+            from pfterm.core.venues.binance import market as binance
 
             url = self._ws_url(venue, binance.BINANCE_WS_URL, "/market/stream?streams=!markPrice@arr@1s/!forceOrder@arr")
             intervals = {r.native: r.interval_h for r in records}
             return binance.BinanceStream(self.data, url, intervals=intervals, to_symbol=to_symbol)
         if venue == "bybit":
-            from core.venues import bybit
+            from pfterm.core.venues.bybit import market as bybit
 
             url = self._ws_url(venue, bybit.BYBIT_WS_URL, "/v5/public/linear")
             return bybit.BybitStream(self.data, natives, url, to_symbol=to_symbol)
         if venue == "okx":
-            from core.venues import okx
+            from pfterm.core.venues.okx import market as okx
 
             url = self._ws_url(venue, okx.OKX_WS_URL, "/ws/v5/public")
             return okx.OkxStream(self.data, natives, ws_url=url, ct_val=self._okx_ct, to_symbol=to_symbol)
         if venue == "dydx":
-            from core.venues import dydx
+            from pfterm.core.venues.dydx import market as dydx
 
             url = self._ws_url(venue, dydx.DYDX_WS_URL, "/v4/ws")
             return dydx.DydxStream(self.data, natives[:32], ws_url=url, to_symbol=to_symbol)

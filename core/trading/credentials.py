@@ -3,7 +3,7 @@
 The key is read from ``PFTERM_HL_PRIVATE_KEY`` or from a key file (``--key-file PATH`` or
 ``trading.key_file``) that only its owner may read; ``PFTERM_HL_ACCOUNT`` names the master
 account when the key is an API (agent) wallet. The key goes straight into a
-:class:`~core.venues.hyperliquid.signing.Signer` and is never printed, logged or journalled:
+:class:`~pfterm.core.venues.hyperliquid.signing.Signer` and is never printed, logged or journalled:
 every error here names the *source* of the key, never its value.
 
 Trading on Hyperliquid mainnet needs ``trading.allow_mainnet = true`` in the config; without
@@ -20,8 +20,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.venues.binance_futures import BinanceCredentials
-from core.venues.hyperliquid.signing import Signer
+from pfterm.core.venues.binance.futures import BinanceCredentials
+from pfterm.core.venues.hyperliquid.signing import Signer
 
 __all__ = [
     "ACCOUNT_ENV",

@@ -57,14 +57,14 @@ them under the Hyperliquid symbol): a third book, average cost like the first pe
 realised P&L joins ``perp_pnl``. The position closes when every leg is flat, so its funding is
 both venues' payments over its life.
 
-**Books.** A journal holds many accounts (:class:`core.journal.AccountRef`); ``book=`` replays
-only the fills, funding, intents and events of one :class:`core.journal.Book`'s accounts (a
+**Books.** A journal holds many accounts (:class:`pfterm.core.trading.journal.AccountRef`); ``book=`` replays
+only the fills, funding, intents and events of one :class:`pfterm.core.trading.journal.Book`'s accounts (a
 Hyperliquid account and the Binance account hedging it), so that nothing of another account —
 another simulator session reusing trade ids, another wallet — is ever mixed in. Inside a book
 the hedge venue's fills are the other perp leg (above); a book without a Hyperliquid account
 (a Binance account on its own) reports them as its own perp leg. Without ``book`` the whole
 journal is replayed as one (the process-wide form, every account merged). Sync gaps the
-journal recorded for the accounts (:meth:`core.journal.AccountJournal.record_gap`) are listed
+journal recorded for the accounts (:meth:`pfterm.core.trading.journal.AccountJournal.record_gap`) are listed
 in the notes: funding or fills in them are missing from the figures.
 
 **Open positions** are listed with ``closed_ms = None`` and their legs still held in
@@ -108,7 +108,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
-from core.journal import AccountJournal, AccountRef, Book, Event, Fill, FundingPayment, Journal, SyncGap
+from pfterm.core.trading.journal import AccountJournal, AccountRef, Book, Event, Journal, SyncGap
+from pfterm.core.venues.records import Fill, FundingPayment
 
 __all__ = [
     "EVENT_SLACK_MS",
@@ -135,13 +136,13 @@ DEFAULT_DUST_USD: Final = 10.0
 
 HEDGE_VENUES: Final = frozenset({"binance"})
 """Journal venue labels of a second venue's perp: its fills are the hedge leg of a
-perp-against-perp position (``core.trading.binance``), not a second perp position."""
+perp-against-perp position (``pfterm.core.trading.binance``), not a second perp position."""
 
 STABLECOINS: Final = frozenset({"USDC", "USDT", "USDT0", "USDE", "USDH", "USDHL", "USD"})
-"""Fee tokens converted 1:1 to USD (the same list as :data:`core.trading.STABLECOINS`)."""
+"""Fee tokens converted 1:1 to USD (the same list as :data:`pfterm.core.trading.STABLECOINS`)."""
 
 _DEFAULT_ALIASES: Final[Mapping[str, str]] = {"UBTC": "BTC", "UETH": "ETH", "USOL": "SOL", "UFART": "FARTCOIN"}
-_SPOT_META: Final = Path(__file__).resolve().parent / "sim" / "data" / "spotMeta.json"
+_SPOT_META: Final = Path(__file__).resolve().parents[1] / "sim" / "data" / "spotMeta.json"
 _PAGE: Final = 100_000
 _QTY_RTOL: Final = 1e-9
 
@@ -157,7 +158,7 @@ def default_spot_map(
     Built from a Hyperliquid ``spotMeta`` answer (default: the packaged
     ``core/sim/data/spotMeta.json``; ``universe[i].tokens[0]`` is the base token index) and
     ``aliases`` (token → perp symbol, default ``UBTC→BTC, UETH→ETH, USOL→SOL,
-    UFART→FARTCOIN``, :data:`core.trading.hyperliquid.SPOT_ALIASES`). Pairs named ``"BASE/QUOTE"`` not in
+    UFART→FARTCOIN``, :data:`pfterm.core.trading.hyperliquid.SPOT_ALIASES`). Pairs named ``"BASE/QUOTE"`` not in
     the table are resolved by name at lookup time (:func:`_underlying`).
     """
     aliases = _DEFAULT_ALIASES if aliases is None else aliases
@@ -776,12 +777,12 @@ def build_report(
             symbol); ``None``: open legs unpriced (noted, never counted as zero).
         spot_map: spot pair name → perp symbol (default :func:`default_spot_map`).
         aliases: spot token → perp symbol, for ``"BASE/QUOTE"`` pairs missing from
-            ``spot_map`` and fee tokens (default :data:`core.trading.hyperliquid.SPOT_ALIASES`).
+            ``spot_map`` and fee tokens (default :data:`pfterm.core.trading.hyperliquid.SPOT_ALIASES`).
         now_ms: end of the holding time of open positions for the APR (default: now).
         dust_usd: a spot remainder below this value (USD) counts as flat.
         hedge_marks: perp symbol → USD mark on the hedge venue, for the open perp legs there
             (default: ``marks``; the two venues' marks differ by the perp-against-perp basis).
-        book: replay only this book's accounts (:meth:`core.journal.Journal.books`); ``None``:
+        book: replay only this book's accounts (:meth:`pfterm.core.trading.journal.Journal.books`); ``None``:
             the whole journal as one (process-wide form).
 
     Raises:

@@ -20,7 +20,7 @@ Wire facts (``VENUES.md`` "Bybit v5"; Bybit v5 docs):
 
 Open interest sidedness (the trap): since 2026-06 Bybit's ``openInterest`` /
 ``openInterestValue`` count **both sides** (longs + shorts); the single-sided figures that
-:class:`~core.models.VenueFunding` wants are ``singleOpenInterest`` (base units) and
+:class:`~pfterm.core.market.models.VenueFunding` wants are ``singleOpenInterest`` (base units) and
 ``singleOpenInterestValue`` (USD). Payloads from before that change (e.g. the docs
 snapshots in the shared fixtures, 2023 and 2025) carry only ``openInterest``, which was then
 single-sided. A payload without ``singleOpenInterest`` is therefore ambiguous: it could be
@@ -42,13 +42,13 @@ from typing import Any
 
 import httpx
 
-from core.models import Liquidation, VenueFunding
-from core.venues.base import CrossVenueSink
-from core.venues.binance import default_to_symbol
-from core.venues.errors import VenueError
-from core.venues.public_rest import get_json
-from core.venues.reconnect import ReconnectPolicy
-from core.venues.wsbase import (
+from pfterm.core.market.models import Liquidation, VenueFunding
+from pfterm.core.venues.base import CrossVenueSink
+from pfterm.core.venues.binance.market import default_to_symbol
+from pfterm.core.venues.errors import VenueError
+from pfterm.core.venues.public_rest import get_json
+from pfterm.core.venues.reconnect import ReconnectPolicy
+from pfterm.core.venues.wsbase import (
     ToSymbol,
     VenueStream,
     WireError,
@@ -80,7 +80,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 VENUE = "bybit"
-"""Venue label used in :class:`~core.models.VenueFunding` and :class:`~core.models.Liquidation`."""
+"""Venue label used in :class:`~pfterm.core.market.models.VenueFunding` and :class:`~pfterm.core.market.models.Liquidation`."""
 
 BYBIT_REST_URL = "https://api.bybit.com"
 """Bybit v5 REST base URL."""
@@ -108,7 +108,7 @@ FUNDING_FIELDS = frozenset(
         "singleOpenInterestValue",
     }
 )
-"""Ticker fields that feed a :class:`~core.models.VenueFunding`; a delta touching none of
+"""Ticker fields that feed a :class:`~pfterm.core.market.models.VenueFunding`; a delta touching none of
 them produces no record."""
 
 _warned_interval: set[str] = set()

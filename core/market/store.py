@@ -1,6 +1,6 @@
 """Market-state store: the latest value per market plus bounded history.
 
-One :class:`MarketState` per market keeps the latest :class:`~core.models.AssetCtx`,
+One :class:`MarketState` per market keeps the latest :class:`~pfterm.core.market.models.AssetCtx`,
 the venue's predicted fundings, settled funding history and ring buffers of sampled
 (mark, open interest) used by plots and detectors. Every buffer is bounded
 (``deque(maxlen=…)``) so a console left running for weeks uses constant memory.
@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
-from core.funding import PremiumSampler, apr, basis_fraction, premium_sample
-from core.models import AssetCtx, FundingPoint, MarketInfo, PredictedFunding
-from core.signals import Quadrant, oi_quadrant
+from pfterm.core.market.funding import PremiumSampler, apr, basis_fraction, premium_sample
+from pfterm.core.market.models import AssetCtx, FundingPoint, MarketInfo, PredictedFunding
+from pfterm.core.market.signals import Quadrant, oi_quadrant
 
 
 @dataclass(slots=True, frozen=True)

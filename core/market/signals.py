@@ -19,8 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from core.funding import apr as _apr
-from core.models import Alert, AlertKind
+from pfterm.core.market.funding import apr as _apr
+from pfterm.core.market.models import Alert, AlertKind
 
 __all__ = [
     "CascadeDetector",
@@ -153,7 +153,7 @@ class CascadeSignal:
     liquidation_usd: float
 
     def to_alert(self, symbol: str) -> Alert:
-        """This signal as an :class:`~core.models.Alert` of kind ``CASCADE`` for ``symbol``.
+        """This signal as an :class:`~pfterm.core.market.models.Alert` of kind ``CASCADE`` for ``symbol``.
 
         The message is one line, e.g. ``"BTC liquidation cascade (longs liquidated): OI -4.0 %,
         price -3.0 %"``, followed by the liquidation volume when there is any. ``extra`` carries

@@ -1,6 +1,6 @@
 """The engine: one place where venue data becomes market state, signals and alerts.
 
-Adapters call the :class:`Engine` through the :class:`~core.venues.base.MarketDataSink`
+Adapters call the :class:`Engine` through the :class:`~pfterm.core.venues.base.MarketDataSink`
 methods. Consumers (the console, the headless harvester) read it two ways:
 
 * **state**, coalesced: :meth:`Engine.take_dirty` returns the set of markets that changed
@@ -19,8 +19,8 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from core.clock import VenueClock
-from core.models import (
+from pfterm.core.market.clock import VenueClock
+from pfterm.core.market.models import (
     Alert,
     AssetCtx,
     BookSnapshot,
@@ -31,9 +31,9 @@ from core.models import (
     PredictedFunding,
     Trade,
 )
-from core.funding import apr
-from core.signals import CascadeDetector, FundingAlerter
-from core.store import MarketState, MarketStore
+from pfterm.core.market.funding import apr
+from pfterm.core.market.signals import CascadeDetector, FundingAlerter
+from pfterm.core.market.store import MarketState, MarketStore
 
 log = logging.getLogger(__name__)
 

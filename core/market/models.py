@@ -275,7 +275,7 @@ class VenueFunding:
     """One market's funding and open interest on one venue, normalized (``DOMAIN.md`` §1).
 
     * ``venue``: ``"binance"``, ``"bybit"``, ``"okx"``, ``"dydx"``, ``"hyperliquid"``;
-    * ``symbol``: the joined symbol across venues (:mod:`core.symbols`, e.g. ``"BTC"``,
+    * ``symbol``: the joined symbol across venues (:mod:`pfterm.core.crossvenue.symbols`, e.g. ``"BTC"``,
       ``"kPEPE"``); ``native``: the venue's own (``"BTCUSDT"``, ``"BTC-USDT-SWAP"``, ``"BTC-USD"``);
     * ``rate``: the funding rate for the running interval, a fraction per ``interval_h`` hours
       (the venue's predicted/next rate; never rescaled);

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.funding import apr, next_settlement_ms
-from core.models import BookSnapshot, FundingPoint
-from core.signals import Quadrant
-from core.store import MarketState, Sample
+from pfterm.core.market.funding import apr, next_settlement_ms
+from pfterm.core.market.models import BookSnapshot, FundingPoint
+from pfterm.core.market.signals import Quadrant
+from pfterm.core.market.store import MarketState, Sample
 
 
 @dataclass(slots=True, frozen=True)

@@ -22,7 +22,7 @@ Wire facts (``VENUES.md`` "OKX v5"; https://www.okx.com/docs-v5/en/):
 Only USDT-margined SWAP instruments are joined (``BTC-USDT-SWAP`` → ``BTC``); coin-margined
 (``BTC-USD-SWAP``), USDC swaps and futures are skipped by the default symbol mapping.
 
-The connection lifecycle (reconnect, keepalive, status) is :class:`core.venues.wsbase.VenueStream`.
+The connection lifecycle (reconnect, keepalive, status) is :class:`pfterm.core.venues.wsbase.VenueStream`.
 """
 
 from __future__ import annotations
@@ -35,12 +35,12 @@ from typing import Any
 
 import httpx
 
-from core.models import Liquidation, VenueFunding
-from core.venues.base import CrossVenueSink
-from core.venues.errors import VenueError, one_line
-from core.venues.public_rest import get_json
-from core.venues.reconnect import ReconnectPolicy
-from core.venues.wsbase import ToSymbol, VenueStream, WireError, base_to_symbol, int_field, num, wall_ms
+from pfterm.core.market.models import Liquidation, VenueFunding
+from pfterm.core.venues.base import CrossVenueSink
+from pfterm.core.venues.errors import VenueError, one_line
+from pfterm.core.venues.public_rest import get_json
+from pfterm.core.venues.reconnect import ReconnectPolicy
+from pfterm.core.venues.wsbase import ToSymbol, VenueStream, WireError, base_to_symbol, int_field, num, wall_ms
 
 __all__ = [
     "OKX_REST_URL",
@@ -71,7 +71,7 @@ _HOUR_MS = 3_600_000.0
 _MAX_FRAME_BYTES = 8 * 1024 * 1024
 
 FrameError = WireError
-"""Kept name of :class:`core.venues.wsbase.WireError` (a payload did not validate)."""
+"""Kept name of :class:`pfterm.core.venues.wsbase.WireError` (a payload did not validate)."""
 
 
 class OkxFormatError(FrameError):
@@ -277,7 +277,7 @@ def parse_liquidation_orders(
 
 
 async def _get_json(client: httpx.AsyncClient, url: str, params: Mapping[str, str], what: str) -> Any:
-    """:func:`~core.venues.public_rest.get_json` plus OKX's in-body error ``code`` (≠ ``"0"``;
+    """:func:`~pfterm.core.venues.public_rest.get_json` plus OKX's in-body error ``code`` (≠ ``"0"``;
     ``50011`` = rate limited, retryable)."""
     body = await get_json(client, url, params, venue=VENUE, what=what)
     if isinstance(body, Mapping) and str(body.get("code", "0")) != "0":
@@ -374,7 +374,7 @@ class OkxStream(VenueStream):
 
         :param inst_ids: OKX instIds to follow (``"BTC-USDT-SWAP"`` …); those ``to_symbol``
             maps to ``None`` are not subscribed.
-        :param kwargs: further :class:`~core.venues.wsbase.VenueStream` options (timeouts,
+        :param kwargs: further :class:`~pfterm.core.venues.wsbase.VenueStream` options (timeouts,
             clocks, ``stale_after_s``: off by default, funding pushes come every 30–90 s).
         """
         super().__init__(

@@ -2,13 +2,13 @@
 
 Units (``DOMAIN.md`` preamble): rates are plain fractions carried with their interval in hours;
 APR a fraction per year (simple, 8760 h); USD amounts; times integer ms UTC. Venue keys are the
-lower-case names of :class:`core.models.VenueFunding` (``"hyperliquid"``, ``"binance"``, …);
-symbols are canonical (:mod:`core.symbols`).
+lower-case names of :class:`pfterm.core.market.models.VenueFunding` (``"hyperliquid"``, ``"binance"``, …);
+symbols are canonical (:mod:`pfterm.core.crossvenue.symbols`).
 
 * :func:`normalize` puts every venue's rate on one basis (per hour, per 8 h, or APR).
-* :class:`FundingMatrix` keeps the latest :class:`~core.models.VenueFunding` per (symbol, venue)
+* :class:`FundingMatrix` keeps the latest :class:`~pfterm.core.market.models.VenueFunding` per (symbol, venue)
   and builds :class:`MatrixRow` s with the best cross-venue :class:`Spread` per market.
-* :class:`LiquidationFeed` keeps recent :class:`~core.models.Liquidation` s, per-minute
+* :class:`LiquidationFeed` keeps recent :class:`~pfterm.core.market.models.Liquidation` s, per-minute
   long/short USD per market, window totals, and a liquidation-surge signal.
 
 Min viable spread (``DOMAIN.md`` §1, seed 001): ``(fee_A + fee_B) × 2 / expected_holding_periods``
@@ -27,8 +27,8 @@ from dataclasses import dataclass, replace
 from statistics import median
 from typing import Literal
 
-from core.funding import HOURS_PER_YEAR, convert_rate, countdown_ms, min_cross_venue_spread
-from core.models import Liquidation, VenueFunding
+from pfterm.core.market.funding import HOURS_PER_YEAR, convert_rate, countdown_ms, min_cross_venue_spread
+from pfterm.core.market.models import Liquidation, VenueFunding
 
 __all__ = [
     "BASIS_HOURS",
@@ -406,9 +406,9 @@ def detect_surge(
 class LiquidationFeed:
     """Recent liquidations, per-minute long/short USD per market, and a surge signal.
 
-    How it complements :class:`core.signals.CascadeDetector` (DOMAIN.md §5): the cascade
+    How it complements :class:`pfterm.core.market.signals.CascadeDetector` (DOMAIN.md §5): the cascade
     detector needs OI *and* price to move within one 30 s sample, and uses liquidation volume
-    only to relax its OI threshold (feed it each :class:`~core.models.Liquidation` through
+    only to relax its OI threshold (feed it each :class:`~pfterm.core.market.models.Liquidation` through
     ``add_liquidations(time_ms, usd)``). The surge signal here reads forced-close volume alone,
     summed across every venue that publishes it (Binance, Bybit, OKX, dYdX; canonical symbols),
     so it still fires when OI is slow or missing on the venue watched (Hyperliquid publishes no

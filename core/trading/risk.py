@@ -16,7 +16,7 @@ import enum
 import math
 from dataclasses import dataclass
 
-from core.models import OrderIntent, Position
+from pfterm.core.market.models import OrderIntent, Position
 
 __all__ = [
     "Refusal",

@@ -1,9 +1,9 @@
 """Trading action planning: delta, hedges and rebalancing (pure; produces intents, sends nothing).
 
 Every order here is Hyperliquid-shaped (``VENUES.md``): no market orders, so hedges are
-aggressive IOC limits at mid ± slippage (:func:`~core.venues.hyperliquid.orders.market_price`).
+aggressive IOC limits at mid ± slippage (:func:`~pfterm.core.venues.hyperliquid.orders.market_price`).
 Delta and rebalancing follow ``DOMAIN.md`` §3. The kill switch's plan is
-:func:`core.trading.kill.plan_kill`.
+:func:`pfterm.core.trading.kill.plan_kill`.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from core.models import MarketInfo, OrderIntent, Position, SpotBalance
-from core.trading.hyperliquid import HL_TAKER_FEE
-from core.venues.hyperliquid.orders import Cloid, market_price, round_size
+from pfterm.core.market.models import MarketInfo, OrderIntent, Position, SpotBalance
+from pfterm.core.trading.hyperliquid import HL_TAKER_FEE
+from pfterm.core.venues.hyperliquid.orders import Cloid, market_price, round_size
 
 __all__ = [
     "DEFAULT_REBALANCE_THRESHOLD",

@@ -1,0 +1,8 @@
+"""Runtime wiring: configuration and the sessions the console and the headless commands run.
+
+* :mod:`.config` — the TOML configuration, validated, overridden by command-line flags;
+* :mod:`.session` — venue choice, embedded simulator, feed, engine, desk and harvester of one
+  session; the headless ``kill``, ``resume`` and ``harvest`` commands.
+
+May import every other core package; nothing in core imports it except :mod:`pfterm.core.harvest.lockstep`.
+"""

@@ -1,0 +1,2 @@
+"""dYdX v4 indexer, read-only (:mod:`.market`). Wire facts: https://docs.dydx.exchange/
+"""
