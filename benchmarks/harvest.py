@@ -50,7 +50,9 @@ def main() -> None:
             first = first or report
     assert first is not None
     t = first["pnl"]["total"]
-    print(f"{a.duration} seed {a.seed}: median {statistics.median(walls):.1f} s, max {max(walls):.1f} s over {a.runs} runs")
+    print(
+        f"{a.duration} seed {a.seed}: median {statistics.median(walls):.1f} s, max {max(walls):.1f} s over {a.runs} runs"
+    )
     print(f"funding {t['funding_pnl']:+,.2f}  fees {-t['fees']:+,.2f}  net {t['net']:+,.2f} USD, "
           f"{t['positions']} positions ({t['closed']} closed)")  # fmt: skip
 

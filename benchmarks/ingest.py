@@ -88,7 +88,9 @@ def main() -> None:
     ap.add_argument("--sdk-python", help="a Python interpreter with hyperliquid-python-sdk installed")
     a = ap.parse_args()
     data = frames()
-    print(f"frames: {len(data)} activeAssetCtx frames from the real snapshot, {sum(map(len, data)) / len(data):.0f} B avg")
+    print(
+        f"frames: {len(data)} activeAssetCtx frames from the real snapshot, {sum(map(len, data)) / len(data):.0f} B avg"
+    )
     print(f"pfterm  decode+validate+normalize+store: {measure_pfterm(data):.2f} us/frame")
     if a.sdk_python:
         print(f"official SDK json.loads+dispatch only:   {measure_sdk(a.sdk_python, data):.2f} us/frame")

@@ -46,22 +46,26 @@ import tempfile
 import time
 from pathlib import Path
 
-from pfterm.core.trading.credentials import TradingAccess
-from pfterm.core.trading.journal import AccountRef, Journal
 from pfterm.core.market.models import OrderIntent
-from pfterm.core.trading.portfolio import TicketRequest
-from pfterm.core.trading.risk import RiskLimits
 from pfterm.core.trading.binance import BinanceClient
+from pfterm.core.trading.credentials import TradingAccess
 from pfterm.core.trading.desk import Desk, DeskSettings
 from pfterm.core.trading.hyperliquid import HyperliquidClient
+from pfterm.core.trading.journal import AccountRef, Journal
 from pfterm.core.trading.kill import plan_kill
 from pfterm.core.trading.orders import OrderManager
+from pfterm.core.trading.portfolio import TicketRequest
+from pfterm.core.trading.risk import RiskLimits
 from pfterm.core.venues.hyperliquid.exchange import HyperliquidExchange
 from pfterm.core.venues.hyperliquid.orders import Cloid
 from pfterm.core.venues.hyperliquid.signing import Signer
 
 LIMITS = RiskLimits(
-    max_leverage=50, max_order_notional_usd=1e9, max_position_notional_usd=1e9, max_market_share=1.0, max_venue_share=1.0
+    max_leverage=50,
+    max_order_notional_usd=1e9,
+    max_position_notional_usd=1e9,
+    max_market_share=1.0,
+    max_venue_share=1.0,
 )
 
 
@@ -128,7 +132,9 @@ async def _binance_leg(url: str, desk: Desk) -> OrderManager:
     from pfterm.core.venues.binance.futures import BinanceCredentials, BinanceFuturesClient
 
     rest = BinanceFuturesClient(url, BinanceCredentials(*BINANCE_KEY))
-    om = OrderManager(BinanceClient(rest, AccountRef.binance("url:benchmark", BINANCE_KEY[0]), max_leverage=20), desk.journal)
+    om = OrderManager(
+        BinanceClient(rest, AccountRef.binance("url:benchmark", BINANCE_KEY[0]), max_leverage=20), desk.journal
+    )
     desk.attach(om)
     assert await desk.start_venue(om), om.error
     return om

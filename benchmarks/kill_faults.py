@@ -150,9 +150,7 @@ class CaseResult:
         + 1 s when permanent), ``faults_injected``, ``requests``."""
         ts = self.trials
         secs = [t.seconds for t in ts]
-        others = Counter(
-            "killed" if t.exit_code is None else str(t.exit_code) for t in ts if t.exit_code not in (0, 1)
-        )
+        others = Counter("killed" if t.exit_code is None else str(t.exit_code) for t in ts if t.exit_code not in (0, 1))
         return {
             "case": self.case.name,
             "faults": list(self.case.faults),

@@ -29,7 +29,9 @@ def main() -> None:
         t0 = time.perf_counter()
         subprocess.run(cmd, capture_output=True, check=True)
         times.append(time.perf_counter() - t0)
-    print(f"{' '.join(cmd[-2:]) if exe else 'python -m pfterm.tui.cli --help'}: median {statistics.median(times):.3f} s, max {max(times):.3f} s over {a.runs} runs")
+    print(
+        f"{' '.join(cmd[-2:]) if exe else 'python -m pfterm.tui.cli --help'}: median {statistics.median(times):.3f} s, max {max(times):.3f} s over {a.runs} runs"
+    )
 
 
 if __name__ == "__main__":

@@ -40,7 +40,9 @@ async def capture(size: tuple[int, int], seconds: float, speed: float, seed: int
         desk = app.desk
         if size[0] >= 120 and desk is not None and desk.account is not None:
             book = [("BTC", True, 4_000), ("ETH", False, 3_000), ("SOL", True, 2_500), ("HYPE", False, 2_000)]
-            intents = [desk.quote(TicketRequest(s, b, usd, True, None, "Ioc", False, "market")).intent for s, b, usd in book]
+            intents = [
+                desk.quote(TicketRequest(s, b, usd, True, None, "Ioc", False, "market")).intent for s, b, usd in book
+            ]
             for sym, _b, _usd in book[:3]:
                 px = (desk.mark(sym) or 0) * 0.93
                 intents.append(desk.quote(TicketRequest(sym, True, 500, True, px, "Gtc", False, "limit")).intent)

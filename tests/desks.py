@@ -8,16 +8,16 @@ from collections.abc import Callable
 
 import httpx
 
-from pfterm.core.trading.credentials import TradingAccess
-from pfterm.core.trading.journal import AccountRef, Journal
 from pfterm.core.trading.binance import BinanceClient
+from pfterm.core.trading.credentials import TradingAccess
 from pfterm.core.trading.desk import Desk, DeskSettings
 from pfterm.core.trading.hyperliquid import HyperliquidClient
+from pfterm.core.trading.journal import AccountRef, Journal
 from pfterm.core.trading.orders import OrderManager
 from pfterm.core.trading.venue import AccountSnapshot, Capabilities, VenueAccount
 from pfterm.core.venues.binance.futures import BinanceCredentials, BinanceFuturesClient
-from pfterm.core.venues.hyperliquid.exchange import HyperliquidExchange
 from pfterm.core.venues.errors import VenueError
+from pfterm.core.venues.hyperliquid.exchange import HyperliquidExchange
 from pfterm.core.venues.hyperliquid.signing import Signer
 
 NETWORK = "sim:test"
@@ -57,7 +57,9 @@ def desk_on(
 ) -> Desk:
     """A desk for ``signer``'s account at ``url`` (journal ``journal``, the simulator's clock
     ``clock`` for a lockstep run)."""
-    om = hyperliquid_manager(url, signer, journal, network=network, transport=transport, clock=clock, timeout_s=timeout_s)
+    om = hyperliquid_manager(
+        url, signer, journal, network=network, transport=transport, clock=clock, timeout_s=timeout_s
+    )
     access = TradingAccess(signer, signer.address, "sim", None, "test")
     kw: dict = {}
     if clock is not None:
@@ -117,7 +119,9 @@ class FixedVenue:
         return refuse
 
 
-def fixed_manager(venue: str, ref: AccountRef, account: VenueAccount, orders: tuple = (), *, read_ms: int = 0) -> OrderManager:
+def fixed_manager(
+    venue: str, ref: AccountRef, account: VenueAccount, orders: tuple = (), *, read_ms: int = 0
+) -> OrderManager:
     """An order manager over :class:`FixedVenue` holding ``account`` and ``orders``."""
     om = OrderManager(FixedVenue(venue, ref), None)  # type: ignore[arg-type]
     om.snapshot = AccountSnapshot(account, tuple(orders), read_ms)

@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 
 from pfterm.core.market.clock import VenueClock
-from pfterm.core.runtime.config import Settings
 from pfterm.core.market.engine import Engine
+from pfterm.core.runtime.config import Settings
 from pfterm.core.runtime.session import Endpoint, build_engine
 from pfterm.core.sim.market import MarketModel
 from pfterm.core.sim.snapshot import load_snapshot

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from pfterm.core.market.models import MarketInfo, OpenOrder, Position, SpotBalance
 from pfterm.core.trading.hedging import (
     HedgePreview,
     asset_delta,
@@ -16,7 +17,6 @@ from pfterm.core.trading.hedging import (
     plan_hedge,
     plan_rebalance,
 )
-from pfterm.core.market.models import MarketInfo, OpenOrder, Position, SpotBalance
 from pfterm.core.venues.hyperliquid.orders import market_price, round_size
 
 SYMBOLS = ["BTC", "ETH", "SOL", "kPEPE"]
@@ -96,7 +96,7 @@ def test_hedge_properties(spot: float, perp: float, mid: float, sz_decimals: int
     market = MarketInfo("hyperliquid", "X", 3, sz_decimals, 10)
     positions = [Position("X", perp, mid, mid, None, 1, 1, 0)]
     balances = [SpotBalance("X", spot)]
-    step_usd = 10.0 ** -sz_decimals * mid
+    step_usd = 10.0**-sz_decimals * mid
     delta = asset_delta("X", positions, balances, {}, {"X": mid})
     try:
         market_price(mid, delta < 0, 0.05, sz_decimals=sz_decimals)

@@ -61,8 +61,9 @@ def fixture(name: str) -> Any:
     return json.loads((FIX / name).read_text())
 
 
-def rules(step: str = "0.001", tick: str = "0.10", min_qty: str = "0.001", max_qty: str = "1000",
-          min_notional: str = "100") -> SymbolRules:
+def rules(
+    step: str = "0.001", tick: str = "0.10", min_qty: str = "0.001", max_qty: str = "1000", min_notional: str = "100"
+) -> SymbolRules:
     return SymbolRules("BTCUSDT", "BTC", float(tick), float(step), float(min_qty), float(max_qty), float(min_notional))
 
 
@@ -72,8 +73,13 @@ EXCHANGE_INFO: dict[str, Any] = {
     "serverTime": 1_700_000_000_000,
     "symbols": [
         {
-            "symbol": "BTCUSDT", "pair": "BTCUSDT", "contractType": "PERPETUAL", "status": "TRADING",
-            "baseAsset": "BTC", "quoteAsset": "USDT", "marginAsset": "USDT",
+            "symbol": "BTCUSDT",
+            "pair": "BTCUSDT",
+            "contractType": "PERPETUAL",
+            "status": "TRADING",
+            "baseAsset": "BTC",
+            "quoteAsset": "USDT",
+            "marginAsset": "USDT",
             "filters": [
                 {"filterType": "PRICE_FILTER", "minPrice": "556.80", "maxPrice": "4529764", "tickSize": "0.10"},
                 {"filterType": "LOT_SIZE", "stepSize": "0.001", "maxQty": "1000", "minQty": "0.001"},
@@ -84,8 +90,13 @@ EXCHANGE_INFO: dict[str, Any] = {
             ],
         },
         {
-            "symbol": "ETHUSDT", "pair": "ETHUSDT", "contractType": "PERPETUAL", "status": "TRADING",
-            "baseAsset": "ETH", "quoteAsset": "USDT", "marginAsset": "USDT",
+            "symbol": "ETHUSDT",
+            "pair": "ETHUSDT",
+            "contractType": "PERPETUAL",
+            "status": "TRADING",
+            "baseAsset": "ETH",
+            "quoteAsset": "USDT",
+            "marginAsset": "USDT",
             "filters": [
                 {"filterType": "PRICE_FILTER", "minPrice": "39.86", "maxPrice": "306177", "tickSize": "0.01"},
                 {"filterType": "LOT_SIZE", "stepSize": "0.001", "maxQty": "10000", "minQty": "0.001"},
@@ -93,12 +104,24 @@ EXCHANGE_INFO: dict[str, Any] = {
             ],
         },
         {
-            "symbol": "BTCUSDT_250926", "pair": "BTCUSDT", "contractType": "CURRENT_QUARTER", "status": "TRADING",
-            "baseAsset": "BTC", "quoteAsset": "USDT", "marginAsset": "USDT", "filters": [],
+            "symbol": "BTCUSDT_250926",
+            "pair": "BTCUSDT",
+            "contractType": "CURRENT_QUARTER",
+            "status": "TRADING",
+            "baseAsset": "BTC",
+            "quoteAsset": "USDT",
+            "marginAsset": "USDT",
+            "filters": [],
         },
         {
-            "symbol": "OLDUSDT", "pair": "OLDUSDT", "contractType": "PERPETUAL", "status": "SETTLING",
-            "baseAsset": "OLD", "quoteAsset": "USDT", "marginAsset": "USDT", "filters": [],
+            "symbol": "OLDUSDT",
+            "pair": "OLDUSDT",
+            "contractType": "PERPETUAL",
+            "status": "SETTLING",
+            "baseAsset": "OLD",
+            "quoteAsset": "USDT",
+            "marginAsset": "USDT",
+            "filters": [],
         },
     ],
 }
@@ -107,11 +130,27 @@ EXCHANGE_INFO: dict[str, Any] = {
 def order_obj(**over: Any) -> dict[str, Any]:
     """SYNTHETIC order object in the documented shape (live types: numbers for ids and times)."""
     obj: dict[str, Any] = {
-        "orderId": 4611875134427365377, "symbol": "BTCUSDT", "status": "NEW", "clientOrderId": "pf-1",
-        "price": "60000.10", "avgPrice": "0.00", "origQty": "0.010", "executedQty": "0", "cumQty": "0",
-        "cumQuote": "0", "timeInForce": "GTX", "type": "LIMIT", "reduceOnly": False, "closePosition": False,
-        "side": "BUY", "positionSide": "BOTH", "stopPrice": "0", "workingType": "CONTRACT_PRICE",
-        "priceProtect": False, "origType": "LIMIT", "updateTime": 1_700_000_000_456,
+        "orderId": 4611875134427365377,
+        "symbol": "BTCUSDT",
+        "status": "NEW",
+        "clientOrderId": "pf-1",
+        "price": "60000.10",
+        "avgPrice": "0.00",
+        "origQty": "0.010",
+        "executedQty": "0",
+        "cumQty": "0",
+        "cumQuote": "0",
+        "timeInForce": "GTX",
+        "type": "LIMIT",
+        "reduceOnly": False,
+        "closePosition": False,
+        "side": "BUY",
+        "positionSide": "BOTH",
+        "stopPrice": "0",
+        "workingType": "CONTRACT_PRICE",
+        "priceProtect": False,
+        "origType": "LIMIT",
+        "updateTime": 1_700_000_000_456,
     }
     obj.update(over)
     return obj
@@ -122,8 +161,7 @@ def order_obj(**over: Any) -> dict[str, Any]:
 
 def test_sign_matches_the_docs_example() -> None:
     query = (
-        "symbol=LTCBTC&side=BUY&type=LIMIT&timeInForce=GTC&quantity=1&price=0.1"
-        "&recvWindow=5000&timestamp=1499827319559"
+        "symbol=LTCBTC&side=BUY&type=LIMIT&timeInForce=GTC&quantity=1&price=0.1&recvWindow=5000&timestamp=1499827319559"
     )
     assert sign(query, DOCS_SECRET) == "c8db56825ae71d6d79447849e617115f4a920fa2acdcab2b053c4b2838bd6b71"
     assert sign(query + "0", DOCS_SECRET) != sign(query, DOCS_SECRET)
@@ -149,7 +187,12 @@ def test_credentials_repr_hides_the_secret_and_most_of_the_key() -> None:
     [
         (
             "ccxt_fetchPositions_1.json",
-            67502.68519858, 0.51106678, 64846.98753790, 607.52416678, 7.59405208, 2.43009666,
+            67502.68519858,
+            0.51106678,
+            64846.98753790,
+            607.52416678,
+            7.59405208,
+            2.43009666,
         ),
         ("ccxt_fetchPositions_2.json", 67582.2, 1.2267, 64846.78939917, 608.2398, 7.60299749, 2.4329592),
     ],
@@ -220,14 +263,36 @@ def test_parse_account_positions_keep_nonzero_without_mark() -> None:
     body = fixture("ccxt_fetchBalance_1.json")
     # SYNTHETIC v2 account position entries (documented shape: no markPrice, no liquidationPrice).
     body["positions"] = [
-        {"symbol": "BTCUSDT", "initialMargin": "7.6", "maintMargin": "2.43", "unrealizedProfit": "1.2267",
-         "positionInitialMargin": "7.6", "openOrderInitialMargin": "0", "leverage": "80", "isolated": False,
-         "entryPrice": "67445.9", "maxNotional": "250000", "positionSide": "BOTH", "positionAmt": "0.009",
-         "updateTime": 1722161166529},
-        {"symbol": "ETHUSDT", "initialMargin": "0", "maintMargin": "0", "unrealizedProfit": "0.00000000",
-         "positionInitialMargin": "0", "openOrderInitialMargin": "0", "leverage": "20", "isolated": False,
-         "entryPrice": "0.0", "maxNotional": "250000", "positionSide": "BOTH", "positionAmt": "0.000",
-         "updateTime": 0},
+        {
+            "symbol": "BTCUSDT",
+            "initialMargin": "7.6",
+            "maintMargin": "2.43",
+            "unrealizedProfit": "1.2267",
+            "positionInitialMargin": "7.6",
+            "openOrderInitialMargin": "0",
+            "leverage": "80",
+            "isolated": False,
+            "entryPrice": "67445.9",
+            "maxNotional": "250000",
+            "positionSide": "BOTH",
+            "positionAmt": "0.009",
+            "updateTime": 1722161166529,
+        },
+        {
+            "symbol": "ETHUSDT",
+            "initialMargin": "0",
+            "maintMargin": "0",
+            "unrealizedProfit": "0.00000000",
+            "positionInitialMargin": "0",
+            "openOrderInitialMargin": "0",
+            "leverage": "20",
+            "isolated": False,
+            "entryPrice": "0.0",
+            "maxNotional": "250000",
+            "positionSide": "BOTH",
+            "positionAmt": "0.000",
+            "updateTime": 0,
+        },
     ]
     (pos,) = parse_account(body).positions
     assert (pos.symbol, pos.size, pos.entry_px, pos.unrealized_pnl) == ("BTCUSDT", 0.009, 67445.9, 1.2267)
@@ -249,8 +314,14 @@ def test_parse_income_fixture_and_live_types() -> None:
     assert row.tran_id == 8082457372019390060
     assert row.trade_id is None
     assert row.info == "FUNDING_FEE"
-    live = {**fixture("ccxt_fetchFundingHistory_1.json")[0], "time": 1707465600000, "tranId": 8082457372019390060,
-            "symbol": "", "incomeType": "TRANSFER", "tradeId": "12345"}
+    live = {
+        **fixture("ccxt_fetchFundingHistory_1.json")[0],
+        "time": 1707465600000,
+        "tranId": 8082457372019390060,
+        "symbol": "",
+        "incomeType": "TRANSFER",
+        "tradeId": "12345",
+    }
     (row,) = parse_income([live])
     assert (row.symbol, row.tran_id, row.trade_id, row.time_ms) == (None, 8082457372019390060, "12345", 1707465600000)
     with pytest.raises(ValueError, match="tranId"):
@@ -259,11 +330,27 @@ def test_parse_income_fixture_and_live_types() -> None:
 
 def test_parse_user_trades() -> None:
     # SYNTHETIC item, documented shape.
-    item = {"buyer": False, "commission": "0.07819010", "commissionAsset": "USDT", "id": 698759, "maker": False,
-            "orderId": 25851813, "price": "7819.01", "qty": "0.002", "quoteQty": "15.63802",
-            "realizedPnl": "-0.91539999", "side": "SELL", "positionSide": "BOTH", "symbol": "BTCUSDT",
-            "time": 1569514978020}
-    (t,) = parse_user_trades([item, ])
+    item = {
+        "buyer": False,
+        "commission": "0.07819010",
+        "commissionAsset": "USDT",
+        "id": 698759,
+        "maker": False,
+        "orderId": 25851813,
+        "price": "7819.01",
+        "qty": "0.002",
+        "quoteQty": "15.63802",
+        "realizedPnl": "-0.91539999",
+        "side": "SELL",
+        "positionSide": "BOTH",
+        "symbol": "BTCUSDT",
+        "time": 1569514978020,
+    }
+    (t,) = parse_user_trades(
+        [
+            item,
+        ]
+    )
     assert (t.id, t.order_id, t.symbol, t.side) == (698759, 25851813, "BTCUSDT", "SELL")
     assert (t.price, t.qty, t.quote_qty, t.realized_pnl) == (7819.01, 0.002, 15.63802, -0.91539999)
     assert (t.commission, t.commission_asset, t.time_ms, t.maker) == (0.0781901, "USDT", 1569514978020, False)
@@ -276,13 +363,32 @@ def test_parse_user_trades() -> None:
 def test_parse_order_fields_and_states() -> None:
     order = parse_order(order_obj())
     assert order == BinanceOrder(
-        order_id=4611875134427365377, client_order_id="pf-1", symbol="BTCUSDT", side="BUY", type="LIMIT",
-        time_in_force="GTX", status="NEW", price=60000.1, avg_price=0.0, orig_qty=0.01, executed_qty=0.0,
-        reduce_only=False, update_ms=1_700_000_000_456, cum_quote=0.0,
+        order_id=4611875134427365377,
+        client_order_id="pf-1",
+        symbol="BTCUSDT",
+        side="BUY",
+        type="LIMIT",
+        time_in_force="GTX",
+        status="NEW",
+        price=60000.1,
+        avg_price=0.0,
+        orig_qty=0.01,
+        executed_qty=0.0,
+        reduce_only=False,
+        update_ms=1_700_000_000_456,
+        cum_quote=0.0,
     )
     assert order.is_open and not order.filled
-    done = parse_order(order_obj(status="FILLED", executedQty="0.010", avgPrice="60000.1", reduceOnly="true",
-                                 orderId="4611875134427365377", updateTime="1700000000999"))
+    done = parse_order(
+        order_obj(
+            status="FILLED",
+            executedQty="0.010",
+            avgPrice="60000.1",
+            reduceOnly="true",
+            orderId="4611875134427365377",
+            updateTime="1700000000999",
+        )
+    )
     assert not done.is_open and done.filled and done.reduce_only
     assert (done.order_id, done.update_ms, done.avg_price) == (4611875134427365377, 1700000000999, 60000.1)
     # Cancel answers have no avgPrice; openOrders items may carry only ``time``.
@@ -397,15 +503,25 @@ def test_order_request_params_round_passively() -> None:
     r = rules()
     buy = OrderRequest("BTCUSDT", "BUY", 0.0105, 60000.19, time_in_force="GTX", client_order_id="pf-buy.1:a/b_c")
     assert buy.to_params(r) == {
-        "symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "quantity": "0.01", "price": "60000.1",
-        "timeInForce": "GTX", "newClientOrderId": "pf-buy.1:a/b_c", "newOrderRespType": "RESULT",
+        "symbol": "BTCUSDT",
+        "side": "BUY",
+        "type": "LIMIT",
+        "quantity": "0.01",
+        "price": "60000.1",
+        "timeInForce": "GTX",
+        "newClientOrderId": "pf-buy.1:a/b_c",
+        "newOrderRespType": "RESULT",
     }
     sell = OrderRequest("BTCUSDT", "SELL", 0.002, 60000.11, reduce_only=True)
     params = sell.to_params(r)
     assert params["price"] == "60000.2" and params["reduceOnly"] == "true" and "newClientOrderId" not in params
     market = OrderRequest("BTCUSDT", "SELL", 0.5, type="MARKET")
     assert market.to_params(r) == {
-        "symbol": "BTCUSDT", "side": "SELL", "type": "MARKET", "quantity": "0.5", "newOrderRespType": "RESULT",
+        "symbol": "BTCUSDT",
+        "side": "SELL",
+        "type": "MARKET",
+        "quantity": "0.5",
+        "newOrderRespType": "RESULT",
     }
 
 
@@ -505,8 +621,9 @@ async def client(venue: Venue) -> Any:
 
 async def test_place_sends_a_signed_query(client: BinanceFuturesClient, venue: Venue) -> None:
     venue.routes[("POST", "/fapi/v1/order")] = lambda _r: (200, order_obj())
-    order = await client.place(OrderRequest("BTCUSDT", "BUY", 0.0105, 60000.19, time_in_force="GTX",
-                                            client_order_id="pf-1"))
+    order = await client.place(
+        OrderRequest("BTCUSDT", "BUY", 0.0105, 60000.19, time_in_force="GTX", client_order_id="pf-1")
+    )
     assert order.order_id == 4611875134427365377 and order.is_open
     (request,) = venue.signed("/fapi/v1/order")
     assert request.method == "POST"
@@ -564,9 +681,12 @@ async def test_batch_splits_into_chunks_and_keeps_input_order(client: BinanceFut
         return 200, answer
 
     venue.routes[("POST", "/fapi/v1/batchOrders")] = batch
-    reqs = [OrderRequest("BTCUSDT", "BUY", round(0.01 + i * 0.001, 3), 60000.0, time_in_force="GTX",
-                         client_order_id=f"c-{i}")
-            for i in range(12)]
+    reqs = [
+        OrderRequest(
+            "BTCUSDT", "BUY", round(0.01 + i * 0.001, 3), 60000.0, time_in_force="GTX", client_order_id=f"c-{i}"
+        )
+        for i in range(12)
+    ]
     results = await client.place_batch(reqs)
     assert sorted(seen_sizes) == [2, 5, 5]
     assert len(results) == 12
@@ -620,8 +740,9 @@ async def test_batch_short_answer_is_in_doubt(client: BinanceFuturesClient, venu
 
 
 async def test_get_503_is_retried_then_succeeds(client: BinanceFuturesClient, venue: Venue) -> None:
-    answers = iter([(503, b"Service Unavailable"), (503, {"code": -1001, "msg": "Internal error"}),
-                    (200, [order_obj()])])
+    answers = iter(
+        [(503, b"Service Unavailable"), (503, {"code": -1001, "msg": "Internal error"}), (200, [order_obj()])]
+    )
     venue.routes[("GET", "/fapi/v1/openOrders")] = lambda _r: next(answers)
     orders = await client.open_orders("BTCUSDT")
     assert [o.client_order_id for o in orders] == ["pf-1"]
@@ -680,7 +801,9 @@ async def test_cancel_and_cancel_all(client: BinanceFuturesClient, venue: Venue)
     del cancelled["avgPrice"]
     venue.routes[("DELETE", "/fapi/v1/order")] = lambda _r: (200, cancelled)
     venue.routes[("DELETE", "/fapi/v1/allOpenOrders")] = lambda _r: (
-        200, {"code": 200, "msg": "The operation of cancel all open order is done."})
+        200,
+        {"code": 200, "msg": "The operation of cancel all open order is done."},
+    )
     order = await client.cancel("BTCUSDT", order_id=4611875134427365377)
     assert order.status == "CANCELED" and not order.is_open
     assert params_of(venue.signed("/fapi/v1/order")[0])["orderId"] == "4611875134427365377"
@@ -702,9 +825,13 @@ async def test_account_positions_income_trades_leverage_countdown(client: Binanc
     venue.routes[("GET", "/fapi/v1/income")] = lambda _r: (200, fixture("ccxt_fetchFundingHistory_1.json"))
     venue.routes[("GET", "/fapi/v1/userTrades")] = lambda _r: (200, [])
     venue.routes[("POST", "/fapi/v1/leverage")] = lambda _r: (
-        200, {"leverage": 3, "maxNotionalValue": "1000000", "symbol": "BTCUSDT"})
+        200,
+        {"leverage": 3, "maxNotionalValue": "1000000", "symbol": "BTCUSDT"},
+    )
     venue.routes[("POST", "/fapi/v1/countdownCancelAll")] = lambda _r: (
-        200, {"symbol": "BTCUSDT", "countdownTime": "60000"})
+        200,
+        {"symbol": "BTCUSDT", "countdownTime": "60000"},
+    )
     assert (await client.account()).wallet_balance == 31.022612
     (pos,) = await client.positions("BTCUSDT")
     assert pos.mark_px == 67502.68519858
@@ -715,7 +842,11 @@ async def test_account_positions_income_trades_leverage_countdown(client: Binanc
     assert await client.countdown_cancel_all("BTCUSDT", 60_000) is None
     income_params = params_of(venue.signed("/fapi/v1/income")[0])
     assert {k: income_params[k] for k in ("incomeType", "startTime", "endTime", "limit")} == {
-        "incomeType": "FUNDING_FEE", "startTime": "1", "endTime": "2", "limit": "100"}
+        "incomeType": "FUNDING_FEE",
+        "startTime": "1",
+        "endTime": "2",
+        "limit": "100",
+    }
     trade_params = params_of(venue.signed("/fapi/v1/userTrades")[0])
     assert (trade_params["symbol"], trade_params["fromId"], trade_params["limit"]) == ("BTCUSDT", "5", "10")
     assert params_of(venue.signed("/fapi/v1/leverage")[0])["leverage"] == "3"

@@ -20,17 +20,22 @@ from typing import Any
 import pytest
 
 import pfterm.core.trading.binance as bn
-from pfterm.core.trading.journal import AccountRef, Journal
 from pfterm.core.market.models import OrderIntent
-from pfterm.core.trading.portfolio import KillPhase, TicketRequest
-from pfterm.core.trading.risk import RiskLimits, TradingState
 from pfterm.core.sim.market import HOUR_MS, MarketModel
 from pfterm.core.sim.server import SimulatorServer
 from pfterm.core.sim.snapshot import load_snapshot
 from pfterm.core.trading.binance import BinanceClient, ServerClock
 from pfterm.core.trading.desk import Desk, DeskSettings
+from pfterm.core.trading.journal import AccountRef, Journal
 from pfterm.core.trading.orders import OrderManager
-from pfterm.core.venues.binance.futures import BinanceCredentials, BinanceError, BinanceFuturesClient, BinanceUnavailable
+from pfterm.core.trading.portfolio import KillPhase, TicketRequest
+from pfterm.core.trading.risk import RiskLimits, TradingState
+from pfterm.core.venues.binance.futures import (
+    BinanceCredentials,
+    BinanceError,
+    BinanceFuturesClient,
+    BinanceUnavailable,
+)
 from pfterm.core.venues.hyperliquid.orders import Cloid
 from pfterm.core.venues.hyperliquid.signing import Signer
 from tests.desks import NETWORK, binance_manager, desk_on

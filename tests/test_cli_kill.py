@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from pfterm.core.trading.journal import Journal
-from tests.simproc import pfterm_sim
 from pfterm.tui.cli import main
+from tests.simproc import pfterm_sim
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -29,9 +29,9 @@ def sim_url() -> Iterator[str]:
 
 def _open_book(url: str, key: str, journal: Path) -> None:
     from pfterm.core.trading.credentials import trading_access
+    from pfterm.core.trading.desk import DeskSettings
     from pfterm.core.trading.portfolio import TicketRequest
     from pfterm.core.trading.risk import RiskLimits
-    from pfterm.core.trading.desk import DeskSettings
     from tests.desks import desk_on
 
     async def go() -> None:
@@ -42,7 +42,9 @@ def _open_book(url: str, key: str, journal: Path) -> None:
             await d.start()
             intents = []
             for sym in ("BTC", "ETH", "SOL", "HYPE"):
-                intents.append(d.quote(TicketRequest(sym, sym != "SOL", 1_500, True, None, "Ioc", False, "market")).intent)
+                intents.append(
+                    d.quote(TicketRequest(sym, sym != "SOL", 1_500, True, None, "Ioc", False, "market")).intent
+                )
                 limit = d.mark(sym) * 0.85
                 intents.append(d.quote(TicketRequest(sym, True, 300, True, limit, "Gtc", False, "limit")).intent)
             outs = await d.submit(intents)
@@ -78,7 +80,9 @@ def test_pfterm_kill_flattens_and_exits_0(sim_url: str, tmp_path: Path) -> None:
     assert again.returncode == 0 and "0 order(s) cancelled" in again.stdout
 
 
-def test_pfterm_kill_refusals(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_pfterm_kill_refusals(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("PFTERM_HL_PRIVATE_KEY", raising=False)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
     assert main(["kill"]) == 2
@@ -112,9 +116,15 @@ def test_pfterm_kill_flattens_the_binance_leg_too(tmp_path: Path) -> None:
                 if action == "open":
                     rules = await c.exchange_info()
                     for native, side in (("BTCUSDT", "BUY"), ("ETHUSDT", "SELL")):
-                        px = float((await c.http.get(f"{url}/fapi/v1/premiumIndex", params={"symbol": native})).json()["markPrice"])
+                        px = float(
+                            (await c.http.get(f"{url}/fapi/v1/premiumIndex", params={"symbol": native})).json()[
+                                "markPrice"
+                            ]
+                        )
                         qty = 2_000 / px
-                        await c.place(OrderRequest(native, side, qty, px * (1.02 if side == "BUY" else 0.98), "LIMIT", "IOC"))
+                        await c.place(
+                            OrderRequest(native, side, qty, px * (1.02 if side == "BUY" else 0.98), "LIMIT", "IOC")
+                        )
                     await c.place(OrderRequest("BTCUSDT", "BUY", 0.01, 1_000.0, "LIMIT", "GTC"))
                     assert rules
                 return await c.positions(), await c.open_orders()

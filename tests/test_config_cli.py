@@ -78,7 +78,9 @@ def test_cli_missing_explicit_config(tmp_path: Path, capsys: pytest.CaptureFixtu
 
 
 def test_cli_unknown_flag_one_line_exit_2() -> None:
-    r = subprocess.run([sys.executable, "-m", "pfterm.tui.cli", "--frobnicate"], cwd=REPO, capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "pfterm.tui.cli", "--frobnicate"], cwd=REPO, capture_output=True, text=True
+    )
     assert r.returncode == 2
     assert r.stderr.strip().count("\n") == 0 and "--frobnicate" in r.stderr
 
@@ -161,8 +163,8 @@ def test_free_typable_keys_are_accepted(key: str) -> None:
 
 
 def test_the_console_refuses_a_colliding_kill_key_at_start() -> None:
-    from tests.seeded import FrozenMono, seeded_engine
     from pfterm.tui.app import PftermApp
+    from tests.seeded import FrozenMono, seeded_engine
 
     mono = FrozenMono()
     engine, _model, settings, endpoint = seeded_engine(mono, cascade=None)
@@ -189,7 +191,9 @@ def test_cli_bad_kill_key_exits_2_with_one_line(tmp_path: Path, capsys: pytest.C
 def test_cli_colliding_kill_key_no_traceback(tmp_path: Path) -> None:
     p = tmp_path / "config.toml"
     p.write_text('[ui]\nkill_key = "ctrl+q"\n')
-    r = subprocess.run([sys.executable, "-m", "pfterm.tui.cli", "--config", str(p)], cwd=REPO, capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "pfterm.tui.cli", "--config", str(p)], cwd=REPO, capture_output=True, text=True
+    )
     assert r.returncode == 2
     assert r.stderr.count("\n") == 1 and "ui.kill_key = 'ctrl+q' is already Quit" in r.stderr
     assert "Traceback" not in r.stderr

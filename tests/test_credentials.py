@@ -105,7 +105,10 @@ def test_which_binance_venue_pairs_with_which_hyperliquid() -> None:
 
     s = Settings()
     sim = Endpoint("sim", None, 60.0, True)
-    assert hedge_venue_url(s, sim, "http://127.0.0.1:4321") == ("http://127.0.0.1:4321", "the simulator's Binance endpoints")
+    assert hedge_venue_url(s, sim, "http://127.0.0.1:4321") == (
+        "http://127.0.0.1:4321",
+        "the simulator's Binance endpoints",
+    )
     local = Endpoint("hyperliquid @ http://127.0.0.1:8765", "http://127.0.0.1:8765", None, False)
     assert hedge_venue_url(s, local, "http://127.0.0.1:8765")[0] == "http://127.0.0.1:8765"
     mainnet = Endpoint("hyperliquid mainnet", "https://api.hyperliquid.xyz", 1.0, False)
@@ -118,7 +121,10 @@ def test_which_binance_venue_pairs_with_which_hyperliquid() -> None:
     testnet = Endpoint("hyperliquid testnet", "https://api.hyperliquid-testnet.xyz", 1.0, False)
     assert hedge_venue_url(s, testnet, "https://api.hyperliquid-testnet.xyz")[0] == BINANCE_TESTNET_URL
     s.trading.binance_url = "http://127.0.0.1:9999"
-    assert hedge_venue_url(s, mainnet, "https://api.hyperliquid.xyz") == ("http://127.0.0.1:9999", "trading.binance_url")
+    assert hedge_venue_url(s, mainnet, "https://api.hyperliquid.xyz") == (
+        "http://127.0.0.1:9999",
+        "trading.binance_url",
+    )
     s.harvest.perp_hedge = "none"
     assert hedge_venue_url(s, sim, "http://127.0.0.1:4321")[0] is None
 

@@ -22,15 +22,15 @@ from pathlib import Path
 import httpx
 import pytest
 
-from pfterm.core.trading.credentials import TradingAccess
-from pfterm.core.trading.journal import Journal
 from pfterm.core.market.models import OrderIntent, Position, SpotBalance
-from pfterm.core.trading.portfolio import KillPhase, TicketRequest
-from pfterm.core.trading.risk import RiskLimits, TradingState
 from pfterm.core.sim.market import MarketModel
 from pfterm.core.sim.server import SimulatorServer
 from pfterm.core.sim.snapshot import load_snapshot
+from pfterm.core.trading.credentials import TradingAccess
 from pfterm.core.trading.desk import Desk, DeskSettings
+from pfterm.core.trading.journal import Journal
+from pfterm.core.trading.portfolio import KillPhase, TicketRequest
+from pfterm.core.trading.risk import RiskLimits, TradingState
 from pfterm.core.trading.venue import AccountSnapshot
 from pfterm.core.venues.hyperliquid.orders import Cloid, round_price
 from pfterm.core.venues.hyperliquid.signing import Signer

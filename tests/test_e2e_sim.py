@@ -21,9 +21,9 @@ import psutil
 import pytest
 
 from pfterm.core.market.clock import VenueClock
-from pfterm.core.runtime.config import Settings
 from pfterm.core.market.engine import Engine, MarketsLoaded
 from pfterm.core.market.models import AlertKind, AssetCtx, FeedState, FeedStatus
+from pfterm.core.runtime.config import Settings
 from pfterm.core.runtime.session import EmbeddedSimulator, Endpoint, MarketSession, build_engine, resolve_endpoint
 from pfterm.core.sim.market import MarketModel
 from pfterm.core.sim.server import SimulatorServer
@@ -201,9 +201,7 @@ async def test_feed_delivers_universe_ctxs_predicted_history_book_and_trades(
         assert {t.symbol for t in engine.trades} == {"BTC"}
         # Book and trade timestamps anchor the venue clock on the simulator's clock
         # (one wall second is a simulated minute here).
-        await eventually(
-            lambda: abs(engine.clock.now_ms() - server.model.now_ms) < 30_000, what="venue clock anchored"
-        )
+        await eventually(lambda: abs(engine.clock.now_ms() - server.model.now_ms) < 30_000, what="venue clock anchored")
         assert engine.feeds[WS_FEED].state is FeedState.CONNECTED
         assert engine.feeds[REST_FEED].state is FeedState.CONNECTED
         assert feed.stream.malformed == 0 and feed.stream.sink_errors == 0
@@ -239,13 +237,13 @@ async def test_reconnect_after_close_and_abort_resubscribes_and_resnapshots(
         for n, abort in enumerate((False, True), start=1):
             assert await server.drop_connections(abort=abort) == 1
             # The stream notices, backs off and reconnects ...
-            await eventually(lambda: feed.stream.connects == n + 1, what=f"reconnect #{n}")
+            await eventually(lambda n=n: feed.stream.connects == n + 1, what=f"reconnect #{n}")
             await eventually(lambda: engine.feeds[WS_FEED].state is FeedState.CONNECTED)
             # ... resubscribes every market (contexts arrive again for all of them) ...
-            await eventually(lambda: set(engine.epochs[n]) >= listed, what=f"ctx resumed after reconnect #{n}")
+            await eventually(lambda n=n: set(engine.epochs[n]) >= listed, what=f"ctx resumed after reconnect #{n}")
             assert set(engine.epochs[n]) == listed
             # ... and takes a fresh REST snapshot of the universe.
-            await eventually(lambda: snapshots() == n + 1, what=f"snapshot after reconnect #{n}")
+            await eventually(lambda n=n: snapshots() == n + 1, what=f"snapshot after reconnect #{n}")
             states = [s.state for s in ws_statuses()]
             assert states[-3:] == [FeedState.RETRYING, FeedState.CONNECTING, FeedState.CONNECTED], states
             retrying = [s for s in ws_statuses() if s.state is FeedState.RETRYING]

@@ -182,7 +182,12 @@ def test_predicted_sets_next_funding_and_row_uses_it() -> None:
     mono = FakeMono()
     eng = make_engine(mono)
     nxt = T0 + 3_600_000
-    eng.on_predicted([PredictedFunding("BTC", "HlPerp", 0.00001, 1.0, nxt), PredictedFunding("BTC", "BinPerp", 0.0001, 8.0, T0 + 8 * 3_600_000)])
+    eng.on_predicted(
+        [
+            PredictedFunding("BTC", "HlPerp", 0.00001, 1.0, nxt),
+            PredictedFunding("BTC", "BinPerp", 0.0001, 8.0, T0 + 8 * 3_600_000),
+        ]
+    )
     st = eng.store.get("BTC")
     assert st.next_funding_ms == nxt and set(st.predicted) == {"HlPerp", "BinPerp"}
     row = market_row(st, T0 + 1000, stale=False)
@@ -220,8 +225,8 @@ def _drain(q: asyncio.Queue) -> list:
 
 
 async def test_session_refetches_followed_history_after_each_settlement() -> None:
-    from pfterm.core.runtime.config import Settings
     from pfterm.core.market.engine import Settlement
+    from pfterm.core.runtime.config import Settings
     from pfterm.core.runtime.session import Endpoint, MarketSession
 
     class FakeFeed:

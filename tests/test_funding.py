@@ -32,9 +32,7 @@ from pfterm.core.market.funding import (
 )
 
 rates = st.floats(min_value=-1.0, max_value=1.0, allow_nan=False)
-intervals = st.sampled_from([0.5, 1.0, 2.0, 4.0, 6.0, 8.0, 24.0]) | st.floats(
-    min_value=0.01, max_value=168.0
-)
+intervals = st.sampled_from([0.5, 1.0, 2.0, 4.0, 6.0, 8.0, 24.0]) | st.floats(min_value=0.01, max_value=168.0)
 premiums = st.floats(min_value=-0.5, max_value=0.5, allow_nan=False)
 prices = st.floats(min_value=1e-6, max_value=1e7, allow_nan=False)
 times = st.integers(min_value=0, max_value=4_102_444_800_000)  # up to 2100-01-01
@@ -158,9 +156,7 @@ def test_hl_hourly_baseline_and_cap() -> None:
 
 
 @given(prices, st.floats(min_value=0.0, max_value=0.05), st.floats(min_value=0.0, max_value=0.05))
-def test_premium_zero_when_oracle_between_impact_prices(
-    oracle: float, below: float, above: float
-) -> None:
+def test_premium_zero_when_oracle_between_impact_prices(oracle: float, below: float, above: float) -> None:
     assert premium_sample(oracle * (1 - below), oracle * (1 + above), oracle) == 0.0
 
 
@@ -199,7 +195,7 @@ def test_basis_fraction() -> None:
 # --- settlement clock ------------------------------------------------------------------
 
 
-@given(times, st.sampled_from([1, 2, 4, 6, 8, 0.5]), st.integers(-10**12, 10**12))
+@given(times, st.sampled_from([1, 2, 4, 6, 8, 0.5]), st.integers(-(10**12), 10**12))
 def test_next_settlement_properties(now: int, interval_h: float, anchor: int) -> None:
     step = round(interval_h * MS_PER_HOUR)
     nxt = next_settlement_ms(now, interval_h, anchor)

@@ -13,8 +13,6 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from pfterm.core.trading import hedging
-from pfterm.core.market.funding import apr
 from pfterm.core.harvest.strategy import (
     MIN_ORDER_USD,
     PROFILES,
@@ -40,6 +38,8 @@ from pfterm.core.harvest.strategy import (
     score_seed001,
     score_seed002,
 )
+from pfterm.core.market.funding import apr
+from pfterm.core.trading import hedging
 
 FAST = settings(max_examples=200, deadline=None)
 MODERATE = PROFILES["moderate"]
@@ -274,7 +274,9 @@ def test_position_fraction_hand_computed():
     min_fraction=st.floats(0.0, 0.02),
 )
 def test_position_fraction_bounds(rate, trend, profile, horizon, min_fraction):
-    f = position_fraction(market(rate=rate, oi_trend=trend), profile, horizon_periods=horizon, min_fraction=min_fraction)
+    f = position_fraction(
+        market(rate=rate, oi_trend=trend), profile, horizon_periods=horizon, min_fraction=min_fraction
+    )
     assert 0.0 <= f <= profile.max_per_market
     assert f == 0.0 or f >= min_fraction
 
@@ -338,14 +340,14 @@ def test_entry_timing_hourly_wait_is_at_most_half_an_hour(now, left_ms):
 
 
 @FAST
-@given(now=st.integers(0, 10**13), left_ms=st.integers(-10**8, 300_000))
+@given(now=st.integers(0, 10**13), left_ms=st.integers(-(10**8), 300_000))
 def test_entry_timing_never_within_five_minutes(now, left_ms):
     t = entry_timing(now, now + left_ms)
     assert not t.allowed and not t.preferred
 
 
 @FAST
-@given(now=st.integers(0, 10**13), left_ms=st.integers(-10**8, 10**8))
+@given(now=st.integers(0, 10**13), left_ms=st.integers(-(10**8), 10**8))
 def test_entry_timing_preferred_implies_allowed(now, left_ms):
     t = entry_timing(now, now + left_ms)
     assert t.allowed or not t.preferred
@@ -448,7 +450,9 @@ def test_allocate_leverage_and_min_order():
     out = allocate(cands, profile=aggressive, capital_usd=100_000, current_usd={}, max_venue_share=1.0)
     assert sum(usd for _, usd in out) == pytest.approx(75_000)
     # 1× leverage: 1 + 1/1 = 2 per USD → 50 %
-    out1 = allocate(cands, profile=aggressive, capital_usd=100_000, current_usd={}, max_venue_share=1.0, max_leverage=1.0)
+    out1 = allocate(
+        cands, profile=aggressive, capital_usd=100_000, current_usd={}, max_venue_share=1.0, max_leverage=1.0
+    )
     assert sum(usd for _, usd in out1) == pytest.approx(50_000)
     # an add of $5 (fraction 0.005 of $1000 − nothing held) is below the $10 minimum
     assert MIN_ORDER_USD == hedging.MIN_ORDER_USD
@@ -464,9 +468,7 @@ def test_allocate_already_full_or_duplicate():
 
 @FAST
 @given(
-    specs=st.lists(
-        st.tuples(st.sampled_from("ABCDEFGH"), st.floats(-5, 5), st.floats(0.0, 0.10)), max_size=12
-    ),
+    specs=st.lists(st.tuples(st.sampled_from("ABCDEFGH"), st.floats(-5, 5), st.floats(0.0, 0.10)), max_size=12),
     held=st.dictionaries(st.sampled_from("ABCDEFGHXYZ"), st.floats(0.0, 40_000.0), max_size=6),
     capital=st.floats(1_000.0, 1_000_000.0),
     profile=st.sampled_from(list(PROFILES.values())),
@@ -476,7 +478,12 @@ def test_allocate_already_full_or_duplicate():
 def test_allocate_properties(specs, held, capital, profile, venue_share, leverage):
     cands = [cand(sym, sc, fr) for sym, sc, fr in specs]
     out = allocate(
-        cands, profile=profile, capital_usd=capital, current_usd=held, max_venue_share=venue_share, max_leverage=leverage
+        cands,
+        profile=profile,
+        capital_usd=capital,
+        current_usd=held,
+        max_venue_share=venue_share,
+        max_leverage=leverage,
     )
     current = sum(held.values())
     added = sum(usd for _, usd in out)

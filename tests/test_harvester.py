@@ -10,8 +10,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from pfterm.core.runtime.config import Settings
 from pfterm.core.harvest.lockstep import SESSION_START_MS, harvester_settings, parse_duration, run_simulated_harvest
+from pfterm.core.runtime.config import Settings
 from pfterm.tui.cli import main
 
 
@@ -25,10 +25,10 @@ def _quiet_settings() -> Settings:
 async def lockstep_desk(regime: str) -> AsyncIterator[tuple[object, object]]:
     """A simulator in lockstep (``regime`` funding) and a desk on a fresh account, both on
     the simulated clock: yields ``(server, desk)``."""
-    from pfterm.core.trading.journal import Journal
     from pfterm.core.sim.market import MarketModel
     from pfterm.core.sim.server import SimulatorServer
     from pfterm.core.sim.snapshot import load_snapshot
+    from pfterm.core.trading.journal import Journal
     from pfterm.core.venues.hyperliquid.signing import Signer
     from tests.desks import desk_on
 
@@ -55,7 +55,9 @@ async def test_positive_regime_collects_funding() -> None:
     assert total["funding_pnl"] > 0
     assert total["fees"] > 0
     # the attribution adds up: spot + perp + funding − fees = net
-    assert total["net"] == pytest.approx(total["spot_pnl"] + total["perp_pnl"] + total["funding_pnl"] - total["fees"], abs=0.05)
+    assert total["net"] == pytest.approx(
+        total["spot_pnl"] + total["perp_pnl"] + total["funding_pnl"] - total["fees"], abs=0.05
+    )
     # and the net is the account's equity change (marked at the end)
     change = report["account"]["equity_end_usd"] - report["account"]["equity_start_usd"]
     assert total["net"] == pytest.approx(change, abs=max(5.0, 0.02 * abs(change)))
@@ -271,7 +273,9 @@ async def test_perp_against_perp_on_two_venues(tmp_path) -> None:
     # the panel's "funding collected" (synced hourly during the run) agrees with the attribution
     # (synced once more at the end: the last hour may be missing from the former)
     collected = report["session"]["funding_collected_usd"]
-    assert collected != 0 and collected == pytest.approx(total["funding_pnl"], abs=max(2.0, 0.25 * abs(total["funding_pnl"])))
+    assert collected != 0 and collected == pytest.approx(
+        total["funding_pnl"], abs=max(2.0, 0.25 * abs(total["funding_pnl"]))
+    )
     with Journal(path) as j:
         venues = {f.venue for f in j.fills()}
         binance_funding = [f for f in j.funding() if f.venue == "binance"]

@@ -148,15 +148,28 @@ def test_plain_open_orders() -> None:
     orders = parse_open_orders(raw)
     assert len(orders) == len(raw)
     first = orders[0]
-    assert (first.symbol, first.oid, first.is_buy, first.limit_px, first.size) == ("MATIC", 62269971, True, 1.0357, 208.7)
+    assert (first.symbol, first.oid, first.is_buy, first.limit_px, first.size) == (
+        "MATIC",
+        62269971,
+        True,
+        1.0357,
+        208.7,
+    )
     assert first.timestamp_ms == 1679940217356
     assert all(o.cloid is None and not o.reduce_only for o in orders)
     assert {o.is_buy for o in orders} == {True, False}
 
 
 def test_open_orders_accepts_stringified_ints_and_uppercase_cloid() -> None:
-    item = {"coin": "SOL", "side": "A", "limitPx": 25, "sz": "1.0", "oid": "296683658818",
-            "timestamp": "1700000000000", "cloid": "0xAABBCCDD00112233AABBCCDD00112233"}
+    item = {
+        "coin": "SOL",
+        "side": "A",
+        "limitPx": 25,
+        "sz": "1.0",
+        "oid": "296683658818",
+        "timestamp": "1700000000000",
+        "cloid": "0xAABBCCDD00112233AABBCCDD00112233",
+    }
     (order,) = parse_open_orders([item])
     assert order.oid == 296683658818 and order.timestamp_ms == 1700000000000 and order.limit_px == 25.0
     assert order.cloid == "0xaabbccdd00112233aabbccdd00112233"

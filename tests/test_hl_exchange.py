@@ -13,7 +13,6 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from pfterm.core.venues.records import Fill, FundingPayment
 from pfterm.core.market.models import MarketInfo, OrderIntent
 from pfterm.core.venues.hyperliquid.exchange import (
     CancelResult,
@@ -25,6 +24,7 @@ from pfterm.core.venues.hyperliquid.exchange import (
 from pfterm.core.venues.hyperliquid.orders import Cloid
 from pfterm.core.venues.hyperliquid.rest import VenueError
 from pfterm.core.venues.hyperliquid.signing import NonceSource, Signer, recover_l1_signer
+from pfterm.core.venues.records import Fill, FundingPayment
 
 HL = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "hyperliquid"
 
@@ -47,7 +47,9 @@ def fixture(name: str) -> Any:
     return json.loads((HL / name).read_text())
 
 
-def intent(symbol: str, is_buy: bool, size: float, px: float, cloid: str, tif: str = "Gtc", reduce_only: bool = False) -> OrderIntent:
+def intent(
+    symbol: str, is_buy: bool, size: float, px: float, cloid: str, tif: str = "Gtc", reduce_only: bool = False
+) -> OrderIntent:
     return OrderIntent(symbol, MARKETS[symbol].asset_id, is_buy, size, px, tif, reduce_only, cloid, "test")
 
 
@@ -115,11 +117,14 @@ async def test_place_mixed_statuses_in_order(venue: tuple[FakeVenue, str]) -> No
     fake, url = venue
     signer = Signer(KEY)
     fake.exchange_answers.append(
-        ok("order", [
-            {"resting": {"oid": 77738308}},
-            {"filled": {"totalSz": "0.02", "avgPx": "1891.4", "oid": 77747314}},
-            {"error": "Order must have minimum value of $10."},
-        ])
+        ok(
+            "order",
+            [
+                {"resting": {"oid": 77738308}},
+                {"filled": {"totalSz": "0.02", "avgPx": "1891.4", "oid": 77747314}},
+                {"error": "Order must have minimum value of $10."},
+            ],
+        )
     )
     orders = [
         intent("BTC", True, 0.001, 60000.0, CLOIDS[0], "Alo"),
@@ -137,15 +142,25 @@ async def test_place_mixed_statuses_in_order(venue: tuple[FakeVenue, str]) -> No
     action = fake.exchange_bodies[0]["action"]
     assert list(action) == ["type", "orders", "grouping"] and action["grouping"] == "na"
     assert all(list(o) == ["a", "b", "p", "s", "r", "t", "c"] for o in action["orders"])
-    assert action["orders"][0] == {"a": 0, "b": True, "p": "60000", "s": "0.001", "r": False,
-                                   "t": {"limit": {"tif": "Alo"}}, "c": CLOIDS[0]}
+    assert action["orders"][0] == {
+        "a": 0,
+        "b": True,
+        "p": "60000",
+        "s": "0.001",
+        "r": False,
+        "t": {"limit": {"tif": "Alo"}},
+        "c": CLOIDS[0],
+    }
     assert action["orders"][1]["r"] is True and action["orders"][1]["a"] == 1
     assert fake.exchange_bodies[0]["vaultAddress"] is None and fake.exchange_bodies[0]["expiresAfter"] is None
 
 
 async def test_place_real_fixtures(venue: tuple[FakeVenue, str]) -> None:
     fake, url = venue
-    fake.exchange_answers += [fixture("ccxt_createOrder_1.json"), fixture("ccxt_createOrderWithTakeProfitAndStopLoss_1.json")]
+    fake.exchange_answers += [
+        fixture("ccxt_createOrder_1.json"),
+        fixture("ccxt_createOrderWithTakeProfitAndStopLoss_1.json"),
+    ]
     async with make(url, Signer(KEY)) as ex:
         (one,) = await ex.place([intent("SOL", True, 1.0, 25.6, CLOIDS[0], "Ioc")], MARKETS)
         three = await ex.place([intent("SOL", True, 1.0, 40.0, c) for c in CLOIDS], MARKETS)
@@ -215,8 +230,12 @@ async def test_cancels(venue: tuple[FakeVenue, str]) -> None:
 
 async def test_leverage_and_schedule_cancel(venue: tuple[FakeVenue, str]) -> None:
     fake, url = venue
-    fake.exchange_answers += [ok("default"), ok("default"), ok("default"),
-                              {"status": "err", "response": "Cannot set scheduled cancel time until enough volume traded"}]
+    fake.exchange_answers += [
+        ok("default"),
+        ok("default"),
+        ok("default"),
+        {"status": "err", "response": "Cannot set scheduled cancel time until enough volume traded"},
+    ]
     async with make(url, Signer(KEY)) as ex:
         await ex.update_leverage(1, 10)
         await ex.update_leverage(2, 3, is_cross=False)
@@ -246,12 +265,14 @@ async def test_agent_wallet_signs_and_info_uses_master(venue: tuple[FakeVenue, s
     fake, url = venue
     agent = Signer(AGENT_KEY)
     fake.exchange_answers.append(ok("order", [{"resting": {"oid": 5}}]))
-    fake.info_answers.update({
-        "clearinghouseState": fixture("ccxt_fetchPositions_3.json"),
-        "frontendOpenOrders": fixture("http_frontend_open_orders.json"),
-        "userFills": fixture("http_user_fills_with_cloid.json"),
-        "userFunding": fixture("sdk_cassettes/userFunding_with_end_time.json"),
-    })
+    fake.info_answers.update(
+        {
+            "clearinghouseState": fixture("ccxt_fetchPositions_3.json"),
+            "frontendOpenOrders": fixture("http_frontend_open_orders.json"),
+            "userFills": fixture("http_user_fills_with_cloid.json"),
+            "userFunding": fixture("sdk_cassettes/userFunding_with_end_time.json"),
+        }
+    )
     async with make(url, agent, account_address=MASTER) as ex:
         assert ex.signer_address == agent.address and ex.account_address == MASTER
         await ex.place([intent("BTC", True, 0.001, 60000.0, CLOIDS[0])], MARKETS)
@@ -261,8 +282,12 @@ async def test_agent_wallet_signs_and_info_uses_master(venue: tuple[FakeVenue, s
         funding = await ex.user_funding(1_681_948_800_000, 1_682_000_000_000)
     assert fake.signers == [agent.address]
     assert [b["user"] for b in fake.info_bodies] == [MASTER] * 4
-    assert fake.info_bodies[3] == {"type": "userFunding", "user": MASTER, "startTime": 1_681_948_800_000,
-                                   "endTime": 1_682_000_000_000}
+    assert fake.info_bodies[3] == {
+        "type": "userFunding",
+        "user": MASTER,
+        "startTime": 1_681_948_800_000,
+        "endTime": 1_682_000_000_000,
+    }
     assert [p.symbol for p in state.positions] == ["SOL", "ETH"]
     assert [o.oid for o in orders] == [2001, 2002]
     assert fills and all(isinstance(f, Fill) for f in fills) and fills[0].cloid == "0x5bdd47600dea461f36c8378cd7b4150c"
@@ -294,8 +319,10 @@ async def test_action_weight_is_charged_to_shared_limiter(venue: tuple[FakeVenue
 async def test_key_never_logged_or_in_errors(venue: tuple[FakeVenue, str], caplog: pytest.LogCaptureFixture) -> None:
     fake, url = venue
     signer = Signer(KEY)
-    fake.exchange_answers += [ok("order", [{"error": "Insufficient margin to place order."}]),
-                              {"status": "err", "response": "bad"}]
+    fake.exchange_answers += [
+        ok("order", [{"error": "Insufficient margin to place order."}]),
+        {"status": "err", "response": "bad"},
+    ]
     fake.info_answers["clearinghouseState"] = {"nope": 1}
     caplog.set_level(logging.DEBUG)
     texts: list[str] = []
@@ -306,7 +333,9 @@ async def test_key_never_logged_or_in_errors(venue: tuple[FakeVenue, str], caplo
             with pytest.raises(ExchangeError) as info:
                 await call()
             texts += [str(info.value), repr(info.value)]
-    debug = [r for r in caplog.records if r.name == "pfterm.core.venues.hyperliquid.exchange" and r.levelno == logging.DEBUG]
+    debug = [
+        r for r in caplog.records if r.name == "pfterm.core.venues.hyperliquid.exchange" and r.levelno == logging.DEBUG
+    ]
     assert len(debug) == 2 and '"nonce"' in debug[0].getMessage() and '"type":"order"' in debug[0].getMessage()
     texts += [r.getMessage() for r in caplog.records]
     signature = fake.exchange_bodies[0]["signature"]

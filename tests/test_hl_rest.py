@@ -29,8 +29,13 @@ HL = SHARED / "fixtures" / "hyperliquid"
 pytestmark = pytest.mark.skipif(not HL.is_dir(), reason=f"shared fixtures not found at {HL}")
 
 PREDICTED = [
-    ["BTC", [["BinPerp", {"fundingRate": "0.0001", "nextFundingTime": 1733961600000}],
-             ["HlPerp", {"fundingRate": "0.0000125", "nextFundingTime": 1733958000000, "fundingIntervalHours": 1}]]],
+    [
+        "BTC",
+        [
+            ["BinPerp", {"fundingRate": "0.0001", "nextFundingTime": 1733961600000}],
+            ["HlPerp", {"fundingRate": "0.0000125", "nextFundingTime": 1733958000000, "fundingIntervalHours": 1}],
+        ],
+    ],
 ]
 
 
@@ -142,7 +147,9 @@ async def test_funding_history_follows_pages() -> None:
         (422, b"Failed to deserialize the JSON body into the target type", False),
     ],
 )
-async def test_http_errors_become_one_line_venue_error(server: InfoServer, status: int, body: bytes, retryable: bool) -> None:
+async def test_http_errors_become_one_line_venue_error(
+    server: InfoServer, status: int, body: bytes, retryable: bool
+) -> None:
     server.responses["meta"] = (status, body)
     async with HyperliquidInfo(server.url) as info:
         with pytest.raises(VenueError) as err:
@@ -211,7 +218,7 @@ async def test_weight_limiter_waits_instead_of_exceeding() -> None:
         await info.all_mids()  # weight 2 does not fit until the first calls expire at t = 60
         assert sent[-1] == pytest.approx(60.0)
         await info.meta()
-    for i, t in enumerate(sent):
+    for t in sent:
         window = [u for u in sent if t <= u < t + 60.0]
         assert len(window) <= 61
 

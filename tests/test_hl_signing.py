@@ -159,9 +159,7 @@ def test_user_signed_vectors(vector: dict[str, Any]) -> None:
 
 
 @needs_fixtures
-@pytest.mark.parametrize(
-    "case", EXTRA.get("float_to_int_for_hashing_vectors", []), ids=lambda c: repr(c["input"])
-)
+@pytest.mark.parametrize("case", EXTRA.get("float_to_int_for_hashing_vectors", []), ids=lambda c: repr(c["input"]))
 def test_float_to_int_for_hashing_vectors(case: dict[str, Any]) -> None:
     if "expected_error" in case:
         with pytest.raises(ValueError):

@@ -230,9 +230,9 @@ async def test_welcome_frame_is_optional_and_not_malformed(venue_factory: Any) -
         stream = HyperliquidStream(sink, venue.url, policy=fast_policy())
         stream.subscribe({"type": "allMids"})
         task = await start_stream(stream)
-        await eventually(lambda: stream.acks == 1)
+        await eventually(lambda stream=stream: stream.acks == 1)
         await venue.push(frame("allMids", {"mids": {"ETH": "3000"}}))
-        await eventually(lambda: len(sink.mids) == 1)
+        await eventually(lambda sink=sink: len(sink.mids) == 1)
         assert stream.malformed == 0
         await stop_stream(stream, task)
 
@@ -287,9 +287,9 @@ async def test_accept_then_close_is_paced_by_backoff(venue_factory: Any) -> None
     await asyncio.sleep(3.0)
     await stop_stream(stream, task)
     assert 2 <= venue.connections <= 4, venue.connect_times
-    gaps = [b - a for a, b in zip(venue.connect_times, venue.connect_times[1:])]
+    gaps = [b - a for a, b in zip(venue.connect_times, venue.connect_times[1:], strict=False)]
     assert all(g >= 0.45 for g in gaps), gaps
-    assert all(later >= earlier * 0.9 for earlier, later in zip(gaps, gaps[1:])), gaps
+    assert all(later >= earlier * 0.9 for earlier, later in zip(gaps, gaps[1:], strict=False)), gaps
     retrying = [s for s in sink.statuses if s.state is FeedState.RETRYING]
     assert retrying and all(s.retry_at_mono is not None for s in retrying)
 

@@ -9,7 +9,16 @@ from typing import Any
 
 import pytest
 
-from pfterm.core.market.models import AssetCtx, BookLevel, BookSnapshot, FundingPoint, MarketInfo, PredictedFunding, Side, Trade
+from pfterm.core.market.models import (
+    AssetCtx,
+    BookLevel,
+    BookSnapshot,
+    FundingPoint,
+    MarketInfo,
+    PredictedFunding,
+    Side,
+    Trade,
+)
 from pfterm.core.venues.hyperliquid.wire import (
     WELCOME_TEXT,
     AllMids,
@@ -74,7 +83,7 @@ def check_meta_and_asset_ctxs(raw: bytes) -> None:
         impact_ask=91030.2,
     )
     assert btc_ctx.open_interest_usd == pytest.approx(33193.39724 * 91091.0)
-    by_symbol = {m.symbol: (m, c) for m, c in zip(markets, ctxs)}
+    by_symbol = {m.symbol: (m, c) for m, c in zip(markets, ctxs, strict=False)}
     eth, eth_ctx = by_symbol["ETH"]
     assert (eth.asset_id, eth.sz_decimals, eth.max_leverage) == (1, 4, 25)
     assert eth_ctx.mark_px == 3124.4 and eth_ctx.open_interest == 965550.1860000001
@@ -87,7 +96,7 @@ def check_meta_and_asset_ctxs(raw: bytes) -> None:
     assert hpos_ctx.premium is None and hpos_ctx.mid_px is None
     assert hpos_ctx.impact_bid is None and hpos_ctx.impact_ask is None
     assert hpos_ctx.funding == 0.0 and hpos_ctx.open_interest == 0.0 and hpos_ctx.mark_px == 0.041873
-    for market, ctx in zip(markets, ctxs):
+    for market, ctx in zip(markets, ctxs, strict=False):
         assert ctx is not None and ctx.symbol == market.symbol
         if not market.delisted:
             assert ctx.premium is not None and ctx.mid_px is not None and ctx.impact_bid is not None
@@ -174,7 +183,7 @@ def check_sdk_funding_with_end(raw: bytes) -> None:
 def check_sdk_funding_without_end(raw: bytes) -> None:
     points = parse_funding_history(raw)
     assert len(points) == 1038
-    assert all(a.time_ms < b.time_ms for a, b in zip(points, points[1:]))
+    assert all(a.time_ms < b.time_ms for a, b in zip(points, points[1:], strict=False))
     assert points[-1] == FundingPoint("BTC", 1689627600065, 0.0000125, 1.0, 0.00007028)
 
 
@@ -307,7 +316,9 @@ def test_stringified_ints_are_accepted() -> None:
 
 
 def test_meta_and_ctxs_with_fewer_or_null_ctxs() -> None:
-    meta = {"universe": [{"name": "A", "szDecimals": 1, "maxLeverage": 3}, {"name": "B", "szDecimals": 1, "maxLeverage": 3}]}
+    meta = {
+        "universe": [{"name": "A", "szDecimals": 1, "maxLeverage": 3}, {"name": "B", "szDecimals": 1, "maxLeverage": 3}]
+    }
     markets, ctxs = parse_meta_and_asset_ctxs([meta, [None]])
     assert len(markets) == 2 and ctxs == [None, None]
     with pytest.raises(WireFormatError):
@@ -351,7 +362,7 @@ def ctx_frames() -> list[bytes]:
     meta, ctxs = load("metaAndAssetCtxs.mainnet.json")
     return [
         json.dumps({"channel": "activeAssetCtx", "data": {"coin": u["name"], "ctx": c}}, separators=(",", ":")).encode()
-        for u, c in zip(meta["universe"], ctxs)
+        for u, c in zip(meta["universe"], ctxs, strict=False)
     ]
 
 
@@ -373,8 +384,26 @@ def test_decode_other_channels() -> None:
         frame(
             "trades",
             [
-                {"coin": "SOL", "side": "B", "px": "94.5", "sz": "3.1", "hash": "0x", "time": 10, "tid": 7, "users": ["a", "b"]},
-                {"coin": "SOL", "side": "A", "px": "94.4", "sz": "1", "hash": "0x", "time": 11, "tid": 8, "users": ["a", "b"]},
+                {
+                    "coin": "SOL",
+                    "side": "B",
+                    "px": "94.5",
+                    "sz": "3.1",
+                    "hash": "0x",
+                    "time": 10,
+                    "tid": 7,
+                    "users": ["a", "b"],
+                },
+                {
+                    "coin": "SOL",
+                    "side": "A",
+                    "px": "94.4",
+                    "sz": "1",
+                    "hash": "0x",
+                    "time": 11,
+                    "tid": 8,
+                    "users": ["a", "b"],
+                },
             ],
         )
     )

@@ -412,8 +412,17 @@ def test_real_venue_shapes_parse_and_reconcile(journal: Journal) -> None:
 
 
 def _batch_intent(i: int, **over):
-    base = dict(cloid=f"0x{i:032x}", symbol="BTC", asset=0, side="B", size=0.01, price=60000.0, tif="Ioc",
-                reduce_only=True, purpose="kill")
+    base = dict(
+        cloid=f"0x{i:032x}",
+        symbol="BTC",
+        asset=0,
+        side="B",
+        size=0.01,
+        price=60000.0,
+        tif="Ioc",
+        reduce_only=True,
+        purpose="kill",
+    )
     base.update(over)
     return base
 

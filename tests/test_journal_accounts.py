@@ -225,7 +225,9 @@ _label_text = st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size
     st.lists(
         st.one_of(
             st.sampled_from(_LABELS),
-            st.builds(lambda h: "hyperliquid@" + h, st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=12)),
+            st.builds(
+                lambda h: "hyperliquid@" + h, st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=12)
+            ),
             _label_text,
         ),
         min_size=1,
@@ -243,7 +245,9 @@ def test_migration_sql_maps_labels_as_the_python_code_does(labels: list[str]) ->
             "VALUES (?, ?, 'h', 'BTC', 'B', 1, 1, 0, 'USDC', 0, 0)",
             (label, n),
         )
-        conn.execute("INSERT INTO funding (venue, time_ms, symbol, usdc, size, rate) VALUES (?, 0, 'BTC', 0, 0, 0)", (label,))
+        conn.execute(
+            "INSERT INTO funding (venue, time_ms, symbol, usdc, size, rate) VALUES (?, 0, 'BTC', 0, 0, 0)", (label,)
+        )
     for statement in _MIGRATIONS[1]:
         conn.execute(statement)
     for table in ("fills", "funding"):
@@ -270,7 +274,9 @@ def test_processes_opening_an_old_journal_at_once_migrate_it_once(tmp_path: Path
     conn.commit()
     conn.close()
     procs = [
-        subprocess.Popen([sys.executable, "-c", _OPEN_V1, str(REPO), str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        subprocess.Popen(
+            [sys.executable, "-c", _OPEN_V1, str(REPO), str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
         for _ in range(3)
     ]
     outs = [p.communicate(timeout=60) for p in procs]
@@ -322,7 +328,10 @@ def test_funding_of_two_accounts_at_the_same_time_is_kept_twice(journal: Journal
     assert not a.record_funding(pay)  # idempotent per account
     assert len(journal.funding()) == 2 and a.funding() == [pay] == b.funding()
     # the ref overrides what the record says
-    assert a.record_funding(FundingPayment("binance", 1, "HYPE", 1.0, -10.0, 0.0)) and a.funding()[0].venue == "hyperliquid"
+    assert (
+        a.record_funding(FundingPayment("binance", 1, "HYPE", 1.0, -10.0, 0.0))
+        and a.funding()[0].venue == "hyperliquid"
+    )
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -404,7 +413,12 @@ def test_trading_state_round_trip_versions_and_events(journal: Journal) -> None:
     a = journal.for_account(HL_A)
     assert a.trading_state() is None
     first = a.set_trading_state("halted", "kill switch\nfrom the console", "console pid 1234")
-    assert (first.state, first.reason, first.origin, first.version) == ("halted", "kill switch from the console", "console pid 1234", 1)
+    assert (first.state, first.reason, first.origin, first.version) == (
+        "halted",
+        "kill switch from the console",
+        "console pid 1234",
+        1,
+    )
     assert first.ref == HL_A and first.since_ms == first.updated_ms
     assert a.trading_state() == first
     again = a.set_trading_state("halted", "daily loss limit", "daily loss")
@@ -473,7 +487,9 @@ def test_trading_state_writes_of_two_processes_serialise(tmp_path: Path) -> None
     path = tmp_path / "shared.sqlite"
     Journal(path).close()
     procs = [
-        subprocess.Popen([sys.executable, "-c", _WRITER, str(REPO), str(path), "15", f"proc {k}"], stderr=subprocess.PIPE)
+        subprocess.Popen(
+            [sys.executable, "-c", _WRITER, str(REPO), str(path), "15", f"proc {k}"], stderr=subprocess.PIPE
+        )
         for k in range(2)
     ]
     errs = [p.communicate(timeout=120)[1] for p in procs]

@@ -92,7 +92,7 @@ def test_report_equals_the_ledger_after_harvest_flatten_on_exit(sim_url: str, tm
     env = _env(tmp_path, key)
     _open_book(sim_url, key, tmp_path / "setup.sqlite")  # positions and orders the harvester finds
     cfg = tmp_path / "config.toml"
-    cfg.write_text('[harvest]\ncycle_s = 2\nmax_entry_wait_s = 0\n')
+    cfg.write_text("[harvest]\ncycle_s = 2\nmax_entry_wait_s = 0\n")
     log = tmp_path / "harvest.log"
     proc = subprocess.Popen(
         [sys.executable, "-m", "pfterm.tui.cli", "harvest", "--url", f"hyperliquid={sim_url}", "--config", str(cfg),

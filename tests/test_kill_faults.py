@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.simproc import pfterm_sim
 from benchmarks.kill_faults import (
     PERMANENT_FAULTS,
     TRANSIENT_FAULTS,
@@ -19,6 +18,7 @@ from benchmarks.kill_faults import (
     meets_expectation,
     run_trials,
 )
+from tests.simproc import pfterm_sim
 
 REPO = Path(__file__).resolve().parents[1]
 

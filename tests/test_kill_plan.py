@@ -9,12 +9,12 @@ import itertools
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pfterm.core.trading.journal import AccountRef
 from pfterm.core.market.models import OpenOrder, Position, SpotBalance
-from pfterm.core.trading.risk import RiskLimits, TradingState, check_order
 from pfterm.core.trading.hyperliquid import HyperliquidRules
+from pfterm.core.trading.journal import AccountRef
 from pfterm.core.trading.kill import carry_spot_to_sell, plan_kill
 from pfterm.core.trading.orders import OrderManager
+from pfterm.core.trading.risk import RiskLimits, TradingState, check_order
 from pfterm.core.trading.venue import Instrument, VenueAccount
 from pfterm.core.venues.hyperliquid.orders import price_tick
 from tests.desks import FixedVenue
@@ -61,7 +61,7 @@ def order(symbol: str, oid: int) -> OpenOrder:
     return OpenOrder(symbol, oid, None, True, MIDS[symbol] * 0.9, 1.0, False, 1_700_000_000_000)
 
 
-sizes = st.integers(min_value=-10**6, max_value=10**6).filter(lambda n: n != 0)
+sizes = st.integers(min_value=-(10**6), max_value=10**6).filter(lambda n: n != 0)
 
 
 @given(
@@ -146,7 +146,9 @@ def test_the_carry_spot_leg_is_sold_on_its_pair_and_dust_is_left() -> None:
     gap=st.floats(min_value=-0.04, max_value=0.04),
     sz_decimals=st.integers(0, 5),
 )
-def test_kill_closes_always_pass_the_gate_when_halted(size: float, is_long: bool, mid: float, gap: float, sz_decimals: int) -> None:
+def test_kill_closes_always_pass_the_gate_when_halted(
+    size: float, is_long: bool, mid: float, gap: float, sz_decimals: int
+) -> None:
     om = _manager()
     om.instruments["BTC"] = Instrument("BTC", "BTC", "perp", "BTC", 0, HyperliquidRules(sz_decimals), 10.0, 50)
     mark = mid * (1 + gap)

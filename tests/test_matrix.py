@@ -8,7 +8,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pfterm.core.market.funding import min_cross_venue_spread
 from pfterm.core.crossvenue.matrix import (
     MAKER_FEES,
     TAKER_FEES,
@@ -18,6 +17,7 @@ from pfterm.core.crossvenue.matrix import (
     detect_surge,
     normalize,
 )
+from pfterm.core.market.funding import min_cross_venue_spread
 from pfterm.core.market.models import Liquidation, VenueFunding
 
 NOW = 1_800_000_000_000

@@ -11,16 +11,16 @@ from pathlib import Path
 import pytest
 
 from pfterm.core.runtime.config import Settings
-from pfterm.core.trading.credentials import ACCOUNT_ENV, KEY_ENV, trading_access
 from pfterm.core.runtime.session import (
     BINANCE_TESTNET_URL,
     Endpoint,
-    hedge_venue_url,
     account_network,
+    hedge_venue_url,
     resolve_access,
     resolve_endpoint,
     trading_network,
 )
+from pfterm.core.trading.credentials import ACCOUNT_ENV, KEY_ENV, trading_access
 from pfterm.core.venues.hyperliquid import MAINNET_API_URL, TESTNET_API_URL, api_url_for
 from pfterm.core.venues.hyperliquid.signing import Signer
 from pfterm.core.venues.networks import binance_futures_network, hyperliquid_network, parse_venue_url

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 from pfterm.core.market.models import MarketInfo, OrderIntent
 from pfterm.core.trading.hyperliquid import HL_MAKER_FEE
-from pfterm.core.trading.ticket import band_warning, quote_ticket, ticket_order_type
 from pfterm.core.trading.portfolio import TicketQuote, TicketRequest
+from pfterm.core.trading.ticket import band_warning, quote_ticket, ticket_order_type
 
 CLOID = "0x" + "cd" * 16
 BTC = MarketInfo("hyperliquid", "BTC", 0, 5, 40)

@@ -35,7 +35,7 @@ def test_delays_grow_within_jitter_bounds_and_cap() -> None:
     policy = make_policy(clock, initial_s=1.0, max_s=30.0)
     delays = [policy.next_delay() for _ in range(10)]
     expected_upper = [1, 2, 4, 8, 16, 30, 30, 30, 30, 30]
-    for delay, upper in zip(delays, expected_upper):
+    for delay, upper in zip(delays, expected_upper, strict=False):
         assert upper / 2 <= delay <= upper
     # Lower bound of step n is above the upper bound of step n-2: strictly growing envelope.
     assert delays[2] > delays[0] and delays[4] > delays[2]

@@ -8,9 +8,16 @@ from pathlib import Path
 
 import pytest
 
+from pfterm.core.harvest.report import (
+    MS_PER_YEAR,
+    build_report,
+    default_spot_map,
+    parse_since,
+    report_json,
+    report_text,
+)
 from pfterm.core.trading.journal import Journal
 from pfterm.core.venues.records import Fill, FundingPayment
-from pfterm.core.harvest.report import MS_PER_YEAR, build_report, default_spot_map, parse_since, report_json, report_text
 from pfterm.tui.cli import main
 
 H = 3_600_000
@@ -242,12 +249,12 @@ def test_cli_report_json_text_and_errors(journal: Journal, clock: _Clock, tmp_pa
 
 
 async def test_report_on_simulator_trading(tmp_path: Path) -> None:
-    from pfterm.core.trading.portfolio import TicketRequest
-    from pfterm.core.trading.risk import RiskLimits
     from pfterm.core.sim.market import MarketModel
     from pfterm.core.sim.server import SimulatorServer
     from pfterm.core.sim.snapshot import load_snapshot
     from pfterm.core.trading.desk import DeskSettings
+    from pfterm.core.trading.portfolio import TicketRequest
+    from pfterm.core.trading.risk import RiskLimits
     from pfterm.core.venues.hyperliquid.signing import Signer
     from tests.desks import desk_on
 

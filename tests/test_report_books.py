@@ -13,9 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import pfterm.tui.cli
+from pfterm.core.harvest.report import books_matching, build_report, report_json, report_text
 from pfterm.core.trading.journal import AccountRef, Journal
 from pfterm.core.venues.records import Fill, FundingPayment
-from pfterm.core.harvest.report import books_matching, build_report, report_json, report_text
 from pfterm.tui.cli import main
 
 H = 3_600_000
@@ -86,7 +86,9 @@ def _perp_perp(j: Journal) -> None:
     hl.record_funding(_fund("ETH", T0 + H, 4.0, -2.0))
     bn.record_funding(FundingPayment("binance", T0 + 8 * H, "ETH", -1.5, 2.0, 0.0001))
     hl.record_fill(_fill("ETH", "B", 3_100, 2.0, T0 + 9 * H, 12, fee=0.93, closed=-180.0))
-    bn.record_fill(_fill("ETH", "A", 3_100, 2.0, T0 + 9 * H + 500, 12, fee=3.1, token="USDT", closed=200.0, venue="binance"))
+    bn.record_fill(
+        _fill("ETH", "A", 3_100, 2.0, T0 + 9 * H + 500, 12, fee=3.1, token="USDT", closed=200.0, venue="binance")
+    )
 
 
 def test_perp_against_perp_book_pairs_two_accounts(journal: Journal) -> None:
@@ -208,7 +210,13 @@ def test_sync_gaps_are_reported(journal: Journal) -> None:
     assert gap.reason == "venue unreachable"
     assert any("funding of hyperliquid mainnet 0xaaaa…aaaa not synced" in n and "missing" in n for n in r.notes)
     assert report_json(r)["sync_gaps"] == [
-        {"account": HL_A.label, "stream": "funding", "from_ms": T0 + 2 * H, "to_ms": T0 + 3 * H, "reason": "venue unreachable"}
+        {
+            "account": HL_A.label,
+            "stream": "funding",
+            "from_ms": T0 + 2 * H,
+            "to_ms": T0 + 3 * H,
+            "reason": "venue unreachable",
+        }
     ]
     assert build_report(journal, spot_map=SPOT, book=journal.book_of(HL_A), since_ms=T0 + 4 * H).gaps == []
 
@@ -249,7 +257,9 @@ def test_cli_report_per_book_marks_and_account(tmp_path: Path, monkeypatch: pyte
     books = json.loads(capsys.readouterr().out)["books"]
     assert [b["accounts"] for b in books] == [[HL_A.label], [HL_B.label], [SIM.label]]
     assert reads == ["mainnet"]  # only the book with open legs on a known network, once
-    assert books[0]["positions"][0]["status"] == "closed" and books[0]["total"]["net"] == pytest.approx(20.239, abs=0.006)
+    assert books[0]["positions"][0]["status"] == "closed" and books[0]["total"]["net"] == pytest.approx(
+        20.239, abs=0.006
+    )
     hype = books[1]["positions"][0]
     assert hype["status"] == "open" and hype["unrealised"] == pytest.approx(-10 * (29.0 - 31.0), abs=0.006)
     assert hype["realised_net"] == pytest.approx(0.6 - 0.1395, abs=0.006)
@@ -280,7 +290,16 @@ def test_cli_report_marks_unreadable_is_one_note(tmp_path: Path, capsys: pytest.
     path = tmp_path / "journal.sqlite"
     _cli_journal(path)
     # the ended simulator session marked at another venue: nothing listens on port 1
-    args = ["report", "--journal", str(path), "--account", SIM.account, "--url", "hyperliquid=http://127.0.0.1:1", "--json"]
+    args = [
+        "report",
+        "--journal",
+        str(path),
+        "--account",
+        SIM.account,
+        "--url",
+        "hyperliquid=http://127.0.0.1:1",
+        "--json",
+    ]
     assert main(args) == 0
     [book] = json.loads(capsys.readouterr().out)["books"]
     [note] = [n for n in book["notes"] if n.startswith("open legs unpriced")]

@@ -32,8 +32,15 @@ def position(size: float, mark: float = 100_000.0) -> Position:
     return Position("BTC", size, mark, mark, None, 3.0, abs(size) * mark / 3, 0.0)
 
 
-def check(order: OrderIntent, *, state: TradingState = TradingState.ACTIVE, pos: Position | None = None,
-          mark: float | None = 100_000.0, equity: float = 1_000_000.0, **kw):
+def check(
+    order: OrderIntent,
+    *,
+    state: TradingState = TradingState.ACTIVE,
+    pos: Position | None = None,
+    mark: float | None = 100_000.0,
+    equity: float = 1_000_000.0,
+    **kw,
+):
     return check_order(order, state=state, limits=LIMITS, mark_px=mark, position=pos, equity_usd=equity, **kw)
 
 
@@ -62,8 +69,11 @@ def test_accepts_a_plain_order() -> None:
         (intent(), {"state": TradingState.REDUCING}, RefusalCode.REDUCING),
         (intent(size=2.0), {"state": TradingState.REDUCING, "pos": position(-1.0)}, RefusalCode.REDUCING),
         (intent(is_buy=False), {"state": TradingState.HALTED, "pos": position(1.0)}, RefusalCode.HALTED),
-        (intent(is_buy=False, px=85_000.0, reduce_only=True), {"state": TradingState.HALTED, "pos": position(1.0)},
-         RefusalCode.FAT_FINGER),
+        (
+            intent(is_buy=False, px=85_000.0, reduce_only=True),
+            {"state": TradingState.HALTED, "pos": position(1.0)},
+            RefusalCode.FAT_FINGER,
+        ),
     ],
 )
 def test_refusal_codes_and_one_line_messages(order: OrderIntent, kwargs: dict, code: RefusalCode) -> None:
@@ -114,7 +124,9 @@ def test_close_gets_one_tick_of_room() -> None:
 
 
 def test_close_without_mark_passes() -> None:
-    assert check(intent(is_buy=False, reduce_only=True), state=TradingState.HALTED, pos=position(1.0), mark=None) is None
+    assert (
+        check(intent(is_buy=False, reduce_only=True), state=TradingState.HALTED, pos=position(1.0), mark=None) is None
+    )
 
 
 def test_limits_validate() -> None:

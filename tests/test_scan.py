@@ -128,7 +128,12 @@ async def test_scan_reproduces_each_venues_payload(venue_url: str, capsys, tmp_p
     assert all("records" in out[v] for v in out), out
 
     b = _one(out, "binance", "BTC")
-    assert (b["native"], b["rate"], b["interval_h"], b["next_funding_ms"]) == ("BTCUSDT", 0.00003779, 8.0, 1791216000000)
+    assert (b["native"], b["rate"], b["interval_h"], b["next_funding_ms"]) == (
+        "BTCUSDT",
+        0.00003779,
+        8.0,
+        1791216000000,
+    )
     assert b["oi_base"] == 81234.567 and b["oi_usd"] == pytest.approx(81234.567 * 86141.0)
     e = _one(out, "binance", "ETH")
     assert (e["rate"], e["interval_h"]) == (0.00006061, 4.0)  # fundingInfo says 4 h; the rest are 8 h
@@ -162,8 +167,8 @@ def test_scan_rejects_an_unknown_venue(capsys) -> None:
 
 def test_prices_and_sizes_are_put_in_the_joined_unit() -> None:
     from pfterm.core.crossvenue.session import to_canonical_units
-    from pfterm.core.market.models import Liquidation, VenueFunding
     from pfterm.core.crossvenue.symbols import SymbolMap
+    from pfterm.core.market.models import Liquidation, VenueFunding
 
     sm = SymbolMap()
     okx = VenueFunding("okx", "kPEPE", "PEPE-USDT-SWAP", 0.0001, 8.0, None, 0.00001, 0.0000101, 2e9, 20_000.0, 0)

@@ -115,10 +115,12 @@ def test_pfterm_kill_halts_a_running_harvest_daemon_on_the_same_account(sim_url:
     assert "Traceback" not in err
 
 
-async def test_the_console_kill_key_halts_a_running_harvest_daemon_on_the_same_account(sim_url: str, tmp_path: Path) -> None:
+async def test_the_console_kill_key_halts_a_running_harvest_daemon_on_the_same_account(
+    sim_url: str, tmp_path: Path
+) -> None:
     from pfterm.core.runtime.config import Settings
-    from pfterm.core.trading.credentials import trading_access
     from pfterm.core.runtime.session import resolve_endpoint
+    from pfterm.core.trading.credentials import trading_access
     from pfterm.tui.app import PftermApp
 
     key = "0x" + secrets.token_hex(32)

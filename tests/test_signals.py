@@ -242,9 +242,7 @@ def test_cascade_signal_to_alert() -> None:
     assert alert.symbol == "BTC"
     assert alert.time_ms == T0
     assert alert.oi_change == -0.04 and alert.price_change == -0.03
-    assert alert.message == (
-        "BTC liquidation cascade (longs liquidated): OI -4.0 %, price -3.0 %, liquidations $1.2M"
-    )
+    assert alert.message == ("BTC liquidation cascade (longs liquidated): OI -4.0 %, price -3.0 %, liquidations $1.2M")
     assert "\n" not in alert.message
     assert alert.extra["liquidation_usd"] == 1_234_567.0
 
@@ -286,7 +284,7 @@ def test_cascade_invariants(steps: list[tuple[int, float, float]]) -> None:
         samples = det.samples
         assert len(samples) <= 5
         # at most one sample per 30 s slot of venue time
-        assert all(b.time_ms // 30_000 > a.time_ms // 30_000 for a, b in zip(samples, samples[1:]))
+        assert all(b.time_ms // 30_000 > a.time_ms // 30_000 for a, b in zip(samples, samples[1:], strict=False))
         if signal is not None:
             assert signal.oi_change < -0.03 and abs(signal.price_change) > 0.02
             if last_signal is not None:

@@ -32,7 +32,9 @@ _FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" /
 class Binance:
     """A minimal signed Binance USDⓈ-M client (what python-binance / ccxt send)."""
 
-    def __init__(self, server: SimulatorServer, http: httpx.AsyncClient, key: str = _KEY, secret: str = _SECRET) -> None:
+    def __init__(
+        self, server: SimulatorServer, http: httpx.AsyncClient, key: str = _KEY, secret: str = _SECRET
+    ) -> None:
         self.server = server
         self.http = http
         self.key = key
@@ -67,7 +69,9 @@ class Binance:
         assert status == 200, body
         return body
 
-    async def refused(self, method: str, path: str, params: dict[str, Any] | None, code: int, status: int = 400) -> dict[str, Any]:
+    async def refused(
+        self, method: str, path: str, params: dict[str, Any] | None, code: int, status: int = 400
+    ) -> dict[str, Any]:
         got, body = await self.call(method, path, params)
         assert (got, body.get("code") if isinstance(body, dict) else body) == (status, code), body
         assert isinstance(body["msg"], str) and body["msg"]
@@ -131,7 +135,9 @@ async def test_auth_errors(bn: Binance) -> None:
     # A tampered parameter breaks the signature.
     text = urlencode({"symbol": "BTCUSDT", "timestamp": now})
     sig = hmac.new(_SECRET.encode(), text.encode(), hashlib.sha256).hexdigest()
-    r = await bn.http.get(f"/fapi/v3/positionRisk?symbol=ETHUSDT&timestamp={now}&signature={sig}", headers={"X-MBX-APIKEY": _KEY})
+    r = await bn.http.get(
+        f"/fapi/v3/positionRisk?symbol=ETHUSDT&timestamp={now}&signature={sig}", headers={"X-MBX-APIKEY": _KEY}
+    )
     assert r.status_code == 400 and r.json()["code"] == -1022
 
 
@@ -146,7 +152,11 @@ async def test_time_and_exchange_info(bn: Binance) -> None:
     for name in ("BTCUSDT", "ETHUSDT", "1000PEPEUSDT"):
         s = symbols[name]
         assert (s["pair"], s["contractType"], s["status"], s["quoteAsset"], s["marginAsset"]) == (
-            name, "PERPETUAL", "TRADING", "USDT", "USDT"
+            name,
+            "PERPETUAL",
+            "TRADING",
+            "USDT",
+            "USDT",
         )
         filters = {f["filterType"]: f for f in s["filters"]}
         assert list(filters) == ["PRICE_FILTER", "LOT_SIZE", "MARKET_LOT_SIZE", "MIN_NOTIONAL"]
@@ -166,9 +176,17 @@ async def test_ioc_limit_buy_fills_at_the_ask_with_taker_fee(bn: Binance) -> Non
     bid, ask = bn.touch("BTCUSDT")
     qty = bn.qty_for("BTCUSDT", 10_000)
     order = await bn.ok(
-        "POST", "/fapi/v1/order",
-        _order("BTCUSDT", "BUY", "LIMIT", qty, price=bn.px("BTCUSDT", ask + 500), timeInForce="IOC",
-               newOrderRespType="RESULT"),
+        "POST",
+        "/fapi/v1/order",
+        _order(
+            "BTCUSDT",
+            "BUY",
+            "LIMIT",
+            qty,
+            price=bn.px("BTCUSDT", ask + 500),
+            timeInForce="IOC",
+            newOrderRespType="RESULT",
+        ),
     )
     assert order["status"] == "FILLED" and order["executedQty"] == qty == order["origQty"]
     assert order["avgPrice"] == bn.px("BTCUSDT", ask) and order["price"] == bn.px("BTCUSDT", ask + 500)
@@ -179,7 +197,13 @@ async def test_ioc_limit_buy_fills_at_the_ask_with_taker_fee(bn: Binance) -> Non
     trades = await bn.ok("GET", "/fapi/v1/userTrades", {"symbol": "BTCUSDT"})
     assert len(trades) == 1
     t = trades[0]
-    assert (t["orderId"], t["side"], t["buyer"], t["maker"], t["commissionAsset"]) == (order["orderId"], "BUY", True, False, "USDT")
+    assert (t["orderId"], t["side"], t["buyer"], t["maker"], t["commissionAsset"]) == (
+        order["orderId"],
+        "BUY",
+        True,
+        False,
+        "USDT",
+    )
     assert t["price"] == bn.px("BTCUSDT", ask) and t["qty"] == qty
     assert float(t["commission"]) == pytest.approx(notional * TAKER_FEE, abs=1e-8)
     assert float(t["realizedPnl"]) == 0.0
@@ -187,12 +211,14 @@ async def test_ioc_limit_buy_fills_at_the_ask_with_taker_fee(bn: Binance) -> Non
     assert float(account["totalWalletBalance"]) == pytest.approx(_USDT - notional * TAKER_FEE, abs=1e-6)
     # A limit that does not reach the touch expires untouched.
     order = await bn.ok(
-        "POST", "/fapi/v1/order",
+        "POST",
+        "/fapi/v1/order",
         _order("BTCUSDT", "BUY", "LIMIT", qty, price=bn.px("BTCUSDT", bid - 10), timeInForce="IOC"),
     )
     assert order["status"] == "EXPIRED" and float(order["executedQty"]) == 0.0 and order["avgPrice"] == "0.00"
     order = await bn.ok(
-        "POST", "/fapi/v1/order",
+        "POST",
+        "/fapi/v1/order",
         _order("BTCUSDT", "BUY", "LIMIT", qty, price=bn.px("BTCUSDT", bid - 10), timeInForce="FOK"),
     )
     assert order["status"] == "EXPIRED"
@@ -216,12 +242,16 @@ async def test_post_only_refused_when_crossing_then_rests_and_fills_as_maker(bn:
     _bid, ask = bn.touch(symbol)
     qty = bn.qty_for(symbol, 5_000)
     body = await bn.refused(
-        "POST", "/fapi/v1/order", _order(symbol, "BUY", "LIMIT", qty, price=bn.px(symbol, ask), timeInForce="GTX"), -5022
+        "POST",
+        "/fapi/v1/order",
+        _order(symbol, "BUY", "LIMIT", qty, price=bn.px(symbol, ask), timeInForce="GTX"),
+        -5022,
     )
     assert body["msg"] == "Due to the order could not be executed as maker, the Post Only order will be rejected."
     limit = ask - 1
     order = await bn.ok(
-        "POST", "/fapi/v1/order",
+        "POST",
+        "/fapi/v1/order",
         _order(symbol, "BUY", "LIMIT", qty, price=bn.px(symbol, limit), timeInForce="GTX", newClientOrderId="gtx-1"),
     )
     assert order["status"] == "NEW" and order["timeInForce"] == "GTX" and order["executedQty"] == "0.0000"
@@ -244,19 +274,24 @@ async def test_gtc_rests_and_cancels_by_client_order_id(bn: Binance) -> None:
     price = bn.px(symbol, bid * 9 // 10)
     qty = bn.qty_for(symbol, 2_000)
     order = await bn.ok(
-        "POST", "/fapi/v1/order",
+        "POST",
+        "/fapi/v1/order",
         _order(symbol, "BUY", "LIMIT", qty, price=price, timeInForce="GTC", newClientOrderId="my.order:1/a_b-c"),
     )
     assert (order["status"], order["clientOrderId"], order["price"]) == ("NEW", "my.order:1/a_b-c", price)
     opened = await bn.ok("GET", "/fapi/v1/openOrders", {"symbol": symbol})
     assert [o["orderId"] for o in opened] == [order["orderId"]] and opened[0]["time"] == bn.server.model.now_ms
     await bn.refused(
-        "POST", "/fapi/v1/order",
-        _order(symbol, "BUY", "LIMIT", qty, price=price, timeInForce="GTC", newClientOrderId="my.order:1/a_b-c"), -4116,
+        "POST",
+        "/fapi/v1/order",
+        _order(symbol, "BUY", "LIMIT", qty, price=price, timeInForce="GTC", newClientOrderId="my.order:1/a_b-c"),
+        -4116,
     )
     await bn.refused(
-        "POST", "/fapi/v1/order",
-        _order(symbol, "BUY", "LIMIT", qty, price=price, timeInForce="GTC", newClientOrderId="bad id!"), -1100,
+        "POST",
+        "/fapi/v1/order",
+        _order(symbol, "BUY", "LIMIT", qty, price=price, timeInForce="GTC", newClientOrderId="bad id!"),
+        -1100,
     )
     account = await bn.ok("GET", "/fapi/v2/account")
     assert float(account["totalOpenOrderInitialMargin"]) == pytest.approx(float(qty) * float(price) / 20, rel=1e-9)
@@ -270,8 +305,10 @@ async def test_gtc_rests_and_cancels_by_client_order_id(bn: Binance) -> None:
     await bn.refused("GET", "/fapi/v1/order", {"symbol": "ETHUSDT", "orderId": order["orderId"]}, -2013)
     # Still taken after the cancel.
     await bn.refused(
-        "POST", "/fapi/v1/order",
-        _order(symbol, "BUY", "LIMIT", qty, price=price, timeInForce="GTC", newClientOrderId="my.order:1/a_b-c"), -4116,
+        "POST",
+        "/fapi/v1/order",
+        _order(symbol, "BUY", "LIMIT", qty, price=price, timeInForce="GTC", newClientOrderId="my.order:1/a_b-c"),
+        -4116,
     )
     assert await bn.ok("GET", "/fapi/v1/openOrders") == []
 
@@ -339,12 +376,16 @@ async def test_insufficient_margin(bn: Binance) -> None:
     assert body["msg"] == "Margin is insufficient."
     bid, _ask = small.touch("BTCUSDT")
     await small.refused(
-        "POST", "/fapi/v1/order",
-        _order("BTCUSDT", "BUY", "LIMIT", qty, timeInForce="GTC", price=small.px("BTCUSDT", bid - 10)), -2019,
+        "POST",
+        "/fapi/v1/order",
+        _order("BTCUSDT", "BUY", "LIMIT", qty, timeInForce="GTC", price=small.px("BTCUSDT", bid - 10)),
+        -2019,
     )
     await small.ok("POST", "/fapi/v1/leverage", {"symbol": "BTCUSDT", "leverage": 50})
     small_qty = small.qty_for("BTCUSDT", 300)  # 6 USDT at 50×
-    assert (await small.ok("POST", "/fapi/v1/order", _order("BTCUSDT", "BUY", "MARKET", small_qty)))["status"] == "FILLED"
+    assert (await small.ok("POST", "/fapi/v1/order", _order("BTCUSDT", "BUY", "MARKET", small_qty)))[
+        "status"
+    ] == "FILLED"
     with pytest.raises(ValueError):
         bn.server.register_binance_key("small-key", "x")
 
@@ -354,10 +395,24 @@ async def test_batch_orders(bn: Binance) -> None:
     _bid, ask = bn.touch(symbol)
     qty = bn.qty_for(symbol, 1_000)
     batch = [
-        {"symbol": symbol, "side": "BUY", "type": "LIMIT", "quantity": qty, "price": bn.px(symbol, ask), "timeInForce": "IOC"},
+        {
+            "symbol": symbol,
+            "side": "BUY",
+            "type": "LIMIT",
+            "quantity": qty,
+            "price": bn.px(symbol, ask),
+            "timeInForce": "IOC",
+        },
         {"symbol": "NOPEUSDT", "side": "BUY", "type": "LIMIT", "quantity": qty, "price": "1", "timeInForce": "GTC"},
-        {"symbol": symbol, "side": "SELL", "type": "LIMIT", "quantity": qty, "price": bn.px(symbol, ask + 1000),
-         "timeInForce": "GTC", "newClientOrderId": "batch-2"},
+        {
+            "symbol": symbol,
+            "side": "SELL",
+            "type": "LIMIT",
+            "quantity": qty,
+            "price": bn.px(symbol, ask + 1000),
+            "timeInForce": "GTC",
+            "newClientOrderId": "batch-2",
+        },
     ]
     out = await bn.ok("POST", "/fapi/v1/batchOrders", {"batchOrders": json.dumps(batch)})
     assert len(out) == 3
@@ -373,7 +428,8 @@ async def test_cancel_all_open_orders(bn: Binance) -> None:
     for symbol, usd in (("BTCUSDT", 1_000), ("BTCUSDT", 1_500), ("ETHUSDT", 1_000)):
         bid, _ask = bn.touch(symbol)
         await bn.ok(
-            "POST", "/fapi/v1/order",
+            "POST",
+            "/fapi/v1/order",
             _order(symbol, "BUY", "LIMIT", bn.qty_for(symbol, usd), price=bn.px(symbol, bid - 50), timeInForce="GTC"),
         )
     assert len(await bn.ok("GET", "/fapi/v1/openOrders")) == 3
@@ -388,8 +444,11 @@ async def test_countdown_cancel_all_fires_at_its_deadline(bn: Binance) -> None:
     symbol = "BTCUSDT"
     bid, _ask = bn.touch(symbol)
     order = await bn.ok(
-        "POST", "/fapi/v1/order",
-        _order(symbol, "BUY", "LIMIT", bn.qty_for(symbol, 1_000), price=bn.px(symbol, bid * 9 // 10), timeInForce="GTC"),
+        "POST",
+        "/fapi/v1/order",
+        _order(
+            symbol, "BUY", "LIMIT", bn.qty_for(symbol, 1_000), price=bn.px(symbol, bid * 9 // 10), timeInForce="GTC"
+        ),
     )
     armed_at = bn.server.model.now_ms
     out = await bn.ok("POST", "/fapi/v1/countdownCancelAll", {"symbol": symbol, "countdownTime": 90_000})
@@ -401,8 +460,11 @@ async def test_countdown_cancel_all_fires_at_its_deadline(bn: Binance) -> None:
     assert got["status"] == "CANCELED" and got["updateTime"] == armed_at + 90_000
     # Disarmed by 0.
     await bn.ok(
-        "POST", "/fapi/v1/order",
-        _order(symbol, "BUY", "LIMIT", bn.qty_for(symbol, 1_000), price=bn.px(symbol, bid * 9 // 10), timeInForce="GTC"),
+        "POST",
+        "/fapi/v1/order",
+        _order(
+            symbol, "BUY", "LIMIT", bn.qty_for(symbol, 1_000), price=bn.px(symbol, bid * 9 // 10), timeInForce="GTC"
+        ),
     )
     await bn.ok("POST", "/fapi/v1/countdownCancelAll", {"symbol": symbol, "countdownTime": 30_000})
     await bn.ok("POST", "/fapi/v1/countdownCancelAll", {"symbol": symbol, "countdownTime": 0})
@@ -456,9 +518,23 @@ async def test_account_and_position_risk_shapes(bn: Binance) -> None:
 
     assert set(account) == set(fixture_account)
     assert [p["symbol"] for p in account["positions"]] == ["BTCUSDT", "ETHUSDT"]
-    for key in ("symbol", "initialMargin", "maintMargin", "unrealizedProfit", "positionInitialMargin",
-                "openOrderInitialMargin", "leverage", "isolated", "entryPrice", "maxNotional", "positionSide",
-                "positionAmt", "notional", "isolatedWallet", "updateTime"):
+    for key in (
+        "symbol",
+        "initialMargin",
+        "maintMargin",
+        "unrealizedProfit",
+        "positionInitialMargin",
+        "openOrderInitialMargin",
+        "leverage",
+        "isolated",
+        "entryPrice",
+        "maxNotional",
+        "positionSide",
+        "positionAmt",
+        "notional",
+        "isolatedWallet",
+        "updateTime",
+    ):
         assert key in account["positions"][0]
     assert account["positions"][0]["leverage"] == "10" and account["positions"][0]["isolated"] is False
     upnl = sum(float(r["unRealizedProfit"]) for r in rows)
@@ -478,17 +554,23 @@ async def test_funding_settlement_in_income(bn: Binance) -> None:
     settle = START - 30 * 60 * 1000 + 8 * HOUR_MS
     await bn.server.advance((settle - 60_000 - bn.server.model.now_ms) / 1000)
     assert await bn.ok("GET", "/fapi/v1/income", {"incomeType": "FUNDING_FEE"}) == []
-    rates = {s: float((await bn.http.get("/fapi/v1/premiumIndex", params={"symbol": s})).json()["lastFundingRate"])
-             for s in ("BTCUSDT", "ETHUSDT")}
+    rates = {
+        s: float((await bn.http.get("/fapi/v1/premiumIndex", params={"symbol": s})).json()["lastFundingRate"])
+        for s in ("BTCUSDT", "ETHUSDT")
+    }
     await bn.server.advance(60)
     marks = {s: bn.server.binance.mark(s) for s in ("BTCUSDT", "ETHUSDT")}
     assert bn.server.model.now_ms == settle
     rows = await bn.ok("GET", "/fapi/v1/income", {"incomeType": "FUNDING_FEE"})
     assert [r["symbol"] for r in rows] == ["BTCUSDT", "ETHUSDT"]
     assert all(set(r) == set(fixture[0]) for r in rows)
-    for r, amt in zip(rows, (float(btc_qty), -float(eth_qty))):
+    for r, amt in zip(rows, (float(btc_qty), -float(eth_qty)), strict=False):
         assert (r["incomeType"], r["asset"], r["info"], r["time"], r["tradeId"]) == (
-            "FUNDING_FEE", "USDT", "FUNDING_FEE", settle, ""
+            "FUNDING_FEE",
+            "USDT",
+            "FUNDING_FEE",
+            settle,
+            "",
         )
         expected = -amt * marks[r["symbol"]] * rates[r["symbol"]]
         assert float(r["income"]) == pytest.approx(expected, rel=1e-3, abs=1e-7)
@@ -513,12 +595,30 @@ async def test_user_trades_queries(bn: Binance) -> None:
     trades = await bn.ok("GET", "/fapi/v1/userTrades", {"symbol": symbol})
     ids = [t["id"] for t in trades]
     assert len(ids) == 4 and ids == sorted(ids)
-    assert set(trades[0]) == {"symbol", "id", "orderId", "side", "price", "qty", "realizedPnl", "quoteQty",
-                              "commission", "commissionAsset", "time", "positionSide", "buyer", "maker"}
-    assert [t["id"] for t in await bn.ok("GET", "/fapi/v1/userTrades", {"symbol": symbol, "fromId": ids[1], "limit": 2})] == ids[1:3]
+    assert set(trades[0]) == {
+        "symbol",
+        "id",
+        "orderId",
+        "side",
+        "price",
+        "qty",
+        "realizedPnl",
+        "quoteQty",
+        "commission",
+        "commissionAsset",
+        "time",
+        "positionSide",
+        "buyer",
+        "maker",
+    }
+    assert [
+        t["id"] for t in await bn.ok("GET", "/fapi/v1/userTrades", {"symbol": symbol, "fromId": ids[1], "limit": 2})
+    ] == ids[1:3]
     assert [t["id"] for t in await bn.ok("GET", "/fapi/v1/userTrades", {"symbol": symbol, "limit": 2})] == ids[2:]
     start = trades[2]["time"]
-    assert [t["id"] for t in await bn.ok("GET", "/fapi/v1/userTrades", {"symbol": symbol, "startTime": start})] == ids[2:]
+    assert [t["id"] for t in await bn.ok("GET", "/fapi/v1/userTrades", {"symbol": symbol, "startTime": start})] == ids[
+        2:
+    ]
     assert await bn.ok("GET", "/fapi/v1/userTrades", {"symbol": "BTCUSDT"}) == []
     await bn.refused("GET", "/fapi/v1/userTrades", {}, -1102)
 
@@ -527,8 +627,16 @@ async def test_liquidation_closes_every_position_at_mark(bn: Binance) -> None:
     await bn.ok("POST", "/fapi/v1/order", _order("BTCUSDT", "BUY", "MARKET", bn.qty_for("BTCUSDT", 50_000)))
     bid, _ask = bn.touch("ETHUSDT")
     await bn.ok(
-        "POST", "/fapi/v1/order",
-        _order("ETHUSDT", "BUY", "LIMIT", bn.qty_for("ETHUSDT", 1_000), price=bn.px("ETHUSDT", bid - 100), timeInForce="GTC"),
+        "POST",
+        "/fapi/v1/order",
+        _order(
+            "ETHUSDT",
+            "BUY",
+            "LIMIT",
+            bn.qty_for("ETHUSDT", 1_000),
+            price=bn.px("ETHUSDT", bid - 100),
+            timeInForce="GTC",
+        ),
     )
     sim = bn.server.binance
     account = sim.account(_KEY)
@@ -558,12 +666,25 @@ async def _session(seed: int) -> list[Any]:
                     bid, ask = client.touch(symbol)
                     side = "BUY" if i % 2 == 0 else "SELL"
                     limit = ask - 1 if side == "BUY" else bid + 1
-                    out.append(await client.ok(
-                        "POST", "/fapi/v1/order",
-                        _order(symbol, side, "LIMIT", client.qty_for(symbol, 2_000), price=client.px(symbol, limit),
-                               timeInForce="GTX"),
-                    ))
-                    out.append(await client.ok("POST", "/fapi/v1/order", _order(symbol, side, "MARKET", client.qty_for(symbol, 1_000))))
+                    out.append(
+                        await client.ok(
+                            "POST",
+                            "/fapi/v1/order",
+                            _order(
+                                symbol,
+                                side,
+                                "LIMIT",
+                                client.qty_for(symbol, 2_000),
+                                price=client.px(symbol, limit),
+                                timeInForce="GTX",
+                            ),
+                        )
+                    )
+                    out.append(
+                        await client.ok(
+                            "POST", "/fapi/v1/order", _order(symbol, side, "MARKET", client.qty_for(symbol, 1_000))
+                        )
+                    )
                 await server.advance(1800)
             for symbol in ("BTCUSDT", "ETHUSDT"):
                 out.append(await client.ok("GET", "/fapi/v1/userTrades", {"symbol": symbol}))

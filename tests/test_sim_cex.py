@@ -19,8 +19,8 @@ from pfterm.core.sim.market import MarketModel
 from pfterm.core.sim.server import SimulatorServer
 from pfterm.core.sim.snapshot import load_snapshot
 from pfterm.core.venues.binance import market as binance
-from pfterm.core.venues.bybit import market as bybit
 from pfterm.core.venues.binance.market import BinanceStream
+from pfterm.core.venues.bybit import market as bybit
 from pfterm.core.venues.bybit.market import BybitStream
 
 START = 1_767_225_600_000 + 30 * 60 * 1000
@@ -117,7 +117,9 @@ async def test_streams_and_a_cascade_on_both_venues(server: SimulatorServer) -> 
     by_stream = BybitStream(by_sink, natives, ws_url=server.bybit_ws_url or "")
     tasks = [asyncio.create_task(bn_stream.run()), asyncio.create_task(by_stream.run())]
     try:
-        await eventually(lambda: len(bn_sink.funding) >= 150 and {r.symbol for r in by_sink.funding} >= {"BTC", "kPEPE"})
+        await eventually(
+            lambda: len(bn_sink.funding) >= 150 and {r.symbol for r in by_sink.funding} >= {"BTC", "kPEPE"}
+        )
         btc = next(r for r in by_sink.funding if r.symbol == "BTC")
         assert btc.oi_base is not None and btc.oi_base > 0 and btc.interval_h == 8.0
         mark = next(r for r in bn_sink.funding if r.symbol == "BTC")
@@ -129,9 +131,13 @@ async def test_streams_and_a_cascade_on_both_venues(server: SimulatorServer) -> 
         n_funding = len(by_sink.funding)
 
         def btc_longs(sink: ListSink) -> list[Liquidation]:
-            return [x for x in sink.liquidations if x.symbol == "BTC" and x.side == "long" and x.time_ms >= record.start_ms]
+            return [
+                x for x in sink.liquidations if x.symbol == "BTC" and x.side == "long" and x.time_ms >= record.start_ms
+            ]
 
-        await eventually(lambda: sum(x.usd for x in btc_longs(bn_sink)) > 1e6 and sum(x.usd for x in btc_longs(by_sink)) > 1e6)
+        await eventually(
+            lambda: sum(x.usd for x in btc_longs(bn_sink)) > 1e6 and sum(x.usd for x in btc_longs(by_sink)) > 1e6
+        )
         await eventually(lambda: len(by_sink.funding) > n_funding)  # deltas keep coming
         for sink in (bn_sink, by_sink):
             cascade = btc_longs(sink)
@@ -162,7 +168,9 @@ async def test_bybit_ops_and_binance_stream_names(server: SimulatorServer) -> No
         snap = json.loads(await ws.recv())
         assert snap["topic"] == "tickers.ETHUSDT" and snap["type"] == "snapshot"
         assert isinstance(snap["ts"], int) and all(isinstance(v, str) for v in snap["data"].values())
-        assert float(snap["data"]["openInterest"]) == pytest.approx(2 * float(snap["data"]["singleOpenInterest"]), rel=1e-6)
+        assert float(snap["data"]["openInterest"]) == pytest.approx(
+            2 * float(snap["data"]["singleOpenInterest"]), rel=1e-6
+        )
         await ws.send(json.dumps({"op": "unsubscribe", "args": ["tickers.ETHUSDT"]}))
         while True:
             msg = json.loads(await ws.recv())

@@ -32,7 +32,9 @@ def _world(snapshot: list, seed: int = 3) -> tuple[MarketModel, SimExchange]:
     return model, SimExchange(model)
 
 
-def _ioc(model: MarketModel, coin: str, is_buy: bool, sz: float, *, slip: float = 0.01, reduce_only: bool = False) -> dict:
+def _ioc(
+    model: MarketModel, coin: str, is_buy: bool, sz: float, *, slip: float = 0.01, reduce_only: bool = False
+) -> dict:
     m = model.market(coin)
     px = round_price(m.mid * (1 + slip if is_buy else 1 - slip), m.sz_decimals)
     return order_wire(m.asset_id, is_buy, px, sz, reduce_only, "Ioc")
@@ -54,7 +56,9 @@ def test_ioc_walks_the_book_with_slippage_and_pays_taker_fee(snapshot: list, is_
     avg = float(filled["avgPx"])
     best = levels[0][0]
     assert (avg > best) if is_buy else (avg < best)  # slippage beyond the top level
-    expected_cost = levels[0][0] * levels[0][1] + levels[1][0] * levels[1][1] + levels[2][0] * (sz - levels[0][1] - levels[1][1])
+    expected_cost = (
+        levels[0][0] * levels[0][1] + levels[1][0] * levels[1][1] + levels[2][0] * (sz - levels[0][1] - levels[1][1])
+    )
     assert avg * sz == pytest.approx(expected_cost, rel=1e-9)
     fills = ex.user_fills(A)
     assert len(fills) == 3 and all(f["crossed"] for f in fills)
@@ -252,7 +256,9 @@ def test_account_value_is_balance_plus_unrealized_pnl(snapshot: list, trades, st
     for coin, is_buy, n in trades:
         m = model.market(coin)
         sz = round(n * 20.0 / m.mid, m.sz_decimals) or m.lot
-        ex.place_orders(A, [_ioc(model, coin, is_buy, max(sz, round(12.0 / m.mid + m.lot, m.sz_decimals)))], model.now_ms)
+        ex.place_orders(
+            A, [_ioc(model, coin, is_buy, max(sz, round(12.0 / m.mid + m.lot, m.sz_decimals)))], model.now_ms
+        )
     model.step(steps * 10.0)
     state = ex.clearinghouse_state(A)
     upnl = sum(float(p["position"]["unrealizedPnl"]) for p in state["assetPositions"])
@@ -271,7 +277,11 @@ def test_round_trip_at_the_same_price_loses_exactly_the_fees(snapshot: list, coi
     sz = round(usd / px, m.sz_decimals) or m.lot
     price = round_price(px, m.sz_decimals)
     # A resting order at the same price opens, then another closes, both as maker at ``price``.
-    ex.place_orders(A, [order_wire(m.asset_id, is_buy, price, max(sz, round(12 / px + m.lot, m.sz_decimals)), False, "Alo")], model.now_ms)
+    ex.place_orders(
+        A,
+        [order_wire(m.asset_id, is_buy, price, max(sz, round(12 / px + m.lot, m.sz_decimals)), False, "Alo")],
+        model.now_ms,
+    )
     assert len(ex.open_orders(A)) == 1
     start = ex.balance(A)
     order = ex.open_orders(A)[0]
@@ -279,7 +289,9 @@ def test_round_trip_at_the_same_price_loses_exactly_the_fees(snapshot: list, coi
     o = acct_orders[order["oid"]]
     ex._fill(ex._account(A), m, o.oid, None, o.is_buy, o.px, order["limitPx"], o.lots, model.now_ms, crossed=False)
     del acct_orders[o.oid]
-    ex._fill(ex._account(A), m, o.oid + 1, None, not o.is_buy, o.px, order["limitPx"], o.lots, model.now_ms, crossed=False)
+    ex._fill(
+        ex._account(A), m, o.oid + 1, None, not o.is_buy, o.px, order["limitPx"], o.lots, model.now_ms, crossed=False
+    )
     fees = sum(float(f["fee"]) for f in ex.user_fills(A))
     assert ex.clearinghouse_state(A)["assetPositions"] == []
     assert ex.balance(A) - start == pytest.approx(-2 * o.lots * m.lot * o.px * 0.00015, abs=1e-9)
@@ -317,7 +329,11 @@ def _run(snapshot: list) -> str:
         m = model.market(coin)
         ex.place_orders(A, [_ioc(model, coin, i % 2 == 0, round(500 / m.mid + m.lot, m.sz_decimals))], model.now_ms)
         px = round_price(m.mid * (0.999 if i % 2 else 1.001), m.sz_decimals)
-        ex.place_orders(B, [order_wire(m.asset_id, i % 2 == 1, px, round(300 / m.mid + m.lot, m.sz_decimals), False, "Gtc")], model.now_ms)
+        ex.place_orders(
+            B,
+            [order_wire(m.asset_id, i % 2 == 1, px, round(300 / m.mid + m.lot, m.sz_decimals), False, "Gtc")],
+            model.now_ms,
+        )
         model.step(300.0)
         ex.tick(model.now_ms)
     return json.dumps(

@@ -144,9 +144,7 @@ def _run(snapshot: list, seed: int, steps: list[float]) -> MarketModel:
 
 def _state(model: MarketModel) -> str:
     hist = {c: model.funding_history_wire(c, 0) for c in model.listed_coins[:20]}
-    return json.dumps(
-        [model.meta_and_asset_ctxs_wire(), hist, [list(map(str, model.cascades))], model.now_ms]
-    )
+    return json.dumps([model.meta_and_asset_ctxs_wire(), hist, [list(map(str, model.cascades))], model.now_ms])
 
 
 def test_same_seed_same_output(snapshot: list) -> None:
@@ -192,7 +190,7 @@ def test_watching_trades_does_not_change_prices(snapshot: list) -> None:
 def test_delisted_markets_are_served_as_in_snapshot(long_run: MarketModel) -> None:
     pristine = load_snapshot()
     meta, ctxs = pristine
-    delisted = [(a["name"], c) for a, c in zip(meta["universe"], ctxs) if a.get("isDelisted")]
+    delisted = [(a["name"], c) for a, c in zip(meta["universe"], ctxs, strict=False) if a.get("isDelisted")]
     assert len(delisted) == 38
     mids = long_run.all_mids_wire()
     for coin, raw in delisted:
@@ -246,7 +244,7 @@ def test_settlements_land_on_hour_boundaries(snapshot: list) -> None:
     model = MarketModel(snapshot, seed=4, start_ms=START + 1234, cascade_rate_per_hour=0.0)
     before = model.funding_history("ETH")
     assert [r.time_ms for r in before][-1] == HOUR0
-    assert all(b.time_ms - a.time_ms == HOUR_MS for a, b in zip(before, before[1:]))
+    assert all(b.time_ms - a.time_ms == HOUR_MS for a, b in zip(before, before[1:], strict=False))
     # Step to 1 ms before the next boundary: nothing settles.
     model.step((HOUR0 + HOUR_MS - model.now_ms - 1) / 1000)
     assert len(model.funding_history("ETH")) == len(before)
@@ -292,9 +290,7 @@ def test_prev_day_px_follows_hourly_ring(snapshot: list) -> None:
     assert model.ctx_wire("SOL")["prevDayPx"] == snapshot[1][5]["prevDayPx"]
     model.step(24 * 3600.0)
     # After exactly 24 h, prevDayPx is the mark at the start.
-    assert float(model.ctx_wire("SOL")["prevDayPx"]) == pytest.approx(
-        float(snapshot[1][5]["markPx"]), rel=1e-4
-    )
+    assert float(model.ctx_wire("SOL")["prevDayPx"]) == pytest.approx(float(snapshot[1][5]["markPx"]), rel=1e-4)
 
 
 @pytest.mark.parametrize("longs", [True, False])

@@ -139,7 +139,10 @@ async def test_funding_settled_once_per_hour_with_big_steps(started: list[Simula
         await srv.advance(0)
         await srv.advance(1_800, step_s=1e6)  # ends exactly on the 6th boundary
         rows = [
-            r for r in (await http.post("/info", json={"type": "userFunding", "user": alice.address, "startTime": 0})).json()
+            r
+            for r in (
+                await http.post("/info", json={"type": "userFunding", "user": alice.address, "startTime": 0})
+            ).json()
         ]
     first = START + 30 * 60 * 1000
     assert [r["time"] for r in rows] == [first + k * HOUR_MS for k in range(6)]
@@ -171,7 +174,9 @@ async def test_negative_regime_and_flip(started: list[SimulatorServer]) -> None:
         async with await _start(started, srv) as http:
             await _act(http, alice, _ioc(srv, False, 0.1))
             await srv.advance(48.5 * 3_600, step_s=600)
-            rows = (await http.post("/info", json={"type": "userFunding", "user": alice.address, "startTime": 0})).json()
+            rows = (
+                await http.post("/info", json={"type": "userFunding", "user": alice.address, "startTime": 0})
+            ).json()
             srv.rows = rows  # type: ignore[attr-defined]
     for coin in _COINS:
         rates = [r.rate for r in neg.model.funding_history(coin) if r.time_ms > START]

@@ -64,7 +64,7 @@ async def _collect(conn: ClientConnection, seconds: float) -> list[Any]:
     while (left := deadline - time.monotonic()) > 0:
         try:
             out.append(json.loads(await asyncio.wait_for(conn.recv(), left)))
-        except asyncio.TimeoutError:
+        except TimeoutError:
             break
     return out
 
@@ -119,9 +119,7 @@ async def test_info_endpoints(server: SimulatorServer) -> None:
         assert len(agg["levels"][1]) >= 1
         assert (await http.post("/info", json={"type": "l2Book", "coin": "NOPE"})).json() is None
 
-        hist = (
-            await http.post("/info", json={"type": "fundingHistory", "coin": "BTC", "startTime": 0})
-        ).json()
+        hist = (await http.post("/info", json={"type": "fundingHistory", "coin": "BTC", "startTime": 0})).json()
         assert len(hist) >= 72 and set(hist[0]) == {"coin", "fundingRate", "premium", "time"}
         start = hist[-5]["time"]
         body = {"type": "fundingHistory", "coin": "BTC", "startTime": start, "endTime": start + 3_600_000}
@@ -276,7 +274,7 @@ async def test_ctx_pushes_are_spread_over_the_period() -> None:
         while time.monotonic() - t0 < 1.0:
             try:
                 f = json.loads(await asyncio.wait_for(conn.recv(), 0.5))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 break
             if f["channel"] == "activeAssetCtx":
                 arrivals.append(time.monotonic() - t0)

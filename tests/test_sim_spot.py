@@ -44,7 +44,9 @@ async def client(server: SimulatorServer) -> AsyncIterator[HyperliquidExchange]:
         yield ex
 
 
-def _intent(m: MarketInfo, is_buy: bool, size: float, px: float, tif: str = "Ioc", cloid: str = "0x" + "0" * 31 + "1") -> OrderIntent:
+def _intent(
+    m: MarketInfo, is_buy: bool, size: float, px: float, tif: str = "Ioc", cloid: str = "0x" + "0" * 31 + "1"
+) -> OrderIntent:
     return OrderIntent(m.symbol, m.asset_id, is_buy, size, px, tif, False, cloid, "test")
 
 
@@ -144,7 +146,9 @@ async def test_spot_errors(server: SimulatorServer, client: HyperliquidExchange)
     assert _balances(await client.spot_balances()) == {"USDC": 50_000.0}
 
 
-async def test_spot_resting_order_holds_and_fills_as_maker(server: SimulatorServer, client: HyperliquidExchange) -> None:
+async def test_spot_resting_order_holds_and_fills_as_maker(
+    server: SimulatorServer, client: HyperliquidExchange
+) -> None:
     mids = await _info(server, {"type": "allMids"})
     mid = float(mids["@142"])
     px = round(mid * 0.98)
@@ -171,14 +175,21 @@ async def test_spot_resting_order_holds_and_fills_as_maker(server: SimulatorServ
 def test_untradeable_pair_is_refused() -> None:
     model = MarketModel(_SNAPSHOT, seed=1, start_ms=START, cascade_rate_per_hour=0.0)
     meta = {
-        "universe": [{"tokens": [1, 0], "name": "PURR/USDC", "index": 0, "isCanonical": True},
-                     {"tokens": [2, 0], "name": "@1", "index": 1, "isCanonical": False}],
-        "tokens": [{"name": "USDC", "szDecimals": 8, "index": 0}, {"name": "PURR", "szDecimals": 0, "index": 1},
-                   {"name": "NOPERP", "szDecimals": 2, "index": 2}],
+        "universe": [
+            {"tokens": [1, 0], "name": "PURR/USDC", "index": 0, "isCanonical": True},
+            {"tokens": [2, 0], "name": "@1", "index": 1, "isCanonical": False},
+        ],
+        "tokens": [
+            {"name": "USDC", "szDecimals": 8, "index": 0},
+            {"name": "PURR", "szDecimals": 0, "index": 1},
+            {"name": "NOPERP", "szDecimals": 2, "index": 2},
+        ],
     }
     ex = SimExchange(model, spot_meta=meta)
     user = "0x" + "ab" * 20
-    [st] = ex.place_orders(user, [{"a": 10001, "b": True, "p": "1.0", "s": "100", "r": False, "t": {"limit": {"tif": "Ioc"}}}], START)
+    [st] = ex.place_orders(
+        user, [{"a": 10001, "b": True, "p": "1.0", "s": "100", "r": False, "t": {"limit": {"tif": "Ioc"}}}], START
+    )
     assert st == {"error": "Spot market not available in simulator. asset=10001"}
     assert "@1" not in ex.spot_mids_wire() and "PURR/USDC" in ex.spot_mids_wire()
 

@@ -141,7 +141,7 @@ class _Feed:
                 raise AssertionError("no matching frame")
             try:
                 msg = json.loads(await asyncio.wait_for(self.conn.recv(), left))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 raise AssertionError("no matching frame") from None
             if pred(msg):
                 return msg
@@ -263,9 +263,7 @@ async def test_actions_land_on_the_signer(server: SimulatorServer, http: httpx.A
     assert await _info(http, {"type": "openOrders", "user": bob.address}) == []
 
 
-async def test_tampered_action_lands_on_an_unrelated_account(
-    server: SimulatorServer, http: httpx.AsyncClient
-) -> None:
+async def test_tampered_action_lands_on_an_unrelated_account(server: SimulatorServer, http: httpx.AsyncClient) -> None:
     alice = Signer.generate()
     signed = _gtc(server, True, 0.01)
     body = _body(alice, signed)
@@ -322,9 +320,7 @@ async def test_malformed_requests(server: SimulatorServer, http: httpx.AsyncClie
 # --- nonces ------------------------------------------------------------------------------
 
 
-async def test_reused_and_out_of_window_nonces_rejected(
-    server: SimulatorServer, http: httpx.AsyncClient
-) -> None:
+async def test_reused_and_out_of_window_nonces_rejected(server: SimulatorServer, http: httpx.AsyncClient) -> None:
     alice = Signer.generate()
     action = _gtc(server, True, 0.01)
     n = _nonce()

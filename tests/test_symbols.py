@@ -106,9 +106,7 @@ def test_kpepe_joins_every_venue() -> None:
     }
     assert {m.canonical(v, n) for v, n in natives.items()} == {"kPEPE"}
     # A 1000PEPE price of 0.0123 USD is the kPEPE price; OKX's per-PEPE price is × 1000.
-    assert m.rescale("okx", "PEPE-USDT-SWAP", price=0.0000123, size_base=5_000_000.0) == pytest.approx(
-        (0.0123, 5000.0)
-    )
+    assert m.rescale("okx", "PEPE-USDT-SWAP", price=0.0000123, size_base=5_000_000.0) == pytest.approx((0.0123, 5000.0))
     assert m.rescale("binance", "1000PEPEUSDT", price=0.0123, size_base=None) == (0.0123, None)
 
 

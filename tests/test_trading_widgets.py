@@ -10,8 +10,8 @@ from textual.app import App, ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 
-from pfterm.core.trading.hedging import HedgePreview
 from pfterm.core.market.models import OrderIntent
+from pfterm.core.trading.hedging import HedgePreview
 from pfterm.core.trading.portfolio import (
     ActivityEntry,
     ActivityLevel,
@@ -256,9 +256,7 @@ async def test_portfolio_shows_halted_read_only_error_and_deltas() -> None:
         assert "BTC" in text and "+$32,716.00" in text and "total Δ" in text
         from dataclasses import replace
 
-        halted = replace(
-            PORTFOLIO, state=TradingState.HALTED, read_only="no private key configured", error="HTTP 502"
-        )
+        halted = replace(PORTFOLIO, state=TradingState.HALTED, read_only="no private key configured", error="HTTP 502")
         panel.show(halted)
         await pilot.pause()
         text = screen_text(app)

@@ -8,10 +8,10 @@ import re
 import pytest
 
 from pfterm.core.market.models import AlertKind
-from tests.seeded import FrozenMono, seeded_engine
 from pfterm.tui.app import PftermApp
 from pfterm.tui.screens import DetailScreen, HelpScreen
 from pfterm.widgets.market_table import MarketTable
+from tests.seeded import FrozenMono, seeded_engine
 
 
 def screen_text(app: PftermApp) -> str:

@@ -17,25 +17,24 @@ from textual import events
 from textual.app import App
 from textual.keys import _character_to_key
 
-from pfterm.core.trading.credentials import TradingAccess
-from pfterm.core.trading.journal import Journal
 from pfterm.core.market.models import OpenOrder, Position
-from pfterm.core.trading.portfolio import ActivityLevel, KillPhase, TicketRequest
-from pfterm.core.trading.risk import RiskLimits, TradingState
 from pfterm.core.sim.market import MarketModel
 from pfterm.core.sim.server import SimulatorServer
 from pfterm.core.sim.snapshot import load_snapshot
-from pfterm.core.trading.journal import AccountRef
+from pfterm.core.trading.credentials import TradingAccess
 from pfterm.core.trading.desk import Desk, DeskSettings
+from pfterm.core.trading.journal import AccountRef, Journal
+from pfterm.core.trading.portfolio import ActivityLevel, KillPhase, TicketRequest
+from pfterm.core.trading.risk import RiskLimits, TradingState
 from pfterm.core.trading.venue import VenueAccount
 from pfterm.core.venues.hyperliquid.signing import Signer
-from tests.desks import desk_on, fixed_manager
-from tests.seeded import T0, FrozenMono, seeded_engine
-from tests.test_tui import screen_text
 from pfterm.tui.app import PftermApp
 from pfterm.tui.screens import DetailScreen, MatrixScreen, TradingScreen
 from pfterm.tui.trade_screens import HedgeScreen, OrderTicketScreen, QuitScreen, RebalanceScreen
 from pfterm.widgets.trading import OpenOrdersPanel
+from tests.desks import desk_on, fixed_manager
+from tests.seeded import T0, FrozenMono, seeded_engine
+from tests.test_tui import screen_text
 
 LIMITS = RiskLimits(max_market_share=1.0, max_order_notional_usd=1e7, max_position_notional_usd=1e7, max_leverage=20)
 
@@ -301,7 +300,9 @@ async def test_hedge_preview_then_send_and_escape_sends_nothing(trader: Desk) ->
         assert len(trader.journal.intents()) == 1  # nothing sent
         await pilot.press("h")
         await pilot.press("enter")
-        await _wait(pilot, lambda: len(trader.journal.intents()) == 2 and trader.journal.intents()[-1].state == "filled")
+        await _wait(
+            pilot, lambda: len(trader.journal.intents()) == 2 and trader.journal.intents()[-1].state == "filled"
+        )
         await trader.refresh()
         assert not [p for p in trader.account.account.positions if p.symbol == "ETH" and p.size != 0]
         assert trader.journal.intents()[-1].purpose == "hedge"
@@ -316,7 +317,9 @@ async def test_rebalance_preview_lists_the_hedges(trader: Desk) -> None:
         assert {h.intent.symbol for h in app.screen.view.hedges} == {"BTC", "ETH", "SOL"}
         await pilot.press("enter")
         await _wait(pilot, lambda: sum(1 for i in trader.journal.intents() if i.purpose == "rebalance") == 3)
-        await _wait(pilot, lambda: all(i.state == "filled" for i in trader.journal.intents() if i.purpose == "rebalance"))
+        await _wait(
+            pilot, lambda: all(i.state == "filled" for i in trader.journal.intents() if i.purpose == "rebalance")
+        )
         await trader.refresh()
         assert not [p for p in trader.account.account.positions if p.size != 0]
 
@@ -453,7 +456,9 @@ def test_harvester_panel_snapshot(snap_compare) -> None:
                                          perp_size=-30.0, hedge_venue="binance", hedge_size=30.0)  # fmt: skip
     h.decisions.extend(
         [
-            Decision(T0 - 7_200_000, "BTC", "enter", "APR 42 % (score 0.48, quarter-Kelly 5 %); short 0.25 perp + long spot"),
+            Decision(
+                T0 - 7_200_000, "BTC", "enter", "APR 42 % (score 0.48, quarter-Kelly 5 %); short 0.25 perp + long spot"
+            ),
             Decision(T0 - 3_600_000, "ETH", "skip", "basis 3.4 % beyond the 3 % stop"),
             Decision(T0 - 600_000, "SOL", "exit", "funding flipped: short_perp SOL now pays -0.0046 %/1h (-40 % APR)"),
         ]
@@ -529,7 +534,9 @@ async def test_a_liquidation_surge_alert_is_shown() -> None:
     app = _app(None)
     async with app.run_test(size=(160, 50)) as pilot:
         base = T0 - 40 * 60_000
-        calm = [Liquidation("binance", "ETH", "ETHUSDT", "long", 1.0, 3000.0, 3000.0, base + i * 60_000) for i in range(35)]
+        calm = [
+            Liquidation("binance", "ETH", "ETHUSDT", "long", 1.0, 3000.0, 3000.0, base + i * 60_000) for i in range(35)
+        ]
         app.crossvenue.on_liquidations(calm)
         burst = [Liquidation("bybit", "ETH", "ETHUSDT", "long", 100.0, 3000.0, 300_000.0, base + 36 * 60_000 + 1_000)]
         app.crossvenue.on_liquidations(burst)

@@ -109,7 +109,12 @@ def test_mark_price_with_oi_and_kpepe_mapping() -> None:
 
 def test_mark_price_docs_single_object() -> None:
     [rec] = parse_mark_price_frame((FIX / "docs_markPriceUpdate.json").read_text(), {})
-    assert (rec.rate, rec.mark_px, rec.next_funding_ms, rec.time_ms) == (0.00038167, 11794.15, 1562306400000, 1562305380000)
+    assert (rec.rate, rec.mark_px, rec.next_funding_ms, rec.time_ms) == (
+        0.00038167,
+        11794.15,
+        1562306400000,
+        1562305380000,
+    )
 
 
 def test_mark_price_skips_non_linear_and_rejects_garbage() -> None:
@@ -140,7 +145,13 @@ def test_force_order_recorded_frames_and_side_mapping() -> None:
         )
     ]
     [xrp] = combined_symbol
-    assert (xrp.symbol, xrp.side, xrp.size_base, xrp.price, xrp.time_ms) == ("XRP", "short", 127.2, 1.4912, 1791091174219)
+    assert (xrp.symbol, xrp.side, xrp.size_base, xrp.price, xrp.time_ms) == (
+        "XRP",
+        "short",
+        127.2,
+        1.4912,
+        1791091174219,
+    )
     [manta] = raw
     assert (manta.symbol, manta.side, manta.size_base, manta.price) == ("MANTA", "long", 2049.1, 0.0722187)
 

@@ -280,7 +280,14 @@ NATIVES = ["BTCUSDT", "ETHUSDT", "SOLUSDT", "1000PEPEUSDT", "XRPUSDT", "STRKUSDT
 
 
 async def test_stream_replay_drop_reconnect_and_malformed(bybit_factory: Any) -> None:
-    first = [snapshot_text(), *delta_lines(), MARK_DELTA, *liq_lines(), '{"topic":"allLiquidation.X","data":[{}]}', "[1"]
+    first = [
+        snapshot_text(),
+        *delta_lines(),
+        MARK_DELTA,
+        *liq_lines(),
+        '{"topic":"allLiquidation.X","data":[{}]}',
+        "[1",
+    ]
     second = [snapshot_text(), liq_lines()[1]]
     venue = await bybit_factory([first, second], batches=2)
     sink = ListSink()

@@ -132,7 +132,11 @@ def test_markets_book_merges_snapshot_and_updates() -> None:
     assert btc.mark_px == btc.index_px == 43300.0 and btc.rate == 0.00006821875
     assert btc.oi_usd == pytest.approx(1891.473716288 * 43300.0)
     # a volume-only change is not a funding change; a repeated value neither
-    volume_only = {"type": "channel_data", "channel": "v4_markets", "contents": {"trading": {"BTC-USD": {"volume24H": "1"}}}}
+    volume_only = {
+        "type": "channel_data",
+        "channel": "v4_markets",
+        "contents": {"trading": {"BTC-USD": {"volume24H": "1"}}},
+    }
     assert book.apply(volume_only, NOW + 3) == []
     status = book.apply(load("synthetic_v4_markets_status_update.nautilus.json"), NOW + 4)  # SYNTHETIC
     assert [(r.native, r.rate) for r in status] == [("BTC-USD", 0.0001), ("ETH-USD", 0.00008)]
@@ -141,7 +145,11 @@ def test_markets_book_merges_snapshot_and_updates() -> None:
     [merged] = book.apply(batch, NOW + 5)
     assert (merged.oi_base, merged.mark_px, merged.oi_usd) == (2000.0, 43000.0, 2000.0 * 43000.0)
     # a new ticker is emitted once it has rate, OI and oracle
-    new = {"type": "channel_data", "channel": "v4_markets", "contents": {"trading": {"SOL-USD": {"nextFundingRate": "0.00001"}}}}
+    new = {
+        "type": "channel_data",
+        "channel": "v4_markets",
+        "contents": {"trading": {"SOL-USD": {"nextFundingRate": "0.00001"}}},
+    }
     assert book.apply(new, NOW) == []
     more = {"type": "channel_data", "channel": "v4_markets",
             "contents": {"trading": {"SOL-USD": {"openInterest": "10"}}, "oraclePrices": {"SOL-USD": {"oraclePrice": "150"}}}}  # fmt: skip
@@ -231,7 +239,13 @@ async def test_stream_end_to_end_with_drop_dedupe_and_malformed(indexer: tuple[F
     await venue.push(
         (DYDX / "docs_v4_markets_channel_data_1.json").read_text(),
         "not json",
-        json.dumps({"type": "channel_data", "channel": "v4_markets", "contents": {"trading": {"BTC-USD": {"openInterest": []}}}}),
+        json.dumps(
+            {
+                "type": "channel_data",
+                "channel": "v4_markets",
+                "contents": {"trading": {"BTC-USD": {"openInterest": []}}},
+            }
+        ),
         json.dumps({"type": "error", "message": "Invalid subscribe message", "connection_id": "c", "message_id": 9}),
     )
     await eventually(lambda: len(sink.funding) == 2 and stream.malformed == 2 and stream.channel_errors == 1)

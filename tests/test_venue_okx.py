@@ -53,7 +53,9 @@ def recorded_funding() -> dict[str, Any]:
 
 
 def recorded_liquidations() -> list[dict[str, Any]]:
-    return [json.loads(line) for line in (OKX / "ws_liquidation_orders.recorded.jsonl").read_text().splitlines() if line]
+    return [
+        json.loads(line) for line in (OKX / "ws_liquidation_orders.recorded.jsonl").read_text().splitlines() if line
+    ]
 
 
 def rest_funding() -> dict[str, Any]:
@@ -77,10 +79,22 @@ def rest_open_interest() -> dict[str, Any]:
         "code": "0",
         "msg": "",
         "data": [
-            {"instId": "BTC-USDT-SWAP", "instType": "SWAP", "oi": "2660239.59", "oiCcy": "26602.3959",
-             "oiUsd": "2433776053.94", "ts": "1790358600000"},
-            {"instId": "ETH-USDT-SWAP", "instType": "SWAP", "oi": "5932935.53", "oiCcy": "593293.553",
-             "oiUsd": "1877845290.47", "ts": "1790358600000"},
+            {
+                "instId": "BTC-USDT-SWAP",
+                "instType": "SWAP",
+                "oi": "2660239.59",
+                "oiCcy": "26602.3959",
+                "oiUsd": "2433776053.94",
+                "ts": "1790358600000",
+            },
+            {
+                "instId": "ETH-USDT-SWAP",
+                "instType": "SWAP",
+                "oi": "5932935.53",
+                "oiCcy": "593293.553",
+                "oiUsd": "1877845290.47",
+                "ts": "1790358600000",
+            },
         ],
     }
 

@@ -13,8 +13,8 @@ import json
 import os
 import time
 from collections import deque
-from dataclasses import replace
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from pathlib import Path
 
 from textual import events, work
@@ -25,22 +25,22 @@ from textual.message_pump import MessagePump
 from textual.screen import Screen
 from textual.widgets import Footer, Input
 
-from pfterm.core.runtime.config import SORT_KEYS, ConfigError, Settings
-from pfterm.core.trading.credentials import TradingAccess
 from pfterm.core.crossvenue.session import CrossVenueData, hyperliquid_records
 from pfterm.core.market.engine import Engine
 from pfterm.core.market.models import Alert, AlertKind, OrderIntent
-from pfterm.core.trading.portfolio import KillPhase, TradingView
-from pfterm.core.runtime.session import Endpoint, MarketSession, SimulatorStartError, build_engine, resolve_endpoint
-from pfterm.core.trading.desk import Desk
 from pfterm.core.market.views import MarketRow, market_detail, market_row
+from pfterm.core.runtime.config import SORT_KEYS, ConfigError, Settings
+from pfterm.core.runtime.session import Endpoint, MarketSession, SimulatorStartError, build_engine, resolve_endpoint
+from pfterm.core.trading.credentials import TradingAccess
+from pfterm.core.trading.desk import Desk
+from pfterm.core.trading.portfolio import KillPhase, TradingView
 from pfterm.tui.bindings import APP_BINDINGS, help_rows, remap_problem, remapped_keys, trading_bindings
 from pfterm.tui.screens import DetailScreen, HelpScreen, MatrixScreen, TradingScreen
 from pfterm.tui.trade_screens import HedgeScreen, OrderTicketScreen, QuitScreen, RebalanceScreen
 from pfterm.widgets.detail import MarketDetail
+from pfterm.widgets.harvest import HarvesterPanel
 from pfterm.widgets.market_table import SORT_TITLES, MarketTable
 from pfterm.widgets.panels import AlertsPanel, SettlementPanel, StatusBar, StatusView
-from pfterm.widgets.harvest import HarvesterPanel
 from pfterm.widgets.trading import ActivityLog, KillBanner, OpenOrdersPanel, PortfolioPanel, PositionsPanel
 
 PORTFOLIO_EVERY = 4
@@ -115,7 +115,9 @@ class PftermApp(App[int]):
             symbols=SymbolMap(settings.symbols.overrides),
         )
         self.session = (
-            MarketSession(settings, self.endpoint, self.engine, access, crossvenue=self.crossvenue) if start_feed else None
+            MarketSession(settings, self.endpoint, self.engine, access, crossvenue=self.crossvenue)
+            if start_feed
+            else None
         )
         self._desk = desk
         self._trading_seq = -1
@@ -421,7 +423,9 @@ class PftermApp(App[int]):
         self.kill_banner.show(view.kill, self.mono(), deadline_mono=self._kill_deadline)
         self.positions_panel.show(view.positions)
         self.orders_panel.show(view.orders, now_ms)
-        if self._tick % PORTFOLIO_EVERY == 1 or view.portfolio.state is not getattr(self.portfolio_panel.view, "state", None):
+        if self._tick % PORTFOLIO_EVERY == 1 or view.portfolio.state is not getattr(
+            self.portfolio_panel.view, "state", None
+        ):
             # equity, P&L and the delta table move with every mark: a table of many assets is the
             # costliest repaint of the screen, and twice a second is enough for it
             self.portfolio_panel.show(view.portfolio)

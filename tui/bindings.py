@@ -93,7 +93,7 @@ _ARRIVES_AS = {
 
 def remapped_keys(ui: object) -> dict[str, str]:
     """Binding id → key for every remappable binding, from the ``[ui]`` settings."""
-    return {"kill": str(getattr(ui, "kill_key"))}
+    return {"kill": str(ui.kill_key)}
 
 
 def typable_keys() -> frozenset[str]:

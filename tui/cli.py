@@ -103,10 +103,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     kill.add_argument("--config", type=Path, metavar="PATH", default=argparse.SUPPRESS, help="TOML config file")
     kill.add_argument("--venue", choices=["sim", "hyperliquid"], default=argparse.SUPPRESS, help="venue")
-    kill.add_argument("--network", choices=["mainnet", "testnet"], default=argparse.SUPPRESS, help="Hyperliquid network")
+    kill.add_argument(
+        "--network", choices=["mainnet", "testnet"], default=argparse.SUPPRESS, help="Hyperliquid network"
+    )
     kill.add_argument("--url", action="append", metavar="VENUE=URL", default=argparse.SUPPRESS,
                       help="venue base URL, e.g. hyperliquid=http://127.0.0.1:8765 (a running pfterm sim)")  # fmt: skip
-    kill.add_argument("--key-file", type=Path, metavar="PATH", default=argparse.SUPPRESS, help="trading key file (chmod 600)")
+    kill.add_argument(
+        "--key-file", type=Path, metavar="PATH", default=argparse.SUPPRESS, help="trading key file (chmod 600)"
+    )
     kill.add_argument("--log-file", type=Path, metavar="PATH", default=argparse.SUPPRESS, help="log file")
     resume = sub.add_parser(
         "resume",
@@ -151,22 +155,36 @@ def build_parser() -> argparse.ArgumentParser:
         "are left open unless --flatten-on-exit. With --venue sim and --duration: a deterministic "
         "accelerated session on the embedded simulator in lockstep with the harvester, ending with a report.",
     )
-    harvest.add_argument("--profile", choices=["conservative", "moderate", "aggressive"], help="risk profile (DOMAIN.md §6)")
+    harvest.add_argument(
+        "--profile", choices=["conservative", "moderate", "aggressive"], help="risk profile (DOMAIN.md §6)"
+    )
     harvest.add_argument("--config", type=Path, metavar="PATH", default=argparse.SUPPRESS, help="TOML config file")
     harvest.add_argument("--venue", choices=["sim", "hyperliquid"], default=argparse.SUPPRESS, help="venue")
-    harvest.add_argument("--network", choices=["mainnet", "testnet"], default=argparse.SUPPRESS, help="Hyperliquid network")
-    harvest.add_argument("--url", action="append", metavar="VENUE=URL", default=argparse.SUPPRESS, help="venue base URL")
-    harvest.add_argument("--key-file", type=Path, metavar="PATH", default=argparse.SUPPRESS, help="trading key file (chmod 600)")
+    harvest.add_argument(
+        "--network", choices=["mainnet", "testnet"], default=argparse.SUPPRESS, help="Hyperliquid network"
+    )
+    harvest.add_argument(
+        "--url", action="append", metavar="VENUE=URL", default=argparse.SUPPRESS, help="venue base URL"
+    )
+    harvest.add_argument(
+        "--key-file", type=Path, metavar="PATH", default=argparse.SUPPRESS, help="trading key file (chmod 600)"
+    )
     harvest.add_argument("--log-file", type=Path, metavar="PATH", default=argparse.SUPPRESS, help="log file (rotated)")
     harvest.add_argument("--seed", type=int, default=argparse.SUPPRESS, help="simulator seed")
     harvest.add_argument("--speed", type=float, default=argparse.SUPPRESS,
                          help="simulator speed for a live session; a --duration session runs in lockstep, as fast as it can")  # fmt: skip
-    harvest.add_argument("--duration", metavar="D", help="simulated duration, e.g. 7d, 36h (simulator only): deterministic session")
+    harvest.add_argument(
+        "--duration", metavar="D", help="simulated duration, e.g. 7d, 36h (simulator only): deterministic session"
+    )
     harvest.add_argument("--regime", choices=["natural", "positive", "negative"], default="natural",
                          help="simulator funding regime for a --duration session (default: natural)")  # fmt: skip
-    harvest.add_argument("--report", choices=["json", "text"], default="text", help="session report format (default: text)")
+    harvest.add_argument(
+        "--report", choices=["json", "text"], default="text", help="session report format (default: text)"
+    )
     harvest.add_argument("--journal", type=Path, metavar="PATH", help="keep the --duration session's journal here")
-    harvest.add_argument("--flatten-on-exit", action="store_true", help="on SIGTERM/SIGINT run the kill switch before exiting")
+    harvest.add_argument(
+        "--flatten-on-exit", action="store_true", help="on SIGTERM/SIGINT run the kill switch before exiting"
+    )
     scan = sub.add_parser(
         "scan",
         help="print every venue's funding and open interest once (for scripts)",
@@ -176,7 +194,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     scan.add_argument("--json", action="store_true", help="JSON instead of a table")
     scan.add_argument("--venue", dest="scan_venues", metavar="A,B", help="comma-separated venues (default: all five)")
-    scan.add_argument("--url", action="append", metavar="VENUE=URL", default=argparse.SUPPRESS, help="a venue's base URL")
+    scan.add_argument(
+        "--url", action="append", metavar="VENUE=URL", default=argparse.SUPPRESS, help="a venue's base URL"
+    )
     scan.add_argument("--config", type=Path, metavar="PATH", default=argparse.SUPPRESS, help="TOML config file")
     sim = sub.add_parser("sim", help="run the Hyperliquid-compatible simulator standalone (127.0.0.1 only)")
     sim.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default: 127.0.0.1)")
@@ -339,8 +359,8 @@ def _harvest(args: argparse.Namespace, settings) -> int:
             print(_session_text(report))
         return 0
 
-    from pfterm.core.trading.credentials import CredentialsError
     from pfterm.core.runtime.session import resolve_access, resolve_endpoint
+    from pfterm.core.trading.credentials import CredentialsError
 
     endpoint = resolve_endpoint(settings)
     try:
@@ -397,9 +417,15 @@ def _scan(args: argparse.Namespace, settings) -> int:
         print(f"{'symbol':<10} {'venue':<12} {'rate':>11} {'every':>5} {'APR':>9} {'next (UTC)':>11} {'OI (USD)':>14}")
         rows = [(r.symbol, v, r) for v, res in result.items() if not isinstance(res, str) for r in res]
         for sym, venue, r in sorted(rows, key=lambda x: (x[0], x[1])):
-            nxt = "-" if r.next_funding_ms is None else datetime.fromtimestamp(r.next_funding_ms / 1000, UTC).strftime("%d %H:%M")
+            nxt = (
+                "-"
+                if r.next_funding_ms is None
+                else datetime.fromtimestamp(r.next_funding_ms / 1000, UTC).strftime("%d %H:%M")
+            )
             oi = "-" if r.oi_usd is None else f"{r.oi_usd:,.0f}"
-            print(f"{sym:<10} {venue:<12} {r.rate * 100:>10.4f}% {r.interval_h:>4g}h {r.apr * 100:>8.1f}% {nxt:>11} {oi:>14}")
+            print(
+                f"{sym:<10} {venue:<12} {r.rate * 100:>10.4f}% {r.interval_h:>4g}h {r.apr * 100:>8.1f}% {nxt:>11} {oi:>14}"
+            )
     return 0 if ok else 1
 
 
@@ -477,8 +503,8 @@ def _report(args: argparse.Namespace) -> int:
     --url, --account, config or journal path."""
     import json
 
-    from pfterm.core.runtime.config import ConfigError, load_settings, parse_url_overrides
     from pfterm.core.harvest.report import books_matching, build_report, parse_since, report_json, report_text
+    from pfterm.core.runtime.config import ConfigError, load_settings, parse_url_overrides
 
     try:
         since_ms = None if args.since is None else parse_since(args.since)
@@ -540,7 +566,9 @@ def _report(args: argparse.Namespace) -> int:
         return 0
     from datetime import UTC, datetime
 
-    when = "its start" if since_ms is None else datetime.fromtimestamp(since_ms / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    when = (
+        "its start" if since_ms is None else datetime.fromtimestamp(since_ms / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    )
     shown = [r for r in reports if r.positions]
     if not shown:
         print(f"no fills in the journal since {when}")
@@ -588,8 +616,8 @@ def _resume(settings, endpoint, access) -> int:
     one line (embedded simulator, no account, journal unreadable)."""
     import sqlite3
 
-    from pfterm.core.trading.journal import JournalError
     from pfterm.core.runtime.session import resume_accounts
+    from pfterm.core.trading.journal import JournalError
 
     if endpoint.embedded:
         sys.stderr.write("pfterm resume: error: the embedded simulator's account lives in its console; press R there\n")

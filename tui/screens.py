@@ -10,10 +10,10 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
 
-from pfterm.core.trading.portfolio import TradingView
-from pfterm.widgets.matrix import BASIS_TITLES, FundingMatrixTable, LiquidationPanel
 from pfterm.core.market.views import MarketDetailView
+from pfterm.core.trading.portfolio import TradingView
 from pfterm.widgets.detail import MarketDetail
+from pfterm.widgets.matrix import BASIS_TITLES, FundingMatrixTable, LiquidationPanel
 from pfterm.widgets.trading import ActivityLog, OpenOrdersPanel, PortfolioPanel, PositionsPanel
 
 
@@ -132,7 +132,9 @@ class MatrixScreen(ModalScreen[None]):
         self.query_one(FundingMatrixTable).focus()
 
     def _title(self) -> None:
-        self.query_one(FundingMatrixTable).border_title = (
+        self.query_one(
+            FundingMatrixTable
+        ).border_title = (
             f"Funding matrix — {BASIS_TITLES[self.basis]}, countdown to each venue's settlement; sort: {self.sort}"
         )
 

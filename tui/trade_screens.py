@@ -21,10 +21,10 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Checkbox, Input, Label, Static
 
-from pfterm.core.trading.hedging import HedgePreview
 from pfterm.core.market.models import OrderIntent
-from pfterm.core.trading.ticket import band_warning
+from pfterm.core.trading.hedging import HedgePreview
 from pfterm.core.trading.portfolio import RebalanceView, TicketQuote, TicketRequest
+from pfterm.core.trading.ticket import band_warning
 from pfterm.widgets.numbers import fmt_money, fmt_price, fmt_size
 from pfterm.widgets.trading import Choice
 

@@ -149,7 +149,9 @@ class LiquidationPanel(Static):
             line = Text("feeds ", style="dim")
             for f in feeds:
                 ok = f.state is FeedState.CONNECTED and not f.detail.startswith("stale")
-                line.append("● ", style="#4ec98b" if ok else "#ffd166" if f.state is FeedState.CONNECTING else "#f0625c")
+                line.append(
+                    "● ", style="#4ec98b" if ok else "#ffd166" if f.state is FeedState.CONNECTING else "#f0625c"
+                )
                 line.append(f"{f.feed} {f.state.value}  ", style="" if ok else "bold")
             parts.append(line)
         head = Text(f"last {window_min} min, liquidated USD", style="dim")
@@ -161,7 +163,9 @@ class LiquidationPanel(Static):
                 grid.add_column(justify=justify, no_wrap=True)  # type: ignore[arg-type]
             grid.add_row(Text("market", style="dim"), Text("longs", style="dim"), Text("shorts", style="dim"))
             for sym, (lng, sht) in top:
-                grid.add_row(Text(sym, style="bold"), Text(fmt_usd(lng), style="#f0625c"), Text(fmt_usd(sht), style="#4ec98b"))
+                grid.add_row(
+                    Text(sym, style="bold"), Text(fmt_usd(lng), style="#f0625c"), Text(fmt_usd(sht), style="#4ec98b")
+                )
             parts.append(grid)
         else:
             parts.append(Text("no liquidations yet", style="dim"))

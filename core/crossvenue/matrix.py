@@ -188,9 +188,7 @@ def best_spread(
         return None
     items = sorted(rates_per_hour.items())
     short_venue, short_rate = max(items, key=lambda kv: kv[1])
-    long_venue, long_rate = min(
-        ((v, r) for v, r in items if v != short_venue), key=lambda kv: kv[1]
-    )
+    long_venue, long_rate = min(((v, r) for v, r in items if v != short_venue), key=lambda kv: kv[1])
     default_fee = max(fees.values()) if fees else 0.0
     fee_sum_min = min_cross_venue_spread(
         fees.get(long_venue, default_fee), fees.get(short_venue, default_fee), holding_periods

@@ -29,8 +29,8 @@ from typing import Any
 import httpx
 
 from pfterm.core.crossvenue.matrix import FundingMatrix, LiquidationFeed, LiquidationSignal
-from pfterm.core.market.models import FeedState, FeedStatus, Liquidation, VenueFunding
 from pfterm.core.crossvenue.symbols import SymbolMap
+from pfterm.core.market.models import FeedState, FeedStatus, Liquidation, VenueFunding
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,9 @@ def to_canonical_units(records: Sequence[Any], symbols: SymbolMap) -> list[Any]:
     return out
 
 
-def hyperliquid_records(metas: Sequence[Any], ctxs: Sequence[Any], predicted: Sequence[Any], now_ms: int) -> list[VenueFunding]:
+def hyperliquid_records(
+    metas: Sequence[Any], ctxs: Sequence[Any], predicted: Sequence[Any], now_ms: int
+) -> list[VenueFunding]:
     """Hyperliquid markets as :class:`VenueFunding`: the live (predicted) hourly rate, its
     interval, the next settlement from ``predictedFundings`` (else the next top of the hour),
     mark, oracle (index), OI one side in base units and USD at the oracle price."""
@@ -93,16 +95,25 @@ def hyperliquid_records(metas: Sequence[Any], ctxs: Sequence[Any], predicted: Se
         next_ms = nxt.get(m.symbol) or int((now_ms // hour + 1) * hour)
         out.append(
             VenueFunding(
-                venue="hyperliquid", symbol=m.symbol, native=m.symbol, rate=c.funding,
-                interval_h=c.funding_interval_h, next_funding_ms=next_ms, mark_px=c.mark_px,
-                index_px=c.oracle_px, oi_base=c.open_interest, oi_usd=c.open_interest * c.oracle_px,
+                venue="hyperliquid",
+                symbol=m.symbol,
+                native=m.symbol,
+                rate=c.funding,
+                interval_h=c.funding_interval_h,
+                next_funding_ms=next_ms,
+                mark_px=c.mark_px,
+                index_px=c.oracle_px,
+                oi_base=c.open_interest,
+                oi_usd=c.open_interest * c.oracle_px,
                 time_ms=now_ms,
             )  # fmt: skip
         )
     return out
 
 
-async def _snapshot(venue: str, client: httpx.AsyncClient, url: str | None, symbols: SymbolMap, now_ms: int) -> list[VenueFunding]:
+async def _snapshot(
+    venue: str, client: httpx.AsyncClient, url: str | None, symbols: SymbolMap, now_ms: int
+) -> list[VenueFunding]:
     kw: dict[str, Any] = {"to_symbol": symbols.to_symbol(venue), "now_ms": now_ms}
     if url:
         kw["base_url"] = url.rstrip("/")
@@ -311,7 +322,9 @@ class CrossVenueSession:
         if venue == "binance":
             from pfterm.core.venues.binance import market as binance
 
-            url = self._ws_url(venue, binance.BINANCE_WS_URL, "/market/stream?streams=!markPrice@arr@1s/!forceOrder@arr")
+            url = self._ws_url(
+                venue, binance.BINANCE_WS_URL, "/market/stream?streams=!markPrice@arr@1s/!forceOrder@arr"
+            )
             intervals = {r.native: r.interval_h for r in records}
             return binance.BinanceStream(self.data, url, intervals=intervals, to_symbol=to_symbol)
         if venue == "bybit":

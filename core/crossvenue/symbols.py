@@ -69,9 +69,7 @@ IDENTITY_VENUES: frozenset[str] = frozenset({"hyperliquid", "sim"})
 SYMBOL_VENUES: tuple[str, ...] = ("hyperliquid", "binance", "bybit", "okx", "dydx", "sim")
 """Venues :class:`SymbolMap` knows rules for."""
 
-DEFAULT_K_BASES: frozenset[str] = frozenset(
-    {"PEPE", "SHIB", "BONK", "LUNC", "FLOKI", "DOGS", "NEIRO"}
-)
+DEFAULT_K_BASES: frozenset[str] = frozenset({"PEPE", "SHIB", "BONK", "LUNC", "FLOKI", "DOGS", "NEIRO"})
 """Bases Hyperliquid lists only per 1000 coins (``kPEPE`` …), from its mainnet ``meta``
 (``../shared/fixtures/hyperliquid/metaAndAssetCtxs.mainnet.json``: kPEPE, kSHIB, kBONK,
 kLUNC, kFLOKI, kDOGS, kNEIRO). A plain native of one of these bases maps to ``k{BASE}`` with

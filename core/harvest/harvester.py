@@ -47,8 +47,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pfterm.core.trading.binance import BINANCE_TAKER_FEE, HedgeQuote
-from pfterm.core.market.funding import next_settlement_ms
 from pfterm.core.harvest.strategy import (
     PROFILES,
     Candidate,
@@ -62,12 +60,14 @@ from pfterm.core.harvest.strategy import (
     evaluate,
     exit_decision,
 )
+from pfterm.core.market.funding import next_settlement_ms
 from pfterm.core.market.models import MarketInfo, OrderIntent
-from pfterm.core.trading.risk import TradingState
 from pfterm.core.market.signals import Trend, oi_trend
-from pfterm.core.trading.hyperliquid import HL_MAKER_FEE
+from pfterm.core.trading.binance import BINANCE_TAKER_FEE, HedgeQuote
 from pfterm.core.trading.desk import Desk
+from pfterm.core.trading.hyperliquid import HL_MAKER_FEE
 from pfterm.core.trading.orders import OrderManager
+from pfterm.core.trading.risk import TradingState
 from pfterm.core.trading.state import POLL_S
 from pfterm.core.venues.errors import VenueError
 from pfterm.core.venues.hyperliquid.orders import Cloid, floor_size, market_price, round_price
@@ -617,10 +617,14 @@ class Harvester:
         return set(self.hedge.client.rules) if self.hedge is not None else set()  # type: ignore[attr-defined]
 
     # ------------------------------------------------------------------ orders
-    def _intent(self, symbol: str, asset: int, is_buy: bool, size: float, px: float, tif: str, reduce_only: bool) -> OrderIntent:
+    def _intent(
+        self, symbol: str, asset: int, is_buy: bool, size: float, px: float, tif: str, reduce_only: bool
+    ) -> OrderIntent:
         return OrderIntent(symbol, asset, is_buy, size, px, tif, reduce_only, Cloid.new().raw, "harvest")
 
-    def _perp_ioc(self, m: FundingMarket, info: MarketInfo, is_buy: bool, size: float, reduce_only: bool) -> OrderIntent:
+    def _perp_ioc(
+        self, m: FundingMarket, info: MarketInfo, is_buy: bool, size: float, reduce_only: bool
+    ) -> OrderIntent:
         px = market_price(m.mark_px, is_buy, self.settings.slippage, sz_decimals=info.sz_decimals)
         return self._intent(info.symbol, info.asset_id, is_buy, size, px, "Ioc", reduce_only)
 
@@ -661,8 +665,11 @@ class Harvester:
                 continue
             info = self.desk.markets.get(pos.symbol)
             step = 10 ** -(info.sz_decimals if info else 8)
-            spot_gone = pos.side != "short_perp" or pos.hedge_venue is not None or pos.spot_pair is None or (
-                self._spot_balance(pos.symbol) <= pos.spot_base + step
+            spot_gone = (
+                pos.side != "short_perp"
+                or pos.hedge_venue is not None
+                or pos.spot_pair is None
+                or (self._spot_balance(pos.symbol) <= pos.spot_base + step)
             )
             if abs(self._perp_position(pos.symbol)) < step and self._hedge_flat(pos) and spot_gone:
                 self._forget(pos.symbol)
@@ -718,7 +725,9 @@ class Harvester:
         reducing = abs(want) < abs(have) and (want == 0 or (want > 0) == (have > 0))
         if size * px < hedge.min_notional(pos.symbol) and not reducing:
             return
-        order = hedge.ioc(pos.symbol, gap > 0, size, px, self.settings.slippage, reduce_only=reducing, purpose="harvest")
+        order = hedge.ioc(
+            pos.symbol, gap > 0, size, px, self.settings.slippage, reduce_only=reducing, purpose="harvest"
+        )
         if order is None:
             return
         [out] = await self._send([order], venue=hedge.venue)
@@ -798,7 +807,11 @@ class Harvester:
                     self._decide(pos.symbol, "error", f"{action} perp leg {o.status}: {o.message}")
             await desk.refresh()
         await self._match_hedge(pos, m)
-        if ex.kind == "close" and abs(self._perp_position(pos.symbol)) < 10 ** -info.sz_decimals and self._hedge_flat(pos):
+        if (
+            ex.kind == "close"
+            and abs(self._perp_position(pos.symbol)) < 10**-info.sz_decimals
+            and self._hedge_flat(pos)
+        ):
             self._forget(pos.symbol)
             self._log_event("harvest_close", f"{pos.symbol}: {ex.reason}", {"position_id": pos.id, "reason": ex.reason})
 
@@ -858,7 +871,12 @@ class Harvester:
                 self._decide(m.symbol, "skip", "negative funding: no spot held to sell against a perp long", apr=m.apr)
                 continue
             timing = verdict.timing
-            if timing is not None and not timing.preferred and timing.wait_s is not None and timing.wait_s <= s.max_entry_wait_s:
+            if (
+                timing is not None
+                and not timing.preferred
+                and timing.wait_s is not None
+                and timing.wait_s <= s.max_entry_wait_s
+            ):
                 # seed 001 prefers entries 30–60 min before a settlement: one that opens soon is waited for
                 self._decide(m.symbol, "skip", f"waiting {timing.wait_s / 60:.0f} min for the preferred entry window "
                              f"(30–60 min before a settlement)", apr=m.carry_apr)  # fmt: skip
@@ -1078,4 +1096,3 @@ class Harvester:
             last_cycle_ms=self.last_cycle_ms,
             error=self.error,
         )
-

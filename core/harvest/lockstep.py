@@ -23,14 +23,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pfterm.core.runtime.config import Settings
-from pfterm.core.trading.credentials import TradingAccess
-from pfterm.core.harvest.strategy import PROFILES
 from pfterm.core.harvest.harvester import Harvester, HarvesterSettings
-from pfterm.core.trading.journal import AccountRef, Journal
+from pfterm.core.harvest.strategy import PROFILES
+from pfterm.core.runtime.config import Settings
 from pfterm.core.trading.binance import BinanceClient
+from pfterm.core.trading.credentials import TradingAccess
 from pfterm.core.trading.desk import Desk, DeskSettings
 from pfterm.core.trading.hyperliquid import HyperliquidClient
+from pfterm.core.trading.journal import AccountRef, Journal
 from pfterm.core.trading.orders import OrderManager
 from pfterm.core.venues.binance.futures import BinanceCredentials, BinanceFuturesClient
 from pfterm.core.venues.hyperliquid.signing import Signer
@@ -165,7 +165,8 @@ async def run_simulated_harvest(
         bn_ref = AccountRef.binance(network, bn_creds.api_key)
         hedge = OrderManager(
             BinanceClient(bn_client, bn_ref, max_leverage=int(settings.trading.max_leverage), now_ms=clock),
-            journal, wall_ms=clock,
+            journal,
+            wall_ms=clock,
         )
     harvester = Harvester(desk, hs, now_ms=clock, hedge=hedge)
     start_ms = model.now_ms

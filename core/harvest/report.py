@@ -537,7 +537,12 @@ class _Replay:
         b.perp_t = max(b.perp_t, t)
 
     def _maybe_close(self, b: _Book, t: int) -> None:
-        if b.pos is not None and _flat(b.perp_q, b.perp_scale) and self._spot_flat(b) and _flat(b.hedge_q, b.hedge_scale):
+        if (
+            b.pos is not None
+            and _flat(b.perp_q, b.perp_scale)
+            and self._spot_flat(b)
+            and _flat(b.hedge_q, b.hedge_scale)
+        ):
             self._accrue(b, t)
             b.perp_q = 0.0
             b.pos.closed_ms = t
@@ -656,8 +661,15 @@ class _Replay:
             p = b.pos or self._open(b, symbol, t)
         if not p.side:
             p.side = "long_spot" if fill.side == "B" else "short_spot"
-        base_fee = fill.fee if (fee != 0 and fill.fee_token.upper() not in STABLECOINS
-                                and self.aliases.get(fill.fee_token, fill.fee_token) == symbol) else 0.0
+        base_fee = (
+            fill.fee
+            if (
+                fee != 0
+                and fill.fee_token.upper() not in STABLECOINS
+                and self.aliases.get(fill.fee_token, fill.fee_token) == symbol
+            )
+            else 0.0
+        )
         if fill.side == "B":
             new = b.spot_q + fill.sz
             b.spot_avg = (max(b.spot_q, 0.0) * b.spot_avg + fill.sz * fill.px) / new
@@ -707,9 +719,7 @@ def _match_events(
     for p in positions:
         cands = [e for e in opens if e.id not in used and str(e.detail.get("symbol", "")) == p.symbol]
         cloids = replay.cloids[id(p)]
-        match = next(
-            (e for e in cands if cloids & {str(c).lower() for c in e.detail.get("cloids") or []}), None
-        )
+        match = next((e for e in cands if cloids & {str(c).lower() for c in e.detail.get("cloids") or []}), None)
         if match is None:
             end = p.closed_ms if p.closed_ms is not None else math.inf
             timed = [e for e in cands if p.opened_ms - EVENT_SLACK_MS <= e.time_ms <= end]
@@ -730,9 +740,7 @@ def _match_events(
             p.strategy = "harvest"
 
 
-def _attribute_funding(
-    positions: list[PositionPnl], funding: Iterable[FundingPayment], since_ms: int | None
-) -> float:
+def _attribute_funding(positions: list[PositionPnl], funding: Iterable[FundingPayment], since_ms: int | None) -> float:
     by_symbol: dict[str, list[PositionPnl]] = {}
     for p in positions:
         by_symbol.setdefault(p.symbol, []).append(p)
@@ -841,9 +849,7 @@ def build_report(
         total.add(p)
     notes = []
     if unattributed:
-        notes.append(
-            f"{unattributed:,.2f} USD of funding fell outside every journalled position (not in the totals)"
-        )
+        notes.append(f"{unattributed:,.2f} USD of funding fell outside every journalled position (not in the totals)")
     gaps = [
         g
         for r in refs
@@ -888,12 +894,16 @@ def _mark_open(
     held: list[str] = []
     if abs(b.perp_q) > 1e-12:
         u = None if mark is None else b.perp_q * (float(mark) - b.perp_avg)
-        p.open_legs.append(OpenLeg("perp", b.perp_venue, b.perp_q, b.perp_avg, mark if mark is None else float(mark), u))
+        p.open_legs.append(
+            OpenLeg("perp", b.perp_venue, b.perp_q, b.perp_avg, mark if mark is None else float(mark), u)
+        )
         if not _flat(b.perp_q, b.perp_scale):
             held.append("perp")
     if b.spot_q > 1e-12:
         u = None if mark is None else b.spot_q * (float(mark) - b.spot_avg)
-        p.open_legs.append(OpenLeg("spot", b.spot_venue, b.spot_q, b.spot_avg, mark if mark is None else float(mark), u))
+        p.open_legs.append(
+            OpenLeg("spot", b.spot_venue, b.spot_q, b.spot_avg, mark if mark is None else float(mark), u)
+        )
         if not replay._spot_flat(b):
             held.append("spot")
     if abs(b.hedge_q) > 1e-12:
@@ -950,9 +960,8 @@ def books_matching(books: Iterable[Book], text: str) -> list[Book]:
 
     def hit(r: AccountRef) -> bool:
         acc = r.account.lower()
-        return (
-            q in (acc, r.label.lower(), f"{r.venue} {r.network} {r.account}".lower())
-            or (len(q) >= 6 and acc.startswith(q))
+        return q in (acc, r.label.lower(), f"{r.venue} {r.network} {r.account}".lower()) or (
+            len(q) >= 6 and acc.startswith(q)
         )
 
     return [b for b in books if any(hit(r) for r in b.members)]
@@ -1132,10 +1141,7 @@ def _open_lines(p: PositionPnl) -> list[str]:
     if p.unpriced:
         head = f"  {p.status}, unpriced (no mark): unrealised not included"
     else:
-        head = (
-            f"  {p.status}: unrealised {p.unrealised or 0.0:+,.2f} at the marks, "
-            f"net with unrealised {p.net:+,.2f}"
-        )
+        head = f"  {p.status}: unrealised {p.unrealised or 0.0:+,.2f} at the marks, net with unrealised {p.net:+,.2f}"
     lines = [head]
     for leg in p.open_legs:
         where = f" {leg.venue}" if leg.venue else ""
@@ -1187,7 +1193,11 @@ def report_text(report: PnlReport) -> str:
     lines.append("")
     lines.append(
         "win rate: "
-        + ("- (no closed position)" if wr is None else f"{wr * 100:.1f}% ({report.total.wins}/{report.total.closed} closed positions with net > 0)")
+        + (
+            "- (no closed position)"
+            if wr is None
+            else f"{wr * 100:.1f}% ({report.total.wins}/{report.total.closed} closed positions with net > 0)"
+        )
     )
     apr = report.funding_apr_realised
     lines.append("realised funding APR: " + ("-" if apr is None else f"{apr * 100:.2f}%"))

@@ -36,7 +36,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from pfterm.core.market.funding import HOURS_PER_YEAR, apr as _apr, basis_fraction, break_even_periods, convert_rate
+from pfterm.core.market.funding import HOURS_PER_YEAR, basis_fraction, break_even_periods, convert_rate
+from pfterm.core.market.funding import apr as _apr
 from pfterm.core.trading.risk import RiskLimits, daily_loss_breached
 
 __all__ = [
@@ -191,9 +192,15 @@ class Profile:
 
 
 PROFILES: dict[str, Profile] = {
-    "conservative": Profile("conservative", entry_apr=0.30, exit_apr=0.15, max_per_market=0.02, max_total=0.20, basis_stop=0.02),
-    "moderate": Profile("moderate", entry_apr=0.20, exit_apr=0.10, max_per_market=0.05, max_total=0.50, basis_stop=0.03),
-    "aggressive": Profile("aggressive", entry_apr=0.12, exit_apr=0.06, max_per_market=0.10, max_total=0.80, basis_stop=0.05),
+    "conservative": Profile(
+        "conservative", entry_apr=0.30, exit_apr=0.15, max_per_market=0.02, max_total=0.20, basis_stop=0.02
+    ),
+    "moderate": Profile(
+        "moderate", entry_apr=0.20, exit_apr=0.10, max_per_market=0.05, max_total=0.50, basis_stop=0.03
+    ),
+    "aggressive": Profile(
+        "aggressive", entry_apr=0.12, exit_apr=0.06, max_per_market=0.10, max_total=0.80, basis_stop=0.05
+    ),
 }
 """The three profiles of the ``DOMAIN.md`` §6 table (seed 002), as fractions."""
 
@@ -222,7 +229,9 @@ def _finite_positive(x: float | None) -> bool:
     return x is not None and isinstance(x, (int, float)) and math.isfinite(x) and x > 0
 
 
-def carry_apr(rate: float, interval_h: float, hedge_rate: float | None = None, hedge_interval_h: float | None = None) -> float:
+def carry_apr(
+    rate: float, interval_h: float, hedge_rate: float | None = None, hedge_interval_h: float | None = None
+) -> float:
     """APR a position *short this perp* earns, a signed fraction per year (``DOMAIN.md`` §1).
 
     ``rate`` is a fraction per ``interval_h`` hours; with a perp hedge (``hedge_rate`` per
@@ -291,7 +300,9 @@ class FundingMarket:
             raise ValueError(f"{self.symbol}: funding rate must be finite, got {self.rate!r}")
         for field_name in ("interval_h", "mark_px", "index_px"):
             if not _finite_positive(getattr(self, field_name)):
-                raise ValueError(f"{self.symbol}: {field_name} must be finite and > 0, got {getattr(self, field_name)!r}")
+                raise ValueError(
+                    f"{self.symbol}: {field_name} must be finite and > 0, got {getattr(self, field_name)!r}"
+                )
         if self.spot_px is not None and not _finite_positive(self.spot_px):
             raise ValueError(f"{self.symbol}: spot_px must be finite and > 0 or None, got {self.spot_px!r}")
         if self.hedge == "perp":
@@ -615,12 +626,22 @@ def entry_timing(
         return EntryTiming(False, False, f"next settlement {_duration(-left_s)} in the past: stale funding clock", wait)
     if left_s <= no_entry_s:
         return EntryTiming(
-            False, False, f"settlement in {_duration(left_s)}: no entry within {_duration(no_entry_s)} of settlement", wait
+            False,
+            False,
+            f"settlement in {_duration(left_s)}: no entry within {_duration(no_entry_s)} of settlement",
+            wait,
         )
     if lo <= left_s <= hi:
-        return EntryTiming(True, True, f"settlement in {_duration(left_s)}: inside the preferred {_duration(lo)}–{_duration(hi)} window")
+        return EntryTiming(
+            True,
+            True,
+            f"settlement in {_duration(left_s)}: inside the preferred {_duration(lo)}–{_duration(hi)} window",
+        )
     return EntryTiming(
-        True, False, f"settlement in {_duration(left_s)}: allowed, outside the preferred {_duration(lo)}–{_duration(hi)} window", wait
+        True,
+        False,
+        f"settlement in {_duration(left_s)}: allowed, outside the preferred {_duration(lo)}–{_duration(hi)} window",
+        wait,
     )
 
 
@@ -714,7 +735,9 @@ def evaluate(
 
     basis = m.basis
     if abs(basis) >= profile.basis_stop:
-        return Skip(sym, f"basis {_pct(basis, 3)} at or beyond the {profile.name} {_pct(profile.basis_stop)} basis stop")
+        return Skip(
+            sym, f"basis {_pct(basis, 3)} at or beyond the {profile.name} {_pct(profile.basis_stop)} basis stop"
+        )
 
     timing = entry_timing(now_ms, m.next_funding_ms, interval_h=m.interval_h)
     if not timing.allowed:
@@ -808,9 +831,7 @@ def allocate(
     venue_cap = max_venue_share * capital_usd
     total = sum(abs(v) for v in current_usd.values() if math.isfinite(v))
     tied = total * carry_cost
-    on_hedge: dict[str, float] = {
-        k: abs(v) for k, v in (hedge_venue_usd or {}).items() if math.isfinite(v)
-    }
+    on_hedge: dict[str, float] = {k: abs(v) for k, v in (hedge_venue_usd or {}).items() if math.isfinite(v)}
     seen: set[str] = set()
     out: list[tuple[Candidate, float]] = []
     for c in sorted(candidates, key=lambda c: c.score, reverse=True):
@@ -912,7 +933,9 @@ def exit_decision(
 
     basis = m.basis
     if abs(basis) > profile.basis_stop:
-        return Exit(sym, f"basis stop: {sym} basis {_pct(basis, 3)} beyond {profile.name} {_pct(profile.basis_stop)}", "close")
+        return Exit(
+            sym, f"basis stop: {sym} basis {_pct(basis, 3)} beyond {profile.name} {_pct(profile.basis_stop)}", "close"
+        )
 
     if abs(pos.entry_basis) > min_entry_basis and abs(basis) > 2.0 * abs(pos.entry_basis):
         return Exit(

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from pfterm.core.market.clock import VenueClock
+from pfterm.core.market.funding import apr
 from pfterm.core.market.models import (
     Alert,
     AssetCtx,
@@ -31,7 +32,6 @@ from pfterm.core.market.models import (
     PredictedFunding,
     Trade,
 )
-from pfterm.core.market.funding import apr
 from pfterm.core.market.signals import CascadeDetector, FundingAlerter
 from pfterm.core.market.store import MarketState, MarketStore
 

@@ -400,8 +400,7 @@ class PremiumSampler:
         interval_ms = round(interval_h * MS_PER_HOUR)
         if interval_ms <= 0 or interval_ms % HL_PREMIUM_SAMPLE_MS:
             raise ValueError(
-                f"interval_h must be a whole number of {HL_PREMIUM_SAMPLE_MS} ms slots, "
-                f"got {interval_h!r}"
+                f"interval_h must be a whole number of {HL_PREMIUM_SAMPLE_MS} ms slots, got {interval_h!r}"
             )
         self._interval_ms: int = interval_ms
         self._interval_start: int | None = None

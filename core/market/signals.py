@@ -251,15 +251,11 @@ class CascadeDetector:
         if not cooldown_ms >= 0:
             raise ValueError(f"cooldown_ms must be >= 0, got {cooldown_ms!r}")
         if not 0 < liquidation_oi_factor <= 1:
-            raise ValueError(
-                f"liquidation_oi_factor must be in (0, 1], got {liquidation_oi_factor!r}"
-            )
+            raise ValueError(f"liquidation_oi_factor must be in (0, 1], got {liquidation_oi_factor!r}")
         if max_gap_ms is None:
             max_gap_ms = 2 * sample_interval_ms
         if not max_gap_ms >= sample_interval_ms:
-            raise ValueError(
-                f"max_gap_ms must be >= sample_interval_ms, got {max_gap_ms!r}"
-            )
+            raise ValueError(f"max_gap_ms must be >= sample_interval_ms, got {max_gap_ms!r}")
         self._interval_ms = sample_interval_ms
         self._oi_drop = oi_drop
         self._price_move = price_move
@@ -386,9 +382,7 @@ class FundingAlerter:
 
     __slots__ = ("_extreme", "_flip_min", "_rearm_below", "_sign", "_armed")
 
-    def __init__(
-        self, extreme_apr: float = 1.0, flip_min_apr: float = 0.01, rearm_ratio: float = 0.8
-    ) -> None:
+    def __init__(self, extreme_apr: float = 1.0, flip_min_apr: float = 0.01, rearm_ratio: float = 0.8) -> None:
         if not (extreme_apr > 0 and math.isfinite(extreme_apr)):
             raise ValueError(f"extreme_apr must be a finite fraction > 0, got {extreme_apr!r}")
         if not (flip_min_apr >= 0 and math.isfinite(flip_min_apr)):
@@ -428,7 +422,10 @@ class FundingAlerter:
         Raises:
             ValueError: if ``interval_h`` is not a finite positive number.
         """
-        alerts = [self.update_flip(symbol, time_ms, rate, interval_h), self.update_extreme(symbol, time_ms, rate, interval_h)]
+        alerts = [
+            self.update_flip(symbol, time_ms, rate, interval_h),
+            self.update_extreme(symbol, time_ms, rate, interval_h),
+        ]
         return [a for a in alerts if a is not None]
 
     def update_flip(self, symbol: str, time_ms: int, rate: float, interval_h: float) -> Alert | None:

@@ -17,13 +17,12 @@ import secrets
 import sys
 from collections import ChainMap
 from dataclasses import dataclass
-
 from pathlib import Path
 
 from pfterm.core.market.clock import VenueClock
+from pfterm.core.market.engine import DetectorSettings, Engine, Settlement
 from pfterm.core.runtime.config import Settings
 from pfterm.core.trading.credentials import TradingAccess, trading_access
-from pfterm.core.market.engine import DetectorSettings, Engine, Settlement
 from pfterm.core.venues.hyperliquid import MAINNET_API_URL, TESTNET_API_URL, ws_url_for
 from pfterm.core.venues.networks import binance_futures_network, hyperliquid_alias, hyperliquid_network, parse_venue_url
 
@@ -185,9 +184,7 @@ def resolve_access(settings: Settings, endpoint: Endpoint, key_file: Path | None
     """
     network, _ = trading_network(settings, endpoint)
     t = settings.trading
-    return trading_access(
-        network, key_file=key_file or t.key_file, allow_mainnet=t.allow_mainnet, account=t.account
-    )
+    return trading_access(network, key_file=key_file or t.key_file, allow_mainnet=t.allow_mainnet, account=t.account)
 
 
 def journal_path(settings: Settings) -> Path:
@@ -249,9 +246,9 @@ def open_desk(
     (headless commands) it reads ``meta`` and ``allMids`` from the venue. ``origin`` names
     the process in the shared trading state (``"console"``, ``"pfterm harvest"``…).
     """
-    from pfterm.core.trading.journal import AccountRef
     from pfterm.core.trading.desk import Desk, DeskSettings
     from pfterm.core.trading.hyperliquid import HyperliquidClient
+    from pfterm.core.trading.journal import AccountRef
     from pfterm.core.trading.orders import OrderManager
     from pfterm.core.venues.hyperliquid.exchange import HyperliquidExchange
 
@@ -269,8 +266,12 @@ def open_desk(
         assert access.signer is not None and access.account is not None
         exchange = HyperliquidExchange(http_url, access.signer, is_mainnet=is_mainnet, account_address=access.account)
         ref = AccountRef("hyperliquid", account_network(endpoint), access.account.lower())
-        client = HyperliquidClient(exchange, ref, venue_now_ms=venue_now_ms, spot_aliases=ds.spot_aliases, markets=markets)
-        primary = OrderManager(client, journal, dead_man_lead_s=ds.dead_man_lead_s, dead_man_heartbeat_s=ds.dead_man_heartbeat_s)
+        client = HyperliquidClient(
+            exchange, ref, venue_now_ms=venue_now_ms, spot_aliases=ds.spot_aliases, markets=markets
+        )
+        primary = OrderManager(
+            client, journal, dead_man_lead_s=ds.dead_man_lead_s, dead_man_heartbeat_s=ds.dead_man_heartbeat_s
+        )
     return Desk(access, primary, journal, ds, markets=markets, prices=prices, origin=origin)
 
 
@@ -351,7 +352,9 @@ def resume_accounts(settings: Settings, endpoint: Endpoint, access: TradingAcces
                 continue
             since = datetime.fromtimestamp(before.since_ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
             aj.set_trading_state("active", "resumed from the shell", process_origin("pfterm resume"))
-            lines.append(f"{ref.label}: ACTIVE again (was {before.state.upper()} since {since} by {before.origin}: {before.reason})")
+            lines.append(
+                f"{ref.label}: ACTIVE again (was {before.state.upper()} since {since} by {before.origin}: {before.reason})"
+            )
     finally:
         journal.close()
     return lines
@@ -368,12 +371,16 @@ def binance_network(endpoint: Endpoint, url: str) -> str:
     kind = binance_futures_network(url)
     if kind in ("mainnet", "testnet"):
         return kind
-    if endpoint.embedded or (endpoint.http_url and parse_venue_url(endpoint.http_url).netloc == parse_venue_url(url).netloc):
+    if endpoint.embedded or (
+        endpoint.http_url and parse_venue_url(endpoint.http_url).netloc == parse_venue_url(url).netloc
+    ):
         return account_network(endpoint)
     return f"url:{parse_venue_url(url).netloc}"
 
 
-def open_binance_leg(settings: Settings, endpoint: Endpoint, desk, http_url: str, *, credentials=None, rate: float = 1.0):
+def open_binance_leg(
+    settings: Settings, endpoint: Endpoint, desk, http_url: str, *, credentials=None, rate: float = 1.0
+):
     """The Binance USDⓈ-M order manager for perp-against-perp positions, attached to ``desk``
     (same gate, same shared state, the kill switch flattens it too), not yet started; or
     ``None`` with the reason logged and noted (no venue for this endpoint, no key, a bad key
@@ -383,11 +390,11 @@ def open_binance_leg(settings: Settings, endpoint: Endpoint, desk, http_url: str
     environment. ``rate`` is simulated seconds per wall second: signed requests carry the
     venue's time, anchored on its ``/fapi/v1/time`` and advanced at that rate.
     """
+    from pfterm.core.trading.binance import BinanceClient, ServerClock
     from pfterm.core.trading.credentials import CredentialsError, load_binance_credentials
     from pfterm.core.trading.journal import AccountRef
-    from pfterm.core.trading.portfolio import ActivityLevel
-    from pfterm.core.trading.binance import BinanceClient, ServerClock
     from pfterm.core.trading.orders import OrderManager
+    from pfterm.core.trading.portfolio import ActivityLevel
     from pfterm.core.venues.binance.futures import BinanceFuturesClient
 
     if not desk.can_trade:
@@ -415,13 +422,17 @@ def open_binance_leg(settings: Settings, endpoint: Endpoint, desk, http_url: str
     t = settings.trading
     ref = AccountRef.binance(binance_network(endpoint, url), credentials.api_key)
     client = BinanceClient(rest, ref, max_leverage=max(1, int(t.max_leverage)), clock=clock)
-    om = OrderManager(client, desk.journal, dead_man_lead_s=t.dead_man_lead_s, dead_man_heartbeat_s=t.dead_man_heartbeat_s)
+    om = OrderManager(
+        client, desk.journal, dead_man_lead_s=t.dead_man_lead_s, dead_man_heartbeat_s=t.dead_man_heartbeat_s
+    )
     desk.attach(om)
     om.why = why  # type: ignore[attr-defined]
     return om
 
 
-async def open_hedge(settings: Settings, endpoint: Endpoint, desk, http_url: str, *, credentials=None, rate: float = 1.0):
+async def open_hedge(
+    settings: Settings, endpoint: Endpoint, desk, http_url: str, *, credentials=None, rate: float = 1.0
+):
     """:func:`open_binance_leg`, started (markets, account, reconcile); ``None`` (noted with
     the reason) when there is no leg or the venue is unreachable or refuses the key."""
     from pfterm.core.trading.portfolio import ActivityLevel
@@ -606,7 +617,9 @@ class MarketSession:
             await self.sim.stop()
 
 
-async def kill_headless(settings: Settings, endpoint: Endpoint, access: TradingAccess, write=print, *, started: float | None = None):
+async def kill_headless(
+    settings: Settings, endpoint: Endpoint, access: TradingAccess, write=print, *, started: float | None = None
+):
     """``pfterm kill``: halt the account for every process, cancel and close everything on every
     venue (the Binance leg too when a key for it is configured) until flat or
     ``trading.kill_deadline_s`` after ``started`` (``time.perf_counter()`` seconds; now by
@@ -618,8 +631,8 @@ async def kill_headless(settings: Settings, endpoint: Endpoint, access: TradingA
     """
     import time
 
-    from pfterm.core.trading.portfolio import ActivityLevel
     from pfterm.core.trading.kill import KillReport
+    from pfterm.core.trading.portfolio import ActivityLevel
 
     t0 = time.perf_counter() if started is None else started
     if endpoint.http_url is None:
@@ -695,7 +708,9 @@ def harvest_limits(desk, hs) -> None:
         desk.settings = replace(desk.settings, limits=replace(limits, max_market_share=share))
 
 
-async def harvest_live(settings: Settings, endpoint: Endpoint, access: TradingAccess, hs, *, flatten_on_exit: bool = False) -> int:
+async def harvest_live(
+    settings: Settings, endpoint: Endpoint, access: TradingAccess, hs, *, flatten_on_exit: bool = False
+) -> int:
     """``pfterm harvest`` without ``--duration``: run the harvester until SIGTERM/SIGINT.
 
     Starts the embedded simulator when the venue is ``sim`` (at ``sim.speed``). The harvester

@@ -162,7 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--testnet",
         action="store_true",
-        help="verify /exchange signatures as testnet (source \"b\"), as the official Python SDK "
+        help='verify /exchange signatures as testnet (source "b"), as the official Python SDK '
         "signs for any URL other than mainnet's",
     )
     p.add_argument(
@@ -184,9 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="speed 0; the clock moves only through POST /sim/advance {seconds, step_s} "
         "(a simulator control, not part of the Hyperliquid protocol)",
     )
-    p.add_argument(
-        "--exit-on-stdin-eof", action="store_true", help="also exit when stdin reaches end of file"
-    )
+    p.add_argument("--exit-on-stdin-eof", action="store_true", help="also exit when stdin reaches end of file")
     p.add_argument("--log-level", default="WARNING", help="stderr log level (default WARNING)")
     return p
 

@@ -501,7 +501,9 @@ class BinanceFuturesSim:
         account = self._accounts.get(api_key)
         if account is None:
             raise BinanceApiError(-2015, "Invalid API-key, IP, or permissions for action.", 401)
-        params = WireParams(dict(parse_qsl(query, keep_blank_values=True)) | dict(parse_qsl(body, keep_blank_values=True)))
+        params = WireParams(
+            dict(parse_qsl(query, keep_blank_values=True)) | dict(parse_qsl(body, keep_blank_values=True))
+        )
         timestamp = params.integer("timestamp")
         if timestamp is None:
             raise _mandatory("timestamp")
@@ -666,7 +668,9 @@ class BinanceFuturesSim:
         marketable = market or (price_ticks >= ask if is_buy else price_ticks <= bid)
         ref_ticks = touch if marketable else price_ticks
         if not reduce_only and spec.qty(steps) * spec.price(touch if market else price_ticks) < MIN_NOTIONAL:
-            raise BinanceApiError(-4164, f"Order's notional must be no smaller than {MIN_NOTIONAL:g} (unless you choose reduce only).")
+            raise BinanceApiError(
+                -4164, f"Order's notional must be no smaller than {MIN_NOTIONAL:g} (unless you choose reduce only)."
+            )
         if not marketable and sum(1 for o in account.open.values() if o.symbol == symbol) >= MAX_OPEN_ORDERS:
             raise BinanceApiError(-2025, "Reach max open order limit.")
         if not reduce_only:
@@ -794,8 +798,16 @@ class BinanceFuturesSim:
 
     # -- fills ----------------------------------------------------------------------------
 
-    def _fill(self, account: FuturesAccount, order: FuturesOrder, price_ticks: int, *, maker: bool, now_ms: int,
-              fee: float | None = None) -> None:
+    def _fill(
+        self,
+        account: FuturesAccount,
+        order: FuturesOrder,
+        price_ticks: int,
+        *,
+        maker: bool,
+        now_ms: int,
+        fee: float | None = None,
+    ) -> None:
         """Fill ``order`` at ``price_ticks`` (in full, or capped to the position when reduce-
         only; the rest expires) and book the trade, fees and realized P&L."""
         spec = self.specs[order.symbol]
@@ -837,8 +849,19 @@ class BinanceFuturesSim:
         trade_id = self._next_trade_id
         self._next_trade_id += 1
         account.trades.append(
-            FuturesTrade(trade_id, order.order_id, order.symbol, order.side, price_ticks, steps, notional,
-                         realized, commission, maker, now_ms)
+            FuturesTrade(
+                trade_id,
+                order.order_id,
+                order.symbol,
+                order.side,
+                price_ticks,
+                steps,
+                notional,
+                realized,
+                commission,
+                maker,
+                now_ms,
+            )
         )
         if realized:
             self._book(account, order.symbol, "REALIZED_PNL", realized, now_ms, trade_id)
@@ -847,8 +870,9 @@ class BinanceFuturesSim:
         if new_steps == 0:
             del account.positions[order.symbol]
 
-    def _book(self, account: FuturesAccount, symbol: str, kind: str, amount: float, time_ms: int,
-              trade_id: int | None = None) -> None:
+    def _book(
+        self, account: FuturesAccount, symbol: str, kind: str, amount: float, time_ms: int, trade_id: int | None = None
+    ) -> None:
         account.income.append(FuturesIncome(self._next_tran_id, symbol, kind, amount, time_ms, trade_id))
         self._next_tran_id += 1
 
@@ -903,8 +927,19 @@ class BinanceFuturesSim:
             order_id = self._next_order_id
             self._next_order_id += 1
             side = "SELL" if position.steps > 0 else "BUY"
-            order = FuturesOrder(order_id, f"autoclose-{now_ms}-{order_id}", symbol, side, "LIMIT", "IOC", ticks,
-                                 abs(position.steps), True, now_ms, update_ms=now_ms)
+            order = FuturesOrder(
+                order_id,
+                f"autoclose-{now_ms}-{order_id}",
+                symbol,
+                side,
+                "LIMIT",
+                "IOC",
+                ticks,
+                abs(position.steps),
+                True,
+                now_ms,
+                update_ms=now_ms,
+            )
             self._remember(account, order)
             self._fill(account, order, ticks, maker=False, now_ms=now_ms, fee=0.0)
 

@@ -395,7 +395,9 @@ class CexModel:
                 # F = P̄ + clamp(I − P̄, ±0.05 %), then the venue cap (inlined _rate).
                 avg = cm.prem_sum / cm.prem_ms if cm.prem_ms > 0 else p
                 diff = cm.interest - avg
-                rate = avg + (PREMIUM_CLAMP if diff > PREMIUM_CLAMP else (-PREMIUM_CLAMP if diff < -PREMIUM_CLAMP else diff))
+                rate = avg + (
+                    PREMIUM_CLAMP if diff > PREMIUM_CLAMP else (-PREMIUM_CLAMP if diff < -PREMIUM_CLAMP else diff)
+                )
                 if -PREMIUM_CLAMP <= diff <= PREMIUM_CLAMP:
                     rate = cm.interest
                 cap = cm.cap
@@ -445,7 +447,7 @@ class CexModel:
                 times = sorted(rng.randint(start, end) for _ in range(n))
             weights = [rng.lognormvariate(0.0, 1.0) for _ in times]
             scale = total / sum(weights)
-            for t, w in zip(times, weights):
+            for t, w in zip(times, weights, strict=False):
                 self._scheduled[spec.name].append((t, native, rec.side, w * scale))
             self._scheduled[spec.name].sort(key=lambda e: e[0])
 
@@ -497,7 +499,7 @@ class CexModel:
             cm = markets[native]
             slip = rng.uniform(0.001, 0.006)
             price = cm.mark() * (1.0 - slip if side == "long" else 1.0 + slip)
-            lot = 10.0 ** -cm.sz_decimals
+            lot = 10.0**-cm.sz_decimals
             size = max(round(usd / price / lot) * lot, lot)
             out.append(CexLiquidation(venue, native, side, size, price, t))
 
@@ -654,7 +656,7 @@ class CexModel:
             oi = cm.open_interest()
             d, z = cm.px_decimals, cm.sz_decimals
             move = abs(mark / prev24 - 1.0) if prev24 > 0 else 0.0
-            lot_ntl = max(oi * 0.0005, 10.0 ** -z)
+            lot_ntl = max(oi * 0.0005, 10.0**-z)
             return {
                 "prevPrice24h": f"{prev24:.{d}f}",
                 "highPrice24h": f"{max(prev24, mark) * (1.0 + 0.3 * move + 0.004):.{d}f}",

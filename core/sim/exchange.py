@@ -58,7 +58,15 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 
-from pfterm.core.sim.market import HOUR_MS, MarketModel, SimMarket, UnknownCoinError, decimal_str, price_decimals, price_str
+from pfterm.core.sim.market import (
+    HOUR_MS,
+    MarketModel,
+    SimMarket,
+    UnknownCoinError,
+    decimal_str,
+    price_decimals,
+    price_str,
+)
 
 __all__ = [
     "DEFAULT_LEVERAGE",
@@ -236,7 +244,7 @@ class SpotPair:
 
     @property
     def lot(self) -> float:
-        return 10.0 ** -self.sz_decimals
+        return 10.0**-self.sz_decimals
 
     @property
     def px_decimals(self) -> int:
@@ -322,7 +330,11 @@ class SimExchange:
             if base is None or quote is None:
                 continue
             pair = SpotPair(
-                int(u["index"]), u["name"], base["name"], quote["name"], int(base.get("szDecimals", 0)),
+                int(u["index"]),
+                u["name"],
+                base["name"],
+                quote["name"],
+                int(base.get("szDecimals", 0)),
                 self._perp_of(base["name"]),
             )
             self._spot_pairs[pair.asset_id] = pair
@@ -754,8 +766,17 @@ class SimExchange:
                 self._next_oid += 1
                 marker = {"liquidatedUser": acct.address, "markPx": mark_s, "method": "market"}
                 self._fill(
-                    acct, m, oid, None, pos.lots < 0, mark, mark_s, abs(pos.lots), now_ms,
-                    crossed=True, liquidation=marker,
+                    acct,
+                    m,
+                    oid,
+                    None,
+                    pos.lots < 0,
+                    mark,
+                    mark_s,
+                    abs(pos.lots),
+                    now_ms,
+                    crossed=True,
+                    liquidation=marker,
                 )
             out.append(acct.address)
         return out
@@ -864,7 +885,6 @@ class SimExchange:
         now), oldest first; ``usdc`` is from the user's side (positive = received)."""
         end = self.model.now_ms if end_ms is None else end_ms
         return [r for r in self._account(address).funding if start_ms <= r["time"] <= end]
-
 
     # -- spot -----------------------------------------------------------------------------
     #
@@ -1227,4 +1247,8 @@ def _on_tick(px: Decimal, sz_decimals: int, max_decimals: int) -> bool:
     if px == px.to_integral_value():
         return True
     _sign, digits, exponent = px.normalize().as_tuple()
-    return isinstance(exponent, int) and len(digits) <= PRICE_SIGNIFICANT_FIGURES and -exponent <= max_decimals - sz_decimals
+    return (
+        isinstance(exponent, int)
+        and len(digits) <= PRICE_SIGNIFICANT_FIGURES
+        and -exponent <= max_decimals - sz_decimals
+    )

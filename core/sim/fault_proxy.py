@@ -262,9 +262,7 @@ class FaultProxy:
             return await self._forward(request)
         self.faults[fault] += 1
         if fault == "429":
-            return web.Response(
-                status=429, text="rate limited", headers={"Retry-After": str(self.retry_after_s)}
-            )
+            return web.Response(status=429, text="rate limited", headers={"Retry-After": str(self.retry_after_s)})
         if fault == "500":
             return web.Response(status=500, text="Internal Server Error")
         if fault == "reset":

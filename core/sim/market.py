@@ -396,7 +396,7 @@ class SimMarket:
     @property
     def lot(self) -> float:
         """Smallest size step in base units (``10^−szDecimals``)."""
-        return 10.0 ** -self.sz_decimals
+        return 10.0**-self.sz_decimals
 
     @property
     def oi_usd(self) -> float:
@@ -517,9 +517,7 @@ class MarketModel:
         m.mid_sd = 0.25 * m.half_spread
         m.impact_bid = ib
         m.impact_ask = ia
-        m.impact_notional = (
-            IMPACT_NOTIONAL_MAJOR if m.coin in ("BTC", "ETH") else IMPACT_NOTIONAL_OTHER
-        )
+        m.impact_notional = IMPACT_NOTIONAL_MAJOR if m.coin in ("BTC", "ETH") else IMPACT_NOTIONAL_OTHER
 
         premium = float(ctx["premium"]) if ctx.get("premium") is not None else 0.0
         m.premium = premium
@@ -762,12 +760,7 @@ class MarketModel:
 
             if m.log_oi > -math.inf:
                 prev_oi = m.open_interest
-                m.log_oi = (
-                    m.log_oi_mean
-                    + (m.log_oi - m.log_oi_mean) * dec_oi
-                    + noi * normals[bits(nbits)]
-                    + oi_lr
-                )
+                m.log_oi = m.log_oi_mean + (m.log_oi - m.log_oi_mean) * dec_oi + noi * normals[bits(nbits)] + oi_lr
                 oi = exp(m.log_oi)
                 m.open_interest = oi
                 liq = (prev_oi - oi) * oracle if oi_lr else 0.0
@@ -1117,9 +1110,7 @@ class MarketModel:
         self._mids_cache = (self._version, mids)
         return mids
 
-    def l2_book_wire(
-        self, coin: str, n_levels: int = 20, n_sig_figs: int | None = None
-    ) -> dict[str, Any]:
+    def l2_book_wire(self, coin: str, n_levels: int = 20, n_sig_figs: int | None = None) -> dict[str, Any]:
         """``l2Book``: ``{coin, time, levels: [bids best first, asks best first]}``, levels
         ``{px, sz, n}`` (USD, base units, order count).
 
@@ -1200,9 +1191,7 @@ class MarketModel:
                 t += gap_t
         return levels
 
-    def funding_history_wire(
-        self, coin: str, start_ms: int, end_ms: int | None = None
-    ) -> list[dict[str, Any]]:
+    def funding_history_wire(self, coin: str, start_ms: int, end_ms: int | None = None) -> list[dict[str, Any]]:
         """``fundingHistory``: ``[{coin, fundingRate, premium, time}]`` with
         ``start_ms ≤ time ≤ end_ms`` (end defaults to now), oldest first, at most 500 rows.
         ``fundingRate`` is per hour; ``premium`` the hour's average premium."""
@@ -1248,9 +1237,7 @@ class MarketModel:
         ]
 
 
-def _aggregate(
-    levels: list[dict[str, Any]], sig_figs: int, max_decimals: int, *, down: bool
-) -> list[dict[str, Any]]:
+def _aggregate(levels: list[dict[str, Any]], sig_figs: int, max_decimals: int, *, down: bool) -> list[dict[str, Any]]:
     """Merge book levels onto a ``sig_figs`` price grid (bids rounded down, asks up)."""
     out: list[dict[str, Any]] = []
     sizes: list[float] = []
@@ -1275,4 +1262,3 @@ def _aggregate(
 
 def _decimals_of(text: str) -> int:
     return len(text) - text.index(".") - 1 if "." in text else 0
-

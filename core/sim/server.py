@@ -317,9 +317,7 @@ class _Client:
         "conn_id",
     )
 
-    def __init__(
-        self, ws: web.WebSocketResponse, transport: asyncio.Transport | None, peer: str
-    ) -> None:
+    def __init__(self, ws: web.WebSocketResponse, transport: asyncio.Transport | None, peer: str) -> None:
         self.ws = ws
         self.transport = transport
         self.peer = peer
@@ -414,9 +412,7 @@ class SimulatorServer:
         """True when only :meth:`advance` moves the simulated clock (``/sim/advance`` served)."""
         self._advance_lock = asyncio.Lock()
         self._model = model
-        self._exchange = SimExchange(
-            model, maker_fee=maker_fee, taker_fee=taker_fee, starting_usdc=starting_usdc
-        )
+        self._exchange = SimExchange(model, maker_fee=maker_fee, taker_fee=taker_fee, starting_usdc=starting_usdc)
         self.is_mainnet = bool(is_mainnet)
         self._clock_ms: Callable[[], int] = clock_ms if clock_ms is not None else _wall_clock_ms
         self._nonces: dict[str, _NonceWindow] = {}
@@ -440,9 +436,7 @@ class SimulatorServer:
 
         self._clients: set[_Client] = set()
         self._subs: dict[tuple[Any, ...], set[_Client]] = {}
-        self._phase: dict[str, float] = {
-            coin: (i * _GOLDEN) % 1.0 for i, coin in enumerate(model.coins)
-        }
+        self._phase: dict[str, float] = {coin: (i * _GOLDEN) % 1.0 for i, coin in enumerate(model.coins)}
         self._meta_bytes = _dumps(model.meta_wire())
         self._cex = CexModel(model, venues=cex_venues)
         self._starting_usdc = float(starting_usdc)
@@ -624,9 +618,7 @@ class SimulatorServer:
         )
         return len(clients)
 
-    async def _close_client(
-        self, client: _Client, *, code: int, message: bytes, abort: bool = False
-    ) -> None:
+    async def _close_client(self, client: _Client, *, code: int, message: bytes, abort: bool = False) -> None:
         if client.closing:
             return
         client.closing = True
@@ -636,7 +628,7 @@ class SimulatorServer:
             try:
                 await asyncio.wait_for(client.ws.close(code=code, message=message), timeout=2.0)
                 return
-            except (asyncio.TimeoutError, ConnectionError, RuntimeError):
+            except (TimeoutError, ConnectionError, RuntimeError):
                 pass
         if client.transport is not None:
             client.transport.abort()
@@ -791,7 +783,7 @@ class SimulatorServer:
         if isinstance(body, web.Response):
             return body
         if not isinstance(body, dict):
-            return _unprocessable("expected an object {\"seconds\": N, \"step_s\": S}")
+            return _unprocessable('expected an object {"seconds": N, "step_s": S}')
         seconds = body.get("seconds")
         step_s = body.get("step_s", 60.0)
         for name, value in (("seconds", seconds), ("step_s", step_s)):
@@ -1003,9 +995,7 @@ class SimulatorServer:
             del self._subs[key]
             if key[0] == "trades":
                 self._model.watch_trades(key[1], enabled=False)
-            elif key[0] in _USER_CHANNELS and not any(
-                (kind, key[1]) in self._subs for kind in _USER_CHANNELS
-            ):
+            elif key[0] in _USER_CHANNELS and not any((kind, key[1]) in self._subs for kind in _USER_CHANNELS):
                 self._views.pop(key[1], None)
 
     # -- HTTP -----------------------------------------------------------------------------
@@ -1030,9 +1020,7 @@ class SimulatorServer:
         ``l2Book`` and 422 for ``fundingHistory`` / ``recentTrades``.
         """
         if not isinstance(body, dict) or not isinstance(body.get("type"), str):
-            raise InfoRequestError(
-                "Failed to deserialize the JSON body into the target type: missing field `type`"
-            )
+            raise InfoRequestError("Failed to deserialize the JSON body into the target type: missing field `type`")
         kind = body["type"]
         model = self._model
         if kind == "meta":
@@ -1052,8 +1040,7 @@ class SimulatorServer:
             sig = body.get("nSigFigs")
             if sig is not None and (isinstance(sig, bool) or sig not in _L2_SIG_FIGS):
                 raise InfoRequestError(
-                    "Failed to deserialize the JSON body into the target type: "
-                    "nSigFigs must be 2, 3, 4, 5 or null"
+                    "Failed to deserialize the JSON body into the target type: nSigFigs must be 2, 3, 4, 5 or null"
                 )
             if self._exchange.spot_pair(coin) is not None:
                 return _dumps(self._exchange.spot_book_wire(coin))
@@ -1089,9 +1076,7 @@ class SimulatorServer:
         """Answer the ``/info`` user queries (``_USER_INFO``) as the venue's JSON values."""
         user = _field(body, "user", str)
         if not _ADDRESS_RE.match(user):
-            raise InfoRequestError(
-                "Failed to deserialize the JSON body into the target type: user: invalid address"
-            )
+            raise InfoRequestError("Failed to deserialize the JSON body into the target type: user: invalid address")
         ex = self._exchange
         if kind == "clearinghouseState":
             return ex.clearinghouse_state(user)
@@ -1106,9 +1091,7 @@ class SimulatorServer:
         start = _field(body, "startTime", int)
         end = body.get("endTime")
         if end is not None and (isinstance(end, bool) or not isinstance(end, int)):
-            raise InfoRequestError(
-                "Failed to deserialize the JSON body into the target type: endTime: invalid type"
-            )
+            raise InfoRequestError("Failed to deserialize the JSON body into the target type: endTime: invalid type")
         return ex.user_funding(user, start, end)
 
     # -- exchange -------------------------------------------------------------------------
@@ -1187,7 +1170,7 @@ class SimulatorServer:
             return _refuse(f"Order grouping {str(grouping)[:32]} is not supported by the simulator")
         statuses = self._exchange.place_orders(address, orders, self._model.now_ms)
         placed: dict[int, dict[str, Any]] = {}
-        for wire, status in zip(orders, statuses):
+        for wire, status in zip(orders, statuses, strict=False):
             done = status.get("filled") or status.get("resting")
             if done is not None:
                 placed[done["oid"]] = wire
@@ -1196,8 +1179,10 @@ class SimulatorServer:
 
     def _act_cancel(self, address: str, action: dict[str, Any]) -> dict[str, Any]:
         cancels = action.get("cancels")
-        if not isinstance(cancels, list) or not cancels or not all(
-            isinstance(c, dict) and _is_int(c.get("a")) and _is_int(c.get("o")) for c in cancels
+        if (
+            not isinstance(cancels, list)
+            or not cancels
+            or not all(isinstance(c, dict) and _is_int(c.get("a")) and _is_int(c.get("o")) for c in cancels)
         ):
             return _refuse("Failed to deserialize the JSON body into the target type: cancels: invalid type")
         statuses = [self._exchange.cancel(address, c["a"], c["o"]) for c in cancels]
@@ -1206,9 +1191,12 @@ class SimulatorServer:
 
     def _act_cancel_by_cloid(self, address: str, action: dict[str, Any]) -> dict[str, Any]:
         cancels = action.get("cancels")
-        if not isinstance(cancels, list) or not cancels or not all(
-            isinstance(c, dict) and _is_int(c.get("asset")) and isinstance(c.get("cloid"), str)
-            for c in cancels
+        if (
+            not isinstance(cancels, list)
+            or not cancels
+            or not all(
+                isinstance(c, dict) and _is_int(c.get("asset")) and isinstance(c.get("cloid"), str) for c in cancels
+            )
         ):
             return _refuse("Failed to deserialize the JSON body into the target type: cancels: invalid type")
         statuses = [self._exchange.cancel_by_cloid(address, c["asset"], c["cloid"]) for c in cancels]
@@ -1406,7 +1394,9 @@ class SimulatorServer:
             self._enqueue(client, _dumps({"error": {"code": 2, "msg": "Invalid request"}, "id": req_id}))
             return
         if not all(isinstance(p, str) and p in _BINANCE_STREAMS for p in params):
-            self._enqueue(client, _dumps({"error": {"code": 2, "msg": "Invalid request: unknown stream"}, "id": req_id}))
+            self._enqueue(
+                client, _dumps({"error": {"code": 2, "msg": "Invalid request: unknown stream"}, "id": req_id})
+            )
             return
         for name in params:
             if method == "SUBSCRIBE":
@@ -1489,7 +1479,9 @@ class SimulatorServer:
         if snapshots:
             self._cex.sync()
             for native in snapshots:
-                self._enqueue(client, self._bybit_snapshot_frame(native, fresh=len(self._subs[("by.tickers", native)]) == 1))
+                self._enqueue(
+                    client, self._bybit_snapshot_frame(native, fresh=len(self._subs[("by.tickers", native)]) == 1)
+                )
 
     def _bybit_snapshot_frame(self, native: str, *, fresh: bool) -> bytes:
         """The ``tickers.{native}`` snapshot: the fields last published to the topic (so later
@@ -1500,7 +1492,13 @@ class SimulatorServer:
             assert fields is not None
             sent = self._bybit_sent[native] = fields
         self._bybit_cs += 1
-        frame = {"topic": f"tickers.{native}", "type": "snapshot", "data": sent, "cs": self._bybit_cs, "ts": self._model.now_ms}
+        frame = {
+            "topic": f"tickers.{native}",
+            "type": "snapshot",
+            "data": sent,
+            "cs": self._bybit_cs,
+            "ts": self._model.now_ms,
+        }
         return _dumps(frame)
 
     def _bybit_delta_frame(self, native: str) -> bytes | None:
@@ -1524,7 +1522,13 @@ class SimulatorServer:
         self._bybit_sent[native] = cur
         data = {"symbol": native, **changed}
         self._bybit_cs += 1
-        frame = {"topic": f"tickers.{native}", "type": "delta", "data": data, "cs": self._bybit_cs, "ts": self._model.now_ms}
+        frame = {
+            "topic": f"tickers.{native}",
+            "type": "delta",
+            "data": data,
+            "cs": self._bybit_cs,
+            "ts": self._model.now_ms,
+        }
         return _dumps(frame)
 
     def _bybit_liq_frames(self, liqs: list[CexLiquidation]) -> dict[str, bytes]:
@@ -1706,9 +1710,7 @@ def _order_update(row: dict[str, Any], status: str, now_ms: int) -> dict[str, An
     return {"order": order, "status": status, "statusTimestamp": now_ms}
 
 
-def _taken_order(
-    oid: int, fills: list[dict[str, Any]], wire: dict[str, Any] | None, now_ms: int
-) -> dict[str, Any]:
+def _taken_order(oid: int, fills: list[dict[str, Any]], wire: dict[str, Any] | None, now_ms: int) -> dict[str, Any]:
     """The open-order-shaped row of an order that filled without resting, from its fills and,
     when known, its wire (``p`` limit price, ``s`` original size)."""
     mine = [f for f in fills if f["oid"] == oid]
@@ -1745,13 +1747,9 @@ def _funding_event(row: dict[str, Any]) -> dict[str, Any]:
 def _field(body: dict[str, Any], name: str, kind: type) -> Any:
     value = body.get(name)
     if value is None:
-        raise InfoRequestError(
-            f"Failed to deserialize the JSON body into the target type: missing field `{name}`"
-        )
+        raise InfoRequestError(f"Failed to deserialize the JSON body into the target type: missing field `{name}`")
     if not isinstance(value, kind) or isinstance(value, bool):
-        raise InfoRequestError(
-            f"Failed to deserialize the JSON body into the target type: {name}: invalid type"
-        )
+        raise InfoRequestError(f"Failed to deserialize the JSON body into the target type: {name}: invalid type")
     return value
 
 

@@ -46,9 +46,7 @@ def validate_snapshot(snapshot: Any) -> Snapshot:
     if not isinstance(ctxs, list):
         raise SnapshotError("snapshot ctxs must be a list")
     if len(meta["universe"]) != len(ctxs):
-        raise SnapshotError(
-            f"universe has {len(meta['universe'])} assets but there are {len(ctxs)} ctxs"
-        )
+        raise SnapshotError(f"universe has {len(meta['universe'])} assets but there are {len(ctxs)} ctxs")
     for i, asset in enumerate(meta["universe"]):
         if not isinstance(asset, dict) or not isinstance(asset.get("name"), str):
             raise SnapshotError(f"universe entry {i} has no name")

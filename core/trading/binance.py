@@ -32,11 +32,9 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from pfterm.core.trading.journal import AccountRef
-from pfterm.core.venues.records import Fill, FundingPayment
 from pfterm.core.market.models import OpenOrder, OrderIntent, Position
+from pfterm.core.trading.journal import AccountRef
 from pfterm.core.trading.venue import CancelAnswer, Capabilities, Instrument, PlaceAnswer, VenueAccount
-from pfterm.core.venues.binance.market import DEFAULT_INTERVAL_H, default_to_symbol, parse_funding_info
 from pfterm.core.venues.binance.futures import (
     BinanceError,
     BinanceFuturesClient,
@@ -46,8 +44,10 @@ from pfterm.core.venues.binance.futures import (
     format_price,
     format_quantity,
 )
+from pfterm.core.venues.binance.market import DEFAULT_INTERVAL_H, default_to_symbol, parse_funding_info
 from pfterm.core.venues.errors import VenueError
 from pfterm.core.venues.public_rest import get_json
+from pfterm.core.venues.records import Fill, FundingPayment
 
 log = logging.getLogger(__name__)
 
@@ -290,9 +290,20 @@ class BinanceClient:
             mark = p.mark_px or self.marks.get(sym) or p.entry_px or 0.0
             if p.mark_px:
                 self.marks[sym] = p.mark_px
-            leverage = abs(p.notional or p.size * mark) / p.initial_margin if p.initial_margin else float(self.max_leverage)
+            leverage = (
+                abs(p.notional or p.size * mark) / p.initial_margin if p.initial_margin else float(self.max_leverage)
+            )
             positions.append(
-                Position(sym, p.size, p.entry_px or mark, mark, p.liquidation_px, leverage, p.initial_margin, p.unrealized_pnl)
+                Position(
+                    sym,
+                    p.size,
+                    p.entry_px or mark,
+                    mark,
+                    p.liquidation_px,
+                    leverage,
+                    p.initial_margin,
+                    p.unrealized_pnl,
+                )
             )
             self.traded.add(sym)
         self._positions = {p.symbol: p.size for p in positions}
@@ -312,7 +323,9 @@ class BinanceClient:
         if sym is None:
             return None
         cloid = o.client_order_id if o.client_order_id.startswith("0x") else None
-        return OpenOrder(sym, o.order_id, cloid, o.side == "BUY", o.price, o.orig_qty - o.executed_qty, o.reduce_only, o.update_ms)
+        return OpenOrder(
+            sym, o.order_id, cloid, o.side == "BUY", o.price, o.orig_qty - o.executed_qty, o.reduce_only, o.update_ms
+        )
 
     async def open_orders(self) -> list[OpenOrder]:
         """``GET /fapi/v1/openOrders`` (every symbol, weight 40). Raises VenueError."""
@@ -449,8 +462,12 @@ class BinanceClient:
         if not todo:
             return
         results = await asyncio.gather(
-            *(self._again_on_stale_clock(lambda n=self.rules[s].symbol: self.client.set_leverage(n, self.max_leverage))
-              for s in todo),
+            *(
+                self._again_on_stale_clock(
+                    lambda n=self.rules[s].symbol: self.client.set_leverage(n, self.max_leverage)
+                )
+                for s in todo
+            ),
             return_exceptions=True,
         )
         for s, res in zip(todo, results, strict=True):
@@ -519,7 +536,8 @@ class BinanceClient:
         """
         natives = [n for s in dict.fromkeys(symbols) if (n := self.native(s)) is not None]
         results = await asyncio.gather(
-            *(self._again_on_stale_clock(lambda n=n: self.client.cancel_all(n)) for n in natives), return_exceptions=True
+            *(self._again_on_stale_clock(lambda n=n: self.client.cancel_all(n)) for n in natives),
+            return_exceptions=True,
         )
         for r in results:
             if isinstance(r, BaseException):

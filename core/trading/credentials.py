@@ -162,7 +162,9 @@ BINANCE_KEY_ENV = "PFTERM_BINANCE_API_KEY"
 BINANCE_SECRET_ENV = "PFTERM_BINANCE_API_SECRET"
 
 
-def load_binance_credentials(key_file: Path | None, env: Mapping[str, str] | None = None) -> tuple[BinanceCredentials, str] | None:
+def load_binance_credentials(
+    key_file: Path | None, env: Mapping[str, str] | None = None
+) -> tuple[BinanceCredentials, str] | None:
     """The Binance USDⓈ-M API key pair and where it came from, or ``None`` if none is given.
 
     ``key_file`` (``trading.binance_key_file``) wins over ``PFTERM_BINANCE_API_KEY`` +

@@ -39,11 +39,21 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from pfterm.core.trading.hedging import MIN_ORDER_USD, HedgePreview, asset_delta, delta_ratio, gross_long_value, plan_hedge, plan_rebalance
-from pfterm.core.trading.credentials import TradingAccess
-from pfterm.core.trading.journal import Journal
 from pfterm.core.market.models import MarketInfo, OpenOrder, OrderIntent, Position, SpotBalance
-from pfterm.core.trading.ticket import quote_ticket
+from pfterm.core.trading.credentials import TradingAccess
+from pfterm.core.trading.hedging import (
+    MIN_ORDER_USD,
+    HedgePreview,
+    asset_delta,
+    delta_ratio,
+    gross_long_value,
+    plan_hedge,
+    plan_rebalance,
+)
+from pfterm.core.trading.hyperliquid import SPOT_ALIASES, HyperliquidClient
+from pfterm.core.trading.journal import Journal
+from pfterm.core.trading.kill import KillReport, VenueKillReport, kill_venue
+from pfterm.core.trading.orders import OrderManager, SubmitOutcome, describe_intent
 from pfterm.core.trading.portfolio import (
     ActivityEntry,
     ActivityLevel,
@@ -59,11 +69,16 @@ from pfterm.core.trading.portfolio import (
     TradingView,
     short_address,
 )
-from pfterm.core.trading.risk import RefusalCode, RiskLimits, TradingState, check_order, daily_loss_breached, distance_to_liquidation
-from pfterm.core.trading.hyperliquid import SPOT_ALIASES, HyperliquidClient
-from pfterm.core.trading.kill import KillReport, VenueKillReport, kill_venue
-from pfterm.core.trading.orders import OrderManager, SubmitOutcome, describe_intent
+from pfterm.core.trading.risk import (
+    RefusalCode,
+    RiskLimits,
+    TradingState,
+    check_order,
+    daily_loss_breached,
+    distance_to_liquidation,
+)
 from pfterm.core.trading.state import SharedTradingState, StateRecord, process_origin
+from pfterm.core.trading.ticket import quote_ticket
 from pfterm.core.trading.venue import AccountSnapshot
 from pfterm.core.venues.errors import VenueError
 
@@ -327,7 +342,9 @@ class Desk:
         try:
             self.shared.set(state, reason)
         except Exception as exc:  # noqa: BLE001 - the state holds in this process regardless
-            self.note(ActivityLevel.ERROR, f"trading state not shared ({exc}); other processes may not see {state.value}")
+            self.note(
+                ActivityLevel.ERROR, f"trading state not shared ({exc}); other processes may not see {state.value}"
+            )
         self._last_state = state
         self._event("trading_state", f"{state.value}: {reason}", {"state": state.value, "reason": reason})
 
@@ -675,7 +692,9 @@ class Desk:
                 outcomes[i] = outcome
         return [outcomes[i] for i in range(len(intents))]
 
-    async def cancel(self, orders: Sequence[OpenOrder], *, purpose: str = "manual", venue: str | None = None) -> tuple[int, list[str]]:
+    async def cancel(
+        self, orders: Sequence[OpenOrder], *, purpose: str = "manual", venue: str | None = None
+    ) -> tuple[int, list[str]]:
         """Cancel ``orders`` on ``venue`` (journalled before and after); allowed in every state.
         Returns ``(cancelled, failures)``."""
         if self.primary is None:
@@ -753,8 +772,16 @@ class Desk:
             self._kill_progress(done, t0, KillPhase.RUNNING, message)
 
         runs = [
-            kill_venue(om, deadline=deadline, slippage=self.settings.kill_slippage, mono=self.mono, gate=self.gate,
-                       progress=progress, started=t0, marks=lambda sym, om=om: self._venue_mark(om, sym))  # fmt: skip
+            kill_venue(
+                om,
+                deadline=deadline,
+                slippage=self.settings.kill_slippage,
+                mono=self.mono,
+                gate=self.gate,
+                progress=progress,
+                started=t0,
+                marks=lambda sym, om=om: self._venue_mark(om, sym),
+            )  # fmt: skip
             for om in self.managers.values()
         ]
         results = await asyncio.gather(*runs, return_exceptions=True)
@@ -762,7 +789,9 @@ class Desk:
         for venue, res in zip(self.managers, results, strict=True):
             if isinstance(res, BaseException):
                 log.error("kill switch on %s failed", venue, exc_info=res)
-                final.append(VenueKillReport(venue, failures=[f"{venue}: kill switch failed: {type(res).__name__}: {res}"]))
+                final.append(
+                    VenueKillReport(venue, failures=[f"{venue}: kill switch failed: {type(res).__name__}: {res}"])
+                )
             else:
                 final.append(res)
         report = KillReport.merge(final, started=t0, deadline_s=deadline_s, elapsed_ms=(self.mono() - t0) * 1000)
@@ -828,7 +857,10 @@ class Desk:
             return None, f"{symbol}: hedge cannot be priced: {exc}"
         if preview is None:
             delta = asset_delta(symbol, positions, spot, self.settings.external_spot, {symbol: mid})
-            return None, f"{symbol} delta {delta:+,.2f} USD: nothing to hedge (below one lot or the ${MIN_ORDER_USD:.0f} minimum)"
+            return (
+                None,
+                f"{symbol} delta {delta:+,.2f} USD: nothing to hedge (below one lot or the ${MIN_ORDER_USD:.0f} minimum)",
+            )
         return preview, self.check(preview.intent)
 
     def preview_rebalance(self) -> tuple[RebalanceView, str | None]:
@@ -907,9 +939,17 @@ class Desk:
                 dist = distance_to_liquidation(p.liquidation_px, mark) if p.liquidation_px and mark > 0 else None
                 rows.append(
                     PositionRow(
-                        symbol=p.symbol, size=p.size, entry_px=p.entry_px, mark_px=mark, notional_usd=notional,
-                        unrealized_pnl=upnl, funding_since_open=p.funding_since_open, leverage=p.leverage,
-                        liquidation_px=p.liquidation_px, liq_distance=dist, margin_used=p.margin_used,
+                        symbol=p.symbol,
+                        size=p.size,
+                        entry_px=p.entry_px,
+                        mark_px=mark,
+                        notional_usd=notional,
+                        unrealized_pnl=upnl,
+                        funding_since_open=p.funding_since_open,
+                        leverage=p.leverage,
+                        liquidation_px=p.liquidation_px,
+                        liq_distance=dist,
+                        margin_used=p.margin_used,
                         venue="" if m is om else venue,
                     )  # fmt: skip
                 )
@@ -919,8 +959,14 @@ class Desk:
             mark = self.mark(o.symbol)
             orders.append(
                 OrderRow(
-                    symbol=o.symbol, oid=o.oid, cloid=o.cloid, is_buy=o.is_buy, limit_px=o.limit_px, size=o.size,
-                    reduce_only=o.reduce_only, timestamp_ms=o.timestamp_ms,
+                    symbol=o.symbol,
+                    oid=o.oid,
+                    cloid=o.cloid,
+                    is_buy=o.is_buy,
+                    limit_px=o.limit_px,
+                    size=o.size,
+                    reduce_only=o.reduce_only,
+                    timestamp_ms=o.timestamp_ms,
                     distance=None if not mark else (o.limit_px - mark) / mark,
                 )  # fmt: skip
             )

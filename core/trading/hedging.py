@@ -272,7 +272,9 @@ def plan_rebalance(
             continue
         if hedge is None:
             plan.skipped.append(
-                Skipped(coin, f"{coin} delta ${delta:,.2f} over threshold but hedge below ${min_order_usd:,.0f} minimum")
+                Skipped(
+                    coin, f"{coin} delta ${delta:,.2f} over threshold but hedge below ${min_order_usd:,.0f} minimum"
+                )
             )
             continue
         plan.hedges.append(hedge)

@@ -23,12 +23,12 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from pfterm.core.trading.journal import AccountRef
-from pfterm.core.venues.records import Fill, FundingPayment
 from pfterm.core.market.models import MarketInfo, OpenOrder, OrderIntent, SpotBalance
+from pfterm.core.trading.journal import AccountRef
 from pfterm.core.trading.venue import CancelAnswer, Capabilities, Instrument, PlaceAnswer, VenueAccount
 from pfterm.core.venues.hyperliquid.exchange import HyperliquidExchange
 from pfterm.core.venues.hyperliquid.orders import floor_size, market_price, price_tick, round_price, round_size
+from pfterm.core.venues.records import Fill, FundingPayment
 
 __all__ = [
     "HL_MAKER_FEE",

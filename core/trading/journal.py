@@ -80,7 +80,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import re
 import sqlite3
 import time
@@ -94,10 +93,20 @@ from pfterm.core.venues.records import (
     Fill,
     FundingPayment,
     Side,
+)
+from pfterm.core.venues.records import (
     cloid as _cloid,
+)
+from pfterm.core.venues.records import (
     finite as _finite,
+)
+from pfterm.core.venues.records import (
     optional_cloid as _optional_cloid,
+)
+from pfterm.core.venues.records import (
     parse_side as _side,
+)
+from pfterm.core.venues.records import (
     positive as _positive,
 )
 
@@ -133,9 +142,7 @@ __all__ = [
 REDACTED: Final = "[redacted]"
 _SECRET_MARKERS: Final = ("key", "secret", "private", "signature", "mnemonic")
 
-INTENT_STATES: Final = frozenset(
-    {"pending", "sent", "acked", "rejected", "filled", "cancelled", "unknown"}
-)
+INTENT_STATES: Final = frozenset({"pending", "sent", "acked", "rejected", "filled", "cancelled", "unknown"})
 #: States of an intent the venue may still be working (or may not know yet).
 ACTIVE_STATES: Final = ("pending", "sent", "acked")
 #: States no ack or reconciliation moves an intent out of (only fills reaching the size do).
@@ -828,8 +835,6 @@ def _wall_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-
-
 def _one_line(value: Any, name: str) -> str:
     """``value`` as one line: whitespace runs collapsed, at most 300 characters.
 
@@ -860,10 +865,7 @@ _INTENT_COLS: Final = (
     "cloid, created_ms, updated_ms, venue, symbol, asset, side, size, price, tif, "
     "reduce_only, purpose, state, sent_ms, oid, filled_sz, avg_px, error, network, account"
 )
-_FILL_COLS: Final = (
-    "venue, tid, hash, symbol, side, px, sz, fee, fee_token, time_ms, oid, cloid, "
-    "closed_pnl, direction"
-)
+_FILL_COLS: Final = "venue, tid, hash, symbol, side, px, sz, fee, fee_token, time_ms, oid, cloid, closed_pnl, direction"
 _FUNDING_COLS: Final = "venue, time_ms, symbol, usdc, size, rate"
 _SCOPE: Final = "venue=? AND network=? AND account=?"
 _ALL_TIME: Final = -(2**62)
@@ -951,9 +953,7 @@ def _fill_row(row: sqlite3.Row, legacy: bool) -> Fill:
 
 
 def _funding_row(row: sqlite3.Row, legacy: bool) -> FundingPayment:
-    return FundingPayment(
-        _out_venue(row, legacy), row["time_ms"], row["symbol"], row["usdc"], row["size"], row["rate"]
-    )
+    return FundingPayment(_out_venue(row, legacy), row["time_ms"], row["symbol"], row["usdc"], row["size"], row["rate"])
 
 
 def _cancel_row(row: sqlite3.Row, legacy: bool) -> Cancel:
@@ -1069,16 +1069,12 @@ class Journal:
         version is re-read inside it, so two processes opening an old file at once migrate it
         once."""
         if self.schema_version > SCHEMA_VERSION:
-            raise JournalError(
-                f"journal schema version {self.schema_version} is newer than supported {SCHEMA_VERSION}"
-            )
+            raise JournalError(f"journal schema version {self.schema_version} is newer than supported {SCHEMA_VERSION}")
         while True:
             with self._tx():
                 version = self.schema_version
                 if version > SCHEMA_VERSION:
-                    raise JournalError(
-                        f"journal schema version {version} is newer than supported {SCHEMA_VERSION}"
-                    )
+                    raise JournalError(f"journal schema version {version} is newer than supported {SCHEMA_VERSION}")
                 if version == SCHEMA_VERSION:
                     return
                 for statement in _MIGRATIONS[version]:
@@ -1218,10 +1214,7 @@ class Journal:
                 _row_ref(r["venue"], r["network"], r["account"])
             )
         registered = {m for ms in groups.values() for m in ms}
-        out = [
-            Book(_row_ref(*k), tuple(sorted(ms, key=lambda m: (m._key != k, m))), True)
-            for k, ms in groups.items()
-        ]
+        out = [Book(_row_ref(*k), tuple(sorted(ms, key=lambda m: (m._key != k, m))), True) for k, ms in groups.items()]
         rest = [a for a in self.accounts() if a not in registered]
         legacy_hl = [a for a in rest if a.is_legacy and a.venue == "hyperliquid"]
         legacy_other = [a for a in rest if a.is_legacy and a.venue != "hyperliquid"]
@@ -1251,8 +1244,7 @@ class Journal:
 
     def _book_members(self, conn: sqlite3.Connection, key: _Key) -> set[AccountRef]:
         rows = conn.execute(
-            "SELECT venue, network, account FROM book_members WHERE book_venue=? AND book_network=? "
-            "AND book_account=?",
+            "SELECT venue, network, account FROM book_members WHERE book_venue=? AND book_network=? AND book_account=?",
             key,
         ).fetchall()
         return {_row_ref(r[0], r[1], r[2]) for r in rows}
@@ -1364,12 +1356,9 @@ class Journal:
                 if intent.state == "sent":
                     continue
                 if intent.state not in ("pending", "unknown"):
-                    raise JournalError(
-                        f"intent {cloid} is {intent.state}; refusing to mark it sent again"
-                    )
+                    raise JournalError(f"intent {cloid} is {intent.state}; refusing to mark it sent again")
                 conn.execute(
-                    "UPDATE intents SET state='sent', sent_ms=?, updated_ms=?, error=NULL "
-                    "WHERE cloid=?",
+                    "UPDATE intents SET state='sent', sent_ms=?, updated_ms=?, error=NULL WHERE cloid=?",
                     (now, now, cloid),
                 )
         return [self._require(c, key) for c in norm]
@@ -1498,9 +1487,7 @@ class Journal:
     def intents(self, since_ms: int | None = None, limit: int = 1000) -> list[Intent]:
         """All intents created at or after ``since_ms`` (ms UTC), oldest first, at most
         ``limit``; every account."""
-        return self._intents_where(
-            "created_ms >= ?", [since_ms if since_ms is not None else _ALL_TIME], limit, None
-        )
+        return self._intents_where("created_ms >= ?", [since_ms if since_ms is not None else _ALL_TIME], limit, None)
 
     def _intents_where(self, cond: str, args: list[Any], limit: int, key: _Key | None) -> list[Intent]:
         scope, scope_args = _scope(key, "AND")
@@ -1528,9 +1515,7 @@ class Journal:
     def record_fills(self, fills: Iterable[Fill]) -> int:
         """:meth:`record_fill` for many fills in one transaction; returns how many were new."""
         with self._tx() as conn:
-            return sum(
-                1 for f in fills if self._insert_fill(conn, f, _legacy_key(f.venue), f.venue) is not None
-            )
+            return sum(1 for f in fills if self._insert_fill(conn, f, _legacy_key(f.venue), f.venue) is not None)
 
     def record_cancel(
         self,
@@ -1572,8 +1557,14 @@ class Journal:
                 label = c.get("venue", "hyperliquid")
                 out.append(
                     self._cancel(
-                        conn, c.get("cloid"), c.get("oid"), c.get("status", "requested"), c.get("error"),
-                        _legacy_key(label), label, scoped=False,
+                        conn,
+                        c.get("cloid"),
+                        c.get("oid"),
+                        c.get("status", "requested"),
+                        c.get("error"),
+                        _legacy_key(label),
+                        label,
+                        scoped=False,
                     )  # fmt: skip
                 )
             return out
@@ -1599,9 +1590,7 @@ class Journal:
         oid = None if oid is None else int(oid)
         now = self._clock()
         if norm is None:
-            row = conn.execute(
-                f"SELECT cloid FROM intents WHERE {_SCOPE} AND oid=?", (*key, oid)
-            ).fetchone()
+            row = conn.execute(f"SELECT cloid FROM intents WHERE {_SCOPE} AND oid=?", (*key, oid)).fetchone()
             norm = None if row is None else row["cloid"]
         elif self._find(conn, norm, key if scoped else None) is None:
             if oid is None:
@@ -1637,9 +1626,7 @@ class Journal:
         ).fetchall()
         return [_cancel_row(r, key is None) for r in rows]
 
-    def fills(
-        self, since_ms: int | None = None, *, symbol: str | None = None, limit: int = 10_000
-    ) -> list[Fill]:
+    def fills(self, since_ms: int | None = None, *, symbol: str | None = None, limit: int = 10_000) -> list[Fill]:
         """Fills with ``time_ms >= since_ms`` (optionally one symbol), oldest first, at most
         ``limit``; every account, ``venue`` as the old venue label (process-wide form)."""
         return self._fills(since_ms, symbol, limit, None)
@@ -1697,9 +1684,7 @@ class Journal:
         (process-wide form)."""
         return self._funding(since_ms, symbol, limit, None)
 
-    def _funding(
-        self, since_ms: int | None, symbol: str | None, limit: int, key: _Key | None
-    ) -> list[FundingPayment]:
+    def _funding(self, since_ms: int | None, symbol: str | None, limit: int, key: _Key | None) -> list[FundingPayment]:
         sql = f"SELECT network, {_FUNDING_COLS} FROM funding WHERE time_ms >= ?"
         args: list[Any] = [since_ms if since_ms is not None else _ALL_TIME]
         if key is not None:
@@ -1727,9 +1712,7 @@ class Journal:
         """
         return self._log_event(kind, message, detail, None)
 
-    def _log_event(
-        self, kind: str, message: str, detail: Mapping[str, Any] | None, key: _Key | None
-    ) -> int:
+    def _log_event(self, kind: str, message: str, detail: Mapping[str, Any] | None, key: _Key | None) -> int:
         if not kind:
             raise ValueError("event kind must be non-empty")
         payload = json.dumps(redact(dict(detail or {})), default=str, sort_keys=True)
@@ -1831,10 +1814,7 @@ class Journal:
                         reasons[cloid] = f"resting on the venue, oid {oid}"
                     continue
                 if intent.filled_sz > 0:
-                    reason = (
-                        f"partly filled ({intent.filled_sz:g} of {intent.size:g}); "
-                        "no longer open on the venue"
-                    )
+                    reason = f"partly filled ({intent.filled_sz:g} of {intent.size:g}); no longer open on the venue"
                     self._set(conn, cloid, state="cancelled", error=reason, now=now)
                     reasons[cloid] = reason
                     continue
@@ -1846,26 +1826,25 @@ class Journal:
                     reason = "sent but not open and no fills: rejected, cancelled or expired"
                 else:
                     reason = (
-                        "was resting; no longer open and no fills seen: "
-                        "cancelled, or filled outside the fills given"
+                        "was resting; no longer open and no fills seen: cancelled, or filled outside the fills given"
                     )
                 self._set(conn, cloid, state="unknown", error=reason, now=now)
                 reasons[cloid] = reason
             for cloid, state in before.items():
                 after = self._get(conn, cloid, key).state
                 if after != state:
-                    report.changes.append(
-                        IntentChange(cloid, state, after, reasons.get(cloid, "venue state"))
-                    )
+                    report.changes.append(IntentChange(cloid, state, after, reasons.get(cloid, "venue state")))
             for c, order in open_by_cloid.items():
                 if self._find(conn, c, key) is None:
                     report.untracked_orders.append(dict(order))
             for order in open_orders:
                 if _optional_cloid(order.get("cloid")) is None:
                     oid = order.get("oid")
-                    if oid is None or conn.execute(
-                        f"SELECT 1 FROM intents WHERE {_SCOPE} AND oid=?", (*key, int(oid))
-                    ).fetchone() is None:
+                    if (
+                        oid is None
+                        or conn.execute(f"SELECT 1 FROM intents WHERE {_SCOPE} AND oid=?", (*key, int(oid))).fetchone()
+                        is None
+                    ):
                         report.untracked_orders.append(dict(order))
             never = conn.execute(
                 f"SELECT {_INTENT_COLS} FROM intents WHERE {_SCOPE} AND state='unknown' "
@@ -1877,8 +1856,7 @@ class Journal:
                 self._insert_event(
                     conn,
                     "reconcile",
-                    f"reconciled: {len(report.changes)} intent change(s), "
-                    f"{len(report.new_fills)} new fill(s)",
+                    f"reconciled: {len(report.changes)} intent change(s), {len(report.new_fills)} new fill(s)",
                     json.dumps(
                         {
                             "changes": [
@@ -2000,9 +1978,7 @@ class Journal:
 
     def _find(self, conn: sqlite3.Connection, cloid: str, key: _Key | None) -> Intent | None:
         scope, args = _scope(key, "AND")
-        row = conn.execute(
-            f"SELECT {_INTENT_COLS} FROM intents WHERE cloid=?{scope}", (cloid, *args)
-        ).fetchone()
+        row = conn.execute(f"SELECT {_INTENT_COLS} FROM intents WHERE cloid=?{scope}", (cloid, *args)).fetchone()
         return None if row is None else _intent_row(row, key is None)
 
     def _get(self, conn: sqlite3.Connection, cloid: str, key: _Key | None) -> Intent:
@@ -2044,9 +2020,7 @@ class Journal:
         (``venue`` = ``out_venue``), or ``None`` if already journalled."""
         cloid = _optional_cloid(fill.cloid)
         if cloid is None and fill.oid is not None:
-            row = conn.execute(
-                f"SELECT cloid FROM intents WHERE {_SCOPE} AND oid=?", (*key, int(fill.oid))
-            ).fetchone()
+            row = conn.execute(f"SELECT cloid FROM intents WHERE {_SCOPE} AND oid=?", (*key, int(fill.oid))).fetchone()
             cloid = None if row is None else row["cloid"]
         stored = Fill(
             venue=out_venue,
@@ -2088,9 +2062,7 @@ class Journal:
             return None
         if cloid is not None and self._find(conn, cloid, key) is not None:
             if stored.oid is not None:
-                conn.execute(
-                    "UPDATE intents SET oid=? WHERE cloid=? AND oid IS NULL", (stored.oid, cloid)
-                )
+                conn.execute("UPDATE intents SET oid=? WHERE cloid=? AND oid IS NULL", (stored.oid, cloid))
             self._sync_fills(conn, cloid)
         return stored
 
@@ -2204,8 +2176,19 @@ class AccountJournal:
             JournalError: the cloid is already journalled (any account: cloids are global).
         """
         return self.record_intents(
-            [dict(cloid=cloid, symbol=symbol, asset=asset, side=side, size=size, price=price, tif=tif,
-                  reduce_only=reduce_only, purpose=purpose)]  # fmt: skip
+            [
+                dict(
+                    cloid=cloid,
+                    symbol=symbol,
+                    asset=asset,
+                    side=side,
+                    size=size,
+                    price=price,
+                    tif=tif,
+                    reduce_only=reduce_only,
+                    purpose=purpose,
+                )
+            ]  # fmt: skip
         )[0]
 
     def record_intents(self, intents: Sequence[Mapping[str, Any]]) -> list[Intent]:
@@ -2439,8 +2422,15 @@ class AccountJournal:
                 if "venue" in c and c["venue"] != self._ref.venue:
                     raise ValueError(f"cancel for venue {c['venue']!r} recorded on the account {self._ref.label}")
                 out.append(
-                    j._cancel(conn, c.get("cloid"), c.get("oid"), c.get("status", "requested"), c.get("error"),
-                              self._key, self._ref.venue)  # fmt: skip
+                    j._cancel(
+                        conn,
+                        c.get("cloid"),
+                        c.get("oid"),
+                        c.get("status", "requested"),
+                        c.get("error"),
+                        self._key,
+                        self._ref.venue,
+                    )  # fmt: skip
                 )
             return out
 
@@ -2448,9 +2438,7 @@ class AccountJournal:
         """This account's cancel records (optionally of one cloid), oldest first, at most ``limit``."""
         return self._journal._cancels(cloid, limit, self._key)
 
-    def fills(
-        self, since_ms: int | None = None, *, symbol: str | None = None, limit: int = 10_000
-    ) -> list[Fill]:
+    def fills(self, since_ms: int | None = None, *, symbol: str | None = None, limit: int = 10_000) -> list[Fill]:
         """This account's fills with ``time_ms >= since_ms`` (venue time, ms UTC; optionally
         one symbol), oldest first, at most ``limit``."""
         return self._journal._fills(since_ms, symbol, limit, self._key)
@@ -2515,9 +2503,7 @@ class AccountJournal:
         """
         return self._journal._log_event(kind, message, detail, self._key)
 
-    def events(
-        self, limit: int = 200, *, kind: str | None = None, include_process_wide: bool = False
-    ) -> list[Event]:
+    def events(self, limit: int = 200, *, kind: str | None = None, include_process_wide: bool = False) -> list[Event]:
         """This account's newest ``limit`` events (optionally of one kind), newest first; with
         ``include_process_wide`` also the events of no account (older journals' events, the
         process-wide :meth:`Journal.log_event`)."""

@@ -72,7 +72,6 @@ SPOT_DUST_USD = 10.0
 """Spot left to sell worth less than this is dust (below the venue's minimum order), USD."""
 
 
-
 @dataclass(slots=True)
 class VenueKillReport:
     """The kill switch on one venue.
@@ -135,7 +134,9 @@ class KillReport:
     venues: list[VenueKillReport] = field(default_factory=list)
 
     @classmethod
-    def merge(cls, parts: Sequence[VenueKillReport], *, started: float, deadline_s: float, elapsed_ms: float) -> KillReport:
+    def merge(
+        cls, parts: Sequence[VenueKillReport], *, started: float, deadline_s: float, elapsed_ms: float
+    ) -> KillReport:
         """One report from each venue's."""
         acks = [p.acked_ms for p in parts if p.acked_ms is not None]
         return cls(
@@ -266,7 +267,9 @@ def plan_kill(
         except ValueError as exc:
             plan.skipped.append(f"{om.venue} {asset} spot: sale cannot be priced: {exc}")
             continue
-        plan.spot_sells.append(OrderIntent(pair.symbol, pair.asset_id, False, size, px, "Ioc", False, new_cloid(), "kill"))
+        plan.spot_sells.append(
+            OrderIntent(pair.symbol, pair.asset_id, False, size, px, "Ioc", False, new_cloid(), "kill")
+        )
     return plan
 
 
@@ -320,8 +323,9 @@ async def kill_venue(
             # a carry leg may be left to sell (the first spot reading does not hold up round 1: the
             # perps are closed first); prices when a position has no mark of its own; markets once
             if spot_capable and spot_pending and spot_task is None:
-                spot_task = asyncio.ensure_future(read_retrying(
-                    om.client.spot, deadline=deadline, budget_s=READ_BUDGET_S, mono=mono, patience=unread))  # type: ignore[attr-defined]
+                spot_task = asyncio.ensure_future(
+                    read_retrying(om.client.spot, deadline=deadline, budget_s=READ_BUDGET_S, mono=mono, patience=unread)
+                )  # type: ignore[attr-defined]
             unmarked = [p.symbol for p in last.account.positions if p.size and not _usable(p.mark_px)] if last else []
             stale = mono() - mids_at > MIDS_MAX_AGE_S
             mids_due = (spot_pending and keep_spot is not None) or any(s not in mids or stale for s in unmarked)
@@ -389,9 +393,13 @@ async def kill_venue(
                 read_failures.append(f"{om.venue}: markets could not be read ({last_why.get('markets', 'no answer')}); "
                                      "nothing can be priced or cancelled")  # fmt: skip
             if account is None and not account_skipped:
-                read_failures.append(f"{om.venue}: account read failed ({last_why.get('account', 'no answer')}); {known}")
+                read_failures.append(
+                    f"{om.venue}: account read failed ({last_why.get('account', 'no answer')}); {known}"
+                )
             if orders is None and not account_skipped:
-                read_failures.append(f"{om.venue}: open orders read failed ({last_why.get('orders', 'no answer')}); {known}")
+                read_failures.append(
+                    f"{om.venue}: open orders read failed ({last_why.get('orders', 'no answer')}); {known}"
+                )
             if read_failures:
                 failures = read_failures
             if not account_skipped:
@@ -404,7 +412,9 @@ async def kill_venue(
                     progress(report)
                 if mono() >= deadline:
                     break
-                await asyncio.sleep(min(UNREAD_PAUSE_MAX_S * 2 ** (unread - 5), UNREAD_PAUSE_MAX_S, max(0.0, deadline - mono())))
+                await asyncio.sleep(
+                    min(UNREAD_PAUSE_MAX_S * 2 ** (unread - 5), UNREAD_PAUSE_MAX_S, max(0.0, deadline - mono()))
+                )
                 continue
             positions = [p for p in last.account.positions if p.size != 0]
             if spot_capable and keep_spot is None and spot_reading is not None and first_positions is not None:
@@ -416,7 +426,9 @@ async def kill_venue(
                 spot_pending = bool(spot_left)
             report.remaining_positions = positions
             report.remaining_orders = list(last.orders)
-            report.remaining_spot = [f"{a} spot {fmt_sz(q)} of a carry still held" for a, q in sorted(spot_left.items())]
+            report.remaining_spot = [
+                f"{a} spot {fmt_sz(q)} of a carry still held" for a, q in sorted(spot_left.items())
+            ]
             spot_known = not spot_capable or (keep_spot is not None and not spot_pending)
             if fresh and not positions and not last.orders and not spot_left and spot_known:
                 if report.acked_ms is None:  # nothing to send: verified flat is this venue's answer
@@ -441,7 +453,9 @@ async def kill_venue(
                 for p in positions:
                     if p.symbol not in prices and _usable(px := marks(p.symbol)):
                         prices[p.symbol] = px  # type: ignore[assignment]
-            plan = plan_kill(om, last.orders, positions, prices, slippage, spot_left=spot_left, spot_held=last.account.spot)
+            plan = plan_kill(
+                om, last.orders, positions, prices, slippage, spot_left=spot_left, spot_held=last.account.spot
+            )
             round_failures = read_failures + plan.skipped
             intents = []
             for it in plan.closes + plan.spot_sells:

@@ -38,8 +38,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-from pfterm.core.trading.journal import AccountJournal, Journal
 from pfterm.core.market.models import OpenOrder, OrderIntent, Position
+from pfterm.core.trading.journal import AccountJournal, Journal
 from pfterm.core.trading.portfolio import ActivityLevel
 from pfterm.core.trading.retrying import read_retrying, refused_retrying
 from pfterm.core.trading.venue import AccountSnapshot, ExchangeClient, Instrument, PlaceAnswer, VenueAccount
@@ -312,7 +312,9 @@ class OrderManager:
             answers = await refused_retrying(lambda: self.client.place(batch), timeout_s, retry_until)
         except ValueError as exc:
             if len(batch) > 1:  # nothing was sent: one invalid order must not sink the others
-                parts = await asyncio.gather(*(self._send_batch([it], settle_lost, timeout_s, retry_until) for it in batch))
+                parts = await asyncio.gather(
+                    *(self._send_batch([it], settle_lost, timeout_s, retry_until) for it in batch)
+                )
                 return [o for part in parts for o in part]
             return self._fail(batch, f"not sent: {exc}", unknown=False)
         except (VenueError, TimeoutError) as exc:
@@ -380,7 +382,10 @@ class OrderManager:
         return self._answers([intent], [ans])[0]
 
     async def _settle_batch(self, batch: list[OrderIntent], why: str) -> list[SubmitOutcome]:
-        self.note(ActivityLevel.WARN, f"{self.venue}: answer lost ({why}); asking the venue what became of {len(batch)} order(s)")
+        self.note(
+            ActivityLevel.WARN,
+            f"{self.venue}: answer lost ({why}); asking the venue what became of {len(batch)} order(s)",
+        )
         return list(await asyncio.gather(*(self.settle(it, why) for it in batch)))
 
     # ------------------------------------------------------------------ cancels
@@ -435,7 +440,11 @@ class OrderManager:
             except Exception as exc:  # noqa: BLE001
                 log.error("journal: cancel answers not recorded: %s", exc)
         level = ActivityLevel.OK if not failures else ActivityLevel.WARN
-        self.note(level, f"{purpose}: {self.venue} cancelled {done} of {len(orders)} order(s)" + (f"; {failures[0]}" if failures else ""))
+        self.note(
+            level,
+            f"{purpose}: {self.venue} cancelled {done} of {len(orders)} order(s)"
+            + (f"; {failures[0]}" if failures else ""),
+        )
         return done, failures
 
     # ------------------------------------------------------------------ reconcile and sync
@@ -459,11 +468,19 @@ class OrderManager:
         self._advance_cursor("fills", [f.time_ms for f in fills])
         for intent in report.never_sent:
             j.abandon(intent.cloid, "never reached the venue before a restart; not resent")
-            self.note(ActivityLevel.WARN, f"journal: {intent.symbol} {intent.purpose} order {intent.cloid[:10]}… never reached the venue; dropped")
+            self.note(
+                ActivityLevel.WARN,
+                f"journal: {intent.symbol} {intent.purpose} order {intent.cloid[:10]}… never reached the venue; dropped",
+            )
         for change in report.changes:
-            self.note(ActivityLevel.INFO, f"journal: {change.cloid[:10]}… {change.before} → {change.after} ({change.reason})")
+            self.note(
+                ActivityLevel.INFO, f"journal: {change.cloid[:10]}… {change.before} → {change.after} ({change.reason})"
+            )
         if report.untracked_orders:
-            self.note(ActivityLevel.INFO, f"journal: {len(report.untracked_orders)} {self.venue} order(s) placed outside pfterm")
+            self.note(
+                ActivityLevel.INFO,
+                f"journal: {len(report.untracked_orders)} {self.venue} order(s) placed outside pfterm",
+            )
         if report.changed or report.never_sent:
             self.note(
                 ActivityLevel.INFO,
@@ -549,7 +566,10 @@ class OrderManager:
             try:
                 await self.client.arm_dead_man(lead_ms, symbols)
                 if not self._dead_man_armed:
-                    self.note(ActivityLevel.INFO, f"{self.venue}: dead man's switch armed: orders cancel {self.dead_man_lead_s:g} s after pfterm stops")
+                    self.note(
+                        ActivityLevel.INFO,
+                        f"{self.venue}: dead man's switch armed: orders cancel {self.dead_man_lead_s:g} s after pfterm stops",
+                    )
                     self._event("dead_man_switch", "armed", {"lead_s": self.dead_man_lead_s})
                 self._dead_man_armed = True
             except NotImplementedError:

@@ -12,8 +12,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
-from pfterm.core.trading.hedging import HedgePreview
 from pfterm.core.market.models import OrderIntent
+from pfterm.core.trading.hedging import HedgePreview
 from pfterm.core.trading.risk import TradingState
 
 __all__ = [

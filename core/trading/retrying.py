@@ -74,7 +74,11 @@ async def read_retrying(
         return await asyncio.wait_for(read(), left)
 
     retrying = backoff.on_exception(
-        _waits, (VenueError, TimeoutError, OSError), max_time=min(budget_s, remaining), jitter=None, logger=None,
+        _waits,
+        (VenueError, TimeoutError, OSError),
+        max_time=min(budget_s, remaining),
+        jitter=None,
+        logger=None,
         first=max(0, int(patience)),
     )(attempt)
     try:

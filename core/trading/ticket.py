@@ -24,9 +24,9 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
+from pfterm.core.market.models import MarketInfo, OrderIntent
 from pfterm.core.trading.hedging import MIN_ORDER_USD
 from pfterm.core.trading.hyperliquid import HL_MAKER_FEE, HL_TAKER_FEE
-from pfterm.core.market.models import MarketInfo, OrderIntent
 from pfterm.core.trading.portfolio import TicketQuote, TicketRequest
 from pfterm.core.venues.hyperliquid.orders import Cloid, floor_size, market_price, round_price
 

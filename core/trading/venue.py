@@ -25,9 +25,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
 
+from pfterm.core.market.models import OpenOrder, OrderIntent, Position, SpotBalance
 from pfterm.core.trading.journal import AccountRef
 from pfterm.core.venues.records import Fill, FundingPayment
-from pfterm.core.market.models import OpenOrder, OrderIntent, Position, SpotBalance
 
 __all__ = [
     "AccountSnapshot",

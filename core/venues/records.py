@@ -120,7 +120,6 @@ class FundingPayment:
             raise ValueError(f"malformed Hyperliquid funding item {dict(item)!r}: {exc}") from exc
 
 
-
 def cloid(value: Any) -> str:
     """``value`` as a client order id: ``0x`` + 32 lowercase hex digits.
 

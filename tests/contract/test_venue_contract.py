@@ -19,16 +19,16 @@ from pathlib import Path
 import httpx
 import pytest
 
-from pfterm.core.trading.credentials import TradingAccess
-from pfterm.core.trading.journal import Journal
 from pfterm.core.market.models import OrderIntent
-from pfterm.core.trading.risk import RiskLimits
 from pfterm.core.sim.market import HOUR_MS, MarketModel
 from pfterm.core.sim.server import SimulatorServer
 from pfterm.core.sim.snapshot import load_snapshot
+from pfterm.core.trading.credentials import TradingAccess
 from pfterm.core.trading.desk import Desk, DeskSettings
+from pfterm.core.trading.journal import Journal
 from pfterm.core.trading.kill import kill_venue
 from pfterm.core.trading.orders import OrderManager
+from pfterm.core.trading.risk import RiskLimits
 from pfterm.core.venues.binance.futures import BinanceCredentials
 from pfterm.core.venues.hyperliquid.orders import Cloid
 from pfterm.core.venues.hyperliquid.signing import Signer
@@ -100,7 +100,9 @@ class Venue:
         return OrderIntent(symbol, inst.asset_id, is_buy, size, px, "Gtc", False, Cloid.new().raw, "test")
 
 
-def _manager(name: str, url: str, journal: Journal, transport: LoseAnswers, model: MarketModel, signer: Signer) -> OrderManager:
+def _manager(
+    name: str, url: str, journal: Journal, transport: LoseAnswers, model: MarketModel, signer: Signer
+) -> OrderManager:
     clock = lambda: model.now_ms  # noqa: E731
     if name == "hyperliquid":
         return hyperliquid_manager(url, signer, journal, transport=transport, clock=clock)
@@ -226,7 +228,9 @@ async def test_restart_reconciles_and_never_resends(venue: Venue) -> None:
     ghost = venue.marketable("ETH", True, 1_000)  # journalled, then the process died before sending
     aj.record_intents([{"cloid": ghost.cloid, "symbol": "ETH", "asset": ghost.asset_id, "side": "B",
                         "size": ghost.size, "price": ghost.limit_px, "tif": "Ioc", "purpose": "manual"}])  # fmt: skip
-    again = _manager(venue.name, venue.server.http_url or "", venue.journal, LoseAnswers(), venue.model, Signer.generate())
+    again = _manager(
+        venue.name, venue.server.http_url or "", venue.journal, LoseAnswers(), venue.model, Signer.generate()
+    )
     again.client.ref = venue.om.ref  # the same account, a new process
     if venue.name == "hyperliquid":
         again.client.exchange = venue.om.client.exchange  # type: ignore[attr-defined]

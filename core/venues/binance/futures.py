@@ -325,7 +325,7 @@ def format_quantity(qty: float, rules: SymbolRules) -> str:
     value = _exact(qty, "quantity")
     if value < 0:
         raise ValueError("quantity must not be negative")
-    step = rules.exact('step_size')
+    step = rules.exact("step_size")
     return _plain((value / step).to_integral_value(rounding=ROUND_FLOOR) * step)
 
 
@@ -344,7 +344,7 @@ def format_price(px: float, rules: SymbolRules, rounding: Rounding = "nearest") 
         raise ValueError("price must be positive")
     if rounding not in _ROUNDING:
         raise ValueError(f"rounding must be one of {sorted(_ROUNDING)}")
-    tick = rules.exact('tick_size')
+    tick = rules.exact("tick_size")
     out = (value / tick).to_integral_value(rounding=_ROUNDING[rounding]) * tick
     if out <= 0:
         raise ValueError(f"price {px!r} is below one tick ({_plain(tick)})")
@@ -419,17 +419,19 @@ class OrderRequest:
             raise ValueError(f"rules are for {rules.symbol}, not {self.symbol}")
         quantity = format_quantity(self.quantity, rules)
         qty = Decimal(quantity)
-        if qty <= 0 or qty < rules.exact('min_qty'):
+        if qty <= 0 or qty < rules.exact("min_qty"):
             raise ValueError(
                 f"{self.symbol}: quantity {self.quantity!r} is below the minimum {_plain(rules.exact('min_qty'))}"
             )
-        if qty > rules.exact('max_qty'):
-            raise ValueError(f"{self.symbol}: quantity {quantity} is above the maximum {_plain(rules.exact('max_qty'))}")
+        if qty > rules.exact("max_qty"):
+            raise ValueError(
+                f"{self.symbol}: quantity {quantity} is above the maximum {_plain(rules.exact('max_qty'))}"
+            )
         params = {"symbol": self.symbol, "side": self.side, "type": self.type, "quantity": quantity}
         if self.type == "LIMIT":
             assert self.price is not None  # checked in __post_init__
             price = format_price(self.price, rules, "down" if self.side == "BUY" else "up")
-            if not self.reduce_only and qty * Decimal(price) < rules.exact('min_notional'):
+            if not self.reduce_only and qty * Decimal(price) < rules.exact("min_notional"):
                 raise ValueError(
                     f"{self.symbol}: notional {_plain(qty * Decimal(price))} is below the minimum "
                     f"{_plain(rules.exact('min_notional'))}"
@@ -980,9 +982,7 @@ class BinanceFuturesClient:
         :raises BinanceUnavailable, BinanceError: on failure.
         """
         answer = await self._request("GET", "/fapi/v1/time", signed=False)
-        return self._parse(
-            "GET /fapi/v1/time", lambda a: int_field(as_dict(a, "time"), "serverTime", "time"), answer
-        )
+        return self._parse("GET /fapi/v1/time", lambda a: int_field(as_dict(a, "time"), "serverTime", "time"), answer)
 
     async def exchange_info(self, *, refresh: bool = False) -> dict[str, SymbolRules]:
         """``GET /fapi/v1/exchangeInfo`` (weight 1) → rules of the trading perpetuals, read once and
@@ -1109,9 +1109,7 @@ class BinanceFuturesClient:
         """
         answer = await self._request("DELETE", "/fapi/v1/allOpenOrders", {"symbol": symbol}, signed=True)
         if not isinstance(answer, Mapping) or answer.get("code") != 200:
-            raise self._malformed(
-                "DELETE /fapi/v1/allOpenOrders", WireError("expected code 200"), outcome_unknown=True
-            )
+            raise self._malformed("DELETE /fapi/v1/allOpenOrders", WireError("expected code 200"), outcome_unknown=True)
 
     async def countdown_cancel_all(self, symbol: str, countdown_ms: int) -> None:
         """``POST /fapi/v1/countdownCancelAll``: cancel every open order of ``symbol`` unless called

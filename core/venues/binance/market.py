@@ -439,4 +439,3 @@ class BinanceStream(VenueStream):
             return
         else:
             raise WireError("binance frame: unknown stream or event")
-

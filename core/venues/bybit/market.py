@@ -229,8 +229,10 @@ class TickerBook:
         self._fields[native] = merged
         if record is None:
             return []
-        if kind == "delta" and old is not None and not any(
-            key in FUNDING_FIELDS and old.get(key) != value for key, value in data.items()
+        if (
+            kind == "delta"
+            and old is not None
+            and not any(key in FUNDING_FIELDS and old.get(key) != value for key, value in data.items())
         ):
             return []
         return [record]

@@ -1,2 +1,1 @@
-"""dYdX v4 indexer, read-only (:mod:`.market`). Wire facts: https://docs.dydx.exchange/
-"""
+"""dYdX v4 indexer, read-only (:mod:`.market`). Wire facts: https://docs.dydx.exchange/"""

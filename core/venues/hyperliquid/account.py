@@ -207,9 +207,7 @@ def parse_clearinghouse_state(raw: Any) -> AccountState:
     return AccountState(
         account_value=_number(_get(summary, "accountValue", "marginSummary"), "marginSummary.accountValue"),
         total_ntl_pos=_number(_get(summary, "totalNtlPos", "marginSummary"), "marginSummary.totalNtlPos"),
-        total_margin_used=_number(
-            _get(summary, "totalMarginUsed", "marginSummary"), "marginSummary.totalMarginUsed"
-        ),
+        total_margin_used=_number(_get(summary, "totalMarginUsed", "marginSummary"), "marginSummary.totalMarginUsed"),
         withdrawable=_number(_get(data, "withdrawable", "clearinghouseState"), "withdrawable"),
         cross_account_value=_number(
             _get(cross, "accountValue", "crossMarginSummary"), "crossMarginSummary.accountValue"

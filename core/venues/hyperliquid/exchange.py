@@ -46,8 +46,8 @@ from typing import Any, Literal, TypeVar
 
 import httpx
 
-from pfterm.core.venues.records import Fill, FundingPayment
 from pfterm.core.market.models import MarketInfo, OpenOrder, OrderIntent, SpotBalance
+from pfterm.core.venues.errors import retry_after_s
 from pfterm.core.venues.hyperliquid import account
 from pfterm.core.venues.hyperliquid.account import AccountState
 from pfterm.core.venues.hyperliquid.orders import (
@@ -61,10 +61,10 @@ from pfterm.core.venues.hyperliquid.orders import (
     schedule_cancel_action,
     update_leverage_action,
 )
-from pfterm.core.venues.errors import retry_after_s
 from pfterm.core.venues.hyperliquid.rest import HyperliquidInfo, VenueError, answer_weight, api_url_for, one_line
 from pfterm.core.venues.hyperliquid.signing import NonceSource, Signer
 from pfterm.core.venues.hyperliquid.wire import WireFormatError
+from pfterm.core.venues.records import Fill, FundingPayment
 
 __all__ = [
     "CancelResult",
@@ -308,9 +308,7 @@ class HyperliquidExchange:
         try:
             response = await self._client.post(self.exchange_url, json=body, timeout=self._timeout)
         except httpx.TimeoutException:
-            raise ExchangeError(
-                f"{label}: timed out after {self._timeout.read:g} s", outcome_unknown=True
-            ) from None
+            raise ExchangeError(f"{label}: timed out after {self._timeout.read:g} s", outcome_unknown=True) from None
         except httpx.HTTPError as exc:
             sent = not isinstance(exc, httpx.ConnectError)
             raise ExchangeError(
@@ -513,9 +511,7 @@ class HyperliquidExchange:
 
         :raises ExchangeError: on any failure.
         """
-        return await self._info(
-            {"type": "frontendOpenOrders", "user": self.account_address}, account.parse_open_orders
-        )
+        return await self._info({"type": "frontendOpenOrders", "user": self.account_address}, account.parse_open_orders)
 
     async def user_fills(self) -> list[Fill]:
         """``userFills`` (weight 20 + 1 per 20 rows): the master account's most recent fills (≤ 2000).

@@ -224,7 +224,9 @@ class HyperliquidInfo:
         try:
             return parse(raw)
         except wire.WireFormatError as exc:
-            raise VenueError(f"hyperliquid info {body['type']}: malformed answer: {exc.reason}", retryable=False) from None
+            raise VenueError(
+                f"hyperliquid info {body['type']}: malformed answer: {exc.reason}", retryable=False
+            ) from None
 
     async def meta_and_asset_ctxs(self) -> tuple[list[MarketInfo], list[AssetCtx | None]]:
         """``metaAndAssetCtxs`` (weight 20): every perp market with its live context.

@@ -40,7 +40,8 @@ from pfterm.core.venues.hyperliquid.wire import (
     decode_ws_frame,
 )
 from pfterm.core.venues.reconnect import Clock, ReconnectPolicy
-from pfterm.core.venues.wsbase import VenueStream, exc_line, wall_ms as _wall_ms
+from pfterm.core.venues.wsbase import VenueStream, exc_line
+from pfterm.core.venues.wsbase import wall_ms as _wall_ms
 
 __all__ = ["HyperliquidStream", "subscription_key"]
 

@@ -28,12 +28,12 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, TypeAlias
+from typing import Annotated, Any, NotRequired, TypeAlias
 
 from pydantic import GetPydanticSchema, TypeAdapter, ValidationError
 from pydantic_core import CoreSchema, SchemaValidator
 from pydantic_core import core_schema as cs
-from typing_extensions import NotRequired, TypedDict
+from typing_extensions import TypedDict
 
 from pfterm.core.market.models import (
     AssetCtx,
@@ -473,7 +473,7 @@ def parse_meta_and_asset_ctxs(raw: Any) -> tuple[list[MarketInfo], list[AssetCtx
     markets = _markets(meta)
     if len(ctxs) > len(markets):
         raise WireFormatError(f"{len(ctxs)} asset ctxs for {len(markets)} markets")
-    for market, ctx in zip(markets, ctxs):
+    for market, ctx in zip(markets, ctxs, strict=False):
         if ctx is not None:
             ctx.symbol = market.symbol
     ctxs.extend([None] * (len(markets) - len(ctxs)))
@@ -489,7 +489,7 @@ def parse_asset_ctxs(raw: Any, symbols: Sequence[str]) -> list[AssetCtx | None]:
     :raises WireFormatError: if the payload does not validate.
     """
     ctxs = _validate(_CTX_LIST, raw)
-    for ctx, symbol in zip(ctxs, symbols):
+    for ctx, symbol in zip(ctxs, symbols, strict=False):
         if ctx is not None:
             ctx.symbol = symbol
     return ctxs
@@ -519,7 +519,7 @@ def parse_funding_history(raw: Any) -> list[FundingPoint]:
     Source: https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/info-endpoint/perpetuals#retrieve-historical-funding-rates
     """
     points: list[FundingPoint] = _validate(_FUNDING_HISTORY, raw)
-    if any(a.time_ms > b.time_ms for a, b in zip(points, points[1:])):
+    if any(a.time_ms > b.time_ms for a, b in zip(points, points[1:], strict=False)):
         points.sort(key=lambda p: p.time_ms)
     return points
 
