@@ -1,7 +1,7 @@
-"""Binance USDⓈ-M trading client: signing, parsers against the shared fixtures, order formatting,
+"""Binance USDⓈ-M trading client: signing, parsers against the fixtures of ``tests/fixtures``, order formatting,
 and :class:`BinanceFuturesClient` against an ``httpx.MockTransport`` (no network).
 
-Fixture provenance (``../shared/fixtures/binance/README.md``): ``ccxt_fetchPositions_1/2.json``
+Fixture provenance (``tests/fixtures/README.md``): ``ccxt_fetchPositions_1/2.json``
 are real USDⓈ-M ``positionRisk`` bodies, ``ccxt_fetchPositions_3.json`` a real COIN-M one,
 ``ccxt_fetchBalance_1.json`` a real ``/fapi/v2/account`` body, ``ccxt_fetchFundingHistory_1.json``
 a real ``/fapi/v1/income`` body; ccxt stringified ids/times there (the live API sends numbers).
@@ -16,7 +16,6 @@ import json
 import logging
 from collections.abc import Callable
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -44,9 +43,9 @@ from pfterm.core.venues.binance.futures import (
     sign,
 )
 from pfterm.core.venues.errors import VenueError
+from tests.fixture_files import FIXTURES
 
-FIX = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "binance"
-needs_fixtures = pytest.mark.skipif(not FIX.is_dir(), reason=f"shared fixtures not found at {FIX}")
+FIX = FIXTURES / "binance"
 
 DOCS_SECRET = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j"
 KEY = "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A"
@@ -181,7 +180,6 @@ def test_credentials_repr_hides_the_secret_and_most_of_the_key() -> None:
 # ---------------------------------------------------------------------------- parsers
 
 
-@needs_fixtures
 @pytest.mark.parametrize(
     ("name", "mark", "upnl", "liq", "notional", "initial", "maint"),
     [
@@ -214,7 +212,6 @@ def test_parse_position_risk_fixtures(
     assert pos.position_side == "BOTH"
 
 
-@needs_fixtures
 def test_parse_position_risk_live_types_drops_zero_and_maps_zero_liquidation() -> None:
     item = fixture("ccxt_fetchPositions_1.json")[0]
     live = {**item, "updateTime": 1722161166529, "positionAmt": "-0.009", "liquidationPrice": "0"}
@@ -226,7 +223,6 @@ def test_parse_position_risk_live_types_drops_zero_and_maps_zero_liquidation() -
     assert parse_position_risk(json.dumps([flat]).encode()) == []
 
 
-@needs_fixtures
 def test_parse_position_risk_refuses_inverse_body() -> None:
     with pytest.raises(ValueError, match="COIN-M"):
         parse_position_risk(fixture("ccxt_fetchPositions_3.json"))
@@ -235,7 +231,6 @@ def test_parse_position_risk_refuses_inverse_body() -> None:
         parse_position_risk(fixture("ccxt_fetchPositions_3.json")[1:])
 
 
-@needs_fixtures
 def test_parse_position_risk_malformed() -> None:
     item = fixture("ccxt_fetchPositions_1.json")[0]
     with pytest.raises(ValueError, match="markPrice"):
@@ -246,7 +241,6 @@ def test_parse_position_risk_malformed() -> None:
         parse_position_risk({"code": -1})
 
 
-@needs_fixtures
 def test_parse_account_fixture() -> None:
     acct = parse_account(fixture("ccxt_fetchBalance_1.json"))
     assert acct.wallet_balance == 31.022612
@@ -258,7 +252,6 @@ def test_parse_account_fixture() -> None:
     assert acct.positions == ()
 
 
-@needs_fixtures
 def test_parse_account_positions_keep_nonzero_without_mark() -> None:
     body = fixture("ccxt_fetchBalance_1.json")
     # SYNTHETIC v2 account position entries (documented shape: no markPrice, no liquidationPrice).
@@ -303,7 +296,6 @@ def test_parse_account_positions_keep_nonzero_without_mark() -> None:
         parse_account(body)
 
 
-@needs_fixtures
 def test_parse_income_fixture_and_live_types() -> None:
     (row,) = parse_income(fixture("ccxt_fetchFundingHistory_1.json"))
     assert row.symbol == "BTCUSDT"
@@ -818,8 +810,6 @@ async def test_cancel_and_cancel_all(client: BinanceFuturesClient, venue: Venue)
 
 
 async def test_account_positions_income_trades_leverage_countdown(client: BinanceFuturesClient, venue: Venue) -> None:
-    if not FIX.is_dir():
-        pytest.skip("shared fixtures missing")
     venue.routes[("GET", "/fapi/v2/account")] = lambda _r: (200, fixture("ccxt_fetchBalance_1.json"))
     venue.routes[("GET", "/fapi/v3/positionRisk")] = lambda _r: (200, fixture("ccxt_fetchPositions_1.json"))
     venue.routes[("GET", "/fapi/v1/income")] = lambda _r: (200, fixture("ccxt_fetchFundingHistory_1.json"))
@@ -857,8 +847,6 @@ async def test_account_positions_income_trades_leverage_countdown(client: Binanc
 
 
 async def test_inverse_positions_answer_is_malformed(client: BinanceFuturesClient, venue: Venue) -> None:
-    if not FIX.is_dir():
-        pytest.skip("shared fixtures missing")
     venue.routes[("GET", "/fapi/v3/positionRisk")] = lambda _r: (200, fixture("ccxt_fetchPositions_3.json"))
     with pytest.raises(BinanceUnavailable, match="COIN-M") as info:
         await client.positions()

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from pfterm.core.venues.hyperliquid.account import AccountState, parse_clearinghouse_state, parse_open_orders
 from pfterm.core.venues.hyperliquid.wire import WireFormatError
+from tests.fixture_files import FIXTURES
 
-HL = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "hyperliquid"
+HL = FIXTURES / "hyperliquid"
 
-pytestmark = pytest.mark.skipif(not HL.is_dir(), reason=f"shared fixtures not found at {HL}")
 
 STATE_FIXTURES = [
     "sdk_cassettes/clearinghouseState.json",

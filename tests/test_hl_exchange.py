@@ -6,7 +6,6 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,10 +24,10 @@ from pfterm.core.venues.hyperliquid.orders import Cloid
 from pfterm.core.venues.hyperliquid.rest import VenueError
 from pfterm.core.venues.hyperliquid.signing import NonceSource, Signer, recover_l1_signer
 from pfterm.core.venues.records import Fill, FundingPayment
+from tests.fixture_files import FIXTURES
 
-HL = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "hyperliquid"
+HL = FIXTURES / "hyperliquid"
 
-pytestmark = pytest.mark.skipif(not HL.is_dir(), reason=f"shared fixtures not found at {HL}")
 
 KEY = "0x" + "4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318"
 AGENT_KEY = "0x" + "8f2a55949038a9610f50fb23b5883af3b4ecb3c3bb792cbcefbd1542c692be63"

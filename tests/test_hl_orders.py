@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -33,15 +32,12 @@ from pfterm.core.venues.hyperliquid.orders import (
     update_leverage_action,
 )
 from pfterm.core.venues.hyperliquid.signing import action_hash, sign_l1_action
+from tests.fixture_files import FIXTURES
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-HL = SHARED / "fixtures" / "hyperliquid"
-needs_fixtures = pytest.mark.skipif(not HL.is_dir(), reason=f"shared fixtures not found at {HL}")
+HL = FIXTURES / "hyperliquid"
 
 
 def _vectors() -> dict[str, dict[str, Any]]:
-    if not HL.is_dir():
-        return {}
     out = {v["name"]: v for v in json.loads((HL / "signing_vectors.json").read_text())}
     extra = json.loads((HL / "signing_vectors_extra.json").read_text())
     out.update({v["name"]: v for v in extra["action_hash_vectors"]})
@@ -499,7 +495,6 @@ ORDER_VECTOR_BUILDS: dict[str, Any] = {
 }
 
 
-@needs_fixtures
 @pytest.mark.parametrize("base", sorted(ORDER_VECTOR_BUILDS))
 @pytest.mark.parametrize("network", ["mainnet", "testnet"])
 def test_built_orders_match_signing_vectors(base: str, network: str) -> None:
@@ -520,7 +515,6 @@ def test_built_orders_match_signing_vectors(base: str, network: str) -> None:
     assert signature["v"] == vector["expected"]["v"]
 
 
-@needs_fixtures
 def test_built_order_matches_phantom_agent_vector() -> None:
     vector = VECTORS["phantom_agent_order_ioc_mainnet"]
     action = order_action([order_wire(4, True, 1670.1, 0.0147, False, "Ioc")])
@@ -529,7 +523,6 @@ def test_built_order_matches_phantom_agent_vector() -> None:
     assert "0x" + digest.hex() == vector["expected"]["connection_id"]
 
 
-@needs_fixtures
 @pytest.mark.parametrize("network", ["mainnet", "testnet"])
 def test_built_schedule_cancel_matches_vectors(network: str) -> None:
     assert schedule_cancel_action(None) == VECTORS[f"schedule_cancel_no_time_{network}"]["action"]

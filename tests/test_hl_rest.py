@@ -1,11 +1,10 @@
-"""HyperliquidInfo against a local aiohttp server on 127.0.0.1 serving the shared fixtures."""
+"""HyperliquidInfo against a local aiohttp server on 127.0.0.1 serving the fixtures of ``tests/fixtures``."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,11 +21,10 @@ from pfterm.core.venues.hyperliquid.rest import (
     info_weight,
     ws_url_for,
 )
+from tests.fixture_files import FIXTURES
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-HL = SHARED / "fixtures" / "hyperliquid"
+HL = FIXTURES / "hyperliquid"
 
-pytestmark = pytest.mark.skipif(not HL.is_dir(), reason=f"shared fixtures not found at {HL}")
 
 PREDICTED = [
     [

@@ -9,7 +9,6 @@ import logging
 import pickle
 import threading
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -32,23 +31,21 @@ from pfterm.core.venues.hyperliquid.signing import (
     sign_l1_action,
     sign_user_signed_action,
 )
+from tests.fixture_files import FIXTURES
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-HL = SHARED / "fixtures" / "hyperliquid"
+HL = FIXTURES / "hyperliquid"
 
 # The SDK's public test key (never funded) and its address.
 TEST_KEY = "0x0123456789012345678901234567890123456789012345678901234567890123"
 TEST_ADDRESS = Account.from_key(TEST_KEY).address
 
-needs_fixtures = pytest.mark.skipif(not HL.is_dir(), reason=f"shared fixtures not found at {HL}")
-
 
 def _load(name: str) -> Any:
-    return json.loads((HL / name).read_text()) if HL.is_dir() else None
+    return json.loads((HL / name).read_text())
 
 
-L1_VECTORS: list[dict[str, Any]] = _load("signing_vectors.json") or []
-EXTRA: dict[str, Any] = _load("signing_vectors_extra.json") or {}
+L1_VECTORS: list[dict[str, Any]] = _load("signing_vectors.json")
+EXTRA: dict[str, Any] = _load("signing_vectors_extra.json")
 
 
 def _same_signature(got: dict[str, Any], expected: dict[str, Any]) -> bool:
@@ -74,14 +71,12 @@ ORDER_ACTION = {
 # --------------------------------------------------------------------------- official vectors
 
 
-@needs_fixtures
 def test_vector_files_are_complete() -> None:
     assert len(L1_VECTORS) == 18
     assert len(EXTRA["action_hash_vectors"]) == 1
     assert len(EXTRA["user_signed_action_vectors"]) == 2
 
 
-@needs_fixtures
 @pytest.mark.parametrize("vector", L1_VECTORS, ids=[v["name"] for v in L1_VECTORS])
 def test_l1_vectors(vector: dict[str, Any]) -> None:
     account = Account.from_key(vector["private_key"])
@@ -107,7 +102,6 @@ def test_l1_vectors(vector: dict[str, Any]) -> None:
     assert recovered == account.address
 
 
-@needs_fixtures
 @pytest.mark.parametrize("vector", EXTRA.get("action_hash_vectors", []), ids=lambda v: v["name"])
 def test_action_hash_vectors(vector: dict[str, Any]) -> None:
     digest = action_hash(vector["action"], vector["vault_address"], vector["nonce"], vector["expires_after"])
@@ -116,7 +110,6 @@ def test_action_hash_vectors(vector: dict[str, Any]) -> None:
     assert typed["message"]["source"] == vector["expected"]["phantom_agent_source"]
 
 
-@needs_fixtures
 def test_l1_domain_matches_fixture() -> None:
     domain = EXTRA["l1_signing_domain"]
     typed = l1_typed_data(b"\x00" * 32, True)
@@ -126,7 +119,6 @@ def test_l1_domain_matches_fixture() -> None:
     assert l1_typed_data(b"\x00" * 32, False)["message"]["source"] == "b"
 
 
-@needs_fixtures
 @pytest.mark.parametrize("vector", EXTRA.get("user_signed_action_vectors", []), ids=lambda v: v["name"])
 def test_user_signed_vectors(vector: dict[str, Any]) -> None:
     account = Account.from_key(vector["private_key"])
@@ -158,7 +150,6 @@ def test_user_signed_vectors(vector: dict[str, Any]) -> None:
         assert other != account.address
 
 
-@needs_fixtures
 @pytest.mark.parametrize("case", EXTRA.get("float_to_int_for_hashing_vectors", []), ids=lambda c: repr(c["input"]))
 def test_float_to_int_for_hashing_vectors(case: dict[str, Any]) -> None:
     if "expected_error" in case:

@@ -8,7 +8,6 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -31,10 +30,10 @@ from pfterm.core.venues.hyperliquid.rest import HyperliquidInfo
 from pfterm.core.venues.hyperliquid.stream import HyperliquidStream
 from pfterm.core.venues.hyperliquid.wire import WELCOME_TEXT
 from pfterm.core.venues.reconnect import ReconnectPolicy
+from tests.fixture_files import FIXTURES
 from tests.replay import eventually
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-HL = SHARED / "fixtures" / "hyperliquid"
+HL = FIXTURES / "hyperliquid"
 
 CTX = {
     "funding": "0.0000125",
@@ -378,10 +377,6 @@ class FakeInfo:
         return sum(1 for r in self.requests if r["type"] == kind)
 
 
-needs_fixtures = pytest.mark.skipif(not HL.is_dir(), reason=f"shared fixtures not found at {HL}")
-
-
-@needs_fixtures
 async def test_feed_snapshot_subscriptions_select_and_resnapshot(venue_factory: Any) -> None:
     venue = await venue_factory()
     sink = ListSink()
@@ -443,7 +438,6 @@ async def test_feed_snapshot_subscriptions_select_and_resnapshot(venue_factory: 
     assert sink.states()[-1] is FeedState.STOPPED
 
 
-@needs_fixtures
 async def test_feed_stop_during_startup_retries(venue_factory: Any) -> None:
     sink = ListSink()
     rest = FakeInfo(fail_first=10_000)
@@ -457,7 +451,6 @@ async def test_feed_stop_during_startup_retries(venue_factory: Any) -> None:
     assert sink.statuses[-1].feed == "hyperliquid/rest" and sink.statuses[-1].state is FeedState.STOPPED
 
 
-@needs_fixtures
 async def test_feed_include_delisted(venue_factory: Any) -> None:
     venue = await venue_factory()
     sink = ListSink()

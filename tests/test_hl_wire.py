@@ -1,10 +1,9 @@
-"""Hyperliquid wire parsing against the shared fixtures, malformed frames and decode cost."""
+"""Hyperliquid wire parsing against the fixtures of ``tests/fixtures``, malformed frames and decode cost."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -37,11 +36,9 @@ from pfterm.core.venues.hyperliquid.wire import (
     parse_predicted_fundings,
     parse_trades,
 )
+from tests.fixture_files import FIXTURES
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-HL = SHARED / "fixtures" / "hyperliquid"
-
-pytestmark = pytest.mark.skipif(not HL.is_dir(), reason=f"shared fixtures not found at {HL}")
+HL = FIXTURES / "hyperliquid"
 
 
 def load_bytes(name: str) -> bytes:

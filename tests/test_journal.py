@@ -23,9 +23,10 @@ from pfterm.core.trading.journal import (
     redact,
 )
 from pfterm.core.venues.records import Fill, FundingPayment
+from tests.fixture_files import FIXTURES
 
 REPO = Path(__file__).resolve().parents[1]
-FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "hyperliquid"
+HL = FIXTURES / "hyperliquid"
 
 C1 = "0x" + "11" * 16
 C2 = "0x" + "22" * 16
@@ -388,12 +389,11 @@ def test_abandon_never_sent(journal: Journal) -> None:
 # --------------------------------------------------------------------------- real shapes
 
 
-@pytest.mark.skipif(not FIXTURES.is_dir(), reason="shared fixtures absent")
 def test_real_venue_shapes_parse_and_reconcile(journal: Journal) -> None:
-    fills = json.loads((FIXTURES / "http_user_fills_with_cloid.json").read_text())
-    opens = json.loads((FIXTURES / "sdk_cassettes" / "frontendOpenOrders.json").read_text())
-    opens2 = json.loads((FIXTURES / "http_frontend_open_orders.json").read_text())
-    funding = json.loads((FIXTURES / "sdk_cassettes" / "userFunding_with_end_time.json").read_text())
+    fills = json.loads((HL / "http_user_fills_with_cloid.json").read_text())
+    opens = json.loads((HL / "sdk_cassettes" / "frontendOpenOrders.json").read_text())
+    opens2 = json.loads((HL / "http_frontend_open_orders.json").read_text())
+    funding = json.loads((HL / "sdk_cassettes" / "userFunding_with_end_time.json").read_text())
     cloid = fills[0]["cloid"]
     total = sum(float(f["sz"]) for f in fills if f.get("cloid") == cloid)
     _intent(journal, cloid, size=total, price=78751.0)

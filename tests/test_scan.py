@@ -2,7 +2,7 @@
 normalized rate, interval, next settlement time and open interest must be exactly the
 payloads' own.
 
-Provenance of what is served (see ../shared/fixtures/*/README.md):
+Provenance of what is served (see tests/fixtures/README.md):
 
 * Hyperliquid ``metaAndAssetCtxs``: a real mainnet capture (REST);
 * dYdX ``/v4/perpetualMarkets``: a real indexer answer captured by ccxt (REST);
@@ -26,8 +26,9 @@ import pytest
 from aiohttp import web
 
 from pfterm.tui.cli import main
+from tests.fixture_files import FIXTURES
 
-FIX = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+FIX = FIXTURES
 
 
 def _load(rel: str):

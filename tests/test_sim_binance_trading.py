@@ -8,7 +8,6 @@ import hashlib
 import hmac
 import json
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -19,6 +18,7 @@ from pfterm.core.sim.binance_futures import MAINT_MARGIN_RATE, MAKER_FEE, TAKER_
 from pfterm.core.sim.market import HOUR_MS, MarketModel
 from pfterm.core.sim.server import SimulatorServer
 from pfterm.core.sim.snapshot import load_snapshot
+from tests.fixture_files import FIXTURES
 
 START = 1_767_225_600_000 + 30 * 60 * 1000
 """Sim start: 2026-01-01 00:30 UTC; the next 8 h Binance settlement is 08:00."""
@@ -26,7 +26,7 @@ _SNAPSHOT = load_snapshot()
 _KEY = "simkey" + "A" * 58
 _SECRET = "simsecret" + "b" * 55
 _USDT = 100_000.0
-_FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "binance"
+_FIXTURES = FIXTURES / "binance"
 
 
 class Binance:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -13,13 +12,14 @@ from pfterm.core.sim.exchange import SimExchange
 from pfterm.core.sim.market import HOUR_MS, MarketModel
 from pfterm.core.sim.snapshot import load_snapshot
 from pfterm.core.venues.hyperliquid.orders import order_wire, round_price
+from tests.fixture_files import FIXTURES
 
 HOUR0 = 1_767_225_600_000
 START = HOUR0 + 30 * 60 * 1000
 A = "0x" + "ab" * 20
 B = "0x" + "CD" * 20
 CLOID = "0x" + "12" * 16
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "hyperliquid"
+HL = FIXTURES / "hyperliquid"
 
 
 @pytest.fixture(scope="module")
@@ -225,7 +225,7 @@ def test_funding_settlement_sign_and_amount(snapshot: list, is_buy: bool) -> Non
 
 
 def test_clearinghouse_state_keys_match_the_venue(snapshot: list) -> None:
-    real = json.loads((FIXTURES / "ccxt_fetchPositions_2.json").read_text())
+    real = json.loads((HL / "ccxt_fetchPositions_2.json").read_text())
     model, ex = _world(snapshot)
     ex.place_orders(A, [_ioc(model, "SOL", False, 3.0), _ioc(model, "ETH", True, 1.0)], model.now_ms)
     state = ex.clearinghouse_state(A)
@@ -240,7 +240,7 @@ def test_clearinghouse_state_keys_match_the_venue(snapshot: list) -> None:
     short = next(p["position"] for p in state["assetPositions"] if p["position"]["coin"] == "SOL")
     assert float(short["liquidationPx"]) > float(short["entryPx"])
     assert isinstance(state["time"], int)
-    fill_keys = set(json.loads((FIXTURES / "http_user_fills_with_cloid.json").read_text())[0]) - {"twapId", "cloid"}
+    fill_keys = set(json.loads((HL / "http_user_fills_with_cloid.json").read_text())[0]) - {"twapId", "cloid"}
     assert fill_keys <= set(ex.user_fills(A)[0])
 
 

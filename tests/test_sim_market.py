@@ -21,9 +21,10 @@ from pfterm.core.sim.market import (
     price_str,
 )
 from pfterm.core.sim.snapshot import SnapshotError, load_snapshot, snapshot_bytes, validate_snapshot
+from tests.fixture_files import FIXTURES
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_FIXTURE = REPO.parent / "shared" / "fixtures" / "hyperliquid" / "metaAndAssetCtxs.mainnet.json"
+META_FIXTURE = FIXTURES / "hyperliquid" / "metaAndAssetCtxs.mainnet.json"
 
 # 2026-01-01T00:00:00Z; most tests start half an hour later.
 HOUR0 = 1_767_225_600_000
@@ -56,9 +57,8 @@ def _is_integer_str(text: str) -> bool:
 # --- seed data -------------------------------------------------------------------------
 
 
-@pytest.mark.skipif(not SHARED_FIXTURE.exists(), reason="shared fixtures not beside the repository")
-def test_packaged_snapshot_is_byte_identical_to_shared_fixture() -> None:
-    assert snapshot_bytes() == SHARED_FIXTURE.read_bytes()
+def test_packaged_snapshot_is_byte_identical_to_fixture() -> None:
+    assert snapshot_bytes() == META_FIXTURE.read_bytes()
 
 
 def test_snapshot_counts(snapshot: list) -> None:

@@ -19,10 +19,11 @@ from pfterm.core.sim.snapshot import load_snapshot
 from pfterm.core.venues.hyperliquid.account import parse_spot_clearinghouse_state, parse_spot_meta
 from pfterm.core.venues.hyperliquid.exchange import HyperliquidExchange
 from pfterm.core.venues.hyperliquid.signing import Signer
+from tests.fixture_files import FIXTURES
 
 START = 1_767_225_600_000
 _SNAPSHOT = load_snapshot()
-_FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "hyperliquid"
+_FIXTURES = FIXTURES / "hyperliquid"
 UBTC = MarketInfo("hyperliquid", "@142", 10142, 5, 1)
 PURR = MarketInfo("hyperliquid", "PURR/USDC", 10000, 0, 1)
 
@@ -196,8 +197,6 @@ def test_untradeable_pair_is_refused() -> None:
 
 def test_parse_spot_clearinghouse_state_fixture() -> None:
     path = _FIXTURES / "http_spot_clearinghouse_state.json"
-    if not path.exists():
-        pytest.skip("shared fixtures not present")
     rows = parse_spot_clearinghouse_state(path.read_bytes())
     assert rows == [
         SpotBalance("USDC", 14.625485),

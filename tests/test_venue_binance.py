@@ -1,7 +1,7 @@
-"""Binance USDⓈ-M adapter: parsers against the shared fixtures, REST snapshot against an
+"""Binance USDⓈ-M adapter: parsers against the fixtures of ``tests/fixtures``, REST snapshot against an
 ``httpx.MockTransport``, and :class:`BinanceStream` against a local WebSocket server.
 
-Fixture provenance (``../shared/fixtures/binance/README.md``):
+Fixture provenance (``tests/fixtures/README.md``):
 
 * ``ws_markPrice_arr.recorded.json`` and ``ws_forceOrder.recorded.jsonl``: frames recorded live
   (2026-10) per the recorder's comments — their values are asserted exactly;
@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -39,10 +38,10 @@ from pfterm.core.venues.binance.market import (
     parse_open_interest,
     parse_premium_index,
 )
+from tests.fixture_files import FIXTURES
 from tests.replay import ListSink, ReplayServer, eventually, fast_policy, server_pool
 
-FIX = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "binance"
-pytestmark = pytest.mark.skipif(not FIX.is_dir(), reason=f"shared fixtures not found at {FIX}")
+FIX = FIXTURES / "binance"
 
 
 def mark_arr() -> list[dict[str, Any]]:

@@ -1,8 +1,8 @@
-"""Bybit v5 adapter: parsers against the shared fixtures, the ticker snapshot/delta merge,
+"""Bybit v5 adapter: parsers against the fixtures of ``tests/fixtures``, the ticker snapshot/delta merge,
 the REST snapshot against an ``httpx.MockTransport`` and :class:`BybitStream` against a local
 WebSocket server.
 
-Fixture provenance (``../shared/fixtures/bybit/README.md``):
+Fixture provenance (``tests/fixtures/README.md``):
 
 * ``ws_allLiquidation.recorded.jsonl``, ``ws_tickers_delta.recorded.jsonl``: frames recorded live
   (2026-10) per the recorder's comments — values asserted exactly;
@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -37,10 +36,10 @@ from pfterm.core.venues.bybit.market import (
     parse_tickers,
     subscribe_messages,
 )
+from tests.fixture_files import FIXTURES
 from tests.replay import ListSink, ReplayServer, eventually, fast_policy, server_pool
 
-FIX = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "bybit"
-pytestmark = pytest.mark.skipif(not FIX.is_dir(), reason=f"shared fixtures not found at {FIX}")
+FIX = FIXTURES / "bybit"
 
 
 def snapshot_text() -> str:

@@ -1,7 +1,7 @@
-"""dYdX adapter: parsers against the shared fixtures, REST snapshot via MockTransport, and the
+"""dYdX adapter: parsers against the fixtures of ``tests/fixtures``, REST snapshot via MockTransport, and the
 stream against a local WebSocket server on 127.0.0.1 (no network).
 
-Fixture provenance (``shared/fixtures/dydx/README.md``): ``ccxt_fetchMarkets_1.json`` is an
+Fixture provenance (``tests/fixtures/README.md``): ``ccxt_fetchMarkets_1.json`` is an
 indexer ``/v4/perpetualMarkets`` answer captured by ccxt's maintainers; ``docs_v4_markets_*``
 are official indexer documentation examples (shape authoritative, values illustrative);
 ``synthetic_*.nautilus.json`` are SYNTHETIC. There is no recorded ``v4_trades`` frame: the
@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -35,10 +34,10 @@ from pfterm.core.venues.dydx.market import (
     parse_trades_liquidations,
 )
 from pfterm.core.venues.hyperliquid.rest import VenueError
+from tests.fixture_files import FIXTURES
 from tests.replay import ListSink, ReplayServer, eventually, fast_policy, serving
 
-DYDX = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "dydx"
-pytestmark = pytest.mark.skipif(not DYDX.is_dir(), reason=f"shared fixtures not found at {DYDX}")
+DYDX = FIXTURES / "dydx"
 
 NOW = 1753765201053  # 2025-07-29T05:00:01.053Z (the ccxt funding-history fixture's effectiveAt)
 

@@ -1,7 +1,7 @@
-"""OKX adapter: parsers against the shared fixtures, REST snapshot via MockTransport, and the
+"""OKX adapter: parsers against the fixtures of ``tests/fixtures``, REST snapshot via MockTransport, and the
 stream against a local WebSocket server on 127.0.0.1 (no network).
 
-Fixture provenance (``shared/fixtures/okx/README.md``):
+Fixture provenance (``tests/fixtures/README.md``):
 * ``ws_funding_rate.recorded.json``, ``ws_liquidation_orders.recorded.jsonl``: frames a
   third-party test file says were recorded live (we only see the quote);
 * ``synthetic_funding_rate.nautilus.json``: SYNTHETIC / old-docs shape.
@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -35,10 +34,10 @@ from pfterm.core.venues.okx.market import (
     parse_liquidation_orders,
     parse_open_interest,
 )
+from tests.fixture_files import FIXTURES
 from tests.replay import ListSink, ReplayServer, eventually, fast_policy, serving
 
-OKX = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "okx"
-pytestmark = pytest.mark.skipif(not OKX.is_dir(), reason=f"shared fixtures not found at {OKX}")
+OKX = FIXTURES / "okx"
 
 NOW = 1790358600000
 
