@@ -15,7 +15,7 @@ import math
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -39,6 +39,9 @@ from pfterm.core.venues.binance.futures import (
 from pfterm.core.venues.hyperliquid.orders import Cloid
 from pfterm.core.venues.hyperliquid.signing import Signer
 from tests.desks import NETWORK, binance_manager, desk_on
+
+if TYPE_CHECKING:
+    from tests.conftest import StartSimulator
 
 START = 1_767_225_600_000 + 7 * HOUR_MS + 30 * 60_000
 """2026-01-01 07:30 UTC: 30 minutes before the 08:00 Binance settlement (8 h grid)."""
@@ -105,11 +108,11 @@ class Env:
 
 
 @pytest.fixture
-async def env(tmp_path: Path) -> AsyncIterator[Env]:
+async def env(tmp_path: Path, start_simulator: StartSimulator) -> AsyncIterator[Env]:
     model = MarketModel(_SNAPSHOT, seed=11, start_ms=START, cascade_rate_per_hour=0.0)
     server = SimulatorServer(model, speed=0, lockstep=True, tick_hz=5.0, starting_usdc=_USDT,
                              binance_credentials=[(_KEY, _SECRET)])  # fmt: skip
-    await server.start()
+    await start_simulator(server)
     journal = Journal(tmp_path / "journal.sqlite", clock=lambda: model.now_ms)
     clock = lambda: model.now_ms  # noqa: E731
     url = server.http_url or ""
@@ -125,7 +128,6 @@ async def env(tmp_path: Path) -> AsyncIterator[Env]:
         await desk.aclose()
         await om.aclose()
         journal.close()
-        await server.stop()
 
 
 @pytest.fixture

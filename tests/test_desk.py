@@ -18,6 +18,7 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
@@ -35,6 +36,9 @@ from pfterm.core.trading.venue import AccountSnapshot
 from pfterm.core.venues.hyperliquid.orders import Cloid, round_price
 from pfterm.core.venues.hyperliquid.signing import Signer
 from tests.desks import desk_on
+
+if TYPE_CHECKING:
+    from tests.conftest import StartSimulator
 
 START = 1_767_225_600_000 + 30 * 60 * 1000
 """2026-01-01 00:30 UTC."""
@@ -118,10 +122,9 @@ class Env:
 
 
 @pytest.fixture
-async def env(tmp_path: Path) -> AsyncIterator[Env]:
+async def env(tmp_path: Path, start_simulator: StartSimulator) -> AsyncIterator[Env]:
     model = MarketModel(_SNAPSHOT, seed=3, start_ms=START, cascade_rate_per_hour=0.0)
-    server = SimulatorServer(model, speed=0, lockstep=True, tick_hz=5.0, starting_usdc=USDC)
-    await server.start()
+    server = await start_simulator(SimulatorServer(model, speed=0, lockstep=True, tick_hz=5.0, starting_usdc=USDC))
     path = tmp_path / "journal.sqlite"
     journal = Journal(path, clock=lambda: model.now_ms)
     e = Env(server, model, journal, path, [])
@@ -133,7 +136,6 @@ async def env(tmp_path: Path) -> AsyncIterator[Env]:
                 await desk.kill()
             await desk.aclose()
         journal.close()
-        await server.stop()
 
 
 def _market(desk: Desk, symbol: str, is_buy: bool, usd: float, *, reduce_only: bool = False) -> OrderIntent:

@@ -15,7 +15,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psutil
 import pytest
@@ -32,6 +32,9 @@ from pfterm.core.venues.hyperliquid.feed import REST_FEED, WS_FEED, HyperliquidM
 from pfterm.core.venues.hyperliquid.rest import ws_url_for
 from pfterm.core.venues.hyperliquid.wire import decode_ws_frame, parse_meta_and_asset_ctxs
 from pfterm.core.venues.reconnect import ReconnectPolicy
+
+if TYPE_CHECKING:
+    from tests.conftest import StartSimulator
 
 SPEED = 60.0
 UNIVERSE = 227
@@ -92,15 +95,10 @@ def listed_symbols(engine: Engine) -> set[str]:
 
 
 @pytest.fixture
-async def server() -> AsyncIterator[SimulatorServer]:
+async def server(start_simulator: StartSimulator) -> SimulatorServer:
     # The sim clock starts at the wall clock, like the embedded simulator, so the feed's
     # wall-clock funding-history window covers the model's settled history.
-    srv = SimulatorServer(seed=1, speed=SPEED, cascade_rate_per_hour=2.5)
-    await srv.start()
-    try:
-        yield srv
-    finally:
-        await srv.stop()
+    return await start_simulator(SimulatorServer(seed=1, speed=SPEED, cascade_rate_per_hour=2.5))
 
 
 @pytest.fixture

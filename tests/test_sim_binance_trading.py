@@ -8,7 +8,7 @@ import hashlib
 import hmac
 import json
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 import httpx
@@ -19,6 +19,9 @@ from pfterm.core.sim.market import HOUR_MS, MarketModel
 from pfterm.core.sim.server import SimulatorServer
 from pfterm.core.sim.snapshot import load_snapshot
 from tests.fixture_files import FIXTURES
+
+if TYPE_CHECKING:
+    from tests.conftest import StartSimulator
 
 START = 1_767_225_600_000 + 30 * 60 * 1000
 """Sim start: 2026-01-01 00:30 UTC; the next 8 h Binance settlement is 08:00."""
@@ -98,14 +101,10 @@ def _server(seed: int = 7, **kw: Any) -> SimulatorServer:
 
 
 @pytest.fixture
-async def bn() -> AsyncIterator[Binance]:
-    server = _server()
-    await server.start()
-    try:
-        async with httpx.AsyncClient(base_url=server.http_url or "", timeout=30.0) as http:
-            yield Binance(server, http)
-    finally:
-        await server.stop()
+async def bn(start_simulator: StartSimulator) -> AsyncIterator[Binance]:
+    server = await start_simulator(_server())
+    async with httpx.AsyncClient(base_url=server.http_url or "", timeout=30.0) as http:
+        yield Binance(server, http)
 
 
 def _order(symbol: str, side: str, kind: str, qty: str, **extra: Any) -> dict[str, Any]:

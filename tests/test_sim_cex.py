@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
@@ -22,6 +23,9 @@ from pfterm.core.venues.binance import market as binance
 from pfterm.core.venues.binance.market import BinanceStream
 from pfterm.core.venues.bybit import market as bybit
 from pfterm.core.venues.bybit.market import BybitStream
+
+if TYPE_CHECKING:
+    from tests.conftest import StartSimulator
 
 START = 1_767_225_600_000 + 30 * 60 * 1000
 _SNAPSHOT = load_snapshot()
@@ -53,14 +57,9 @@ async def eventually(predicate: Callable[[], bool], timeout: float = 5.0) -> Non
 
 
 @pytest.fixture
-async def server() -> AsyncIterator[SimulatorServer]:
+async def server(start_simulator: StartSimulator) -> SimulatorServer:
     model = MarketModel(_SNAPSHOT, seed=1, start_ms=START, cascade_rate_per_hour=0.0)
-    srv = SimulatorServer(model, speed=0.0, tick_hz=20.0)
-    await srv.start()
-    try:
-        yield srv
-    finally:
-        await srv.stop()
+    return await start_simulator(SimulatorServer(model, speed=0.0, tick_hz=20.0))
 
 
 def _check_records(records: list[VenueFunding], server: SimulatorServer, cap: float) -> dict[str, VenueFunding]:

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
@@ -17,6 +16,9 @@ from pfterm.core.sim.server import SimulatorServer
 from pfterm.core.sim.snapshot import load_snapshot
 from pfterm.core.venues.hyperliquid.orders import market_price, order_action, order_wire, round_price
 from pfterm.core.venues.hyperliquid.signing import Signer
+
+if TYPE_CHECKING:
+    from tests.conftest import StartSimulator
 
 START = 1_767_225_600_000 + 30 * 60 * 1000
 """Sim start: half past the hour."""
@@ -45,17 +47,8 @@ def _server(seed: int = 3, **kw: Any) -> SimulatorServer:
     return SimulatorServer(model, starting_usdc=50_000.0, **kw)
 
 
-@pytest.fixture
-async def started() -> AsyncIterator[list[SimulatorServer]]:
-    servers: list[SimulatorServer] = []
-    yield servers
-    for srv in servers:
-        await srv.stop()
-
-
-async def _start(started: list[SimulatorServer], srv: SimulatorServer) -> httpx.AsyncClient:
-    await srv.start()
-    started.append(srv)
+async def _start(start_simulator: StartSimulator, srv: SimulatorServer) -> httpx.AsyncClient:
+    await start_simulator(srv)
     return httpx.AsyncClient(base_url=srv.http_url or "", timeout=30.0)
 
 
@@ -116,23 +109,23 @@ async def _session(http: httpx.AsyncClient, srv: SimulatorServer) -> list[bytes]
     return out
 
 
-async def test_advance_is_deterministic(started: list[SimulatorServer]) -> None:
+async def test_advance_is_deterministic(start_simulator: StartSimulator) -> None:
     answers = []
     for _ in range(2):
         srv = _server(seed=3)
-        async with await _start(started, srv) as http:
+        async with await _start(start_simulator, srv) as http:
             answers.append(await _session(http, srv))
         assert srv.model.now_ms == START + 2 * 86_400_000
     assert answers[0] == answers[1]
     other = _server(seed=4)
-    async with await _start(started, other) as http:
+    async with await _start(start_simulator, other) as http:
         assert await _session(http, other) != answers[0]
 
 
-async def test_funding_settled_once_per_hour_with_big_steps(started: list[SimulatorServer]) -> None:
+async def test_funding_settled_once_per_hour_with_big_steps(start_simulator: StartSimulator) -> None:
     srv = _server(regime="positive")
     alice = Signer(_KEY)
-    async with await _start(started, srv) as http:
+    async with await _start(start_simulator, srv) as http:
         await _act(http, alice, _ioc(srv, False, 0.1))
         # 5 h from half past: 5 boundaries; 2 h steps must be cut at every boundary
         await srv.advance(5 * 3_600, step_s=7_200)
@@ -153,10 +146,9 @@ async def test_funding_settled_once_per_hour_with_big_steps(started: list[Simula
     assert [float(r["delta"]["fundingRate"]) for r in rows] == pytest.approx([hist[r["time"]] for r in rows], abs=1e-10)
 
 
-async def test_positive_regime_funding_mostly_positive(started: list[SimulatorServer]) -> None:
+async def test_positive_regime_funding_mostly_positive(start_simulator: StartSimulator) -> None:
     srv = _server(seed=7, regime="positive")
-    await srv.start()
-    started.append(srv)
+    await start_simulator(srv)
     await srv.advance(48 * 3_600, step_s=3_600)
     for coin in _COINS:
         rates = [r.rate for r in srv.model.funding_history(coin) if r.time_ms > START]
@@ -165,13 +157,13 @@ async def test_positive_regime_funding_mostly_positive(started: list[SimulatorSe
         assert sorted(rates)[24] * 8_760 > 0.2, coin  # median above +20 % APR
 
 
-async def test_negative_regime_and_flip(started: list[SimulatorServer]) -> None:
+async def test_negative_regime_and_flip(start_simulator: StartSimulator) -> None:
     flip = START + 30 * 60 * 1000 + 24 * HOUR_MS  # a top of the hour, 24.5 h after start
     neg = _server(seed=7, regime="negative")
     flipping = _server(seed=7, regime="positive", regime_flip_at_ms=flip)
     alice = Signer(_KEY)
     for srv in (neg, flipping):
-        async with await _start(started, srv) as http:
+        async with await _start(start_simulator, srv) as http:
             await _act(http, alice, _ioc(srv, False, 0.1))
             await srv.advance(48.5 * 3_600, step_s=600)
             rows = (
@@ -204,9 +196,9 @@ def test_regime_arguments_validated() -> None:
     assert m.market("BTC").basis_anchor < 0
 
 
-async def test_sim_advance_route_only_in_lockstep(started: list[SimulatorServer]) -> None:
+async def test_sim_advance_route_only_in_lockstep(start_simulator: StartSimulator) -> None:
     free = _server(lockstep=False, speed=0.0)
-    async with await _start(started, free) as http:
+    async with await _start(start_simulator, free) as http:
         r = await http.post("/sim/advance", json={"seconds": 60})
         assert r.status_code == 404
         assert free.model.now_ms == START
@@ -216,7 +208,7 @@ async def test_sim_advance_route_only_in_lockstep(started: list[SimulatorServer]
     assert lock.lockstep and lock.speed == 0.0
     with pytest.raises(ValueError):
         lock.speed = 1.0
-    async with await _start(started, lock) as http:
+    async with await _start(start_simulator, lock) as http:
         await asyncio.sleep(0.3)  # the tick loop runs but never moves the clock
         assert lock.model.now_ms == START
         assert await _advance(http, 90.5, 60) == START + 90_500

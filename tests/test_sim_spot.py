@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
@@ -21,6 +22,9 @@ from pfterm.core.venues.hyperliquid.exchange import HyperliquidExchange
 from pfterm.core.venues.hyperliquid.signing import Signer
 from tests.fixture_files import FIXTURES
 
+if TYPE_CHECKING:
+    from tests.conftest import StartSimulator
+
 START = 1_767_225_600_000
 _SNAPSHOT = load_snapshot()
 _FIXTURES = FIXTURES / "hyperliquid"
@@ -29,14 +33,9 @@ PURR = MarketInfo("hyperliquid", "PURR/USDC", 10000, 0, 1)
 
 
 @pytest.fixture
-async def server() -> AsyncIterator[SimulatorServer]:
+async def server(start_simulator: StartSimulator) -> SimulatorServer:
     model = MarketModel(_SNAPSHOT, seed=1, start_ms=START, cascade_rate_per_hour=0.0)
-    srv = SimulatorServer(model, speed=0.0, tick_hz=50.0, starting_usdc=50_000.0)
-    await srv.start()
-    try:
-        yield srv
-    finally:
-        await srv.stop()
+    return await start_simulator(SimulatorServer(model, speed=0.0, tick_hz=50.0, starting_usdc=50_000.0))
 
 
 @pytest.fixture

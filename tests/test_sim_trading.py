@@ -7,7 +7,7 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
@@ -29,6 +29,9 @@ from pfterm.core.venues.hyperliquid.orders import (
 )
 from pfterm.core.venues.hyperliquid.signing import Signer
 
+if TYPE_CHECKING:
+    from tests.conftest import StartSimulator
+
 START = 1_767_225_600_000 + 30 * 60 * 1000
 """Sim start: half past the hour, so one hour boundary is 30 sim minutes away."""
 
@@ -38,14 +41,9 @@ _DAY_MS = 86_400_000
 
 
 @pytest.fixture
-async def server() -> AsyncIterator[SimulatorServer]:
+async def server(start_simulator: StartSimulator) -> SimulatorServer:
     model = MarketModel(_SNAPSHOT, seed=1, start_ms=START, cascade_rate_per_hour=0.0)
-    srv = SimulatorServer(model, speed=0.0, tick_hz=50.0, starting_usdc=50_000.0)
-    await srv.start()
-    try:
-        yield srv
-    finally:
-        await srv.stop()
+    return await start_simulator(SimulatorServer(model, speed=0.0, tick_hz=50.0, starting_usdc=50_000.0))
 
 
 @pytest.fixture

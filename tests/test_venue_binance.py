@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
@@ -39,7 +39,10 @@ from pfterm.core.venues.binance.market import (
     parse_premium_index,
 )
 from tests.fixture_files import FIXTURES
-from tests.replay import ListSink, ReplayServer, eventually, fast_policy, server_pool
+from tests.replay import ListSink, ReplayServer, eventually, fast_policy
+
+if TYPE_CHECKING:
+    from tests.conftest import ServeReplay
 
 FIX = FIXTURES / "binance"
 
@@ -318,9 +321,8 @@ class Replay(ReplayServer):
 
 
 @pytest.fixture
-async def replay_factory() -> AsyncIterator[Callable[..., Any]]:
-    async with server_pool() as start:
-        yield lambda scripts, **kwargs: start(Replay(scripts, **kwargs), STREAM_PATH)
+def replay_factory(replay_servers: ServeReplay) -> Callable[..., Any]:
+    return lambda scripts, **kwargs: replay_servers(Replay(scripts, **kwargs), STREAM_PATH)
 
 
 async def test_stream_replay_drop_reconnect_and_malformed(replay_factory: Any) -> None:

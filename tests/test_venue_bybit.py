@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
@@ -37,7 +37,10 @@ from pfterm.core.venues.bybit.market import (
     subscribe_messages,
 )
 from tests.fixture_files import FIXTURES
-from tests.replay import ListSink, ReplayServer, eventually, fast_policy, server_pool
+from tests.replay import ListSink, ReplayServer, eventually, fast_policy
+
+if TYPE_CHECKING:
+    from tests.conftest import ServeReplay
 
 FIX = FIXTURES / "bybit"
 
@@ -270,9 +273,8 @@ class FakeBybit(ReplayServer):
 
 
 @pytest.fixture
-async def bybit_factory() -> AsyncIterator[Callable[..., Any]]:
-    async with server_pool() as start:
-        yield lambda scripts, **kwargs: start(FakeBybit(scripts, **kwargs), "/v5/public/linear")
+def bybit_factory(replay_servers: ServeReplay) -> Callable[..., Any]:
+    return lambda scripts, **kwargs: replay_servers(FakeBybit(scripts, **kwargs), "/v5/public/linear")
 
 
 NATIVES = ["BTCUSDT", "ETHUSDT", "SOLUSDT", "1000PEPEUSDT", "XRPUSDT", "STRKUSDT", "BTCPERP"]

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
@@ -35,7 +35,10 @@ from pfterm.core.venues.dydx.market import (
 )
 from pfterm.core.venues.hyperliquid.rest import VenueError
 from tests.fixture_files import FIXTURES
-from tests.replay import ListSink, ReplayServer, eventually, fast_policy, serving
+from tests.replay import ListSink, ReplayServer, eventually, fast_policy
+
+if TYPE_CHECKING:
+    from tests.conftest import ServeReplay
 
 DYDX = FIXTURES / "dydx"
 
@@ -214,9 +217,9 @@ class FakeIndexer(ReplayServer):
 
 
 @pytest.fixture
-async def indexer() -> AsyncIterator[tuple[FakeIndexer, str]]:
-    async with serving(FakeIndexer(), "/v4/ws") as venue:
-        yield venue, venue.url
+async def indexer(replay_servers: ServeReplay) -> tuple[FakeIndexer, str]:
+    venue = await replay_servers(FakeIndexer(), "/v4/ws")
+    return venue, venue.url
 
 
 async def test_stream_end_to_end_with_drop_dedupe_and_malformed(indexer: tuple[FakeIndexer, str]) -> None:

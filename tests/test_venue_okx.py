@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
@@ -35,7 +35,10 @@ from pfterm.core.venues.okx.market import (
     parse_open_interest,
 )
 from tests.fixture_files import FIXTURES
-from tests.replay import ListSink, ReplayServer, eventually, fast_policy, serving
+from tests.replay import ListSink, ReplayServer, eventually, fast_policy
+
+if TYPE_CHECKING:
+    from tests.conftest import ServeReplay
 
 OKX = FIXTURES / "okx"
 
@@ -277,9 +280,9 @@ class FakeOkx(ReplayServer):
 
 
 @pytest.fixture
-async def okx_server() -> AsyncIterator[tuple[FakeOkx, str]]:
-    async with serving(FakeOkx(), "/ws/v5/public") as venue:
-        yield venue, venue.url
+async def okx_server(replay_servers: ServeReplay) -> tuple[FakeOkx, str]:
+    venue = await replay_servers(FakeOkx(), "/ws/v5/public")
+    return venue, venue.url
 
 
 async def test_stream_end_to_end_with_drop_and_malformed(okx_server: tuple[FakeOkx, str]) -> None:

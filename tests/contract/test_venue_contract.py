@@ -15,6 +15,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
@@ -33,6 +34,9 @@ from pfterm.core.venues.binance.futures import BinanceCredentials
 from pfterm.core.venues.hyperliquid.orders import Cloid
 from pfterm.core.venues.hyperliquid.signing import Signer
 from tests.desks import binance_manager, hyperliquid_manager
+
+if TYPE_CHECKING:
+    from tests.conftest import StartSimulator
 
 START = 1_767_225_600_000 + 7 * HOUR_MS + 30 * 60_000
 """2026-01-01 07:30 UTC: 30 minutes before a settlement of both venues (hourly and 8-hourly)."""
@@ -111,11 +115,13 @@ def _manager(
 
 
 @pytest.fixture(params=VENUES)
-async def venue(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Venue]:
+async def venue(
+    request: pytest.FixtureRequest, tmp_path: Path, start_simulator: StartSimulator
+) -> AsyncIterator[Venue]:
     model = MarketModel(_SNAPSHOT, seed=5, start_ms=START, cascade_rate_per_hour=0.0)
     server = SimulatorServer(model, speed=0, lockstep=True, tick_hz=5.0, starting_usdc=100_000.0,
                              binance_credentials=[(_KEY, _SECRET)])  # fmt: skip
-    await server.start()
+    await start_simulator(server)
     path = tmp_path / "journal.sqlite"
     journal = Journal(path, clock=lambda: model.now_ms)
     transport = LoseAnswers()
@@ -131,7 +137,6 @@ async def venue(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
     finally:
         await om.aclose()
         journal.close()
-        await server.stop()
 
 
 async def _book(v: Venue, positions: int = 3, orders: int = 3) -> None:
