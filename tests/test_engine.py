@@ -249,7 +249,7 @@ async def test_session_refetches_followed_history_after_each_settlement() -> Non
 
 
 def test_cross_venue_liquidations_relax_the_cascade_oi_condition() -> None:
-    """DOMAIN.md §5: with forced closes reported in the interval, an OI drop of less than the
+    """docs/domain.md §5: with forced closes reported in the interval, an OI drop of less than the
     3 % threshold (but more than half of it), with the price move, is a cascade; without them
     it is not."""
     from pfterm.core.market.models import Liquidation

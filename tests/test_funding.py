@@ -1,4 +1,4 @@
-"""Tests for pfterm.core.market.funding: formulas from DOMAIN.md §1–§2 and the premium sampler."""
+"""Tests for pfterm.core.market.funding: formulas from docs/domain.md §1–§2 and the premium sampler."""
 
 from __future__ import annotations
 

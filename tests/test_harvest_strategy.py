@@ -1,6 +1,6 @@
 """Unit and property tests of the harvester's pure decision math (core/harvest/strategy.py).
 
-Every expected number is worked out by hand in the comment next to it (DOMAIN.md §1, §2, §4, §6;
+Every expected number is worked out by hand in the comment next to it (docs/domain.md §1, §2, §4, §6;
 seeds 001 and 002).
 """
 

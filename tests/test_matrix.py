@@ -58,7 +58,7 @@ def vf(
 def test_normalize_examples() -> None:
     assert normalize(0.0001, 8, "hour") == pytest.approx(0.0000125)
     assert normalize(0.0001, 8, "8h") == pytest.approx(0.0001)
-    assert normalize(0.0001, 8, "apr") == pytest.approx(0.1095)  # DOMAIN.md §1
+    assert normalize(0.0001, 8, "apr") == pytest.approx(0.1095)  # docs/domain.md §1
     assert normalize(0.0005, 8, "apr") == pytest.approx(0.5475)
     assert normalize(0.0000125, 1, "8h") == pytest.approx(0.0001)
     with pytest.raises(ValueError):

@@ -1,4 +1,4 @@
-"""P&L attribution report (``pfterm.core.harvest.report``, ``pfterm report``): DOMAIN.md §7 on crafted journals
+"""P&L attribution report (``pfterm.core.harvest.report``, ``pfterm report``): docs/domain.md §7 on crafted journals
 with hand-computed numbers, and on a journal written by real trading against the simulator."""
 
 from __future__ import annotations

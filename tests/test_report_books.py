@@ -1,7 +1,7 @@
 """P&L report per account book (``pfterm.core.harvest.report.build_report(book=...)``, ``pfterm report``): two
 accounts in one journal are never merged, a perp-against-perp book pairs its two accounts,
 open legs are marked apart from the realised figures (or said unpriced), partly open
-positions are flagged, sync gaps are reported. DOMAIN.md §7 numbers computed by hand."""
+positions are flagged, sync gaps are reported. docs/domain.md §7 numbers computed by hand."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Tests for pfterm.core.market.signals: quadrant, trend, cascade detector, funding alerts (DOMAIN.md §5)."""
+"""Tests for pfterm.core.market.signals: quadrant, trend, cascade detector, funding alerts (docs/domain.md §5)."""
 
 from __future__ import annotations
 

@@ -110,7 +110,7 @@ def test_decimal_str(value: float, decimals: int, expected: str) -> None:
     assert decimal_str(value, decimals) == expected
 
 
-# --- funding formula (DOMAIN.md §1) ----------------------------------------------------
+# --- funding formula (docs/domain.md §1) ----------------------------------------------------
 
 
 def test_funding_formula_regions() -> None:
@@ -339,7 +339,7 @@ def test_random_cascades_are_detectable_and_hit_large_markets(snapshot: list) ->
         for _ in range(30):
             model.step(1.0)
         after = model.ctx_wire(rec.coin)
-        # What DOMAIN.md §5's detector needs within one 30 s sample interval.
+        # What docs/domain.md §5's detector needs within one 30 s sample interval.
         px_move = float(after["markPx"]) / float(before["markPx"]) - 1
         oi_move = float(after["openInterest"]) / float(before["openInterest"]) - 1
         assert abs(px_move) > 0.02, rec

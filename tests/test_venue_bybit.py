@@ -10,7 +10,7 @@ Fixture provenance (``tests/fixtures/README.md``):
   ``docs_tickers_linear_snapshot.2023.json``, ``docs_allLiquidation.json``: docs examples.
 
 No captured REST ``/v5/market/tickers`` body and no payload with ``singleOpenInterest`` exist in
-the fixtures; such bodies below are SYNTHETIC (documented shape, ``VENUES.md``).
+the fixtures; such bodies below are SYNTHETIC (documented shape, ``docs/venues.md``).
 """
 
 from __future__ import annotations
