@@ -37,6 +37,9 @@ Example ``~/.config/pfterm/config.toml``::
     sort = "abs_funding"      # funding | abs_funding | oi | oi_change | volume | symbol
     kill_key = "ctrl+k"       # the kill switch: a key name (ctrl+k, f12), free of other uses
 
+    [keys]                    # any key binding by its id (pfterm keys lists them); kill_key is "app.kill"
+    "app.help" = "question_mark,f1"   # one key or several, comma-separated
+
     [trading]
     allow_mainnet = false     # mainnet orders need this explicit opt-in
     key_file = "~/.config/pfterm/hl.key"   # or PFTERM_HL_PRIVATE_KEY; chmod 600
@@ -85,9 +88,9 @@ from __future__ import annotations
 import tomllib
 import unicodedata
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
 SortKey = Literal["funding", "abs_funding", "oi", "oi_change", "volume", "symbol"]
 SORT_KEYS: tuple[str, ...] = ("funding", "abs_funding", "oi", "oi_change", "volume", "symbol")
@@ -161,6 +164,22 @@ def normalize_key(text: str) -> str:
     else:
         raise ValueError(f"{text!r}: {base!r} is not a key (e.g. k, f12, escape, pageup, question_mark)")
     return "+".join([*sorted(lowered), base])
+
+
+def normalize_keys(text: object) -> str:
+    """``text`` as a comma-separated list of key names, each spelt as :func:`normalize_key` does
+    (``"ctrl+k, F12"`` → ``"ctrl+k,f12"``): the value of a ``[keys]`` entry.
+
+    Raises:
+        ValueError: not a string, an empty item, an item that is not a key name, or a key
+            listed twice (one line).
+    """
+    if not isinstance(text, str):
+        raise ValueError(f"{text!r} is not a key name (e.g. ctrl+k, f12, or several: ctrl+k,f12)")
+    keys = [normalize_key(part) for part in text.split(",")]
+    if len(set(keys)) != len(keys):
+        raise ValueError(f"{text!r} lists a key twice")
+    return ",".join(keys)
 
 
 class _Section(BaseModel):
@@ -309,6 +328,27 @@ class Settings(_Section):
     harvest: HarvestSection = Field(default_factory=HarvestSection)
     symbols: SymbolsSection = Field(default_factory=SymbolsSection)
     crossvenue: CrossVenueSection = Field(default_factory=CrossVenueSection)
+    keys: dict[str, Annotated[str, BeforeValidator(normalize_keys)]] = Field(default_factory=dict)
+    """Key bindings remapped by id: ``"app.kill" = "f12"`` (:func:`normalize_keys`); the console
+    checks the ids and that the keys are typable and free when it starts."""
+
+    @field_validator("keys", mode="before")
+    @classmethod
+    def _binding_ids(cls, value: object) -> object:
+        """``app.kill = "f12"`` unquoted is a nested table in TOML: back to the dotted id."""
+        flat: dict[str, object] = {}
+
+        def add(prefix: str, table: dict) -> None:
+            for name, item in table.items():
+                if isinstance(item, dict):
+                    add(f"{prefix}{name}.", item)
+                else:
+                    flat[f"{prefix}{name}"] = item
+
+        if not isinstance(value, dict):
+            return value
+        add("", value)
+        return flat
 
 
 def default_config_path() -> Path:
