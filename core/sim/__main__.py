@@ -106,7 +106,7 @@ async def serve(
         lockstep=lockstep,
         binance_credentials=binance_credentials,
     )
-    installed: list[int] = []
+    installed: list[signal.Signals] = []
     if install_signal_handlers:
         for sig in (signal.SIGINT, signal.SIGTERM):
             try:

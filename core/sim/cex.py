@@ -221,6 +221,21 @@ class CexMarket:
         "interest",
     )
 
+    # Funding and pricing state, set by CexModel when it lists the market (declared here for
+    # type checkers).
+    interval_h: int
+    interval_ms: int
+    cap: float
+    level: float
+    premium: float
+    noise: float
+    prem_sum: float
+    prem_ms: int
+    interval_end: int
+    oi_factor: float
+    oi_dev: float
+    interest: float
+
     def __init__(self, venue: VenueSpec, hl: SimMarket, native: str) -> None:
         self.venue = venue
         self.coin = hl.coin
@@ -283,8 +298,8 @@ class CexModel:
         self._oi_ms = self.now_ms
 
         listed = [model.market(c) for c in model.listed_coins]
-        pairs = [(m, native_of(m.coin)) for m in listed]
-        pairs = [(m, n) for m, n in pairs if n is not None]
+        candidates = [(m, native_of(m.coin)) for m in listed]
+        pairs = [(m, n) for m, n in candidates if n is not None]
         top = {m.coin for m in sorted(listed, key=lambda m: m.oi_usd, reverse=True)[:TOP_ALWAYS_8H]}
         rng = self._rng
         for spec in VENUE_SPECS:

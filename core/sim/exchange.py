@@ -441,9 +441,11 @@ class SimExchange:
 
     def _place(self, acct: _Account, wire: dict[str, Any], now_ms: int) -> dict[str, Any]:
         asset = wire.get("a")
-        if isinstance(asset, int) and not isinstance(asset, bool) and asset >= SPOT_ASSET_OFFSET:
+        if not isinstance(asset, int) or isinstance(asset, bool):
+            return {"error": ERR_ASSET}
+        if asset >= SPOT_ASSET_OFFSET:
             return self._place_spot(acct, wire, asset, now_ms)
-        coin = self._by_asset.get(asset) if isinstance(asset, int) and not isinstance(asset, bool) else None
+        coin = self._by_asset.get(asset)
         if coin is None:
             return {"error": ERR_ASSET}
         m = self.model.market(coin)

@@ -381,6 +381,43 @@ class SimMarket:
         "pending_trades",
     )
 
+    # Live state of a listed market, set by MarketModel._init_market (declared here for type
+    # checkers; unlisted markets never get these slots filled).
+    sigma: float
+    rho: float
+    rho_c: float
+    jump_sd: float
+    log_oracle: float
+    oracle: float
+    mark: float
+    mid: float
+    mid_sd: float
+    basis: float
+    basis_level: float
+    basis_anchor: float
+    basis_sd: float
+    basis_level_sd: float
+    regime_target: float
+    half_spread: float
+    spread_mult: float
+    impact_bid: float
+    impact_ask: float
+    impact_notional: float
+    premium: float
+    prem_sum: float
+    prem_n: int
+    log_oi: float
+    log_oi_mean: float
+    open_interest: float
+    vol_rate: float
+    vol_ring: deque[float]
+    base_ring: deque[float]
+    vol_hour: float
+    base_hour: float
+    px_ring: deque[float]
+    trade_rate: float
+    trade_usd: float
+
     def __init__(self, asset: dict[str, Any], asset_id: int, ctx: dict[str, Any]) -> None:
         self.coin: str = asset["name"]
         self.asset_id = asset_id
@@ -1134,10 +1171,10 @@ class MarketModel:
         gap_b = max(1, int(round(2.0 * (best_bid - ib) / (k * tick))))
         gap_a = max(1, int(round(2.0 * (ia - best_ask) / (k * tick))))
         size_b = size_a = 1.0
-        aggregate = n_sig_figs is not None and n_sig_figs < 5
-        if aggregate:
+        sig_figs = n_sig_figs if n_sig_figs is not None and n_sig_figs < 5 else None
+        if sig_figs is not None:
             # Space the raw levels one aggregation bucket apart so every bucket is populated.
-            bucket = 10.0 ** (math.floor(math.log10(best_bid)) - n_sig_figs + 1)
+            bucket = 10.0 ** (math.floor(math.log10(best_bid)) - sig_figs + 1)
             bucket_t = max(1, int(round(bucket / tick)))
             if bucket_t > gap_b:
                 size_b, gap_b = bucket_t / gap_b, bucket_t
@@ -1145,9 +1182,9 @@ class MarketModel:
                 size_a, gap_a = bucket_t / gap_a, bucket_t
         bids = self._book_side(m, rng, bb_t, -gap_b, tick, n_levels, size_b)
         asks = self._book_side(m, rng, ba_t, gap_a, tick, n_levels, size_a)
-        if aggregate:
-            bids = _aggregate(bids, n_sig_figs, m.px_decimals, down=True)
-            asks = _aggregate(asks, n_sig_figs, m.px_decimals, down=False)
+        if sig_figs is not None:
+            bids = _aggregate(bids, sig_figs, m.px_decimals, down=True)
+            asks = _aggregate(asks, sig_figs, m.px_decimals, down=False)
         return {"coin": coin, "time": now, "levels": [bids, asks]}
 
     def _book_side(
