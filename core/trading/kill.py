@@ -33,12 +33,12 @@ import math
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeGuard
 
 from pfterm.core.market.models import OpenOrder, OrderIntent, Position, SpotBalance
 from pfterm.core.trading.orders import OrderManager, fmt_px, fmt_sz
 from pfterm.core.trading.retrying import read_retrying, refused_retrying
-from pfterm.core.trading.venue import AccountSnapshot, VenueAccount
+from pfterm.core.trading.venue import AccountSnapshot, VenueAccount, holds_spot
 from pfterm.core.venues.errors import VenueError
 from pfterm.core.venues.hyperliquid.orders import Cloid
 from pfterm.core.venues.reconnect import URGENT
@@ -191,7 +191,7 @@ class KillPlan:
     skipped: list[str] = field(default_factory=list)
 
 
-def _usable(px: float | None) -> bool:
+def _usable(px: float | None) -> TypeGuard[float]:
     return px is not None and math.isfinite(px) and px > 0
 
 
@@ -303,8 +303,9 @@ async def kill_venue(
     mids_at = -math.inf if not mids else mono()
     spot_pending = True  # a carry's spot leg may be left to sell (until a spot reading says not)
     unread = 0  # rounds in a row in which neither the account nor the orders could be read
-    spot_capable = om.client.capabilities.spot
-    spot_task: asyncio.Task[Any] | None = None
+    spot_client = om.client if holds_spot(om.client) else None
+    spot_capable = spot_client is not None
+    spot_task: asyncio.Task[tuple[tuple[SpotBalance, ...], float] | None] | None = None
     first_positions: tuple[Position, ...] | None = None  # the perp positions when the kill began
     settled = False  # the reading after a round's pause: plan the next round on it
     # a desk that has read the account lately (the console polls it) sends round 1 on that reading
@@ -322,35 +323,47 @@ async def kill_venue(
             # a verification reads what can have changed: the perp account and the orders; spot while
             # a carry leg may be left to sell (the first spot reading does not hold up round 1: the
             # perps are closed first); prices when a position has no mark of its own; markets once
-            if spot_capable and spot_pending and spot_task is None:
+            if spot_client is not None and spot_pending and spot_task is None:
                 spot_task = asyncio.ensure_future(
-                    read_retrying(om.client.spot, deadline=deadline, budget_s=READ_BUDGET_S, mono=mono, patience=unread)
-                )  # type: ignore[attr-defined]
+                    read_retrying(
+                        spot_client.spot, deadline=deadline, budget_s=READ_BUDGET_S, mono=mono, patience=unread
+                    )
+                )
             unmarked = [p.symbol for p in last.account.positions if p.size and not _usable(p.mark_px)] if last else []
             stale = mono() - mids_at > MIDS_MAX_AGE_S
             mids_due = (spot_pending and keep_spot is not None) or any(s not in mids or stale for s in unmarked)
-            reads = [
-                read_retrying(
-                    (lambda: om.client.account(spot=False)) if spot_capable else om.client.account,  # type: ignore[call-arg]
-                    deadline=deadline, budget_s=READ_BUDGET_S, mono=mono, errors=why_account, patience=unread,
-                ),
-                read_retrying(om.client.open_orders, deadline=deadline, budget_s=READ_BUDGET_S, mono=mono,
-                              errors=why_orders, patience=unread),
+            account_read = read_retrying(
+                (lambda: spot_client.account(spot=False)) if spot_client is not None else om.client.account,
+                deadline=deadline, budget_s=READ_BUDGET_S, mono=mono, errors=why_account, patience=unread,
+            )  # fmt: skip
+            orders_read = read_retrying(om.client.open_orders, deadline=deadline, budget_s=READ_BUDGET_S, mono=mono,
+                                        errors=why_orders, patience=unread)  # fmt: skip
+            mids_read = (
                 read_retrying(om.client.mids, deadline=deadline, budget_s=READ_BUDGET_S, mono=mono, patience=unread)
-                if mids_due else asyncio.sleep(0, result=None),
-            ]  # fmt: skip
+                if mids_due else asyncio.sleep(0, result=None)
+            )  # fmt: skip
+            more_reads: list[Awaitable[object]] = []
             if spot_task is not None and keep_spot is not None:
-                reads.append(spot_task)  # confirming a carry sale: this round waits for the spot
+                more_reads.append(spot_task)  # confirming a carry sale: this round waits for the spot
             if not om.instruments:  # markets first read concurrently with the account
-                reads.append(read_retrying(om.load_instruments, deadline=deadline, budget_s=READ_BUDGET_S, mono=mono,
-                                           errors=why_markets, patience=unread))  # fmt: skip
+                more_reads.append(read_retrying(om.load_instruments, deadline=deadline, budget_s=READ_BUDGET_S,
+                                                mono=mono, errors=why_markets, patience=unread))  # fmt: skip
+            account: VenueAccount | None
+            orders: list[OpenOrder] | None
+            fresh_mids: dict[str, float] | None
             if at_once:
-                for job in reads:
+                for job in (account_read, orders_read, mids_read, *more_reads):
                     if asyncio.iscoroutine(job):
                         job.close()  # not awaited: round 1 goes on the reading the desk has
                 account = orders = fresh_mids = None
             else:
-                account, orders, fresh_mids, *_ = await asyncio.gather(*reads)
+                # the three reads as tasks of their own (created in the order gather would create
+                # them), so that each answer keeps its type
+                account_job = asyncio.ensure_future(account_read)
+                orders_job = asyncio.ensure_future(orders_read)
+                mids_job = asyncio.ensure_future(mids_read)
+                await asyncio.gather(account_job, orders_job, mids_job, *more_reads)
+                account, orders, fresh_mids = account_job.result(), orders_job.result(), mids_job.result()
             spot_reading = None
             if spot_task is not None and spot_task.done():
                 spot_reading = spot_task.result()
@@ -452,7 +465,7 @@ async def kill_venue(
             if marks is not None:
                 for p in positions:
                     if p.symbol not in prices and _usable(px := marks(p.symbol)):
-                        prices[p.symbol] = px  # type: ignore[assignment]
+                        prices[p.symbol] = px
             plan = plan_kill(
                 om, last.orders, positions, prices, slippage, spot_left=spot_left, spot_held=last.account.spot
             )

@@ -42,7 +42,7 @@ from pfterm.core.market.models import OpenOrder, OrderIntent, Position
 from pfterm.core.trading.journal import AccountJournal, Journal
 from pfterm.core.trading.portfolio import ActivityLevel
 from pfterm.core.trading.retrying import read_retrying, refused_retrying
-from pfterm.core.trading.venue import AccountSnapshot, ExchangeClient, Instrument, PlaceAnswer, VenueAccount
+from pfterm.core.trading.venue import AccountSnapshot, ExchangeClient, Instrument, PlaceAnswer, VenueAccount, holds_spot
 from pfterm.core.venues.errors import VenueError
 from pfterm.core.venues.hyperliquid.orders import Cloid
 from pfterm.core.venues.reconnect import URGENT
@@ -197,8 +197,8 @@ class OrderManager:
         return snap
 
     async def _account(self, spot: bool) -> VenueAccount:
-        if self.client.capabilities.spot:
-            return await self.client.account(spot=spot)  # type: ignore[call-arg]
+        if holds_spot(self.client):
+            return await self.client.account(spot=spot)
         return await self.client.account()
 
     # ------------------------------------------------------------------ positions and sizing

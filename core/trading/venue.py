@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol, runtime_checkable
+from typing import Literal, Protocol, TypeGuard, runtime_checkable
 
 from pfterm.core.market.models import OpenOrder, OrderIntent, Position, SpotBalance
 from pfterm.core.trading.journal import AccountRef
@@ -305,3 +305,31 @@ class ExchangeClient(Protocol):
     async def aclose(self) -> None:
         """Close the client's connections."""
         ...
+
+
+class SpotAccountClient(ExchangeClient, Protocol):
+    """An :class:`ExchangeClient` whose account also holds spot balances (``capabilities.spot``):
+    Hyperliquid, whose spot tokens carry a cash-and-carry's long leg."""
+
+    async def account(self, *, spot: bool = True) -> VenueAccount:
+        """Margin and positions, with the spot balances too when ``spot`` (one read more).
+
+        Raises:
+            VenueError: on any failure.
+        """
+        ...
+
+    async def spot(self) -> tuple[tuple[SpotBalance, ...], float]:
+        """The spot balances alone: non-cash tokens by perp symbol (base units) and the spot
+        stablecoins, USD.
+
+        Raises:
+            VenueError: on any failure.
+        """
+        ...
+
+
+def holds_spot(client: ExchangeClient) -> TypeGuard[SpotAccountClient]:
+    """Whether ``client``'s account holds spot balances (``capabilities.spot``): then it reads them
+    as a :class:`SpotAccountClient` does."""
+    return client.capabilities.spot
