@@ -474,7 +474,7 @@ class LiquidationFeed:
     def recent(self, n: int | None = None, symbol: str | None = None) -> list[Liquidation]:
         """The last liquidations received, newest first (at most ``n``; one market if given)."""
         it = (x for x in self._recent if symbol is None or x.symbol == symbol)
-        out = []
+        out: list[Liquidation] = []
         for x in it:
             if n is not None and len(out) >= n:
                 break

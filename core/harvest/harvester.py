@@ -44,9 +44,10 @@ import math
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, fields
+from typing import Any, Literal
 
+from pfterm.core.harvest.settings import HarvestSection
 from pfterm.core.harvest.strategy import (
     PROFILES,
     Candidate,
@@ -94,62 +95,53 @@ position (the rebalance ladder's "resize both legs" rung, ``DOMAIN.md`` §3)."""
 
 @dataclass(slots=True, frozen=True)
 class HarvesterSettings:
-    """The harvester's knobs (``[harvest]`` in the config).
+    """The harvester's knobs, resolved from ``[harvest]``
+    (:class:`~pfterm.core.harvest.settings.HarvestSection`, where each key's default and meaning
+    is written) by :meth:`from_section`, the one place that builds it.
 
-    * ``profile``: entry/exit APR, per-market and total caps, basis stop (``DOMAIN.md`` §6);
-    * ``score_model``: ``"seed001"`` or ``"seed002"`` (``DOMAIN.md`` §6);
-    * ``min_oi_usd``: skip markets with less open interest (seed 002: $5M);
-    * ``holding_periods``: 8 h periods fees are amortised over (seed 001: 12);
-    * ``spread_holding_periods``: the same for perp-against-perp positions (default 3, one
-      day): a cross-venue spread that clears the entry level fades below the exit level within
-      about a day (7 simulated days: median 31 h), so amortising both venues' round trip over
-      four days would enter spreads that cannot pay it (at 20 % APR a spread needs ~57 h);
-      three periods ask ~47 % APR of it before the fees are covered;
-    * ``horizon_periods``: 8 h periods of funding the Kelly reward counts. Seed 002 counts 3,
-      with which quarter-Kelly is positive only above ~590 % APR (3 % basis stop, rising OI;
-      see :func:`pfterm.core.harvest.strategy.position_fraction`), so nothing realistic would ever be entered;
-      the default counts what a position can collect over its maximum holding time (30 days =
-      90 periods), with which Kelly turns positive at 20 % APR for rising OI: the moderate
-      profile's entry level;
-    * ``cycle_s``: venue seconds between scans; ``max_hold_h``: maximum holding time, hours;
-    * ``maker_first``: post the perp leg as a post-only (ALO) maker order first;
-    * ``slippage``: IOC bound around mid, fraction; ``reduce_below``: liquidation distance that
-      triggers a reduction (seed 001: 15 %); ``oi_scans``: scans in the OI trend window;
-    * ``perp_hedge``: the second venue for perp-against-perp positions (``"binance"``) or
-      ``"none"``; the session that builds the harvester attaches that venue's order manager;
-    * ``spread_window_h``: time constant (hours) of the rate averages a perp-against-perp
-      spread is judged on; no such entry before the averages are this old;
-    * ``rate_window_h``: time constant (hours) of the average of a market's own funding rate
-      that cash-and-carry, reverse-carry and external-spot positions are judged on (entry,
-      size, exits). Hyperliquid's predicted hourly rate swings by tens of % APR within hours,
-      and entering on a spike pays the round trip's fees (~0.23 %) for an hour or two of it;
-      the average is seeded from the venue's settled ``fundingHistory`` when the harvester
-      loads, so it is usable from the first cycle. ``0`` judges on the instant rate;
-    * ``max_entry_wait_s``: an entry outside the preferred window (30–60 min before a
-      settlement, seed 001) waits for it when it opens within this many seconds (default 30
-      min: on Hyperliquid's hourly clock the window is never further away); ``0`` never waits;
+    A frozen dataclass rather than the section itself: it is the resolved form the harvest loop
+    reads on every cycle — ``profile`` is the :class:`~pfterm.core.harvest.strategy.Profile` the
+    section's name stands for (or ``pfterm harvest --profile``'s), ``horizon_periods`` is a
+    number (``max_hold_h / 8`` when the key is unset) — and a run's knobs are varied with
+    :func:`dataclasses.replace`. The fields named like the section's keys have no defaults of
+    their own; the two below them are strategy constants, not config keys:
+
+    * ``oi_scans``: scans in the open-interest trend window;
     * ``min_entry_basis``: the "basis wider than 2× entry" exit (seed 000) applies only to an
       entry basis at least this large (0.2 %): below it, doubling is ordinary noise of a few
       basis points and the rule would churn positions (and fees) on every wiggle.
     """
 
-    profile: Profile = field(default_factory=lambda: PROFILES["moderate"])
-    score_model: str = "seed002"
-    min_oi_usd: float = 5_000_000.0
-    holding_periods: float = 12.0
-    spread_holding_periods: float = 3.0
-    horizon_periods: float = 90.0
-    cycle_s: float = 300.0
-    max_hold_h: float = 720.0
-    maker_first: bool = True
-    slippage: float = 0.005
-    reduce_below: float = 0.15
+    profile: Profile
+    score_model: str
+    min_oi_usd: float
+    holding_periods: float
+    spread_holding_periods: float
+    horizon_periods: float
+    cycle_s: float
+    max_hold_h: float
+    maker_first: bool
+    slippage: float
+    reduce_below: float
+    perp_hedge: str
+    spread_window_h: float
+    rate_window_h: float
+    max_entry_wait_s: float
     oi_scans: int = 12
     min_entry_basis: float = 0.002
-    perp_hedge: str = "binance"
-    spread_window_h: float = 24.0
-    rate_window_h: float = 8.0
-    max_entry_wait_s: float = 1800.0
+
+    @classmethod
+    def from_section(cls, section: HarvestSection | None = None, profile: str | None = None) -> HarvesterSettings:
+        """The knobs of ``section`` (the defaults when ``None``), with ``profile`` (a profile
+        name) overriding the section's.
+
+        Raises:
+            KeyError: ``profile`` names no profile of :data:`~pfterm.core.harvest.strategy.PROFILES`.
+        """
+        s = section if section is not None else HarvestSection()
+        resolved = {"profile": PROFILES[profile or s.profile], "horizon_periods": s.horizon_periods or s.max_hold_h / 8}
+        keys = [f.name for f in fields(cls) if f.name not in resolved and f.name in HarvestSection.model_fields]
+        return cls(**resolved, **{name: getattr(s, name) for name in keys})
 
 
 @dataclass(slots=True, frozen=True)
@@ -300,7 +292,7 @@ class Harvester:
             desk.attach(hedge)
         self._quotes: dict[str, HedgeQuote] = {}
         self._rate_avg: dict[tuple[str, str], RateAverage] = {}
-        self.settings = settings or HarvesterSettings()
+        self.settings = settings or HarvesterSettings.from_section()
         self.now_ms = now_ms or (lambda: int(time.time() * 1000))
         self.status = "stopped"
         self.positions: dict[str, HarvestPosition] = {}
@@ -560,6 +552,7 @@ class Harvester:
                 rate = averaged("own", sym, c.funding, tau_ms)
                 hedge_rate = averaged("hedge", sym, quote.rate, tau_ms)
             carry_sign = c.funding if carry_rate is None else carry_rate
+            hedge: Literal["spot", "external", "perp", "none"]
             if held is not None:
                 # a held position is judged on the hedge it has
                 hedge = "perp" if held.hedge_venue else ("spot" if spot_px else "external")
@@ -607,8 +600,8 @@ class Harvester:
                 spot_px=spot_px,
                 open_interest_usd=oi_usd,
                 oi_trend="rising" if trend is rising else ("falling" if trend is falling else "stable"),
-                hedge=hedge,  # type: ignore[arg-type]
-                **extra,  # type: ignore[arg-type]
+                hedge=hedge,
+                **extra,
             )
         return out
 

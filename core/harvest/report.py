@@ -911,7 +911,7 @@ def _mark_open(
         p.open_legs.append(OpenLeg("hedge", p.hedge_venue or "", b.hedge_q, b.hedge_avg, hmark, u))
         if not _flat(b.hedge_q, b.hedge_scale):
             held.append("hedge")
-    if mark is None:
+    if mark is None or hmark is None:  # hmark is None exactly when mark is
         p.unrealised = None
         p.notes.append(f"open: unpriced (no mark for {symbol}): unrealised legs excluded")
     else:

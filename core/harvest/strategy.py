@@ -843,23 +843,23 @@ def allocate(
         held = current_usd.get(sym, 0.0)
         held = abs(held) if math.isfinite(held) else 0.0
         want = c.fraction * capital_usd - held
-        perp = m.hedge == "perp" and m.hedge_venue is not None
-        cost = perp_cost if perp else carry_cost
+        hedge_venue = m.hedge_venue if m.hedge == "perp" else None  # a perp hedge's venue
+        cost = perp_cost if hedge_venue is not None else carry_cost
         add = min(
             want,
             profile.max_total * capital_usd - total,
             venue_cap - total,
             (capital_usd - tied) / cost,
         )
-        if perp:
-            add = min(add, venue_cap - on_hedge.get(m.hedge_venue, 0.0))  # type: ignore[arg-type]
+        if hedge_venue is not None:
+            add = min(add, venue_cap - on_hedge.get(hedge_venue, 0.0))
         if not (add > 0 and add >= min_order_usd):
             continue
         out.append((c, add))
         total += add
         tied += add * cost
-        if perp:
-            on_hedge[m.hedge_venue] = on_hedge.get(m.hedge_venue, 0.0) + add  # type: ignore[index]
+        if hedge_venue is not None:
+            on_hedge[hedge_venue] = on_hedge.get(hedge_venue, 0.0) + add
     return out
 
 

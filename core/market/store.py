@@ -113,6 +113,7 @@ class MarketStore:
         """Apply one new context at venue time ``now_ms`` (hot path: O(1) amortised)."""
         state.ctx = ctx
         state.updated_ms = now_ms
+        p: float | None
         if ctx.impact_bid is not None and ctx.impact_ask is not None and ctx.oracle_px > 0:
             p = premium_sample(ctx.impact_bid, ctx.impact_ask, ctx.oracle_px)
         else:

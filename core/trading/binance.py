@@ -29,16 +29,20 @@ import logging
 import math
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
+from typing import TypeVar
 
 from pfterm.core.market.models import OpenOrder, OrderIntent, Position
 from pfterm.core.trading.journal import AccountRef
 from pfterm.core.trading.venue import CancelAnswer, Capabilities, Instrument, PlaceAnswer, VenueAccount
 from pfterm.core.venues.binance.futures import (
+    BinanceAccount,
     BinanceError,
     BinanceFuturesClient,
     BinanceOrder,
+    BinancePosition,
     OrderRequest,
     SymbolRules,
     format_price,
@@ -50,6 +54,8 @@ from pfterm.core.venues.public_rest import get_json
 from pfterm.core.venues.records import Fill, FundingPayment
 
 log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 __all__ = [
     "BINANCE_MAKER_FEE",
@@ -260,14 +266,14 @@ class BinanceClient:
         if self.clock is not None:
             self.clock.sync(await self.client.server_time())
 
-    async def _again_on_stale_clock(self, call: Callable[[], object]) -> object:
+    async def _again_on_stale_clock(self, call: Callable[[], Awaitable[_T]]) -> _T:
         try:
-            return await call()  # type: ignore[misc]
+            return await call()
         except BinanceError as exc:
             if exc.code != TIMESTAMP_REFUSED or self.clock is None:
                 raise
             await self.resync_clock()
-            return await call()  # type: ignore[misc]
+            return await call()
 
     # ------------------------------------------------------------------ reads
     async def account(self) -> VenueAccount:
@@ -278,10 +284,10 @@ class BinanceClient:
             VenueError: either read failed.
         """
 
-        async def both():  # noqa: ANN202
+        async def both() -> tuple[BinanceAccount, list[BinancePosition]]:
             return await asyncio.gather(self.client.account(), self.client.positions())
 
-        acc, rows = await self._again_on_stale_clock(both)  # type: ignore[misc]
+        acc, rows = await self._again_on_stale_clock(both)
         positions = []
         for p in rows:
             sym = self._natives.get(p.symbol) or self.to_symbol(p.symbol)
@@ -330,7 +336,7 @@ class BinanceClient:
     async def open_orders(self) -> list[OpenOrder]:
         """``GET /fapi/v1/openOrders`` (every symbol, weight 40). Raises VenueError."""
         rows = await self._again_on_stale_clock(self.client.open_orders)
-        out = [oo for o in rows if (oo := self._open_order(o)) is not None]  # type: ignore[union-attr]
+        out = [oo for o in rows if (oo := self._open_order(o)) is not None]
         self.traded.update(o.symbol for o in out)
         return out
 
@@ -349,14 +355,14 @@ class BinanceClient:
         symbols = sorted(s for s in self.traded if s in self.rules)
         start = None if since_ms is None else max(int(since_ms), self._now_ms() - TRADES_WINDOW_MS + 60_000)
         rows = await asyncio.gather(
-            *(self._again_on_stale_clock(lambda n=self.rules[s].symbol: self.client.user_trades(n, start_ms=start))
+            *(self._again_on_stale_clock(partial(self.client.user_trades, self.rules[s].symbol, start_ms=start))
               for s in symbols)
         )  # fmt: skip
         fills = []
         for sym, trades in zip(symbols, rows, strict=True):
             log_ = self._fill_log.setdefault(sym, deque(maxlen=FILL_LOG_LEN))
             seen = {t for t, _ in log_}
-            for t in trades:  # type: ignore[union-attr]
+            for t in trades:
                 if t.time_ms not in seen:
                     log_.append((t.time_ms, t.qty if t.side == "BUY" else -t.qty))
                 fills.append(Fill(
@@ -379,7 +385,7 @@ class BinanceClient:
             lambda: self.client.income(income_type="FUNDING_FEE", start_ms=int(since_ms))
         )
         out = []
-        for row in rows:  # type: ignore[union-attr]
+        for row in rows:
             sym = (self._natives.get(row.symbol) or self.to_symbol(row.symbol)) if row.symbol else None
             if sym is None:
                 continue
@@ -463,9 +469,7 @@ class BinanceClient:
             return
         results = await asyncio.gather(
             *(
-                self._again_on_stale_clock(
-                    lambda n=self.rules[s].symbol: self.client.set_leverage(n, self.max_leverage)
-                )
+                self._again_on_stale_clock(partial(self.client.set_leverage, self.rules[s].symbol, self.max_leverage))
                 for s in todo
             ),
             return_exceptions=True,
@@ -536,7 +540,7 @@ class BinanceClient:
         """
         natives = [n for s in dict.fromkeys(symbols) if (n := self.native(s)) is not None]
         results = await asyncio.gather(
-            *(self._again_on_stale_clock(lambda n=n: self.client.cancel_all(n)) for n in natives),
+            *(self._again_on_stale_clock(partial(self.client.cancel_all, n)) for n in natives),
             return_exceptions=True,
         )
         for r in results:
@@ -550,7 +554,7 @@ class BinanceClient:
         if native is None:
             return None
         order = await self._again_on_stale_clock(lambda: self.client.query_order(native, client_order_id=cloid))
-        return None if order is None else _answer(cloid, order)  # type: ignore[arg-type]
+        return None if order is None else _answer(cloid, order)
 
     async def arm_dead_man(self, lead_ms: int, symbols: Sequence[str]) -> None:
         """``countdownCancelAll`` for each of ``symbols`` (``lead_ms`` 0 disarms).

@@ -35,8 +35,9 @@ import math
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from pfterm.core.market.models import MarketInfo, OpenOrder, OrderIntent, Position, SpotBalance
@@ -50,7 +51,7 @@ from pfterm.core.trading.hedging import (
     plan_hedge,
     plan_rebalance,
 )
-from pfterm.core.trading.hyperliquid import SPOT_ALIASES, HyperliquidClient
+from pfterm.core.trading.hyperliquid import HyperliquidClient
 from pfterm.core.trading.journal import Journal
 from pfterm.core.trading.kill import KillReport, VenueKillReport, kill_venue
 from pfterm.core.trading.orders import OrderManager, SubmitOutcome, describe_intent
@@ -71,12 +72,12 @@ from pfterm.core.trading.portfolio import (
 )
 from pfterm.core.trading.risk import (
     RefusalCode,
-    RiskLimits,
     TradingState,
     check_order,
     daily_loss_breached,
     distance_to_liquidation,
 )
+from pfterm.core.trading.settings import DeskSettings
 from pfterm.core.trading.state import SharedTradingState, StateRecord, process_origin
 from pfterm.core.trading.ticket import quote_ticket
 from pfterm.core.trading.venue import AccountSnapshot
@@ -88,57 +89,6 @@ __all__ = ["ACTIVITY_MAX", "Desk", "DeskSettings"]
 
 ACTIVITY_MAX = 500
 """Lines kept in the activity log."""
-
-
-@dataclass(slots=True, frozen=True)
-class DeskSettings:
-    """What the desk needs from ``[trading]`` (:class:`pfterm.core.runtime.config.TradingSection`).
-
-    Fractions plain, durations seconds; ``external_spot`` base units by coin (spot held
-    elsewhere, counted in delta); ``spot_aliases`` maps venue spot tokens to perp symbols.
-    """
-
-    limits: RiskLimits = field(default_factory=RiskLimits)
-    kill_slippage: float = 0.05
-    kill_deadline_s: float = 10.0
-    order_slippage: float = 0.01
-    rebalance_threshold: float = 0.05
-    dead_man_switch: bool = False
-    dead_man_lead_s: float = 60.0
-    dead_man_heartbeat_s: float = 15.0
-    poll_s: float = 2.0
-    orders_every: int = 5
-    fills_every: int = 15
-    kill_on_daily_loss: bool = True
-    external_spot: Mapping[str, float] = field(default_factory=dict)
-    spot_aliases: Mapping[str, str] = field(default_factory=lambda: dict(SPOT_ALIASES))
-
-    @classmethod
-    def from_section(cls, section: Any) -> DeskSettings:
-        """Build from a :class:`pfterm.core.runtime.config.TradingSection` (duck-typed)."""
-        limits = RiskLimits(
-            max_leverage=section.max_leverage,
-            max_order_notional_usd=section.max_order_notional_usd,
-            max_position_notional_usd=section.max_position_notional_usd,
-            max_market_share=section.max_market_share,
-            fat_finger_band=section.fat_finger_band,
-            close_band=section.close_band,
-            daily_loss_limit=section.daily_loss_limit,
-            max_venue_share=section.max_venue_share,
-        )
-        return cls(
-            limits=limits,
-            kill_slippage=section.kill_slippage,
-            kill_deadline_s=section.kill_deadline_s,
-            order_slippage=section.order_slippage,
-            rebalance_threshold=section.rebalance_threshold,
-            dead_man_switch=section.dead_man_switch,
-            dead_man_lead_s=section.dead_man_lead_s,
-            dead_man_heartbeat_s=section.dead_man_heartbeat_s,
-            poll_s=section.poll_s,
-            external_spot=dict(section.external_spot),
-            spot_aliases=dict(section.spot_aliases),
-        )
 
 
 def _day_start_ms(ms: int) -> int:
@@ -780,7 +730,7 @@ class Desk:
                 gate=self.gate,
                 progress=progress,
                 started=t0,
-                marks=lambda sym, om=om: self._venue_mark(om, sym),
+                marks=partial(self._venue_mark, om),
             )  # fmt: skip
             for om in self.managers.values()
         ]

@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from pfterm.core.market.models import MarketInfo, OpenOrder, OrderIntent, SpotBalance
 from pfterm.core.trading.journal import AccountRef
+from pfterm.core.trading.settings import SPOT_ALIASES
 from pfterm.core.trading.venue import CancelAnswer, Capabilities, Instrument, PlaceAnswer, VenueAccount
 from pfterm.core.venues.hyperliquid.exchange import HyperliquidExchange
 from pfterm.core.venues.hyperliquid.orders import floor_size, market_price, price_tick, round_price, round_size
@@ -53,9 +54,6 @@ https://hyperliquid.gitbook.io/hyperliquid-docs/trading/fees)."""
 
 STABLECOINS = frozenset({"USDC", "USDT", "USDT0", "USDE", "USDH", "USDHL"})
 """Spot tokens that are cash, not an asset with delta."""
-
-SPOT_ALIASES: Mapping[str, str] = {"UBTC": "BTC", "UETH": "ETH", "USOL": "SOL", "UFART": "FARTCOIN"}
-"""Hyperliquid spot tokens standing for a perp's asset (Unit-bridged coins), token → perp symbol."""
 
 BATCH_MAX = 200
 """Orders per ``order`` action: the venue takes any batch (weight ``1 + n // 40``); 200 keeps one
@@ -131,8 +129,8 @@ class HyperliquidClient:
             self._add_perps(markets.values())
 
     # ------------------------------------------------------------------ instruments
-    def _add_perps(self, markets: Sequence[MarketInfo] | object) -> None:
-        for m in markets:  # type: ignore[attr-defined]
+    def _add_perps(self, markets: Iterable[MarketInfo]) -> None:
+        for m in markets:
             if m.delisted:
                 continue
             self._wire_markets[m.symbol] = m

@@ -1803,11 +1803,11 @@ class Journal:
                 intent = self._get(conn, cloid, key)
                 if intent.state in TERMINAL_STATES:
                     continue  # filled by the fills just journalled
-                order = open_by_cloid.get(cloid)
-                if order is None and intent.oid is not None and intent.oid in open_oids:
-                    order = {"oid": intent.oid}
-                if order is not None:
-                    oid = int(order["oid"])
+                resting = open_by_cloid.get(cloid)
+                if resting is None and intent.oid is not None and intent.oid in open_oids:
+                    resting = {"oid": intent.oid}
+                if resting is not None:
+                    oid = int(resting["oid"])
                     report.resting.append(cloid)
                     if intent.state != "acked" or intent.oid != oid:
                         self._set(conn, cloid, state="acked", oid=oid, error=None, now=now)
@@ -1839,10 +1839,12 @@ class Journal:
                     report.untracked_orders.append(dict(order))
             for order in open_orders:
                 if _optional_cloid(order.get("cloid")) is None:
-                    oid = order.get("oid")
+                    order_oid = order.get("oid")
                     if (
-                        oid is None
-                        or conn.execute(f"SELECT 1 FROM intents WHERE {_SCOPE} AND oid=?", (*key, int(oid))).fetchone()
+                        order_oid is None
+                        or conn.execute(
+                            f"SELECT 1 FROM intents WHERE {_SCOPE} AND oid=?", (*key, int(order_oid))
+                        ).fetchone()
                         is None
                     ):
                         report.untracked_orders.append(dict(order))

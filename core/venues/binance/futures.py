@@ -463,7 +463,7 @@ def _side(obj: Mapping[str, Any], what: str) -> Side:
     side = obj.get("side")
     if side not in ("BUY", "SELL"):
         raise WireError(f"{what}: field 'side' is not BUY/SELL")
-    return side  # type: ignore[return-value]
+    return side
 
 
 @dataclass(frozen=True, slots=True)
@@ -853,7 +853,7 @@ class BinanceFuturesClient:
             BinanceUnavailable,
             max_tries=GET_TRIES,
             factor=retry_delay_s,
-            giveup=lambda exc: not exc.retryable,
+            giveup=lambda exc: isinstance(exc, BinanceUnavailable) and not exc.retryable,  # only these retry
             on_backoff=self._log_backoff,
             logger=None,
         )(self._send)

@@ -409,7 +409,7 @@ class HyperliquidExchange:
         return results
 
     async def _cancel(
-        self, action: dict[str, Any], keys: list[tuple[int, int | None, str | None]]
+        self, action: dict[str, Any], keys: Sequence[tuple[int, int | None, str | None]]
     ) -> list[CancelResult]:
         response = await self._post_action(action, len(keys))
         statuses = self._statuses(response, action["type"], len(keys))
