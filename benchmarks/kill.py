@@ -249,7 +249,6 @@ async def run(runs: int, n_pos: int, n_orders: int, usd: float, n_binance: int =
 
 async def run_console(runs: int, n_pos: int, n_orders: int, usd: float) -> dict[str, object]:
     """Press the kill key in the running console ``runs`` times (one fresh account each)."""
-    from dataclasses import replace
 
     from pfterm.core.runtime.config import Settings
     from pfterm.core.runtime.session import resolve_endpoint
@@ -276,7 +275,7 @@ async def run_console(runs: int, n_pos: int, n_orders: int, usd: float) -> dict[
                     await pilot.pause(0.05)
                 desk = app.desk
                 assert desk is not None and desk.account is not None, "console desk did not start"
-                desk.settings = replace(desk.settings, limits=LIMITS)
+                desk.settings = desk.settings.model_copy(update={"limits": LIMITS})
                 liquid = sorted(
                     (st for st in app.engine.store.markets.values() if st.ctx is not None and not st.info.delisted),
                     key=lambda st: -st.ctx.day_ntl_vlm,

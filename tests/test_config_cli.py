@@ -94,18 +94,17 @@ def test_help_documents_flags_and_config_and_is_fast() -> None:
         assert needle in r.stdout
     # generous bound for a loaded CI box; the README's benchmark reports the real number
     assert elapsed < 3.0
-    # every [harvest] key is listed (the help text is written by hand)
+    # the config keys are generated from the model (every key of every section: tests/test_settings.py)
     from pfterm.core.runtime.config import HarvestSection
 
     missing = [k for k in HarvestSection.model_fields if f"{k} = " not in r.stdout]
     assert not missing, missing
 
 
-def test_spot_alias_tables_agree() -> None:
-    from pfterm.core.runtime.config import DEFAULT_SPOT_ALIASES
+def test_spot_aliases_default_is_the_clients_table() -> None:
     from pfterm.core.trading.hyperliquid import SPOT_ALIASES
 
-    assert dict(SPOT_ALIASES) == DEFAULT_SPOT_ALIASES
+    assert Settings().trading.spot_aliases == dict(SPOT_ALIASES)
 
 
 # ---------------------------------------------------------------------------- remapped keys

@@ -242,6 +242,8 @@ class CrossVenueSession:
         urls: base URLs by venue (REST; the stream URL is derived for the simulator, else the
             venue's public one, or ``urls["<venue>-ws"]`` when given).
         symbols: the symbol map.
+        refresh_s: seconds between two REST snapshots (the config's ``crossvenue.refresh_s``,
+            where its default is written).
     """
 
     def __init__(
@@ -251,7 +253,7 @@ class CrossVenueSession:
         urls: Mapping[str, str] | None = None,
         symbols: SymbolMap | None = None,
         *,
-        refresh_s: float = 60.0,
+        refresh_s: float,
     ) -> None:
         self.data = data
         self.venues = [v for v in venues if v in CEX_VENUES]

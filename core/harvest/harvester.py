@@ -139,9 +139,14 @@ class HarvesterSettings:
             KeyError: ``profile`` names no profile of :data:`~pfterm.core.harvest.strategy.PROFILES`.
         """
         s = section if section is not None else HarvestSection()
-        resolved = {"profile": PROFILES[profile or s.profile], "horizon_periods": s.horizon_periods or s.max_hold_h / 8}
-        keys = [f.name for f in fields(cls) if f.name not in resolved and f.name in HarvestSection.model_fields]
-        return cls(**resolved, **{name: getattr(s, name) for name in keys})
+        values: dict[str, Any] = {
+            "profile": PROFILES[profile or s.profile],
+            "horizon_periods": s.horizon_periods or s.max_hold_h / 8,
+        }
+        for f in fields(cls):
+            if f.name not in values and f.name in HarvestSection.model_fields:
+                values[f.name] = getattr(s, f.name)
+        return cls(**values)
 
 
 @dataclass(slots=True, frozen=True)

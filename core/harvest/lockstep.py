@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 from pfterm.core.harvest.harvester import Harvester, HarvesterSettings
-from pfterm.core.harvest.strategy import PROFILES
 from pfterm.core.runtime.config import Settings
 from pfterm.core.trading.binance import BinanceClient
 from pfterm.core.trading.credentials import TradingAccess
@@ -59,25 +58,13 @@ def parse_duration(text: str) -> float:
 
 
 def harvester_settings(settings: Settings, profile: str | None = None) -> HarvesterSettings:
-    """:class:`HarvesterSettings` from ``[harvest]``, with ``profile`` overriding the config's."""
-    h = settings.harvest
-    return HarvesterSettings(
-        profile=PROFILES[profile or h.profile],
-        score_model=h.score_model,
-        min_oi_usd=h.min_oi_usd,
-        holding_periods=h.holding_periods,
-        spread_holding_periods=h.spread_holding_periods,
-        horizon_periods=h.horizon_periods or h.max_hold_h / 8,
-        cycle_s=h.cycle_s,
-        max_hold_h=h.max_hold_h,
-        maker_first=h.maker_first,
-        slippage=h.slippage,
-        reduce_below=h.reduce_below,
-        perp_hedge=h.perp_hedge,
-        spread_window_h=h.spread_window_h,
-        rate_window_h=h.rate_window_h,
-        max_entry_wait_s=h.max_entry_wait_s,
-    )
+    """:class:`HarvesterSettings` from ``[harvest]``, with ``profile`` overriding the config's
+    (:meth:`HarvesterSettings.from_section`).
+
+    Raises:
+        KeyError: ``profile`` names no profile.
+    """
+    return HarvesterSettings.from_section(settings.harvest, profile)
 
 
 def _session_binance_credentials(seed: int) -> BinanceCredentials:

@@ -19,6 +19,8 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from pfterm.core.market.clock import VenueClock
 from pfterm.core.market.funding import apr
 from pfterm.core.market.models import (
@@ -42,21 +44,42 @@ PREDICTION_SETTLE_FRACTION = 1 / 6
 an average of that interval's premium samples, is steady enough to alert on."""
 
 
-@dataclass(slots=True)
-class DetectorSettings:
-    """Alert thresholds (DOMAIN.md §5, seed 003 defaults).
+class DetectorSettings(BaseModel):
+    """Alert thresholds: the detector keys of ``[alerts]`` in the config (``DOMAIN.md`` §5,
+    seed 003 defaults), read when a market's detectors are made. The config's
+    ``AlertsSection`` (:mod:`pfterm.core.runtime.config`) is this plus the console's ``bell``.
 
     ``cascade_oi_drop`` and ``cascade_price_move`` are fractions per sample interval;
     ``extreme_apr`` and ``flip_min_apr`` are annualised fractions (1.0 = 100 %).
+
+    Raises:
+        pydantic.ValidationError (a ValueError): a value out of range or an unknown field.
     """
 
-    cascade_sample_s: float = 30.0
-    cascade_window: int = 20
-    cascade_oi_drop: float = 0.03
-    cascade_price_move: float = 0.02
-    cascade_cooldown_s: float = 300.0
-    extreme_apr: float = 1.0
-    flip_min_apr: float = 0.10
+    model_config = ConfigDict(extra="forbid")
+
+    cascade_sample_s: float = Field(
+        default=30.0, gt=0, description="cascade detector: one OI and price sample per this many venue seconds"
+    )
+    cascade_window: int = Field(default=20, ge=2, le=10_000, description="cascade detector: samples kept")
+    cascade_oi_drop: float = Field(
+        default=0.03,
+        gt=0,
+        lt=1,
+        description="cascade: open interest falls by more than this fraction within one sample",
+    )
+    cascade_price_move: float = Field(
+        default=0.02, gt=0, lt=1, description="cascade: and the price moves by more than this fraction, either way"
+    )
+    cascade_cooldown_s: float = Field(
+        default=300.0, ge=0, description="venue seconds at least between two cascade alerts of a market"
+    )
+    extreme_apr: float = Field(default=1.0, gt=0, description="|funding APR| that counts as extreme (1.0 = 100 %)")
+    flip_min_apr: float = Field(
+        default=0.10,
+        ge=0,
+        description="|funding APR| a rate needs to establish its sign; a flip is a change of that sign",
+    )
 
 
 @dataclass(slots=True, frozen=True)

@@ -4,83 +4,17 @@ The file is optional. Every key is validated; an unknown key or a bad value rais
 :class:`ConfigError` whose message names the key, e.g.
 ``config.toml: alerts.extreme_apr: Input should be greater than 0``.
 
-Example ``~/.config/pfterm/config.toml``::
+The models below are the settings themselves: each key's default, bounds and meaning
+(``Field(description=...)``) are written once, on the model the code reads. Sections read
+by code that may not import this package are defined beside that code and composed here:
+``[alerts]`` is :class:`pfterm.core.market.engine.DetectorSettings` plus ``bell``;
+``[trading]`` is :class:`pfterm.core.trading.settings.DeskOptions` and
+:class:`pfterm.core.trading.risk.RiskLimits` plus the keys of access; ``[harvest]`` is
+:class:`pfterm.core.harvest.settings.HarvestSection`.
 
-    [venue]
-    name = "sim"              # "sim" (embedded simulator) or "hyperliquid"
-    network = "mainnet"       # or "testnet" (hyperliquid only)
-
-    [urls]
-    hyperliquid = "http://127.0.0.1:8765"   # override a venue's base URL
-
-    [sim]
-    seed = 1
-    speed = 1.0               # simulated seconds per wall second
-    cascade_rate = 2.5        # liquidation cascades per simulated hour
-
-    [markets]
-    include_delisted = false
-    oi_window_min = 60        # OI change / quadrant window (venue minutes)
-    stale_after_s = 10        # a market silent this long is shown stale
-
-    [alerts]
-    cascade_oi_drop = 0.03    # fraction per sample interval (DOMAIN.md §5)
-    cascade_price_move = 0.02
-    cascade_sample_s = 30
-    cascade_window = 20
-    extreme_apr = 1.0         # 1.0 = 100 % APR
-    flip_min_apr = 0.10
-    bell = true
-
-    [ui]
-    flush_hz = 8              # screen updates per second
-    sort = "abs_funding"      # funding | abs_funding | oi | oi_change | volume | symbol
-    kill_key = "ctrl+k"       # the kill switch: a key name (ctrl+k, f12), free of other uses
-
-    [keys]                    # any key binding by its id (pfterm keys lists them); kill_key is "app.kill"
-    "app.help" = "question_mark,f1"   # one key or several, comma-separated
-
-    [trading]
-    allow_mainnet = false     # mainnet orders need this explicit opt-in
-    key_file = "~/.config/pfterm/hl.key"   # or PFTERM_HL_PRIVATE_KEY; chmod 600
-    account = "0x…"           # master address when the key is an API wallet (or PFTERM_HL_ACCOUNT)
-    journal = "~/.local/share/pfterm/journal.sqlite"
-    kill_slippage = 0.05      # kill-switch closes: IOC at mid ± 5 %
-    kill_deadline_s = 10      # repeat cancel/close rounds until flat or this deadline
-    order_slippage = 0.01     # "market" tickets and hedges: IOC at mid ± 1 %
-    rebalance_threshold = 0.05  # delta ratio (DOMAIN.md §3)
-    dead_man_switch = false   # keep a scheduleCancel ahead while pfterm runs
-    dead_man_lead_s = 60
-    dead_man_heartbeat_s = 15
-    poll_s = 2                # account refresh period
-    max_leverage = 3.0        # DOMAIN.md §6
-    max_order_notional_usd = 50000
-    max_position_notional_usd = 250000
-    max_market_share = 0.05
-    fat_finger_band = 0.05
-    close_band = 0.10
-    daily_loss_limit = 0.03
-    max_venue_share = 0.30
-
-    [trading.external_spot]   # spot held elsewhere (base units), counted in delta
-    BTC = 0.5
-
-    [harvest]
-    profile = "moderate"      # conservative | moderate | aggressive (DOMAIN.md §6)
-    score_model = "seed002"   # seed001 | seed002
-    min_oi_usd = 5000000
-    holding_periods = 12      # 8 h periods fees are amortised over
-    spread_holding_periods = 3  # the same for perp-against-perp spreads
-    # horizon_periods = 90    # 8 h periods of funding in the Kelly reward (default: max_hold_h / 8)
-    cycle_s = 300             # venue seconds between scans
-    max_hold_h = 720          # 30 days
-    maker_first = true        # perp leg as a post-only maker order first
-    slippage = 0.005
-    perp_hedge = "binance"    # second venue for perp-against-perp positions, or "none"
-    spread_window_h = 24      # hours the two venues' rates are averaged over before a spread counts
-    rate_window_h = 8         # hours a carry's funding is averaged over (seeded from fundingHistory)
-    max_entry_wait_s = 1800   # wait this long at most for the preferred 30-60 min entry window
-    log_file = "~/.local/state/pfterm/log/harvest.log"
+``pfterm config --defaults`` prints every key with its default and meaning as a commented
+TOML document, and ``pfterm --help`` lists every section and key; both are generated from
+these models (:mod:`pfterm.core.runtime.config_document`).
 """
 
 from __future__ import annotations
@@ -88,13 +22,20 @@ from __future__ import annotations
 import tomllib
 import unicodedata
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
+from pfterm.core.harvest.settings import HarvestSection
+from pfterm.core.market.engine import DetectorSettings
+from pfterm.core.trading.risk import RiskLimits
+from pfterm.core.trading.settings import DeskOptions
+
 SortKey = Literal["funding", "abs_funding", "oi", "oi_change", "volume", "symbol"]
-SORT_KEYS: tuple[str, ...] = ("funding", "abs_funding", "oi", "oi_change", "volume", "symbol")
-VENUES: tuple[str, ...] = ("sim", "hyperliquid")
+SORT_KEYS: tuple[str, ...] = get_args(SortKey)
+Venue = Literal["sim", "hyperliquid"]
+VENUES: tuple[str, ...] = get_args(Venue)
+CrossVenue = Literal["binance", "bybit", "okx", "dydx"]
 
 
 class ConfigError(Exception):
@@ -183,43 +124,45 @@ def normalize_keys(text: object) -> str:
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, use_attribute_docstrings=True)
 
 
 class VenueSection(_Section):
     """Which venue to watch: ``sim`` or ``hyperliquid`` (mainnet or testnet)."""
 
-    name: Literal["sim", "hyperliquid"] = "sim"
-    network: Literal["mainnet", "testnet"] = "mainnet"
+    name: Venue = Field(default="sim", description='"sim" (the embedded simulator) or "hyperliquid"')
+    network: Literal["mainnet", "testnet"] = Field(
+        default="mainnet", description="Hyperliquid network; a --url venue takes this network's signatures"
+    )
 
 
 class SimSection(_Section):
     """Embedded simulator: RNG seed, clock speed (sim s per wall s), cascades per sim hour."""
 
-    seed: int = 1
-    speed: float = Field(1.0, gt=0, le=100_000)
-    cascade_rate: float = Field(2.5, ge=0)
+    seed: int = Field(default=1, description="random seed of the simulated market")
+    speed: float = Field(
+        default=1.0, gt=0, le=100_000, description="simulated seconds per wall second (60: an hour a minute)"
+    )
+    cascade_rate: float = Field(default=2.5, ge=0, description="liquidation cascades per simulated hour")
 
 
 class MarketsSection(_Section):
     """Market list: delisted visibility, OI window (venue minutes), staleness threshold (wall s)."""
 
-    include_delisted: bool = False
-    oi_window_min: float = Field(60.0, gt=0)
-    stale_after_s: float = Field(10.0, gt=0)
+    include_delisted: bool = Field(default=False, description="also list delisted markets")
+    oi_window_min: float = Field(
+        default=60.0, gt=0, description="window of the OI change and OI × price quadrant, venue minutes"
+    )
+    stale_after_s: float = Field(
+        default=10.0, gt=0, description="a market silent this long is shown stale, wall seconds"
+    )
 
 
-class AlertsSection(_Section):
-    """Detector thresholds (DOMAIN.md §5); fractions, APR as a fraction per year."""
+class AlertsSection(_Section, DetectorSettings):
+    """Alerts: the detector thresholds (:class:`~pfterm.core.market.engine.DetectorSettings`, read by
+    the engine as they are) and the console's bell."""
 
-    cascade_oi_drop: float = Field(0.03, gt=0, lt=1)
-    cascade_price_move: float = Field(0.02, gt=0, lt=1)
-    cascade_sample_s: float = Field(30.0, gt=0)
-    cascade_window: int = Field(20, ge=2, le=10_000)
-    cascade_cooldown_s: float = Field(300.0, ge=0)
-    extreme_apr: float = Field(1.0, gt=0)
-    flip_min_apr: float = Field(0.10, ge=0)
-    bell: bool = True
+    bell: bool = Field(default=True, description="ring the terminal bell on an alert")
 
 
 class UiSection(_Section):
@@ -227,9 +170,11 @@ class UiSection(_Section):
     (a key name, :func:`normalize_key`; the console checks at start that a terminal can send it
     and that nothing else uses it)."""
 
-    flush_hz: float = Field(8.0, gt=0, le=30)
-    sort: SortKey = "abs_funding"
-    kill_key: str = "ctrl+k"
+    flush_hz: float = Field(default=8.0, gt=0, le=30, description="screen updates per second (coalesced)")
+    sort: SortKey = Field(default="abs_funding", description="initial sort: " + " | ".join(get_args(SortKey)))
+    kill_key: str = Field(
+        default="ctrl+k", description="the kill switch's key (ctrl+k, f12): one a terminal sends that nothing else uses"
+    )
 
     @field_validator("kill_key", mode="before")
     @classmethod
@@ -239,87 +184,82 @@ class UiSection(_Section):
         return normalize_key(value)
 
 
-DEFAULT_SPOT_ALIASES: dict[str, str] = {"UBTC": "BTC", "UETH": "ETH", "USOL": "SOL", "UFART": "FARTCOIN"}
-"""Hyperliquid spot tokens that stand for a perp's asset (Unit-bridged coins); the same table as
-:data:`pfterm.core.trading.hyperliquid.SPOT_ALIASES`, kept here so that reading the config needs no trading code."""
+class TradingSection(_Section, DeskOptions, RiskLimits):
+    """Trading: the desk's options (:class:`~pfterm.core.trading.settings.DeskOptions`: kill
+    switch, slippage, rebalancing, dead man's switch, polling, spot held elsewhere), the risk
+    limits (:class:`~pfterm.core.trading.risk.RiskLimits`, ``DOMAIN.md`` §6) and the keys of access
+    below. Fractions are plain (``0.05`` = 5 %), amounts USD, durations seconds.
 
-
-class TradingSection(_Section):
-    """Trading: access, kill switch, hedging, dead man's switch and risk limits.
-
-    Fractions are plain (``0.05`` = 5 %), amounts USD, durations seconds. Risk limit defaults
-    are :class:`pfterm.core.trading.risk.RiskLimits`' (``DOMAIN.md`` §6).
+    Editable like every section (``frozen`` off); a desk takes a frozen copy
+    (:meth:`pfterm.core.trading.settings.DeskSettings.from_section`).
     """
 
-    allow_mainnet: bool = False
-    key_file: Path | None = None
-    account: str | None = Field(None, pattern=r"^0x[0-9a-fA-F]{40}$")
-    journal: Path | None = None
-    kill_slippage: float = Field(0.05, gt=0, lt=0.5)
-    kill_deadline_s: float = Field(10.0, gt=0, le=600)
-    order_slippage: float = Field(0.01, gt=0, lt=0.5)
-    rebalance_threshold: float = Field(0.05, gt=0, lt=1)
-    dead_man_switch: bool = False
-    dead_man_lead_s: float = Field(60.0, ge=10, le=86_400)
-    dead_man_heartbeat_s: float = Field(15.0, gt=0, le=3_600)
-    poll_s: float = Field(2.0, ge=0.2, le=60)
-    max_leverage: float = Field(3.0, gt=0)
-    max_order_notional_usd: float = Field(50_000.0, gt=0)
-    max_position_notional_usd: float = Field(250_000.0, gt=0)
-    max_market_share: float = Field(0.05, gt=0, le=1)
-    fat_finger_band: float = Field(0.05, gt=0, lt=1)
-    close_band: float = Field(0.10, gt=0, lt=1)
-    daily_loss_limit: float = Field(0.03, gt=0, lt=1)
-    max_venue_share: float = Field(0.30, gt=0, le=1)
-    binance_url: str | None = None
-    binance_key_file: Path | None = None
-    external_spot: dict[str, float] = Field(default_factory=dict)
-    spot_aliases: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_SPOT_ALIASES))
+    model_config = ConfigDict(frozen=False)
 
-
-class HarvestSection(_Section):
-    """The funding harvester (``pfterm harvest`` and the console's ``H``); see
-    :class:`pfterm.core.harvest.harvester.HarvesterSettings` for the meaning of each knob."""
-
-    profile: Literal["conservative", "moderate", "aggressive"] = "moderate"
-    score_model: Literal["seed001", "seed002"] = "seed002"
-    min_oi_usd: float = Field(5_000_000.0, ge=0)
-    holding_periods: float = Field(12.0, gt=0)
-    spread_holding_periods: float = Field(3.0, gt=0)
-    horizon_periods: float | None = Field(None, gt=0)
-    cycle_s: float = Field(300.0, gt=0)
-    max_hold_h: float = Field(720.0, gt=0)
-    maker_first: bool = True
-    slippage: float = Field(0.005, gt=0, lt=0.2)
-    reduce_below: float = Field(0.15, gt=0, lt=1)
-    perp_hedge: Literal["binance", "none"] = "binance"
-    spread_window_h: float = Field(24.0, ge=0, le=72)
-    rate_window_h: float = Field(8.0, ge=0, le=72)
-    max_entry_wait_s: float = Field(1800.0, ge=0, le=86_400)
-    log_file: Path | None = None
+    allow_mainnet: bool = Field(
+        default=False, description="orders on Hyperliquid mainnet or Binance production need this explicit opt-in"
+    )
+    key_file: Path | None = Field(
+        default=None,
+        description="Hyperliquid key file, hex on its first line, chmod 600 (or $PFTERM_HL_PRIVATE_KEY); "
+        "unset: read-only, or a fresh account on the embedded simulator",
+        examples=["~/.config/pfterm/hl.key"],
+    )
+    account: str | None = Field(
+        default=None, pattern=r"^0x[0-9a-fA-F]{40}$",
+        description="master address when the key is an API wallet (or $PFTERM_HL_ACCOUNT)",
+        examples=["0x0000000000000000000000000000000000000000"],
+    )  # fmt: skip
+    journal: Path | None = Field(
+        default=None,
+        description="the trading journal (SQLite); unset: <platform data dir>/journal.sqlite",
+        examples=["~/.local/share/pfterm/journal.sqlite"],
+    )
+    binance_url: str | None = Field(
+        default=None,
+        description="Binance USD-M base URL of the perp-against-perp leg; unset: the one paired with the "
+        "Hyperliquid network (the simulator's own on the simulator)",
+        examples=["https://testnet.binancefuture.com"],
+    )
+    binance_key_file: Path | None = Field(
+        default=None,
+        description="Binance API key file: the key, then the secret, on two lines, chmod 600 "
+        "(or $PFTERM_BINANCE_API_KEY and $PFTERM_BINANCE_API_SECRET)",
+        examples=["~/.config/pfterm/binance.key"],
+    )
 
 
 class SymbolsSection(_Section):
     """Joining venue symbols: ``overrides[venue][native] = canonical`` (``""`` excludes a market),
     on top of the rules of :class:`pfterm.core.crossvenue.symbols.SymbolMap`."""
 
-    overrides: dict[str, dict[str, str]] = Field(default_factory=dict)
+    overrides: dict[str, dict[str, str]] = Field(
+        default_factory=dict,
+        description='by venue: native symbol = canonical symbol ("" excludes the market)',
+        examples=[{"binance": {"BTCDOMUSDT": ""}}],
+    )
 
 
 class CrossVenueSection(_Section):
     """The read-only venues watched beside the trading venue; ``refresh_s`` between REST snapshots."""
 
-    venues: list[Literal["binance", "bybit", "okx", "dydx"]] = Field(
-        default_factory=lambda: ["binance", "bybit", "okx", "dydx"]
+    venues: list[CrossVenue] = Field(
+        default_factory=lambda: list(get_args(CrossVenue)),
+        description="read-only venues watched beside the trading venue (the simulator serves binance and bybit)",
     )
-    refresh_s: float = Field(60.0, ge=5)
+    refresh_s: float = Field(default=60.0, ge=5, description="seconds between two REST snapshots (open interest)")
 
 
 class Settings(_Section):
     """All of pfterm's settings."""
 
     venue: VenueSection = Field(default_factory=VenueSection)
-    urls: dict[str, str] = Field(default_factory=dict)
+    urls: dict[str, str] = Field(
+        default_factory=dict,
+        description="a venue's base URL by venue (hyperliquid, binance, bybit, okx, dydx); "
+        'hyperliquid = "mainnet" or "testnet" names that network',
+        examples=[{"hyperliquid": "http://127.0.0.1:8765"}],
+    )
     sim: SimSection = Field(default_factory=SimSection)
     markets: MarketsSection = Field(default_factory=MarketsSection)
     alerts: AlertsSection = Field(default_factory=AlertsSection)
@@ -328,7 +268,9 @@ class Settings(_Section):
     harvest: HarvestSection = Field(default_factory=HarvestSection)
     symbols: SymbolsSection = Field(default_factory=SymbolsSection)
     crossvenue: CrossVenueSection = Field(default_factory=CrossVenueSection)
-    keys: dict[str, Annotated[str, BeforeValidator(normalize_keys)]] = Field(default_factory=dict)
+    keys: dict[str, Annotated[str, BeforeValidator(normalize_keys)]] = Field(
+        default_factory=dict, examples=[{"app.kill": "f12"}]
+    )
     """Key bindings remapped by id: ``"app.kill" = "f12"`` (:func:`normalize_keys`); the console
     checks the ids and that the keys are typable and free when it starts."""
 

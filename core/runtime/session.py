@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pfterm.core.market.clock import VenueClock
-from pfterm.core.market.engine import DetectorSettings, Engine, Settlement
+from pfterm.core.market.engine import Engine, Settlement
 from pfterm.core.runtime.config import Settings
 from pfterm.core.trading.credentials import TradingAccess, trading_access
 from pfterm.core.venues.hyperliquid import MAINNET_API_URL, TESTNET_API_URL, ws_url_for
@@ -452,20 +452,13 @@ async def open_hedge(
 
 
 def build_engine(settings: Settings, endpoint: Endpoint) -> Engine:
-    """An :class:`Engine` configured from ``settings`` with a clock suited to ``endpoint``."""
-    a = settings.alerts
+    """An :class:`Engine` configured from ``settings`` with a clock suited to ``endpoint``: its
+    detectors read ``[alerts]`` itself (an ``AlertsSection`` is a
+    :class:`~pfterm.core.market.engine.DetectorSettings`), its OI window is ``markets.oi_window_min``."""
     return Engine(
         venue="hyperliquid",
         clock=VenueClock(rate=endpoint.clock_rate),
-        detectors=DetectorSettings(
-            cascade_sample_s=a.cascade_sample_s,
-            cascade_window=a.cascade_window,
-            cascade_oi_drop=a.cascade_oi_drop,
-            cascade_price_move=a.cascade_price_move,
-            cascade_cooldown_s=a.cascade_cooldown_s,
-            extreme_apr=a.extreme_apr,
-            flip_min_apr=a.flip_min_apr,
-        ),
+        detectors=settings.alerts,
         oi_window_ms=int(settings.markets.oi_window_min * 60_000),
     )
 
@@ -700,12 +693,11 @@ def harvest_limits(desk, hs) -> None:
     """Let the desk's risk gate admit the harvester's profile: its per-market cap
     (``max_per_market``, ``DOMAIN.md`` §6, with :data:`HARVEST_SHARE_SLACK`) becomes the gate's
     market share when it is larger. Every other limit stays as configured."""
-    from dataclasses import replace
-
     limits = desk.settings.limits
     share = hs.profile.max_per_market * HARVEST_SHARE_SLACK
     if share > limits.max_market_share:
-        desk.settings = replace(desk.settings, limits=replace(limits, max_market_share=share))
+        wider = limits.model_copy(update={"max_market_share": share})
+        desk.settings = desk.settings.model_copy(update={"limits": wider})
 
 
 async def harvest_live(

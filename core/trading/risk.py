@@ -16,6 +16,8 @@ import enum
 import math
 from dataclasses import dataclass
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from pfterm.core.market.models import OrderIntent, Position
 
 __all__ = [
@@ -70,58 +72,69 @@ class Refusal:
     message: str
 
 
-@dataclass(slots=True, frozen=True)
-class RiskLimits:
-    """Pre-trade limits. Fractions are plain (``0.03`` = 3 %), amounts USD.
+class RiskLimits(BaseModel):
+    """Pre-trade limits: the risk keys of ``[trading]`` in the config, and the frozen value the
+    risk gate (:func:`check_order`) reads. Fractions are plain (``0.03`` = 3 %), amounts USD.
 
-    * ``max_leverage``: position notional after the order / account equity; 3× from
-      ``DOMAIN.md`` §6 (seed 002 "< 3×", seed 000 caps 3×).
-    * ``max_order_notional_usd``: one order's ``size × mark``; a console default, not from the seeds.
-    * ``max_position_notional_usd``: absolute cap on one market's position notional after the
-      order; a console default.
-    * ``max_market_share``: one market's position notional as a share of capital; 5 % is the
-      "moderate" profile of ``DOMAIN.md`` §6 (conservative 2 %, aggressive 10 %).
-    * ``fat_finger_band``: an opening order's limit price may be at most this fraction *worse*
-      than mark (above for a buy, below for a sell); passive prices far from mark rest and are
-      allowed. A console default.
-    * ``close_band``: a reducing order's limit price may be at most this fraction *worse* than
-      mark (above for a buy, below for a sell; better is always fine). It must exceed the kill
-      switch's slippage (5 %, ``VENUES.md`` Hyperliquid) plus any mid/mark gap, so that a kill
-      close is never refused: 10 %.
-    * ``daily_loss_limit``: fraction of capital lost since 00:00 UTC that halts opening orders
-      and should fire the kill switch; 3 % (``DOMAIN.md`` §6, seed 002).
-    * ``max_venue_share``: open notional on one venue as a share of capital; 30 %
-      (``DOMAIN.md`` §6, seed 000).
+    Each field's meaning and source is its ``description`` (``pfterm config --defaults`` prints
+    them): ``DOMAIN.md`` §6 for leverage, the market and venue shares and the daily loss limit;
+    ``close_band`` is wider than the kill switch's 5 % slippage (``VENUES.md`` Hyperliquid) plus
+    any mid/mark gap, so that a kill close is never refused; the others are console defaults.
+
+    The config's ``[trading]`` section (:class:`pfterm.core.runtime.config.TradingSection`)
+    carries these keys flat, beside its other keys; :meth:`of` takes the limits out of it.
 
     Raises:
-        ValueError: a non-positive or non-finite limit, or ``close_band`` not in ``(0, 1)``.
+        pydantic.ValidationError (a ValueError): a non-positive or non-finite limit, a fraction
+            out of its range (``close_band`` and the bands in ``(0, 1)``), or an unknown field.
     """
 
-    max_leverage: float = 3.0
-    max_order_notional_usd: float = 50_000.0
-    max_position_notional_usd: float = 250_000.0
-    max_market_share: float = 0.05
-    fat_finger_band: float = 0.05
-    close_band: float = 0.10
-    daily_loss_limit: float = 0.03
-    max_venue_share: float = 0.30
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
-    def __post_init__(self) -> None:
-        for name in (
-            "max_leverage",
-            "max_order_notional_usd",
-            "max_position_notional_usd",
-            "max_market_share",
-            "fat_finger_band",
-            "close_band",
-            "daily_loss_limit",
-            "max_venue_share",
-        ):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-                raise ValueError(f"{name} must be positive and finite, got {value!r}")
-        if self.close_band >= 1:
-            raise ValueError(f"close_band must be below 1, got {self.close_band!r}")
+    max_leverage: float = Field(
+        default=3.0, gt=0, allow_inf_nan=False,
+        description="position notional after an order / account equity, at most (DOMAIN.md §6: 3×)",
+    )  # fmt: skip
+    max_order_notional_usd: float = Field(
+        default=50_000.0, gt=0, allow_inf_nan=False, description="one order's size × mark, USD, at most"
+    )
+    max_position_notional_usd: float = Field(
+        default=250_000.0, gt=0, allow_inf_nan=False,
+        description="one market's position notional after an order, USD, at most",
+    )  # fmt: skip
+    max_market_share: float = Field(
+        default=0.05, gt=0, le=1,
+        description="one market's position notional as a share of capital, at most "
+        "(DOMAIN.md §6: conservative 0.02, moderate 0.05, aggressive 0.10)",
+    )  # fmt: skip
+    fat_finger_band: float = Field(
+        default=0.05, gt=0, lt=1,
+        description="an opening order's limit may be at most this fraction worse than mark "
+        "(above for a buy, below for a sell); passive prices far from mark rest and are allowed",
+    )  # fmt: skip
+    close_band: float = Field(
+        default=0.10, gt=0, lt=1,
+        description="a reducing order's limit may be at most this fraction worse than mark; "
+        "wider than kill_slippage, so that a kill close is never refused",
+    )  # fmt: skip
+    daily_loss_limit: float = Field(
+        default=0.03, gt=0, lt=1,
+        description="share of capital lost since 00:00 UTC that halts opening orders and fires the kill switch "
+        "(DOMAIN.md §6)",
+    )  # fmt: skip
+    max_venue_share: float = Field(
+        default=0.30, gt=0, le=1, description="open notional on one venue as a share of capital, at most (DOMAIN.md §6)"
+    )
+
+    @classmethod
+    def of(cls, source: object) -> RiskLimits:
+        """The limits carried by ``source``, any object with these attributes (the config's
+        ``[trading]`` section), as a frozen value of their own.
+
+        Raises:
+            pydantic.ValidationError: a value out of range.
+        """
+        return cls(**{name: getattr(source, name) for name in cls.model_fields})
 
 
 def _usd(value: float) -> str:
