@@ -1,8 +1,10 @@
 """``pfterm`` command line.
 
 ``pfterm`` opens the console; ``pfterm sim`` runs the Hyperliquid-compatible simulator
-standalone. Heavy modules (Textual, pydantic, the engine) are imported only after the
-arguments are parsed so that ``pfterm --help`` answers instantly.
+standalone. The parser reads the config model (:mod:`pfterm.core.runtime.config`): the flags'
+choices and defaults and the config keys ``--help`` lists come from it
+(:func:`pfterm.core.runtime.config_document.key_summary`). Textual, the venues and the trading
+code are imported only after the arguments are parsed.
 """
 
 from __future__ import annotations
@@ -10,33 +12,12 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-CONFIG_HELP = """\
-configuration file (TOML, optional; flags override it):
-  default location: the platform config dir, e.g. ~/.config/pfterm/config.toml
-  [venue]    name = "sim" | "hyperliquid"; network = "mainnet" | "testnet"
-  [urls]     hyperliquid = "http://127.0.0.1:8765"
-  [sim]      seed = 1; speed = 1.0; cascade_rate = 2.5   (cascades per sim hour)
-  [markets]  include_delisted = false; oi_window_min = 60; stale_after_s = 10
-  [alerts]   cascade_oi_drop = 0.03; cascade_price_move = 0.02; cascade_sample_s = 30
-             cascade_window = 20; cascade_cooldown_s = 300; extreme_apr = 1.0
-             flip_min_apr = 0.10; bell = true
-  [ui]       flush_hz = 8; sort = "abs_funding"; kill_key = "ctrl+k"
-             (funding | abs_funding | oi | oi_change | volume | symbol)
-             kill_key: a key a terminal sends (ctrl+k, ctrl+x, f12) that nothing else uses
-  [trading]  allow_mainnet = false; key_file = "PATH"; account = "0x..."
-             kill_slippage = 0.05; kill_deadline_s = 10; order_slippage = 0.01
-             rebalance_threshold = 0.05; dead_man_switch = false; dead_man_lead_s = 60
-             max_leverage = 3; max_order_notional_usd = 50000; max_market_share = 0.05
-             fat_finger_band = 0.05; daily_loss_limit = 0.03; journal = "PATH"
-  [trading.external_spot]  BTC = 0.5   (spot held elsewhere, counted in delta)
-  [harvest]  profile = "moderate"; score_model = "seed002"; min_oi_usd = 5000000
-             holding_periods = 12; horizon_periods = 90; cycle_s = 300; max_hold_h = 720
-             maker_first = true; slippage = 0.005; reduce_below = 0.15; perp_hedge = "binance"
-             rate_window_h = 8; spread_window_h = 24; spread_holding_periods = 3
-             max_entry_wait_s = 1800; log_file = "PATH"
-  An unknown key or a bad value is reported on one line naming the key (exit 2).
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
+USAGE_NOTES = """\
 trading:
   The key comes from $PFTERM_HL_PRIVATE_KEY or --key-file PATH (chmod 600); with an API
   wallet, $PFTERM_HL_ACCOUNT names the master address. Without a key the console is
@@ -60,7 +41,30 @@ examples:
   pfterm harvest --profile moderate --venue hyperliquid --key-file ~/.config/pfterm/hl.key
   pfterm report --since 7d
   pfterm report --account 0x12ab34 --json   one account's book, open legs marked
+  pfterm config --defaults > config.toml  every key with its default and meaning
 """
+"""The epilog of ``pfterm --help`` after the config keys: trading access and examples."""
+
+
+def config_help() -> str:
+    """The ``configuration file`` part of ``pfterm --help``: every section and key with its
+    default, generated from the config model."""
+    from pfterm.core.runtime.config_document import key_summary
+
+    return (
+        "configuration file (TOML, optional; flags override it):\n"
+        "  default location: the platform config dir, e.g. ~/.config/pfterm/config.toml\n"
+        "  every key with its default and meaning: pfterm config --defaults\n"
+        f"{key_summary()}\n"
+        "  An unknown key or a bad value is reported on one line naming the key (exit 2).\n\n"
+    )
+
+
+def _choices(model: type[BaseModel], field: str) -> tuple[str, ...]:
+    """The values a ``Literal`` field of a config model takes, e.g. ``("sim", "hyperliquid")``."""
+    from typing import get_args
+
+    return get_args(model.model_fields[field].annotation)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -72,25 +76,32 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The full ``pfterm`` argument parser (console options + subcommands)."""
+    """The full ``pfterm`` argument parser (console options + subcommands); choices, defaults
+    and the config keys of its help come from the config model."""
+    from pfterm.core.runtime.config import SORT_KEYS, VENUES, HarvestSection, Settings, VenueSection
+
+    d = Settings()  # the defaults the flags' help names
+    networks = _choices(VenueSection, "network")
     p = _Parser(
         prog="pfterm",
         description="Terminal console for perpetual-futures traders: live funding, open interest, "
         "settlement countdowns and liquidation-cascade alerts.",
-        epilog=CONFIG_HELP,
+        epilog=config_help() + USAGE_NOTES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--config", type=Path, metavar="PATH", help="TOML config file (default: platform config dir)")
-    p.add_argument("--venue", choices=["sim", "hyperliquid"], help="data source (default: sim)")
-    p.add_argument("--network", choices=["mainnet", "testnet"], help="Hyperliquid network (default: mainnet)")
+    p.add_argument("--venue", choices=VENUES, help=f"data source (default: {d.venue.name})")
+    p.add_argument("--network", choices=networks, help=f"Hyperliquid network (default: {d.venue.network})")
     p.add_argument(
         "--url", action="append", default=[], metavar="VENUE=URL",
         help="override a venue's base URL, e.g. hyperliquid=http://127.0.0.1:8765 (repeatable)",
     )  # fmt: skip
-    p.add_argument("--seed", type=int, help="simulator RNG seed (default: 1)")
-    p.add_argument("--speed", type=float, help="simulator clock speed, sim seconds per second (default: 1)")
+    p.add_argument("--seed", type=int, help=f"simulator RNG seed (default: {d.sim.seed})")
+    p.add_argument(
+        "--speed", type=float, help=f"simulator clock speed, sim seconds per second (default: {d.sim.speed:g})"
+    )
     p.add_argument("--include-delisted", action="store_true", default=None, help="also list delisted markets")
-    p.add_argument("--sort", choices=["funding", "abs_funding", "oi", "oi_change", "volume", "symbol"])
+    p.add_argument("--sort", choices=SORT_KEYS, help=f"initial sort (default: {d.ui.sort})")
     p.add_argument("--log-file", type=Path, metavar="PATH", help="log file (default: platform log dir)")
     p.add_argument("--key-file", type=Path, metavar="PATH", help="trading key file, owner-only (chmod 600)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -102,10 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
         "until flat or the deadline (trading.kill_deadline_s). Exit 0 only when flat.",
     )
     kill.add_argument("--config", type=Path, metavar="PATH", default=argparse.SUPPRESS, help="TOML config file")
-    kill.add_argument("--venue", choices=["sim", "hyperliquid"], default=argparse.SUPPRESS, help="venue")
-    kill.add_argument(
-        "--network", choices=["mainnet", "testnet"], default=argparse.SUPPRESS, help="Hyperliquid network"
-    )
+    kill.add_argument("--venue", choices=VENUES, default=argparse.SUPPRESS, help="venue")
+    kill.add_argument("--network", choices=networks, default=argparse.SUPPRESS, help="Hyperliquid network")
     kill.add_argument("--url", action="append", metavar="VENUE=URL", default=argparse.SUPPRESS,
                       help="venue base URL, e.g. hyperliquid=http://127.0.0.1:8765 (a running pfterm sim)")  # fmt: skip
     kill.add_argument(
@@ -121,13 +130,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     for flag, kw in (
         ("--config", dict(type=Path, metavar="PATH", help="TOML config file")),
-        ("--venue", dict(choices=["sim", "hyperliquid"], help="venue")),
-        ("--network", dict(choices=["mainnet", "testnet"], help="Hyperliquid network")),
+        ("--venue", dict(choices=VENUES, help="venue")),
+        ("--network", dict(choices=networks, help="Hyperliquid network")),
         ("--url", dict(action="append", metavar="VENUE=URL", help="venue base URL (which account network)")),
         ("--key-file", dict(type=Path, metavar="PATH", help="trading key file (chmod 600): which account")),
         ("--log-file", dict(type=Path, metavar="PATH", help="log file")),
     ):
-        resume.add_argument(flag, default=argparse.SUPPRESS, **kw)  # type: ignore[arg-type]
+        resume.add_argument(flag, default=argparse.SUPPRESS, **kw)
     report = sub.add_parser(
         "report",
         help="P&L attribution per position and strategy from the trading journal, one report per account book",
@@ -147,6 +156,15 @@ def build_parser() -> argparse.ArgumentParser:
                         help="read marks there: hyperliquid=URL (for books not on mainnet/testnet)")  # fmt: skip
     report.add_argument("--no-marks", action="store_true", help="do not read marks: open legs stay unpriced")
     report.add_argument("--config", type=Path, metavar="PATH", default=argparse.SUPPRESS, help="TOML config file")
+    config = sub.add_parser(
+        "config",
+        help="print the configuration as TOML: every key, its value and its meaning (--defaults: the defaults)",
+        description="Print every section and key of the configuration as a commented TOML document: the "
+        "settings in force (the config file, then the flags), or with --defaults the defaults, whatever "
+        "the file says. The output is a valid config file. Exit 2 with one line for a bad file.",
+    )
+    config.add_argument("--defaults", action="store_true", help="print the defaults, not the settings in force")
+    config.add_argument("--config", type=Path, metavar="PATH", default=argparse.SUPPRESS, help="TOML config file")
     harvest = sub.add_parser(
         "harvest",
         help="run the funding harvester headless (systemd-friendly); --duration on the simulator: a deterministic session",
@@ -156,13 +174,13 @@ def build_parser() -> argparse.ArgumentParser:
         "accelerated session on the embedded simulator in lockstep with the harvester, ending with a report.",
     )
     harvest.add_argument(
-        "--profile", choices=["conservative", "moderate", "aggressive"], help="risk profile (DOMAIN.md §6)"
+        "--profile",
+        choices=_choices(HarvestSection, "profile"),
+        help=f"risk profile (DOMAIN.md §6; default: harvest.profile, {d.harvest.profile})",
     )
     harvest.add_argument("--config", type=Path, metavar="PATH", default=argparse.SUPPRESS, help="TOML config file")
-    harvest.add_argument("--venue", choices=["sim", "hyperliquid"], default=argparse.SUPPRESS, help="venue")
-    harvest.add_argument(
-        "--network", choices=["mainnet", "testnet"], default=argparse.SUPPRESS, help="Hyperliquid network"
-    )
+    harvest.add_argument("--venue", choices=VENUES, default=argparse.SUPPRESS, help="venue")
+    harvest.add_argument("--network", choices=networks, default=argparse.SUPPRESS, help="Hyperliquid network")
     harvest.add_argument(
         "--url", action="append", metavar="VENUE=URL", default=argparse.SUPPRESS, help="venue base URL"
     )
@@ -201,15 +219,38 @@ def build_parser() -> argparse.ArgumentParser:
     sim = sub.add_parser("sim", help="run the Hyperliquid-compatible simulator standalone (127.0.0.1 only)")
     sim.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default: 127.0.0.1)")
     sim.add_argument("--port", type=int, default=8765, help="port (default: 8765; 0 = any free port)")
-    sim.add_argument("--seed", type=int, default=1, help="RNG seed (default: 1)")
-    sim.add_argument("--speed", type=float, default=1.0, help="sim seconds per wall second (default: 1)")
-    sim.add_argument("--cascade-rate", type=float, default=2.5, help="cascades per simulated hour (default: 2.5)")
+    sim.add_argument("--seed", type=int, default=d.sim.seed, help="RNG seed (default: %(default)s)")
+    sim.add_argument(
+        "--speed", type=float, default=d.sim.speed, help="sim seconds per wall second (default: %(default)g)"
+    )
+    sim.add_argument(
+        "--cascade-rate", type=float, default=d.sim.cascade_rate,
+        help="cascades per simulated hour (default: %(default)g)",
+    )  # fmt: skip
     sim.add_argument("--start-ms", type=int, help="simulated clock start, ms UTC (default: now)")
     sim.add_argument("--starting-usdc", type=float, help="faucet credit of a new account, USDC (default: 100000)")
     sim.add_argument("--testnet", action="store_true",
                      help="verify testnet signatures (what the official Python SDK sends to any non-mainnet URL)")  # fmt: skip
     sim.add_argument("--regime", choices=["natural", "positive", "negative"], help="funding regime (default: natural)")
     return p
+
+
+def _config(args: argparse.Namespace) -> int:
+    """``pfterm config``: the settings in force (file, then flags) or, with ``--defaults``, the
+    defaults, as a commented TOML document on stdout; exit 0, or 2 with one line for a bad file."""
+    from pfterm.core.runtime.config import ConfigError
+    from pfterm.core.runtime.config_document import settings_document
+
+    if args.defaults:
+        sys.stdout.write(settings_document())
+        return 0
+    try:
+        settings = _settings_from_args(args)
+    except ConfigError as exc:
+        sys.stderr.write(f"pfterm config: error: {exc}\n")
+        return 2
+    sys.stdout.write(settings_document(settings))
+    return 0
 
 
 def _settings_from_args(args: argparse.Namespace):
@@ -270,6 +311,8 @@ def main(argv: list[str] | None = None) -> int:
         return sim_main(sim_argv) or 0
     if args.command == "report":
         return _report(args)
+    if args.command == "config":
+        return _config(args)
 
     from pfterm.core.runtime.config import ConfigError
     from pfterm.core.trading.credentials import CredentialsError
