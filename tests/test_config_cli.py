@@ -149,7 +149,7 @@ def test_bad_key_names_fail_at_config_load_with_one_line(tmp_path: Path, text: s
 def test_remapped_key_must_be_typable_and_free(key: str, needle: str) -> None:
     from pfterm.tui.bindings import remap_problem
 
-    problem = remap_problem({"kill": key})
+    problem = remap_problem({"app.kill": key}, {"app.kill": "ui.kill_key"})
     assert problem is not None and problem.startswith(f"ui.kill_key = {key!r}") and needle in problem
     assert "\n" not in problem
 
@@ -158,7 +158,7 @@ def test_remapped_key_must_be_typable_and_free(key: str, needle: str) -> None:
 def test_free_typable_keys_are_accepted(key: str) -> None:
     from pfterm.tui.bindings import remap_problem
 
-    assert remap_problem({"kill": key}) is None
+    assert remap_problem({"app.kill": key}) is None
 
 
 def test_the_console_refuses_a_colliding_kill_key_at_start() -> None:

@@ -29,12 +29,12 @@ from pfterm.core.crossvenue.session import CrossVenueData, hyperliquid_records
 from pfterm.core.market.engine import Engine
 from pfterm.core.market.models import Alert, AlertKind, OrderIntent
 from pfterm.core.market.views import MarketRow, market_detail, market_row
-from pfterm.core.runtime.config import SORT_KEYS, ConfigError, Settings
+from pfterm.core.runtime.config import SORT_KEYS, Settings
 from pfterm.core.runtime.session import Endpoint, MarketSession, SimulatorStartError, build_engine, resolve_endpoint
 from pfterm.core.trading.credentials import TradingAccess
 from pfterm.core.trading.desk import Desk
 from pfterm.core.trading.portfolio import KillPhase, TradingView
-from pfterm.tui.bindings import APP_BINDINGS, help_rows, remap_problem, remapped_keys, trading_bindings
+from pfterm.tui.bindings import APP_BINDINGS, KILL_ID, console_keymap, full_keymap, help_rows, trading_bindings
 from pfterm.tui.screens import DetailScreen, HelpScreen, MatrixScreen, TradingScreen
 from pfterm.tui.trade_screens import HedgeScreen, OrderTicketScreen, QuitScreen, RebalanceScreen
 from pfterm.widgets.detail import MarketDetail
@@ -77,8 +77,12 @@ class PftermApp(App[int]):
             session opens one for ``access`` once the venue is up.
 
     Raises:
-        ConfigError: a remapped key (``ui.kill_key``) a terminal cannot send or that another
-            binding already uses (one line).
+        ConfigError: a remapped key (``[keys]``, ``ui.kill_key``) of an unknown binding, that a
+            terminal cannot send, or that another binding already uses where it acts (one line;
+            :func:`pfterm.tui.bindings.console_keymap`).
+
+    Every binding has an id; the config's remaps are Textual's keymap, so footers and routing
+    follow them.
 
     Keys are handled one at a time, in the order typed: a key goes on to the focused widget
     (or screen) only once the one before it has been fully handled, bindings included (see
@@ -123,14 +127,14 @@ class PftermApp(App[int]):
         self._trading_seq = -1
         self._trading_titles: tuple[str, str] | None = None
         self.harvester = None
-        # the kill key is remappable (ui.kill_key) through Textual's keymap, by binding id
-        remaps = remapped_keys(settings.ui)
-        problem = remap_problem(remaps)
-        if problem is not None:
-            raise ConfigError(problem)
-        if settings.ui.kill_key != "ctrl+k":  # a keymap re-inserts the binding last in the footer
-            self.set_keymap({"kill": settings.ui.kill_key})
-        self._kill_key = settings.ui.kill_key
+        # every key is remappable by binding id ([keys], ui.kill_key) through Textual's keymap;
+        # without remaps there is no keymap at all
+        self.key_remaps = console_keymap(settings)
+        """Binding id → its keys (``"ctrl+k,f12"``), for the bindings the config remaps."""
+        if self.key_remaps:
+            self.set_keymap(full_keymap(self.key_remaps))
+        kill = next(b for b in trading_bindings() if b.id == KILL_ID)
+        self._kill_keys = frozenset(self.key_remaps.get(KILL_ID, kill.key).split(","))
         self._kill_deadline: float | None = None
         """When the kill started from this console gives up (``mono`` seconds), for a kill
         status that does not carry its own deadline."""
@@ -220,7 +224,7 @@ class PftermApp(App[int]):
         the screen stack, stops holding the others back.
         """
         if isinstance(event, (events.Key, events.Paste)) and not event.is_forwarded:
-            urgent = isinstance(event, events.Key) and event.key == self._kill_key
+            urgent = isinstance(event, events.Key) and event.key in self._kill_keys
             if urgent:
                 self._keys_pending.clear()
             elif self._key_in_flight is not None or self._keys_pending:
@@ -544,7 +548,7 @@ class PftermApp(App[int]):
     def action_help(self) -> None:
         """Show every key binding."""
         if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen(help_rows(self.settings.ui.kill_key)))
+            self.push_screen(HelpScreen(help_rows(self.key_remaps)))
 
     def action_filter(self) -> None:
         """Show and focus the market filter."""

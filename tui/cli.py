@@ -216,6 +216,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--url", action="append", metavar="VENUE=URL", default=argparse.SUPPRESS, help="a venue's base URL"
     )
     scan.add_argument("--config", type=Path, metavar="PATH", default=argparse.SUPPRESS, help="TOML config file")
+    keys = sub.add_parser(
+        "keys",
+        help="list every key binding of the console: its id, keys, where it acts (remap in the config's [keys])",
+        description="Every key binding of the console with its id, default keys (→ the keys the config sets), "
+        'where it acts and what it does. Remap in the config file: [keys] "app.kill" = "f12" (several keys '
+        "comma-separated); ui.kill_key is app.kill. Exit 2 when the config's remaps are unusable.",
+    )
+    keys.add_argument("--config", type=Path, metavar="PATH", default=argparse.SUPPRESS, help="TOML config file")
     sim = sub.add_parser("sim", help="run the Hyperliquid-compatible simulator standalone (127.0.0.1 only)")
     sim.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default: 127.0.0.1)")
     sim.add_argument("--port", type=int, default=8765, help="port (default: 8765; 0 = any free port)")
@@ -322,13 +330,22 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         sys.stderr.write(f"pfterm: error: {exc}\n")
         return 2
-    if args.command is None:
-        # the console's keys: a remapped key must be typable and free (one line, exit 2)
-        from pfterm.tui.bindings import remap_problem, remapped_keys
+    if args.command == "keys":
+        from pfterm.tui.bindings import key_table
 
-        problem = remap_problem(remapped_keys(settings.ui))
+        table, problem = key_table(settings)
+        sys.stdout.write(table)
         if problem is not None:
             sys.stderr.write(f"pfterm: error: {problem}\n")
+        return 2 if problem is not None else 0
+    if args.command is None:
+        # the console's keys ([keys], ui.kill_key): known ids, typable and free keys (one line, exit 2)
+        from pfterm.tui.bindings import console_keymap
+
+        try:
+            console_keymap(settings)
+        except ConfigError as exc:
+            sys.stderr.write(f"pfterm: error: {exc}\n")
             return 2
     if args.command == "harvest":
         return _harvest(args, settings)

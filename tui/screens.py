@@ -12,6 +12,7 @@ from textual.widgets import Footer, Static
 
 from pfterm.core.market.views import MarketDetailView
 from pfterm.core.trading.portfolio import TradingView
+from pfterm.tui.bindings import kill_binding
 from pfterm.widgets.detail import MarketDetail
 from pfterm.widgets.matrix import BASIS_TITLES, FundingMatrixTable, LiquidationPanel
 from pfterm.widgets.trading import ActivityLog, OpenOrdersPanel, PortfolioPanel, PositionsPanel
@@ -20,7 +21,7 @@ from pfterm.widgets.trading import ActivityLog, OpenOrdersPanel, PortfolioPanel,
 class HelpScreen(ModalScreen[None]):
     """Lists every key binding of the console with what it does."""
 
-    BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close")]
+    BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close", id="help.close")]
 
     def __init__(self, rows: list[tuple[str, str, str]]) -> None:
         super().__init__()
@@ -48,7 +49,7 @@ class HelpScreen(ModalScreen[None]):
 class DetailScreen(ModalScreen[None]):
     """The selected market's detail over the whole screen (the narrow layout's detail view)."""
 
-    BINDINGS = [Binding("escape,q,enter", "dismiss", "Close")]
+    BINDINGS = [Binding("escape,q,enter", "dismiss", "Close", id="detail.close")]
 
     def compose(self) -> ComposeResult:
         """One :class:`~pfterm.widgets.detail.MarketDetail`."""
@@ -66,8 +67,11 @@ class TradingScreen(ModalScreen[None]):
     """
 
     # the kill key shown in this screen's footer too (the app's priority binding acts on it;
-    # the same id follows a remapped ui.kill_key)
-    BINDINGS = [Binding("ctrl+k", "app.kill", "KILL", id="kill"), Binding("escape,t,q", "dismiss", "Close")]
+    # the same id follows a remapped kill key)
+    BINDINGS = [
+        kill_binding("app.kill", priority=False),
+        Binding("escape,t,q", "dismiss", "Close", id="trading.close"),
+    ]
 
     def compose(self) -> ComposeResult:
         """Positions and orders on the left, portfolio and activity on the right."""
@@ -105,10 +109,10 @@ class MatrixScreen(ModalScreen[None]):
     """
 
     BINDINGS = [
-        Binding("ctrl+k", "app.kill", "KILL", id="kill"),
-        Binding("escape,F,q", "dismiss", "Close"),
-        Binding("b", "basis", "Basis"),
-        Binding("s", "sort", "Sort"),
+        kill_binding("app.kill", priority=False),
+        Binding("escape,F,q", "dismiss", "Close", id="matrix.close"),
+        Binding("b", "basis", "Basis", id="matrix.basis"),
+        Binding("s", "sort", "Sort", id="matrix.sort"),
     ]
     BASES = ("apr", "8h", "hour")
     SORTS = ("spread", "oi", "symbol")

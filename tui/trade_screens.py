@@ -9,12 +9,12 @@ Enter sends, Escape cancels.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import ClassVar
 
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 from textual import events
+from textual.actions import parse as parse_action
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -25,6 +25,7 @@ from pfterm.core.market.models import OrderIntent
 from pfterm.core.trading.hedging import HedgePreview
 from pfterm.core.trading.portfolio import RebalanceView, TicketQuote, TicketRequest
 from pfterm.core.trading.ticket import band_warning
+from pfterm.tui.bindings import hint_keys, keys_of
 from pfterm.widgets.numbers import fmt_money, fmt_price, fmt_size
 from pfterm.widgets.trading import Choice
 
@@ -58,8 +59,12 @@ def describe_intent(intent: OrderIntent) -> Text:
     return t
 
 
-def _footer(sendable: bool) -> Static:
-    text = "Enter send · Esc cancel" if sendable else "Enter / Esc close"
+def _footer(screen: ModalScreen, prefix: str, sendable: bool) -> Static:
+    """The preview's key hint, with the keys of its ``<prefix>.send`` / ``<prefix>.cancel``
+    bindings as remapped (``Enter send · Esc cancel``)."""
+    send = hint_keys(keys_of(screen, f"{prefix}.send"))
+    cancel = hint_keys(keys_of(screen, f"{prefix}.cancel"))
+    text = f"{send} send · {cancel} cancel" if sendable else f"{send} / {cancel} close"
     return Static(Text(text, style="dim"), classes="trade-footer")
 
 
@@ -73,8 +78,8 @@ class HedgeScreen(ModalScreen[bool]):
 
     CSS_PATH = "trade.tcss"
     BINDINGS = [
-        Binding("enter", "confirm", "Send", priority=True),
-        Binding("escape", "cancel", "Cancel", priority=True),
+        Binding("enter", "confirm", "Send", priority=True, id="hedge.send"),
+        Binding("escape", "cancel", "Cancel", priority=True, id="hedge.cancel"),
     ]
 
     def __init__(
@@ -102,7 +107,7 @@ class HedgeScreen(ModalScreen[bool]):
         with Vertical(classes="trade-box", id="hedge-box"):
             yield Static(Text(f"Hedge {self.symbol}", style="bold"), classes="trade-title")
             yield Static(self._body(), id="hedge-body")
-            yield _footer(self.sendable)
+            yield _footer(self, "hedge", self.sendable)
 
     def _body(self) -> RenderableType:
         parts: list[RenderableType] = []
@@ -151,8 +156,8 @@ class RebalanceScreen(ModalScreen[bool]):
 
     CSS_PATH = "trade.tcss"
     BINDINGS = [
-        Binding("enter", "confirm", "Send", priority=True),
-        Binding("escape", "cancel", "Cancel", priority=True),
+        Binding("enter", "confirm", "Send", priority=True, id="rebalance.send"),
+        Binding("escape", "cancel", "Cancel", priority=True, id="rebalance.cancel"),
     ]
 
     EMPTY = "book is within the rebalance threshold; nothing to send"
@@ -174,7 +179,7 @@ class RebalanceScreen(ModalScreen[bool]):
             yield Static(Text("Rebalance", style="bold"), classes="trade-title")
             with VerticalScroll(id="rebalance-body"):
                 yield Static(self._body())
-            yield _footer(self.sendable)
+            yield _footer(self, "rebalance", self.sendable)
 
     def _body(self) -> RenderableType:
         v = self.view
@@ -285,6 +290,10 @@ TICKET_FIELDS = ("side", "type", "size", "limit", "tif", "reduce")
 """The ticket's fields in Tab order."""
 
 _TEXT_FIELDS = ("size", "limit")
+_ANY_FIELD = ("ticket.send", "ticket.cancel", "ticket.next_field", "ticket.previous_field")
+"""Ticket bindings that act whatever the active field, a text field included."""
+_EDITING = ("ticket.delete", "ticket.clear")
+"""Ticket bindings that edit a text field."""
 _LIMIT_ONLY = ("limit", "tif")
 WARN_STYLE = "bold #ffd166"
 
@@ -303,6 +312,8 @@ class OrderTicketScreen(ModalScreen[OrderIntent | None]):
     * reduce-only (space).
 
     Text fields take typed characters at the end, Backspace deletes the last one, ctrl+u clears.
+    Every key of the ticket is a binding with an id (``ticket.send``, ``ticket.buy``…) that the
+    config's ``[keys]`` table remaps; the hint line shows the keys as remapped.
     Every key asks ``quote`` for the exact order and shows it: side, size, type, price, time in
     force, notional, fee and its kind, distance from the mark; or the refusal in red; an
     unparseable field shows its own error and ``quote`` is not called. Enter dismisses with the
@@ -320,11 +331,23 @@ class OrderTicketScreen(ModalScreen[OrderIntent | None]):
 
     CSS_PATH = "trade.tcss"
     AUTO_FOCUS = ""  # nothing focusable: keys reach the screen itself, in order
-    KEYS: ClassVar[tuple[str, ...]] = (
-        "enter", "escape", "tab", "shift+tab", "up", "down", "left", "right", "space", "backspace", "ctrl+u",
-        "b", "s", "l", "m",
-    )  # fmt: skip
-    """Every key the ticket acts on (besides typed text), for the console's key validation."""
+    # The ticket's keys, remappable by id. The screen applies them itself, in order (see
+    # take_key): a key it takes never reaches Textual's own dispatch of bindings.
+    BINDINGS = [
+        Binding("enter", "submit", "Send", show=False, id="ticket.send"),
+        Binding("escape", "cancel", "Cancel", show=False, id="ticket.cancel"),
+        Binding("tab,down", "move(1)", "Next field", show=False, id="ticket.next_field"),
+        Binding("shift+tab,up", "move(-1)", "Previous field", show=False, id="ticket.previous_field"),
+        Binding("left", "step_option(-1)", "Previous option", show=False, id="ticket.previous_option"),
+        Binding("right", "step_option(1)", "Next option", show=False, id="ticket.next_option"),
+        Binding("space", "toggle", "Next option; reduce-only on / off", show=False, id="ticket.toggle"),
+        Binding("b", "side('buy')", "Buy", show=False, id="ticket.buy"),
+        Binding("s", "side('sell')", "Sell", show=False, id="ticket.sell"),
+        Binding("l", "order_type('limit')", "Limit order", show=False, id="ticket.limit"),
+        Binding("m", "order_type('market')", "Market order", show=False, id="ticket.market"),
+        Binding("backspace", "delete_char", "Delete the last character", show=False, id="ticket.delete"),
+        Binding("ctrl+u", "clear_field", "Clear the field", show=False, id="ticket.clear"),
+    ]
 
     def __init__(
         self,
@@ -360,6 +383,7 @@ class OrderTicketScreen(ModalScreen[OrderIntent | None]):
         """The request a first Enter was pressed on when it needed a confirmation."""
         self.closed = False
         """Set on Enter-send or Escape: later keys are not applied."""
+        self._bound: dict[str, Binding] | None = None
 
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
@@ -393,10 +417,7 @@ class OrderTicketScreen(ModalScreen[OrderIntent | None]):
                     yield Label(label, classes=f"ticket-label{tall}")
                     yield widget
             yield Static(id="ticket-quote")
-            yield Static(
-                Text("Enter send · Esc cancel · Tab/↑↓ field · ←→ option · b/s side · l/m type", style="dim"),
-                classes="trade-footer",
-            )
+            yield Static(Text(self.key_hint(), style="dim"), classes="trade-footer")
 
     def on_mount(self) -> None:  # noqa: D102 - Textual hook
         self._show_fields()
@@ -434,6 +455,30 @@ class OrderTicketScreen(ModalScreen[OrderIntent | None]):
             self.query_one(f"#row-{name}").display = not market
 
     # ------------------------------------------------------------------ keys
+    def bound_keys(self) -> dict[str, Binding]:
+        """Key → the ticket's binding it triggers, remaps applied (the app's keymap, through
+        Textual's :attr:`~textual.screen.Screen.active_bindings`)."""
+        if self._bound is None:
+            own = {b.id for b in self.BINDINGS if isinstance(b, Binding)}
+            self._bound = {k: a.binding for k, a in self.active_bindings.items() if a.binding.id in own}
+        return self._bound
+
+    def _keys_for(self, *binding_ids: str) -> list[str]:
+        return [k for binding_id in binding_ids for k, b in self.bound_keys().items() if b.id == binding_id]
+
+    def key_hint(self) -> str:
+        """The hint line: ``Enter send · Esc cancel · Tab/↑↓ field · ←→ option · b/s side · l/m type``
+        with the keys as remapped."""
+        parts = [
+            (("ticket.send",), "send"),
+            (("ticket.cancel",), "cancel"),
+            (("ticket.next_field", "ticket.previous_field"), "field"),
+            (("ticket.previous_option", "ticket.next_option"), "option"),
+            (("ticket.buy", "ticket.sell"), "side"),
+            (("ticket.limit", "ticket.market"), "type"),
+        ]
+        return " · ".join(f"{hint_keys(self._keys_for(*ids))} {what}" for ids, what in parts)
+
     async def on_key(self, event: events.Key) -> None:
         """Every key of the ticket arrives here, in the order typed (nothing takes focus)."""
         event.stop()
@@ -459,45 +504,64 @@ class OrderTicketScreen(ModalScreen[OrderIntent | None]):
             node = node.parent
 
     def take_key(self, key: str, character: str | None = None) -> None:
-        """Apply one key (a Textual key name, and the character it types if any) to the ticket."""
+        """Apply one key (a Textual key name, and the character it types if any) to the ticket.
+
+        Send, cancel and the field moves act on any field; on a text field the editing keys
+        act and any other key that types a character types it; on the other fields the side,
+        type and option keys act (:attr:`BINDINGS`, as remapped)."""
         if self.closed:
             return
-        if key == "escape":
-            self._close(None)
-            return
-        if key == "enter":
-            self.action_submit()
-            return
-        if key in ("tab", "down"):
-            self._move(1)
-            return
-        if key in ("shift+tab", "up"):
-            self._move(-1)
-            return
-        if self.active in _TEXT_FIELDS:
-            if key == "backspace":
-                self._input(self.active).value = self._input(self.active).value[:-1]
-            elif key == "ctrl+u":
-                self._input(self.active).value = ""
-            elif character is not None and len(character) == 1 and character.isprintable():
-                self._type(character)
-            else:
+        binding = self.bound_keys().get(key)
+        if binding is None or binding.id not in _ANY_FIELD:
+            if self.active in _TEXT_FIELDS and (binding is None or binding.id not in _EDITING):
+                if character is not None and len(character) == 1 and character.isprintable():
+                    self._type(character)
+                    self.refresh_quote()
                 return
-        elif key in ("b", "s"):
-            self._choice("side").value = "buy" if key == "b" else "sell"
-        elif key in ("l", "m"):
-            self._set_type("limit" if key == "l" else "market")
-        elif self.active in ("side", "type", "tif") and key in ("left", "right", "space"):
-            if self.active == "type":
-                self._set_type("market" if self.order_type == "limit" else "limit")
-            else:
-                self._choice(self.active).action_step(-1 if key == "left" else 1)
-        elif self.active == "reduce" and key == "space":
-            box = self.query_one("#ticket-reduce", Checkbox)
-            box.value = not box.value
-        else:
-            return
+            if binding is None:
+                return
+        _target, name, params = parse_action(binding.action)
+        getattr(self, f"action_{name}")(*params)
+
+    def action_move(self, step: int) -> None:
+        """Make the next (``1``) or previous (``-1``) field that applies the active one."""
+        self._move(step)
+
+    def action_order_type(self, order_type: str) -> None:
+        """Select ``"limit"`` or ``"market"``."""
+        self._set_type(order_type)
         self.refresh_quote()
+
+    def action_step_option(self, step: int) -> None:
+        """On the side, type or tif field: the next (``1``) or previous (``-1``) option."""
+        if self.active not in ("side", "type", "tif"):
+            return
+        if self.active == "type":
+            self._set_type("market" if self.order_type == "limit" else "limit")
+        else:
+            self._choice(self.active).action_step(step)
+        self.refresh_quote()
+
+    def action_toggle(self) -> None:
+        """Reduce-only on / off on its field; the next option on an option field."""
+        if self.active != "reduce":
+            self.action_step_option(1)
+            return
+        box = self.query_one("#ticket-reduce", Checkbox)
+        box.value = not box.value
+        self.refresh_quote()
+
+    def action_delete_char(self) -> None:
+        """Delete the active text field's last character."""
+        if self.active in _TEXT_FIELDS:
+            self._input(self.active).value = self._input(self.active).value[:-1]
+            self.refresh_quote()
+
+    def action_clear_field(self) -> None:
+        """Empty the active text field."""
+        if self.active in _TEXT_FIELDS:
+            self._input(self.active).value = ""
+            self.refresh_quote()
 
     def _type(self, text: str) -> None:
         field = self._input(self.active)
@@ -663,8 +727,8 @@ class QuitScreen(ModalScreen[bool]):
 
     CSS_PATH = "trade.tcss"
     BINDINGS = [
-        Binding("y,enter", "answer(True)", "Quit"),
-        Binding("n,escape", "answer(False)", "Stay"),
+        Binding("y,enter", "answer(True)", "Quit", id="quit.yes"),
+        Binding("n,escape", "answer(False)", "Stay", id="quit.no"),
     ]
 
     def __init__(self, positions: int, orders: int, venue: str, embedded: bool) -> None:
@@ -681,7 +745,9 @@ class QuitScreen(ModalScreen[bool]):
         with Vertical(classes="trade-box", id="quit-box"):
             yield Static(Text("Quit pfterm?", style="bold"), classes="trade-title")
             yield Static(self.message(), id="quit-body")
-            yield Static(Text("y / Enter quit · n / Esc stay", style="dim"), classes="trade-footer")
+            yes = " / ".join(hint_keys([k]) for k in keys_of(self, "quit.yes"))
+            no = " / ".join(hint_keys([k]) for k in keys_of(self, "quit.no"))
+            yield Static(Text(f"{yes} quit · {no} stay", style="dim"), classes="trade-footer")
 
     def message(self) -> Text:
         """What is open and what happens to it on exit."""

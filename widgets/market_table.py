@@ -108,15 +108,15 @@ class MarketTable(ScrollView, can_focus=True):
     """
 
     BINDINGS = [
-        Binding("up,k", "cursor(-1)", "Up", show=False),
-        Binding("down,j", "cursor(1)", "Down", show=False),
-        Binding("pageup", "page(-1)", "Page up", show=False),
-        Binding("pagedown", "page(1)", "Page down", show=False),
-        Binding("home", "edge(0)", "First", show=False),
-        Binding("end", "edge(1)", "Last", show=False),
-        Binding("s", "cycle_sort", "Sort"),
-        Binding("S", "reverse_sort", "Reverse", show=False),
-        Binding("enter", "open", "Detail", show=False),
+        Binding("up,k", "cursor(-1)", "Up", show=False, id="markets.up"),
+        Binding("down,j", "cursor(1)", "Down", show=False, id="markets.down"),
+        Binding("pageup", "page(-1)", "Page up", show=False, id="markets.page_up"),
+        Binding("pagedown", "page(1)", "Page down", show=False, id="markets.page_down"),
+        Binding("home", "edge(0)", "First", show=False, id="markets.first"),
+        Binding("end", "edge(1)", "Last", show=False, id="markets.last"),
+        Binding("s", "cycle_sort", "Sort", id="markets.sort"),
+        Binding("S", "reverse_sort", "Reverse", show=False, id="markets.reverse_sort"),
+        Binding("enter", "open", "Detail", show=False, id="markets.open_detail"),
     ]
 
     class Selected(Message):

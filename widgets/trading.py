@@ -142,10 +142,10 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
     EMPTY: ClassVar[str] = ""
 
     BINDINGS = [
-        Binding("up,k", "cursor(-1)", "Up", show=False),
-        Binding("down,j", "cursor(1)", "Down", show=False),
-        Binding("home", "edge(0)", "First", show=False),
-        Binding("end", "edge(1)", "Last", show=False),
+        Binding("up,k", "cursor(-1)", "Up", show=False, id="rows.up"),
+        Binding("down,j", "cursor(1)", "Down", show=False, id="rows.down"),
+        Binding("home", "edge(0)", "First", show=False, id="rows.first"),
+        Binding("end", "edge(1)", "Last", show=False, id="rows.last"),
     ]
 
     DEFAULT_CSS = """
@@ -416,7 +416,7 @@ class OpenOrdersPanel(RowTable[OrderRow]):
     COLUMNS = ORDER_COLUMNS
     EMPTY = "no open orders"
 
-    BINDINGS = [Binding("c", "cancel_order", "Cancel order")]
+    BINDINGS = [Binding("c", "cancel_order", "Cancel order", id="orders.cancel")]
 
     class CancelRequested(Message):
         """The user asked to cancel order ``oid`` on ``symbol``."""
@@ -805,8 +805,8 @@ class Choice(Widget, can_focus=True):
     """
 
     BINDINGS = [
-        Binding("left,h", "step(-1)", "Previous", show=False),
-        Binding("right,l,space", "step(1)", "Next", show=False),
+        Binding("left,h", "step(-1)", "Previous", show=False, id="choice.previous"),
+        Binding("right,l,space", "step(1)", "Next", show=False, id="choice.next"),
     ]
 
     index: reactive[int] = reactive(0)
