@@ -266,8 +266,8 @@ async def test_stream_survives_malformed_frames_from_the_server(server: Simulato
         await eventually(lambda: set(engine.epochs[0]) >= listed)
         # The simulator has no fault-injection hook; its broadcast path sends raw bytes.
         clients = set(server._clients)
-        server._broadcast(clients, b'{"channel":"activeAssetCtx","data":{"coin":"BTC","ctx":{"markPx":"garbage"}}}')
-        server._broadcast(clients, b"not even json")
+        server.broadcast(clients, b'{"channel":"activeAssetCtx","data":{"coin":"BTC","ctx":{"markPx":"garbage"}}}')
+        server.broadcast(clients, b"not even json")
         await eventually(lambda: feed.stream.malformed == 2, what="malformed frames counted")
         await eventually(lambda: engine.feeds[WS_FEED].malformed == 2, what="malformed count in status")
         before = engine.epochs[0].copy()
