@@ -17,7 +17,7 @@ import pytest
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Input, Static
+from textual.widgets import Checkbox, Input, Static
 
 from pfterm.core.market.models import MarketInfo, OrderIntent
 from pfterm.core.runtime.config import ConfigError, Settings, load_settings
@@ -463,3 +463,56 @@ async def test_a_remapped_kill_key_keeps_its_place_first_in_an_80_column_footer(
         await pilot.pause()
         footer = [line for line in screen_text(app).splitlines() if "KILL" in line]
         assert footer and footer[0].lstrip().startswith("s Sort  f12 KILL  ? Help"), footer
+
+
+async def test_the_ticket_default_keys_keep_their_meaning() -> None:
+    app = _app(Settings())
+    async with app.run_test(size=(160, 50)) as pilot:
+        await pilot.pause()
+        await app.push_screen(OrderTicketScreen("BTC", MARK, _quote))
+        await pilot.pause()
+        t = app.screen
+        assert isinstance(t, OrderTicketScreen) and t.active == "size"
+        size = t._input("size")
+        # a text field: characters are typed (b, s, l, m and space too), Backspace and ctrl+u edit,
+        # arrows left / right do nothing
+        await pilot.press("1", "b", "s", "space", "l", "m", "left", "right")
+        assert size.value == "1bs lm" and t._choice("side").value == "buy" and t.order_type == "limit"
+        await pilot.press("backspace", "backspace")
+        assert size.value == "1bs "
+        await pilot.press("ctrl+u", "0", ".", "5")
+        assert size.value == "0.5"
+        # the option fields: b / s side, l / m type, left / right / space step
+        await pilot.press("up", "up")
+        assert t.active == "side"
+        await pilot.press("s")
+        assert t._choice("side").value == "sell"
+        await pilot.press("left")
+        assert t._choice("side").value == "buy"
+        await pilot.press("space")
+        assert t._choice("side").value == "sell"
+        await pilot.press("m")
+        assert t.order_type == "market"
+        await pilot.press("down")
+        assert t.active == "type"
+        await pilot.press("right")
+        assert t.order_type == "limit"
+        await pilot.press("space")
+        assert t.order_type == "market"
+        await pilot.press("l", "tab", "tab", "tab")
+        assert t.active == "tif"
+        tif = t._choice("tif").value
+        await pilot.press("right")
+        assert t._choice("tif").value != tif
+        await pilot.press("left")
+        assert t._choice("tif").value == tif
+        # reduce-only: space turns it on and off, left / right do nothing
+        await pilot.press("tab", "left", "right")
+        reduce = t.query_one("#ticket-reduce", Checkbox)
+        assert t.active == "reduce" and not reduce.value
+        await pilot.press("space")
+        assert reduce.value
+        await pilot.press("space")
+        assert not reduce.value
+        await pilot.press("escape")
+        assert not isinstance(app.screen, OrderTicketScreen)

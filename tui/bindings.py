@@ -127,6 +127,11 @@ _DESCRIPTIONS = {
 """``pfterm keys`` lines longer than a footer label, by binding id."""
 
 
+def _declared(cls: type) -> list[Binding]:
+    """The bindings a class declares itself (``BINDINGS``), in order."""
+    return [b for b in cls.__dict__.get("BINDINGS", ()) if isinstance(b, Binding)]
+
+
 def help_rows(remaps: Mapping[str, str] | None = None) -> list[tuple[str, str, str]]:
     """``(keys, description, where)`` for every binding of the main screen, for the help
     screen; ``remaps``: binding id → keys (``"ctrl+k,f12"``), as :func:`console_keymap` returns."""
@@ -137,8 +142,8 @@ def help_rows(remaps: Mapping[str, str] | None = None) -> list[tuple[str, str, s
                  "anywhere, even in dialogs"))  # fmt: skip
     rows += [(_keys(b, remaps), b.description, "selected market" if b.action in ("order", "hedge") else "anywhere")
              for b in trading]  # fmt: skip
-    rows += [(_keys(b, remaps), "cancel the highlighted order", "open orders") for b in OpenOrdersPanel.BINDINGS]  # type: ignore[union-attr]
-    rows += [(_keys(b, remaps), b.description, "markets") for b in MarketTable.BINDINGS]  # type: ignore[union-attr]
+    rows += [(_keys(b, remaps), "cancel the highlighted order", "open orders") for b in _declared(OpenOrdersPanel)]
+    rows += [(_keys(b, remaps), b.description, "markets") for b in _declared(MarketTable)]
     rows += [
         ("ctrl+p", "command palette (every action)", "anywhere"),
         ("Tab", "move focus", "anywhere"),
@@ -346,7 +351,7 @@ def remap_problem(remaps: Mapping[str, str], names: Mapping[str, str] | None = N
     placed = [active_keys(place) for place in places()]
 
     def keys_now(b: Binding) -> list[str]:
-        return remaps[b.id].split(",") if b.id in remaps else [b.key]
+        return remaps[b.id].split(",") if b.id is not None and b.id in remaps else [b.key]
 
     for binding_id, value in remaps.items():
         setting = label(binding_id)
@@ -369,7 +374,7 @@ def remap_problem(remaps: Mapping[str, str], names: Mapping[str, str] | None = N
                     b = other.binding
                     if b.id == binding_id or key not in keys_now(b):
                         continue
-                    if b.id in remaps:
+                    if b.id is not None and b.id in remaps:
                         return f"{setting} = {key!r} is also {label(b.id)}"
                     what = b.description or b.action
                     return f"{setting} = {key!r} is already {what} ({other.where}); choose another key"

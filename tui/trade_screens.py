@@ -340,7 +340,7 @@ class OrderTicketScreen(ModalScreen[OrderIntent | None]):
         Binding("shift+tab,up", "move(-1)", "Previous field", show=False, id="ticket.previous_field"),
         Binding("left", "step_option(-1)", "Previous option", show=False, id="ticket.previous_option"),
         Binding("right", "step_option(1)", "Next option", show=False, id="ticket.next_option"),
-        Binding("space", "toggle", "Next option; reduce-only on / off", show=False, id="ticket.toggle"),
+        Binding("space", "toggle_field", "Next option; reduce-only on / off", show=False, id="ticket.toggle"),
         Binding("b", "side('buy')", "Buy", show=False, id="ticket.buy"),
         Binding("s", "side('sell')", "Sell", show=False, id="ticket.sell"),
         Binding("l", "order_type('limit')", "Limit order", show=False, id="ticket.limit"),
@@ -542,7 +542,7 @@ class OrderTicketScreen(ModalScreen[OrderIntent | None]):
             self._choice(self.active).action_step(step)
         self.refresh_quote()
 
-    def action_toggle(self) -> None:
+    def action_toggle_field(self) -> None:
         """Reduce-only on / off on its field; the next option on an option field."""
         if self.active != "reduce":
             self.action_step_option(1)
