@@ -150,7 +150,7 @@ async def test_places_cover_every_focusable_widget_of_every_screen() -> None:
 
 
 async def test_remapped_main_screen_keys_act_and_the_old_keys_do_not() -> None:
-    app = _app(_settings({"app.help": "f1", "markets.sort": "x", "markets.down": "ctrl+n"}))
+    app = _app(_settings({"app.help": "f1", "markets.sort": "x", "markets.down": "ctrl+n", "app.filter": "ctrl+f"}))
     async with app.run_test(size=(160, 50)) as pilot:
         await pilot.pause()
         table = app.query_one(MarketTable)
@@ -162,7 +162,7 @@ async def test_remapped_main_screen_keys_act_and_the_old_keys_do_not() -> None:
         await pilot.press("x")
         assert table.sort_key != sort
         # the footer: the new keys, in the same order as ever (the kill key first of the console's)
-        assert "x Sort  ^k KILL  f1 Help  / Filter  d Detail" in screen_text(app)
+        assert "x Sort  ^k KILL  f1 Help  ^f Filter  d Detail" in screen_text(app)
         await pilot.press("question_mark")
         assert not isinstance(app.screen, HelpScreen)
         await pilot.press("f1")
@@ -171,9 +171,13 @@ async def test_remapped_main_screen_keys_act_and_the_old_keys_do_not() -> None:
         assert ("f1", "Help", "anywhere") in rows and ("x", "Sort", "markets") in rows
         assert ("ctrl+n", "Down", "markets") in rows
         text = screen_text(app)
-        assert "f1" in text and "ctrl+n" in text
+        assert "f1" in text and "ctrl+n" in text and "Type ctrl+f to filter markets by name" in text
         await pilot.press("escape")
         assert not isinstance(app.screen, HelpScreen)
+        await pilot.press("slash")
+        assert not isinstance(app.focused, Input)
+        await pilot.press("ctrl+f")
+        assert isinstance(app.focused, Input)
 
 
 async def test_remapped_ticket_keys_act_in_order_and_the_hint_shows_them() -> None:

@@ -34,7 +34,15 @@ from pfterm.core.runtime.session import Endpoint, MarketSession, SimulatorStartE
 from pfterm.core.trading.credentials import TradingAccess
 from pfterm.core.trading.desk import Desk
 from pfterm.core.trading.portfolio import KillPhase, TradingView
-from pfterm.tui.bindings import APP_BINDINGS, KILL_ID, console_keymap, full_keymap, help_rows, trading_bindings
+from pfterm.tui.bindings import (
+    APP_BINDINGS,
+    KILL_ID,
+    console_keymap,
+    full_keymap,
+    help_note,
+    help_rows,
+    trading_bindings,
+)
 from pfterm.tui.screens import DetailScreen, HelpScreen, MatrixScreen, TradingScreen
 from pfterm.tui.trade_screens import HedgeScreen, OrderTicketScreen, QuitScreen, RebalanceScreen
 from pfterm.widgets.detail import MarketDetail
@@ -548,7 +556,7 @@ class PftermApp(App[int]):
     def action_help(self) -> None:
         """Show every key binding."""
         if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen(help_rows(self.key_remaps)))
+            self.push_screen(HelpScreen(help_rows(self.key_remaps), help_note(self.key_remaps)))
 
     def action_filter(self) -> None:
         """Show and focus the market filter."""

@@ -152,6 +152,17 @@ def help_rows(remaps: Mapping[str, str] | None = None) -> list[tuple[str, str, s
     return rows
 
 
+def help_note(remaps: Mapping[str, str] | None = None) -> str:
+    """The line under the help table, with the filter and close keys as remapped."""
+    remaps = remaps or {}
+    filter_key = _label(remaps.get("app.filter", "slash").split(",")[0], _KEY_NAMES)
+    close_key = _label(remaps.get("help.close", "escape").split(",")[0], _KEY_NAMES)
+    return (
+        f"Type {filter_key} to filter markets by name; ctrl+p opens the command palette with every action. "
+        f"{close_key} closes this help."
+    )
+
+
 # ---------------------------------------------------------------------------- where keys act
 
 
@@ -225,7 +236,7 @@ def active_keys(place: Place) -> list[Bound]:
     """The keys active in ``place``, in the order Textual looks them up (the focused widget,
     the screen, the app; on a modal screen only the app's priority bindings reach past it)."""
     from textual.app import App
-    from textual.screen import Screen
+    from textual.screen import ModalScreen, Screen
 
     from pfterm.tui.app import PftermApp
 
@@ -238,7 +249,7 @@ def active_keys(place: Place) -> list[Bound]:
     else:
         screen = place.screen_class or Screen
         out += [Bound(k, b, place.screen if b.id else "every screen") for k, b in _class_bindings(screen)]
-    modal = place.screen_class is not None
+    modal = place.screen_class is not None and issubclass(place.screen_class, ModalScreen)
     palette = Binding(App.COMMAND_PALETTE_BINDING, "command_palette", "command palette", priority=True)
     for key, b in [*_class_bindings(PftermApp), (palette.key, palette)]:
         if b.priority or not modal:

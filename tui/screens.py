@@ -12,7 +12,7 @@ from textual.widgets import Footer, Static
 
 from pfterm.core.market.views import MarketDetailView
 from pfterm.core.trading.portfolio import TradingView
-from pfterm.tui.bindings import kill_binding
+from pfterm.tui.bindings import help_note, kill_binding
 from pfterm.widgets.detail import MarketDetail
 from pfterm.widgets.matrix import BASIS_TITLES, FundingMatrixTable, LiquidationPanel
 from pfterm.widgets.trading import ActivityLog, OpenOrdersPanel, PortfolioPanel, PositionsPanel
@@ -23,9 +23,12 @@ class HelpScreen(ModalScreen[None]):
 
     BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close", id="help.close")]
 
-    def __init__(self, rows: list[tuple[str, str, str]]) -> None:
+    def __init__(self, rows: list[tuple[str, str, str]], note: str | None = None) -> None:
+        """``rows``: ``(keys, action, where)``; ``note``: the line under the table (default
+        :func:`~pfterm.tui.bindings.help_note` with the default keys)."""
         super().__init__()
         self._rows = rows
+        self._note = note if note is not None else help_note()
 
     def compose(self) -> ComposeResult:
         """A scrollable table of (keys, action, where)."""
@@ -37,13 +40,7 @@ class HelpScreen(ModalScreen[None]):
             table.add_row(keys, desc, where)
         with VerticalScroll(id="help-box"):
             yield Static(table)
-            yield Static(
-                Text(
-                    "Type / to filter markets by name; ctrl+p opens the command palette with every action. "
-                    "Esc closes this help.",
-                    style="dim",
-                )
-            )
+            yield Static(Text(self._note, style="dim"))
 
 
 class DetailScreen(ModalScreen[None]):
