@@ -133,7 +133,13 @@ def test_report_equals_the_ledger_after_pfterm_kill(sim_url: str, tmp_path: Path
 def test_two_embedded_sessions_with_one_home_keep_apart(tmp_path: Path) -> None:
     env = _env(tmp_path)
     cfg = tmp_path / "config.toml"
-    cfg.write_text('[harvest]\nprofile = "aggressive"\ncycle_s = 60\nmax_entry_wait_s = 0\n')
+    # Short averaging windows so the first spreads are judged within seconds of venue time: at
+    # 1200x the client's request-weight budget (per wall minute) runs out after a few cycles, and
+    # with the default 24 h spread window whether anything was entered by then depended on the
+    # hour the simulator started at.
+    cfg.write_text(
+        '[harvest]\nprofile = "aggressive"\ncycle_s = 300\nmax_entry_wait_s = 0\nspread_window_h = 0.5\nrate_window_h = 1\n'
+    )
     for n in range(2):
         log = tmp_path / f"harvest{n}.log"
         proc = subprocess.Popen(
