@@ -164,7 +164,7 @@ async def test_positions_render_sides_columns_and_liq_colours() -> None:
         assert styles["SHORT"].color.name == "#f0625c"
         styles = {s.text.strip(): s.style for s in panel.render_line(1) if s.text.strip()}
         assert styles["LONG"].color.name == "#4ec98b"
-    # DOMAIN.md §4: under 10 % reversed red, under 15 % red, under 30 % yellow
+    # docs/domain.md §4: under 10 % reversed red, under 15 % red, under 30 % yellow
     assert liq_distance_style(0.05).reverse and liq_distance_style(0.12).color.name == "#f0625c"
     assert liq_distance_style(0.2).color.name == "#ffd166" and liq_distance_style(0.5).color is None
 

@@ -487,7 +487,7 @@ class PftermApp(App[int]):
             st = self.engine.store.get(p.symbol)
             if st is None or st.ctx is None:
                 continue
-            # longs pay a positive rate: payment = −size × mark × rate (DOMAIN.md §1)
+            # longs pay a positive rate: payment = −size × mark × rate (docs/domain.md §1)
             total += -p.size * st.ctx.mark_px * st.ctx.funding
         sign = "+" if total >= 0 else "−"
         return f"your next funding: {sign}${abs(total):,.2f} on {len(positions)} position(s)"

@@ -140,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     report = sub.add_parser(
         "report",
         help="P&L attribution per position and strategy from the trading journal, one report per account book",
-        description="Attribute P&L to positions: net = spot + perp + funding - fees (DOMAIN.md section 7), "
+        description="Attribute P&L to positions: net = spot + perp + funding - fees (docs/domain.md section 7), "
         "per position, per strategy and in total, with the win rate; one report per book (an account, or "
         "the accounts of a perp-against-perp pair), naming the accounts it covers. Open legs are marked "
         "at the venue's mids (Hyperliquid mainnet/testnet, or --url hyperliquid=URL), shown apart from "
@@ -176,7 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     harvest.add_argument(
         "--profile",
         choices=_choices(HarvestSection, "profile"),
-        help=f"risk profile (DOMAIN.md §6; default: harvest.profile, {d.harvest.profile})",
+        help=f"risk profile (docs/domain.md §6; default: harvest.profile, {d.harvest.profile})",
     )
     harvest.add_argument("--config", type=Path, metavar="PATH", default=argparse.SUPPRESS, help="TOML config file")
     harvest.add_argument("--venue", choices=VENUES, default=argparse.SUPPRESS, help="venue")

@@ -84,7 +84,7 @@ def _direction_cell(row: MatrixRow, _now: int) -> tuple[str, Style]:
 
 class FundingMatrixTable(RowTable[MatrixRow]):
     """Market × venue funding on one basis (hour / 8 h / APR) with each venue's countdown to
-    its next settlement, the best spread, its minimum viable spread after fees (``DOMAIN.md``
+    its next settlement, the best spread, its minimum viable spread after fees (``docs/domain.md``
     §1) and the direction; rows whose spread beats the fees are bold."""
 
     EMPTY = "waiting for the venues' first snapshots…"

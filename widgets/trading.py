@@ -69,15 +69,15 @@ CURSOR_BG = Style(bgcolor="#264f78")
 CURSOR_BG_BLUR = Style(bgcolor="#30363d")
 
 LIQ_GUARD = 0.10
-"""Distance to liquidation that must never be crossed (``DOMAIN.md`` §4, seed 003): shown reversed red."""
+"""Distance to liquidation that must never be crossed (``docs/domain.md`` §4, seed 003): shown reversed red."""
 LIQ_DANGER = 0.15
-"""Distance to liquidation below which positions are auto-reduced (``DOMAIN.md`` §4, seed 001): shown red."""
+"""Distance to liquidation below which positions are auto-reduced (``docs/domain.md`` §4, seed 001): shown red."""
 LIQ_WARN = 0.30
 """Console warning level, twice the auto-reduce distance (not from the seeds): shown yellow."""
 
 MARGIN_RATIO_WARN = 1 / 3
-"""Margin ratio (equity / notional, ``DOMAIN.md`` §4) below which it turns yellow: the account is
-above the 3× leverage limit of ``DOMAIN.md`` §6."""
+"""Margin ratio (equity / notional, ``docs/domain.md`` §4) below which it turns yellow: the account is
+above the 3× leverage limit of ``docs/domain.md`` §6."""
 MARGIN_RATIO_DANGER = 0.10
 """Margin ratio below which it turns red: above 10× effective leverage (console choice)."""
 
@@ -93,7 +93,7 @@ def _signed(v: float | None) -> Style:
 
 
 def liq_distance_style(distance: float | None) -> Style:
-    """Style for a distance to liquidation (fraction, ``DOMAIN.md`` §4): reversed red below
+    """Style for a distance to liquidation (fraction, ``docs/domain.md`` §4): reversed red below
     :data:`LIQ_GUARD` (10 %), red below :data:`LIQ_DANGER` (15 %), yellow below :data:`LIQ_WARN`
     (30 %), plain otherwise; dim when unknown."""
     if distance is None:
@@ -340,7 +340,7 @@ POSITION_COLUMNS: tuple[TColumn[PositionRow], ...] = (
 class PositionsPanel(RowTable[PositionRow]):
     """Open positions, one line each: market, side (LONG green / SHORT red), size (base units),
     entry and mark (USD), notional, unrealized P&L and funding since open (USD, coloured),
-    leverage, liquidation price and distance (coloured per ``DOMAIN.md`` §4, see
+    leverage, liquidation price and distance (coloured per ``docs/domain.md`` §4, see
     :func:`liq_distance_style`), margin used (USD).
 
     Feed it with :meth:`show`; it posts :class:`PositionsPanel.Selected` when the cursor moves

@@ -1,6 +1,6 @@
 """Cross-venue funding matrix and liquidation feed: pure state, no I/O.
 
-Units (``DOMAIN.md`` preamble): rates are plain fractions carried with their interval in hours;
+Units (``docs/domain.md`` preamble): rates are plain fractions carried with their interval in hours;
 APR a fraction per year (simple, 8760 h); USD amounts; times integer ms UTC. Venue keys are the
 lower-case names of :class:`pfterm.core.market.models.VenueFunding` (``"hyperliquid"``, ``"binance"``, …);
 symbols are canonical (:mod:`pfterm.core.crossvenue.symbols`).
@@ -11,7 +11,7 @@ symbols are canonical (:mod:`pfterm.core.crossvenue.symbols`).
 * :class:`LiquidationFeed` keeps recent :class:`~pfterm.core.market.models.Liquidation` s, per-minute
   long/short USD per market, window totals, and a liquidation-surge signal.
 
-Min viable spread (``DOMAIN.md`` §1, seed 001): ``(fee_A + fee_B) × 2 / expected_holding_periods``
+Min viable spread (``docs/domain.md`` §1, seed 001): ``(fee_A + fee_B) × 2 / expected_holding_periods``
 per period. The period used here is **8 h** (as ``[harvest] holding_periods`` in the config:
 "8 h periods fees are amortised over"), so the per-hour minimum is that figure ÷ 8:
 ``min_viable_per_hour = (fee_long + fee_short) × 2 / (holding_periods × 8)``. Fees are the taker
@@ -56,7 +56,7 @@ BASIS_HOURS: dict[str, float] = {"hour": 1.0, "8h": 8.0, "apr": float(HOURS_PER_
 """Hours each basis spans: a rate on basis ``b`` is a fraction per ``BASIS_HOURS[b]`` hours."""
 
 PERIOD_H = 8.0
-"""Length of the "period" in DOMAIN.md §1's min cross-venue spread, hours (see module doc)."""
+"""Length of the "period" in docs/domain.md §1's min cross-venue spread, hours (see module doc)."""
 
 MINUTE_MS = 60_000
 
@@ -67,7 +67,7 @@ TAKER_FEES: dict[str, float] = {
     "okx": 0.0005,
     "dydx": 0.0005,
 }
-"""Base-tier perpetual taker fees, fraction of notional (VENUES.md and DOMAIN.md give none).
+"""Base-tier perpetual taker fees, fraction of notional (docs/venues.md and docs/domain.md give none).
 
 * hyperliquid 0.045 %: https://hyperliquid.gitbook.io/hyperliquid-docs/trading/fees (tier 0
   perps; ``userFees`` reports ``userCrossRate = 0.00045`` for a base account);
@@ -90,7 +90,7 @@ MAKER_FEES: dict[str, float] = {
 
 
 def normalize(rate: float, interval_h: float, basis: Basis) -> float:
-    """A funding rate on one basis: per hour, per 8 h, or annualised (DOMAIN.md §1).
+    """A funding rate on one basis: per hour, per 8 h, or annualised (docs/domain.md §1).
 
     Args:
         rate: fraction per ``interval_h`` hours.
@@ -133,7 +133,7 @@ class Spread:
 
     Short on ``short_venue`` (highest per-hour rate: receives the most), long on ``long_venue``
     (lowest). ``spread_per_hour = rate_short − rate_long`` (fractions per hour, ≥ 0);
-    ``spread_apr = spread_per_hour × 8760``; ``min_viable_per_hour`` = DOMAIN.md §1 min spread
+    ``spread_apr = spread_per_hour × 8760``; ``min_viable_per_hour`` = docs/domain.md §1 min spread
     for 8 h periods ÷ 8; ``viable`` iff ``spread_per_hour > min_viable_per_hour``;
     ``direction`` = ``"long {long_venue}, short {short_venue}"``.
     """
@@ -404,7 +404,7 @@ def detect_surge(
 class LiquidationFeed:
     """Recent liquidations, per-minute long/short USD per market, and a surge signal.
 
-    How it complements :class:`pfterm.core.market.signals.CascadeDetector` (DOMAIN.md §5): the cascade
+    How it complements :class:`pfterm.core.market.signals.CascadeDetector` (docs/domain.md §5): the cascade
     detector needs OI *and* price to move within one 30 s sample, and uses liquidation volume
     only to relax its OI threshold (feed it each :class:`~pfterm.core.market.models.Liquidation` through
     ``add_liquidations(time_ms, usd)``). The surge signal here reads forced-close volume alone,

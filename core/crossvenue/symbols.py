@@ -71,7 +71,7 @@ SYMBOL_VENUES: tuple[str, ...] = ("hyperliquid", "binance", "bybit", "okx", "dyd
 
 DEFAULT_K_BASES: frozenset[str] = frozenset({"PEPE", "SHIB", "BONK", "LUNC", "FLOKI", "DOGS", "NEIRO"})
 """Bases Hyperliquid lists only per 1000 coins (``kPEPE`` …), from its mainnet ``meta``
-(``../shared/fixtures/hyperliquid/metaAndAssetCtxs.mainnet.json``: kPEPE, kSHIB, kBONK,
+(``tests/fixtures/hyperliquid/metaAndAssetCtxs.mainnet.json``: kPEPE, kSHIB, kBONK,
 kLUNC, kFLOKI, kDOGS, kNEIRO). A plain native of one of these bases maps to ``k{BASE}`` with
 price scale 1000. Pass ``k_bases`` to :class:`SymbolMap` when Hyperliquid's universe changes."""
 

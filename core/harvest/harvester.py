@@ -4,7 +4,7 @@ Every cycle (``cycle_s`` of venue time):
 
 1. **Read** every perp market (``metaAndAssetCtxs``), every mid (``allMids``, spot pairs
    included) and the account (through the :class:`~pfterm.core.trading.desk.Desk`). Open interest is
-   kept per market over the last scans to judge its trend (``DOMAIN.md`` §5).
+   kept per market over the last scans to judge its trend (``docs/domain.md`` §5).
 2. **Halt** when the account is HALTED (the kill switch from any process, or the daily loss
    limit): nothing more is entered and the harvester stops.
 3. **Finish openings**: a perp leg posted as a maker order (ALO) last cycle that is still
@@ -26,7 +26,7 @@ Every cycle (``cycle_s`` of venue time):
 6. **Delta**: the same rebalance action as the console's ``r`` key
    (:meth:`~pfterm.core.trading.desk.Desk.preview_rebalance`) brings any carry asset over the threshold
    back; a perp-against-perp position's Binance leg is resized to the Hyperliquid leg when the
-   two differ by more than the rebalance ladder's 2 % (``DOMAIN.md`` §3).
+   two differ by more than the rebalance ladder's 2 % (``docs/domain.md`` §3).
 
 Every decision (entered, skipped and why, exited and why) is journalled as an event with
 its inputs and kept in a bounded list for the console's panel. Orders carry
@@ -90,7 +90,7 @@ PERP_PERP_FEE = HL_MAKER_FEE + BINANCE_TAKER_FEE
 same test this is seed 001's minimum cross-venue spread ``(fee_A + fee_B) × 2 / periods``."""
 HEDGE_RESIZE = 0.02
 """A perp hedge leg is resized when it differs from the first leg by more than 2 % of the
-position (the rebalance ladder's "resize both legs" rung, ``DOMAIN.md`` §3)."""
+position (the rebalance ladder's "resize both legs" rung, ``docs/domain.md`` §3)."""
 
 
 @dataclass(slots=True, frozen=True)

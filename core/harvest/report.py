@@ -1,4 +1,4 @@
-"""P&L attribution report from the trading journal (``DOMAIN.md`` §7, §1).
+"""P&L attribution report from the trading journal (``docs/domain.md`` §7, §1).
 
 Every position is split into the four terms of seed 000's attribution::
 
@@ -126,7 +126,7 @@ __all__ = [
 ]
 
 MS_PER_YEAR: Final = 8760 * 3_600_000
-"""Milliseconds in a year of 8760 hours (``DOMAIN.md`` §1 annualisation)."""
+"""Milliseconds in a year of 8760 hours (``docs/domain.md`` §1 annualisation)."""
 
 EVENT_SLACK_MS: Final = 10 * 60_000
 """A ``harvest_open`` event may be logged up to this long (ms) before its position's first fill."""
@@ -214,7 +214,7 @@ class OpenLeg:
 
 @dataclass(slots=True)
 class PositionPnl:
-    """One position's attribution (``DOMAIN.md`` §7). Money USD, times ms UTC.
+    """One position's attribution (``docs/domain.md`` §7). Money USD, times ms UTC.
 
     ``id``: the harvester's ``position_id`` or ``"<symbol>-<opened_ms>"``; ``symbol`` the
     underlying perp symbol; ``strategy`` from the ``harvest_open`` event, else

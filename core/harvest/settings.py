@@ -49,11 +49,11 @@ class HarvestSection(BaseModel):
 
     profile: Literal["conservative", "moderate", "aggressive"] = Field(
         default="moderate",
-        description="risk profile: entry/exit APR, per-market and total caps, basis stop (DOMAIN.md §6); "
+        description="risk profile: entry/exit APR, per-market and total caps, basis stop (docs/domain.md §6); "
         "pfterm harvest --profile overrides it",
     )
     score_model: Literal["seed001", "seed002"] = Field(
-        default="seed002", description="how markets are scored (DOMAIN.md §6)"
+        default="seed002", description="how markets are scored (docs/domain.md §6)"
     )
     min_oi_usd: float = Field(
         default=5_000_000.0, ge=0, description="markets with less open interest are skipped, USD (seed 002: 5M)"

@@ -5,7 +5,7 @@ build :class:`FundingMarket` snapshots from the engine, call these functions and
 results. Every decision comes back with a one-line reason that carries its numbers, so a log
 line or a console row can say *why*.
 
-Decision flow of one scan (``DOMAIN.md`` §6, seeds 000/001/002):
+Decision flow of one scan (``docs/domain.md`` §6, seeds 000/001/002):
 
 1. **Exits first.** For every held position, :func:`exit_decision` checks, in priority order:
    funding flipped against it, basis stop, basis wider than twice the entry basis, APR below
@@ -18,7 +18,7 @@ Decision flow of one scan (``DOMAIN.md`` §6, seeds 000/001/002):
    quarter-Kelly fraction into USD to add, net of what is already held, within the profile's
    total exposure, the per-venue share and the capital the hedged positions tie up.
 
-Units (``DOMAIN.md`` preamble): a funding *rate* is a plain fraction per interval and always
+Units (``docs/domain.md`` preamble): a funding *rate* is a plain fraction per interval and always
 travels with that interval in hours (``interval_h``; 1 h on Hyperliquid); an *APR* is a plain
 fraction per year (``0.2`` = 20 %, simple, 8760 h); prices and notionals are USD; timestamps
 are integer milliseconds UTC. The seeds quote every rate per 8 h: where a formula comes from
@@ -85,7 +85,7 @@ BASIS_MEANINGFUL = 0.0005
 is applied: twice a near-zero entry basis is noise, and would close on any tick."""
 
 MIN_ORDER_USD = 10.0
-"""Hyperliquid minimum order value, USD (``DOMAIN.md`` §3). Equal to ``pfterm.core.trading.hedging.MIN_ORDER_USD``,
+"""Hyperliquid minimum order value, USD (``docs/domain.md`` §3). Equal to ``pfterm.core.trading.hedging.MIN_ORDER_USD``,
 not imported from there because ``pfterm.core.trading.hedging`` loads the venue package (and asyncio)."""
 
 P_OI_RISING = 0.65
@@ -153,7 +153,7 @@ def _duration(seconds: float) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Profile:
-    """Entry/exit thresholds and exposure limits of one risk profile (``DOMAIN.md`` §6, seed 002).
+    """Entry/exit thresholds and exposure limits of one risk profile (``docs/domain.md`` §6, seed 002).
 
     All fields are plain fractions:
 
@@ -202,14 +202,14 @@ PROFILES: dict[str, Profile] = {
         "aggressive", entry_apr=0.12, exit_apr=0.06, max_per_market=0.10, max_total=0.80, basis_stop=0.05
     ),
 }
-"""The three profiles of the ``DOMAIN.md`` §6 table (seed 002), as fractions."""
+"""The three profiles of the ``docs/domain.md`` §6 table (seed 002), as fractions."""
 
 
 # --------------------------------------------------------------------------- market snapshot
 
 
 def rate_8h(rate: float, interval_h: float) -> float:
-    """A funding rate rescaled to an 8 h interval, linearly (``DOMAIN.md`` §1).
+    """A funding rate rescaled to an 8 h interval, linearly (``docs/domain.md`` §1).
 
     Args:
         rate: fraction per ``interval_h`` hours.
@@ -232,7 +232,7 @@ def _finite_positive(x: float | None) -> bool:
 def carry_apr(
     rate: float, interval_h: float, hedge_rate: float | None = None, hedge_interval_h: float | None = None
 ) -> float:
-    """APR a position *short this perp* earns, a signed fraction per year (``DOMAIN.md`` §1).
+    """APR a position *short this perp* earns, a signed fraction per year (``docs/domain.md`` §1).
 
     ``rate`` is a fraction per ``interval_h`` hours; with a perp hedge (``hedge_rate`` per
     ``hedge_interval_h`` hours, long on the other venue) it is the spread of the two APRs,
@@ -251,11 +251,11 @@ class FundingMarket:
     * ``rate``: the venue's funding rate for the running interval, a fraction per
       ``interval_h`` hours (Hyperliquid: per 1 h, the predicted/current hourly rate);
     * ``interval_h``: funding interval, hours (1.0 on Hyperliquid, often 8 elsewhere);
-    * ``next_funding_ms``: next settlement, ms UTC (take it from the venue, ``DOMAIN.md`` §1);
+    * ``next_funding_ms``: next settlement, ms UTC (take it from the venue, ``docs/domain.md`` §1);
     * ``mark_px`` / ``index_px`` / ``spot_px``: perp mark, oracle/index and the hedge leg's spot
       price, USD (``spot_px`` ``None``: no venue spot market);
     * ``open_interest_usd``: open interest, USD notional;
-    * ``oi_trend``: open-interest trend over the caller's window (``DOMAIN.md`` §5);
+    * ``oi_trend``: open-interest trend over the caller's window (``docs/domain.md`` §5);
     * ``long_short_ratio``: accounts long / accounts short (seed 001), ``None`` if unpublished;
     * ``hedge``: how a position here would be hedged: ``"spot"`` (spot leg on the same venue),
       ``"external"`` (declared spot held elsewhere, a cold wallet), ``"perp"`` (the opposite
@@ -264,7 +264,7 @@ class FundingMarket:
       ``hedge_mark_px``: the second venue's name, funding rate (fraction per
       ``hedge_interval_h`` hours), next settlement (ms UTC) and mark (USD) when
       ``hedge == "perp"``. The position then earns the *spread* of the two rates
-      (:attr:`carry_rate_8h`, ``DOMAIN.md`` §1 "min cross-venue spread");
+      (:attr:`carry_rate_8h`, ``docs/domain.md`` §1 "min cross-venue spread");
     * ``rate_now`` / ``hedge_rate_now``: when ``rate`` / ``hedge_rate`` are time averages (the
       harvester judges positions on averaged funding, see :class:`pfterm.core.harvest.harvester.RateAverage`),
       this instant's predicted rates, same units; ``None`` when ``rate`` is itself the instant
@@ -320,17 +320,17 @@ class FundingMarket:
 
     @property
     def rate_8h(self) -> float:
-        """The rate as a fraction per 8 h (:func:`rate_8h`; ``DOMAIN.md`` §1)."""
+        """The rate as a fraction per 8 h (:func:`rate_8h`; ``docs/domain.md`` §1)."""
         return rate_8h(self.rate, self.interval_h)
 
     @property
     def apr(self) -> float:
-        """Annualised rate, fraction per year: ``rate × 8760 / interval_h`` (``DOMAIN.md`` §1). Signed."""
+        """Annualised rate, fraction per year: ``rate × 8760 / interval_h`` (``docs/domain.md`` §1). Signed."""
         return _apr(self.rate, self.interval_h)
 
     @property
     def basis(self) -> float:
-        """``(mark − spot) / spot``, a fraction, with ``index_px`` when no spot price (``DOMAIN.md`` §2).
+        """``(mark − spot) / spot``, a fraction, with ``index_px`` when no spot price (``docs/domain.md`` §2).
 
         With a perp hedge it is the gap between the two legs, ``(mark − hedge_mark) / hedge_mark``:
         the price risk a perp-against-perp position carries, which the basis stop bounds."""
@@ -353,7 +353,7 @@ class FundingMarket:
         Spot or external hedge: the rate itself (:attr:`rate_8h`). Perp hedge: the spread
         ``rate_8h − hedge_rate_8h`` (short here, long there; negative → the opposite pair).
         Each venue's rate is converted to 8 h first, so an hourly venue and an 8-hourly one
-        compare (``DOMAIN.md`` §1)."""
+        compare (``docs/domain.md`` §1)."""
         if self.hedge == "perp":
             return self.rate_8h - self.hedge_rate_8h
         return self.rate_8h
@@ -386,7 +386,7 @@ class FundingMarket:
 
 
 def score_seed001(m: FundingMarket) -> float:
-    """Seed 001's ranking score (``DOMAIN.md`` §6), higher is better.
+    """Seed 001's ranking score (``docs/domain.md`` §6), higher is better.
 
     ``|r8| × 1000 + min(OI_usd / 10M, 10) − max(0, long_short − 1.8) × 0.5`` where ``r8`` is the
     rate per **8 h** (seed 001 quotes every rate per 8 h; an hourly rate is converted first).
@@ -411,7 +411,7 @@ def _trend_factor(m: FundingMarket) -> float:
 
 
 def score_seed002(m: FundingMarket) -> float:
-    """Seed 002's ranking score (``DOMAIN.md`` §6), higher is better, an APR-like fraction.
+    """Seed 002's ranking score (``docs/domain.md`` §6), higher is better, an APR-like fraction.
 
     ``|APR| × (1 − min(|basis| × 5, 0.5)) × trend`` with ``APR`` the annualised rate (fraction
     per year), ``basis`` as in :attr:`FundingMarket.basis` (fraction) and ``trend`` 1.15 when
@@ -425,7 +425,7 @@ def score_seed002(m: FundingMarket) -> float:
 
 
 def score(m: FundingMarket, model: ScoreModel) -> float:
-    """The score of ``m`` under ``model`` (``"seed001"`` or ``"seed002"``; ``DOMAIN.md`` §6).
+    """The score of ``m`` under ``model`` (``"seed001"`` or ``"seed002"``; ``docs/domain.md`` §6).
 
     Raises:
         ValueError: an unknown model name.
@@ -441,7 +441,7 @@ def score(m: FundingMarket, model: ScoreModel) -> float:
 
 
 def net_rate_per_period(rate_per_period: float, maker_fee: float, holding_periods: float = 12) -> float:
-    """Funding per period net of amortised round-trip fees (seed 001, ``DOMAIN.md`` §6).
+    """Funding per period net of amortised round-trip fees (seed 001, ``docs/domain.md`` §6).
 
     Args:
         rate_per_period: funding the position *receives* per period, fraction per period (for a
@@ -459,7 +459,7 @@ def net_rate_per_period(rate_per_period: float, maker_fee: float, holding_period
         ValueError: ``holding_periods`` not a finite number > 0.
 
     See also :func:`break_even_periods` (re-exported from :mod:`pfterm.core.market.funding`):
-    ``2 × fee / |rate|`` periods to earn back the fees (``DOMAIN.md`` §1).
+    ``2 × fee / |rate|`` periods to earn back the fees (``docs/domain.md`` §1).
     """
     if not (math.isfinite(holding_periods) and holding_periods > 0):
         raise ValueError(f"holding_periods must be a finite number > 0, got {holding_periods!r}")
@@ -482,7 +482,7 @@ def _kelly_b(rate_8h: float, basis_stop: float, horizon_periods: float) -> float
 
 
 def kelly_fraction(rate_8h: float, basis_stop: float, oi_rising: bool, horizon_periods: float = 3) -> float:
-    """Seed 002's raw Kelly fraction for a funding harvest (``DOMAIN.md`` §6).
+    """Seed 002's raw Kelly fraction for a funding harvest (``docs/domain.md`` §6).
 
     ``p = 0.65`` if open interest is rising else ``0.50`` (probability the funding persists),
     ``b = horizon_periods × |rate_8h| / basis_stop`` (funding collected over the horizon against
@@ -516,7 +516,7 @@ def kelly_min_apr(basis_stop: float, oi_rising: bool, horizon_periods: float = 3
 
     Solves ``0.25 × (p − (1 − p) / b) = min_fraction`` for ``b``, then
     ``|r8| = b × basis_stop / horizon_periods`` and ``APR = |r8| × 8760 / 8`` (seed 002,
-    ``DOMAIN.md`` §1/§6). ``min_fraction = 0`` gives the APR at which Kelly turns positive.
+    ``docs/domain.md`` §1/§6). ``min_fraction = 0`` gives the APR at which Kelly turns positive.
     Returns ``inf`` when ``min_fraction`` cannot be reached at any rate (``4 × min_fraction ≥ p``).
     The per-market cap is not applied. Values: see :func:`position_fraction`.
     """
@@ -536,7 +536,7 @@ def position_fraction(
     horizon_periods: float = 3,
     min_fraction: float = MIN_FRACTION,
 ) -> float:
-    """Quarter-Kelly position size in ``m``, a fraction of capital (seed 002, ``DOMAIN.md`` §6).
+    """Quarter-Kelly position size in ``m``, a fraction of capital (seed 002, ``docs/domain.md`` §6).
 
     ``f = clip(0.25 × kelly_fraction(m.rate_8h, profile.basis_stop, OI rising, horizon), 0,
     profile.max_per_market)``, and ``0`` when ``f < min_fraction`` (seed 002 skips below 0.5 %).
@@ -591,7 +591,7 @@ def entry_timing(
     preferred_window_s: tuple[float, float] = (1800, 3600),
     interval_h: float | None = None,
 ) -> EntryTiming:
-    """Entry timing around the next funding settlement (seed 001, ``DOMAIN.md`` §6).
+    """Entry timing around the next funding settlement (seed 001, ``docs/domain.md`` §6).
 
     Seed 001: never enter within 5 minutes before a settlement (thin liquidity, slippage can
     exceed a payment); prefer 30–60 minutes before it.
@@ -686,7 +686,7 @@ def evaluate(
 ) -> Candidate | Skip:
     """Whether to enter ``m`` under ``profile`` now: a :class:`Candidate` or the first :class:`Skip`.
 
-    Checks, in order (``DOMAIN.md`` §6, seeds 001/002):
+    Checks, in order (``docs/domain.md`` §6, seeds 001/002):
 
     1. open interest ≥ ``min_oi_usd`` (USD; seed 002: $5M);
     2. ``|APR| > profile.entry_apr`` (fraction per year) of what the position earns
@@ -695,7 +695,7 @@ def evaluate(
     4. funding after fees > 0: :func:`net_rate_per_period` of ``|carry_rate_8h|`` with
        ``maker_fee`` (fraction per trade, both legs together) amortised over ``holding_periods``
        8 h periods (seed 001: 12). For a perp hedge this is seed 001's minimum cross-venue
-       spread ``(fee_A + fee_B) × 2 / holding_periods`` (``DOMAIN.md`` §1);
+       spread ``(fee_A + fee_B) × 2 / holding_periods`` (``docs/domain.md`` §1);
     5. ``|basis| < profile.basis_stop`` at entry (entering at the stop would close at once);
     6. :func:`entry_timing` allows an entry at ``now_ms`` (ms UTC), against the next
        settlement of both venues for a perp hedge;
@@ -786,7 +786,7 @@ def allocate(
     min_order_usd: float = MIN_ORDER_USD,
     hedge_venue_usd: Mapping[str, float] | None = None,
 ) -> list[tuple[Candidate, float]]:
-    """USD notional to add per candidate, best score first (``DOMAIN.md`` §6).
+    """USD notional to add per candidate, best score first (``docs/domain.md`` §6).
 
     For each candidate in descending ``score`` (ties keep input order; a symbol listed twice
     is sized once, from its best entry): ``want = fraction × capital − held`` where ``held`` is
@@ -869,7 +869,7 @@ def allocate(
 @dataclass(frozen=True, slots=True)
 class HeldPosition:
     """A harvest position: ``side``, ``entry_ms`` (ms UTC), ``entry_apr`` (signed fraction per
-    year at entry), ``entry_basis`` (fraction at entry, ``DOMAIN.md`` §2) and ``notional_usd``."""
+    year at entry), ``entry_basis`` (fraction at entry, ``docs/domain.md`` §2) and ``notional_usd``."""
 
     symbol: str
     side: Side
@@ -904,7 +904,7 @@ def exit_decision(
 ) -> Exit | None:
     """The first exit rule ``pos`` meets in market ``m``, or ``None`` to keep it.
 
-    Priority (``DOMAIN.md`` §4/§6, seeds 000/001/002):
+    Priority (``docs/domain.md`` §4/§6, seeds 000/001/002):
 
     1. funding flipped against the position (``short_perp`` and a negative
        :attr:`~FundingMarket.carry_rate_8h`, or ``long_perp`` and a positive one; with a perp
@@ -978,7 +978,7 @@ def kill_exits(
     """A ``"kill"`` :class:`Exit` for every position once the daily loss limit is reached.
 
     Uses :func:`pfterm.core.trading.risk.daily_loss_breached`: ``day_pnl_usd ≤ −daily_loss_limit × capital_usd``
-    (USD both; ``DOMAIN.md`` §6, seed 002: 3 %). Empty list when not breached.
+    (USD both; ``docs/domain.md`` §6, seed 002: 3 %). Empty list when not breached.
     """
     lim = limits if limits is not None else RiskLimits()
     if not daily_loss_breached(day_pnl_usd, capital_usd, lim):

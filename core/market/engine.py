@@ -45,7 +45,7 @@ an average of that interval's premium samples, is steady enough to alert on."""
 
 
 class DetectorSettings(BaseModel):
-    """Alert thresholds: the detector keys of ``[alerts]`` in the config (``DOMAIN.md`` §5,
+    """Alert thresholds: the detector keys of ``[alerts]`` in the config (``docs/domain.md`` §5,
     seed 003 defaults), read when a market's detectors are made. The config's
     ``AlertsSection`` (:mod:`pfterm.core.runtime.config`) is this plus the console's ``bell``.
 
@@ -284,7 +284,7 @@ class Engine:
     # ------------------------------------------------------------------ internals
     def on_liquidations(self, records: Iterable[Liquidation]) -> None:
         """Forced closes seen on any venue: their USD strengthens the market's cascade detector
-        (DOMAIN.md §5: with liquidations in the interval the OI condition is relaxed). Times
+        (docs/domain.md §5: with liquidations in the interval the OI condition is relaxed). Times
         must be on the venue clock of :meth:`on_ctx` (the simulator serves both on its own)."""
         for liq in records:
             det = self._cascade.get(liq.symbol)

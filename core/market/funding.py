@@ -1,6 +1,6 @@
 """Funding-rate arithmetic: conversions, Hyperliquid's rate formula, settlement clocks, payments.
 
-Units (``DOMAIN.md`` preamble):
+Units (``docs/domain.md`` preamble):
 
 * a funding *rate* is a plain fraction (``0.0001`` = 0.01 %) paid once per interval and is
   always used together with its interval in hours (``interval_h``);
@@ -11,7 +11,7 @@ Units (``DOMAIN.md`` preamble):
 
 Every function is pure, allocation-light and safe to call on every market update.
 
-Sources: ``DOMAIN.md`` §1 (funding) and §2 (basis); Hyperliquid docs, trading/funding.
+Sources: ``docs/domain.md`` §1 (funding) and §2 (basis); Hyperliquid docs, trading/funding.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ __all__ = [
 ]
 
 HOURS_PER_YEAR = 8760
-"""Hours in the (365-day) year used to annualise rates (DOMAIN.md §1)."""
+"""Hours in the (365-day) year used to annualise rates (docs/domain.md §1)."""
 
 HL_INTEREST_8H = 0.0001
 """Hyperliquid interest-rate component, a fraction per 8 h (0.01 %/8 h; Hyperliquid docs)."""
@@ -81,7 +81,7 @@ def convert_rate(rate: float, from_interval_h: float, to_interval_h: float) -> f
     Raises:
         ValueError: if either interval is not a finite positive number.
 
-    Source: DOMAIN.md §1 (rates always carried with their interval; Hyperliquid pays ``F8 / 8``
+    Source: docs/domain.md §1 (rates always carried with their interval; Hyperliquid pays ``F8 / 8``
     hourly).
     """
     _check_interval(from_interval_h, "from_interval_h")
@@ -103,7 +103,7 @@ def apr(rate: float, interval_h: float) -> float:
     Raises:
         ValueError: if ``interval_h`` is not a finite positive number.
 
-    Source: DOMAIN.md §1 ("annualised"); seed 001, 002.
+    Source: docs/domain.md §1 ("annualised"); seed 001, 002.
     """
     _check_interval(interval_h)
     return rate * HOURS_PER_YEAR / interval_h
@@ -122,7 +122,7 @@ def rate_from_apr(apr: float, interval_h: float) -> float:
     Raises:
         ValueError: if ``interval_h`` is not a finite positive number.
 
-    Source: DOMAIN.md §1 ("annualised").
+    Source: docs/domain.md §1 ("annualised").
     """
     _check_interval(interval_h)
     return apr * interval_h / HOURS_PER_YEAR
@@ -144,7 +144,7 @@ def premium_sample(impact_bid: float, impact_ask: float, oracle: float) -> float
     Raises:
         ValueError: if ``oracle`` is not a finite positive number.
 
-    Source: DOMAIN.md §1 ("premium sample"); Hyperliquid docs, trading/funding.
+    Source: docs/domain.md §1 ("premium sample"); Hyperliquid docs, trading/funding.
     """
     if not (oracle > 0 and math.isfinite(oracle)):
         raise ValueError(f"oracle price must be a finite positive USD price, got {oracle!r}")
@@ -171,7 +171,7 @@ def funding_rate_8h(
     Raises:
         ValueError: if ``clamp`` is negative or NaN.
 
-    Source: DOMAIN.md §1 ("rate (8 h convention)"); seed 002, 004; Hyperliquid docs.
+    Source: docs/domain.md §1 ("rate (8 h convention)"); seed 002, 004; Hyperliquid docs.
     """
     if not clamp >= 0:
         raise ValueError(f"clamp must be >= 0, got {clamp!r}")
@@ -198,7 +198,7 @@ def hl_hourly_rate(avg_premium: float) -> float:
         :func:`funding_rate_8h` with Hyperliquid's defaults. A zero premium gives the
         baseline ``0.0000125`` (0.01 %/8 h ÷ 8, ≈ 10.95 % APR).
 
-    Source: DOMAIN.md §1 ("Hyperliquid hourly rate"); Hyperliquid docs, trading/funding.
+    Source: docs/domain.md §1 ("Hyperliquid hourly rate"); Hyperliquid docs, trading/funding.
     """
     hourly = funding_rate_8h(avg_premium) / 8.0
     if hourly > HL_HOURLY_CAP:
@@ -221,7 +221,7 @@ def basis_fraction(perp_px: float, index_px: float) -> float:
     Raises:
         ValueError: if ``index_px`` is not a finite positive number.
 
-    Source: DOMAIN.md §2 ("Basis %").
+    Source: docs/domain.md §2 ("Basis %").
     """
     if not (index_px > 0 and math.isfinite(index_px)):
         raise ValueError(f"index price must be a finite positive USD price, got {index_px!r}")
@@ -234,7 +234,7 @@ def next_settlement_ms(now_ms: int, interval_h: float, anchor_ms: int = 0) -> in
     The grid is ``anchor_ms + k × interval_h`` hours for every integer ``k``. With the default
     anchor (the Unix epoch, a UTC midnight) an hourly interval gives the top of every UTC hour
     and 8 h gives 00/08/16 UTC; any interval dividing 24 h stays aligned to UTC midnight.
-    Venues publish their next settlement time: prefer it when available (DOMAIN.md §1).
+    Venues publish their next settlement time: prefer it when available (docs/domain.md §1).
 
     Args:
         now_ms: current time, ms UTC.
@@ -248,7 +248,7 @@ def next_settlement_ms(now_ms: int, interval_h: float, anchor_ms: int = 0) -> in
     Raises:
         ValueError: if ``interval_h`` is not a finite positive number of at least 1 ms.
 
-    Source: DOMAIN.md §1 ("Settlement clocks"); Hyperliquid docs (top of every hour).
+    Source: docs/domain.md §1 ("Settlement clocks"); Hyperliquid docs (top of every hour).
     """
     _check_interval(interval_h)
     step = round(interval_h * MS_PER_HOUR)
@@ -309,7 +309,7 @@ def funding_payment(size: float, oracle_px: float, rate: float) -> float:
         ``−size × oracle_px × rate`` USD: with a positive rate longs pay and shorts receive,
         with a negative rate the reverse. Funding is on notional, never on margin.
 
-    Source: DOMAIN.md §1 ("payment per interval", "Hyperliquid notional for funding");
+    Source: docs/domain.md §1 ("payment per interval", "Hyperliquid notional for funding");
     Hyperliquid docs, trading/funding.
     """
     # ``+ 0.0`` turns a negative zero (e.g. short at zero rate) into 0.0 for display.
@@ -330,7 +330,7 @@ def break_even_periods(fee_rate: float, rate_per_period: float) -> float:
         ``math.inf`` when the rate is zero; ``0.0`` when ``fee_rate ≤ 0`` (nothing to recoup,
         e.g. maker rebates).
 
-    Source: DOMAIN.md §1 ("break-even periods"); seed 001.
+    Source: docs/domain.md §1 ("break-even periods"); seed 001.
     """
     if fee_rate <= 0:
         return 0.0
@@ -354,7 +354,7 @@ def min_cross_venue_spread(fee_a: float, fee_b: float, holding_periods: float) -
     Raises:
         ValueError: if ``holding_periods`` is not a finite positive number.
 
-    Source: DOMAIN.md §1 ("min cross-venue spread"); seed 001.
+    Source: docs/domain.md §1 ("min cross-venue spread"); seed 001.
     """
     if not (holding_periods > 0 and math.isfinite(holding_periods)):
         raise ValueError(f"holding_periods must be a finite number > 0, got {holding_periods!r}")
@@ -365,7 +365,7 @@ class PremiumSampler:
     """Local prediction of the running Hyperliquid funding rate from premium samples.
 
     Hyperliquid samples the premium every 5 s and settles the hour's average at the top of
-    each UTC hour (DOMAIN.md §1; Hyperliquid docs, trading/funding). This class mirrors that:
+    each UTC hour (docs/domain.md §1; Hyperliquid docs, trading/funding). This class mirrors that:
 
     * at most one sample is kept per 5 s slot of venue time (``slot = time_ms // 5000``);
       later samples in the same slot, and samples from an older slot, are ignored;

@@ -1,6 +1,6 @@
 """Normalized domain types shared by the engine, the venue adapters and the console.
 
-Units everywhere (see ``DOMAIN.md`` preamble):
+Units everywhere (see ``docs/domain.md`` preamble):
 
 * prices in quote currency (USD / USDC) as ``float``;
 * sizes and open interest in base units as ``float``;
@@ -195,7 +195,7 @@ class Position:
 
     * ``size``: signed, base units (long > 0, short < 0);
     * ``entry_px``, ``mark_px``, ``liquidation_px``: USD (``liquidation_px`` is the venue's own
-      figure, ``None`` when it reports none; see ``DOMAIN.md`` §4);
+      figure, ``None`` when it reports none; see ``docs/domain.md`` §4);
     * ``leverage``: multiple (``3.0`` = 3×);
     * ``margin_used``, ``unrealized_pnl``: USD;
     * ``funding_since_open``: USD, received positive, paid negative.
@@ -272,7 +272,7 @@ class OrderIntent:
 
 @dataclass(slots=True, frozen=True)
 class VenueFunding:
-    """One market's funding and open interest on one venue, normalized (``DOMAIN.md`` §1).
+    """One market's funding and open interest on one venue, normalized (``docs/domain.md`` §1).
 
     * ``venue``: ``"binance"``, ``"bybit"``, ``"okx"``, ``"dydx"``, ``"hyperliquid"``;
     * ``symbol``: the joined symbol across venues (:mod:`pfterm.core.crossvenue.symbols`, e.g. ``"BTC"``,
@@ -305,13 +305,13 @@ class VenueFunding:
 
     @property
     def apr(self) -> float:
-        """Annualised rate, simple: ``rate × 8760 / interval_h`` (``DOMAIN.md`` §1)."""
+        """Annualised rate, simple: ``rate × 8760 / interval_h`` (``docs/domain.md`` §1)."""
         return self.rate * 8760.0 / self.interval_h
 
 
 @dataclass(slots=True, frozen=True)
 class Liquidation:
-    """One forced close on a venue, normalized (``VENUES.md`` "Liquidation side per venue").
+    """One forced close on a venue, normalized (``docs/venues.md`` "Liquidation side per venue").
 
     ``side`` is the side of the position that was liquidated (``"long"`` or ``"short"``),
     whatever field the venue encodes it in; ``size_base`` base units (> 0), ``price`` USD,

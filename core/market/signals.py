@@ -7,7 +7,7 @@ funding rates fractions per ``interval_h`` hours, APRs fractions per year.
 The stateful detectors keep one instance per market and are cheap enough to be fed every
 market update.
 
-Source: ``DOMAIN.md`` §5 (signals, seed 003 and 002) and §1 (funding flip, APR).
+Source: ``docs/domain.md`` §5 (signals, seed 003 and 002) and §1 (funding flip, APR).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ __all__ = [
 
 
 class Quadrant(enum.Enum):
-    """Which way price and open interest moved together (DOMAIN.md §5; seed 003).
+    """Which way price and open interest moved together (docs/domain.md §5; seed 003).
 
     ``NEW_LONGS`` and ``NEW_SHORTS`` are the strong (trend-confirming) quadrants: fresh money
     opening positions in the direction of the move.
@@ -69,7 +69,7 @@ def oi_quadrant(price_change: float, oi_change: float, dead_band: float = 0.0) -
     Raises:
         ValueError: if ``dead_band`` is negative or NaN.
 
-    Source: DOMAIN.md §5 ("Open-interest × price quadrant"); seed 003.
+    Source: docs/domain.md §5 ("Open-interest × price quadrant"); seed 003.
     """
     if not dead_band >= 0:
         raise ValueError(f"dead_band must be >= 0, got {dead_band!r}")
@@ -100,7 +100,7 @@ def oi_trend(values: Sequence[float], threshold: float = 0.01) -> Trend:
         ``< −threshold``, otherwise ``STABLE``. Also ``STABLE`` for fewer than two values, a zero
         first value, or non-finite input.
 
-    Source: DOMAIN.md §5 ("OI trend"); seed 002.
+    Source: docs/domain.md §5 ("OI trend"); seed 002.
     """
     if len(values) < 2:
         return Trend.STABLE
@@ -142,7 +142,7 @@ class CascadeSignal:
     * ``liquidation_usd``: forced-close volume reported during the interval, USD (0 when the
       venue publishes none).
 
-    Source: DOMAIN.md §5 ("Cascade"); seed 003.
+    Source: docs/domain.md §5 ("Cascade"); seed 003.
     """
 
     time_ms: int
@@ -182,7 +182,7 @@ class CascadeSignal:
 
 
 class CascadeDetector:
-    """Liquidation-cascade detector for one market (DOMAIN.md §5; seed 003).
+    """Liquidation-cascade detector for one market (docs/domain.md §5; seed 003).
 
     Feed :meth:`update` every market update. Samples sit on a fixed grid of venue time: the
     first update in each ``sample_interval_ms`` slot is sampled (a feed pushing at about the
@@ -194,7 +194,7 @@ class CascadeDetector:
     * price moved by more than ``price_move`` either way (``|price_change| > price_move``),
     * and at least ``cooldown_ms`` have passed since the previous signal.
 
-    Liquidation volume strengthens the signal (DOMAIN.md §5): when forced-close volume was
+    Liquidation volume strengthens the signal (docs/domain.md §5): when forced-close volume was
     reported through :meth:`add_liquidations` during the interval, the OI condition is relaxed
     to ``oi_change < −oi_drop × liquidation_oi_factor`` (half the OI threshold by default); the
     price condition is unchanged. The volume is reported in the signal either way.
@@ -327,7 +327,7 @@ class CascadeDetector:
             price: mark (or mid) price, USD.
             oi: open interest in base units (contracts). Not USD: a USD figure falls with the
                 price alone and would turn any sharp drop into a "cascade", and rises in a
-                squeeze, hiding the closes (DOMAIN.md §5 "OI falls").
+                squeeze, hiding the closes (docs/domain.md §5 "OI falls").
 
         Returns:
             A :class:`CascadeSignal` when the sample just taken completes a qualifying interval
@@ -365,11 +365,11 @@ class FundingAlerter:
     * ``FUNDING_FLIP``: the rate's sign differs from the last *established* sign. A sign is
       established only by a rate with ``|APR| ≥ flip_min_apr``, so a rate hovering around zero
       never flaps; the first established sign raises nothing. A harvesting short whose rate
-      turns negative now pays (DOMAIN.md §1, "funding flip"; seed 000).
+      turns negative now pays (docs/domain.md §1, "funding flip"; seed 000).
     * ``EXTREME_FUNDING``: ``|APR| ≥ extreme_apr``; then silent until ``|APR|`` has fallen
       below ``rearm_ratio × extreme_apr`` (hysteresis), after which it can fire again.
 
-    APR is ``rate × 8760 / interval_h`` (DOMAIN.md §1). Each :meth:`update` is O(1).
+    APR is ``rate × 8760 / interval_h`` (docs/domain.md §1). Each :meth:`update` is O(1).
 
     Args:
         extreme_apr: |APR| that counts as extreme, fraction per year (> 0; 1.0 = 100 %).

@@ -34,7 +34,7 @@ class MarketState:
 
     ``oi_change`` / ``price_change`` are fractions over the configured OI window (venue
     time), ``None`` until the window holds two samples; OI change is measured in contracts
-    (base units), so a price move alone never shows as an OI change (DOMAIN.md §5). ``next_funding_ms`` is the venue's
+    (base units), so a price move alone never shows as an OI change (docs/domain.md §5). ``next_funding_ms`` is the venue's
     next settlement time (ms UTC) from ``predictedFundings`` when it has reported one.
     """
 
@@ -59,7 +59,7 @@ class MarketState:
 
     @property
     def basis(self) -> float | None:
-        """Mark versus oracle (index) as a fraction: ``(mark − oracle) / oracle`` (DOMAIN.md §2)."""
+        """Mark versus oracle (index) as a fraction: ``(mark − oracle) / oracle`` (docs/domain.md §2)."""
         c = self.ctx
         if c is None or c.oracle_px <= 0:
             return None
@@ -67,7 +67,7 @@ class MarketState:
 
     @property
     def funding_apr(self) -> float | None:
-        """The venue's current rate annualised (fraction/year, DOMAIN.md §1)."""
+        """The venue's current rate annualised (fraction/year, docs/domain.md §1)."""
         c = self.ctx
         return None if c is None else apr(c.funding, c.funding_interval_h)
 

@@ -79,7 +79,7 @@ class MarketDetailView:
 
     ``premium`` is the latest locally computed premium sample (fraction of oracle);
     ``predicted_local`` the hourly rate predicted from this hour's sampled premiums
-    (DOMAIN.md §1) with ``premium_samples`` samples; ``venue_predicted`` the venue's own
+    (docs/domain.md §1) with ``premium_samples`` samples; ``venue_predicted`` the venue's own
     hourly rate. ``history`` are sampled (time, mark, OI, funding) points; ``funding_history``
     settled rates, oldest first.
     """

@@ -187,7 +187,7 @@ class UiSection(_Section):
 class TradingSection(_Section, DeskOptions, RiskLimits):
     """Trading: the desk's options (:class:`~pfterm.core.trading.settings.DeskOptions`: kill
     switch, slippage, rebalancing, dead man's switch, polling, spot held elsewhere), the risk
-    limits (:class:`~pfterm.core.trading.risk.RiskLimits`, ``DOMAIN.md`` §6) and the keys of access
+    limits (:class:`~pfterm.core.trading.risk.RiskLimits`, ``docs/domain.md`` §6) and the keys of access
     below. Fractions are plain (``0.05`` = 5 %), amounts USD, durations seconds.
 
     Editable like every section (``frozen`` off); a desk takes a frozen copy

@@ -691,7 +691,7 @@ others."""
 
 def harvest_limits(desk, hs) -> None:
     """Let the desk's risk gate admit the harvester's profile: its per-market cap
-    (``max_per_market``, ``DOMAIN.md`` §6, with :data:`HARVEST_SHARE_SLACK`) becomes the gate's
+    (``max_per_market``, ``docs/domain.md`` §6, with :data:`HARVEST_SHARE_SLACK`) becomes the gate's
     market share when it is larger. Every other limit stays as configured."""
     limits = desk.settings.limits
     share = hs.profile.max_per_market * HARVEST_SHARE_SLACK

@@ -2,8 +2,8 @@
 
 Pure computation, no I/O: :class:`CexModel` follows a :class:`~pfterm.core.sim.market.MarketModel`
 and exposes, per venue, the public market data the funding matrix reads, in the venues' own
-wire shapes (``*_wire`` methods: ``VENUES.md`` "Binance USDⓈ-M futures" / "Bybit v5" and the
-shared fixtures), so the server only routes and serialises.
+wire shapes (``*_wire`` methods: ``docs/venues.md`` "Binance USDⓈ-M futures" / "Bybit v5" and the
+fixtures in ``tests/fixtures``), so the server only routes and serialises.
 
 Listings: every listed (not delisted) Hyperliquid market ``BASE`` is ``{BASE}USDT`` on both
 venues; ``kPEPE`` → ``1000PEPEUSDT`` (Hyperliquid's ``k`` prefix is the venues' ``1000``
@@ -20,7 +20,7 @@ Model, per venue and market (all on the *simulated* clock, ms UTC):
   Binance's funding sits a bit below Hyperliquid's and Bybit's a bit above, with noise; the
   *market level* is a constant per venue and market (sd 0.008 %). ``ε`` is a fast (1 min) mark
   noise. Hyperliquid's regimes (``positive`` / ``negative``) carry over through its premium.
-* **Funding** (DOMAIN.md §1, 8-hour convention): ``P̄`` = the time average of ``p`` over the
+* **Funding** (docs/domain.md §1, 8-hour convention): ``P̄`` = the time average of ``p`` over the
   running interval; ``F = P̄ + clamp(I − P̄, ±0.05 %)`` with ``I = 0.01 % × interval / 8 h``,
   then the venue's cap (Binance ±0.75 % on 8 h, ±2 % on 4 h markets; Bybit ``fundingCap``
   0.5 % / 2 %). Intervals: 8 h on the 00/08/16 UTC grid, a seeded ~12 % (Binance, listed by

@@ -4,12 +4,12 @@ Pure computation, no I/O: :class:`SimExchange` keeps cross-margin accounts again
 :class:`pfterm.core.sim.market.MarketModel` and answers with Hyperliquid's wire shapes (numbers as
 decimal strings), so an HTTP layer only has to route and serialise.
 
-Units follow DOMAIN.md: prices and USDC amounts in USD, sizes in base units (signed ``szi``:
+Units follow docs/domain.md: prices and USDC amounts in USD, sizes in base units (signed ``szi``:
 long > 0), times in integer milliseconds UTC on the simulated clock, rates as fractions.
 Sizes are held internally as integer lots (``10^−szDecimals`` base units) so positions
 open and close exactly.
 
-Model (VENUES.md "Exchange", Hyperliquid docs "Exchange endpoint", "Order types",
+Model (docs/venues.md "Exchange", Hyperliquid docs "Exchange endpoint", "Order types",
 "Fees", "Funding", "Margining", "Liquidations"):
 
 * **Orders**: limit orders only (``tif`` ``Gtc`` / ``Alo`` / ``Ioc``), optionally reduce-only,
@@ -29,11 +29,11 @@ Model (VENUES.md "Exchange", Hyperliquid docs "Exchange endpoint", "Order types"
   defaults to ``min(maxLeverage, 20)``. An order is refused when the margin of the size it
   would add, plus its taker fee, exceeds ``accountValue − margin used − margin reserved by
   resting orders``.
-* **Funding** (DOMAIN.md §1): at every top of the hour a position receives
+* **Funding** (docs/domain.md §1): at every top of the hour a position receives
   ``−szi × oraclePx × rate`` USDC (positive rate: longs pay), with the model's settled rate
   for that hour and the oracle price at settlement time. ``cumFunding`` counts funding *paid*
   (positive = paid), as Hyperliquid reports it.
-* **Liquidation** (DOMAIN.md §4, approximated): maintenance margin is half the initial margin
+* **Liquidation** (docs/domain.md §4, approximated): maintenance margin is half the initial margin
   at the asset's maximum leverage, ``|szi| × mark / (2 · maxLeverage)`` summed over positions.
   When ``accountValue`` falls below it, every open order is cancelled and every position
   closed at the mark without fee, recorded as fills carrying a ``liquidation`` marker.
@@ -95,7 +95,7 @@ DEFAULT_LEVERAGE = 20
 MIN_ORDER_USD = 10.0
 """Minimum order value, USD (error ``MinTradeNtl``); reduce-only orders are exempt."""
 SCHEDULE_CANCEL_MIN_MS = 5_000
-"""A dead man's switch must be at least 5 s ahead (VENUES.md, ``scheduleCancel``)."""
+"""A dead man's switch must be at least 5 s ahead (docs/venues.md, ``scheduleCancel``)."""
 FILLS_LEN = 10_000
 """Fills kept per account (Hyperliquid's ``userFills`` serves at most the 2 000 latest)."""
 FUNDING_LEN = 10_000
@@ -108,7 +108,7 @@ SPOT_TAKER_FEE = 0.0007
 capture ``fixtures/hyperliquid/http_user_fills_dust_conversion.json`` charges 0.00088689 USOL on a
 1.267 USOL taker buy, exactly 0.07 %)."""
 SPOT_ASSET_OFFSET = 10_000
-"""Spot asset id = 10 000 + spot universe index (VENUES.md, ``spotMeta``)."""
+"""Spot asset id = 10 000 + spot universe index (docs/venues.md, ``spotMeta``)."""
 SPOT_PX_DECIMALS = 8
 """Spot prices carry at most ``8 − szDecimals`` decimals (and 5 significant figures)."""
 SPOT_AMOUNT_DECIMALS = 8
@@ -695,7 +695,7 @@ class SimExchange:
     def settle_funding(self, boundary_ms: int) -> None:
         """Settle every unsettled top of the hour up to ``boundary_ms`` (a multiple of one hour,
         not after the model's clock): each position receives ``−szi × oraclePx × rate`` USDC
-        (DOMAIN.md §1; :func:`pfterm.core.market.funding.funding_payment`), ``rate`` being the model's settled
+        (docs/domain.md §1; :func:`pfterm.core.market.funding.funding_payment`), ``rate`` being the model's settled
         hourly rate for that hour and ``oraclePx`` the model's current oracle. Rows go to
         ``userFunding`` and ``cumFunding``. Hours already settled are skipped (idempotent)."""
         if boundary_ms % HOUR_MS:
@@ -890,13 +890,13 @@ class SimExchange:
 
     # -- spot -----------------------------------------------------------------------------
     #
-    # Spot (Hyperliquid docs "Spot", VENUES.md ``spotMeta``): asset id 10 000 + universe index;
+    # Spot (Hyperliquid docs "Spot", docs/venues.md ``spotMeta``): asset id 10 000 + universe index;
     # balances per token, separate from the perp account's USDC (a new account starts with
     # ``starting_usdc`` in *each*, so spot and perp can be traded side by side without a
     # transfer). No leverage and no reduce-only. A pair trades only when its base token is the
     # underlying of a simulated, listed perp (``SPOT_PERP_ALIASES``: UBTC → BTC, …; otherwise
     # the same name); its mid is that perp's oracle price (the index the perp's basis is
-    # measured against, DOMAIN.md §2), so ``perp mark / spot mid − 1`` is the model's basis.
+    # measured against, docs/domain.md §2), so ``perp mark / spot mid − 1`` is the model's basis.
     # Fees: taker on book fills, maker on resting fills (``SPOT_TAKER_FEE`` / ``SPOT_MAKER_FEE``),
     # charged in the token received (base on a buy, quote on a sell), as in the real fill
     # capture (``feeToken`` "USOL" on a buy of ``@156``).

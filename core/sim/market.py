@@ -4,7 +4,7 @@ Pure computation, no I/O: :class:`MarketModel` is seeded from a real ``metaAndAs
 snapshot and advanced with :meth:`MarketModel.step`. Everything it produces is available in
 Hyperliquid's wire shapes (``*_wire`` methods), so the server only routes and serialises.
 
-Units follow DOMAIN.md: prices in USD, sizes and open interest in base units (one side),
+Units follow docs/domain.md: prices in USD, sizes and open interest in base units (one side),
 timestamps in integer milliseconds UTC on the *simulated* clock, funding rates as fractions
 per hour (Hyperliquid settles hourly). Simulated time advances only through ``step``.
 
@@ -19,7 +19,7 @@ Model, per listed market (delisted markets are served exactly as in the snapshot
   ``markPx / oraclePx − 1``. ``mid = mark · (1 + ε)`` with ε a small fraction of the spread.
 * **Impact prices**: ``mid · (1 ∓ h)``, ``h`` the snapshot's impact half-spread (floored),
   widened during cascades.
-* **Premium and funding** (DOMAIN.md §1, Hyperliquid docs): a premium sample
+* **Premium and funding** (docs/domain.md §1, Hyperliquid docs): a premium sample
   ``(max(impactBid − oracle, 0) − max(oracle − impactAsk, 0)) / oracle`` every 5 s of sim time;
   the hour's average ``P̄`` gives ``F8 = P̄ + clamp(0.0001 − P̄, −0.0005, 0.0005)`` and the
   hourly rate ``F8 / 8`` capped at ±4 %/h, settled at every UTC top of the hour. The formulas
@@ -62,7 +62,7 @@ Model, per listed market (delisted markets are served exactly as in the snapshot
 * **Volume**: a notional flow around the snapshot's ``dayNtlVlm / 86 400`` USD per second,
   summed over a rolling 24 h window in hourly buckets; ``prevDayPx`` is read from an hourly
   ring of marks.
-* **Liquidation cascades** (the situation DOMAIN.md §5's detector looks for): Poisson
+* **Liquidation cascades** (the situation docs/domain.md §5's detector looks for): Poisson
   arrivals across the market; over 10–30 s the price moves 3–8 % and open interest falls
   5–15 %, the spread widens, the basis dislocates, trades burst; a partial rebound follows.
 * **Public trades**: generated only for markets someone watches (:meth:`MarketModel.watch_trades`).
@@ -103,13 +103,13 @@ PREMIUM_SAMPLE_MS = HL_PREMIUM_SAMPLE_MS
 STEP_SEGMENTS = 64
 """Segments a long :meth:`MarketModel.step` is cut into at most (plus hour boundaries)."""
 
-# --- funding (DOMAIN.md §1; the formulas are pfterm.core.market.funding's) ------------------------------
+# --- funding (docs/domain.md §1; the formulas are pfterm.core.market.funding's) ------------------------------
 FUNDING_HISTORY_LEN = 24 * 60
 """Settled rows kept per market (60 days of hourly settlements)."""
 SYNTH_HISTORY_HOURS = 72
 """Hours of prior funding history synthesised at construction."""
 FUNDING_HISTORY_PAGE = 500
-"""Rows per ``fundingHistory`` answer (venue limit, VENUES.md)."""
+"""Rows per ``fundingHistory`` answer (venue limit, docs/venues.md)."""
 
 # --- model parameters ------------------------------------------------------------------
 VOL_MIN, VOL_MAX = 0.4, 2.0
@@ -205,7 +205,7 @@ def price_decimals(px: float, max_decimals: int, sig_figs: int = 5) -> int:
     """Decimals a price may carry: ``sig_figs`` significant figures, at most ``max_decimals``.
 
     Integer prices are always allowed, so the result is never negative. For perps
-    ``max_decimals = 6 − szDecimals`` (VENUES.md, Hyperliquid price rules).
+    ``max_decimals = 6 − szDecimals`` (docs/venues.md, Hyperliquid price rules).
     """
     if not px > 0:
         return max_decimals if max_decimals > 0 else 0

@@ -4,7 +4,7 @@ The seed is a real Hyperliquid ``metaAndAssetCtxs`` response, shipped as package
 (``core/sim/data/metaAndAssetCtxs.mainnet.json``, provenance in ``core/sim/data/README.md``).
 Its shape is ``[meta, ctxs]`` with ``meta = {"universe": [...], "marginTables": [...],
 "collateralToken": int}`` and ``ctxs[i]`` the context of ``meta["universe"][i]``; every ctx
-number is a decimal string (see VENUES.md, Hyperliquid ``metaAndAssetCtxs``).
+number is a decimal string (see docs/venues.md, Hyperliquid ``metaAndAssetCtxs``).
 """
 
 from __future__ import annotations

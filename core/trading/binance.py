@@ -19,7 +19,7 @@ Fees (https://www.binance.com/en/fee/futureFee, regular user, USDT-margined): ma
 taker 0.05 % of notional, charged in USDT.
 
 Sources: https://developers.binance.com/docs/derivatives/usds-margined-futures/trade/rest-api ,
-``VENUES.md`` "Binance USDⓈ-M futures".
+``docs/venues.md`` "Binance USDⓈ-M futures".
 """
 
 from __future__ import annotations

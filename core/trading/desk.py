@@ -18,7 +18,7 @@ The **kill switch** (:meth:`Desk.start_kill`) sets HALTED for every account of t
 venue concurrently under one hard deadline (``kill_deadline_s``), carries' spot legs included,
 and reports exactly what is left.
 
-The **daily loss limit** (``DOMAIN.md`` §6: 3 % of the day's starting capital) reads equity
+The **daily loss limit** (``docs/domain.md`` §6: 3 % of the day's starting capital) reads equity
 across every venue *including spot* (a carry's spot gain offsets its perp loss) and fires the
 same kill switch.
 
@@ -482,7 +482,7 @@ class Desk:
     def check_daily_loss(self) -> None:
         """Fire the kill switch (or halt, without ``kill_on_daily_loss``) when the day's P&L over
         every venue, spot included, is beyond ``daily_loss_limit`` of the day's starting capital
-        (``DOMAIN.md`` §6). Called after every account reading."""
+        (``docs/domain.md`` §6). Called after every account reading."""
         pnl = self.pnl_today
         if pnl is None or self.state is TradingState.HALTED or self.kill_running:
             return

@@ -1,8 +1,8 @@
 """Trading action planning: delta, hedges and rebalancing (pure; produces intents, sends nothing).
 
-Every order here is Hyperliquid-shaped (``VENUES.md``): no market orders, so hedges are
+Every order here is Hyperliquid-shaped (``docs/venues.md``): no market orders, so hedges are
 aggressive IOC limits at mid ± slippage (:func:`~pfterm.core.venues.hyperliquid.orders.market_price`).
-Delta and rebalancing follow ``DOMAIN.md`` §3. The kill switch's plan is
+Delta and rebalancing follow ``docs/domain.md`` §3. The kill switch's plan is
 :func:`pfterm.core.trading.kill.plan_kill`.
 """
 
@@ -31,11 +31,11 @@ __all__ = [
 ]
 
 MIN_ORDER_USD = 10.0
-"""Hyperliquid minimum order value, USD (``DOMAIN.md`` §3): smaller hedges are not sent."""
+"""Hyperliquid minimum order value, USD (``docs/domain.md`` §3): smaller hedges are not sent."""
 
 
 REBALANCE_LADDER = (0.005, 0.02, 0.05)
-"""Seed 001 ladder of delta ratios (``DOMAIN.md`` §3): 0.5 % add margin to the short leg,
+"""Seed 001 ladder of delta ratios (``docs/domain.md`` §3): 0.5 % add margin to the short leg,
 2 % resize both legs, 5 % close and re-enter."""
 
 DEFAULT_REBALANCE_THRESHOLD = 0.05
@@ -85,7 +85,7 @@ def asset_delta(
 ) -> float:
     """Delta of one asset, USD: ``(Σ spot + external spot + Σ signed perp size) × mid``.
 
-    ``DOMAIN.md`` §3 (seed 000). Spot balances are matched on ``coin`` exactly (the caller maps
+    ``docs/domain.md`` §3 (seed 000). Spot balances are matched on ``coin`` exactly (the caller maps
     venue spot names such as ``UBTC`` to the perp symbol); ``external_spot`` is cold-wallet
     holdings declared in config, base units by coin.
 
@@ -120,7 +120,7 @@ def gross_long_value(
 
 
 def delta_ratio(delta_usd: float, gross_long_usd: float) -> float:
-    """``|delta| / gross long value`` (``DOMAIN.md`` §3); ``inf`` for a delta with no long leg."""
+    """``|delta| / gross long value`` (``docs/domain.md`` §3); ``inf`` for a delta with no long leg."""
     if gross_long_usd <= 0:
         return 0.0 if delta_usd == 0 else math.inf
     return abs(delta_usd) / gross_long_usd
@@ -161,7 +161,7 @@ def plan_hedge(
 
     Size ``|delta| / mid`` rounded to ``market.sz_decimals`` (nearest, so the residual delta is at
     most half a step × mid); sell when delta > 0. ``None`` when the rounded size is zero or its
-    value ``size × mid`` is below ``min_order_usd`` (``DOMAIN.md`` §3: Hyperliquid $10 minimum).
+    value ``size × mid`` is below ``min_order_usd`` (``docs/domain.md`` §3: Hyperliquid $10 minimum).
     ``est_fee_usd`` uses ``taker_fee`` (fraction; default Hyperliquid base tier 0.045 %).
 
     Raises:
@@ -224,7 +224,7 @@ def plan_rebalance(
     taker_fee: float = HL_TAKER_FEE,
     new_cloid: CloidFactory = _new_cloid,
 ) -> RebalancePlan:
-    """Hedges for every asset whose delta ratio exceeds ``threshold`` (``DOMAIN.md`` §3).
+    """Hedges for every asset whose delta ratio exceeds ``threshold`` (``docs/domain.md`` §3).
 
     Assets are every coin with a perp position, a spot balance or declared external spot, in
     sorted order. Delta ratio is ``|delta| / gross long value``; ``threshold`` is a fraction

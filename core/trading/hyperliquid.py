@@ -2,7 +2,7 @@
 
 A thin adapter over :class:`~pfterm.core.venues.hyperliquid.exchange.HyperliquidExchange` (signed
 ``POST /exchange``) and its :class:`~pfterm.core.venues.hyperliquid.rest.HyperliquidInfo` (``POST
-/info``), in pfterm's shapes (``VENUES.md`` Hyperliquid):
+/info``), in pfterm's shapes (``docs/venues.md`` Hyperliquid):
 
 * instruments: ``meta`` (perps, asset id = index) and ``spotMeta`` (spot pairs, asset id =
   10000 + index, named ``"@142"`` or ``"PURR/USDC"``); tick and lot from ``szDecimals``
@@ -42,7 +42,7 @@ __all__ = [
 ]
 
 HL_MIN_ORDER_USD = 10.0
-"""Hyperliquid's minimum order value, USD (``DOMAIN.md`` §3)."""
+"""Hyperliquid's minimum order value, USD (``docs/domain.md`` §3)."""
 
 HL_MAKER_FEE = 0.00015
 """Hyperliquid base-tier perp maker fee, a fraction (0.015 %,

@@ -629,7 +629,7 @@ def _row_ref(venue: str, network: str, account: str) -> AccountRef:
 
 @dataclass(slots=True, frozen=True)
 class Book:
-    """Accounts traded together and reported together (``DOMAIN.md`` §7 per book): ``primary``
+    """Accounts traded together and reported together (``docs/domain.md`` §7 per book): ``primary``
     names the book (the Hyperliquid account of a perp-against-perp pair), ``members`` every
     account in it, ``primary`` first, at most one per venue. ``registered``: False for an
     account never registered (a book of its own) and for the legacy accounts grouped by

@@ -19,7 +19,7 @@ every venue at once under one deadline (:meth:`pfterm.core.trading.desk.Desk.kil
   held beyond that, or without a short, is the trader's and stays);
 * **one journal transaction** records a round's cancels and closes before they leave.
 
-Sources: ``VENUES.md`` Hyperliquid (no market orders, no cancel-all), ``DOMAIN.md`` §3 (carry
+Sources: ``docs/venues.md`` Hyperliquid (no market orders, no cancel-all), ``docs/domain.md`` §3 (carry
 legs), Binance USDⓈ-M ``allOpenOrders``.
 
 Units: sizes base units, prices USD, durations seconds (monotonic clock), ``*_ms`` wall ms.
@@ -197,7 +197,7 @@ def _usable(px: float | None) -> TypeGuard[float]:
 
 def carry_spot_to_sell(account: VenueAccount) -> dict[str, float]:
     """The carry spot legs of ``account``: per asset, ``min(spot, |perp short|)`` base units
-    where spot of the asset is held against a short perp of it (``DOMAIN.md`` §3)."""
+    where spot of the asset is held against a short perp of it (``docs/domain.md`` §3)."""
     shorts = {p.symbol: -p.size for p in account.positions if p.size < 0}
     out: dict[str, float] = {}
     for b in account.spot:

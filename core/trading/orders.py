@@ -214,7 +214,7 @@ class OrderManager:
         return 0.0 if p is None else p.size
 
     def liquidation_distance(self, symbol: str) -> float | None:
-        """``|liq − mark| / mark`` of the position (``DOMAIN.md`` §4), ``None`` when unknown."""
+        """``|liq − mark| / mark`` of the position (``docs/domain.md`` §4), ``None`` when unknown."""
         p = self.position(symbol)
         if p is None or not p.liquidation_px or not p.mark_px:
             return None

@@ -47,7 +47,7 @@ class PositionRow:
     * ``notional_usd``: ``|size| × mark_px``; ``unrealized_pnl``: ``size × (mark − entry)``, USD;
     * ``funding_since_open``: USD, received positive;
     * ``leverage``: multiple; ``margin_used``: USD;
-    * ``liq_distance``: ``|mark − liq| / mark`` (``DOMAIN.md`` §4), ``None`` without a liquidation price;
+    * ``liq_distance``: ``|mark − liq| / mark`` (``docs/domain.md`` §4), ``None`` without a liquidation price;
     * ``venue``: ``""`` on the trading venue, else the hedge venue holding it (``"binance"``:
       the other leg of a perp-against-perp position; its funding since open is not tracked, 0).
     """
@@ -89,7 +89,7 @@ class OrderRow:
 
 @dataclass(slots=True, frozen=True)
 class AssetDeltaRow:
-    """Delta of one asset (``DOMAIN.md`` §3): ``spot_qty`` (venue spot + declared external) and
+    """Delta of one asset (``docs/domain.md`` §3): ``spot_qty`` (venue spot + declared external) and
     ``perp_qty`` base units, ``delta_usd`` USD at mid, ``ratio`` = ``|delta| / gross long value``
     (``inf`` for a naked short)."""
 
@@ -111,7 +111,7 @@ class PortfolioView:
       account; ``state_reason``: why and by whom it is not ACTIVE (``None`` when ACTIVE);
     * ``equity_usd``: perp account value; ``spot_usdc``: spot USDC balance;
     * ``margin_used_usd``; ``maintenance_margin_usd``; ``margin_ratio``: equity / total notional
-      (``DOMAIN.md`` §4; lower is riskier), ``None`` without positions; ``leverage``: total
+      (``docs/domain.md`` §4; lower is riskier), ``None`` without positions; ``leverage``: total
       notional / equity;
     * ``deltas``: per asset; ``total_delta_usd``: their sum;
     * ``funding_today_usd``: funding received since 00:00 UTC (journal), USD;

@@ -6,7 +6,7 @@ An order that only reduces an existing position (a kill-switch close, an auto-re
 every limit, in every :class:`TradingState`, as long as its price is not absurd on the
 aggressive side (:attr:`RiskLimits.close_band`, wider than the kill switch's slippage).
 
-Sources: ``DOMAIN.md`` §4 (liquidation, distance guards) and §6 (leverage, per-market and
+Sources: ``docs/domain.md`` §4 (liquidation, distance guards) and §6 (leverage, per-market and
 per-venue shares, daily loss limit).
 """
 
@@ -77,8 +77,8 @@ class RiskLimits(BaseModel):
     risk gate (:func:`check_order`) reads. Fractions are plain (``0.03`` = 3 %), amounts USD.
 
     Each field's meaning and source is its ``description`` (``pfterm config --defaults`` prints
-    them): ``DOMAIN.md`` §6 for leverage, the market and venue shares and the daily loss limit;
-    ``close_band`` is wider than the kill switch's 5 % slippage (``VENUES.md`` Hyperliquid) plus
+    them): ``docs/domain.md`` §6 for leverage, the market and venue shares and the daily loss limit;
+    ``close_band`` is wider than the kill switch's 5 % slippage (``docs/venues.md`` Hyperliquid) plus
     any mid/mark gap, so that a kill close is never refused; the others are console defaults.
 
     The config's ``[trading]`` section (:class:`pfterm.core.runtime.config.TradingSection`)
@@ -93,7 +93,7 @@ class RiskLimits(BaseModel):
 
     max_leverage: float = Field(
         default=3.0, gt=0, allow_inf_nan=False,
-        description="position notional after an order / account equity, at most (DOMAIN.md §6: 3×)",
+        description="position notional after an order / account equity, at most (docs/domain.md §6: 3×)",
     )  # fmt: skip
     max_order_notional_usd: float = Field(
         default=50_000.0, gt=0, allow_inf_nan=False, description="one order's size × mark, USD, at most"
@@ -105,7 +105,7 @@ class RiskLimits(BaseModel):
     max_market_share: float = Field(
         default=0.05, gt=0, le=1,
         description="one market's position notional as a share of capital, at most "
-        "(DOMAIN.md §6: conservative 0.02, moderate 0.05, aggressive 0.10)",
+        "(docs/domain.md §6: conservative 0.02, moderate 0.05, aggressive 0.10)",
     )  # fmt: skip
     fat_finger_band: float = Field(
         default=0.05, gt=0, lt=1,
@@ -120,10 +120,10 @@ class RiskLimits(BaseModel):
     daily_loss_limit: float = Field(
         default=0.03, gt=0, lt=1,
         description="share of capital lost since 00:00 UTC that halts opening orders and fires the kill switch "
-        "(DOMAIN.md §6)",
+        "(docs/domain.md §6)",
     )  # fmt: skip
     max_venue_share: float = Field(
-        default=0.30, gt=0, le=1, description="open notional on one venue as a share of capital, at most (DOMAIN.md §6)"
+        default=0.30, gt=0, le=1, description="open notional on one venue as a share of capital, at most (docs/domain.md §6)"
     )
 
     @classmethod
@@ -164,7 +164,7 @@ def is_reducing(intent: OrderIntent, position: Position | None) -> bool:
 
 
 def daily_loss_breached(day_pnl_usd: float, capital_usd: float, limits: RiskLimits) -> bool:
-    """``day_pnl_usd ≤ −daily_loss_limit × capital_usd`` (USD both); ``DOMAIN.md`` §6, seed 002."""
+    """``day_pnl_usd ≤ −daily_loss_limit × capital_usd`` (USD both); ``docs/domain.md`` §6, seed 002."""
     return day_pnl_usd <= -limits.daily_loss_limit * capital_usd
 
 
@@ -306,7 +306,7 @@ def liquidation_price(entry: float, leverage: float, mmr: float, is_long: bool) 
 
     Long ``entry × (1 − 1/L + mmr)``, short ``entry × (1 + 1/L − mmr)``, with ``entry`` USD,
     ``L`` the leverage multiple and ``mmr`` the maintenance margin rate (fraction). Source:
-    ``DOMAIN.md`` §4 (seeds 003/004). Prefer the venue's own ``liquidationPx`` when reported.
+    ``docs/domain.md`` §4 (seeds 003/004). Prefer the venue's own ``liquidationPx`` when reported.
     A long result ≤ 0 means the position cannot be liquidated; it is returned as ``0.0``.
 
     Raises:
@@ -322,7 +322,7 @@ def liquidation_price(entry: float, leverage: float, mmr: float, is_long: bool) 
 
 
 def distance_to_liquidation(liq: float, mark: float) -> float:
-    """``|liq − mark| / mark``, a fraction (``DOMAIN.md`` §4; guard 10 %, auto-reduce 15 %).
+    """``|liq − mark| / mark``, a fraction (``docs/domain.md`` §4; guard 10 %, auto-reduce 15 %).
 
     Raises:
         ValueError: ``mark`` not positive.
@@ -333,7 +333,7 @@ def distance_to_liquidation(liq: float, mark: float) -> float:
 
 
 def margin_ratio(equity: float, notional: float) -> float:
-    """``equity / notional`` (both USD), a fraction (``DOMAIN.md`` §4); ``inf`` with no notional."""
+    """``equity / notional`` (both USD), a fraction (``docs/domain.md`` §4); ``inf`` with no notional."""
     if notional == 0:
         return math.inf
     return equity / abs(notional)

@@ -49,7 +49,7 @@ class DeskOptions(BaseModel):
     rebalance_threshold: float = Field(
         default=0.05, gt=0, lt=1,
         description="an asset whose delta ratio (|delta| / gross long value) exceeds this is rebalanced "
-        "(DOMAIN.md §3)",
+        "(docs/domain.md §3)",
     )  # fmt: skip
     dead_man_switch: bool = Field(
         default=False,

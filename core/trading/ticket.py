@@ -10,7 +10,7 @@ Rules:
 * the order type is explicit (``"market"`` or ``"limit"``); a limit order without a price is
   refused, never turned into a market order;
 * a market order is an IOC limit at mark ± ``order_slippage`` (Hyperliquid has no market
-  orders, ``VENUES.md``), rounded away from the mark so it is at least as aggressive as asked;
+  orders, ``docs/venues.md``), rounded away from the mark so it is at least as aggressive as asked;
 * a size in USD is divided by the order's own price: the limit price for a limit order, the
   mark for a market order; then floored to the lot (never more than asked);
 * a limit further from the mark than the fat-finger band (either side) is sendable only after

@@ -5,7 +5,7 @@
 :class:`~pfterm.core.sim.market.MarketModel` and :class:`~pfterm.core.sim.exchange.SimExchange`.
 Push rates are wall-clock rates, like the real venue, whatever the speed.
 
-Wire behaviour (VENUES.md, Hyperliquid):
+Wire behaviour (docs/venues.md, Hyperliquid):
 
 * ``POST /info`` with ``{"type": ...}``: ``meta``, ``metaAndAssetCtxs``, ``allMids`` (perp
   coins, then spot pairs keyed ``"PURR/USDC"`` for index 0 and ``"@{index}"`` otherwise),

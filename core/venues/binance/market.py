@@ -1,6 +1,6 @@
 """Binance USDⓈ-M futures: read-only funding, open interest and liquidations.
 
-Wire facts (``VENUES.md`` "Binance USDⓈ-M futures"; Binance derivatives docs):
+Wire facts (``docs/venues.md`` "Binance USDⓈ-M futures"; Binance derivatives docs):
 
 * REST ``https://fapi.binance.com``:
 

@@ -1,6 +1,6 @@
 """Bybit v5 linear perpetuals: read-only funding, open interest and liquidations.
 
-Wire facts (``VENUES.md`` "Bybit v5"; Bybit v5 docs):
+Wire facts (``docs/venues.md`` "Bybit v5"; Bybit v5 docs):
 
 * REST ``GET https://api.bybit.com/v5/market/tickers?category=linear`` →
   ``{"retCode": 0, "retMsg": "OK", "result": {"category": "linear", "list": [...]}, "time": ms}``;
@@ -22,7 +22,7 @@ Open interest sidedness (the trap): since 2026-06 Bybit's ``openInterest`` /
 ``openInterestValue`` count **both sides** (longs + shorts); the single-sided figures that
 :class:`~pfterm.core.market.models.VenueFunding` wants are ``singleOpenInterest`` (base units) and
 ``singleOpenInterestValue`` (USD). Payloads from before that change (e.g. the docs
-snapshots in the shared fixtures, 2023 and 2025) carry only ``openInterest``, which was then
+snapshots in ``tests/fixtures/bybit``, 2023 and 2025) carry only ``openInterest``, which was then
 single-sided. A payload without ``singleOpenInterest`` is therefore ambiguous: it could be
 an old single-sided figure or a new two-sided one, so halving it or taking it as is would each
 be wrong half the time. This module does neither: without ``singleOpenInterest`` the OI is

@@ -1,13 +1,13 @@
 """dYdX v4 indexer read-only adapter: funding, open interest and liquidations.
 
-Wire facts (``VENUES.md`` "dYdX v4 indexer"; the indexer's websocket documentation and
+Wire facts (``docs/venues.md`` "dYdX v4 indexer"; the indexer's websocket documentation and
 sources in ``dydxprotocol/v4-chain`` ``indexer/services/comlink/public/websocket-documentation.md``,
 ``indexer/packages/postgres/src/types/websocket-message-types.ts``,
 ``indexer/services/socks/src/{types,config}.ts``):
 
 * ``GET /v4/perpetualMarkets`` → ``{"markets": {ticker: {oraclePrice, nextFundingRate,
   openInterest, status, ...}}}``; ``nextFundingRate`` is an HOURLY rate (dYdX settles every
-  hour, ``DOMAIN.md`` §1), ``openInterest`` base units (one side).
+  hour, ``docs/domain.md`` §1), ``openInterest`` base units (one side).
 * The indexer gives no next settlement time: ``next_funding_ms`` is the next top of the UTC
   hour after ``now_ms`` (computed here, not reported by the venue).
 * dYdX has no separate mark price: the oracle price is its index and what margin and
@@ -19,7 +19,7 @@ sources in ``dydxprotocol/v4-chain`` ``indexer/services/comlink/public/websocket
   ``contents.oraclePrices[ticker].oraclePrice``. ``v4_trades`` (``id`` = ticker) answers the
   recent trades, then ``channel_data`` ``contents.trades[]`` = ``{id, size, price, side,
   createdAt, type}`` where ``side`` is the TAKER's side and a forced close is
-  ``type: "LIQUIDATED"`` (the taker order was the liquidation). ``VENUES.md`` describes the
+  ``type: "LIQUIDATED"`` (the taker order was the liquidation). ``docs/venues.md`` describes the
   flag as ``liquidation: true``; both are accepted. ``DELEVERAGED`` (ADL) is not a
   liquidation and is skipped.
 * Keepalive: the server pings every 30 s (the ``websockets`` library answers) and drops a
@@ -70,7 +70,7 @@ DYDX_WS_URL = "wss://indexer.dydx.trade/v4/ws"
 VENUE = "dydx"
 FEED = "dydx/ws"
 INTERVAL_H = 1.0
-"""dYdX funding interval in hours (hourly settlement, ``DOMAIN.md`` §1)."""
+"""dYdX funding interval in hours (hourly settlement, ``docs/domain.md`` §1)."""
 MAX_TRADES_SUBSCRIPTIONS = 32
 """The indexer's per-connection ``v4_trades`` channel limit."""
 _HOUR_MS = 3_600_000

@@ -299,7 +299,7 @@ class SpotPairInfo:
 
     * ``name``: the venue's coin key (``"PURR/USDC"`` for index 0, ``"@{index}"`` otherwise),
       used in ``allMids``, ``l2Book`` and fills;
-    * ``index``: spot universe index; ``asset_id = 10000 + index`` (VENUES.md, ``spotMeta``);
+    * ``index``: spot universe index; ``asset_id = 10000 + index`` (docs/venues.md, ``spotMeta``);
     * ``base`` / ``quote``: token names (``"UBTC"``, ``"USDC"``);
     * ``sz_decimals``: decimals of an order size, base token units (the base token's
       ``szDecimals``); prices allow ``8 − sz_decimals`` decimals.

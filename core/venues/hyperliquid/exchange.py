@@ -32,7 +32,7 @@ Sources:
 * https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/error-responses
 * https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/nonces-and-api-wallets
 * https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/rate-limits-and-user-limits
-* ``VENUES.md``, Hyperliquid "Exchange".
+* ``docs/venues.md``, Hyperliquid "Exchange".
 """
 
 from __future__ import annotations

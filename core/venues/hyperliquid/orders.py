@@ -22,7 +22,7 @@ Sources:
 * https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/exchange-endpoint
 * https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/tick-and-lot-size
 * https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/signing
-* ``VENUES.md``, Hyperliquid "Exchange".
+* ``docs/venues.md``, Hyperliquid "Exchange".
 """
 
 from __future__ import annotations

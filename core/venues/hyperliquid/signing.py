@@ -29,7 +29,7 @@ Sources:
 * https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/signing
 * https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/nonces-and-api-wallets
 * https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/exchange-endpoint
-* ``VENUES.md``, Hyperliquid "Exchange"; the official SDK's test vectors in
+* ``docs/venues.md``, Hyperliquid "Exchange"; the official SDK's test vectors in
   ``fixtures/hyperliquid/signing_vectors*.json``.
 """
 

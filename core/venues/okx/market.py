@@ -1,6 +1,6 @@
 """OKX v5 read-only adapter: funding, open interest and liquidations of USDT-margined swaps.
 
-Wire facts (``VENUES.md`` "OKX v5"; https://www.okx.com/docs-v5/en/):
+Wire facts (``docs/venues.md`` "OKX v5"; https://www.okx.com/docs-v5/en/):
 
 * ``GET /api/v5/public/funding-rate?instId=ANY`` and the WS ``funding-rate`` channel carry
   ``fundingRate``: the *predicted* rate of the settlement at ``fundingTime`` — the UPCOMING
