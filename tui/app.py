@@ -16,12 +16,14 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual import events, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.message_pump import MessagePump
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.widgets import Footer, Input
 
@@ -50,6 +52,9 @@ from pfterm.widgets.harvest import HarvesterPanel
 from pfterm.widgets.market_table import SORT_TITLES, MarketTable
 from pfterm.widgets.panels import AlertsPanel, SettlementPanel, StatusBar, StatusView
 from pfterm.widgets.trading import ActivityLog, KillBanner, OpenOrdersPanel, PortfolioPanel, PositionsPanel
+
+if TYPE_CHECKING:
+    from pfterm.core.harvest.harvester import Harvester
 
 PORTFOLIO_EVERY = 4
 """The Portfolio panel is repainted every this many flushes (2 Hz at the default 8 Hz)."""
@@ -134,7 +139,7 @@ class PftermApp(App[int]):
         self._desk = desk
         self._trading_seq = -1
         self._trading_titles: tuple[str, str] | None = None
-        self.harvester = None
+        self.harvester: Harvester | None = None
         # every key is remappable by binding id ([keys], ui.kill_key) through Textual's keymap;
         # without remaps there is no keymap at all
         self.key_remaps = console_keymap(settings)
@@ -308,7 +313,7 @@ class PftermApp(App[int]):
         extra = f" (+{self._pending_toasts} more)" if self._pending_toasts else ""
         self._pending_toasts = 0
         self._last_toast = now
-        severity = "error" if alert.kind is AlertKind.CASCADE else "warning"
+        severity: SeverityLevel = "error" if alert.kind is AlertKind.CASCADE else "warning"
         self.notify(alert.message + extra, title=alert.kind.value, severity=severity, timeout=6)
         if self.settings.alerts.bell:
             self.bell()

@@ -18,6 +18,7 @@ from textual.actions import parse as parse_action
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.dom import DOMNode
 from textual.screen import ModalScreen
 from textual.widgets import Checkbox, Input, Label, Static
 
@@ -495,7 +496,7 @@ class OrderTicketScreen(ModalScreen[OrderIntent | None]):
 
     def on_click(self, event: events.Click) -> None:
         """A click on a field makes it the active one."""
-        node = event.widget
+        node: DOMNode | None = event.widget
         while node is not None and node is not self:
             if node.id and node.id.startswith("row-") and node.id[4:] in self.fields():
                 self.active = node.id[4:]

@@ -61,7 +61,7 @@ class HarvesterPanel(Static):
         if view.positions:
             grid = Table.grid(padding=(0, 1))
             for justify in ("left", "left", "right", "right", "right"):
-                grid.add_column(justify=justify, no_wrap=True)  # type: ignore[arg-type]
+                grid.add_column(justify=justify, no_wrap=True)
             for sym, label, size, usd, apr in view.positions:
                 grid.add_row(
                     Text(sym, style="bold"),

@@ -101,7 +101,7 @@ class FundingMatrixTable(RowTable[MatrixRow]):
             return
         self.venues = tuple(venues)
         self.basis = basis
-        self.COLUMNS = (  # type: ignore[misc] - per-instance columns
+        self.COLUMNS = (  # type: ignore[misc]  # per-instance columns: one per venue shown
             TColumn("symbol", "Market", 9, False, 0, lambda r, n: (r.symbol, BOLD)),
             *(_venue_column(v, basis) for v in self.venues),
             TColumn("spread", "Best spread", 11, True, 0, _spread_cell(basis)),
@@ -160,7 +160,7 @@ class LiquidationPanel(Static):
         if top:
             grid = Table.grid(padding=(0, 1))
             for justify in ("left", "right", "right"):
-                grid.add_column(justify=justify, no_wrap=True)  # type: ignore[arg-type]
+                grid.add_column(justify=justify, no_wrap=True)
             grid.add_row(Text("market", style="dim"), Text("longs", style="dim"), Text("shorts", style="dim"))
             for sym, (lng, sht) in top:
                 grid.add_row(

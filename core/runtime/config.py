@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import tomllib
 import unicodedata
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Literal, get_args
 
@@ -309,7 +310,7 @@ def _first_error(exc: ValidationError, where: str) -> ConfigError:
     return ConfigError(f"{where}: {key}: {msg}")
 
 
-def _message(err: dict) -> str:
+def _message(err: Mapping[str, object]) -> str:
     """A pydantic error's message, without the ``Value error, `` prefix of a validator's own."""
     msg = str(err["msg"])
     return msg.removeprefix("Value error, ")

@@ -18,6 +18,7 @@ import sys
 from collections import ChainMap
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pfterm.core.market.clock import VenueClock
 from pfterm.core.market.engine import Engine, Settlement
@@ -25,6 +26,10 @@ from pfterm.core.runtime.config import Settings
 from pfterm.core.trading.credentials import TradingAccess, trading_access
 from pfterm.core.venues.hyperliquid import MAINNET_API_URL, TESTNET_API_URL, ws_url_for
 from pfterm.core.venues.networks import binance_futures_network, hyperliquid_alias, hyperliquid_network, parse_venue_url
+
+if TYPE_CHECKING:
+    from pfterm.core.crossvenue.session import CrossVenueSession
+    from pfterm.core.venues.hyperliquid.feed import HyperliquidMarketData
 
 log = logging.getLogger(__name__)
 
@@ -480,7 +485,7 @@ class MarketSession:
         self.engine = engine
         self.access = access
         self.crossvenue = crossvenue
-        self.cross = None
+        self.cross: CrossVenueSession | None = None
         self.cross_venues: tuple[str, ...] = ()
         self.desk = None
         """The trading desk (:class:`pfterm.core.trading.desk.Desk`) once the venue is up, else ``None``."""
@@ -488,7 +493,7 @@ class MarketSession:
         """The Binance leg's order manager once ready (:func:`open_hedge`), else ``None``."""
         self._http_url: str | None = None
         self.sim: EmbeddedSimulator | None = None
-        self.feed = None
+        self.feed: HyperliquidMarketData | None = None
         self._selected: str | None = None
         self._stopping = False
 
@@ -509,14 +514,14 @@ class MarketSession:
         self._http_url = http_url
         if self._stopping:
             return
-        self.feed = HyperliquidMarketData(
+        feed = self.feed = HyperliquidMarketData(
             self.engine,
             http_url,
             ws_url_for(http_url),
             include_delisted=self.settings.markets.include_delisted,
         )
         if self._selected:
-            self.feed.select(self._selected)
+            feed.select(self._selected)
         refresher = asyncio.create_task(self._refresh_history_after_settlements())
         cross_task = None
         if self.crossvenue is not None and self.settings.crossvenue.venues:
@@ -526,7 +531,7 @@ class MarketSession:
             self.desk = open_desk(self.settings, self.endpoint, self.access, http_url, engine=self.engine)
             trading = asyncio.create_task(self._run_desk(self.desk))
         try:
-            await self.feed.run()
+            await feed.run()
         finally:
             refresher.cancel()
             if trading is not None:
@@ -540,7 +545,8 @@ class MarketSession:
         from pfterm.core.crossvenue.session import CrossVenueSession
         from pfterm.core.crossvenue.symbols import SymbolMap
 
-        wanted = list(self.settings.crossvenue.venues)
+        wanted: list[str] = list(self.settings.crossvenue.venues)
+        urls: dict[str, str]
         if self.endpoint.embedded:
             venues = [v for v in wanted if v in ("binance", "bybit")]
             urls = {v: http_url for v in venues}
@@ -548,14 +554,14 @@ class MarketSession:
             venues = wanted
             urls = {k: v for k, v in self.settings.urls.items() if k != "hyperliquid"}
         self.cross_venues = tuple(venues)
-        self.cross = CrossVenueSession(
+        cross = self.cross = CrossVenueSession(
             self.crossvenue, venues, urls, SymbolMap(self.settings.symbols.overrides),
             refresh_s=self.settings.crossvenue.refresh_s,
         )  # fmt: skip
         try:
-            await self.cross.run()
+            await cross.run()
         finally:
-            await self.cross.stop()
+            await cross.stop()
 
     async def _run_desk(self, desk) -> None:
         """Wait for the market list (asset ids), then start the desk (and the Binance leg) and

@@ -552,6 +552,7 @@ class SimulatorServer:
         for name, value in (("seconds", seconds), ("step_s", step_s)):
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 return unprocessable(f"{name}: expected a number")
+        assert isinstance(seconds, (int, float)) and isinstance(step_s, (int, float))
         try:
             await self.advance(float(seconds), float(step_s))
         except ValueError as exc:

@@ -123,7 +123,10 @@ class RiskLimits(BaseModel):
         "(docs/domain.md §6)",
     )  # fmt: skip
     max_venue_share: float = Field(
-        default=0.30, gt=0, le=1, description="open notional on one venue as a share of capital, at most (docs/domain.md §6)"
+        default=0.30,
+        gt=0,
+        le=1,
+        description="open notional on one venue as a share of capital, at most (docs/domain.md §6)",
     )
 
     @classmethod

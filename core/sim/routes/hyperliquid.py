@@ -79,10 +79,11 @@ import json
 import logging
 import re
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import orjson
 from aiohttp import web
+from typing_extensions import TypeIs
 
 from pfterm.core.sim.http import json_body, unprocessable
 from pfterm.core.sim.market import UnknownCoinError
@@ -319,6 +320,7 @@ class HyperliquidRoutes:
             except InfoRequestError as exc:
                 self._send_error(client, str(exc))
                 return
+            sub = cast(dict[str, Any], sub)  # _subscription_key accepted it: an object
             if method == "subscribe":
                 self._subscribe(client, key, sub)
             else:
@@ -740,7 +742,7 @@ class HyperliquidRoutes:
             )
 
 
-def _is_int(value: Any) -> bool:
+def _is_int(value: Any) -> TypeIs[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
