@@ -26,7 +26,7 @@ from pfterm.core.sim.server import SimulatorServer
 from pfterm.core.sim.snapshot import load_snapshot
 from pfterm.core.trading.desk import Desk, DeskSettings
 from pfterm.core.trading.journal import Journal
-from pfterm.core.trading.portfolio import RebalanceView, TicketQuote, TicketRequest
+from pfterm.core.trading.portfolio import KillPhase, KillStatus, RebalanceView, TicketQuote, TicketRequest
 from pfterm.core.trading.risk import RiskLimits
 from pfterm.core.trading.ticket import quote_ticket
 from pfterm.core.venues.hyperliquid.signing import Signer
@@ -45,7 +45,7 @@ from pfterm.tui.cli import main
 from pfterm.tui.screens import DetailScreen, HelpScreen, MatrixScreen, TradingScreen
 from pfterm.tui.trade_screens import HedgeScreen, OrderTicketScreen, QuitScreen, RebalanceScreen
 from pfterm.widgets.market_table import MarketTable
-from pfterm.widgets.trading import ActivityLog, OpenOrdersPanel, PositionsPanel
+from pfterm.widgets.trading import ActivityLog, KillBanner, OpenOrdersPanel, PortfolioPanel, PositionsPanel
 from tests.conftest import StartSimulator
 from tests.desks import desk_on
 from tests.seeded import T0, FrozenMono, seeded_engine
@@ -520,3 +520,21 @@ async def test_the_ticket_default_keys_keep_their_meaning() -> None:
         assert not reduce.value
         await pilot.press("escape")
         assert not isinstance(app.screen, OrderTicketScreen)
+
+
+async def test_the_kill_banner_and_portfolio_name_the_remapped_resume_and_hide_keys() -> None:
+    app = _app(_settings({"app.resume": "ctrl+r", "app.clear": "f9"}))
+    async with app.run_test(size=(160, 50)) as pilot:
+        await pilot.pause()
+        banner = app.query_one(KillBanner)
+        assert (banner.resume_key, banner.hide_key) == ("ctrl+r", "f9")
+        assert app.query_one("#portfolio", PortfolioPanel).resume_key == "ctrl+r"
+        status = KillStatus(KillPhase.FLAT, rounds=1, elapsed_ms=95, cancelled=2, closed=(), failures=(), message="")
+        text = banner.render_status(status, resume_key=banner.resume_key, hide_key=banner.hide_key).plain
+        assert "ctrl+r resumes trading · f9 hides this banner" in text
+    # without remaps: the keys as ever
+    default = _app(_settings({}))
+    async with default.run_test(size=(160, 50)) as pilot:
+        await pilot.pause()
+        banner = default.query_one(KillBanner)
+        assert (banner.resume_key, banner.hide_key) == ("R", "Esc")

@@ -43,6 +43,7 @@ from pfterm.tui.bindings import (
     full_keymap,
     help_note,
     help_rows,
+    key_hint,
     trading_bindings,
 )
 from pfterm.tui.screens import DetailScreen, HelpScreen, MatrixScreen, TradingScreen
@@ -167,7 +168,10 @@ class PftermApp(App[int]):
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
         """Markets on the left; settlement, detail and alerts on the right; status and keys below."""
-        yield KillBanner(id="kill-banner")
+        banner = KillBanner(id="kill-banner")
+        banner.resume_key = key_hint("app.resume", self.key_remaps, KillBanner.RESUME_KEY)
+        banner.hide_key = key_hint("app.clear", self.key_remaps, KillBanner.HIDE_KEY)
+        yield banner
         with Horizontal(id="main"):
             with Vertical(id="left"):
                 yield Input(placeholder="filter markets (Enter keeps, Esc clears)", id="filter")
@@ -175,7 +179,9 @@ class PftermApp(App[int]):
                 yield PositionsPanel(id="positions")
             with Vertical(id="side"):
                 yield SettlementPanel(id="settlement")
-                yield PortfolioPanel(id="portfolio")
+                portfolio = PortfolioPanel(id="portfolio")
+                portfolio.resume_key = key_hint("app.resume", self.key_remaps, KillBanner.RESUME_KEY)
+                yield portfolio
                 yield MarketDetail(id="detail")
                 with VerticalScroll(id="alerts-box"):
                     yield AlertsPanel(id="alerts")
@@ -786,7 +792,10 @@ class PftermApp(App[int]):
             self.notify("harvester stopped; its positions stay open")
             return
         if desk.state is not desk.state.ACTIVE:
-            self.notify("trading is halted: resume (R) before starting the harvester", severity="warning")
+            self.notify(
+                f"trading is halted: resume ({key_hint('app.resume', self.key_remaps, KillBanner.RESUME_KEY)}) before starting the harvester",
+                severity="warning",
+            )
             return
         if self.harvester is None:
             hedge = self.session.hedge if self.session is not None else None

@@ -101,6 +101,14 @@ def hint_keys(keys: Iterable[str]) -> str:
     return "/".join([*names, *([arrows] if arrows else [])])
 
 
+def key_hint(binding_id: str, remaps: Mapping[str, str], default: str) -> str:
+    """How a hint inside a panel writes the keys of ``binding_id``: the config's keys when
+    ``remaps`` (binding id → ``"key[,key...]"``) remaps it, written as :func:`hint_keys` does,
+    else ``default`` (the panel's own spelling of the default key)."""
+    keys = remaps.get(binding_id)
+    return hint_keys(keys.split(",")) if keys else default
+
+
 def keys_of(screen: object, binding_id: str) -> list[str]:
     """The keys that trigger binding ``binding_id`` on ``screen`` now, remaps applied, in order
     (from Textual's :attr:`~textual.screen.Screen.active_bindings`)."""

@@ -12,10 +12,10 @@ from textual.widgets import Footer, Static
 
 from pfterm.core.market.views import MarketDetailView
 from pfterm.core.trading.portfolio import TradingView
-from pfterm.tui.bindings import help_note, kill_binding
+from pfterm.tui.bindings import help_note, key_hint, kill_binding
 from pfterm.widgets.detail import MarketDetail
 from pfterm.widgets.matrix import BASIS_TITLES, FundingMatrixTable, LiquidationPanel
-from pfterm.widgets.trading import ActivityLog, OpenOrdersPanel, PortfolioPanel, PositionsPanel
+from pfterm.widgets.trading import ActivityLog, KillBanner, OpenOrdersPanel, PortfolioPanel, PositionsPanel
 
 
 class HelpScreen(ModalScreen[None]):
@@ -77,7 +77,11 @@ class TradingScreen(ModalScreen[None]):
                 yield PositionsPanel(id="full-positions")
                 yield OpenOrdersPanel(id="full-orders")
             with Vertical(id="trading-full-side"):
-                yield PortfolioPanel(id="full-portfolio")
+                portfolio = PortfolioPanel(id="full-portfolio")
+                portfolio.resume_key = key_hint(
+                    "app.resume", getattr(self.app, "key_remaps", {}), KillBanner.RESUME_KEY
+                )
+                yield portfolio
                 yield ActivityLog(id="full-activity")
         # this screen's own keys (close, cancel, the kill key) instead of the console's below it
         yield Footer()

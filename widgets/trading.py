@@ -482,6 +482,8 @@ class PortfolioPanel(Static):
         super().__init__(name=name, id=id, classes=classes)
         self.view: PortfolioView | None = None
         self.renders = 0
+        self.resume_key = KillBanner.RESUME_KEY
+        """How the hint after a halt writes the resume key (the console sets it when remapped)."""
 
     def show(self, view: PortfolioView) -> None:
         """Render ``view``; nothing happens when it equals the last one."""
@@ -510,7 +512,7 @@ class PortfolioPanel(Static):
             head.append(f"  updated {_utc(v.updated_ms)}", style="dim")
         parts.append(head)
         if v.state_reason:
-            hint = " · R resumes" if v.state.value != "active" else ""
+            hint = f" · {self.resume_key} resumes" if v.state.value != "active" else ""
             parts.append(Text(f"{v.state.value.upper()}: {v.state_reason}{hint}", style=f"{STATE_STYLE[v.state]}",
                               no_wrap=False))  # fmt: skip
         if v.read_only:
@@ -688,6 +690,10 @@ class KillBanner(Widget):
         self.remaining_s: float | None = None
         """Seconds to the deadline at the last :meth:`show`, to a tenth (negative: past it);
         ``None`` without a deadline or when the run is over."""
+        self.resume_key = self.RESUME_KEY
+        """How the banner writes the resume key (the console sets it when remapped)."""
+        self.hide_key = self.HIDE_KEY
+        """How the banner writes the key that hides it (the console sets it when remapped)."""
         self.hidden: KillStatus | None = None
         """The finished status the trader hid; the banner stays hidden until the status changes."""
         self._shape: tuple[KillStatus | None, bool] = (None, True)
@@ -747,13 +753,21 @@ class KillBanner(Widget):
     def render(self) -> Text:  # noqa: D102 - Textual hook
         if self.status is None:
             return Text()
-        return self.render_status(self.status, self.remaining_s)
+        return self.render_status(self.status, self.remaining_s, resume_key=self.resume_key, hide_key=self.hide_key)
 
     @classmethod
-    def render_status(cls, s: KillStatus, remaining_s: float | None = None) -> Text:
+    def render_status(
+        cls,
+        s: KillStatus,
+        remaining_s: float | None = None,
+        *,
+        resume_key: str | None = None,
+        hide_key: str | None = None,
+    ) -> Text:
         """The banner text for ``s`` (headline, the venue's message, then closes and failures;
         after the run, the trading state and the keys). ``remaining_s``: seconds to the
-        deadline of a running kill (negative: past it), ``None`` when unknown."""
+        deadline of a running kill (negative: past it), ``None`` when unknown. ``resume_key`` and
+        ``hide_key``: how the keys are written, :attr:`RESUME_KEY` and :attr:`HIDE_KEY` if not given."""
         closed = len(s.closed)
         if s.phase is KillPhase.RUNNING:
             head = f"KILL SWITCH — round {s.rounds}, {s.elapsed_ms}ms: cancelled {s.cancelled}, closing…"
@@ -782,7 +796,7 @@ class KillBanner(Widget):
                 t.append(f"\n  +{len(lines) - cls.MAX_LINES} more")
         if s.phase is not KillPhase.RUNNING:
             t.append(f"\ntrading {s.state}: ", style="bold")
-            t.append(f"{cls.RESUME_KEY} resumes trading · {cls.HIDE_KEY} hides this banner")
+            t.append(f"{resume_key or cls.RESUME_KEY} resumes trading · {hide_key or cls.HIDE_KEY} hides this banner")
         return t
 
 
