@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from pfterm.core.market.models import MarketInfo, OrderIntent, Position, SpotBalance
 from pfterm.core.trading.hyperliquid import HL_TAKER_FEE
+from pfterm.core.trading.settings import DeskOptions
 from pfterm.core.venues.hyperliquid.orders import Cloid, market_price, round_size
 
 __all__ = [
@@ -38,8 +39,9 @@ REBALANCE_LADDER = (0.005, 0.02, 0.05)
 """Seed 001 ladder of delta ratios (``docs/domain.md`` §3): 0.5 % add margin to the short leg,
 2 % resize both legs, 5 % close and re-enter."""
 
-DEFAULT_REBALANCE_THRESHOLD = 0.05
-"""Delta ratio above which :func:`plan_rebalance` hedges; seed 000's default of 5 %."""
+DEFAULT_REBALANCE_THRESHOLD: float = DeskOptions.model_fields["rebalance_threshold"].default
+"""Delta ratio above which :func:`plan_rebalance` hedges: the config's ``trading.rebalance_threshold``
+default (seed 000's 5 %)."""
 
 CloidFactory = Callable[[], str]
 

@@ -42,6 +42,7 @@ from pfterm.core.market.models import OpenOrder, OrderIntent, Position
 from pfterm.core.trading.journal import AccountJournal, Journal
 from pfterm.core.trading.portfolio import ActivityLevel
 from pfterm.core.trading.retrying import read_retrying, refused_retrying
+from pfterm.core.trading.settings import DeskOptions
 from pfterm.core.trading.venue import AccountSnapshot, ExchangeClient, Instrument, PlaceAnswer, VenueAccount, holds_spot
 from pfterm.core.venues.errors import VenueError
 from pfterm.core.venues.hyperliquid.orders import Cloid
@@ -120,8 +121,8 @@ class OrderManager:
         *,
         note: Callable[[ActivityLevel, str], None] | None = None,
         wall_ms: Callable[[], int] = lambda: int(time.time() * 1000),
-        dead_man_lead_s: float = 60.0,
-        dead_man_heartbeat_s: float = 15.0,
+        dead_man_lead_s: float = DeskOptions.model_fields["dead_man_lead_s"].default,
+        dead_man_heartbeat_s: float = DeskOptions.model_fields["dead_man_heartbeat_s"].default,
     ) -> None:
         self.client = client
         self.venue = client.venue
