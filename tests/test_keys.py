@@ -26,8 +26,16 @@ from pfterm.core.sim.server import SimulatorServer
 from pfterm.core.sim.snapshot import load_snapshot
 from pfterm.core.trading.desk import Desk, DeskSettings
 from pfterm.core.trading.journal import Journal
-from pfterm.core.trading.portfolio import KillPhase, KillStatus, RebalanceView, TicketQuote, TicketRequest
-from pfterm.core.trading.risk import RiskLimits
+from pfterm.core.trading.portfolio import (
+    KillPhase,
+    KillStatus,
+    PortfolioView,
+    RebalanceView,
+    TicketQuote,
+    TicketRequest,
+    TradingView,
+)
+from pfterm.core.trading.risk import RiskLimits, TradingState
 from pfterm.core.trading.ticket import quote_ticket
 from pfterm.core.venues.hyperliquid.signing import Signer
 from pfterm.tui.app import PftermApp
@@ -142,6 +150,29 @@ async def test_places_cover_every_focusable_widget_of_every_screen() -> None:
             assert all((type(screen), cls) in covered for cls in chain), (screen, chain)
             if not chain:
                 assert (type(screen), None) in covered, screen
+            app.pop_screen()
+            await pilot.pause()
+
+
+async def test_a_screen_shown_before_its_mount_or_after_its_teardown_skips_the_view() -> None:
+    # the console's flush timer can fire between a push and the screen's mount, and while the
+    # app closes: a view then must not raise (it would end the console with a traceback)
+    app = _app(Settings())
+    async with app.run_test(size=(160, 50)) as pilot:
+        await pilot.pause()
+        view = TradingView(
+            portfolio=PortfolioView(account=None, network="mainnet", read_only="no key", state=TradingState.ACTIVE)
+        )
+        for screen in (TradingScreen(), DetailScreen(), MatrixScreen()):
+            app.push_screen(screen)  # not awaited: not mounted yet
+            if isinstance(screen, TradingScreen):
+                screen.show(view, 0)
+            elif isinstance(screen, DetailScreen):
+                screen.show(None)
+            else:
+                screen.show((), [], 0, ((), 0))
+            await pilot.pause()
+            assert screen.is_mounted
             app.pop_screen()
             await pilot.pause()
 

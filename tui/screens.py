@@ -7,7 +7,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen
+from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Static
 
 from pfterm.core.market.views import MarketDetailView
@@ -16,6 +16,13 @@ from pfterm.tui.bindings import help_note, key_hint, kill_binding
 from pfterm.widgets.detail import MarketDetail
 from pfterm.widgets.matrix import BASIS_TITLES, FundingMatrixTable, LiquidationPanel
 from pfterm.widgets.trading import ActivityLog, KillBanner, OpenOrdersPanel, PortfolioPanel, PositionsPanel
+
+
+def _composed(screen: Screen) -> bool:
+    """Whether ``screen`` has its widgets to show a view in: mounted and not yet torn down. The
+    console's flush timer may fire between a push and the screen's mount, or while the app
+    closes; a view then is skipped (the next flush brings a newer one)."""
+    return screen.is_mounted and bool(screen.children)
 
 
 class HelpScreen(ModalScreen[None]):
@@ -53,8 +60,9 @@ class DetailScreen(ModalScreen[None]):
         yield MarketDetail(id="detail-full")
 
     def show(self, view: MarketDetailView | None) -> None:
-        """Render ``view``."""
-        self.query_one(MarketDetail).show(view)
+        """Render ``view`` (skipped until the screen is mounted)."""
+        if _composed(self):
+            self.query_one(MarketDetail).show(view)
 
 
 class TradingScreen(ModalScreen[None]):
@@ -95,7 +103,9 @@ class TradingScreen(ModalScreen[None]):
         self.query_one(PositionsPanel).focus()
 
     def show(self, view: TradingView, now_ms: int) -> None:
-        """Render ``view`` (``now_ms``: venue time for order ages)."""
+        """Render ``view`` (``now_ms``: venue time for order ages; skipped until the screen is mounted)."""
+        if not _composed(self):
+            return
         self.query_one(PositionsPanel).show(view.positions)
         self.query_one(OpenOrdersPanel).show(view.orders, now_ms)
         self.query_one(PortfolioPanel).show(view.portfolio)
@@ -162,7 +172,10 @@ class MatrixScreen(ModalScreen[None]):
         return row.symbol if row is not None else None
 
     def show(self, venues, rows, now_ms: int, liq_args: tuple) -> None:
-        """Render the matrix rows (for ``venues``) and the liquidation panel."""
+        """Render the matrix rows (for ``venues``) and the liquidation panel (skipped until the
+        screen is mounted)."""
+        if not _composed(self):
+            return
         table = self.query_one(FundingMatrixTable)
         table.configure(venues, self.basis)
         table.show(rows, now_ms)
