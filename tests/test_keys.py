@@ -145,6 +145,10 @@ async def test_places_cover_every_focusable_widget_of_every_screen() -> None:
         assert main_chain and all((None, cls) in covered for cls in main_chain), main_chain
         for screen in screens:
             await app.push_screen(screen)
+            for _ in range(100):  # under load a pause can end before the screen's mount
+                await pilot.pause()
+                if screen.is_mounted:
+                    break
             await pilot.pause()
             chain = [type(w) for w in screen.focus_chain]
             assert all((type(screen), cls) in covered for cls in chain), (screen, chain)
