@@ -19,7 +19,7 @@ from pfterm.core.crossvenue.session import CrossVenueSession
 from pfterm.core.harvest.harvester import HarvesterSettings
 from pfterm.core.harvest.lockstep import harvester_settings
 from pfterm.core.harvest.strategy import PROFILES
-from pfterm.core.market.engine import DetectorSettings
+from pfterm.core.market.alert_thresholds import DetectorSettings
 from pfterm.core.runtime.config import ConfigError, HarvestSection, Settings, apply_override, load_settings
 from pfterm.core.runtime.config_document import settings_document, toml_value
 from pfterm.core.trading.hyperliquid import SPOT_ALIASES

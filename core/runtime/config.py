@@ -28,7 +28,7 @@ from typing import Annotated, Literal, get_args
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
 from pfterm.core.harvest.settings import HarvestSection
-from pfterm.core.market.engine import DetectorSettings
+from pfterm.core.market.alert_thresholds import DetectorSettings
 from pfterm.core.trading.risk import RiskLimits
 from pfterm.core.trading.settings import DeskOptions
 
