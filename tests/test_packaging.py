@@ -80,3 +80,25 @@ def test_wheel_holds_every_module_and_the_data_files(wheel: zipfile.ZipFile) -> 
     assert any(n.startswith("pfterm/tui/") and n.endswith(".tcss") for n in names)
     for data in (REPO / "core/sim/data").glob("*.json"):
         assert "pfterm/" + data.relative_to(REPO).as_posix() in names
+
+
+def test_readme_layout_names_every_package_folder_and_only_real_ones() -> None:
+    readme = (REPO / "README.md").read_text()
+    block = readme.split("## How it is built", 1)[1].split("```", 2)[1]
+    named: set[str] = set()
+    parents: list[tuple[int, str]] = []
+    for line in block.splitlines():
+        stripped = line.lstrip()
+        first = stripped.split("  ", 1)[0]
+        if not stripped or not first.endswith("/"):
+            continue
+        indent = len(line) - len(stripped)
+        parents = [(i, p) for i, p in parents if i < indent]
+        for folder in first.split():
+            path = (parents[-1][1] + folder) if parents else folder
+            assert (REPO / path).is_dir(), f"README names {path}, which is not a folder"
+            named.add(path.rstrip("/"))
+        if len(first.split()) == 1:
+            parents.append((indent, (parents[-1][1] if parents else "") + first))
+    packages = {p.removeprefix("pfterm.").replace(".", "/") for p in _packages_on_disk()}
+    assert packages - {"core/sim/routes"} <= named, sorted(packages - named)
