@@ -45,16 +45,20 @@ def main() -> None:
             wall = time.perf_counter() - t0
             report = json.loads(out)
             walls.append(wall)
-            print(f"run {i + 1}: {wall:.1f} s (session {report['session']['wall_s']:.1f} s, "
-                  f"{report['session']['cycles']} cycles)")  # fmt: skip
+            print(
+                f"run {i + 1}: {wall:.1f} s (session {report['session']['wall_s']:.1f} s, "
+                f"{report['session']['cycles']} cycles)"
+            )
             first = first or report
     assert first is not None
     t = first["pnl"]["total"]
     print(
         f"{a.duration} seed {a.seed}: median {statistics.median(walls):.1f} s, max {max(walls):.1f} s over {a.runs} runs"
     )
-    print(f"funding {t['funding_pnl']:+,.2f}  fees {-t['fees']:+,.2f}  net {t['net']:+,.2f} USD, "
-          f"{t['positions']} positions ({t['closed']} closed)")  # fmt: skip
+    print(
+        f"funding {t['funding_pnl']:+,.2f}  fees {-t['fees']:+,.2f}  net {t['net']:+,.2f} USD, "
+        f"{t['positions']} positions ({t['closed']} closed)"
+    )
 
 
 if __name__ == "__main__":

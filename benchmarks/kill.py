@@ -76,10 +76,27 @@ BINANCE_KEY = ("bench" + "0" * 27, "1" * 64)
 async def _start_sim(starting_usdc: float) -> tuple[asyncio.subprocess.Process, str]:
     env = {**os.environ, "PFTERM_BINANCE_API_KEY": BINANCE_KEY[0], "PFTERM_BINANCE_API_SECRET": BINANCE_KEY[1]}
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "pfterm.core.sim", "--host", "127.0.0.1", "--port", "0", "--seed", "7",
-        "--speed", "1", "--cascade-rate", "0", "--starting-usdc", repr(starting_usdc), "--exit-on-stdin-eof",
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL, env=env,
-    )  # fmt: skip
+        sys.executable,
+        "-m",
+        "pfterm.core.sim",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--seed",
+        "7",
+        "--speed",
+        "1",
+        "--cascade-rate",
+        "0",
+        "--starting-usdc",
+        repr(starting_usdc),
+        "--exit-on-stdin-eof",
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+        env=env,
+    )
     assert proc.stdout is not None
     line = await asyncio.wait_for(proc.stdout.readline(), 20)
     return proc, json.loads(line)["listening"]
@@ -292,8 +309,9 @@ async def run_console(runs: int, n_pos: int, n_orders: int, usd: float) -> dict[
                 assert report is not None and report.flat and report.acked_ms is not None, report
                 acked.append((report.started - t_press) * 1000 + report.acked_ms)
                 flat.append((report.started - t_press) * 1000 + report.elapsed_ms)
-                print(f"run {i + 1}/{runs}: keystroke→acked {acked[-1]:.1f} ms, →flat {flat[-1]:.1f} ms",
-                      file=sys.stderr)  # fmt: skip
+                print(
+                    f"run {i + 1}/{runs}: keystroke→acked {acked[-1]:.1f} ms, →flat {flat[-1]:.1f} ms", file=sys.stderr
+                )
                 await pilot.press("q")
     finally:
         if proc.stdin is not None:
@@ -318,13 +336,20 @@ def main() -> None:
     ap.add_argument("--orders", type=int, default=200)
     ap.add_argument("--usd", type=float, default=2_000.0, help="notional of each position, USD")
     ap.add_argument("--console", action="store_true", help="press the kill key in the running console")
-    ap.add_argument("--binance", type=int, default=0, metavar="N",
-                    help="also N positions + 2N resting orders on the simulated Binance leg (batched mode)")  # fmt: skip
-    ap.add_argument("--faults", action="store_true",
-                    help="fault trials: `pfterm kill` behind a fault-injecting proxy (benchmarks/kill_faults.py)")  # fmt: skip
+    ap.add_argument(
+        "--binance",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also N positions + 2N resting orders on the simulated Binance leg (batched mode)",
+    )
+    ap.add_argument(
+        "--faults",
+        action="store_true",
+        help="fault trials: `pfterm kill` behind a fault-injecting proxy (benchmarks/kill_faults.py)",
+    )
     ap.add_argument("--trials", type=int, default=100, help="--faults: runs per fault case")
-    ap.add_argument("--rate", type=float, default=0.3,
-                    help="--faults: fraction of requests faulted (transient cases)")  # fmt: skip
+    ap.add_argument("--rate", type=float, default=0.3, help="--faults: fraction of requests faulted (transient cases)")
     a = ap.parse_args()
     if a.faults:
         sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks.* when run as a script

@@ -200,11 +200,26 @@ class Simulator:
     async def __aenter__(self) -> Simulator:
         env = {k: v for k, v in os.environ.items() if not k.startswith("PFTERM_")}
         self._proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "pfterm.core.sim", "--host", "127.0.0.1", "--port", "0", "--seed", str(self.seed),
-            "--speed", "1", "--cascade-rate", "0", "--exit-on-stdin-eof",
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
-            cwd=REPO, env=env,
-        )  # fmt: skip
+            sys.executable,
+            "-m",
+            "pfterm.core.sim",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--seed",
+            str(self.seed),
+            "--speed",
+            "1",
+            "--cascade-rate",
+            "0",
+            "--exit-on-stdin-eof",
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
+            cwd=REPO,
+            env=env,
+        )
         assert self._proc.stdout is not None
         try:
             line = await asyncio.wait_for(self._proc.stdout.readline(), 30)
@@ -250,9 +265,16 @@ async def open_book(url: str, key: str, positions: int = 4, orders: int = 4, usd
         def intent(sym: str, is_buy: bool, size: float, px: float, tif: str) -> OrderIntent:
             m = markets[sym]
             return OrderIntent(
-                symbol=sym, asset_id=m.asset_id, is_buy=is_buy, size=size, limit_px=px, tif=tif,
-                reduce_only=False, cloid=str(Cloid.new()), purpose="fault-trials",
-            )  # fmt: skip
+                symbol=sym,
+                asset_id=m.asset_id,
+                is_buy=is_buy,
+                size=size,
+                limit_px=px,
+                tif=tif,
+                reduce_only=False,
+                cloid=str(Cloid.new()),
+                purpose="fault-trials",
+            )
 
         opens, rests = [], []
         for i, ctx in enumerate(chosen):
@@ -309,9 +331,16 @@ def _tail(text: str, lines: int = 12) -> str:
 
 
 async def run_trial(
-    case: FaultCase, index: int, sim_url: str, workdir: Path, *,
-    seed: int = 1, positions: int = 4, orders: int = 4, grace_s: float = 10.0,
-) -> TrialResult:  # fmt: skip
+    case: FaultCase,
+    index: int,
+    sim_url: str,
+    workdir: Path,
+    *,
+    seed: int = 1,
+    positions: int = 4,
+    orders: int = 4,
+    grace_s: float = 10.0,
+) -> TrialResult:
     """One kill run of ``case`` (see the module docstring); ``workdir`` receives the run's home.
 
     The kill process is killed if still running ``case.limit_s + grace_s`` seconds after spawn
@@ -333,10 +362,20 @@ async def run_trial(
     try:
         t0 = time.perf_counter()
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "pfterm.tui.cli", "kill", "--config", str(config), "--url", f"hyperliquid={proxy_url}",
-            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-            cwd=REPO, env=_kill_env(key, home),
-        )  # fmt: skip
+            sys.executable,
+            "-m",
+            "pfterm.tui.cli",
+            "kill",
+            "--config",
+            str(config),
+            "--url",
+            f"hyperliquid={proxy_url}",
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            cwd=REPO,
+            env=_kill_env(key, home),
+        )
         try:
             out, err = await asyncio.wait_for(proc.communicate(), case.limit_s + grace_s)
         except TimeoutError:
@@ -352,21 +391,35 @@ async def run_trial(
     flat = npos == 0 and nord == 0
     tb = "Traceback (most recent call last)" in stdout + stderr
     return TrialResult(
-        case=case.name, index=index, exit_code=exit_code, seconds=round(seconds, 3), timed_out=timed_out,
-        flat=flat, positions_left=npos, orders_left=nord, traceback=tb,
+        case=case.name,
+        index=index,
+        exit_code=exit_code,
+        seconds=round(seconds, 3),
+        timed_out=timed_out,
+        flat=flat,
+        positions_left=npos,
+        orders_left=nord,
+        traceback=tb,
         agrees=exit_code is not None and (exit_code == 0) == flat,
         ok=meets_expectation(case, exit_code, seconds, flat, tb),
-        requests=proxy.requests, faults=dict(proxy.faults),
+        requests=proxy.requests,
+        faults=dict(proxy.faults),
         output=(_tail(stdout) + ("\n--- stderr\n" + _tail(stderr) if stderr.strip() else "")).strip(),
-    )  # fmt: skip
+    )
 
 
 async def run_trials(
-    cases: Sequence[FaultCase], trials: int, *,
-    sim_url: str | None = None, seed: int = 1, positions: int = 4, orders: int = 4,
-    grace_s: float = 10.0, stop_on_failure: bool = False,
+    cases: Sequence[FaultCase],
+    trials: int,
+    *,
+    sim_url: str | None = None,
+    seed: int = 1,
+    positions: int = 4,
+    orders: int = 4,
+    grace_s: float = 10.0,
+    stop_on_failure: bool = False,
     progress: Callable[[TrialResult], None] | None = None,
-) -> list[CaseResult]:  # fmt: skip
+) -> list[CaseResult]:
     """Run ``trials`` kill runs per case, one after the other; returns one :class:`CaseResult` per case.
 
     :param sim_url: a running simulator (``--speed 1 --cascade-rate 0``) to reuse; by default one
@@ -383,9 +436,16 @@ async def run_trials(
     if sim_url is None:
         async with Simulator() as sim:
             return await run_trials(
-                cases, trials, sim_url=sim.url, seed=seed, positions=positions, orders=orders,
-                grace_s=grace_s, stop_on_failure=stop_on_failure, progress=progress,
-            )  # fmt: skip
+                cases,
+                trials,
+                sim_url=sim.url,
+                seed=seed,
+                positions=positions,
+                orders=orders,
+                grace_s=grace_s,
+                stop_on_failure=stop_on_failure,
+                progress=progress,
+            )
     results: list[CaseResult] = []
     with tempfile.TemporaryDirectory(prefix="pfterm-kill-faults-") as tmp:
         for case in cases:
@@ -407,11 +467,21 @@ async def run_trials(
 
 
 _COLUMNS = (
-    ("case", "fault"), ("kill_deadline_s", "deadline s"), ("runs", "runs"), ("ok", "ok"),
-    ("flat_exit0", "flat+exit0"), ("exit1", "exit1"), ("other_exits", "other exits"), ("max_s", "max s"),
-    ("p50_s", "p50 s"), ("over_limit", "over limit"), ("tracebacks", "tracebacks"),
-    ("disagreements", "disagree"), ("faults_injected", "faults"), ("requests", "requests"),
-)  # fmt: skip
+    ("case", "fault"),
+    ("kill_deadline_s", "deadline s"),
+    ("runs", "runs"),
+    ("ok", "ok"),
+    ("flat_exit0", "flat+exit0"),
+    ("exit1", "exit1"),
+    ("other_exits", "other exits"),
+    ("max_s", "max s"),
+    ("p50_s", "p50 s"),
+    ("over_limit", "over limit"),
+    ("tracebacks", "tracebacks"),
+    ("disagreements", "disagree"),
+    ("faults_injected", "faults"),
+    ("requests", "requests"),
+)
 
 
 def format_table(results: Sequence[CaseResult]) -> str:
@@ -449,13 +519,20 @@ def report(results: Sequence[CaseResult], failures_shown: int = 2) -> dict[str, 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the standard fault cases and print a table then a JSON report; exit 0 when every run met
     its expectation, 1 otherwise."""
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.kill_faults", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    ap = argparse.ArgumentParser(
+        prog="python -m benchmarks.kill_faults",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ap.add_argument("--trials", type=int, default=100, help="runs per fault case (default 100)")
     ap.add_argument("--rate", type=float, default=0.3, help="fraction of requests faulted in transient cases")
     ap.add_argument("--deadline", type=float, default=10.0, help="kill_deadline_s of the transient cases, seconds")
-    ap.add_argument("--permanent-deadline", type=float, default=None,
-                    help="kill_deadline_s of the permanent cases, seconds (default: --deadline)")  # fmt: skip
+    ap.add_argument(
+        "--permanent-deadline",
+        type=float,
+        default=None,
+        help="kill_deadline_s of the permanent cases, seconds (default: --deadline)",
+    )
     ap.add_argument("--positions", type=int, default=4)
     ap.add_argument("--orders", type=int, default=4)
     ap.add_argument("--seed", type=int, default=1, help="base seed of the proxies' fault decisions")

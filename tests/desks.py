@@ -82,8 +82,9 @@ def binance_manager(
     """An order manager for the Binance USDⓈ-M account of ``credentials`` at ``url``."""
     http = httpx.AsyncClient(transport=transport) if transport is not None else None
     rest = BinanceFuturesClient(url, credentials, clock_ms=clock_ms, client=http)
-    client = BinanceClient(rest, AccountRef.binance(network, credentials.api_key), max_leverage=max_leverage,
-                           now_ms=clock_ms)  # fmt: skip
+    client = BinanceClient(
+        rest, AccountRef.binance(network, credentials.api_key), max_leverage=max_leverage, now_ms=clock_ms
+    )
     if http is not None:
         close = client.aclose
 
@@ -101,8 +102,9 @@ class FixedVenue:
     """A venue that is fixed data (no network), for snapshots of the console: the manager
     built on it (:func:`fixed_manager`) holds a given account reading; every request raises."""
 
-    capabilities = Capabilities(batch_max=10, native_cancel_all=False, dead_man_switch=None, query_by_cloid=False,
-                                spot=False)  # fmt: skip
+    capabilities = Capabilities(
+        batch_max=10, native_cancel_all=False, dead_man_switch=None, query_by_cloid=False, spot=False
+    )
     base_url = "fixed:"
 
     def __init__(self, venue: str, ref: AccountRef) -> None:

@@ -19,11 +19,28 @@ def pfterm_sim(seed: int, *args: str, env: Mapping[str, str] | None = None) -> I
     e.g. ``"--speed", "120"``) and yield its base URL; the process exits when the block ends
     (its stdin closes)."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pfterm.core.sim", "--host", "127.0.0.1", "--port", "0", "--seed", str(seed),
-         "--cascade-rate", "0", *args, "--exit-on-stdin-eof"],
-        cwd=REPO, env=None if env is None else dict(env), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "pfterm.core.sim",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--seed",
+            str(seed),
+            "--cascade-rate",
+            "0",
+            *args,
+            "--exit-on-stdin-eof",
+        ],
+        cwd=REPO,
+        env=None if env is None else dict(env),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     try:
         assert proc.stdout is not None
         yield json.loads(proc.stdout.readline())["listening"]

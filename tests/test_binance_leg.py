@@ -50,8 +50,13 @@ _SNAPSHOT = load_snapshot()
 _KEY = "simkey" + "C" * 58
 _SECRET = "simsecret" + "d" * 55
 _USDT = 100_000.0
-LOOSE = RiskLimits(max_market_share=1.0, max_order_notional_usd=1e7, max_position_notional_usd=1e7, max_leverage=20,
-                   max_venue_share=1.0)  # fmt: skip
+LOOSE = RiskLimits(
+    max_market_share=1.0,
+    max_order_notional_usd=1e7,
+    max_position_notional_usd=1e7,
+    max_leverage=20,
+    max_venue_share=1.0,
+)
 
 
 @dataclass
@@ -84,8 +89,9 @@ class Env:
         bid, ask = self.server.binance.touch(native)
         return spec.price(bid), spec.price(ask)
 
-    def order(self, symbol: str, is_buy: bool, size: float, px: float, *, tif: str = "Ioc",
-              reduce_only: bool = False) -> OrderIntent:  # fmt: skip
+    def order(
+        self, symbol: str, is_buy: bool, size: float, px: float, *, tif: str = "Ioc", reduce_only: bool = False
+    ) -> OrderIntent:
         return OrderIntent(symbol, 0, is_buy, size, px, tif, reduce_only, Cloid.new().raw, "test")
 
     def buy(self, size: float, symbol: str = "BTC", **kw: Any) -> OrderIntent:
@@ -110,8 +116,9 @@ class Env:
 @pytest.fixture
 async def env(tmp_path: Path, start_simulator: StartSimulator) -> AsyncIterator[Env]:
     model = MarketModel(_SNAPSHOT, seed=11, start_ms=START, cascade_rate_per_hour=0.0)
-    server = SimulatorServer(model, speed=0, lockstep=True, tick_hz=5.0, starting_usdc=_USDT,
-                             binance_credentials=[(_KEY, _SECRET)])  # fmt: skip
+    server = SimulatorServer(
+        model, speed=0, lockstep=True, tick_hz=5.0, starting_usdc=_USDT, binance_credentials=[(_KEY, _SECRET)]
+    )
     await start_simulator(server)
     journal = Journal(tmp_path / "journal.sqlite", clock=lambda: model.now_ms)
     clock = lambda: model.now_ms  # noqa: E731
@@ -168,8 +175,12 @@ async def test_quotes_skip_and_count_malformed_items(leg: Env, monkeypatch: pyte
         raw = await real_get(http, url, **kw)
         if url.endswith("/premiumIndex"):
             btc = next(i for i in raw if i["symbol"] == "BTCUSDT")
-            return [{"symbol": "ETHUSDT", "markPrice": "n/a"}, {**btc, "markPrice": "0"}, None,
-                    *[i for i in raw if i["symbol"] != "BTCUSDT"]]  # fmt: skip
+            return [
+                {"symbol": "ETHUSDT", "markPrice": "n/a"},
+                {**btc, "markPrice": "0"},
+                None,
+                *[i for i in raw if i["symbol"] != "BTCUSDT"],
+            ]
         return raw
 
     monkeypatch.setattr(bn, "get_json", with_bad_items)
@@ -324,8 +335,9 @@ async def test_a_timestamp_refusal_resyncs_the_clock_and_the_order_goes_once(env
     rest = BinanceFuturesClient(env.server.http_url or "", BinanceCredentials(_KEY, _SECRET), clock_ms=clock)
     client = BinanceClient(rest, AccountRef.binance(NETWORK, _KEY), clock=clock, now_ms=env.clock)
     om = OrderManager(client, env.journal, wall_ms=env.clock)
-    desk = desk_on(env.server.http_url or "", Signer.generate(), env.journal, DeskSettings(limits=LOOSE),
-                   clock=env.clock)  # fmt: skip
+    desk = desk_on(
+        env.server.http_url or "", Signer.generate(), env.journal, DeskSettings(limits=LOOSE), clock=env.clock
+    )
     try:
         await desk.start()
         desk.attach(om)
@@ -359,8 +371,9 @@ async def test_desk_kill_switch_flattens_both_venues(leg: Env) -> None:
     assert desk.hedges == [leg.om] and list(desk.managers) == ["hyperliquid", "binance"]
     await leg.hl_market("BTC", False, 3_000)  # short on Hyperliquid …
     bid, _ = leg.touch("ETHUSDT")
-    outs = await desk.submit([leg.buy(0.03), leg.order("ETH", True, 0.01, round(bid * 0.8, 2), tif="Gtc")],
-                             venue="binance")  # … long on Binance, and a resting order  # fmt: skip
+    outs = await desk.submit(
+        [leg.buy(0.03), leg.order("ETH", True, 0.01, round(bid * 0.8, 2), tif="Gtc")], venue="binance"
+    )  # … long on Binance, and a resting order
     assert [o.status for o in outs] == ["filled", "resting"], [o.message for o in outs]
 
     report = await desk.kill("test")

@@ -37,8 +37,13 @@ def _open_book(url: str, key: str, journal: Path) -> None:
     async def go() -> None:
         access = trading_access("testnet", env={"PFTERM_HL_PRIVATE_KEY": key})
         with Journal(journal) as j:
-            d = desk_on(url, access.signer, j, DeskSettings(limits=RiskLimits(max_market_share=1.0, max_venue_share=1.0)),
-                        network="url:setup")  # fmt: skip
+            d = desk_on(
+                url,
+                access.signer,
+                j,
+                DeskSettings(limits=RiskLimits(max_market_share=1.0, max_venue_share=1.0)),
+                network="url:setup",
+            )
             await d.start()
             intents = []
             for sym in ("BTC", "ETH", "SOL", "HYPE"):
@@ -133,8 +138,10 @@ def test_pfterm_kill_flattens_the_binance_leg_too(tmp_path: Path) -> None:
         assert len(positions) == 2 and len(orders) == 1
         cfg = tmp_path / "config.toml"
         cfg.write_text(f'[trading]\njournal = "{tmp_path / "journal.sqlite"}"\n')
-        r = _run(["kill", "--config", str(cfg), "--url", f"hyperliquid={url}", "--log-file", str(tmp_path / "log")],
-                 {**env, "PFTERM_HL_PRIVATE_KEY": hl_key})  # fmt: skip
+        r = _run(
+            ["kill", "--config", str(cfg), "--url", f"hyperliquid={url}", "--log-file", str(tmp_path / "log")],
+            {**env, "PFTERM_HL_PRIVATE_KEY": hl_key},
+        )
         assert r.returncode == 0, r.stdout + r.stderr
         assert "kill switch on binance" in r.stdout and "FLAT" in r.stdout
         assert "5 order(s) cancelled" in r.stdout  # 4 on Hyperliquid + 1 on Binance

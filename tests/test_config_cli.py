@@ -112,9 +112,15 @@ def test_spot_aliases_default_is_the_clients_table() -> None:
 
 @pytest.mark.parametrize(
     ("text", "key"),
-    [("ctrl+k", "ctrl+k"), (" F12 ", "f12"), ("shift+ctrl+left", "ctrl+shift+left"), ("ctrl+/", "ctrl+slash"),
-     ("?", "question_mark"), ("CTRL+x", "ctrl+x")],
-)  # fmt: skip
+    [
+        ("ctrl+k", "ctrl+k"),
+        (" F12 ", "f12"),
+        ("shift+ctrl+left", "ctrl+shift+left"),
+        ("ctrl+/", "ctrl+slash"),
+        ("?", "question_mark"),
+        ("CTRL+x", "ctrl+x"),
+    ],
+)
 def test_key_names_are_normalized(text: str, key: str) -> None:
     from pfterm.core.runtime.config import normalize_key
 
@@ -123,10 +129,18 @@ def test_key_names_are_normalized(text: str, key: str) -> None:
 
 @pytest.mark.parametrize(
     ("text", "needle"),
-    [("ctrl+zz", "'zz' is not a key"), ("", "no key given"), ("   ", "no key given"), ("ctrl+ k", "contains a space"),
-     ("ctrl+", "is not a key name"), ("cmd+k", "unknown modifier 'cmd'"), ("ctrl+k,ctrl+x", "lists several keys"),
-     ("ctrl+ctrl+k", "repeats a modifier"), ("ctrl+K", "write ctrl+k")],
-)  # fmt: skip
+    [
+        ("ctrl+zz", "'zz' is not a key"),
+        ("", "no key given"),
+        ("   ", "no key given"),
+        ("ctrl+ k", "contains a space"),
+        ("ctrl+", "is not a key name"),
+        ("cmd+k", "unknown modifier 'cmd'"),
+        ("ctrl+k,ctrl+x", "lists several keys"),
+        ("ctrl+ctrl+k", "repeats a modifier"),
+        ("ctrl+K", "write ctrl+k"),
+    ],
+)
 def test_bad_key_names_fail_at_config_load_with_one_line(tmp_path: Path, text: str, needle: str) -> None:
     p = tmp_path / "config.toml"
     p.write_text(f"[ui]\nkill_key = {json.dumps(text)}\n")
@@ -140,12 +154,24 @@ def test_bad_key_names_fail_at_config_load_with_one_line(tmp_path: Path, text: s
 
 @pytest.mark.parametrize(
     ("key", "needle"),
-    [("k", "types a character"), ("q", "types a character"), ("o", "types a character"),
-     ("space", "types a character"), ("ctrl+p", "command palette"), ("ctrl+s", "Screenshot"),
-     ("escape", "Clear filter"), ("up", "(markets)"), ("enter", "already"), ("tab", "Focus Next"),
-     ("ctrl+q", "Quit"), ("ctrl+i", "terminals send it as tab"), ("ctrl+h", "as backspace"),
-     ("ctrl+shift+k", "not a key a terminal sends"), ("ctrl+u", "order ticket")],
-)  # fmt: skip
+    [
+        ("k", "types a character"),
+        ("q", "types a character"),
+        ("o", "types a character"),
+        ("space", "types a character"),
+        ("ctrl+p", "command palette"),
+        ("ctrl+s", "Screenshot"),
+        ("escape", "Clear filter"),
+        ("up", "(markets)"),
+        ("enter", "already"),
+        ("tab", "Focus Next"),
+        ("ctrl+q", "Quit"),
+        ("ctrl+i", "terminals send it as tab"),
+        ("ctrl+h", "as backspace"),
+        ("ctrl+shift+k", "not a key a terminal sends"),
+        ("ctrl+u", "order ticket"),
+    ],
+)
 def test_remapped_key_must_be_typable_and_free(key: str, needle: str) -> None:
     from pfterm.tui.bindings import remap_problem
 
@@ -174,12 +200,15 @@ def test_the_console_refuses_a_colliding_kill_key_at_start() -> None:
 
 @pytest.mark.parametrize(
     ("value", "needle"),
-    [('"ctrl+zz"', "config.toml: ui.kill_key: 'ctrl+zz': 'zz' is not a key"),
-     ('"k"', "ui.kill_key = 'k' types a character"),
-     ('"ctrl+p"', "ui.kill_key = 'ctrl+p' is already command palette")],
-)  # fmt: skip
-def test_cli_bad_kill_key_exits_2_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                value: str, needle: str) -> None:  # fmt: skip
+    [
+        ('"ctrl+zz"', "config.toml: ui.kill_key: 'ctrl+zz': 'zz' is not a key"),
+        ('"k"', "ui.kill_key = 'k' types a character"),
+        ('"ctrl+p"', "ui.kill_key = 'ctrl+p' is already command palette"),
+    ],
+)
+def test_cli_bad_kill_key_exits_2_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], value: str, needle: str
+) -> None:
     p = tmp_path / "config.toml"
     p.write_text(f"[ui]\nkill_key = {value}\n")
     assert main(["--config", str(p)]) == 2

@@ -43,8 +43,13 @@ if TYPE_CHECKING:
 START = 1_767_225_600_000 + 30 * 60 * 1000
 """2026-01-01 00:30 UTC."""
 _SNAPSHOT = load_snapshot()
-LOOSE = RiskLimits(max_market_share=1.0, max_order_notional_usd=1e7, max_position_notional_usd=1e7, max_leverage=20,
-                   max_venue_share=1.0)  # fmt: skip
+LOOSE = RiskLimits(
+    max_market_share=1.0,
+    max_order_notional_usd=1e7,
+    max_position_notional_usd=1e7,
+    max_leverage=20,
+    max_venue_share=1.0,
+)
 LIQUID = ["BTC", "ETH", "SOL", "HYPE", "XRP", "DOGE", "AVAX", "LINK", "SUI", "BNB"]
 USDC = 100_000.0
 
@@ -113,8 +118,16 @@ class Env:
         """A started desk for ``signer``'s account (a new account by default)."""
         settings.setdefault("kill_deadline_s", 5.0)
         s = DeskSettings(limits=limits, **settings)  # type: ignore[arg-type]
-        desk = desk_on(self.url, signer or Signer.generate(), journal or self.journal, s, clock=self.clock,
-                       origin=origin, transport=transport, timeout_s=5.0)  # fmt: skip
+        desk = desk_on(
+            self.url,
+            signer or Signer.generate(),
+            journal or self.journal,
+            s,
+            clock=self.clock,
+            origin=origin,
+            transport=transport,
+            timeout_s=5.0,
+        )
         self.desks.append(desk)
         await desk.start()
         assert desk.error is None, desk.error
@@ -277,8 +290,13 @@ async def test_a_halt_by_one_desk_is_seen_by_another_process_at_once(env: Env) -
 
 
 async def test_the_venue_notional_share_is_enforced(env: Env) -> None:
-    limits = RiskLimits(max_market_share=1.0, max_order_notional_usd=1e7, max_position_notional_usd=1e7,
-                        max_leverage=20, max_venue_share=0.30)  # fmt: skip
+    limits = RiskLimits(
+        max_market_share=1.0,
+        max_order_notional_usd=1e7,
+        max_position_notional_usd=1e7,
+        max_leverage=20,
+        max_venue_share=0.30,
+    )
     desk = await env.desk(limits=limits)
     capital = desk.capital_usd
     assert capital is not None and capital >= USDC * 0.99
@@ -307,8 +325,15 @@ async def test_the_venue_notional_share_is_enforced(env: Env) -> None:
 def _carry(base: AccountSnapshot, *, perp_equity: float, btc_px: float, spot_btc: float = 1.0) -> AccountSnapshot:
     """``base`` with a carry: 1 BTC spot against a 1 BTC perp short entered at 100,000."""
     short = Position("BTC", -1.0, 100_000.0, btc_px, None, 5.0, 20_000.0, -(btc_px - 100_000.0))
-    acc = replace(base.account, equity_usd=perp_equity, positions=(short,), notional_usd=btc_px,
-                  spot=(SpotBalance("BTC", spot_btc),), spot_cash_usd=0.0, time_ms=START + 60_000)  # fmt: skip
+    acc = replace(
+        base.account,
+        equity_usd=perp_equity,
+        positions=(short,),
+        notional_usd=btc_px,
+        spot=(SpotBalance("BTC", spot_btc),),
+        spot_cash_usd=0.0,
+        time_ms=START + 60_000,
+    )
     return AccountSnapshot(acc, (), base.read_ms)
 
 
@@ -420,8 +445,10 @@ async def test_kill_switch_reports_what_it_cannot_close(env: Env) -> None:
 async def test_kill_switch_ends_flat_through_request_faults(env: Env) -> None:
     transport = Flaky(seed=7)
     desk = await env.desk(transport=transport, kill_deadline_s=5.0)
-    outs = await desk.submit([_market(desk, s, i % 2 == 0, 1_500) for i, s in enumerate(LIQUID[:4])]
-                             + [_resting(desk, s, True, 300) for s in LIQUID[:4]])  # fmt: skip
+    outs = await desk.submit(
+        [_market(desk, s, i % 2 == 0, 1_500) for i, s in enumerate(LIQUID[:4])]
+        + [_resting(desk, s, True, 300) for s in LIQUID[:4]]
+    )
     assert [o.status for o in outs] == ["filled"] * 4 + ["resting"] * 4, [o.message for o in outs]
     await desk.refresh()
     transport.rate = 0.3
@@ -496,8 +523,17 @@ async def test_hedge_counts_venue_spot_as_delta(env: Env) -> None:
     pair = om.instrument("@142")
     assert pair is not None and pair.kind == "spot" and pair.base == "BTC"
     mid = om.mids["@142"]
-    buy = OrderIntent("@142", pair.asset_id, True, 0.05, pair.rules.aggressive_price(mid, True, 0.01), "Ioc", False,
-                      Cloid.new().raw, "test")  # fmt: skip
+    buy = OrderIntent(
+        "@142",
+        pair.asset_id,
+        True,
+        0.05,
+        pair.rules.aggressive_price(mid, True, 0.01),
+        "Ioc",
+        False,
+        Cloid.new().raw,
+        "test",
+    )
     assert buy.limit_px == round_price(buy.limit_px, 5, is_spot=True)
     [res] = await desk.submit([buy])
     assert res.status == "filled", res.message
@@ -543,8 +579,9 @@ async def test_read_only_desk_refuses_with_reason(env: Env) -> None:
 
 
 async def test_clean_stop_disarms_the_dead_man_switch(env: Env) -> None:
-    desk = desk_on(env.url, Signer.generate(), env.journal, DeskSettings(limits=LOOSE, dead_man_switch=True),
-                   clock=env.clock)  # fmt: skip
+    desk = desk_on(
+        env.url, Signer.generate(), env.journal, DeskSettings(limits=LOOSE, dead_man_switch=True), clock=env.clock
+    )
     env.desks.append(desk)
     om = desk.manager()
     om.dead_man_lead_s = 30.0

@@ -200,10 +200,27 @@ def test_bad_parameters_are_refused() -> None:
 
 async def test_command_line_announces_serves_and_summarises(upstream: Upstream) -> None:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "pfterm.core.sim.fault_proxy", "--upstream", upstream.url, "--fault", "429",
-        "--rate", "1", "--seed", "1", "--port", "0", "--retry-after", "2", "--exit-on-stdin-eof",
-        cwd=REPO, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
+        sys.executable,
+        "-m",
+        "pfterm.core.sim.fault_proxy",
+        "--upstream",
+        upstream.url,
+        "--fault",
+        "429",
+        "--rate",
+        "1",
+        "--seed",
+        "1",
+        "--port",
+        "0",
+        "--retry-after",
+        "2",
+        "--exit-on-stdin-eof",
+        cwd=REPO,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     assert proc.stdout is not None and proc.stdin is not None
     try:
         first = json.loads(await asyncio.wait_for(proc.stdout.readline(), 20))
@@ -225,6 +242,9 @@ def test_command_line_rejects_unknown_fault() -> None:
 
     r = subprocess.run(
         [sys.executable, "-m", "pfterm.core.sim.fault_proxy", "--upstream", "http://127.0.0.1:1", "--fault", "teapot"],
-        cwd=REPO, capture_output=True, text=True, timeout=30,
-    )  # fmt: skip
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert r.returncode == 2 and "unknown fault" in r.stderr and "Traceback" not in r.stderr

@@ -702,10 +702,16 @@ def test_allocate_counts_the_hedge_venue_share_and_margin_only():
     # carry holdings (52.5k × 4/3) the remaining 30k of capital buys 45k of perp-perp, but
     # only the per-market 10k is wanted; the venue share is lifted to see the capital cap
     many = [
-        Candidate(perp_market(symbol=f"S{i}"), score=1.0 - i / 100, fraction=0.10, net_rate_8h=0.0002,
-                  side="short_perp", reason="")
+        Candidate(
+            perp_market(symbol=f"S{i}"),
+            score=1.0 - i / 100,
+            fraction=0.10,
+            net_rate_8h=0.0002,
+            side="short_perp",
+            reason="",
+        )
         for i in range(6)
-    ]  # fmt: skip
+    ]
     plan = allocate(many, profile=prof, capital_usd=cap, current_usd={"ETH": 52_500}, max_venue_share=5.0)
     # total cap 80k − 52.5k = 27.5k: 10k + 10k + 7.5k
     assert [round(u) for _, u in plan] == [10_000, 10_000, 7_500]

@@ -112,8 +112,23 @@ def test_duration_parser() -> None:
 
 
 def test_cli_simulated_session_json(tmp_path, capsys) -> None:
-    code = main(["harvest", "--venue", "sim", "--speed", "3600", "--duration", "3h", "--seed", "7",
-                 "--report", "json", "--log-file", str(tmp_path / "h.log")])  # fmt: skip
+    code = main(
+        [
+            "harvest",
+            "--venue",
+            "sim",
+            "--speed",
+            "3600",
+            "--duration",
+            "3h",
+            "--seed",
+            "7",
+            "--report",
+            "json",
+            "--log-file",
+            str(tmp_path / "h.log"),
+        ]
+    )
     assert code == 0
     report = json.loads(capsys.readouterr().out)
     assert report["session"]["seed"] == 7 and report["session"]["cycles"] == 36
@@ -123,8 +138,21 @@ def test_cli_simulated_session_json(tmp_path, capsys) -> None:
 
 
 def test_cli_simulated_session_text(tmp_path, capsys) -> None:
-    code = main(["harvest", "--venue", "sim", "--duration", "2h", "--seed", "7", "--report", "text",
-                 "--log-file", str(tmp_path / "h.log")])  # fmt: skip
+    code = main(
+        [
+            "harvest",
+            "--venue",
+            "sim",
+            "--duration",
+            "2h",
+            "--seed",
+            "7",
+            "--report",
+            "text",
+            "--log-file",
+            str(tmp_path / "h.log"),
+        ]
+    )
     assert code == 0
     out = capsys.readouterr().out
     assert "funding earned" in out and "fees" in out and " net " in out
@@ -152,8 +180,20 @@ def test_live_harvest_stops_cleanly_on_sigterm(tmp_path, flatten: bool) -> None:
     cfg = tmp_path / "config.toml"
     cfg.write_text(f'[trading]\njournal = "{tmp_path / "journal.sqlite"}"\n[harvest]\ncycle_s = 60\n')
     log = tmp_path / "harvest.log"
-    args = [sys.executable, "-m", "pfterm.tui.cli", "harvest", "--venue", "sim", "--speed", "600", "--config", str(cfg),
-            "--log-file", str(log)] + (["--flatten-on-exit"] if flatten else [])  # fmt: skip
+    args = [
+        sys.executable,
+        "-m",
+        "pfterm.tui.cli",
+        "harvest",
+        "--venue",
+        "sim",
+        "--speed",
+        "600",
+        "--config",
+        str(cfg),
+        "--log-file",
+        str(log),
+    ] + (["--flatten-on-exit"] if flatten else [])
     env = {k: v for k, v in os.environ.items() if k != "PFTERM_HL_PRIVATE_KEY"}
     proc = subprocess.Popen(args, cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -196,8 +236,17 @@ async def test_negative_funding_is_harvested_against_spot_held() -> None:
     async with lockstep_desk("negative") as (server, desk):
         ex = desk.hyperliquid.exchange
         mid = (await ex.info.all_mids())["@107"]  # HYPE/USDC
-        buy = OrderIntent("@107", 10107, True, 200.0, market_price(mid, True, 0.01, sz_decimals=2), "Ioc", False,
-                          Cloid.new().raw, "test")  # fmt: skip
+        buy = OrderIntent(
+            "@107",
+            10107,
+            True,
+            200.0,
+            market_price(mid, True, 0.01, sz_decimals=2),
+            "Ioc",
+            False,
+            Cloid.new().raw,
+            "test",
+        )
         [res] = await ex.place([buy], {"@107": MarketInfo("hyperliquid", "@107", 10107, 2, 1)})
         assert res.status == "filled"
         await desk.refresh()

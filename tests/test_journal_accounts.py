@@ -59,8 +59,18 @@ def _cloid(n: int) -> str:
     return f"0x{n:032x}"
 
 
-def _fill(symbol: str, oid: int | None, tid: int, sz: float, px: float = 100.0, *, venue: str = "hyperliquid",
-          cloid: str | None = None, t: int = 1_769_916_001_000, side: str = "B") -> Fill:  # fmt: skip
+def _fill(
+    symbol: str,
+    oid: int | None,
+    tid: int,
+    sz: float,
+    px: float = 100.0,
+    *,
+    venue: str = "hyperliquid",
+    cloid: str | None = None,
+    t: int = 1_769_916_001_000,
+    side: str = "B",
+) -> Fill:
     return Fill(venue, tid, "0x" + "0" * 64, symbol, side, px, sz, 0.01, "USDC", t, oid=oid, cloid=cloid)  # type: ignore[arg-type]
 
 
@@ -169,8 +179,11 @@ def test_migration_from_schema_1_keeps_every_row_and_maps_accounts(tmp_path: Pat
         assert raw.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         assert raw.execute("PRAGMA foreign_key_check").fetchall() == []
         for table in ("intents", "fills", "cancels", "funding"):
-            rows = raw.execute(f"SELECT venue, network, account FROM {table} ORDER BY id" if table != "intents"
-                               else "SELECT venue, network, account FROM intents ORDER BY cloid").fetchall()  # fmt: skip
+            rows = raw.execute(
+                f"SELECT venue, network, account FROM {table} ORDER BY id"
+                if table != "intents"
+                else "SELECT venue, network, account FROM intents ORDER BY cloid"
+            ).fetchall()
             assert rows == [(*_label_venue_network(label), LEGACY_ACCOUNT) for label in _LABELS], table
         assert [r[0] for r in raw.execute("SELECT id FROM fills ORDER BY id")] == fill_ids
         assert raw.execute("SELECT venue, network, account FROM events").fetchall() == [(None, None, None)]
@@ -382,8 +395,9 @@ def test_scoped_reconcile_touches_only_its_account(journal: Journal) -> None:
 def test_scoped_writes_reject_another_venue_and_batches_span_accounts(journal: Journal) -> None:
     a, bn = journal.for_account(HL_A), journal.for_account(BN)
     with pytest.raises(ValueError, match="venue"):
-        a.record_intents([{"cloid": _cloid(1), "symbol": "BTC", "asset": 0, "side": "B", "size": 1, "price": 1,
-                           "venue": "binance"}])  # fmt: skip
+        a.record_intents(
+            [{"cloid": _cloid(1), "symbol": "BTC", "asset": 0, "side": "B", "size": 1, "price": 1, "venue": "binance"}]
+        )
     with pytest.raises(RuntimeError), journal.batch():
         a.record_intent(cloid=_cloid(2), symbol="ETH", asset=1, side="A", size=1.0, price=3000.0)
         bn.record_intent(cloid=_cloid(3), symbol="ETH", asset=0, side="B", size=1.0, price=3000.0)
@@ -533,7 +547,12 @@ def test_sync_cursor_with_rows_in_one_batch_and_gaps(journal: Journal) -> None:
         a.set_sync_cursor("fills", 1.5)  # type: ignore[arg-type]
     gap = a.record_gap("funding", 7_200_000, 90_000_000, "venue returned an error\nafter retries")
     assert (gap.stream, gap.from_ms, gap.to_ms, gap.reason, gap.ref) == (
-        "funding", 7_200_000, 90_000_000, "venue returned an error after retries", HL_A)  # fmt: skip
+        "funding",
+        7_200_000,
+        90_000_000,
+        "venue returned an error after retries",
+        HL_A,
+    )
     again = a.record_gap("funding", 7_200_000, 90_000_000, "still failing")
     assert again.id == gap.id and a.gaps() == [again] and again.reason == "still failing"
     a.record_gap("fills", 1, 2, "more fills than the venue returns at once")
@@ -590,8 +609,17 @@ def test_events_and_intents_carry_their_account(journal: Journal) -> None:
 
 
 def _row(n: int, symbol: str = "BTC") -> dict:
-    return {"cloid": _cloid(n), "symbol": symbol, "asset": 0, "side": "B", "size": 0.1, "price": 90_000.0,
-            "tif": "Ioc", "reduce_only": True, "purpose": "kill"}  # fmt: skip
+    return {
+        "cloid": _cloid(n),
+        "symbol": symbol,
+        "asset": 0,
+        "side": "B",
+        "size": 0.1,
+        "price": 90_000.0,
+        "tif": "Ioc",
+        "reduce_only": True,
+        "purpose": "kill",
+    }
 
 
 def test_record_sending_journals_intents_as_sent_all_or_none(journal: Journal) -> None:

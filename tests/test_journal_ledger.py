@@ -42,8 +42,14 @@ def _env(tmp_path: Path, key: str | None = None) -> dict[str, str]:
 
 
 def _pfterm(args: list[str], env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "pfterm.tui.cli", *args], cwd=REPO, env=env, capture_output=True, text=True,
-                          timeout=timeout)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "pfterm.tui.cli", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def _ledger(url: str, key: str) -> dict[str, float]:
@@ -61,8 +67,13 @@ def _ledger(url: str, key: str) -> dict[str, float]:
         aliases = {"UBTC": "BTC", "UETH": "ETH"}
         tokens = sum(b.total * mids.get(aliases.get(b.coin, b.coin), 0.0) for b in spot if b.coin != "USDC")
         usdc = sum(b.total for b in spot if b.coin == "USDC")
-        return {"perp_pnl": perp, "fees": fees, "funding": sum(p.usdc for p in funding),
-                "equity": state.account_value + usdc + tokens, "fills": float(len(fills))}  # fmt: skip
+        return {
+            "perp_pnl": perp,
+            "fees": fees,
+            "funding": sum(p.usdc for p in funding),
+            "equity": state.account_value + usdc + tokens,
+            "fills": float(len(fills)),
+        }
 
     return asyncio.run(read())
 
@@ -95,10 +106,25 @@ def test_report_equals_the_ledger_after_harvest_flatten_on_exit(sim_url: str, tm
     cfg.write_text("[harvest]\ncycle_s = 2\nmax_entry_wait_s = 0\n")
     log = tmp_path / "harvest.log"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pfterm.tui.cli", "harvest", "--url", f"hyperliquid={sim_url}", "--config", str(cfg),
-         "--log-file", str(log), "--flatten-on-exit"],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "pfterm.tui.cli",
+            "harvest",
+            "--url",
+            f"hyperliquid={sim_url}",
+            "--config",
+            str(cfg),
+            "--log-file",
+            str(log),
+            "--flatten-on-exit",
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not (log.exists() and "harvester starting" in log.read_text()):
@@ -143,10 +169,29 @@ def test_two_embedded_sessions_with_one_home_keep_apart(tmp_path: Path) -> None:
     for n in range(2):
         log = tmp_path / f"harvest{n}.log"
         proc = subprocess.Popen(
-            [sys.executable, "-m", "pfterm.tui.cli", "harvest", "--venue", "sim", "--speed", "1200", "--seed", "7",
-             "--config", str(cfg), "--log-file", str(log), "--flatten-on-exit"],
-            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "pfterm.tui.cli",
+                "harvest",
+                "--venue",
+                "sim",
+                "--speed",
+                "1200",
+                "--seed",
+                "7",
+                "--config",
+                str(cfg),
+                "--log-file",
+                str(log),
+                "--flatten-on-exit",
+            ],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         try:
             deadline = time.monotonic() + 90
             while time.monotonic() < deadline:

@@ -138,9 +138,15 @@ async def test_places_cover_every_focusable_widget_of_every_screen() -> None:
     async with app.run_test(size=(160, 50)) as pilot:
         await pilot.pause()
         screens: list[Screen] = [
-            HelpScreen(help_rows()), DetailScreen(), TradingScreen(), MatrixScreen(), HedgeScreen("BTC", None),
-            RebalanceScreen(RebalanceView()), QuitScreen(1, 0, "sim", True), OrderTicketScreen("BTC", MARK, _quote),
-        ]  # fmt: skip
+            HelpScreen(help_rows()),
+            DetailScreen(),
+            TradingScreen(),
+            MatrixScreen(),
+            HedgeScreen("BTC", None),
+            RebalanceScreen(RebalanceView()),
+            QuitScreen(1, 0, "sim", True),
+            OrderTicketScreen("BTC", MARK, _quote),
+        ]
         main_chain = [type(w) for w in app.screen.focus_chain]
         assert main_chain and all((None, cls) in covered for cls in main_chain), main_chain
         for screen in screens:
@@ -323,8 +329,12 @@ async def test_the_kill_key_still_works_on_every_screen_after_remaps() -> None:
             await pilot.press(key)
             assert isinstance(app.screen, screen_class), key
             await check(screen_class.__name__)
-        for screen in (HedgeScreen("BTC", None), RebalanceScreen(RebalanceView()), QuitScreen(1, 1, "sim", True),
-                       OrderTicketScreen("BTC", MARK, _quote)):  # fmt: skip
+        for screen in (
+            HedgeScreen("BTC", None),
+            RebalanceScreen(RebalanceView()),
+            QuitScreen(1, 1, "sim", True),
+            OrderTicketScreen("BTC", MARK, _quote),
+        ):
             await app.push_screen(screen)
             if isinstance(screen, OrderTicketScreen):
                 await pilot.press("1")  # typing in the size field
@@ -342,8 +352,13 @@ async def trader(start_simulator: StartSimulator, tmp_path: Path) -> AsyncIterat
     model = MarketModel(load_snapshot(), seed=5, start_ms=T0, cascade_rate_per_hour=0.0)
     server = await start_simulator(SimulatorServer(model, speed=0.0, tick_hz=50.0, starting_usdc=100_000.0))
     journal = Journal(tmp_path / "journal.sqlite")
-    desk = desk_on(server.http_url or "", Signer.generate(), journal,
-                   DeskSettings(limits=LIMITS, kill_deadline_s=5.0), timeout_s=5.0)  # fmt: skip
+    desk = desk_on(
+        server.http_url or "",
+        Signer.generate(),
+        journal,
+        DeskSettings(limits=LIMITS, kill_deadline_s=5.0),
+        timeout_s=5.0,
+    )
     await desk.start()
     try:
         yield desk
@@ -397,9 +412,11 @@ REFUSED = [
     ('"app.kill" = "ctrl+s"', "[keys] app.kill = 'ctrl+s' is already Screenshot (main screen)"),
     ('"app.kill" = "f5,ctrl+q"', "[keys] app.kill = 'ctrl+q' is already Quit (anywhere)"),
     ('"app.kill" = "f5"\n"app.help" = "f5"', "[keys] app.kill = 'f5' is also [keys] app.help"),
-    ('"app.kill" = "f12"\n[ui]\nkill_key = "ctrl+x"',
-     "ui.kill_key = 'ctrl+x' and [keys] app.kill = 'f12' disagree: set the kill key in one place"),
-]  # fmt: skip
+    (
+        '"app.kill" = "f12"\n[ui]\nkill_key = "ctrl+x"',
+        "ui.kill_key = 'ctrl+x' and [keys] app.kill = 'f12' disagree: set the kill key in one place",
+    ),
+]
 
 
 @pytest.mark.parametrize(("entries", "message"), REFUSED)
@@ -413,8 +430,9 @@ def test_a_refused_remap_stops_the_console_with_one_line(tmp_path: Path, entries
 
 
 @pytest.mark.parametrize(("entries", "message"), REFUSED[::3])
-def test_a_refused_remap_exits_2_from_the_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                        entries: str, message: str) -> None:  # fmt: skip
+def test_a_refused_remap_exits_2_from_the_command_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], entries: str, message: str
+) -> None:
     path = tmp_path / "config.toml"
     path.write_text(f"[keys]\n{entries}\n")
     assert main(["--config", str(path)]) == 2
@@ -424,13 +442,16 @@ def test_a_refused_remap_exits_2_from_the_command_line(tmp_path: Path, capsys: p
 
 @pytest.mark.parametrize(
     ("entries", "message"),
-    [('app.help = "ctrl+zz"', "config.toml: keys.app.help: 'ctrl+zz': 'zz' is not a key"),
-     ('"app.help" = "f1,f1"', "config.toml: keys.app.help: 'f1,f1' lists a key twice"),
-     ('"app.help" = "f1,"', "config.toml: keys.app.help: no key given"),
-     ('"app.help" = 1', "config.toml: keys.app.help: 1 is not a key name")],
-)  # fmt: skip
-def test_a_misspelt_key_fails_when_the_config_is_read(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                       entries: str, message: str) -> None:  # fmt: skip
+    [
+        ('app.help = "ctrl+zz"', "config.toml: keys.app.help: 'ctrl+zz': 'zz' is not a key"),
+        ('"app.help" = "f1,f1"', "config.toml: keys.app.help: 'f1,f1' lists a key twice"),
+        ('"app.help" = "f1,"', "config.toml: keys.app.help: no key given"),
+        ('"app.help" = 1', "config.toml: keys.app.help: 1 is not a key name"),
+    ],
+)
+def test_a_misspelt_key_fails_when_the_config_is_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], entries: str, message: str
+) -> None:
     path = tmp_path / "config.toml"
     path.write_text(f"[keys]\n{entries}\n")
     with pytest.raises(ConfigError, match="^" + message.replace("(", r"\(").replace("+", r"\+")):

@@ -122,9 +122,12 @@ def test_carry_spot_legs_are_spot_held_against_a_short() -> None:
     acc = VenueAccount(
         100_000.0,
         (pos("BTC", -0.5), pos("ETH", 2.0), pos("SOL", -10.0)),
-        0.0, 0.0, None, None,
+        0.0,
+        0.0,
+        None,
+        None,
         spot=(SpotBalance("BTC", 0.8), SpotBalance("ETH", 3.0), SpotBalance("HYPE", 50.0)),
-    )  # fmt: skip
+    )
     # BTC: 0.5 of the 0.8 hedges the short; ETH is long perp (no carry); SOL has no spot; HYPE no perp
     assert carry_spot_to_sell(acc) == {"BTC": 0.5}
 
@@ -155,6 +158,13 @@ def test_kill_closes_always_pass_the_gate_when_halted(
     p = Position("BTC", size if is_long else -size, mark, mark, None, 50.0, 1.0, 0.0)
     plan = plan_kill(om, [], [p], {"BTC": mid}, 0.05)
     for close in plan.closes:
-        refusal = check_order(close, state=TradingState.HALTED, limits=LIMITS, mark_px=mark, position=p, equity_usd=0.0,
-                              price_tick_usd=price_tick(close.limit_px, sz_decimals))  # fmt: skip
+        refusal = check_order(
+            close,
+            state=TradingState.HALTED,
+            limits=LIMITS,
+            mark_px=mark,
+            position=p,
+            equity_usd=0.0,
+            price_tick_usd=price_tick(close.limit_px, sz_decimals),
+        )
         assert refusal is None

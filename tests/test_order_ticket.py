@@ -32,14 +32,17 @@ class Check:
         return self.refusal
 
 
-def quote(req: TicketRequest, *, market: MarketInfo | None = BTC, mark: float | None = MARK, check=None,
-          **kw) -> TicketQuote:  # fmt: skip
-    return quote_ticket(req, market=market, mark_px=mark, order_slippage=0.01, check=check or Check(), cloid=CLOID,
-                        **kw)  # fmt: skip
+def quote(
+    req: TicketRequest, *, market: MarketInfo | None = BTC, mark: float | None = MARK, check=None, **kw
+) -> TicketQuote:
+    return quote_ticket(
+        req, market=market, mark_px=mark, order_slippage=0.01, check=check or Check(), cloid=CLOID, **kw
+    )
 
 
-def limit(size: float, px: float | None, *, buy: bool = True, usd: bool = False, tif: str = "Gtc",
-          reduce_only: bool = False) -> TicketRequest:  # fmt: skip
+def limit(
+    size: float, px: float | None, *, buy: bool = True, usd: bool = False, tif: str = "Gtc", reduce_only: bool = False
+) -> TicketRequest:
     return TicketRequest("BTC", buy, size, usd, px, tif, reduce_only, "limit")
 
 
@@ -136,8 +139,13 @@ usd = st.floats(min_value=20.0, max_value=1_000_000.0, allow_nan=False, allow_in
 @given(mark=marks, ratio=st.floats(min_value=0.5, max_value=1.5), amount=usd, dec=decimals, buy=st.booleans())
 def test_usd_limit_size_times_limit_price_is_the_amount_within_one_lot(mark, ratio, amount, dec, buy) -> None:
     m = MarketInfo("hyperliquid", "X", 1, dec, 10)
-    q = quote_ticket(limit(amount, mark * ratio, buy=buy, usd=True), market=m, mark_px=mark, order_slippage=0.01,
-                     check=lambda _i: None)  # fmt: skip
+    q = quote_ticket(
+        limit(amount, mark * ratio, buy=buy, usd=True),
+        market=m,
+        mark_px=mark,
+        order_slippage=0.01,
+        check=lambda _i: None,
+    )
     assume(q.intent is not None)
     it = q.intent
     lot = 10.0**-dec
@@ -149,8 +157,9 @@ def test_usd_limit_size_times_limit_price_is_the_amount_within_one_lot(mark, rat
 @given(mark=marks, amount=usd, dec=decimals, buy=st.booleans(), slip=st.floats(min_value=0.001, max_value=0.1))
 def test_market_price_is_on_the_paying_side_of_the_mark_and_usd_is_at_mark(mark, amount, dec, buy, slip) -> None:
     m = MarketInfo("hyperliquid", "X", 1, dec, 10)
-    q = quote_ticket(market(amount, buy=buy, usd=True), market=m, mark_px=mark, order_slippage=slip,
-                     check=lambda _i: None)  # fmt: skip
+    q = quote_ticket(
+        market(amount, buy=buy, usd=True), market=m, mark_px=mark, order_slippage=slip, check=lambda _i: None
+    )
     assume(q.intent is not None)
     it = q.intent
     assert it.tif == "Ioc" and q.confirm is None
@@ -191,8 +200,14 @@ def test_never_raises_and_a_limit_never_becomes_a_market_order(size, px, mark, o
 @given(mark=marks, ratio=st.floats(min_value=0.5, max_value=1.5), band=st.floats(min_value=0.01, max_value=0.2))
 def test_confirmation_exactly_beyond_the_band(mark, ratio, band) -> None:
     m = MarketInfo("hyperliquid", "X", 1, 2, 10)
-    q = quote_ticket(limit(1_000_000, mark * ratio, usd=True, reduce_only=True), market=m, mark_px=mark,
-                     order_slippage=0.01, check=lambda _i: None, fat_finger_band=band)  # fmt: skip
+    q = quote_ticket(
+        limit(1_000_000, mark * ratio, usd=True, reduce_only=True),
+        market=m,
+        mark_px=mark,
+        order_slippage=0.01,
+        check=lambda _i: None,
+        fat_finger_band=band,
+    )
     assume(q.intent is not None)
     beyond = abs(q.intent.limit_px - mark) / mark > band
     assert (q.confirm is not None) is beyond

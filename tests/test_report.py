@@ -36,11 +36,33 @@ class _Clock:
 _tid = iter(range(1, 1_000_000))
 
 
-def _fill(symbol: str, side: str, px: float, sz: float, t: int, fee: float = 0.0, token: str = "USDC",
-          closed: float = 0.0, cloid: str | None = None) -> Fill:  # fmt: skip
+def _fill(
+    symbol: str,
+    side: str,
+    px: float,
+    sz: float,
+    t: int,
+    fee: float = 0.0,
+    token: str = "USDC",
+    closed: float = 0.0,
+    cloid: str | None = None,
+) -> Fill:
     tid = next(_tid)
-    return Fill("hyperliquid", tid, f"0x{tid:064x}", symbol, side, px, sz, fee, token, t,  # type: ignore[arg-type]
-                oid=tid, cloid=cloid, closed_pnl=closed)  # fmt: skip
+    return Fill(
+        "hyperliquid",
+        tid,
+        f"0x{tid:064x}",
+        symbol,
+        side,
+        px,
+        sz,
+        fee,
+        token,
+        t,  # type: ignore[arg-type]
+        oid=tid,
+        cloid=cloid,
+        closed_pnl=closed,
+    )
 
 
 def _fund(symbol: str, t: int, usdc: float, size: float) -> FundingPayment:
@@ -64,8 +86,11 @@ def _carry(j: Journal, clock: _Clock) -> None:
     @100,100, three funding payments (+100, +120, -20), buy the perp back @101,000, sell the
     0.9993 UBTC left @101,000."""
     clock.t = T0 - 5_000
-    j.log_event("harvest_open", "open BTC carry",
-                {"position_id": "h-1", "symbol": "BTC", "side": "short_perp", "strategy": "cash_and_carry"})  # fmt: skip
+    j.log_event(
+        "harvest_open",
+        "open BTC carry",
+        {"position_id": "h-1", "symbol": "BTC", "side": "short_perp", "strategy": "cash_and_carry"},
+    )
     j.record_fill(_fill("@142", "B", 100_000, 1.0, T0, fee=0.0007, token="UBTC"))
     j.record_fill(_fill("BTC", "A", 100_100, 1.0, T0 + 1_000, fee=45.045))
     for k, usdc in ((1, 100.0), (2, 120.0), (3, -20.0)):
@@ -192,8 +217,18 @@ def test_json_and_text(journal: Journal, clock: _Clock) -> None:
     r = build_report(journal, spot_map=SPOT)
     out = report_json(r)
     json.dumps(out)
-    assert set(out) == {"since_ms", "as_of_ms", "marked", "positions", "by_strategy", "total", "win_rate",
-                        "funding_apr_realised", "unattributed_funding", "notes"}  # fmt: skip
+    assert set(out) == {
+        "since_ms",
+        "as_of_ms",
+        "marked",
+        "positions",
+        "by_strategy",
+        "total",
+        "win_rate",
+        "funding_apr_realised",
+        "unattributed_funding",
+        "notes",
+    }
     btc = out["positions"][0]
     cents = pytest.approx
     assert (btc["net"], btc["fees"], btc["spot_pnl"]) == (cents(68.155, abs=0.006), cents(231.145, abs=0.006), 999.3)
@@ -220,8 +255,9 @@ def test_parse_since() -> None:
         parse_since("last week")
 
 
-def test_cli_report_json_text_and_errors(journal: Journal, clock: _Clock, tmp_path: Path,
-                                         capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+def test_cli_report_json_text_and_errors(
+    journal: Journal, clock: _Clock, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     _carry(journal, clock)
     path = str(journal.path)
     assert main(["report", "--journal", path, "--json"]) == 0
@@ -263,10 +299,16 @@ async def test_report_on_simulator_trading(tmp_path: Path) -> None:
     await srv.start()
     j = Journal(tmp_path / "j.sqlite")
     try:
-        limits = RiskLimits(max_market_share=1.0, max_order_notional_usd=1e7,
-                            max_position_notional_usd=1e7, max_leverage=20, max_venue_share=1.0)  # fmt: skip
-        trader = desk_on(srv.http_url or "", Signer.generate(), j, DeskSettings(limits=limits, kill_deadline_s=5.0),
-                         timeout_s=5.0)  # fmt: skip
+        limits = RiskLimits(
+            max_market_share=1.0,
+            max_order_notional_usd=1e7,
+            max_position_notional_usd=1e7,
+            max_leverage=20,
+            max_venue_share=1.0,
+        )
+        trader = desk_on(
+            srv.http_url or "", Signer.generate(), j, DeskSettings(limits=limits, kill_deadline_s=5.0), timeout_s=5.0
+        )
         await trader.start()
         for is_buy, usd in ((True, 3_000), (True, 2_000), (False, 1_500), (False, 3_500)):
             quote = trader.quote(TicketRequest("ETH", is_buy, usd, True, None, "Ioc", False, "market"))
@@ -276,8 +318,22 @@ async def test_report_on_simulator_trading(tmp_path: Path) -> None:
             await trader.refresh()
         pos = [p for p in trader.account.account.positions if p.symbol == "ETH"]
         if pos:  # rounding left a remainder: close it
-            [close] = await trader.submit([trader.quote(TicketRequest(
-                "ETH", pos[0].size < 0, abs(pos[0].size) * pos[0].entry_px, True, None, "Ioc", True, "market")).intent])  # fmt: skip
+            [close] = await trader.submit(
+                [
+                    trader.quote(
+                        TicketRequest(
+                            "ETH",
+                            pos[0].size < 0,
+                            abs(pos[0].size) * pos[0].entry_px,
+                            True,
+                            None,
+                            "Ioc",
+                            True,
+                            "market",
+                        )
+                    ).intent
+                ]
+            )
             assert close.status == "filled"
         await trader.sync_fills_and_funding()
         await trader.aclose()
@@ -305,8 +361,11 @@ def test_perp_against_perp_is_one_position_with_both_legs(journal: Journal, cloc
     0.93, 3.1). Hyperliquid perp (3010 − 3100) × 2 = −180, Binance (3100 − 3000) × 2 = +200:
     perp +20; funding +2.5; fees 7.933; net 14.567."""
     clock.t = T0 - 5_000
-    journal.log_event("harvest_open", "open ETH perp_perp",
-                      {"position_id": "h-2", "symbol": "ETH", "side": "short_perp", "strategy": "perp_perp"})  # fmt: skip
+    journal.log_event(
+        "harvest_open",
+        "open ETH perp_perp",
+        {"position_id": "h-2", "symbol": "ETH", "side": "short_perp", "strategy": "perp_perp"},
+    )
     journal.record_fill(_fill("ETH", "A", 3_010, 2.0, T0, fee=0.903))
     journal.record_fill(_bn_fill("ETH", "B", 3_000, 2.0, T0 + 500, fee=3.0))
     journal.record_funding(_fund("ETH", T0 + H, 4.0, -2.0))

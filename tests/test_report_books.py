@@ -27,8 +27,18 @@ SIM = AccountRef.hyperliquid("sim:4f2a", "0x" + "cc" * 20)
 BN = AccountRef.binance("mainnet", "binance-api-key")
 
 
-def _fill(symbol: str, side: str, px: float, sz: float, t: int, tid: int, fee: float = 0.0, token: str = "USDC",
-          closed: float = 0.0, venue: str = "hyperliquid") -> Fill:  # fmt: skip
+def _fill(
+    symbol: str,
+    side: str,
+    px: float,
+    sz: float,
+    t: int,
+    tid: int,
+    fee: float = 0.0,
+    token: str = "USDC",
+    closed: float = 0.0,
+    venue: str = "hyperliquid",
+) -> Fill:
     return Fill(venue, tid, f"0x{tid:064x}", symbol, side, px, sz, fee, token, t, oid=tid, closed_pnl=closed)  # type: ignore[arg-type]
 
 
@@ -242,8 +252,9 @@ def _cli_journal(path: Path) -> None:
         _carry(j, SIM, close_perp=True)  # an ended simulator session, spot still held
 
 
-def test_cli_report_per_book_marks_and_account(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                               capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+def test_cli_report_per_book_marks_and_account(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = tmp_path / "journal.sqlite"
     _cli_journal(path)
     reads: list[str] = []

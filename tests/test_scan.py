@@ -45,10 +45,18 @@ BINANCE_OI = {"BTCUSDT": "81234.567", "ETHUSDT": "1500000.25"}
 
 def _premium_index() -> list[dict]:
     return [
-        {"symbol": f["s"], "markPrice": f["p"], "indexPrice": f["i"], "estimatedSettlePrice": f["P"],
-         "lastFundingRate": f["r"], "interestRate": "0.00010000", "nextFundingTime": f["T"], "time": f["E"]}
+        {
+            "symbol": f["s"],
+            "markPrice": f["p"],
+            "indexPrice": f["i"],
+            "estimatedSettlePrice": f["P"],
+            "lastFundingRate": f["r"],
+            "interestRate": "0.00010000",
+            "nextFundingTime": f["T"],
+            "time": f["E"],
+        }
         for f in BINANCE_WS
-    ]  # fmt: skip
+    ]
 
 
 @pytest.fixture
@@ -57,8 +65,17 @@ async def venue_url(unused_tcp_port: int) -> AsyncIterator[str]:
         return web.json_response(_premium_index())
 
     async def funding_info(_r: web.Request) -> web.Response:
-        return web.json_response([{"symbol": "ETHUSDT", "adjustedFundingRateCap": "0.02", "adjustedFundingRateFloor": "-0.02",
-                                   "fundingIntervalHours": 4, "disclaimer": False}])  # fmt: skip
+        return web.json_response(
+            [
+                {
+                    "symbol": "ETHUSDT",
+                    "adjustedFundingRateCap": "0.02",
+                    "adjustedFundingRateFloor": "-0.02",
+                    "fundingIntervalHours": 4,
+                    "disclaimer": False,
+                }
+            ]
+        )
 
     async def open_interest(r: web.Request) -> web.Response:
         sym = r.query["symbol"]

@@ -124,9 +124,17 @@ def test_every_key_has_a_meaning_and_every_unset_one_an_example_that_validates()
 
 @pytest.mark.parametrize(
     ("value", "text"),
-    [(True, "true"), (3, "3"), (0.05, "0.05"), (float("inf"), "inf"), ('a "b"\n', '"a \\"b\\"\\n"'),
-     (Path("~/x"), '"~/x"'), (["a", 1], '["a", 1]'), ({"app.kill": "f12", "k": 1.5}, '{"app.kill" = "f12", k = 1.5}')],
-)  # fmt: skip
+    [
+        (True, "true"),
+        (3, "3"),
+        (0.05, "0.05"),
+        (float("inf"), "inf"),
+        ('a "b"\n', '"a \\"b\\"\\n"'),
+        (Path("~/x"), '"~/x"'),
+        (["a", 1], '["a", 1]'),
+        ({"app.kill": "f12", "k": 1.5}, '{"app.kill" = "f12", k = 1.5}'),
+    ],
+)
 def test_toml_values_read_back(value: object, text: str) -> None:
     assert toml_value(value) == text
     parsed = tomllib.loads(f"x = {text}")["x"]
@@ -190,14 +198,16 @@ def test_the_cross_venue_refresh_has_no_default_of_its_own() -> None:
 
 @pytest.mark.parametrize(
     ("text", "needle"),
-    [("[trading]\norders_every = 3\n", "trading.orders_every: unknown key"),
-     ("[trading]\nmax_leverage = 0\n", "trading.max_leverage"),
-     ("[trading]\nmax_leverage = inf\n", "trading.max_leverage"),
-     ("[trading]\nkill_slippage = 0.9\n", "trading.kill_slippage"),
-     ("[alerts]\ncascade_window = 1\n", "alerts.cascade_window"),
-     ("[harvest]\nbogus = 1\n", "harvest.bogus: unknown key"),
-     ('[harvest]\nprofile = "yolo"\n', "harvest.profile")],
-)  # fmt: skip
+    [
+        ("[trading]\norders_every = 3\n", "trading.orders_every: unknown key"),
+        ("[trading]\nmax_leverage = 0\n", "trading.max_leverage"),
+        ("[trading]\nmax_leverage = inf\n", "trading.max_leverage"),
+        ("[trading]\nkill_slippage = 0.9\n", "trading.kill_slippage"),
+        ("[alerts]\ncascade_window = 1\n", "alerts.cascade_window"),
+        ("[harvest]\nbogus = 1\n", "harvest.bogus: unknown key"),
+        ('[harvest]\nprofile = "yolo"\n', "harvest.profile"),
+    ],
+)
 def test_the_composed_sections_name_the_key(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, needle: str
 ) -> None:

@@ -56,10 +56,24 @@ def _harvest(url: str, key: str, tmp_path: Path) -> tuple[subprocess.Popen[str],
     log = tmp_path / "harvest.log"
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("PFTERM_")}, "PFTERM_HL_PRIVATE_KEY": key}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pfterm.tui.cli", "harvest", "--url", f"hyperliquid={url}", "--config", str(cfg),
-         "--log-file", str(log)],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "pfterm.tui.cli",
+            "harvest",
+            "--url",
+            f"hyperliquid={url}",
+            "--config",
+            str(cfg),
+            "--log-file",
+            str(log),
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     _wait_for(lambda: log.exists() and "harvester starting" in log.read_text(), 60, "the harvester started")
     return proc, cfg, journal
 
@@ -86,8 +100,14 @@ def _check_halted_then_resume(url: str, key: str, cfg: Path, journal: Path, log:
     assert _venue_book(url, key) == (0, 0)
     assert _entries_after(journal, killed_ms) == []
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("PFTERM_")}, "PFTERM_HL_PRIVATE_KEY": key}
-    r = subprocess.run([sys.executable, "-m", "pfterm.tui.cli", "resume", "--url", f"hyperliquid={url}", "--config", str(cfg)],
-                       cwd=REPO, env=env, capture_output=True, text=True, timeout=60)  # fmt: skip
+    r = subprocess.run(
+        [sys.executable, "-m", "pfterm.tui.cli", "resume", "--url", f"hyperliquid={url}", "--config", str(cfg)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.returncode == 0, r.stderr
     assert "ACTIVE again (was HALTED" in r.stdout and "kill switch" in r.stdout
     _wait_for(lambda: "the harvester carries on" in log.read_text(), 5, "the daemon saw the resume")
@@ -103,10 +123,24 @@ def test_pfterm_kill_halts_a_running_harvest_daemon_on_the_same_account(sim_url:
         killed_ms = int(time.time() * 1000)
         env = {**{k: v for k, v in os.environ.items() if not k.startswith("PFTERM_")}, "PFTERM_HL_PRIVATE_KEY": key}
         r = subprocess.run(
-            [sys.executable, "-m", "pfterm.tui.cli", "kill", "--url", f"hyperliquid={sim_url}", "--config", str(cfg),
-             "--log-file", str(tmp_path / "kill.log")],
-            cwd=REPO, env=env, capture_output=True, text=True, timeout=60,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "pfterm.tui.cli",
+                "kill",
+                "--url",
+                f"hyperliquid={sim_url}",
+                "--config",
+                str(cfg),
+                "--log-file",
+                str(tmp_path / "kill.log"),
+            ],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert r.returncode == 0, r.stdout + r.stderr
         assert "FLAT" in r.stdout
         _check_halted_then_resume(sim_url, key, cfg, journal, log, killed_ms)

@@ -553,8 +553,7 @@ def _btc_quote(req: TicketRequest) -> TicketQuote:
     from pfterm.core.trading.ticket import quote_ticket
 
     market = MarketInfo("hyperliquid", "BTC", 0, 5, 40)
-    return quote_ticket(req, market=market, mark_px=87_487.0, order_slippage=0.01, check=lambda _i: None,
-                        cloid=CLOID)  # fmt: skip
+    return quote_ticket(req, market=market, mark_px=87_487.0, order_slippage=0.01, check=lambda _i: None, cloid=CLOID)
 
 
 async def test_ticket_limit_beyond_the_band_needs_a_second_enter() -> None:

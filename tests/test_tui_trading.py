@@ -53,8 +53,13 @@ async def server() -> AsyncIterator[SimulatorServer]:
 @pytest.fixture
 async def trader(server: SimulatorServer, tmp_path: Path) -> AsyncIterator[Desk]:
     journal = Journal(tmp_path / "journal.sqlite")
-    t = desk_on(server.http_url or "", Signer.generate(), journal, DeskSettings(limits=LIMITS, kill_deadline_s=5.0),
-                timeout_s=5.0)  # fmt: skip
+    t = desk_on(
+        server.http_url or "",
+        Signer.generate(),
+        journal,
+        DeskSettings(limits=LIMITS, kill_deadline_s=5.0),
+        timeout_s=5.0,
+    )
     await t.start()
     try:
         yield t
@@ -172,8 +177,20 @@ async def test_order_ticket_typed_at_full_speed_sends_exactly_that_order(trader:
         await pilot.pause()
         app.table.select("BTC")
         px = round(trader.mark("BTC") * 1.02)  # a sell 2 % above the mark rests, post-only
-        keys = ["o", *"0.02", "tab", *str(px), "tab", "right",  # size, limit px, tif GTC → ALO
-                "shift+tab", "shift+tab", "shift+tab", "shift+tab", "s", "enter"]  # back to side: sell  # fmt: skip
+        keys = [
+            "o",
+            *"0.02",
+            "tab",
+            *str(px),
+            "tab",
+            "right",  # size, limit px, tif GTC → ALO
+            "shift+tab",
+            "shift+tab",
+            "shift+tab",
+            "shift+tab",
+            "s",
+            "enter",
+        ]  # back to side: sell
         if speed == "pilot":
             await pilot.press(*keys)
         else:
@@ -181,7 +198,14 @@ async def test_order_ticket_typed_at_full_speed_sends_exactly_that_order(trader:
         await _wait(pilot, lambda: bool(trader.journal.intents()) and trader.journal.intents()[0].oid is not None)
         [sent] = trader.journal.intents()
         assert (sent.symbol, sent.side, sent.size, sent.price, sent.tif, sent.reduce_only, sent.purpose) == (
-            "BTC", "A", 0.02, float(px), "Alo", False, "manual")  # fmt: skip
+            "BTC",
+            "A",
+            0.02,
+            float(px),
+            "Alo",
+            False,
+            "manual",
+        )
         await trader.refresh()
         [order] = trader.account.orders
         assert (order.symbol, order.is_buy, order.size, order.limit_px) == ("BTC", False, 0.02, float(px))
@@ -369,15 +393,20 @@ def _fixed_trader() -> Desk:
         OpenOrder("ETH", 91_000_000_002, None, True, 2_950.0, 4.0, True, T0 - 3_600_000),
     )
     hl = fixed_manager(
-        "hyperliquid", AccountRef("hyperliquid", "sim:test", signer.address),
-        VenueAccount(100_250.0, positions, 42_000.0, 11_748.0, 4_100.0, T0, (), 50_000.0), orders, read_ms=T0,
-    )  # fmt: skip
+        "hyperliquid",
+        AccountRef("hyperliquid", "sim:test", signer.address),
+        VenueAccount(100_250.0, positions, 42_000.0, 11_748.0, 4_100.0, T0, (), 50_000.0),
+        orders,
+        read_ms=T0,
+    )
     trader = Desk(access, hl, None, DeskSettings(external_spot={"ETH": 1.5}), wall_ms=lambda: T0)
     binance = fixed_manager(
-        "binance", AccountRef.binance("sim:test", "fixed"),
-        VenueAccount(19_907.0, (Position("SOL", 30.0, 134.2, 131.1, 88.4, 3.0, 1_311.0, -93.0),), 3_933.0, 1_311.0,
-                     15.7, None),
-    )  # fmt: skip
+        "binance",
+        AccountRef.binance("sim:test", "fixed"),
+        VenueAccount(
+            19_907.0, (Position("SOL", 30.0, 134.2, 131.1, 88.4, 3.0, 1_311.0, -93.0),), 3_933.0, 1_311.0, 15.7, None
+        ),
+    )
     trader.attach(binance)
     trader._day_start = (T0 - T0 % 86_400_000, 99_800.0 + 50_000.0 + 20_000.0)
     trader._day_venues = 2
@@ -450,10 +479,23 @@ def test_harvester_panel_snapshot(snap_compare) -> None:
     h.status = "running"
     h.cycles = 42
     h.last_cycle_ms = T0
-    h.positions["BTC"] = HarvestPosition("h1", "BTC", "@142", 10142, "short_perp", T0 - 7_200_000, 0.42, 0.0008, 0.25,
-                                         perp_size=-0.25, spot_size=0.2498)  # fmt: skip
-    h.positions["SOL"] = HarvestPosition("h2", "SOL", None, None, "short_perp", T0 - 3_000_000, 0.31, -0.0004, 30.0,
-                                         perp_size=-30.0, hedge_venue="binance", hedge_size=30.0)  # fmt: skip
+    h.positions["BTC"] = HarvestPosition(
+        "h1", "BTC", "@142", 10142, "short_perp", T0 - 7_200_000, 0.42, 0.0008, 0.25, perp_size=-0.25, spot_size=0.2498
+    )
+    h.positions["SOL"] = HarvestPosition(
+        "h2",
+        "SOL",
+        None,
+        None,
+        "short_perp",
+        T0 - 3_000_000,
+        0.31,
+        -0.0004,
+        30.0,
+        perp_size=-30.0,
+        hedge_venue="binance",
+        hedge_size=30.0,
+    )
     h.decisions.extend(
         [
             Decision(
@@ -474,8 +516,11 @@ def _matrix_records():
     from pfterm.core.market.models import Liquidation, VenueFunding
 
     recs = []
-    rates = {"BTC": (0.0001, 0.00006, 0.00012, 0.0000125), "ETH": (0.0002, 0.00015, -0.00005, 0.00002),
-             "SOL": (-0.0003, 0.0001, 0.0001, -0.00004)}  # fmt: skip
+    rates = {
+        "BTC": (0.0001, 0.00006, 0.00012, 0.0000125),
+        "ETH": (0.0002, 0.00015, -0.00005, 0.00002),
+        "SOL": (-0.0003, 0.0001, 0.0001, -0.00004),
+    }
     for sym, (bn, by, ok, dy) in rates.items():
         for venue, rate, iv in (("binance", bn, 8.0), ("bybit", by, 8.0), ("okx", ok, 8.0), ("dydx", dy, 1.0)):
             nxt = T0 - T0 % (int(iv) * 3_600_000) + int(iv) * 3_600_000

@@ -60,17 +60,41 @@ def trades_message(kind: str = "channel_data") -> dict[str, Any]:
         "version": "1.1.0",
         "contents": {
             "trades": [
-                {"id": "t-3", "size": "0.5", "price": "27830", "side": "SELL",
-                 "createdAt": "2023-04-04T00:29:21.000Z", "type": "LIQUIDATED"},
-                {"id": "t-2", "size": "0.000100431", "price": "27839", "side": "BUY",
-                 "createdAt": "2023-04-04T00:29:19.353Z", "type": "LIQUIDATED"},
-                {"id": "t-1", "size": "0.000000005", "price": "27837", "side": "SELL",
-                 "createdAt": "2023-04-04T00:29:19.353Z", "type": "LIMIT"},
-                {"id": "t-0", "size": "1", "price": "27800", "side": "SELL",
-                 "createdAt": "2023-04-04T00:29:18.000Z", "type": "DELEVERAGED"},
+                {
+                    "id": "t-3",
+                    "size": "0.5",
+                    "price": "27830",
+                    "side": "SELL",
+                    "createdAt": "2023-04-04T00:29:21.000Z",
+                    "type": "LIQUIDATED",
+                },
+                {
+                    "id": "t-2",
+                    "size": "0.000100431",
+                    "price": "27839",
+                    "side": "BUY",
+                    "createdAt": "2023-04-04T00:29:19.353Z",
+                    "type": "LIQUIDATED",
+                },
+                {
+                    "id": "t-1",
+                    "size": "0.000000005",
+                    "price": "27837",
+                    "side": "SELL",
+                    "createdAt": "2023-04-04T00:29:19.353Z",
+                    "type": "LIMIT",
+                },
+                {
+                    "id": "t-0",
+                    "size": "1",
+                    "price": "27800",
+                    "side": "SELL",
+                    "createdAt": "2023-04-04T00:29:18.000Z",
+                    "type": "DELEVERAGED",
+                },
             ]
         },
-    }  # fmt: skip
+    }
 
 
 # ------------------------------------------------------------------ parsers
@@ -142,8 +166,14 @@ def test_markets_book_merges_snapshot_and_updates() -> None:
     assert book.apply(volume_only, NOW + 3) == []
     status = book.apply(load("synthetic_v4_markets_status_update.nautilus.json"), NOW + 4)  # SYNTHETIC
     assert [(r.native, r.rate) for r in status] == [("BTC-USD", 0.0001), ("ETH-USD", 0.00008)]
-    batch = {"type": "channel_batch_data", "channel": "v4_markets", "contents": [
-        {"trading": {"BTC-USD": {"openInterest": "2000"}}}, {"oraclePrices": {"BTC-USD": {"oraclePrice": "43000"}}}]}  # fmt: skip
+    batch = {
+        "type": "channel_batch_data",
+        "channel": "v4_markets",
+        "contents": [
+            {"trading": {"BTC-USD": {"openInterest": "2000"}}},
+            {"oraclePrices": {"BTC-USD": {"oraclePrice": "43000"}}},
+        ],
+    }
     [merged] = book.apply(batch, NOW + 5)
     assert (merged.oi_base, merged.mark_px, merged.oi_usd) == (2000.0, 43000.0, 2000.0 * 43000.0)
     # a new ticker is emitted once it has rate, OI and oracle
@@ -153,8 +183,14 @@ def test_markets_book_merges_snapshot_and_updates() -> None:
         "contents": {"trading": {"SOL-USD": {"nextFundingRate": "0.00001"}}},
     }
     assert book.apply(new, NOW) == []
-    more = {"type": "channel_data", "channel": "v4_markets",
-            "contents": {"trading": {"SOL-USD": {"openInterest": "10"}}, "oraclePrices": {"SOL-USD": {"oraclePrice": "150"}}}}  # fmt: skip
+    more = {
+        "type": "channel_data",
+        "channel": "v4_markets",
+        "contents": {
+            "trading": {"SOL-USD": {"openInterest": "10"}},
+            "oraclePrices": {"SOL-USD": {"oraclePrice": "150"}},
+        },
+    }
     assert [(r.symbol, r.oi_usd) for r in book.apply(more, NOW)] == [("SOL", 1500.0)]
     with pytest.raises(DydxFormatError):
         book.apply({"type": "channel_data", "contents": {"oraclePrices": {"BTC-USD": {"oraclePrice": "x"}}}}, NOW)
@@ -163,14 +199,16 @@ def test_markets_book_merges_snapshot_and_updates() -> None:
 def test_trades_liquidation_side_is_taker_side() -> None:
     liqs = parse_trades_liquidations(trades_message())
     assert liqs == [
-        Liquidation("dydx", "BTC", "BTC-USD", "short", 0.000100431, 27839.0, pytest.approx(0.000100431 * 27839.0),
-                    1680568159353),
+        Liquidation(
+            "dydx", "BTC", "BTC-USD", "short", 0.000100431, 27839.0, pytest.approx(0.000100431 * 27839.0), 1680568159353
+        ),
         Liquidation("dydx", "BTC", "BTC-USD", "long", 0.5, 27830.0, 0.5 * 27830.0, 1680568161000),
-    ]  # fmt: skip
+    ]
     # taker BUY → short liquidated; taker SELL → long liquidated; LIMIT and DELEVERAGED skipped; oldest first
     flagged = trades_message()
-    flagged["contents"]["trades"] = [{"size": "2", "price": "10", "side": "SELL",
-                                      "createdAt": "2023-04-04T00:00:00Z", "liquidation": True}]  # fmt: skip
+    flagged["contents"]["trades"] = [
+        {"size": "2", "price": "10", "side": "SELL", "createdAt": "2023-04-04T00:00:00Z", "liquidation": True}
+    ]
     assert [(liq.side, liq.usd) for liq in parse_trades_liquidations(flagged)] == [("long", 20.0)]
     bad = trades_message()
     bad["contents"]["trades"][0]["side"] = "SECRETVALUE"
@@ -226,9 +264,13 @@ async def test_stream_end_to_end_with_drop_dedupe_and_malformed(indexer: tuple[F
     venue, url = indexer
     sink = ListSink()
     stream = DydxStream(
-        sink, ["BTC-USD", "BTC-USD", "BTC-USDC"], ws_url=url, policy=fast_policy(0.2),
-        subscribe_interval_s=0.01, status_interval_s=0.02,
-    )  # fmt: skip
+        sink,
+        ["BTC-USD", "BTC-USD", "BTC-USDC"],
+        ws_url=url,
+        policy=fast_policy(0.2),
+        subscribe_interval_s=0.01,
+        status_interval_s=0.02,
+    )
     task = asyncio.create_task(stream.run())
     await eventually(lambda: stream.acks == 2 and len(sink.liquidations) == 1)
     assert venue.received[0] == [
@@ -260,8 +302,17 @@ async def test_stream_end_to_end_with_drop_dedupe_and_malformed(indexer: tuple[F
     await eventually(lambda: len(sink.funding) == 3)
     assert sink.funding[2][0].rate == 0.0  # the book was reloaded from the new snapshot
     fresh = trades_message()
-    fresh["contents"]["trades"].insert(0, {"id": "t-4", "size": "1", "price": "27000", "side": "SELL",
-                                           "createdAt": "2023-04-04T00:30:00Z", "type": "LIQUIDATED"})  # fmt: skip
+    fresh["contents"]["trades"].insert(
+        0,
+        {
+            "id": "t-4",
+            "size": "1",
+            "price": "27000",
+            "side": "SELL",
+            "createdAt": "2023-04-04T00:30:00Z",
+            "type": "LIQUIDATED",
+        },
+    )
     await venue.push(json.dumps(fresh))
     await eventually(lambda: len(sink.liquidations) == 2)
     # the re-sent subscribed trades and the repeated ids add nothing: only the new one
@@ -272,17 +323,28 @@ async def test_stream_end_to_end_with_drop_dedupe_and_malformed(indexer: tuple[F
     await stream.stop()
     await asyncio.wait_for(task, 5)
     assert sink.states() == [
-        FeedState.CONNECTING, FeedState.CONNECTED, FeedState.RETRYING,
-        FeedState.CONNECTING, FeedState.CONNECTED, FeedState.STOPPED,
-    ]  # fmt: skip
+        FeedState.CONNECTING,
+        FeedState.CONNECTED,
+        FeedState.RETRYING,
+        FeedState.CONNECTING,
+        FeedState.CONNECTED,
+        FeedState.STOPPED,
+    ]
     assert all(s.feed == "dydx/ws" for s in sink.statuses)
 
 
 async def test_stream_silence_watchdog_reconnects(indexer: tuple[FakeIndexer, str]) -> None:
     venue, url = indexer
     sink = ListSink()
-    stream = DydxStream(sink, [], ws_url=url, policy=fast_policy(0.2),
-                        ping_interval_s=5.0, silence_timeout_s=0.3, subscribe_interval_s=0.0)  # fmt: skip
+    stream = DydxStream(
+        sink,
+        [],
+        ws_url=url,
+        policy=fast_policy(0.2),
+        ping_interval_s=5.0,
+        silence_timeout_s=0.3,
+        subscribe_interval_s=0.0,
+    )
     task = asyncio.create_task(stream.run())
     await eventually(lambda: venue.connections >= 2)
     retrying = [s for s in sink.statuses if s.state is FeedState.RETRYING]
@@ -294,8 +356,15 @@ async def test_stream_silence_watchdog_reconnects(indexer: tuple[FakeIndexer, st
 async def test_stream_app_ping_when_idle(indexer: tuple[FakeIndexer, str]) -> None:
     venue, url = indexer
     sink = ListSink()
-    stream = DydxStream(sink, [], ws_url=url, policy=fast_policy(0.2),
-                        ping_interval_s=0.1, silence_timeout_s=1.0, subscribe_interval_s=0.0)  # fmt: skip
+    stream = DydxStream(
+        sink,
+        [],
+        ws_url=url,
+        policy=fast_policy(0.2),
+        ping_interval_s=0.1,
+        silence_timeout_s=1.0,
+        subscribe_interval_s=0.0,
+    )
     task = asyncio.create_task(stream.run())
     await eventually(lambda: stream.pongs >= 2)
     assert venue.connections == 1 and {"type": "ping"} in venue.received[0]

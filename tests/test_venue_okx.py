@@ -167,10 +167,15 @@ def test_recorded_liquidations_long_and_short_in_contracts() -> None:
     btc_frame, celo_frame = recorded_liquidations()
     [btc] = parse_liquidation_orders(btc_frame, CT_VAL)
     assert btc == Liquidation(
-        venue="okx", symbol="BTC", native="BTC-USDT-SWAP", side="long",
-        size_base=pytest.approx(8.55 * 0.01), price=82655.7, usd=pytest.approx(8.55 * 0.01 * 82655.7),
+        venue="okx",
+        symbol="BTC",
+        native="BTC-USDT-SWAP",
+        side="long",
+        size_base=pytest.approx(8.55 * 0.01),
+        price=82655.7,
+        usd=pytest.approx(8.55 * 0.01 * 82655.7),
         time_ms=1791565600771,
-    )  # fmt: skip
+    )
     [celo] = parse_liquidation_orders(celo_frame, CT_VAL)
     assert celo.side == "short" and celo.symbol == "CELO" and celo.price == 0.09583
     assert celo.size_base == pytest.approx(19979 * 10.0) and celo.time_ms == 1791565462608
@@ -182,9 +187,15 @@ def test_recorded_liquidations_long_and_short_in_contracts() -> None:
 
 @pytest.mark.parametrize(
     ("pos_side", "side", "expected"),
-    [("long", "sell", "long"), ("short", "buy", "short"), ("net", "sell", "long"), ("net", "buy", "short"),
-     ("", "sell", "long"), ("", "buy", "short")],
-)  # fmt: skip
+    [
+        ("long", "sell", "long"),
+        ("short", "buy", "short"),
+        ("net", "sell", "long"),
+        ("net", "buy", "short"),
+        ("", "sell", "long"),
+        ("", "buy", "short"),
+    ],
+)
 def test_liquidation_side_mapping(pos_side: str, side: str, expected: str) -> None:
     frame = recorded_liquidations()[0]
     frame["data"][0]["details"][0].update(posSide=pos_side, side=side)
@@ -313,9 +324,21 @@ async def test_stream_end_to_end_with_drop_and_malformed(okx_server: tuple[FakeO
 
     funding_text = (OKX / "ws_funding_rate.recorded.json").read_text().strip()
     liq_lines = (OKX / "ws_liquidation_orders.recorded.jsonl").read_text().splitlines()
-    oi_push = json.dumps({"arg": {"channel": "open-interest", "instId": "BTC-USDT-SWAP"},
-                          "data": [{"instId": "BTC-USDT-SWAP", "instType": "SWAP", "oi": "2700000",
-                                    "oiCcy": "27000", "oiUsd": "2470000000", "ts": "1790358700000"}]})  # fmt: skip
+    oi_push = json.dumps(
+        {
+            "arg": {"channel": "open-interest", "instId": "BTC-USDT-SWAP"},
+            "data": [
+                {
+                    "instId": "BTC-USDT-SWAP",
+                    "instType": "SWAP",
+                    "oi": "2700000",
+                    "oiCcy": "27000",
+                    "oiUsd": "2470000000",
+                    "ts": "1790358700000",
+                }
+            ],
+        }
+    )
     await venue.push(
         funding_text,
         '{"arg":{"channel":"funding-rate","instId":"BTC-USDT-SWAP"},"data":[{"instId":"BTC-USDT-SWAP"}]}',
@@ -348,17 +371,22 @@ async def test_stream_end_to_end_with_drop_and_malformed(okx_server: tuple[FakeO
     await stream.stop()
     await asyncio.wait_for(task, 5)
     assert sink.states() == [
-        FeedState.CONNECTING, FeedState.CONNECTED, FeedState.RETRYING,
-        FeedState.CONNECTING, FeedState.CONNECTED, FeedState.STOPPED,
-    ]  # fmt: skip
+        FeedState.CONNECTING,
+        FeedState.CONNECTED,
+        FeedState.RETRYING,
+        FeedState.CONNECTING,
+        FeedState.CONNECTED,
+        FeedState.STOPPED,
+    ]
     assert all(s.feed == "okx/ws" for s in sink.statuses)
 
 
 async def test_stream_sends_text_ping_when_idle(okx_server: tuple[FakeOkx, str]) -> None:
     venue, url = okx_server
     sink = ListSink()
-    stream = OkxStream(sink, [], ws_url=url, liquidations=False, policy=fast_policy(0.2),
-                       ping_interval_s=0.1, silence_timeout_s=0.5)  # fmt: skip
+    stream = OkxStream(
+        sink, [], ws_url=url, liquidations=False, policy=fast_policy(0.2), ping_interval_s=0.1, silence_timeout_s=0.5
+    )
     task = asyncio.create_task(stream.run())
     await eventually(lambda: venue.received and venue.received[0].count("ping") >= 3)
     assert stream.pongs >= 2 and venue.connections == 1 and stream.malformed == 0

@@ -400,8 +400,12 @@ class PftermApp(App[int]):
             self.crossvenue.matrix.update(
                 [r if not nxt.get(r.symbol) else replace(r, next_funding_ms=nxt[r.symbol]) for r in records]
             )
-        rows = self.crossvenue.matrix.rows(screen.basis, now_ms=now_ms, sort=screen.sort,  # type: ignore[arg-type]
-                                           holding_periods=self.settings.harvest.holding_periods)  # fmt: skip
+        rows = self.crossvenue.matrix.rows(
+            screen.basis,
+            now_ms=now_ms,
+            sort=screen.sort,
+            holding_periods=self.settings.harvest.holding_periods,
+        )
         liq = self.crossvenue.liquidations
         sel = screen.selected
         window_min = 60
@@ -420,9 +424,14 @@ class PftermApp(App[int]):
         ratio = "" if sig.ratio == float("inf") else f", {sig.ratio:.0f}× the usual minute"
         msg = f"{sig.symbol} liquidations across venues: ${sig.usd:,.0f} in a minute, mostly {side}{ratio}"
         self.engine.raise_alert(
-            Alert(AlertKind.LIQUIDATIONS, sig.symbol, sig.minute_ms, msg,
-                  extra={"usd": sig.usd, "long_usd": sig.long_usd, "short_usd": sig.short_usd})
-        )  # fmt: skip
+            Alert(
+                AlertKind.LIQUIDATIONS,
+                sig.symbol,
+                sig.minute_ms,
+                msg,
+                extra={"usd": sig.usd, "long_usd": sig.long_usd, "short_usd": sig.short_usd},
+            )
+        )
 
     # ------------------------------------------------------------------ trading
     @property
@@ -719,8 +728,9 @@ class PftermApp(App[int]):
             self.notify(f"kill switch error: {exc}", severity="error", timeout=30)
             return
         report = task.result()
-        self.notify(report.summary(), title="KILL SWITCH", severity="information" if report.flat else "error",
-                    timeout=20)  # fmt: skip
+        self.notify(
+            report.summary(), title="KILL SWITCH", severity="information" if report.flat else "error", timeout=20
+        )
         self.bell()
 
     def action_resume(self) -> None:
@@ -851,8 +861,9 @@ class PftermApp(App[int]):
         for o in bad[:3]:
             self.notify(o.message, title=f"{what} {o.status}", severity="error", timeout=10)
         if not bad:
-            self.notify(outcomes[0].message if len(outcomes) == 1 else f"{what}: {len(outcomes)} orders sent",
-                        timeout=4)  # fmt: skip
+            self.notify(
+                outcomes[0].message if len(outcomes) == 1 else f"{what}: {len(outcomes)} orders sent", timeout=4
+            )
 
     async def _cancel(self, orders) -> None:
         desk = self.desk
@@ -875,8 +886,9 @@ class PftermApp(App[int]):
         """Every console action, for the command palette."""
         yield from super().get_system_commands(screen)
         for key in SORT_KEYS:
-            yield SystemCommand(f"Sort by {SORT_TITLES[key]}", f"Order markets by {SORT_TITLES[key]}",
-                                lambda k=key: self.action_sort(k))  # fmt: skip
+            yield SystemCommand(
+                f"Sort by {SORT_TITLES[key]}", f"Order markets by {SORT_TITLES[key]}", lambda k=key: self.action_sort(k)
+            )
         yield SystemCommand("Reverse sort", "Flip ascending / descending", self.action_reverse)
         yield SystemCommand("Filter markets", "Type part of a market name", self.action_filter)
         yield SystemCommand("Clear filter", "Show every market again", self.action_clear_filter)
@@ -884,16 +896,20 @@ class PftermApp(App[int]):
         yield SystemCommand("Toggle delisted markets", "Show or hide delisted markets", self.action_toggle_delisted)
         yield SystemCommand("KILL SWITCH", "Cancel every order and close every position now", self.action_kill)
         yield SystemCommand("Order ticket", "Buy or sell the selected market", self.action_order)
-        yield SystemCommand("Hedge selected asset", "Preview the perp order that neutralises its delta",
-                            self.action_hedge)  # fmt: skip
-        yield SystemCommand("Rebalance to delta-neutral", "Preview hedges for every asset over threshold",
-                            self.action_rebalance)  # fmt: skip
+        yield SystemCommand(
+            "Hedge selected asset", "Preview the perp order that neutralises its delta", self.action_hedge
+        )
+        yield SystemCommand(
+            "Rebalance to delta-neutral", "Preview hedges for every asset over threshold", self.action_rebalance
+        )
         yield SystemCommand("Cancel all orders", "Cancel every open order in one batch", self.action_cancel_all)
-        yield SystemCommand("Start / stop the harvester", "Automated funding harvesting on this account",
-                            self.action_harvest)  # fmt: skip
+        yield SystemCommand(
+            "Start / stop the harvester", "Automated funding harvesting on this account", self.action_harvest
+        )
         yield SystemCommand("Resume trading", "Back to ACTIVE after a kill", self.action_resume)
-        yield SystemCommand("Trading screen", "Positions, orders, portfolio and activity full screen",
-                            self.action_trading)  # fmt: skip
+        yield SystemCommand(
+            "Trading screen", "Positions, orders, portfolio and activity full screen", self.action_trading
+        )
         yield SystemCommand("Funding matrix", "Funding across venues, best spreads, liquidations", self.action_matrix)
         yield SystemCommand("Key bindings", "List every key", self.action_help)
         yield SystemCommand("Save SVG screenshot", "Write the screen to an SVG file", self.action_save_svg)

@@ -146,10 +146,17 @@ def help_rows(remaps: Mapping[str, str] | None = None) -> list[tuple[str, str, s
     remaps = remaps or {}
     rows = [(_keys(b, remaps), _HELP_TEXT.get(b.action, b.description), "anywhere") for b in APP_BINDINGS]
     kill, *trading = trading_bindings()
-    rows.append((_keys(kill, remaps), "KILL SWITCH: cancel every order, close every position (no confirmation)",
-                 "anywhere, even in dialogs"))  # fmt: skip
-    rows += [(_keys(b, remaps), b.description, "selected market" if b.action in ("order", "hedge") else "anywhere")
-             for b in trading]  # fmt: skip
+    rows.append(
+        (
+            _keys(kill, remaps),
+            "KILL SWITCH: cancel every order, close every position (no confirmation)",
+            "anywhere, even in dialogs",
+        )
+    )
+    rows += [
+        (_keys(b, remaps), b.description, "selected market" if b.action in ("order", "hedge") else "anywhere")
+        for b in trading
+    ]
     rows += [(_keys(b, remaps), "cancel the highlighted order", "open orders") for b in _declared(OpenOrdersPanel)]
     rows += [(_keys(b, remaps), b.description, "markets") for b in _declared(MarketTable)]
     rows += [
@@ -379,8 +386,10 @@ def remap_problem(remaps: Mapping[str, str], names: Mapping[str, str] | None = N
         keys = value.split(",")
         for key in keys:
             if binding_id in _WHILE_TYPING and _is_character(key):
-                return (f"{setting} = {key!r} types a character: it would act while typing in "
-                        f"{_WHILE_TYPING[binding_id]}; use a modifier or a function key, e.g. ctrl+k or f12")  # fmt: skip
+                return (
+                    f"{setting} = {key!r} types a character: it would act while typing in "
+                    f"{_WHILE_TYPING[binding_id]}; use a modifier or a function key, e.g. ctrl+k or f12"
+                )
             if key in _ARRIVES_AS:
                 return f"{setting} = {key!r} cannot be told apart: terminals send it as {_ARRIVES_AS[key]}"
             if not _is_character(key) and key not in typable:
@@ -411,8 +420,10 @@ def _configured(settings: Settings) -> tuple[dict[str, str], dict[str, str], str
         if KILL_ID not in remaps:
             remaps[KILL_ID], names[KILL_ID] = kill_key, "ui.kill_key"
         elif remaps[KILL_ID] != kill_key:
-            conflict = (f"ui.kill_key = {kill_key!r} and [keys] {KILL_ID} = {remaps[KILL_ID]!r} disagree: "
-                        f"set the kill key in one place ([keys] is the general form)")  # fmt: skip
+            conflict = (
+                f"ui.kill_key = {kill_key!r} and [keys] {KILL_ID} = {remaps[KILL_ID]!r} disagree: "
+                f"set the kill key in one place ([keys] is the general form)"
+            )
     return remaps, names, conflict
 
 

@@ -93,9 +93,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--venue", choices=VENUES, help=f"data source (default: {d.venue.name})")
     p.add_argument("--network", choices=networks, help=f"Hyperliquid network (default: {d.venue.network})")
     p.add_argument(
-        "--url", action="append", default=[], metavar="VENUE=URL",
+        "--url",
+        action="append",
+        default=[],
+        metavar="VENUE=URL",
         help="override a venue's base URL, e.g. hyperliquid=http://127.0.0.1:8765 (repeatable)",
-    )  # fmt: skip
+    )
     p.add_argument("--seed", type=int, help=f"simulator RNG seed (default: {d.sim.seed})")
     p.add_argument(
         "--speed", type=float, help=f"simulator clock speed, sim seconds per second (default: {d.sim.speed:g})"
@@ -115,8 +118,13 @@ def build_parser() -> argparse.ArgumentParser:
     kill.add_argument("--config", type=Path, metavar="PATH", default=argparse.SUPPRESS, help="TOML config file")
     kill.add_argument("--venue", choices=VENUES, default=argparse.SUPPRESS, help="venue")
     kill.add_argument("--network", choices=networks, default=argparse.SUPPRESS, help="Hyperliquid network")
-    kill.add_argument("--url", action="append", metavar="VENUE=URL", default=argparse.SUPPRESS,
-                      help="venue base URL, e.g. hyperliquid=http://127.0.0.1:8765 (a running pfterm sim)")  # fmt: skip
+    kill.add_argument(
+        "--url",
+        action="append",
+        metavar="VENUE=URL",
+        default=argparse.SUPPRESS,
+        help="venue base URL, e.g. hyperliquid=http://127.0.0.1:8765 (a running pfterm sim)",
+    )
     kill.add_argument(
         "--key-file", type=Path, metavar="PATH", default=argparse.SUPPRESS, help="trading key file (chmod 600)"
     )
@@ -146,14 +154,25 @@ def build_parser() -> argparse.ArgumentParser:
         "at the venue's mids (Hyperliquid mainnet/testnet, or --url hyperliquid=URL), shown apart from "
         "the realised figures; a position with a leg closed and another held is flagged partly open.",
     )
-    report.add_argument("--since", metavar="SINCE",
-                        help="ISO date/datetime (UTC), e.g. 2026-01-05, or a duration back from now: 7d, 24h")  # fmt: skip
+    report.add_argument(
+        "--since",
+        metavar="SINCE",
+        help="ISO date/datetime (UTC), e.g. 2026-01-05, or a duration back from now: 7d, 24h",
+    )
     report.add_argument("--json", action="store_true", help='print JSON instead of the table: {"books": [report, ...]}')
     report.add_argument("--journal", type=Path, metavar="PATH", help="journal file (default: trading.journal)")
-    report.add_argument("--account", metavar="LABEL_OR_ADDRESS",
-                        help="only the book of this account: its address/id (or a 6+ character prefix) or its label")  # fmt: skip
-    report.add_argument("--url", action="append", metavar="VENUE=URL", default=argparse.SUPPRESS,
-                        help="read marks there: hyperliquid=URL (for books not on mainnet/testnet)")  # fmt: skip
+    report.add_argument(
+        "--account",
+        metavar="LABEL_OR_ADDRESS",
+        help="only the book of this account: its address/id (or a 6+ character prefix) or its label",
+    )
+    report.add_argument(
+        "--url",
+        action="append",
+        metavar="VENUE=URL",
+        default=argparse.SUPPRESS,
+        help="read marks there: hyperliquid=URL (for books not on mainnet/testnet)",
+    )
     report.add_argument("--no-marks", action="store_true", help="do not read marks: open legs stay unpriced")
     report.add_argument("--config", type=Path, metavar="PATH", default=argparse.SUPPRESS, help="TOML config file")
     config = sub.add_parser(
@@ -189,13 +208,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     harvest.add_argument("--log-file", type=Path, metavar="PATH", default=argparse.SUPPRESS, help="log file (rotated)")
     harvest.add_argument("--seed", type=int, default=argparse.SUPPRESS, help="simulator seed")
-    harvest.add_argument("--speed", type=float, default=argparse.SUPPRESS,
-                         help="simulator speed for a live session; a --duration session runs in lockstep, as fast as it can")  # fmt: skip
+    harvest.add_argument(
+        "--speed",
+        type=float,
+        default=argparse.SUPPRESS,
+        help="simulator speed for a live session; a --duration session runs in lockstep, as fast as it can",
+    )
     harvest.add_argument(
         "--duration", metavar="D", help="simulated duration, e.g. 7d, 36h (simulator only): deterministic session"
     )
-    harvest.add_argument("--regime", choices=["natural", "positive", "negative"], default="natural",
-                         help="simulator funding regime for a --duration session (default: natural)")  # fmt: skip
+    harvest.add_argument(
+        "--regime",
+        choices=["natural", "positive", "negative"],
+        default="natural",
+        help="simulator funding regime for a --duration session (default: natural)",
+    )
     harvest.add_argument(
         "--report", choices=["json", "text"], default="text", help="session report format (default: text)"
     )
@@ -232,13 +259,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--speed", type=float, default=d.sim.speed, help="sim seconds per wall second (default: %(default)g)"
     )
     sim.add_argument(
-        "--cascade-rate", type=float, default=d.sim.cascade_rate,
+        "--cascade-rate",
+        type=float,
+        default=d.sim.cascade_rate,
         help="cascades per simulated hour (default: %(default)g)",
-    )  # fmt: skip
+    )
     sim.add_argument("--start-ms", type=int, help="simulated clock start, ms UTC (default: now)")
     sim.add_argument("--starting-usdc", type=float, help="faucet credit of a new account, USDC (default: 100000)")
-    sim.add_argument("--testnet", action="store_true",
-                     help="verify testnet signatures (what the official Python SDK sends to any non-mainnet URL)")  # fmt: skip
+    sim.add_argument(
+        "--testnet",
+        action="store_true",
+        help="verify testnet signatures (what the official Python SDK sends to any non-mainnet URL)",
+    )
     sim.add_argument("--regime", choices=["natural", "positive", "negative"], help="funding regime (default: natural)")
     return p
 
@@ -410,9 +442,14 @@ def _harvest(args: argparse.Namespace, settings) -> int:
         from pfterm.core.harvest.lockstep import run
 
         report = run(
-            settings, hs, seed=settings.sim.seed, duration_s=duration_s, regime=args.regime,
-            journal_path=args.journal, progress=lambda line: sys.stderr.write(line + "\n"),
-        )  # fmt: skip
+            settings,
+            hs,
+            seed=settings.sim.seed,
+            duration_s=duration_s,
+            regime=args.regime,
+            journal_path=args.journal,
+            progress=lambda line: sys.stderr.write(line + "\n"),
+        )
         if args.report == "json":
             print(json.dumps(report, indent=2))
         else:
@@ -464,14 +501,30 @@ def _scan(args: argparse.Namespace, settings) -> int:
             ok += 1
     if args.json:
         out = {
-            venue: ({"error": res} if isinstance(res, str) else {"records": [
-                {"symbol": r.symbol, "native": r.native, "rate": r.rate, "interval_h": r.interval_h,
-                 "next_funding_ms": r.next_funding_ms, "apr": r.apr, "mark_px": r.mark_px,
-                 "index_px": r.index_px, "oi_base": r.oi_base, "oi_usd": r.oi_usd, "time_ms": r.time_ms}
-                for r in sorted(res, key=lambda r: r.symbol)
-            ]})
+            venue: (
+                {"error": res}
+                if isinstance(res, str)
+                else {
+                    "records": [
+                        {
+                            "symbol": r.symbol,
+                            "native": r.native,
+                            "rate": r.rate,
+                            "interval_h": r.interval_h,
+                            "next_funding_ms": r.next_funding_ms,
+                            "apr": r.apr,
+                            "mark_px": r.mark_px,
+                            "index_px": r.index_px,
+                            "oi_base": r.oi_base,
+                            "oi_usd": r.oi_usd,
+                            "time_ms": r.time_ms,
+                        }
+                        for r in sorted(res, key=lambda r: r.symbol)
+                    ]
+                }
+            )
             for venue, res in result.items()
-        }  # fmt: skip
+        }
         print(json.dumps(out, indent=1))
     else:
         print(f"{'symbol':<10} {'venue':<12} {'rate':>11} {'every':>5} {'APR':>9} {'next (UTC)':>11} {'OI (USD)':>14}")

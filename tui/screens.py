@@ -10,6 +10,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Static
 
+from pfterm.core.crossvenue.matrix import Basis, MatrixSort
 from pfterm.core.market.views import MarketDetailView
 from pfterm.core.trading.portfolio import TradingView
 from pfterm.tui.bindings import help_note, key_hint, kill_binding
@@ -125,13 +126,13 @@ class MatrixScreen(ModalScreen[None]):
         Binding("b", "basis", "Basis", id="matrix.basis"),
         Binding("s", "sort", "Sort", id="matrix.sort"),
     ]
-    BASES = ("apr", "8h", "hour")
-    SORTS = ("spread", "oi", "symbol")
+    BASES: tuple[Basis, ...] = ("apr", "8h", "hour")
+    SORTS: tuple[MatrixSort, ...] = ("spread", "oi", "symbol")
 
     def __init__(self) -> None:
         super().__init__()
-        self.basis = "apr"
-        self.sort = "spread"
+        self.basis: Basis = "apr"
+        self.sort: MatrixSort = "spread"
 
     def compose(self) -> ComposeResult:
         """Matrix on the left, liquidations on the right."""

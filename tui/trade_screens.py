@@ -672,9 +672,7 @@ class OrderTicketScreen(ModalScreen[OrderIntent | None]):
         if q.order_type:
             fee += f" ({'taker' if q.taker else 'maker'} {q.fee_rate * 100:.3f}%)"
         details = [f"notional {fmt_money(q.notional_usd)}", fee]
-        distance = q.distance if q.order_type else (
-            (it.limit_px - mark) / mark if mark and not market else None
-        )  # fmt: skip
+        distance = q.distance if q.order_type else ((it.limit_px - mark) / mark if mark and not market else None)
         if distance is not None and not market:
             details.append(f"mark {distance * 100:+.2f}%")
         t.append("\n" + " · ".join(details), style="dim")

@@ -513,8 +513,9 @@ class PortfolioPanel(Static):
         parts.append(head)
         if v.state_reason:
             hint = f" · {self.resume_key} resumes" if v.state.value != "active" else ""
-            parts.append(Text(f"{v.state.value.upper()}: {v.state_reason}{hint}", style=f"{STATE_STYLE[v.state]}",
-                              no_wrap=False))  # fmt: skip
+            parts.append(
+                Text(f"{v.state.value.upper()}: {v.state_reason}{hint}", style=f"{STATE_STYLE[v.state]}", no_wrap=False)
+            )
         if v.read_only:
             parts.append(Text(f"read-only: {v.read_only}", style="bold #0d1117 on #ffd166"))
         if v.error:

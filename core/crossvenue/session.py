@@ -106,7 +106,7 @@ def hyperliquid_records(
                 oi_base=c.open_interest,
                 oi_usd=c.open_interest * c.oracle_px,
                 time_ms=now_ms,
-            )  # fmt: skip
+            )
         )
     return out
 

@@ -55,6 +55,7 @@ from pfterm.core.harvest.strategy import (
     FundingMarket,
     HeldPosition,
     Profile,
+    ScoreModel,
     Skip,
     allocate,
     carry_apr,
@@ -113,7 +114,7 @@ class HarvesterSettings:
     """
 
     profile: Profile
-    score_model: str
+    score_model: ScoreModel
     min_oi_usd: float
     holding_periods: float
     spread_holding_periods: float
@@ -584,10 +585,15 @@ class Harvester:
             extra: dict[str, Any] = {}
             if hedge == "perp" and quote is not None:
                 extra = dict(
-                    hedge_venue=self.hedge.venue if self.hedge else None, hedge_rate=hedge_rate,
-                    hedge_interval_h=quote.interval_h, hedge_next_funding_ms=quote.next_funding_ms,
-                    hedge_mark_px=quote.mark_px, rate=rate, rate_now=c.funding, hedge_rate_now=quote.rate,
-                )  # fmt: skip
+                    hedge_venue=self.hedge.venue if self.hedge else None,
+                    hedge_rate=hedge_rate,
+                    hedge_interval_h=quote.interval_h,
+                    hedge_next_funding_ms=quote.next_funding_ms,
+                    hedge_mark_px=quote.mark_px,
+                    rate=rate,
+                    rate_now=c.funding,
+                    hedge_rate_now=quote.rate,
+                )
             elif carry_rate is not None and hedge != "none":
                 extra = dict(rate=carry_rate, rate_now=c.funding)
             else:
@@ -772,10 +778,15 @@ class Harvester:
                 if other is not None:
                     liq = other if liq is None else min(liq, other)
             ex = exit_decision(
-                pos.held(m.mark_px), m, self.settings.profile, now_ms=now,
-                max_hold_ms=int(self.settings.max_hold_h * 3_600_000), liq_distance=liq,
-                reduce_below=self.settings.reduce_below, min_entry_basis=self.settings.min_entry_basis,
-            )  # fmt: skip
+                pos.held(m.mark_px),
+                m,
+                self.settings.profile,
+                now_ms=now,
+                max_hold_ms=int(self.settings.max_hold_h * 3_600_000),
+                liq_distance=liq,
+                reduce_below=self.settings.reduce_below,
+                min_entry_basis=self.settings.min_entry_basis,
+            )
             if ex is not None:
                 await self._close(pos, m, ex)
 
@@ -791,8 +802,9 @@ class Harvester:
         spot = self._spot_balance(pos.symbol)
         size = floor_size(abs(perp) * fraction, info.sz_decimals) if fraction < 1 else abs(perp)
         action = "exit" if ex.kind == "close" else "reduce"
-        self._decide(pos.symbol, action, ex.reason, position_id=pos.id, apr=m.apr, basis=m.basis,
-                     perp_size=perp, spot_size=spot)  # fmt: skip
+        self._decide(
+            pos.symbol, action, ex.reason, position_id=pos.id, apr=m.apr, basis=m.basis, perp_size=perp, spot_size=spot
+        )
         if pos.pending_oid is not None and desk.account is not None:
             resting = [o for o in desk.account.orders if o.oid == pos.pending_oid]
             if resting:
@@ -837,21 +849,35 @@ class Harvester:
                 else:
                     age, window_ms = self._rate_avg[("carry", m.symbol)].age_ms(now), s.rate_window_h * 3_600_000
                 if age < window_ms:
-                    self._decide(m.symbol, "skip", f"{what} averaging: {age / 60_000:.0f} of "
-                                 f"{window_ms / 60_000:.0f} min of rates seen", apr=m.carry_apr)  # fmt: skip
+                    self._decide(
+                        m.symbol,
+                        "skip",
+                        f"{what} averaging: {age / 60_000:.0f} of {window_ms / 60_000:.0f} min of rates seen",
+                        apr=m.carry_apr,
+                    )
                     continue
                 now_apr = m.carry_now_apr
                 if not (now_apr * m.carry_apr > 0 and abs(now_apr) > s.profile.entry_apr):
                     # the average is above the entry level but this instant's rate is not (a
                     # move the average has not caught up with): not entered on a stale signal
-                    self._decide(m.symbol, "skip", f"{what} now {now_apr * 100:+.1f} % APR does not confirm the "
-                                 f"{m.carry_apr * 100:+.1f} % average", apr=m.carry_apr)  # fmt: skip
+                    self._decide(
+                        m.symbol,
+                        "skip",
+                        f"{what} now {now_apr * 100:+.1f} % APR does not confirm the "
+                        f"{m.carry_apr * 100:+.1f} % average",
+                        apr=m.carry_apr,
+                    )
                     continue
             verdict = evaluate(
-                m, s.profile, now_ms=now, score_model=s.score_model, maker_fee=fee,  # type: ignore[arg-type]
-                min_oi_usd=s.min_oi_usd, horizon_periods=s.horizon_periods,
+                m,
+                s.profile,
+                now_ms=now,
+                score_model=s.score_model,
+                maker_fee=fee,
+                min_oi_usd=s.min_oi_usd,
+                horizon_periods=s.horizon_periods,
                 holding_periods=s.spread_holding_periods if m.hedge == "perp" else s.holding_periods,
-            )  # fmt: skip
+            )
             if isinstance(verdict, Skip):
                 # only the interesting skips are kept: funding high enough to look at
                 if abs(m.carry_apr) >= s.profile.entry_apr:
@@ -862,8 +888,13 @@ class Harvester:
                 # as the gap closes: the basis must not stand against the position at entry
                 against = -m.basis if verdict.side == "short_perp" else m.basis
                 if against > s.min_entry_basis:
-                    self._decide(m.symbol, "skip", f"basis {m.basis * 100:+.2f} % between the venues stands against "
-                                 f"a {verdict.side} (limit {s.min_entry_basis * 100:.2f} %)", apr=m.carry_apr)  # fmt: skip
+                    self._decide(
+                        m.symbol,
+                        "skip",
+                        f"basis {m.basis * 100:+.2f} % between the venues stands against "
+                        f"a {verdict.side} (limit {s.min_entry_basis * 100:.2f} %)",
+                        apr=m.carry_apr,
+                    )
                     continue
             if verdict.side == "long_perp" and m.hedge == "spot" and self._spot_balance(m.symbol) <= 0:
                 self._decide(m.symbol, "skip", "negative funding: no spot held to sell against a perp long", apr=m.apr)
@@ -876,8 +907,13 @@ class Harvester:
                 and timing.wait_s <= s.max_entry_wait_s
             ):
                 # seed 001 prefers entries 30–60 min before a settlement: one that opens soon is waited for
-                self._decide(m.symbol, "skip", f"waiting {timing.wait_s / 60:.0f} min for the preferred entry window "
-                             f"(30–60 min before a settlement)", apr=m.carry_apr)  # fmt: skip
+                self._decide(
+                    m.symbol,
+                    "skip",
+                    f"waiting {timing.wait_s / 60:.0f} min for the preferred entry window "
+                    f"(30–60 min before a settlement)",
+                    apr=m.carry_apr,
+                )
                 continue
             candidates.append(verdict)
         if not candidates:
@@ -892,8 +928,9 @@ class Harvester:
             for p in self.positions.values()
             if p.symbol in markets
         }
-        plan = allocate(candidates, profile=s.profile, capital_usd=capital, current_usd=current,
-                        hedge_venue_usd=hedge_usd)  # fmt: skip
+        plan = allocate(
+            candidates, profile=s.profile, capital_usd=capital, current_usd=current, hedge_venue_usd=hedge_usd
+        )
         self.targets = [(c.market.symbol, usd) for c, usd in plan]
         for cand, usd in plan:
             await self._enter(cand, usd, now)
@@ -925,9 +962,10 @@ class Harvester:
             free = (hedge.snapshot.account.available_usd or 0.0) if hedge.snapshot is not None else 0.0
             base = min(base, free * hedge.client.max_leverage * 0.9 / (m.hedge_mark_px or m.mark_px))  # type: ignore[attr-defined]
             what = (
-                f"short perp + long {hedge.venue} perp" if cand.side == "short_perp"
+                f"short perp + long {hedge.venue} perp"
+                if cand.side == "short_perp"
                 else f"long perp + short {hedge.venue} perp"
-            )  # fmt: skip
+            )
         elif cand.side == "short_perp" and pair is None:
             external = float(desk.settings.external_spot.get(m.symbol, 0.0))
             hedged = sum(-p.perp_size for p in self.positions.values() if p.symbol == m.symbol)
@@ -948,32 +986,58 @@ class Harvester:
         if hedge is not None:
             size = hedge.floor_size(m.symbol, size)
             if size * m.mark_px < hedge.min_notional(m.symbol):
-                self._decide(m.symbol, "skip", f"size ${size * m.mark_px:,.2f} below {hedge.venue}'s "
-                             f"${hedge.min_notional(m.symbol):g} minimum order")  # fmt: skip
+                self._decide(
+                    m.symbol,
+                    "skip",
+                    f"size ${size * m.mark_px:,.2f} below {hedge.venue}'s "
+                    f"${hedge.min_notional(m.symbol):g} minimum order",
+                )
                 return
         if size * m.mark_px < MIN_LEG_USD:
             self._decide(m.symbol, "skip", f"size ${size * m.mark_px:,.2f} below the ${MIN_LEG_USD:.0f} minimum order")
             return
         self._seq += 1
         pos = HarvestPosition(
-            id=f"h{now}-{self._seq}", symbol=m.symbol, spot_pair=pair.name if pair else None,
-            spot_asset=pair.asset_id if pair else None, side=cand.side, entry_ms=now, entry_apr=m.carry_apr,
-            entry_basis=m.basis, target_size=size, spot_base=held if hedge is None else 0.0,
+            id=f"h{now}-{self._seq}",
+            symbol=m.symbol,
+            spot_pair=pair.name if pair else None,
+            spot_asset=pair.asset_id if pair else None,
+            side=cand.side,
+            entry_ms=now,
+            entry_apr=m.carry_apr,
+            entry_basis=m.basis,
+            target_size=size,
+            spot_base=held if hedge is None else 0.0,
             hedge_venue=hedge.venue if hedge is not None else None,
-        )  # fmt: skip
+        )
         if hedge is not None:
             strategy = "perp_perp"
         else:
             strategy = "cash_and_carry" if cand.side == "short_perp" else "reverse_carry"
         self._decide(
-            m.symbol, "enter", f"{cand.reason}; {what}, {size:g} = ${size * m.mark_px:,.0f}",
-            position_id=pos.id, score=cand.score, fraction=cand.fraction, apr=m.carry_apr, basis=m.basis,
-            oi_usd=m.open_interest_usd, oi_trend=m.oi_trend, rate=m.rate, rate_now=m.rate_now, size=size,
+            m.symbol,
+            "enter",
+            f"{cand.reason}; {what}, {size:g} = ${size * m.mark_px:,.0f}",
+            position_id=pos.id,
+            score=cand.score,
+            fraction=cand.fraction,
+            apr=m.carry_apr,
+            basis=m.basis,
+            oi_usd=m.open_interest_usd,
+            oi_trend=m.oi_trend,
+            rate=m.rate,
+            rate_now=m.rate_now,
+            size=size,
             strategy=strategy,
-            hedge_venue=pos.hedge_venue, hedge_rate=m.hedge_rate, hedge_interval_h=m.hedge_interval_h,
-        )  # fmt: skip
-        self._log_event("harvest_open", f"{m.symbol} {strategy}",
-                        {"position_id": pos.id, "symbol": m.symbol, "side": cand.side, "strategy": strategy})  # fmt: skip
+            hedge_venue=pos.hedge_venue,
+            hedge_rate=m.hedge_rate,
+            hedge_interval_h=m.hedge_interval_h,
+        )
+        self._log_event(
+            "harvest_open",
+            f"{m.symbol} {strategy}",
+            {"position_id": pos.id, "symbol": m.symbol, "side": cand.side, "strategy": strategy},
+        )
         self.positions[m.symbol] = pos
         self._windows.append([m.symbol, now, None])
         is_buy = cand.side == "long_perp"
@@ -1037,8 +1101,12 @@ class Harvester:
         if not hedges:
             return
         for h in hedges:
-            self._decide(h.intent.symbol, "rebalance", f"delta {h.delta_before_usd:+,.2f} USD over threshold",
-                         delta=h.delta_before_usd)  # fmt: skip
+            self._decide(
+                h.intent.symbol,
+                "rebalance",
+                f"delta {h.delta_before_usd:+,.2f} USD over threshold",
+                delta=h.delta_before_usd,
+            )
         await self.desk.submit([h.intent for h in hedges])
         await self.desk.refresh()
 

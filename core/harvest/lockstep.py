@@ -111,15 +111,23 @@ async def run_simulated_harvest(
 
     t_wall = time.perf_counter()
     model = MarketModel(
-        load_snapshot(), seed=seed, start_ms=SESSION_START_MS, cascade_rate_per_hour=settings.sim.cascade_rate,
-        regime=regime, regime_flip_at_ms=regime_flip_at_ms,
-    )  # fmt: skip
+        load_snapshot(),
+        seed=seed,
+        start_ms=SESSION_START_MS,
+        cascade_rate_per_hour=settings.sim.cascade_rate,
+        regime=regime,
+        regime_flip_at_ms=regime_flip_at_ms,
+    )
     bn_creds = _session_binance_credentials(seed) if hs.perp_hedge == "binance" else None
     server = SimulatorServer(
-        model, speed=0.0, tick_hz=1.0, starting_usdc=starting_usdc, lockstep=True,
+        model,
+        speed=0.0,
+        tick_hz=1.0,
+        starting_usdc=starting_usdc,
+        lockstep=True,
         binance_credentials=[(bn_creds.api_key, bn_creds.secret)] if bn_creds else (),
         cex_venues=("binance",),  # the harvester reads no other: Bybit is not simulated
-    )  # fmt: skip
+    )
     await server.start()
     tmp = None
     if journal_path is None:
@@ -138,8 +146,12 @@ async def run_simulated_harvest(
     clock = lambda: model.now_ms  # noqa: E731
     network = f"sim:seed-{seed}"
     ds = DeskSettings.from_section(settings.trading)
-    client = HyperliquidClient(exchange, AccountRef("hyperliquid", network, signer.address.lower()),
-                               venue_now_ms=clock, spot_aliases=ds.spot_aliases)  # fmt: skip
+    client = HyperliquidClient(
+        exchange,
+        AccountRef("hyperliquid", network, signer.address.lower()),
+        venue_now_ms=clock,
+        spot_aliases=ds.spot_aliases,
+    )
     primary = OrderManager(client, journal, wall_ms=clock)
     desk = Desk(access, primary, journal, ds, origin="pfterm harvest (simulated)", wall_ms=clock)
     from pfterm.core.runtime.session import harvest_limits

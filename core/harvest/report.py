@@ -1123,9 +1123,13 @@ class _Realised:
 
 def _realised(x: PositionPnl | PnlTotals) -> _Realised:
     return _Realised(
-        x.spot_pnl - x.unrealised_spot, x.perp_pnl - x.unrealised_perp, x.funding_pnl, x.fees, x.realised_net,
+        x.spot_pnl - x.unrealised_spot,
+        x.perp_pnl - x.unrealised_perp,
+        x.funding_pnl,
+        x.fees,
+        x.realised_net,
         x.funding_apr_realised,
-    )  # fmt: skip
+    )
 
 
 def _row(label: str, strategy: str, side: str, opened: str, held: str, t: Any) -> str:

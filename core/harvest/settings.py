@@ -65,10 +65,11 @@ class HarvestSection(BaseModel):
         default=3.0, gt=0, description="the same for perp-against-perp spreads (3: about a day)"
     )
     horizon_periods: float | None = Field(
-        default=None, gt=0,
+        default=None,
+        gt=0,
         description="8 h periods of funding the Kelly reward counts; unset: max_hold_h / 8",
         examples=[90.0],
-    )  # fmt: skip
+    )
     cycle_s: float = Field(default=300.0, gt=0, description="venue seconds between two scans")
     max_hold_h: float = Field(
         default=720.0, gt=0, description="a position is closed after this many hours (720: 30 days)"
@@ -86,20 +87,26 @@ class HarvestSection(BaseModel):
         description='second venue for perp-against-perp positions where no spot leg exists, or "none"',
     )
     spread_window_h: float = Field(
-        default=24.0, ge=0, le=72,
+        default=24.0,
+        ge=0,
+        le=72,
         description="hours the two venues' rates are averaged over (time constant); no spread entry before "
         "the averages are this old",
-    )  # fmt: skip
+    )
     rate_window_h: float = Field(
-        default=8.0, ge=0, le=72,
+        default=8.0,
+        ge=0,
+        le=72,
         description="hours a market's own funding is averaged over (time constant) for carries, seeded from "
         "its funding history; 0: the instant rate",
-    )  # fmt: skip
+    )
     max_entry_wait_s: float = Field(
-        default=1800.0, ge=0, le=86_400,
+        default=1800.0,
+        ge=0,
+        le=86_400,
         description="an entry waits at most this long for the preferred window (30-60 min before a "
         "settlement); 0: never waits",
-    )  # fmt: skip
+    )
     log_file: Path | None = Field(
         default=None,
         description="pfterm harvest's log file, rotated (--log-file overrides it); "

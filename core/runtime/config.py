@@ -47,9 +47,25 @@ KEY_MODIFIERS: tuple[str, ...] = ("alt", "ctrl", "hyper", "meta", "shift", "supe
 """Modifiers a key name may carry, in the order a key name lists them (alphabetical, as Textual does)."""
 
 NAMED_KEYS: frozenset[str] = frozenset(
-    {"escape", "enter", "tab", "space", "backspace", "insert", "delete", "home", "end", "pageup", "pagedown",
-     "up", "down", "left", "right", *(f"f{i}" for i in range(1, 25))}
-)  # fmt: skip
+    {
+        "escape",
+        "enter",
+        "tab",
+        "space",
+        "backspace",
+        "insert",
+        "delete",
+        "home",
+        "end",
+        "pageup",
+        "pagedown",
+        "up",
+        "down",
+        "left",
+        "right",
+        *(f"f{i}" for i in range(1, 25)),
+    }
+)
 """Keys named by a word rather than the character they type."""
 
 _SHORT_CHAR_NAMES = {"slash": "/", "backslash": "\\", "at": "@", "minus": "-", "plus": "+", "underscore": "_"}
@@ -207,10 +223,11 @@ class TradingSection(_Section, DeskOptions, RiskLimits):
         examples=["~/.config/pfterm/hl.key"],
     )
     account: str | None = Field(
-        default=None, pattern=r"^0x[0-9a-fA-F]{40}$",
+        default=None,
+        pattern=r"^0x[0-9a-fA-F]{40}$",
         description="master address when the key is an API wallet (or $PFTERM_HL_ACCOUNT)",
         examples=["0x0000000000000000000000000000000000000000"],
-    )  # fmt: skip
+    )
     journal: Path | None = Field(
         default=None,
         description="the trading journal (SQLite); unset: <platform data dir>/journal.sqlite",

@@ -66,11 +66,21 @@ class EmbeddedSimulator:
             SimulatorStartError: the child exited or printed nothing usable in time.
         """
         args = [
-            sys.executable, "-m", "pfterm.core.sim",
-            "--host", "127.0.0.1", "--port", "0",
-            "--seed", str(self.seed), "--speed", repr(self.speed),
-            "--cascade-rate", repr(self.cascade_rate), "--exit-on-stdin-eof",
-        ]  # fmt: skip
+            sys.executable,
+            "-m",
+            "pfterm.core.sim",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--seed",
+            str(self.seed),
+            "--speed",
+            repr(self.speed),
+            "--cascade-rate",
+            repr(self.cascade_rate),
+            "--exit-on-stdin-eof",
+        ]
         if self.start_ms is not None:
             args += ["--start-ms", str(self.start_ms)]
         from pfterm.core.trading.credentials import BINANCE_KEY_ENV, BINANCE_SECRET_ENV
@@ -555,9 +565,12 @@ class MarketSession:
             urls = {k: v for k, v in self.settings.urls.items() if k != "hyperliquid"}
         self.cross_venues = tuple(venues)
         cross = self.cross = CrossVenueSession(
-            self.crossvenue, venues, urls, SymbolMap(self.settings.symbols.overrides),
+            self.crossvenue,
+            venues,
+            urls,
+            SymbolMap(self.settings.symbols.overrides),
             refresh_s=self.settings.crossvenue.refresh_s,
-        )  # fmt: skip
+        )
         try:
             await cross.run()
         finally:
@@ -574,9 +587,13 @@ class MarketSession:
         await desk.start()
         if desk.can_trade:
             self.hedge = await open_hedge(
-                self.settings, self.endpoint, desk, self._http_url or "", rate=self.endpoint.clock_rate or 1.0,
+                self.settings,
+                self.endpoint,
+                desk,
+                self._http_url or "",
+                rate=self.endpoint.clock_rate or 1.0,
                 credentials=self.sim.binance_credentials if self.sim is not None else None,
-            )  # fmt: skip
+            )
         await desk.run()
 
     async def _refresh_history_after_settlements(self, delay_s: float = 1.0) -> None:
@@ -662,8 +679,10 @@ async def kill_headless(
                     rounds_seen["all"] = (status.rounds, status.attempts)
                     left = max(0.0, (status.deadline_mono or t0) - time.perf_counter())
                     if status.rounds:
-                        write(f"  round {status.rounds}: {status.cancelled} cancelled, {len(status.closed)} closed, "
-                              f"{len(status.failures)} problem(s); {left:.1f} s left")  # fmt: skip
+                        write(
+                            f"  round {status.rounds}: {status.cancelled} cancelled, {len(status.closed)} closed, "
+                            f"{len(status.failures)} problem(s); {left:.1f} s left"
+                        )
                     elif status.attempts:
                         why = status.failures[0] if status.failures else "no answer"
                         write(f"  try {status.attempts}: {why}; {left:.1f} s left")
@@ -749,9 +768,13 @@ async def harvest_live(
         hedge = None
         if access.can_trade:
             hedge = await open_hedge(
-                settings, endpoint, desk, http_url, rate=rate,
+                settings,
+                endpoint,
+                desk,
+                http_url,
+                rate=rate,
                 credentials=sim.binance_credentials if sim is not None else None,
-            )  # fmt: skip
+            )
         harvester = Harvester(desk, hs, now_ms=venue_now, hedge=hedge)
         poll = asyncio.create_task(desk.run(), name="account-poll")
         log.info("harvester starting on %s as %s (profile %s)", endpoint.label, access.account, hs.profile.name)

@@ -87,10 +87,20 @@ HOST: Final = "127.0.0.1"
 _HOP_BY_HOP: Final = frozenset(
     h.lower()
     for h in (
-        "Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Proxy-Connection",
-        "TE", "Trailer", "Trailers", "Transfer-Encoding", "Upgrade", "Host", "Content-Length",
+        "Connection",
+        "Keep-Alive",
+        "Proxy-Authenticate",
+        "Proxy-Authorization",
+        "Proxy-Connection",
+        "TE",
+        "Trailer",
+        "Trailers",
+        "Transfer-Encoding",
+        "Upgrade",
+        "Host",
+        "Content-Length",
     )
-)  # fmt: skip
+)
 _WS_HANDSHAKE: Final = frozenset(
     ("sec-websocket-key", "sec-websocket-version", "sec-websocket-extensions", "sec-websocket-accept")
 )
@@ -396,17 +406,30 @@ def _parser() -> argparse.ArgumentParser:
         description="Fault-injecting HTTP reverse proxy on 127.0.0.1 (see the module docstring for the faults).",
     )
     ap.add_argument("--upstream", required=True, help="upstream base URL, e.g. http://127.0.0.1:8765")
-    ap.add_argument("--fault", action="append", required=True, metavar="KIND",
-                    help=f"fault kind (repeat or comma-separate to mix): {', '.join(FAULTS)}")  # fmt: skip
+    ap.add_argument(
+        "--fault",
+        action="append",
+        required=True,
+        metavar="KIND",
+        help=f"fault kind (repeat or comma-separate to mix): {', '.join(FAULTS)}",
+    )
     ap.add_argument("--rate", type=float, default=0.3, help="fraction of eligible requests faulted, 0..1 (default 0.3)")
     ap.add_argument("--seed", type=int, default=1, help="seed of the fault decisions (default 1)")
     ap.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default 0: any free port)")
-    ap.add_argument("--paths", default=",".join(DEFAULT_PATHS),
-                    help="comma-separated path prefixes faults apply to (default /info,/exchange,/fapi)")  # fmt: skip
+    ap.add_argument(
+        "--paths",
+        default=",".join(DEFAULT_PATHS),
+        help="comma-separated path prefixes faults apply to (default /info,/exchange,/fapi)",
+    )
     ap.add_argument("--retry-after", type=int, default=1, metavar="S", help="Retry-After of 429 answers, seconds")
     ap.add_argument("--delay", type=float, default=2.0, metavar="S", help="hold time of the delay fault, seconds")
-    ap.add_argument("--freeze", type=float, default=None, metavar="S",
-                    help="longest hold of the freeze fault, seconds (default: until the client gives up)")  # fmt: skip
+    ap.add_argument(
+        "--freeze",
+        type=float,
+        default=None,
+        metavar="S",
+        help="longest hold of the freeze fault, seconds (default: until the client gives up)",
+    )
     ap.add_argument("--exit-on-stdin-eof", action="store_true", help="stop when stdin reaches end of file")
     return ap
 
@@ -416,10 +439,16 @@ async def _serve(args: argparse.Namespace) -> FaultProxy:
 
     kinds = [k.strip() for value in args.fault for k in value.split(",") if k.strip()]
     proxy = FaultProxy(
-        args.upstream, kinds, args.rate, args.seed,
-        paths=[p.strip() for p in args.paths.split(",") if p.strip()], port=args.port,
-        retry_after_s=args.retry_after, delay_s=args.delay, freeze_s=args.freeze,
-    )  # fmt: skip
+        args.upstream,
+        kinds,
+        args.rate,
+        args.seed,
+        paths=[p.strip() for p in args.paths.split(",") if p.strip()],
+        port=args.port,
+        retry_after_s=args.retry_after,
+        delay_s=args.delay,
+        freeze_s=args.freeze,
+    )
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -437,8 +466,12 @@ async def _serve(args: argparse.Namespace) -> FaultProxy:
         threading.Thread(target=watch, name="fault-proxy-stdin-eof", daemon=True).start()
     url = await proxy.start()
     line = {
-        "listening": url, "upstream": proxy.upstream, "faults": list(proxy.kinds), "rate": proxy.rate, "seed": proxy.seed,
-    }  # fmt: skip
+        "listening": url,
+        "upstream": proxy.upstream,
+        "faults": list(proxy.kinds),
+        "rate": proxy.rate,
+        "seed": proxy.seed,
+    }
     sys.stdout.write(json.dumps(line) + "\n")
     sys.stdout.flush()
     try:

@@ -171,8 +171,13 @@ class ServerClock:
 
 def _answer(cloid: str, order: BinanceOrder) -> PlaceAnswer:
     if order.executed_qty > 0:
-        return PlaceAnswer(cloid, "filled" if not order.is_open else "resting", order.order_id,
-                           order.executed_qty, order.avg_price or None)  # fmt: skip
+        return PlaceAnswer(
+            cloid,
+            "filled" if not order.is_open else "resting",
+            order.order_id,
+            order.executed_qty,
+            order.avg_price or None,
+        )
     if order.is_open:
         return PlaceAnswer(cloid, "resting", order.order_id)
     return PlaceAnswer(cloid, "cancelled", order.order_id, error=f"nothing filled ({order.status.lower()})")
@@ -355,9 +360,11 @@ class BinanceClient:
         symbols = sorted(s for s in self.traded if s in self.rules)
         start = None if since_ms is None else max(int(since_ms), self._now_ms() - TRADES_WINDOW_MS + 60_000)
         rows = await asyncio.gather(
-            *(self._again_on_stale_clock(partial(self.client.user_trades, self.rules[s].symbol, start_ms=start))
-              for s in symbols)
-        )  # fmt: skip
+            *(
+                self._again_on_stale_clock(partial(self.client.user_trades, self.rules[s].symbol, start_ms=start))
+                for s in symbols
+            )
+        )
         fills = []
         for sym, trades in zip(symbols, rows, strict=True):
             log_ = self._fill_log.setdefault(sym, deque(maxlen=FILL_LOG_LEN))
@@ -365,11 +372,22 @@ class BinanceClient:
             for t in trades:
                 if t.time_ms not in seen:
                     log_.append((t.time_ms, t.qty if t.side == "BUY" else -t.qty))
-                fills.append(Fill(
-                    venue=VENUE, tid=t.id, hash=str(t.order_id), symbol=sym, side="B" if t.side == "BUY" else "A",
-                    px=t.price, sz=t.qty, fee=t.commission, fee_token=t.commission_asset, time_ms=t.time_ms,
-                    oid=t.order_id, closed_pnl=t.realized_pnl,
-                ))  # fmt: skip
+                fills.append(
+                    Fill(
+                        venue=VENUE,
+                        tid=t.id,
+                        hash=str(t.order_id),
+                        symbol=sym,
+                        side="B" if t.side == "BUY" else "A",
+                        px=t.price,
+                        sz=t.qty,
+                        fee=t.commission,
+                        fee_token=t.commission_asset,
+                        time_ms=t.time_ms,
+                        oid=t.order_id,
+                        closed_pnl=t.realized_pnl,
+                    )
+                )
         fills.sort(key=lambda f: (f.time_ms, f.tid))
         return fills
 

@@ -332,10 +332,15 @@ class Desk:
         try:
             await om.load_instruments()
             if om is self.primary:
-                self.markets.update({
-                    sym: MarketInfo(om.venue, sym, inst.asset_id, getattr(inst.rules, "sz_decimals", 0), inst.max_leverage)
-                    for sym, inst in om.instruments.items() if inst.kind == "perp"
-                })  # fmt: skip
+                self.markets.update(
+                    {
+                        sym: MarketInfo(
+                            om.venue, sym, inst.asset_id, getattr(inst.rules, "sz_decimals", 0), inst.max_leverage
+                        )
+                        for sym, inst in om.instruments.items()
+                        if inst.kind == "perp"
+                    }
+                )
             await om.refresh(orders=True, mids=self._prices is None or om is not self.primary)
             self._track_day()
             await om.reconcile()
@@ -467,8 +472,11 @@ class Desk:
         if self._day_start is None or self._day_start[0] != day or self._day_venues != len(eq):
             self._day_start = (day, equity)
             self._day_venues = len(eq)
-            self._event("equity_mark", f"equity at first sight of the day {equity:.2f}",
-                        {"day_ms": day, "equity": equity, "venues": len(eq)})  # fmt: skip
+            self._event(
+                "equity_mark",
+                f"equity at first sight of the day {equity:.2f}",
+                {"day_ms": day, "equity": equity, "venues": len(eq)},
+            )
 
     @property
     def pnl_today(self) -> float | None:
@@ -630,8 +638,11 @@ class Desk:
             if reason is not None:
                 outcomes[i] = SubmitOutcome(intent, "refused", reason, venue=name)
                 self.note(ActivityLevel.WARN, f"{intent.purpose}: {describe_intent(intent)} {reason}")
-                self._event("refusal", reason, {"cloid": intent.cloid, "symbol": intent.symbol, "purpose": intent.purpose,
-                                                "venue": name})  # fmt: skip
+                self._event(
+                    "refusal",
+                    reason,
+                    {"cloid": intent.cloid, "symbol": intent.symbol, "purpose": intent.purpose, "venue": name},
+                )
             else:
                 accepted.append((i, intent))
         if accepted:
@@ -731,7 +742,7 @@ class Desk:
                 progress=progress,
                 started=t0,
                 marks=partial(self._venue_mark, om),
-            )  # fmt: skip
+            )
             for om in self.managers.values()
         ]
         results = await asyncio.gather(*runs, return_exceptions=True)
@@ -753,10 +764,17 @@ class Desk:
         self._event(
             "kill_result",
             report.summary(),
-            {"flat": report.flat, "acked_ms": report.acked_ms, "elapsed_ms": report.elapsed_ms, "rounds": report.rounds,
-             "cancelled": report.cancelled, "closed": report.closed, "failures": report.failures,
-             "venues": [v.venue for v in final]},
-        )  # fmt: skip
+            {
+                "flat": report.flat,
+                "acked_ms": report.acked_ms,
+                "elapsed_ms": report.elapsed_ms,
+                "rounds": report.rounds,
+                "cancelled": report.cancelled,
+                "closed": report.closed,
+                "failures": report.failures,
+                "venues": [v.venue for v in final],
+            },
+        )
         self.last_kill = report
         self.refresh_soon()
         return report
@@ -800,9 +818,14 @@ class Desk:
         positions, spot = self._spot_and_positions()
         try:
             preview = plan_hedge(
-                symbol, positions, spot, self.settings.external_spot,
-                market=market, mid=mid, slippage=self.settings.order_slippage,
-            )  # fmt: skip
+                symbol,
+                positions,
+                spot,
+                self.settings.external_spot,
+                market=market,
+                mid=mid,
+                slippage=self.settings.order_slippage,
+            )
         except ValueError as exc:
             return None, f"{symbol}: hedge cannot be priced: {exc}"
         if preview is None:
@@ -823,9 +846,14 @@ class Desk:
         positions, spot = self._spot_and_positions()
         coins = {p.symbol for p in positions} | {b.coin for b in spot} | set(self.settings.external_spot)
         plan = plan_rebalance(
-            positions, spot, self.settings.external_spot, self._marks(sorted(coins)), self.markets,
-            threshold=self.settings.rebalance_threshold, slippage=self.settings.order_slippage,
-        )  # fmt: skip
+            positions,
+            spot,
+            self.settings.external_spot,
+            self._marks(sorted(coins)),
+            self.markets,
+            threshold=self.settings.rebalance_threshold,
+            slippage=self.settings.order_slippage,
+        )
         hedges = tuple(replace(h, intent=replace(h.intent, purpose="rebalance")) for h in plan.hedges)
         view = RebalanceView(hedges=hedges, skipped=tuple(f"{s.symbol}: {s.reason}" for s in plan.skipped))
         refusal = next((r for r in (self.check(h.intent) for h in hedges) if r is not None), None)
@@ -901,7 +929,7 @@ class Desk:
                         liq_distance=dist,
                         margin_used=p.margin_used,
                         venue="" if m is om else venue,
-                    )  # fmt: skip
+                    )
                 )
         rows.sort(key=lambda r: -r.notional_usd)
         orders = []
@@ -918,7 +946,7 @@ class Desk:
                     reduce_only=o.reduce_only,
                     timestamp_ms=o.timestamp_ms,
                     distance=None if not mark else (o.limit_px - mark) / mark,
-                )  # fmt: skip
+                )
             )
         orders.sort(key=lambda r: (r.symbol, -r.limit_px))
         venue_upnl = sum(p.unrealized_pnl for p in acc.positions)

@@ -135,9 +135,15 @@ class HyperliquidClient:
                 continue
             self._wire_markets[m.symbol] = m
             self._instruments[m.symbol] = Instrument(
-                symbol=m.symbol, native=m.symbol, kind="perp", base=m.symbol, asset_id=m.asset_id,
-                rules=HyperliquidRules(m.sz_decimals), min_notional_usd=HL_MIN_ORDER_USD, max_leverage=m.max_leverage,
-            )  # fmt: skip
+                symbol=m.symbol,
+                native=m.symbol,
+                kind="perp",
+                base=m.symbol,
+                asset_id=m.asset_id,
+                rules=HyperliquidRules(m.sz_decimals),
+                min_notional_usd=HL_MIN_ORDER_USD,
+                max_leverage=m.max_leverage,
+            )
 
     async def load_instruments(self) -> Mapping[str, Instrument]:
         """Perps from ``meta`` and spot pairs (USDC-quoted) from ``spotMeta``, read concurrently.
@@ -156,9 +162,14 @@ class HyperliquidClient:
                 base = self.spot_aliases.get(p.base, p.base)
                 self._wire_markets[p.name] = MarketInfo("hyperliquid", p.name, p.asset_id, p.sz_decimals, 1)
                 self._instruments[p.name] = Instrument(
-                    symbol=p.name, native=p.name, kind="spot", base=base, asset_id=p.asset_id,
-                    rules=HyperliquidRules(p.sz_decimals, is_spot=True), min_notional_usd=HL_MIN_ORDER_USD,
-                )  # fmt: skip
+                    symbol=p.name,
+                    native=p.name,
+                    kind="spot",
+                    base=base,
+                    asset_id=p.asset_id,
+                    rules=HyperliquidRules(p.sz_decimals, is_spot=True),
+                    min_notional_usd=HL_MIN_ORDER_USD,
+                )
         return dict(self._instruments)
 
     def instrument(self, symbol: str) -> Instrument | None:

@@ -958,9 +958,16 @@ def _funding_row(row: sqlite3.Row, legacy: bool) -> FundingPayment:
 
 def _cancel_row(row: sqlite3.Row, legacy: bool) -> Cancel:
     return Cancel(
-        row["id"], row["time_ms"], _out_venue(row, legacy), row["cloid"], row["oid"], row["status"],
-        row["error"], row["network"], row["account"],
-    )  # fmt: skip
+        row["id"],
+        row["time_ms"],
+        _out_venue(row, legacy),
+        row["cloid"],
+        row["oid"],
+        row["status"],
+        row["error"],
+        row["network"],
+        row["account"],
+    )
 
 
 def _event_row(row: sqlite3.Row) -> Event:
@@ -982,9 +989,14 @@ def _state_row(row: sqlite3.Row) -> TradingStateRecord:
 
 def _gap_row(row: sqlite3.Row) -> SyncGap:
     return SyncGap(
-        row["id"], _row_ref(row["venue"], row["network"], row["account"]), row["stream"], row["from_ms"],
-        row["to_ms"], row["reason"], row["recorded_ms"],
-    )  # fmt: skip
+        row["id"],
+        _row_ref(row["venue"], row["network"], row["account"]),
+        row["stream"],
+        row["from_ms"],
+        row["to_ms"],
+        row["reason"],
+        row["recorded_ms"],
+    )
 
 
 def _scope(key: _Key | None, prefix: str = "WHERE") -> tuple[str, list[Any]]:
@@ -1132,9 +1144,17 @@ class Journal:
         trading state, sync cursors or gaps, books), sorted."""
         parts = [
             f"SELECT DISTINCT venue, network, account FROM {t}"
-            for t in ("intents", "fills", "cancels", "funding", "trading_state", "sync_cursors",
-                      "sync_gaps", "book_members")
-        ]  # fmt: skip
+            for t in (
+                "intents",
+                "fills",
+                "cancels",
+                "funding",
+                "trading_state",
+                "sync_cursors",
+                "sync_gaps",
+                "book_members",
+            )
+        ]
         parts.append("SELECT DISTINCT venue, network, account FROM events WHERE account IS NOT NULL")
         rows = self._conn.execute(" UNION ".join(parts) + " ORDER BY 1, 2, 3").fetchall()
         return sorted(_row_ref(r[0], r[1], r[2]) for r in rows)
@@ -1565,7 +1585,7 @@ class Journal:
                         _legacy_key(label),
                         label,
                         scoped=False,
-                    )  # fmt: skip
+                    )
                 )
             return out
 
@@ -2190,7 +2210,7 @@ class AccountJournal:
                     reduce_only=reduce_only,
                     purpose=purpose,
                 )
-            ]  # fmt: skip
+            ]
         )[0]
 
     def record_intents(self, intents: Sequence[Mapping[str, Any]]) -> list[Intent]:
@@ -2263,8 +2283,12 @@ class AccountJournal:
             for start in range(0, len(cloids), 500):
                 chunk = cloids[start : start + 500]
                 marks = ",".join("?" * len(chunk))
-                known.update(r[0] for r in conn.execute(
-                    f"SELECT cloid FROM intents WHERE {_SCOPE} AND cloid IN ({marks})", (*self._key, *chunk)))  # fmt: skip
+                known.update(
+                    r[0]
+                    for r in conn.execute(
+                        f"SELECT cloid FROM intents WHERE {_SCOPE} AND cloid IN ({marks})", (*self._key, *chunk)
+                    )
+                )
             now = j._clock()
             conn.executemany(
                 "INSERT INTO cancels (time_ms, venue, network, account, cloid, oid, status, error) "
@@ -2432,7 +2456,7 @@ class AccountJournal:
                         c.get("error"),
                         self._key,
                         self._ref.venue,
-                    )  # fmt: skip
+                    )
                 )
             return out
 

@@ -334,20 +334,39 @@ async def kill_venue(
             mids_due = (spot_pending and keep_spot is not None) or any(s not in mids or stale for s in unmarked)
             account_read = read_retrying(
                 (lambda: spot_client.account(spot=False)) if spot_client is not None else om.client.account,
-                deadline=deadline, budget_s=READ_BUDGET_S, mono=mono, errors=why_account, patience=unread,
-            )  # fmt: skip
-            orders_read = read_retrying(om.client.open_orders, deadline=deadline, budget_s=READ_BUDGET_S, mono=mono,
-                                        errors=why_orders, patience=unread)  # fmt: skip
+                deadline=deadline,
+                budget_s=READ_BUDGET_S,
+                mono=mono,
+                errors=why_account,
+                patience=unread,
+            )
+            orders_read = read_retrying(
+                om.client.open_orders,
+                deadline=deadline,
+                budget_s=READ_BUDGET_S,
+                mono=mono,
+                errors=why_orders,
+                patience=unread,
+            )
             mids_read = (
                 read_retrying(om.client.mids, deadline=deadline, budget_s=READ_BUDGET_S, mono=mono, patience=unread)
-                if mids_due else asyncio.sleep(0, result=None)
-            )  # fmt: skip
+                if mids_due
+                else asyncio.sleep(0, result=None)
+            )
             more_reads: list[Awaitable[object]] = []
             if spot_task is not None and keep_spot is not None:
                 more_reads.append(spot_task)  # confirming a carry sale: this round waits for the spot
             if not om.instruments:  # markets first read concurrently with the account
-                more_reads.append(read_retrying(om.load_instruments, deadline=deadline, budget_s=READ_BUDGET_S,
-                                                mono=mono, errors=why_markets, patience=unread))  # fmt: skip
+                more_reads.append(
+                    read_retrying(
+                        om.load_instruments,
+                        deadline=deadline,
+                        budget_s=READ_BUDGET_S,
+                        mono=mono,
+                        errors=why_markets,
+                        patience=unread,
+                    )
+                )
             account: VenueAccount | None
             orders: list[OpenOrder] | None
             fresh_mids: dict[str, float] | None
@@ -403,8 +422,10 @@ async def kill_venue(
             else:
                 account_skipped = False
             if not om.instruments:
-                read_failures.append(f"{om.venue}: markets could not be read ({last_why.get('markets', 'no answer')}); "
-                                     "nothing can be priced or cancelled")  # fmt: skip
+                read_failures.append(
+                    f"{om.venue}: markets could not be read ({last_why.get('markets', 'no answer')}); "
+                    "nothing can be priced or cancelled"
+                )
             if account is None and not account_skipped:
                 read_failures.append(
                     f"{om.venue}: account read failed ({last_why.get('account', 'no answer')}); {known}"
@@ -517,8 +538,10 @@ async def kill_venue(
                             verb = "bought" if it.is_buy else "sold"
                             what = f"{it.symbol} spot" if it in plan.spot_sells else it.symbol
                             price = out.answer.avg_px if out.answer is not None else None
-                            report.closed.append(f"{'' if om.venue == 'hyperliquid' else om.venue + ' '}{what} {verb} "
-                                                 f"{fmt_sz(out.filled_sz)} @ {fmt_px(price or 0)}")  # fmt: skip
+                            report.closed.append(
+                                f"{'' if om.venue == 'hyperliquid' else om.venue + ' '}{what} {verb} "
+                                f"{fmt_sz(out.filled_sz)} @ {fmt_px(price or 0)}"
+                            )
                         elif out.status != "filled":
                             round_failures.append(f"{om.venue} {it.symbol} close: {out.message}")
             failures = round_failures

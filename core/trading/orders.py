@@ -237,9 +237,16 @@ class OrderManager:
         return math.inf if inst is None else inst.min_notional_usd
 
     def ioc(
-        self, symbol: str, is_buy: bool, size: float, ref_px: float, slippage: float, *,
-        reduce_only: bool = False, purpose: str = "manual",
-    ) -> OrderIntent | None:  # fmt: skip
+        self,
+        symbol: str,
+        is_buy: bool,
+        size: float,
+        ref_px: float,
+        slippage: float,
+        *,
+        reduce_only: bool = False,
+        purpose: str = "manual",
+    ) -> OrderIntent | None:
         """An IOC within ``slippage`` (fraction) of ``ref_px`` (USD) for ``size`` floored to the
         lot, with a fresh cloid; ``None`` when the market is unknown, the size floors to 0 or
         the price is unusable."""
@@ -257,12 +264,22 @@ class OrderManager:
     def _journal_intents(self, intents: Sequence[OrderIntent]) -> None:
         if self.journal is None or not intents:
             return
-        self.journal.record_sending([
-            {"cloid": it.cloid, "symbol": it.symbol, "asset": it.asset_id, "side": "B" if it.is_buy else "A",
-             "size": it.size, "price": it.limit_px, "tif": it.tif, "reduce_only": it.reduce_only,
-             "purpose": it.purpose}
-            for it in intents
-        ])  # fmt: skip
+        self.journal.record_sending(
+            [
+                {
+                    "cloid": it.cloid,
+                    "symbol": it.symbol,
+                    "asset": it.asset_id,
+                    "side": "B" if it.is_buy else "A",
+                    "size": it.size,
+                    "price": it.limit_px,
+                    "tif": it.tif,
+                    "reduce_only": it.reduce_only,
+                    "purpose": it.purpose,
+                }
+                for it in intents
+            ]
+        )
 
     def journal_before_send(self, intents: Sequence[OrderIntent]) -> None:
         """Journal ``intents`` as sent, in one transaction (one ``fsync``).
@@ -277,9 +294,14 @@ class OrderManager:
             self._journal_intents(intents)
 
     async def send(
-        self, intents: Sequence[OrderIntent], *, journalled: bool = False, settle_lost: bool = True,
-        timeout_s: float | None = None, retry_refused_s: float = 0.0,
-    ) -> list[SubmitOutcome]:  # fmt: skip
+        self,
+        intents: Sequence[OrderIntent],
+        *,
+        journalled: bool = False,
+        settle_lost: bool = True,
+        timeout_s: float | None = None,
+        retry_refused_s: float = 0.0,
+    ) -> list[SubmitOutcome]:
         """Journal (unless ``journalled``), send in batches of the venue's ``batch_max`` (sent
         concurrently) and journal the answers. Never raises for a venue failure: each intent's
         outcome says what happened.
@@ -337,8 +359,15 @@ class OrderManager:
                 msg = f"{it.purpose}: {where}{side} {fmt_sz(ans.filled_sz)} {it.symbol} filled @ {fmt_px(ans.avg_px or 0)}"
                 if ans.filled_sz < it.size * (1 - 1e-9):
                     msg += f" (partial: {fmt_sz(ans.filled_sz)} of {fmt_sz(it.size)})"
-                acks.append({"cloid": it.cloid, "status": "filled", "oid": ans.oid, "avg_px": ans.avg_px,
-                             "filled_sz": ans.filled_sz})  # fmt: skip
+                acks.append(
+                    {
+                        "cloid": it.cloid,
+                        "status": "filled",
+                        "oid": ans.oid,
+                        "avg_px": ans.avg_px,
+                        "filled_sz": ans.filled_sz,
+                    }
+                )
                 level = ActivityLevel.OK
             elif ans.status == "resting":
                 status = "resting"
@@ -397,9 +426,14 @@ class OrderManager:
         self.journal.request_cancels([(o.cloid, o.oid) for o in orders])
 
     async def cancel(
-        self, orders: Sequence[OpenOrder], *, purpose: str = "manual", journalled: bool = False,
-        timeout_s: float | None = None, retry_refused_s: float = 0.0,
-    ) -> tuple[int, list[str]]:  # fmt: skip
+        self,
+        orders: Sequence[OpenOrder],
+        *,
+        purpose: str = "manual",
+        journalled: bool = False,
+        timeout_s: float | None = None,
+        retry_refused_s: float = 0.0,
+    ) -> tuple[int, list[str]]:
         """Cancel ``orders`` (journalled before and after), in batches of ``batch_max`` sent
         concurrently. Returns ``(cancelled, failures)``: how many the venue cancelled and one
         line per failure. Never raises for a venue failure. Allowed in every trading state. A
@@ -461,10 +495,16 @@ class OrderManager:
         j = self.journal
         open_orders, fills = await asyncio.gather(self.client.open_orders(), self.client.fills(j.sync_cursor("fills")))
         rows = [
-            {"coin": o.symbol, "oid": o.oid, "cloid": o.cloid, "side": "B" if o.is_buy else "A",
-             "limitPx": o.limit_px, "sz": o.size}
+            {
+                "coin": o.symbol,
+                "oid": o.oid,
+                "cloid": o.cloid,
+                "side": "B" if o.is_buy else "A",
+                "limitPx": o.limit_px,
+                "sz": o.size,
+            }
             for o in open_orders
-        ]  # fmt: skip
+        ]
         report = j.reconcile(rows, fills)
         self._advance_cursor("fills", [f.time_ms for f in fills])
         for intent in report.never_sent:

@@ -92,36 +92,48 @@ class RiskLimits(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     max_leverage: float = Field(
-        default=3.0, gt=0, allow_inf_nan=False,
+        default=3.0,
+        gt=0,
+        allow_inf_nan=False,
         description="position notional after an order / account equity, at most (docs/domain.md §6: 3×)",
-    )  # fmt: skip
+    )
     max_order_notional_usd: float = Field(
         default=50_000.0, gt=0, allow_inf_nan=False, description="one order's size × mark, USD, at most"
     )
     max_position_notional_usd: float = Field(
-        default=250_000.0, gt=0, allow_inf_nan=False,
+        default=250_000.0,
+        gt=0,
+        allow_inf_nan=False,
         description="one market's position notional after an order, USD, at most",
-    )  # fmt: skip
+    )
     max_market_share: float = Field(
-        default=0.05, gt=0, le=1,
+        default=0.05,
+        gt=0,
+        le=1,
         description="one market's position notional as a share of capital, at most "
         "(docs/domain.md §6: conservative 0.02, moderate 0.05, aggressive 0.10)",
-    )  # fmt: skip
+    )
     fat_finger_band: float = Field(
-        default=0.05, gt=0, lt=1,
+        default=0.05,
+        gt=0,
+        lt=1,
         description="an opening order's limit may be at most this fraction worse than mark "
         "(above for a buy, below for a sell); passive prices far from mark rest and are allowed",
-    )  # fmt: skip
+    )
     close_band: float = Field(
-        default=0.10, gt=0, lt=1,
+        default=0.10,
+        gt=0,
+        lt=1,
         description="a reducing order's limit may be at most this fraction worse than mark; "
         "wider than kill_slippage, so that a kill close is never refused",
-    )  # fmt: skip
+    )
     daily_loss_limit: float = Field(
-        default=0.03, gt=0, lt=1,
+        default=0.03,
+        gt=0,
+        lt=1,
         description="share of capital lost since 00:00 UTC that halts opening orders and fires the kill switch "
         "(docs/domain.md §6)",
-    )  # fmt: skip
+    )
     max_venue_share: float = Field(
         default=0.30,
         gt=0,

@@ -47,10 +47,12 @@ class DeskOptions(BaseModel):
         default=0.01, gt=0, lt=0.5, description='"market" tickets and hedges: IOC limit at mid ± this fraction'
     )
     rebalance_threshold: float = Field(
-        default=0.05, gt=0, lt=1,
+        default=0.05,
+        gt=0,
+        lt=1,
         description="an asset whose delta ratio (|delta| / gross long value) exceeds this is rebalanced "
         "(docs/domain.md §3)",
-    )  # fmt: skip
+    )
     dead_man_switch: bool = Field(
         default=False,
         description="keep a scheduled cancel-all armed ahead while pfterm runs (orders cancel if it stops)",

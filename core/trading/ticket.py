@@ -137,8 +137,9 @@ def quote_ticket(
     try:
         if order_type == "market":
             if request.limit_px is not None:
-                return TicketQuote(None, refusal="a market order takes no limit price", order_type=order_type,
-                                   mark_px=mark)  # fmt: skip
+                return TicketQuote(
+                    None, refusal="a market order takes no limit price", order_type=order_type, mark_px=mark
+                )
             if mark is None:
                 return TicketQuote(None, refusal=f"{symbol}: no price for a market order", order_type=order_type)
             px = market_price(mark, request.is_buy, order_slippage, sz_decimals=market.sz_decimals)
@@ -146,13 +147,15 @@ def quote_ticket(
             size_px = mark
         else:
             if request.limit_px is None:
-                return TicketQuote(None, refusal="a limit order needs a limit price", order_type=order_type,
-                                   mark_px=mark)  # fmt: skip
+                return TicketQuote(
+                    None, refusal="a limit order needs a limit price", order_type=order_type, mark_px=mark
+                )
             if not _usable(request.limit_px):
                 return TicketQuote(None, refusal="limit price must be positive", order_type=order_type, mark_px=mark)
             if request.tif not in TIFS:
-                return TicketQuote(None, refusal=f"unknown time in force {request.tif!r}", order_type=order_type,
-                                   mark_px=mark)  # fmt: skip
+                return TicketQuote(
+                    None, refusal=f"unknown time in force {request.tif!r}", order_type=order_type, mark_px=mark
+                )
             px = round_price(request.limit_px, market.sz_decimals)
             tif = request.tif
             size_px = px
@@ -161,12 +164,20 @@ def quote_ticket(
     except ValueError as exc:
         return TicketQuote(None, refusal=str(exc), order_type=order_type, mark_px=mark)
     if size <= 0:
-        return TicketQuote(None, refusal=f"size rounds to zero at {market.sz_decimals} decimals",
-                           order_type=order_type, mark_px=mark)  # fmt: skip
+        return TicketQuote(
+            None, refusal=f"size rounds to zero at {market.sz_decimals} decimals", order_type=order_type, mark_px=mark
+        )
     intent = OrderIntent(
-        symbol=symbol, asset_id=market.asset_id, is_buy=request.is_buy, size=size, limit_px=px,
-        tif=tif, reduce_only=request.reduce_only, cloid=cloid or Cloid.new().raw, purpose="manual",
-    )  # fmt: skip
+        symbol=symbol,
+        asset_id=market.asset_id,
+        is_buy=request.is_buy,
+        size=size,
+        limit_px=px,
+        tif=tif,
+        reduce_only=request.reduce_only,
+        cloid=cloid or Cloid.new().raw,
+        purpose="manual",
+    )
     crosses = mark is not None and ((request.is_buy and px >= mark) or (not request.is_buy and px <= mark))
     taker = tif == "Ioc" or (tif == "Gtc" and crosses)
     fee_rate = taker_fee if taker else maker_fee
@@ -176,12 +187,22 @@ def quote_ticket(
     distance = (px - mark) / mark if mark is not None else None
     confirm = band_warning(request.is_buy, px, mark, fat_finger_band) if order_type == "limit" else None
     fields = dict(
-        notional_usd=notional, est_fee_usd=notional * fee_rate, order_type=order_type, mark_px=mark,
-        est_px=est_px, fee_rate=fee_rate, taker=taker, distance=distance, confirm=confirm,
-    )  # fmt: skip
+        notional_usd=notional,
+        est_fee_usd=notional * fee_rate,
+        order_type=order_type,
+        mark_px=mark,
+        est_px=est_px,
+        fee_rate=fee_rate,
+        taker=taker,
+        distance=distance,
+        confirm=confirm,
+    )
     if notional < min_order_usd and not request.reduce_only:
-        return TicketQuote(intent, refusal=f"order value ${notional:,.2f} is below the ${min_order_usd:,.0f} minimum",
-                           **fields)  # type: ignore[arg-type]  # fmt: skip
+        return TicketQuote(
+            intent,
+            refusal=f"order value ${notional:,.2f} is below the ${min_order_usd:,.0f} minimum",
+            **fields,  # type: ignore[arg-type]
+        )
     if tif == "Alo" and crosses:
         return TicketQuote(intent, refusal="post-only order would cross the book", **fields)  # type: ignore[arg-type]
     return TicketQuote(intent, refusal=check(intent), **fields)  # type: ignore[arg-type]

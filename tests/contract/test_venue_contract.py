@@ -43,8 +43,13 @@ START = 1_767_225_600_000 + 7 * HOUR_MS + 30 * 60_000
 _SNAPSHOT = load_snapshot()
 _KEY = "contractkey" + "A" * 53
 _SECRET = "contractsecret" + "b" * 50
-LOOSE = RiskLimits(max_market_share=1.0, max_order_notional_usd=1e7, max_position_notional_usd=1e7, max_leverage=20,
-                   max_venue_share=1.0)  # fmt: skip
+LOOSE = RiskLimits(
+    max_market_share=1.0,
+    max_order_notional_usd=1e7,
+    max_position_notional_usd=1e7,
+    max_leverage=20,
+    max_venue_share=1.0,
+)
 VENUES = ["hyperliquid", "binance"]
 SYMBOLS = ["BTC", "ETH", "SOL"]
 
@@ -110,8 +115,9 @@ def _manager(
     clock = lambda: model.now_ms  # noqa: E731
     if name == "hyperliquid":
         return hyperliquid_manager(url, signer, journal, transport=transport, clock=clock)
-    return binance_manager(url, BinanceCredentials(_KEY, _SECRET), journal, max_leverage=10, clock_ms=clock,
-                           transport=transport)  # fmt: skip
+    return binance_manager(
+        url, BinanceCredentials(_KEY, _SECRET), journal, max_leverage=10, clock_ms=clock, transport=transport
+    )
 
 
 @pytest.fixture(params=VENUES)
@@ -119,8 +125,9 @@ async def venue(
     request: pytest.FixtureRequest, tmp_path: Path, start_simulator: StartSimulator
 ) -> AsyncIterator[Venue]:
     model = MarketModel(_SNAPSHOT, seed=5, start_ms=START, cascade_rate_per_hour=0.0)
-    server = SimulatorServer(model, speed=0, lockstep=True, tick_hz=5.0, starting_usdc=100_000.0,
-                             binance_credentials=[(_KEY, _SECRET)])  # fmt: skip
+    server = SimulatorServer(
+        model, speed=0, lockstep=True, tick_hz=5.0, starting_usdc=100_000.0, binance_credentials=[(_KEY, _SECRET)]
+    )
     await start_simulator(server)
     path = tmp_path / "journal.sqlite"
     journal = Journal(path, clock=lambda: model.now_ms)
@@ -128,8 +135,14 @@ async def venue(
     signer = Signer.generate()
     om = _manager(request.param, server.http_url or "", journal, transport, model, signer)
     access = TradingAccess(signer, signer.address, "sim", None, "test")
-    desk = Desk(access, om, journal, DeskSettings(limits=LOOSE, kill_deadline_s=5.0), origin="contract",
-                wall_ms=lambda: model.now_ms)  # fmt: skip
+    desk = Desk(
+        access,
+        om,
+        journal,
+        DeskSettings(limits=LOOSE, kill_deadline_s=5.0),
+        origin="contract",
+        wall_ms=lambda: model.now_ms,
+    )
     try:
         assert await desk.start_venue(om), om.error
         await om.refresh(mids=True)
@@ -140,8 +153,9 @@ async def venue(
 
 
 async def _book(v: Venue, positions: int = 3, orders: int = 3) -> None:
-    outs = await v.desk.submit([v.marketable(s, i % 2 == 0, 2_000) for i, s in enumerate(SYMBOLS[:positions])],
-                               venue=v.name)  # fmt: skip
+    outs = await v.desk.submit(
+        [v.marketable(s, i % 2 == 0, 2_000) for i, s in enumerate(SYMBOLS[:positions])], venue=v.name
+    )
     assert all(o.status == "filled" for o in outs), [o.message for o in outs]
     rest = await v.desk.submit([v.resting(SYMBOLS[i % len(SYMBOLS)], True, 500) for i in range(orders)], venue=v.name)
     assert all(o.status == "resting" for o in rest), [o.message for o in rest]
@@ -231,8 +245,20 @@ async def test_restart_reconciles_and_never_resends(venue: Venue) -> None:
     aj = venue.om.journal
     assert aj is not None
     ghost = venue.marketable("ETH", True, 1_000)  # journalled, then the process died before sending
-    aj.record_intents([{"cloid": ghost.cloid, "symbol": "ETH", "asset": ghost.asset_id, "side": "B",
-                        "size": ghost.size, "price": ghost.limit_px, "tif": "Ioc", "purpose": "manual"}])  # fmt: skip
+    aj.record_intents(
+        [
+            {
+                "cloid": ghost.cloid,
+                "symbol": "ETH",
+                "asset": ghost.asset_id,
+                "side": "B",
+                "size": ghost.size,
+                "price": ghost.limit_px,
+                "tif": "Ioc",
+                "purpose": "manual",
+            }
+        ]
+    )
     again = _manager(
         venue.name, venue.server.http_url or "", venue.journal, LoseAnswers(), venue.model, Signer.generate()
     )

@@ -950,9 +950,12 @@ class BinanceFuturesClient:
             )
         if status >= 400:
             raise BinanceError(
-                None, f"{endpoint}: HTTP {status}", http_status=status, endpoint=endpoint,
+                None,
+                f"{endpoint}: HTTP {status}",
+                http_status=status,
+                endpoint=endpoint,
                 retry_after_s=retry_after_s(response.headers),
-            )  # fmt: skip
+            )
         if answer is None:
             raise BinanceUnavailable(
                 f"binance {endpoint}: malformed answer: not JSON",
