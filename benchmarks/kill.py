@@ -47,6 +47,7 @@ import time
 from pathlib import Path
 
 from pfterm.core.market.models import OrderIntent
+from pfterm.core.sim.__main__ import child_command
 from pfterm.core.trading.binance import BinanceClient
 from pfterm.core.trading.credentials import TradingAccess
 from pfterm.core.trading.desk import Desk, DeskSettings
@@ -76,22 +77,7 @@ BINANCE_KEY = ("bench" + "0" * 27, "1" * 64)
 async def _start_sim(starting_usdc: float) -> tuple[asyncio.subprocess.Process, str]:
     env = {**os.environ, "PFTERM_BINANCE_API_KEY": BINANCE_KEY[0], "PFTERM_BINANCE_API_SECRET": BINANCE_KEY[1]}
     proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "pfterm.core.sim",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        "0",
-        "--seed",
-        "7",
-        "--speed",
-        "1",
-        "--cascade-rate",
-        "0",
-        "--starting-usdc",
-        repr(starting_usdc),
-        "--exit-on-stdin-eof",
+        *child_command(7, "--speed", "1", "--cascade-rate", "0", "--starting-usdc", repr(starting_usdc)),
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.DEVNULL,

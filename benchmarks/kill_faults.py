@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from pfterm.core.market.models import OrderIntent
+from pfterm.core.sim.__main__ import child_command
 from pfterm.core.sim.fault_proxy import FaultProxy
 from pfterm.core.venues.hyperliquid.exchange import HyperliquidExchange
 from pfterm.core.venues.hyperliquid.orders import Cloid, market_price, round_price, round_size
@@ -200,20 +201,7 @@ class Simulator:
     async def __aenter__(self) -> Simulator:
         env = {k: v for k, v in os.environ.items() if not k.startswith("PFTERM_")}
         self._proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "pfterm.core.sim",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--seed",
-            str(self.seed),
-            "--speed",
-            "1",
-            "--cascade-rate",
-            "0",
-            "--exit-on-stdin-eof",
+            *child_command(self.seed, "--speed", "1", "--cascade-rate", "0"),
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.DEVNULL,

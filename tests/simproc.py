@@ -6,9 +6,10 @@ from __future__ import annotations
 import contextlib
 import json
 import subprocess
-import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+
+from pfterm.core.sim.__main__ import child_command
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -19,21 +20,7 @@ def pfterm_sim(seed: int, *args: str, env: Mapping[str, str] | None = None) -> I
     e.g. ``"--speed", "120"``) and yield its base URL; the process exits when the block ends
     (its stdin closes)."""
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "pfterm.core.sim",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--seed",
-            str(seed),
-            "--cascade-rate",
-            "0",
-            *args,
-            "--exit-on-stdin-eof",
-        ],
+        child_command(seed, "--cascade-rate", "0", *args),
         cwd=REPO,
         env=None if env is None else dict(env),
         stdin=subprocess.PIPE,

@@ -14,7 +14,6 @@ import json
 import logging
 import os
 import secrets
-import sys
 from collections import ChainMap
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,24 +64,12 @@ class EmbeddedSimulator:
         Raises:
             SimulatorStartError: the child exited or printed nothing usable in time.
         """
-        args = [
-            sys.executable,
-            "-m",
-            "pfterm.core.sim",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--seed",
-            str(self.seed),
-            "--speed",
-            repr(self.speed),
-            "--cascade-rate",
-            repr(self.cascade_rate),
-            "--exit-on-stdin-eof",
-        ]
+        from pfterm.core.sim.__main__ import child_command
+
+        extra = ["--speed", repr(self.speed), "--cascade-rate", repr(self.cascade_rate)]
         if self.start_ms is not None:
-            args += ["--start-ms", str(self.start_ms)]
+            extra += ["--start-ms", str(self.start_ms)]
+        args = child_command(self.seed, *extra)
         from pfterm.core.trading.credentials import BINANCE_KEY_ENV, BINANCE_SECRET_ENV
 
         env = dict(os.environ)

@@ -135,6 +135,26 @@ async def serve(
         await server.stop()
 
 
+def child_command(seed: int, *args: str) -> list[str]:
+    """The argv that runs this command line as a child process of the running interpreter on a
+    free loopback port (``--port 0``) with ``--seed seed`` and ``args`` (e.g. ``"--speed", "1"``),
+    exiting when its stdin closes. Its first stdout line is the JSON of :func:`serve`
+    (``{"listening": URL, ...}``)."""
+    return [
+        sys.executable,
+        "-m",
+        "pfterm.core.sim",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--seed",
+        str(seed),
+        *args,
+        "--exit-on-stdin-eof",
+    ]
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``python -m pfterm.core.sim`` argument parser."""
     p = argparse.ArgumentParser(
