@@ -15,6 +15,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from io import TextIOWrapper
+    from logging.handlers import RotatingFileHandler
+
     from pydantic import BaseModel
 
 USAGE_NOTES = """\
@@ -311,15 +314,39 @@ def _settings_from_args(args: argparse.Namespace):
     return settings
 
 
+def _private_log_handler(log_path: Path, backup_count: int) -> RotatingFileHandler:
+    """A rotating log handler on ``log_path`` (5 MB a file, ``backup_count`` rotated files) whose
+    files are created ``0600`` and whose missing directories ``0700``, whatever the umask (the log
+    holds the trading history); an existing log or rotated log open to group/others gets a
+    one-line warning and is tightened to ``0600`` when the user owns it.
+
+    Raises:
+        OSError: the directory or the file cannot be created.
+    """
+    from logging.handlers import RotatingFileHandler
+
+    from pfterm.core.trading.journal import create_private_file, make_private_dirs, tighten_private_file
+
+    class PrivateRotatingFileHandler(RotatingFileHandler):
+        """Opens (and after a rollover re-creates) the log file ``0600``; rotated files keep that mode."""
+
+        def _open(self) -> TextIOWrapper:
+            create_private_file(Path(self.baseFilename))
+            return super()._open()
+
+    make_private_dirs(log_path.parent)
+    for number in range(backup_count + 1):
+        tighten_private_file(Path(f"{log_path}.{number}") if number else log_path, "log file")
+    return PrivateRotatingFileHandler(log_path, maxBytes=5_000_000, backupCount=backup_count, encoding="utf-8")
+
+
 def _setup_logging(path: Path | None) -> Path:
     import logging
-    from logging.handlers import RotatingFileHandler
 
     from platformdirs import user_log_path
 
     log_path = path or user_log_path("pfterm") / "pfterm.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    handler = RotatingFileHandler(log_path, maxBytes=5_000_000, backupCount=3, encoding="utf-8")
+    handler = _private_log_handler(log_path, 3)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
@@ -409,7 +436,6 @@ def _harvest(args: argparse.Namespace, settings) -> int:
     """``pfterm harvest``: a deterministic simulated session (``--duration``) or the live harvester."""
     import json
     import logging
-    from logging.handlers import RotatingFileHandler
 
     from platformdirs import user_log_path
 
@@ -418,9 +444,8 @@ def _harvest(args: argparse.Namespace, settings) -> int:
     hs = harvester_settings(settings, args.profile)
     log_path = getattr(args, "log_file", None) or settings.harvest.log_file or user_log_path("pfterm") / "harvest.log"
     log_path = Path(log_path).expanduser()
-    log_path.parent.mkdir(parents=True, exist_ok=True)
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
-    file_handler = RotatingFileHandler(log_path, maxBytes=5_000_000, backupCount=5, encoding="utf-8")
+    file_handler = _private_log_handler(log_path, 5)
     file_handler.setFormatter(fmt)
     err = logging.StreamHandler(sys.stderr)
     err.setFormatter(fmt)

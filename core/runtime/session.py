@@ -226,8 +226,7 @@ def open_journal(settings: Settings):
     from pfterm.core.trading.journal import Journal
 
     path = journal_path(settings)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return Journal(path)
+    return Journal(path)  # creates the missing directories 0700 and the file 0600
 
 
 def open_desk(

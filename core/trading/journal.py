@@ -74,14 +74,22 @@ transactions (an ``fsync`` each); callers on an event loop accept that latency a
 durability before the network call. Several processes may open the same file: every write is
 ``BEGIN IMMEDIATE`` with a busy timeout (:data:`BUSY_TIMEOUT_S`), every read sees the latest
 committed write of any process.
+
+Files: the database and its ``-wal``/``-shm`` side files are created ``0600`` and any missing
+directory above them ``0700``, whatever the umask (:func:`make_private_dirs`,
+:func:`create_private_file`); an existing file with group/other bits gets a one-line warning
+and is tightened to ``0600`` when the user owns it (:func:`tighten_private_file`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import os
 import re
 import sqlite3
+import stat
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -136,7 +144,10 @@ __all__ = [
     "SyncGap",
     "TradingStateRecord",
     "UnknownIntentError",
+    "create_private_file",
+    "make_private_dirs",
     "redact",
+    "tighten_private_file",
 ]
 
 REDACTED: Final = "[redacted]"
@@ -835,6 +846,81 @@ def _wall_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+_log = logging.getLogger(__name__)
+
+_SIDE_FILES: Final = ("-wal", "-shm")
+"""Suffixes of the files SQLite keeps beside a WAL database (they take the database's mode)."""
+
+
+def make_private_dirs(path: Path) -> None:
+    """Create the directory ``path`` and every missing ancestor, each ``0700`` whatever the umask.
+
+    Directories that already exist are left as they are (they may be the user's own, e.g.
+    ``~/.local/state``); only those created here are set to ``0700``.
+
+    Raises:
+        OSError: a directory cannot be created (e.g. a file stands in the way).
+    """
+    missing: list[Path] = []
+    here = Path(path)
+    while not here.is_dir():
+        missing.append(here)
+        if here.parent == here:
+            break
+        here = here.parent
+    for directory in reversed(missing):
+        try:
+            directory.mkdir(mode=0o700)
+        except FileExistsError:
+            if directory.is_dir():
+                continue  # another process made it meanwhile
+            raise
+        os.chmod(directory, 0o700)  # the umask may have taken bits off mkdir's mode
+
+
+def create_private_file(path: Path) -> bool:
+    """Create the empty file ``path`` with mode ``0600`` whatever the umask; ``False`` if it existed.
+
+    An existing file is left untouched (see :func:`tighten_private_file`).
+
+    Raises:
+        OSError: the file cannot be created (missing directory, no permission).
+    """
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return False
+    try:
+        os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+    return True
+
+
+def tighten_private_file(path: Path, what: str) -> None:
+    """A one-line warning when the existing regular file ``path`` has group/other permission bits,
+    and ``chmod 0600`` when the current user owns it (a file owned by someone else is left as is).
+
+    ``what`` names the file in the warning (``"journal"``, ``"log file"``). A missing file or
+    one that is not a regular file is ignored.
+
+    Raises:
+        OSError: the mode of a file the user owns cannot be changed.
+    """
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return
+    mode = stat.S_IMODE(st.st_mode)
+    if not stat.S_ISREG(st.st_mode) or not mode & 0o077:
+        return
+    if st.st_uid == os.getuid():
+        os.chmod(path, 0o600)
+        _log.warning("%s %s was readable by group/others (mode %04o): tightened to 0600", what, path, mode)
+    else:
+        _log.warning("%s %s is readable by group/others (mode %04o) and owned by another user", what, path, mode)
+
+
 def _one_line(value: Any, name: str) -> str:
     """``value`` as one line: whitespace runs collapsed, at most 300 characters.
 
@@ -1010,7 +1096,8 @@ class Journal:
     """The SQLite trading journal (see the module docstring for accounts, states and guarantees).
 
     Args:
-        path: database file; parent directories are created. ``":memory:"`` works for
+        path: database file, created ``0600`` (missing parent directories ``0700``); an existing
+            one with group/other bits is tightened (:func:`tighten_private_file`). ``":memory:"`` works for
             throwaway use (no WAL then).
         clock: ms UTC clock for ``created_ms``/``updated_ms``/event/state times (injectable).
 
@@ -1027,7 +1114,11 @@ class Journal:
     def __init__(self, path: Path | str, *, clock: Callable[[], int] = _wall_ms) -> None:
         self._path = path if str(path) == ":memory:" else Path(path)
         if isinstance(self._path, Path):
-            self._path.parent.mkdir(parents=True, exist_ok=True)
+            # 0700 directories, a 0600 file: SQLite gives its -wal/-shm files the database's mode
+            make_private_dirs(self._path.parent)
+            for file in (self._path, *(Path(f"{self._path}{suffix}") for suffix in _SIDE_FILES)):
+                tighten_private_file(file, "journal")
+            create_private_file(self._path)
         self._clock = clock
         self._depth = 0  # nesting of _tx: inner transactions join the outer one (batch)
         # isolation_level=None: no implicit transactions; every write runs in an explicit
