@@ -14,6 +14,7 @@ import pytest
 
 from pfterm.core.runtime.config import Settings
 from pfterm.core.runtime.session import open_journal
+from pfterm.core.trading.credentials import CredentialsError, load_key
 from pfterm.core.trading.journal import Journal
 from pfterm.tui.cli import _private_log_handler
 
@@ -126,3 +127,92 @@ def test_an_open_log_file_is_tightened_with_a_warning(
     assert _mode(path) == 0o600 and _mode(rotated) == 0o600
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 2 and all("log file" in w for w in warnings)
+
+
+# ---------------------------------------------------------------- the key file
+
+KEY = "0x" + "4c" * 32
+
+
+def _key_file(directory: Path, mode: int = 0o600) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "hl.key"
+    path.write_text(KEY + "\n")
+    path.chmod(mode)
+    return path
+
+
+def _refused(path: Path, words: str) -> None:
+    with pytest.raises(CredentialsError) as info:
+        load_key(path, {})
+    message = str(info.value)
+    assert words in message, message
+    assert "\n" not in message and KEY[2:] not in message and "4c4c" not in message
+
+
+@pytest.fixture
+def root_only() -> None:
+    if os.getuid() != 0:
+        pytest.skip("chown to another user needs root")
+
+
+@pytest.mark.parametrize("dir_mode", [0o700, 0o755, 0o1777])
+def test_an_owner_only_key_file_is_accepted(tmp_path: Path, dir_mode: int) -> None:
+    directory = tmp_path / "keys"
+    path = _key_file(directory)
+    directory.chmod(dir_mode)
+    loaded = load_key(path, {})
+    assert loaded is not None and loaded[1] == str(path)
+
+
+def test_a_symlink_of_the_users_own_to_the_users_key_is_accepted(tmp_path: Path) -> None:
+    target = _key_file(tmp_path / "keys")
+    link = tmp_path / "link.key"
+    link.symlink_to(target)
+    assert load_key(link, {}) is not None
+
+
+def test_a_symlink_owned_by_another_user_is_refused(tmp_path: Path, root_only: None) -> None:
+    target = _key_file(tmp_path / "keys")
+    link = tmp_path / "link.key"
+    link.symlink_to(target)
+    os.lchown(link, 65534, 65534)
+    _refused(link, "symlink not owned by the current user")
+
+
+def test_a_symlink_to_another_users_file_is_refused(tmp_path: Path, root_only: None) -> None:
+    target = _key_file(tmp_path / "keys")
+    os.chown(target, 65534, 65534)
+    link = tmp_path / "link.key"
+    link.symlink_to(target)
+    _refused(link, "the target of symlink")
+
+
+def test_a_key_file_owned_by_another_user_is_refused(tmp_path: Path, root_only: None) -> None:
+    path = _key_file(tmp_path / "keys")
+    os.chown(path, 65534, 65534)
+    _refused(path, "not owned by the current user")
+
+
+@pytest.mark.parametrize("dir_mode", [0o777, 0o770, 0o757])
+def test_a_key_in_a_directory_others_may_write_is_refused(tmp_path: Path, dir_mode: int) -> None:
+    directory = tmp_path / "shared"
+    path = _key_file(directory)
+    directory.chmod(dir_mode)
+    _refused(path, "no sticky bit")
+
+
+def test_a_key_below_a_directory_others_may_write_is_refused(tmp_path: Path) -> None:
+    path = _key_file(tmp_path / "shared" / "mine")
+    (tmp_path / "shared").chmod(0o777)
+    _refused(path, f"{tmp_path / 'shared'}, which group/others may write")
+
+
+def test_a_symlink_in_a_directory_others_may_write_is_refused(tmp_path: Path) -> None:
+    target = _key_file(tmp_path / "keys")
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    link = shared / "link.key"
+    link.symlink_to(target)
+    shared.chmod(0o777)
+    _refused(link, "no sticky bit")

@@ -66,22 +66,50 @@ class TradingAccess:
 
 
 def _check_file(path: Path) -> None:
+    """Refuse a key file that another user could read, replace or redirect.
+
+    Refused: a symlink that is not the user's, or that points at a file not the user's; a file
+    that is not a regular file, not owned by the user or with any group/other permission bit; a
+    file (or a symlink to it) in a directory, or below one, that group or others may write
+    without the sticky bit (they could swap the file). ``0600`` owned by the user in a
+    ``0700``/``0755`` directory passes.
+
+    Raises:
+        CredentialsError: one line naming the path and the reason (never the key).
+    """
+    uid = os.getuid() if hasattr(os, "getuid") else None
     try:
+        link = path.lstat()
         st = path.stat()
     except FileNotFoundError:
         raise CredentialsError(f"key file {path} does not exist") from None
     except OSError as exc:
         raise CredentialsError(f"key file {path} cannot be read: {exc.strerror}") from None
+    if stat.S_ISLNK(link.st_mode) and uid is not None and link.st_uid != uid:
+        raise CredentialsError(f"key file {path} is a symlink not owned by the current user")
     if not stat.S_ISREG(st.st_mode):
         raise CredentialsError(f"key file {path} is not a regular file")
+    if uid is not None and st.st_uid != uid:
+        what = "the target of symlink" if stat.S_ISLNK(link.st_mode) else "key file"
+        raise CredentialsError(f"{what} {path} is not owned by the current user")
     loose = st.st_mode & (stat.S_IRWXG | stat.S_IRWXO)
     if loose:
         raise CredentialsError(
             f"key file {path} is accessible by group/others (mode {stat.S_IMODE(st.st_mode):04o}); "
             f"run: chmod 600 {path}"
         )
-    if hasattr(os, "getuid") and st.st_uid != os.getuid():
-        raise CredentialsError(f"key file {path} is not owned by the current user")
+    directories = {Path(os.path.realpath(path)).parent, Path(os.path.realpath(path.absolute().parent))}
+    for directory in sorted(directories):
+        for ancestor in (directory, *directory.parents):
+            try:
+                mode = ancestor.stat().st_mode
+            except OSError as exc:
+                raise CredentialsError(f"key file {path}: {ancestor} cannot be checked: {exc.strerror}") from None
+            if mode & (stat.S_IWGRP | stat.S_IWOTH) and not mode & stat.S_ISVTX:
+                raise CredentialsError(
+                    f"key file {path} is in {ancestor}, which group/others may write (mode "
+                    f"{stat.S_IMODE(mode):04o}, no sticky bit); move the key to a directory only you can write"
+                )
 
 
 def _signer(raw: str, source: str) -> Signer:
@@ -99,7 +127,8 @@ def load_key(key_file: Path | None, env: Mapping[str, str]) -> tuple[Signer, str
 
     ``key_file`` wins over ``PFTERM_HL_PRIVATE_KEY`` in ``env``. The file holds the key in hex
     (``0x`` optional) on its first non-empty line and must be a regular file owned by the user
-    with no group/other permission bits (``chmod 600``).
+    with no group/other permission bits (``chmod 600``), not behind another user's symlink, and
+    in no directory that group/others may write without the sticky bit.
 
     Raises:
         CredentialsError: missing or too-open file, or an invalid key (the key is never quoted).
