@@ -4,19 +4,33 @@ existing one open to others is tightened with a warning."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import re
 import stat
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
 from pfterm.core.runtime.config import Settings
 from pfterm.core.runtime.session import open_journal
 from pfterm.core.trading.credentials import CredentialsError, load_key
 from pfterm.core.trading.journal import Journal
+from pfterm.core.venues.binance.futures import BinanceCredentials, BinanceError, BinanceFuturesClient, OrderRequest
+from pfterm.core.venues.binance.market import BinanceStream
+from pfterm.core.venues.bybit.market import BybitStream
+from pfterm.core.venues.dydx.market import DydxStream
+from pfterm.core.venues.errors import one_line
+from pfterm.core.venues.hyperliquid.exchange import _order_result
+from pfterm.core.venues.hyperliquid.wire import ChannelError, decode_ws_frame
+from pfterm.core.venues.okx.market import OkxStream
 from pfterm.tui.cli import _private_log_handler
+from tests.replay import ListSink
+from tests.test_binance_futures import EXCHANGE_INFO
 
 
 def _mode(path: Path) -> int:
@@ -216,3 +230,100 @@ def test_a_symlink_in_a_directory_others_may_write_is_refused(tmp_path: Path) ->
     link.symlink_to(target)
     shared.chmod(0o777)
     _refused(link, "no sticky bit")
+
+
+# ---------------------------------------------------------------- venue text
+
+HOSTILE = "\x1b[2J\x1b[31mMargin\x07 is\x7f insufficient\x1b]0;owned\x07\x9b1;1H\r\n2026-01-01 INFO forged\x00"
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _clean(text: str) -> None:
+    assert not CONTROL.search(text), repr(text)
+    assert "owned" not in text and "[31m" not in text, repr(text)
+
+
+@pytest.mark.parametrize(
+    ("raw", "shown"),
+    [
+        ("\x1b[31mred\x1b[0m text", "red text"),
+        ("bell\x07 ring", "bell ring"),
+        ("title \x1b]0;set by venue\x07 kept", "title kept"),
+        ("link \x1b]8;;http://x\x1b\\label\x1b]8;;\x1b\\ end", "link label end"),
+        ("keypad \x1bOA \x1b7saved\x1b8", "keypad saved"),
+        ("8-bit \x9b2J csi \x9d0;t\x9c end \x85 next", "8-bit csi end next"),
+        ("nul\x00 del\x7f c1\x80\x9f", "nul del c1"),
+        ("tabs\tand\r\nlines", "tabs and lines"),
+        ("trailing escape \x1b", "trailing escape"),
+        ("Ünïcode → kept …", "Ünïcode → kept …"),
+    ],
+)
+def test_one_line_removes_escape_sequences_and_control_characters(raw: str, shown: str) -> None:
+    assert one_line(raw) == shown
+
+
+def test_one_line_of_hostile_text_is_clean() -> None:
+    _clean(one_line(HOSTILE))
+    assert one_line(HOSTILE) == "Margin is insufficient 2026-01-01 INFO forged"
+
+
+def test_a_hyperliquid_order_error_is_clean() -> None:
+    result = _order_result("0x" + "00" * 16, {"error": HOSTILE})
+    assert result is not None and result.error is not None
+    _clean(result.error)
+
+
+def test_a_hyperliquid_channel_error_is_clean() -> None:
+    msg = decode_ws_frame(json.dumps({"channel": "error", "data": HOSTILE}))
+    assert isinstance(msg, ChannelError)
+    _clean(msg.message)
+
+
+async def test_a_binance_rejection_never_reaches_a_log_record_raw(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/fapi/v1/exchangeInfo":
+            return httpx.Response(200, json=EXCHANGE_INFO)
+        if request.url.path == "/fapi/v1/batchOrders":
+            return httpx.Response(200, json=[{"code": -2019, "msg": HOSTILE}])
+        return httpx.Response(400, json={"code": -2019, "msg": HOSTILE})
+
+    http = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+    creds = BinanceCredentials("k" * 64, "s" * 64)
+    async with BinanceFuturesClient("https://fapi.test", creds, client=http, retry_delay_s=0.0) as client:
+        with pytest.raises(BinanceError) as info:
+            await client.open_orders("BTCUSDT")
+        (entry,) = await client.place_batch([OrderRequest("BTCUSDT", "BUY", 0.01, 60000.0, client_order_id="c-1")])
+    await http.aclose()
+    assert isinstance(entry, BinanceError)
+    for text in (str(info.value), info.value.msg, str(entry), entry.msg, *(r.getMessage() for r in caplog.records)):
+        _clean(text)
+    assert "Margin is insufficient" in str(info.value)
+
+
+def _stream_frames() -> list[tuple[Any, str]]:
+    sink = ListSink()
+    return [
+        (BinanceStream(sink, "ws://127.0.0.1:9"), json.dumps({"id": 1, "error": {"code": 2, "msg": HOSTILE}})),
+        (
+            BybitStream(sink, ["BTCUSDT"], "ws://127.0.0.1:9"),
+            json.dumps({"op": "subscribe", "success": False, "ret_msg": HOSTILE}),
+        ),
+        (
+            OkxStream(sink, ["BTC-USDT-SWAP"], ws_url="ws://127.0.0.1:9"),
+            json.dumps({"event": "error", "code": "60012", "msg": HOSTILE}),
+        ),
+        (DydxStream(sink, ["BTC-USD"], ws_url="ws://127.0.0.1:9"), json.dumps({"type": "error", "message": HOSTILE})),
+    ]
+
+
+@pytest.mark.parametrize("index", range(4), ids=["binance", "bybit", "okx", "dydx"])
+def test_a_stream_error_message_never_reaches_a_log_record_raw(index: int, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    stream, frame = _stream_frames()[index]
+    stream._handle(frame, 0.0)
+    assert stream.venue_errors == 1
+    assert caplog.records, "the first venue error is logged at once"
+    for text in (stream._detail, *(r.getMessage() for r in caplog.records)):
+        _clean(text)

@@ -30,7 +30,7 @@ from textual.widgets import Footer, Input
 from pfterm.core.crossvenue.session import CrossVenueData, hyperliquid_records
 from pfterm.core.market.engine import Engine
 from pfterm.core.market.models import Alert, AlertKind, OrderIntent
-from pfterm.core.market.views import MarketRow, market_detail, market_row
+from pfterm.core.market.views import MarketRow, feed_view, market_detail, market_row
 from pfterm.core.runtime.config import SORT_KEYS, Settings
 from pfterm.core.runtime.session import Endpoint, MarketSession, SimulatorStartError, build_engine, resolve_endpoint
 from pfterm.core.trading.credentials import TradingAccess
@@ -517,7 +517,10 @@ class PftermApp(App[int]):
         table = self.table
         view = StatusView(
             venue=self.endpoint.label,
-            feeds=tuple(eng.feeds[k] for k in sorted(eng.feeds)),
+            feeds=tuple(
+                feed_view(eng.feeds[k], eng.feed_last_msg(k), self.settings.markets.stale_after_s, mono)
+                for k in sorted(eng.feeds)
+            ),
             last_msg=tuple(sorted(eng.last_msg.items())),
             stale=len(self._stale & set(table.rows)),
             markets=len(table.rows),

@@ -16,8 +16,8 @@ from rich.text import Text
 from textual.widgets import Static
 
 from pfterm.core.market.funding import countdown_ms, format_countdown
-from pfterm.core.market.models import Alert, AlertKind, FeedState, FeedStatus
-from pfterm.core.market.views import MarketRow
+from pfterm.core.market.models import Alert, AlertKind, FeedState
+from pfterm.core.market.views import FeedView, MarketRow
 from pfterm.widgets.numbers import fmt_pct, fmt_rate, fmt_usd
 
 
@@ -127,11 +127,11 @@ class AlertsPanel(Static):
 
 @dataclass(slots=True, frozen=True)
 class StatusView:
-    """What the status bar shows: venue label, feed statuses, per-channel last message
-    (monotonic s), stale and total market counts, malformed frames, clock speed, venue time."""
+    """What the status bar shows: venue label, feeds (status and silence), per-channel last
+    message (monotonic s), stale and total market counts, malformed frames, clock speed, venue time."""
 
     venue: str
-    feeds: tuple[FeedStatus, ...]
+    feeds: tuple[FeedView, ...]
     last_msg: tuple[tuple[str, float], ...]
     stale: int
     markets: int
@@ -150,10 +150,13 @@ class StatusBar(Static):
         t.append(f" {v.venue} ", style="bold reverse")
         t.append(" ")
         malformed = 0
-        for f in v.feeds:
+        for view in v.feeds:
+            f = view.status
             malformed += f.malformed
             name = f.feed.split("/")[-1]
-            if f.state is FeedState.CONNECTED:
+            if view.silent_s is not None:
+                t.append(f"{name} ◌ stale {view.silent_s:.0f} s", style="bold #ff9e64")
+            elif f.state is FeedState.CONNECTED:
                 t.append(f"{name} ● connected", style="#4ec98b")
             elif f.state is FeedState.RETRYING:
                 wait = max(0.0, (f.retry_at_mono or now) - now)

@@ -26,6 +26,7 @@ from pfterm.core.market.models import (
     Alert,
     AssetCtx,
     BookSnapshot,
+    FeedState,
     FeedStatus,
     FundingPoint,
     Liquidation,
@@ -78,6 +79,9 @@ class Engine:
         oi_window_ms: window for OI change / OI × price quadrant (venue ms).
         alert_capacity: how many alerts are kept for display.
         mono: monotonic clock (seconds) for receive times of frames that carry none.
+        stream_feed: the feed whose frames reach :meth:`on_ctx`, :meth:`on_mids`,
+            :meth:`on_trades` and :meth:`on_book` (default ``"<venue>/ws"``); its silence is
+            :meth:`feed_last_msg`.
     """
 
     venue: str
@@ -87,12 +91,16 @@ class Engine:
     alert_capacity: int = 200
     predicted_label: str = "HlPerp"
     mono: Callable[[], float] = time.monotonic
+    stream_feed: str = ""
 
     def __post_init__(self) -> None:
         self.store = MarketStore(oi_window_ms=self.oi_window_ms)
         self.alerts: deque[Alert] = deque(maxlen=self.alert_capacity)
         self.feeds: dict[str, FeedStatus] = {}
         self.last_msg: dict[str, float] = {}
+        if not self.stream_feed:
+            self.stream_feed = f"{self.venue}/ws"
+        self._connected_mono: dict[str, float] = {}
         self.selected: str | None = None
         self.book: BookSnapshot | None = None
         self.trades: deque[Trade] = deque(maxlen=200)
@@ -142,6 +150,18 @@ class Engine:
             return True
         now = self.mono() if now_mono is None else now_mono
         return now - c.recv_mono > stale_after_s
+
+    def feed_last_msg(self, feed: str) -> float | None:
+        """Monotonic time (s, the ``mono`` clock) of the last message on ``feed``, or of its
+        connection when nothing came since; ``None`` for a feed whose messages the engine does
+        not see (anything but :attr:`stream_feed`) or that never connected nor sent."""
+        if feed != self.stream_feed:
+            return None
+        times = list(self.last_msg.values())
+        connected = self._connected_mono.get(feed)
+        if connected is not None:
+            times.append(connected)
+        return max(times, default=None)
 
     # ------------------------------------------------------------------ MarketDataSink
     def on_markets(self, markets: list[MarketInfo], ctxs: list[AssetCtx | None]) -> None:
@@ -238,6 +258,8 @@ class Engine:
         """Record a feed's state and tell subscribers when it changed (MarketDataSink)."""
         prev = self.feeds.get(status.feed)
         self.feeds[status.feed] = status
+        if status.state is FeedState.CONNECTED and (prev is None or prev.state is not FeedState.CONNECTED):
+            self._connected_mono[status.feed] = self.mono()  # silence counts from the connection
         if prev is None or prev.state != status.state or prev.detail != status.detail:
             log.info("feed %s: %s %s", status.feed, status.state.value, status.detail)
         self._publish(status)

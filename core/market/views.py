@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pfterm.core.market.funding import apr, next_settlement_ms
-from pfterm.core.market.models import BookSnapshot, FundingPoint
+from pfterm.core.market.models import BookSnapshot, FeedState, FeedStatus, FundingPoint
 from pfterm.core.market.signals import Quadrant
 from pfterm.core.market.store import MarketState, Sample
 
@@ -124,6 +124,31 @@ def market_detail(state: MarketState, row: MarketRow, book: BookSnapshot | None)
     )
 
 
+@dataclass(slots=True, frozen=True)
+class FeedView:
+    """One feed as the status bar shows it: its :class:`FeedStatus` and ``silent_s``, the
+    seconds since its last message when the feed is CONNECTED but has been silent for at least
+    ``stale_after_s`` (``None`` otherwise: not stale)."""
+
+    status: FeedStatus
+    silent_s: float | None = None
+
+    @property
+    def stale(self) -> bool:
+        """True while the feed is connected but silent (see ``silent_s``)."""
+        return self.silent_s is not None
+
+
+def feed_view(status: FeedStatus, last_msg_mono: float | None, stale_after_s: float, now_mono: float) -> FeedView:
+    """Snapshot ``status`` for display; stale when CONNECTED and ``now_mono - last_msg_mono``
+    (monotonic s, e.g. :meth:`~pfterm.core.market.engine.Engine.feed_last_msg`) is at least
+    ``stale_after_s`` (wall s, ``markets.stale_after_s``). ``last_msg_mono=None``: never stale."""
+    if status.state is not FeedState.CONNECTED or last_msg_mono is None:
+        return FeedView(status)
+    silent = now_mono - last_msg_mono
+    return FeedView(status, silent if silent >= stale_after_s else None)
+
+
 def sort_value(row: MarketRow, key: str) -> float | str:
     """The value ``row`` is ordered by for sort ``key`` (descending for numbers)."""
     if key == "funding":
@@ -141,4 +166,4 @@ def sort_value(row: MarketRow, key: str) -> float | str:
     raise ValueError(f"unknown sort key {key!r}")
 
 
-__all__ = ["MarketRow", "MarketDetailView", "market_row", "market_detail", "sort_value"]
+__all__ = ["FeedView", "MarketRow", "MarketDetailView", "feed_view", "market_row", "market_detail", "sort_value"]

@@ -5,6 +5,7 @@ of an HTTP ``Retry-After`` header."""
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
@@ -44,10 +45,33 @@ class VenueError(Exception):
         self.retry_after_s = retry_after_s
 
 
+_ESCAPE_SEQUENCE = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]?"  # CSI: colours, cursor moves, screen clears
+    r"|\x1b[\]PX^_][^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"  # OSC/DCS/SOS/PM/APC strings (titles, links)
+    r"|\x1b[NO][^\x00-\x1f\x7f-\x9f]?"  # SS2/SS3 and the character they shift
+    r"|\x1b[ -/]*[0-~]?"  # any other escape (two or more characters)
+    r"|\x9b[0-?]*[ -/]*[@-~]?"  # 8-bit CSI
+    r"|[\x90\x98\x9d-\x9f][^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"  # 8-bit OSC/DCS/SOS/PM/APC
+)
+_CONTROL_CHARS = {code: " " for code in (0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x85)} | {
+    code: None
+    for code in (*range(0x00, 0x20), 0x7F, *range(0x80, 0xA0))
+    if code not in (0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x85)
+}
+"""``str.translate`` table: C0 and C1 whitespace controls become spaces, every other C0, DEL and C1 is dropped."""
+
+
 def one_line(text: str, limit: int = 160) -> str:
-    """``text`` with all whitespace runs folded to single spaces, cut to ``limit`` characters
-    (ending in "…" when cut): error details shown in a status bar or a log line."""
-    text = " ".join(text.split())
+    """``text`` made safe for one line of a status bar, a toast or a log file: terminal escape
+    sequences (ECMA-48 CSI, OSC, DCS…, 7- and 8-bit) and control characters (C0, DEL, C1) removed,
+    whitespace runs (tabs and line breaks included) folded to single spaces, cut to ``limit``
+    characters (ending in "…" when cut).
+
+    Every text that comes from a venue (error messages, reject reasons) goes through this before
+    it is logged, journalled or shown, so that a venue cannot move the cursor, recolour or retitle
+    the terminal, ring its bell or forge a log line.
+    """
+    text = " ".join(_ESCAPE_SEQUENCE.sub("", text).translate(_CONTROL_CHARS).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

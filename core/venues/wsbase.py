@@ -18,7 +18,14 @@ Lifecycle of :class:`VenueStream` (one task runs :meth:`VenueStream.run` until
    ``ping_text`` (when set) every ``ping_interval_s`` without sending (or, with
    ``ping_only_when_idle``, without sending or receiving), marks the feed stale, and closes
    the connection on silence or at ``max_connection_s``;
-4. any failure (DNS, refused, handshake, close by the venue, watchdog) → back to 1; protocol
+4. heartbeats: with ``protocol_pings`` (the default) ``websockets`` itself sends a protocol
+   ping every ``ping_interval_s`` and closes the connection (code 1011, ``keepalive ping
+   timeout``) when no pong came within ``pong_timeout_s``; a venue whose pong is an
+   application frame (``pong_timed``, Hyperliquid) has it timed here instead: its ping goes
+   out once nothing was sent *or* received for ``ping_interval_s``, and no pong within
+   ``pong_timeout_s`` closes the connection (``"no pong for N s"``). Either way a peer that
+   stops answering is dropped within ``ping_interval_s + pong_timeout_s``;
+5. any failure (DNS, refused, handshake, close by the venue, watchdog) → back to 1; protocol
    pings of the server are answered by ``websockets`` itself.
 
 FeedStatus semantics (published on ``sink.on_feed_status``, ``feed`` = the stream's label):
@@ -30,7 +37,8 @@ FeedStatus semantics (published on ``sink.on_feed_status``, ``feed`` = the strea
   frame clears both and publishes again), or ``"venue error: …"`` after an error answer;
 * ``RETRYING`` — disconnected; ``retry_at_mono`` is the clock instant of the next attempt and
   ``detail`` why the connection ended: the venue's close code and reason, ``"no data for N
-  s"`` (silence watchdog, ``silence_timeout_s``), ``"planned reconnect after N s"``
+  s"`` (silence watchdog, ``silence_timeout_s``), ``"no pong for N s"`` (``pong_timed``),
+  ``"closed: code 1011 keepalive ping timeout"`` (protocol pings), ``"planned reconnect after N s"``
   (``max_connection_s``), ``"send failed: …"`` or the connect error, one line;
 * ``STOPPED`` — :meth:`~VenueStream.run` has returned (also the state before it starts).
 
@@ -212,10 +220,15 @@ class VenueStream:
     :meth:`_on_connection`, :meth:`_on_serving` and :meth:`_on_stopped`; a hot-path subclass
     may override :meth:`_dispatch` itself (it is what the reader calls). Class attributes:
     ``ping_text`` (application ping, ``None`` = none), ``ping_only_when_idle`` (received
-    frames also postpone the ping) and ``max_frame_bytes``.
+    frames also postpone the ping), ``protocol_pings`` (WebSocket pings by ``websockets``),
+    ``pong_timed`` (the reply to ``ping_text`` is timed; the subclass calls :meth:`_on_pong`)
+    and ``max_frame_bytes``.
 
     :param feed: the status label (``"okx/ws"`` …).
-    :param ping_interval_s: ping period (s), see ``ping_only_when_idle``.
+    :param ping_interval_s: ping period (s), see ``ping_only_when_idle``; also the period of
+        the protocol pings.
+    :param pong_timeout_s: how long (s) a pong may take before the connection is dropped
+        (protocol pings, or ``ping_text`` with ``pong_timed``).
     :param stale_after_s: silence (s) after which the feed is marked stale; ``None`` = never.
     :param silence_timeout_s: silence (s) after which the connection is replaced; ``None`` =
         ``ping_interval_s + 10``.
@@ -230,6 +243,8 @@ class VenueStream:
 
     ping_text: str | None = None
     ping_only_when_idle: bool = False
+    protocol_pings: bool = True
+    pong_timed: bool = False
     max_frame_bytes: int = 16 * 1024 * 1024
 
     def __init__(
@@ -240,6 +255,7 @@ class VenueStream:
         feed: str,
         policy: ReconnectPolicy | None = None,
         ping_interval_s: float = 20.0,
+        pong_timeout_s: float = 10.0,
         stale_after_s: float | None = None,
         silence_timeout_s: float | None = None,
         max_connection_s: float | None = None,
@@ -253,7 +269,7 @@ class VenueStream:
     ) -> None:
         if silence_timeout_s is None:
             silence_timeout_s = ping_interval_s + 10.0
-        if min(ping_interval_s, silence_timeout_s) <= 0 or any(
+        if min(ping_interval_s, pong_timeout_s, silence_timeout_s) <= 0 or any(
             v is not None and v <= 0 for v in (stale_after_s, max_connection_s)
         ):
             raise ValueError("intervals and timeouts must be positive")
@@ -265,6 +281,7 @@ class VenueStream:
         self.feed = feed
         self.policy = policy if policy is not None else ReconnectPolicy(clock=clock)
         self.ping_interval_s = ping_interval_s
+        self.pong_timeout_s = pong_timeout_s
         self.stale_after_s = stale_after_s
         self.silence_timeout_s = silence_timeout_s
         self.max_connection_s = max_connection_s
@@ -304,6 +321,7 @@ class VenueStream:
         self._connected_at = 0.0
         self._last_recv = 0.0
         self._last_sent = 0.0
+        self._pong_due: float | None = None
         self._last_status_at = float("-inf")
         self._status_pending: asyncio.TimerHandle | None = None
         self._last_malformed_log = float("-inf")
@@ -415,7 +433,9 @@ class VenueStream:
             self.ws_url,
             open_timeout=self._open_timeout_s,
             close_timeout=self._close_timeout_s,
-            ping_interval=None,  # server pings are still answered; liveness is ours (keepalive)
+            # websockets pings and times the pong itself; server pings are always answered
+            ping_interval=self.ping_interval_s if self.protocol_pings else None,
+            ping_timeout=self.pong_timeout_s if self.protocol_pings else None,
             max_size=self.max_frame_bytes,
         )
 
@@ -442,6 +462,7 @@ class VenueStream:
         self._connected_at = now
         self._last_recv = now
         self._last_sent = now
+        self._pong_due = None
         out: asyncio.Queue[str] = asyncio.Queue()
         self._on_connection()
         for text in self._subscribe_messages():
@@ -517,6 +538,11 @@ class VenueStream:
                 self._log.info("%s: %s", self.feed, self._detail)
                 await self._close(ws)
                 return
+            if self._pong_due is not None and now >= self._pong_due:
+                self._end(f"no pong for {self.pong_timeout_s:g} s")
+                self._log.warning("%s: %s, reconnecting", self.feed, self._detail)
+                await self._close(ws)
+                return
             deadlines = [self._last_recv + self.silence_timeout_s]
             if self.stale_after_s is not None and not self.stale:
                 if silent >= self.stale_after_s:
@@ -526,17 +552,31 @@ class VenueStream:
                     self._publish_status()
                 else:
                     deadlines.append(self._last_recv + self.stale_after_s)
-            if self.ping_text is not None:
-                since = max(self._last_sent, self._last_recv) if self.ping_only_when_idle else self._last_sent
+            if self.ping_text is not None and self._pong_due is None:
+                if self.pong_timed:  # a silent peer must be pinged too, to be found out
+                    since = min(self._last_sent, self._last_recv)
+                elif self.ping_only_when_idle:
+                    since = max(self._last_sent, self._last_recv)
+                else:
+                    since = self._last_sent
                 if now - since >= self.ping_interval_s:
                     self._last_sent = since = now
                     self.send(self.ping_text)
+                    if self.pong_timed:
+                        self._pong_due = now + self.pong_timeout_s
                 deadlines.append(since + self.ping_interval_s)
+            if self._pong_due is not None:
+                deadlines.append(self._pong_due)
             if self.max_connection_s is not None:
                 deadlines.append(self._connected_at + self.max_connection_s)
             await asyncio.sleep(max(min(deadlines) - now, 0.01))
 
     # ---------------------------------------------------------------- frames
+
+    def _on_pong(self) -> None:
+        """Count a reply to ``ping_text`` and clear its deadline (``pong_timed`` streams)."""
+        self.pongs += 1
+        self._pong_due = None
 
     def _dispatch(self, message: str | bytes, now: float) -> None:
         try:

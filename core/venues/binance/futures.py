@@ -797,7 +797,7 @@ def _error_entry(entry: Any) -> tuple[int, str] | None:
     code = entry.get("code")
     if isinstance(code, bool) or not isinstance(code, int) or code >= 0:
         return None
-    return code, str(entry.get("msg", ""))
+    return code, one_line(str(entry.get("msg", "")))
 
 
 class BinanceFuturesClient:

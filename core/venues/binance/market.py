@@ -48,6 +48,7 @@ import httpx
 
 from pfterm.core.market.models import Liquidation, VenueFunding
 from pfterm.core.venues.base import CrossVenueSink
+from pfterm.core.venues import errors
 from pfterm.core.venues.errors import VenueError
 from pfterm.core.venues.public_rest import get_json
 from pfterm.core.venues.reconnect import ReconnectPolicy
@@ -426,7 +427,7 @@ class BinanceStream(VenueStream):
             if isinstance(msg, dict) and ("result" in msg or "error" in msg) and "id" in msg:
                 if msg.get("error") is not None:
                     err = msg["error"]
-                    self._on_venue_error(str(err.get("msg", "")) if isinstance(err, dict) else "error")
+                    self._on_venue_error(errors.one_line(str(err.get("msg", ""))) if isinstance(err, dict) else "error")
                 return
         first = data[0] if isinstance(data, list) and data else data
         event = first.get("e") if isinstance(first, dict) else None

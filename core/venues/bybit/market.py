@@ -45,7 +45,7 @@ import httpx
 from pfterm.core.market.models import Liquidation, VenueFunding
 from pfterm.core.venues.base import CrossVenueSink
 from pfterm.core.venues.binance.market import default_to_symbol
-from pfterm.core.venues.errors import VenueError
+from pfterm.core.venues.errors import VenueError, one_line
 from pfterm.core.venues.public_rest import get_json
 from pfterm.core.venues.reconnect import ReconnectPolicy
 from pfterm.core.venues.wsbase import (
@@ -172,7 +172,7 @@ def parse_tickers(raw: Any, now_ms: int, to_symbol: ToSymbol = default_to_symbol
     if "result" in body:
         code = body.get("retCode", 0)
         if code != 0:
-            msg = " ".join(str(body.get("retMsg", "")).split())[:120]
+            msg = one_line(str(body.get("retMsg", "")), 120)
             raise VenueError(f"bybit tickers: retCode {code} {msg}".rstrip())
         if body.get("time") is not None:
             time_ms = int_field(body, "time", "tickers")
@@ -370,7 +370,7 @@ class BybitStream(VenueStream):
         topic = msg.get("topic")
         if topic is None and "op" in msg:
             if msg.get("success") is False:
-                self._on_venue_error(str(msg.get("ret_msg", "request failed")))
+                self._on_venue_error(one_line(str(msg.get("ret_msg", "request failed"))))
             elif msg.get("op") in ("ping", "pong"):
                 self.pongs += 1
             elif msg.get("op") == "subscribe":

@@ -41,7 +41,7 @@ import httpx
 
 from pfterm.core.market.models import Liquidation, VenueFunding
 from pfterm.core.venues.base import CrossVenueSink
-from pfterm.core.venues.errors import VenueError
+from pfterm.core.venues.errors import VenueError, one_line
 from pfterm.core.venues.public_rest import get_json
 from pfterm.core.venues.reconnect import ReconnectPolicy
 from pfterm.core.venues.wsbase import ToSymbol, VenueStream, WireError, base_to_symbol, num, wall_ms
@@ -418,7 +418,7 @@ class DydxStream(VenueStream):
             return
         if kind == "error":
             text = msg.get("message")
-            self._on_venue_error(text if isinstance(text, str) else "error")
+            self._on_venue_error(one_line(text) if isinstance(text, str) else "error")
             return
         if kind not in ("subscribed", "channel_data", "channel_batch_data"):
             raise DydxFormatError("dydx: unknown message type")

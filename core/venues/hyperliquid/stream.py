@@ -6,8 +6,9 @@ Protocol (https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/web
 * subscriptions are ``{"method": "subscribe", "subscription": {...}}`` (``unsubscribe``
   likewise), acknowledged on channel ``subscriptionResponse``; failures come on ``error``;
 * the server drops a connection that sent nothing for 60 s, so the client sends
-  ``{"method": "ping"}`` (answer: channel ``pong``) whenever it has been quiet for
-  ``ping_interval_s`` (50 s by default);
+  ``{"method": "ping"}`` (answer: channel ``pong``) whenever nothing was sent or received for
+  ``ping_interval_s`` (50 s by default); the pong is an application frame, so it is timed here
+  (not by ``websockets``): none within ``pong_timeout_s`` (10 s) drops the connection;
 * per IP: at most 30 new connections per minute and 1000 subscriptions
   (https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/rate-limits-and-user-limits).
 
@@ -80,12 +81,16 @@ class HyperliquidStream(VenueStream):
     added or removed at any time; all current ones are re-sent after every (re)connect,
     after which ``on_connected`` is called (a coroutine result is run as a task).
 
-    A silence watchdog closes the connection when nothing arrived for ``silence_timeout_s``
-    (default twice the ping interval), which triggers a reconnect.
+    A ping without a pong within ``pong_timeout_s`` closes the connection (so a peer that
+    stops answering is dropped within ``ping_interval_s + pong_timeout_s``), and a silence
+    watchdog closes it when nothing arrived for ``silence_timeout_s`` (default twice the ping
+    interval); either triggers a reconnect.
     """
 
     ping_text = _PING
-    """Hyperliquid's application ping, sent when nothing was sent for ``ping_interval_s``."""
+    """Hyperliquid's application ping, sent when nothing was sent or received for ``ping_interval_s``."""
+    protocol_pings = False
+    pong_timed = True
     max_frame_bytes = 8 * 1024 * 1024
 
     def __init__(
@@ -97,6 +102,7 @@ class HyperliquidStream(VenueStream):
         policy: ReconnectPolicy | None = None,
         feed: str = "hyperliquid/ws",
         ping_interval_s: float = 50.0,
+        pong_timeout_s: float = 10.0,
         silence_timeout_s: float | None = None,
         open_timeout_s: float = 10.0,
         close_timeout_s: float = 2.0,
@@ -114,7 +120,8 @@ class HyperliquidStream(VenueStream):
         :param policy: reconnection pacing; default :class:`ReconnectPolicy` with Hyperliquid's
             30 new connections per minute.
         :param feed: name used in :class:`~pfterm.core.market.models.FeedStatus`.
-        :param ping_interval_s: send a ping when nothing was sent for this long (seconds).
+        :param ping_interval_s: send a ping when nothing was sent or received for this long (seconds).
+        :param pong_timeout_s: drop the connection when a ping had no pong for this long (seconds).
         :param silence_timeout_s: reconnect when nothing was received for this long
             (seconds, default ``2 * ping_interval_s``).
         :param open_timeout_s: TCP + TLS + WebSocket handshake timeout (seconds).
@@ -133,6 +140,7 @@ class HyperliquidStream(VenueStream):
             feed=feed,
             policy=policy,
             ping_interval_s=ping_interval_s,
+            pong_timeout_s=pong_timeout_s,
             silence_timeout_s=silence_timeout_s if silence_timeout_s is not None else 2 * ping_interval_s,
             open_timeout_s=open_timeout_s,
             close_timeout_s=close_timeout_s,
@@ -216,7 +224,7 @@ class HyperliquidStream(VenueStream):
             elif kind is BookSnapshot:
                 sink.on_book(msg)  # type: ignore[attr-defined]
             elif kind is Pong:
-                self.pongs += 1  # liveness is tracked for every frame
+                self._on_pong()
             elif kind is SubscriptionAck:
                 self.acks += 1
             elif kind is ChannelError:

@@ -45,6 +45,7 @@ from pfterm.core.market.models import (
     Side,
     Trade,
 )
+from pfterm.core.venues.errors import one_line
 
 __all__ = [
     "HL_FUNDING_INTERVAL_H",
@@ -319,7 +320,7 @@ _PONG = Pong()
 def _error_message(frame: dict[str, Any]) -> ChannelError:
     data = frame["data"]
     text = data if isinstance(data, str) else json.dumps(data, separators=(",", ":"), default=str)
-    return ChannelError(" ".join(text.split())[:200])
+    return ChannelError(one_line(text, 200))
 
 
 WsMessage: TypeAlias = AssetCtx | AllMids | list[Trade] | BookSnapshot | SubscriptionAck | Pong | ChannelError

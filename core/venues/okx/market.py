@@ -423,7 +423,7 @@ class OkxStream(VenueStream):
             elif event == "error":
                 code = str(msg.get("code", ""))[:16]
                 text = msg.get("msg")
-                self._on_venue_error(f"{code} {text}" if isinstance(text, str) else code)
+                self._on_venue_error(one_line(f"{code} {text}") if isinstance(text, str) else one_line(code))
             elif event == "notice":
                 log.info("%s: notice: %s", self.feed, one_line(str(msg.get("msg", ""))))
             return
