@@ -47,8 +47,8 @@ from typing import Any
 import httpx
 
 from pfterm.core.market.models import Liquidation, VenueFunding
-from pfterm.core.venues.base import CrossVenueSink
 from pfterm.core.venues import errors
+from pfterm.core.venues.base import CrossVenueSink
 from pfterm.core.venues.errors import VenueError
 from pfterm.core.venues.public_rest import get_json
 from pfterm.core.venues.reconnect import ReconnectPolicy
