@@ -70,6 +70,7 @@ class HyperliquidMarketData:
         predicted_poll_s: float = 60.0,
         funding_history_h: float = 72.0,
         ping_interval_s: float = 50.0,
+        pong_timeout_s: float = 10.0,
         info: HyperliquidInfo | None = None,
         connection_limiter: SlidingWindowLimiter | None = None,
         rest_policy: ReconnectPolicy | None = None,
@@ -88,6 +89,7 @@ class HyperliquidMarketData:
         :param predicted_poll_s: seconds between ``predictedFundings`` polls (> 0).
         :param funding_history_h: hours of funding history fetched by :meth:`select`.
         :param ping_interval_s: WebSocket ping interval (seconds).
+        :param pong_timeout_s: a ping without a pong for this long drops the WebSocket (seconds).
         :param info: REST client to use (not closed by :meth:`stop`); default: one owned here.
         :param connection_limiter: new-connection limiter shared with other Hyperliquid
             connections of this process (default: 30 per minute, private).
@@ -121,6 +123,7 @@ class HyperliquidMarketData:
             policy=ws_policy,
             feed=WS_FEED,
             ping_interval_s=ping_interval_s,
+            pong_timeout_s=pong_timeout_s,
             clock=clock,
             wall_ms=wall_ms,
         )
