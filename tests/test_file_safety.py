@@ -327,3 +327,11 @@ def test_a_stream_error_message_never_reaches_a_log_record_raw(index: int, caplo
     assert caplog.records, "the first venue error is logged at once"
     for text in (stream._detail, *(r.getMessage() for r in caplog.records)):
         _clean(text)
+
+
+def test_a_stream_close_reason_loses_its_escape_codes() -> None:
+    from pfterm.core.venues.wsbase import _close_detail
+
+    detail = _close_detail(1008, "policy\x1b[31m violation\x07 \x1b]0;title\x07", "closed")
+    assert "\x1b" not in detail and "\x07" not in detail
+    assert detail == "closed: code 1008 policy violation"

@@ -66,6 +66,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from pfterm.core.market.models import FeedState, FeedStatus, Liquidation, VenueFunding
 from pfterm.core.venues.base import CrossVenueSink
+from pfterm.core.venues.errors import one_line
 from pfterm.core.venues.reconnect import Clock, ReconnectPolicy, Stopped, unless_stopped
 
 __all__ = [
@@ -109,10 +110,6 @@ def exc_line(exc: BaseException) -> str:
     name = type(exc).__name__
     line = f"{name}: {text}" if text else name
     return line[:160]
-
-
-def _fold(text: str, limit: int = 160) -> str:
-    return " ".join(text.split())[:limit]
 
 
 def base_to_symbol(base: str) -> str | None:
@@ -204,7 +201,7 @@ def as_list(value: Any, what: str, error: type[WireError] = WireError) -> list[A
 def _close_detail(code: int | None, reason: str, default: str) -> str:
     if code is None:
         return default
-    return _fold(f"closed: code {code}{' ' + reason if reason else ''}")
+    return one_line(f"closed: code {code}{' ' + reason if reason else ''}")
 
 
 # ---------------------------------------------------------------------------- the stream
@@ -632,7 +629,7 @@ class VenueStream:
         """Count an error answer of the venue and show it as the status detail."""
         self.venue_errors += 1
         self._errors_unlogged += 1
-        self._detail = _fold(f"venue error: {text}")
+        self._detail = one_line(f"venue error: {text}")
         now = self._clock()
         if now - self._last_error_log >= self._log_interval_s:
             self._log.warning("%s: %d error message(s); latest: %s", self.feed, self._errors_unlogged, self._detail)
