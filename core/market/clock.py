@@ -10,9 +10,17 @@ bounded window.
 
 from __future__ import annotations
 
+import math
 import time
 from collections import deque
 from collections.abc import Callable
+
+MIN_VENUE_MS = 1_420_070_400_000
+"""2015-01-01T00:00:00Z in ms: an older venue timestamp is refused by :meth:`VenueClock.observe`."""
+
+MAX_VENUE_MS = 4_102_444_800_000
+"""2100-01-01T00:00:00Z in ms: a venue timestamp from then on is refused (the simulator's
+clock may run ahead of the wall clock, so the bound is absolute)."""
 
 
 class VenueClock:
@@ -28,7 +36,7 @@ class VenueClock:
         window: number of (mono, venue_ms) samples kept for the rate estimate.
     """
 
-    __slots__ = ("_rate", "_fixed_rate", "_mono", "_anchor_mono", "_anchor_ms", "_samples")
+    __slots__ = ("rejected", "_rate", "_fixed_rate", "_mono", "_anchor_mono", "_anchor_ms", "_samples")
 
     def __init__(
         self,
@@ -45,6 +53,8 @@ class VenueClock:
         self._anchor_mono = mono()
         self._anchor_ms = float(now_wall)
         self._samples: deque[tuple[float, float]] = deque(maxlen=window)
+        self.rejected = 0
+        """Samples refused by :meth:`observe` (out of range or not an integer), since construction."""
 
     @property
     def rate(self) -> float:
@@ -55,14 +65,30 @@ class VenueClock:
         """Current venue time in integer ms UTC."""
         return int(self._anchor_ms + (self._mono() - self._anchor_mono) * self._rate * 1000.0)
 
-    def observe(self, venue_ms: int, mono: float | None = None) -> None:
+    def observe(self, venue_ms: int, mono: float | None = None) -> bool:
         """Record that the venue's clock read ``venue_ms`` at local monotonic time ``mono``.
 
         Re-anchors the clock on the newest sample (venue timestamps are authoritative) and,
         when the rate is not fixed, re-estimates it from the retained samples. Samples that
         would move the clock backwards by more than one second are treated as a venue clock
         reset: the history is cleared.
+
+        A sample no venue can send is refused and changes nothing: not an integer (a bool, a
+        non-finite or fractional float), before 2015-01-01 (:data:`MIN_VENUE_MS`) or from 2100
+        on (:data:`MAX_VENUE_MS`). Refusals are counted in :attr:`rejected`; never raises.
+
+        :returns: ``True`` when the sample was taken, ``False`` when it was refused.
         """
+        value: object = venue_ms
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            self.rejected += 1
+            return False
+        if isinstance(value, float) and not (math.isfinite(value) and value.is_integer()):
+            self.rejected += 1
+            return False
+        if not MIN_VENUE_MS <= value < MAX_VENUE_MS:
+            self.rejected += 1
+            return False
         m = self._mono() if mono is None else mono
         if self._samples and venue_ms < self._samples[-1][1] - 1000:
             self._samples.clear()
@@ -73,6 +99,7 @@ class VenueClock:
                 self._rate = self._fit_rate()
         self._anchor_mono = m
         self._anchor_ms = float(venue_ms)
+        return True
 
     def _fit_rate(self) -> float:
         n = len(self._samples)

@@ -43,7 +43,8 @@ FeedStatus semantics (published on ``sink.on_feed_status``, ``feed`` = the strea
 * ``STOPPED`` — :meth:`~VenueStream.run` has returned (also the state before it starts).
 
 ``malformed`` counts frames dropped since construction because :meth:`~VenueStream._handle`
-raised :class:`WireError` (not JSON, wrong shape); a frame is never partly applied by the
+raised :class:`WireError` (not JSON, wrong shape) or one of :data:`MALFORMED_ERRORS` (nesting
+too deep, a number too large to convert); a frame is never partly applied by the
 parsers. A growth of the count is published at most every ``status_interval_s``; the log
 line about dropped frames at most every ``log_interval_s`` and never quotes a payload. An
 exception raised by the sink (or any other exception in a handler) is counted in
@@ -56,7 +57,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import math
 import time
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, TypeVar
@@ -65,23 +65,27 @@ import websockets
 from websockets.asyncio.client import ClientConnection, connect
 
 from pfterm.core.market.models import FeedState, FeedStatus, Liquidation, VenueFunding
+from pfterm.core.venues import numbers
 from pfterm.core.venues.base import CrossVenueSink
 from pfterm.core.venues.errors import one_line
 from pfterm.core.venues.reconnect import Clock, ReconnectPolicy, Stopped, unless_stopped
 
 __all__ = [
+    "MALFORMED_ERRORS",
     "ToSymbol",
     "VenueStream",
     "WireError",
     "as_dict",
     "as_list",
     "base_to_symbol",
+    "checked",
     "exc_line",
     "int_field",
     "loads",
     "num",
     "opt_num",
     "str_field",
+    "time_field",
     "wall_ms",
 ]
 
@@ -91,9 +95,18 @@ ToSymbol = Callable[[str], "str | None"]
 """Maps a venue's native market name to the joined symbol, or ``None`` to skip the market."""
 
 
+MALFORMED_ERRORS: tuple[type[BaseException], ...] = (RecursionError, OverflowError, ValueError, MemoryError)
+"""What decoding a frame or converting its numbers raises for hostile input (a 100 000-deep
+nested array, a 401-digit integer turned into a float, a number string over Python's digit
+limit, a frame too large to hold): each is one malformed frame, never a handler error."""
+
+
 class WireError(ValueError):
     """A venue payload did not have the documented shape. The message is one line and never
-    quotes the payload. Venue modules subclass it (``OkxFormatError``, ``DydxFormatError``)."""
+    quotes the payload. Venue modules subclass it (``OkxFormatError``, ``DydxFormatError``).
+    ``kind`` names the decoding failure behind it (``"RecursionError"`` …), ``""`` for a shape error."""
+
+    kind: str = ""
 
 
 # ---------------------------------------------------------------------------- small helpers
@@ -124,29 +137,33 @@ def base_to_symbol(base: str) -> str | None:
 
 def loads(raw: str | bytes | Any, error: type[WireError] = WireError, what: str = "frame") -> Any:
     """JSON-decode ``raw`` (``str``/``bytes``); anything else is returned as it is (already
-    decoded). :raises error: ``"<what> is not JSON"``."""
+    decoded). :raises error: ``"<what> is not JSON"``, or ``"… nested too deeply"`` / ``"… too
+    large"`` (``kind`` ``"RecursionError"`` / ``"MemoryError"``), never those exceptions themselves."""
     if isinstance(raw, (str, bytes, bytearray)):
         try:
             return json.loads(raw)
-        except ValueError:  # includes UnicodeDecodeError
+        except ValueError:  # includes UnicodeDecodeError and over-long integers
             raise error(f"{what} is not JSON") from None
+        except (RecursionError, MemoryError) as exc:
+            failure = error(f"{what} is {'nested too deeply' if isinstance(exc, RecursionError) else 'too large'}")
+            failure.kind = type(exc).__name__
+            raise failure from None
     return raw
 
 
 def num(obj: Mapping[str, Any], key: str, what: str, error: type[WireError] = WireError) -> float:
-    """``obj[key]`` as a finite float (numbers and numeric strings; not bools).
+    """``obj[key]`` as a finite float: a JSON number (not a bool) or a plain ASCII decimal
+    string (:func:`pfterm.core.venues.numbers.decimal`: no blanks, underscores, other scripts,
+    ``"NaN"`` or ``"inf"``).
 
     :raises error: one line naming ``what`` and ``key``, never the value."""
     value = obj.get(key)
     if isinstance(value, bool) or value is None:
         raise error(f"{what}: field {key!r} missing")
     try:
-        out = float(value)
-    except (TypeError, ValueError):
-        raise error(f"{what}: field {key!r} is not a number") from None
-    if not math.isfinite(out):
-        raise error(f"{what}: field {key!r} is not finite")
-    return out
+        return numbers.decimal(value)
+    except ValueError:
+        raise error(f"{what}: field {key!r} is not a finite decimal number") from None
 
 
 def opt_num(obj: Mapping[str, Any], key: str, what: str, error: type[WireError] = WireError) -> float | None:
@@ -158,22 +175,44 @@ def opt_num(obj: Mapping[str, Any], key: str, what: str, error: type[WireError] 
 
 
 def int_field(obj: Mapping[str, Any], key: str, what: str, error: type[WireError] = WireError) -> int:
-    """``obj[key]`` as an int (ints, integral floats, decimal strings; not bools).
+    """``obj[key]`` as an int: a JSON integer, an integral float or a string of ASCII digits
+    with an optional sign (:func:`pfterm.core.venues.numbers.integer`; not bools), within
+    ±(2**63 − 1).
 
     :raises error: one line naming ``what`` and ``key``, never the value."""
     value = obj.get(key)
     if isinstance(value, bool) or value is None:
         raise error(f"{what}: field {key!r} missing")
     try:
-        if isinstance(value, str):
-            return int(value)
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        if isinstance(value, int):
-            return value
+        return numbers.integer(value)
     except ValueError:
-        pass
-    raise error(f"{what}: field {key!r} is not an integer")
+        raise error(f"{what}: field {key!r} is not an integer") from None
+
+
+def checked(
+    value: float, rule: Callable[[float], float], key: str, what: str, error: type[WireError] = WireError
+) -> float:
+    """``rule(value)`` (a range rule of :mod:`pfterm.core.venues.numbers`, e.g. ``check_price``),
+    its :class:`ValueError` raised as ``error`` naming ``what`` and ``key``, never the value."""
+    try:
+        return rule(value)
+    except ValueError as exc:
+        raise error(f"{what}: field {key!r}: {exc}") from None
+
+
+def time_field(
+    obj: Mapping[str, Any], key: str, what: str, now_ms: int | None, error: type[WireError] = WireError
+) -> int:
+    """``obj[key]`` as a timestamp in ms since the epoch, within
+    :func:`pfterm.core.venues.numbers.check_time_ms` of ``now_ms`` (the local wall clock in ms;
+    ``None`` reads it): not before 2015, at most one day ahead.
+
+    :raises error: not an integer, or out of that window."""
+    value = int_field(obj, key, what, error)
+    try:
+        return numbers.check_time_ms(value, now_ms)
+    except ValueError as exc:
+        raise error(f"{what}: field {key!r}: {exc}") from None
 
 
 def str_field(obj: Mapping[str, Any], key: str, what: str, error: type[WireError] = WireError) -> str:
@@ -323,6 +362,7 @@ class VenueStream:
         self._status_pending: asyncio.TimerHandle | None = None
         self._last_malformed_log = float("-inf")
         self._malformed_unlogged = 0
+        self._malformed_kinds: set[str] = set()  # decoding failure kinds already logged (a few names)
         self._last_error_log = float("-inf")
         self._errors_unlogged = 0
         self._last_sink_log = float("-inf")
@@ -579,7 +619,10 @@ class VenueStream:
         try:
             self._handle(message, now)
         except WireError as exc:
-            self._on_malformed(message, str(exc))
+            self._on_malformed(message, str(exc), exc.kind)
+        except MALFORMED_ERRORS as exc:  # decoding or number conversion gave up on the frame
+            kind = type(exc).__name__
+            self._on_malformed(message, f"{kind} while decoding", kind)  # the text may quote the payload
         except Exception:
             self._sink_failed()
 
@@ -609,11 +652,17 @@ class VenueStream:
             self._log.exception("%s: error while handling %s (%d so far)", self.feed, what, self.sink_errors)
             self._last_sink_log = now
 
-    def _on_malformed(self, message: str | bytes, reason: str) -> None:
+    def _on_malformed(self, message: str | bytes, reason: str, kind: str = "") -> None:
+        """Count one dropped frame. ``kind`` names a decoding failure (``"RecursionError"``,
+        ``"OverflowError"`` …): the first frame of each kind is logged at once (no traceback),
+        the rest as every malformed frame, at most every ``log_interval_s``."""
         self.malformed += 1
         self._malformed_unlogged += 1
         now = self._clock()
-        if now - self._last_malformed_log >= self._log_interval_s:
+        first_of_kind = bool(kind) and kind not in self._malformed_kinds
+        if first_of_kind:
+            self._malformed_kinds.add(kind)
+        if first_of_kind or now - self._last_malformed_log >= self._log_interval_s:
             self._log.warning(
                 "%s: dropped %d malformed frame(s); latest (%d bytes): %s",
                 self.feed,

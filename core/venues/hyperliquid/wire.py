@@ -26,6 +26,7 @@ Sources:
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, NotRequired, TypeAlias
@@ -45,6 +46,7 @@ from pfterm.core.market.models import (
     Side,
     Trade,
 )
+from pfterm.core.venues import numbers
 from pfterm.core.venues.errors import one_line
 
 __all__ = [
@@ -68,6 +70,8 @@ __all__ = [
     "parse_predicted_fundings",
     "parse_trades",
 ]
+
+log = logging.getLogger(__name__)
 
 VENUE = "hyperliquid"
 """``MarketInfo.venue`` of every Hyperliquid market."""
@@ -127,21 +131,32 @@ def _reason(exc: ValidationError) -> str:
 # --------------------------------------------------------------------------------------------
 # Scalar schemas
 
+_DECIMAL_PATTERN = r"^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,4})?$"
+"""Plain ASCII decimal text (:func:`pfterm.core.venues.numbers.is_decimal_text`): no blanks,
+underscores, digits of other scripts, ``NaN`` or ``inf``."""
+
 _FLOAT_SCHEMA: CoreSchema = cs.union_schema(
     [
-        cs.chain_schema([cs.str_schema(strict=True), cs.float_schema(allow_inf_nan=False)]),
+        cs.chain_schema(
+            [
+                cs.str_schema(strict=True, max_length=64, pattern=_DECIMAL_PATTERN),
+                cs.float_schema(allow_inf_nan=False),
+            ]
+        ),
         cs.float_schema(strict=True, allow_inf_nan=False),
     ],
     mode="left_to_right",
     custom_error_type="decimal_number",
     custom_error_message="expected a decimal number",
 )
-"""A finite number given as a decimal string or a JSON number (never a bool or null)."""
+"""A finite number given as a plain decimal string or a JSON number (never a bool or null)."""
 
 _INT_SCHEMA: CoreSchema = cs.union_schema(
     [
-        cs.int_schema(strict=True),
-        cs.chain_schema([cs.str_schema(strict=True), cs.int_schema()]),
+        cs.int_schema(strict=True, ge=-(2**63) + 1, le=2**63 - 1),
+        cs.chain_schema(
+            [cs.str_schema(strict=True, pattern=r"^[+-]?[0-9]{1,19}$"), cs.int_schema(ge=-(2**63) + 1, le=2**63 - 1)]
+        ),
     ],
     mode="left_to_right",
     custom_error_type="integer",
@@ -149,8 +164,38 @@ _INT_SCHEMA: CoreSchema = cs.union_schema(
 )
 """An integer given as a JSON number or a decimal string (ccxt fixtures stringify ints)."""
 
+
+def _bounded(
+    schema: CoreSchema, *, gt: float | None = None, ge: float | None = None, le: float | None = None
+) -> CoreSchema:
+    """``schema`` (a float) followed by a range check (``gt``/``ge``/``le``)."""
+    return cs.chain_schema([schema, cs.float_schema(gt=gt, ge=ge, le=le)])
+
+
+def _bounded_int(schema: CoreSchema, *, ge: int | None = None, le: int | None = None) -> CoreSchema:
+    """``schema`` (an int) followed by a range check (``ge``/``le``)."""
+    return cs.chain_schema([schema, cs.int_schema(ge=ge, le=le)])
+
+
+_PRICE_SCHEMA = _bounded(_FLOAT_SCHEMA, gt=0)
+"""A price (USD): finite and > 0."""
+_SIZE_SCHEMA = _PRICE_SCHEMA
+"""A size (base units): finite and > 0."""
+_NON_NEGATIVE_SCHEMA = _bounded(_FLOAT_SCHEMA, ge=0)
+"""Open interest, volumes, a previous day price of a new listing: finite and ≥ 0."""
+_HL_RATE_SCHEMA = _bounded(_FLOAT_SCHEMA, ge=-numbers.HL_RATE_CAP_PER_H, le=numbers.HL_RATE_CAP_PER_H)
+"""A Hyperliquid funding rate per hour, within the ±4 %/h cap (``docs/domain.md`` §1)."""
+_OTHER_RATE_SCHEMA = _bounded(_FLOAT_SCHEMA, ge=-numbers.MAX_RATE_PER_INTERVAL, le=numbers.MAX_RATE_PER_INTERVAL)
+"""A funding rate of another venue per its interval (``predictedFundings``), within ±5 %."""
+_TIME_SCHEMA = _bounded_int(_INT_SCHEMA, ge=0, le=numbers.MAX_TIME_MS)
+"""A timestamp (ms since the epoch), not negative and before 2100 (simulator time may run
+ahead of the wall clock, so the bound is absolute; :class:`pfterm.core.market.clock.VenueClock`
+refuses anything before 2015)."""
+_COUNT_SCHEMA = _bounded_int(_INT_SCHEMA, ge=0)
+
 _STR_SCHEMA: CoreSchema = cs.str_schema(strict=True)
 _OPT_FLOAT_SCHEMA: CoreSchema = cs.with_default_schema(cs.nullable_schema(_FLOAT_SCHEMA), default=None)
+_OPT_PRICE_SCHEMA: CoreSchema = cs.with_default_schema(cs.nullable_schema(_PRICE_SCHEMA), default=None)
 
 WireFloat = Annotated[float, GetPydanticSchema(lambda _t, _h: _FLOAT_SCHEMA)]
 """Annotation for pydantic models/TypedDicts: a finite decimal (string or JSON number) → ``float``."""
@@ -197,17 +242,17 @@ def _asset_ctx_schema(ctx: _Path, symbol: _Path | None) -> CoreSchema:
         AssetCtx,
         [
             sym,
-            _field("mark_px", _FLOAT_SCHEMA, (*ctx, "markPx")),
-            _field("oracle_px", _FLOAT_SCHEMA, (*ctx, "oraclePx")),
-            _field("mid_px", _OPT_FLOAT_SCHEMA, (*ctx, "midPx")),
-            _field("funding", _FLOAT_SCHEMA, (*ctx, "funding")),
+            _field("mark_px", _PRICE_SCHEMA, (*ctx, "markPx")),
+            _field("oracle_px", _PRICE_SCHEMA, (*ctx, "oraclePx")),
+            _field("mid_px", _OPT_PRICE_SCHEMA, (*ctx, "midPx")),
+            _field("funding", _HL_RATE_SCHEMA, (*ctx, "funding")),
             _const("funding_interval_h", HL_FUNDING_INTERVAL_H),
             _field("premium", _OPT_FLOAT_SCHEMA, (*ctx, "premium")),
-            _field("open_interest", _FLOAT_SCHEMA, (*ctx, "openInterest")),
-            _field("prev_day_px", _FLOAT_SCHEMA, (*ctx, "prevDayPx")),
-            _field("day_ntl_vlm", _FLOAT_SCHEMA, (*ctx, "dayNtlVlm")),
-            _field("impact_bid", _OPT_FLOAT_SCHEMA, (*ctx, "impactPxs", 0)),
-            _field("impact_ask", _OPT_FLOAT_SCHEMA, (*ctx, "impactPxs", 1)),
+            _field("open_interest", _NON_NEGATIVE_SCHEMA, (*ctx, "openInterest")),
+            _field("prev_day_px", _NON_NEGATIVE_SCHEMA, (*ctx, "prevDayPx")),
+            _field("day_ntl_vlm", _NON_NEGATIVE_SCHEMA, (*ctx, "dayNtlVlm")),
+            _field("impact_bid", _OPT_PRICE_SCHEMA, (*ctx, "impactPxs", 0)),
+            _field("impact_ask", _OPT_PRICE_SCHEMA, (*ctx, "impactPxs", 1)),
             _const("recv_ms", 0),
             _const("recv_mono", 0.0),
         ],
@@ -218,9 +263,9 @@ def _asset_ctx_schema(ctx: _Path, symbol: _Path | None) -> CoreSchema:
 _BOOK_LEVEL_SCHEMA = _dataclass(
     BookLevel,
     [
-        _field("px", _FLOAT_SCHEMA, ("px",)),
-        _field("sz", _FLOAT_SCHEMA, ("sz",)),
-        _field("n", cs.with_default_schema(_INT_SCHEMA, default=0), ("n",)),
+        _field("px", _PRICE_SCHEMA, ("px",)),
+        _field("sz", _SIZE_SCHEMA, ("sz",)),
+        _field("n", cs.with_default_schema(_COUNT_SCHEMA, default=0), ("n",)),
     ],
     frozen=True,
 )
@@ -233,7 +278,7 @@ def _book_schema(at: _Path) -> CoreSchema:
         BookSnapshot,
         [
             _field("symbol", _STR_SCHEMA, (*at, "coin")),
-            _field("time_ms", _INT_SCHEMA, (*at, "time")),
+            _field("time_ms", _TIME_SCHEMA, (*at, "time")),
             _field("bids", _BOOK_SIDE_SCHEMA, (*at, "levels", 0)),
             _field("asks", _BOOK_SIDE_SCHEMA, (*at, "levels", 1)),
         ],
@@ -246,9 +291,9 @@ _TRADE_SCHEMA = _dataclass(
     [
         _field("symbol", _STR_SCHEMA, ("coin",)),
         _field("side", cs.enum_schema(Side, list(Side), sub_type="str"), ("side",)),
-        _field("px", _FLOAT_SCHEMA, ("px",)),
-        _field("sz", _FLOAT_SCHEMA, ("sz",)),
-        _field("time_ms", _INT_SCHEMA, ("time",)),
+        _field("px", _PRICE_SCHEMA, ("px",)),
+        _field("sz", _SIZE_SCHEMA, ("sz",)),
+        _field("time_ms", _TIME_SCHEMA, ("time",)),
         _field("tid", cs.with_default_schema(_INT_SCHEMA, default=0), ("tid",)),
     ],
     frozen=True,
@@ -268,15 +313,15 @@ _FUNDING_POINT_SCHEMA = _dataclass(
     FundingPoint,
     [
         _field("symbol", _STR_SCHEMA, ("coin",)),
-        _field("time_ms", _INT_SCHEMA, ("time",)),
-        _field("rate", _FLOAT_SCHEMA, ("fundingRate",)),
+        _field("time_ms", _TIME_SCHEMA, ("time",)),
+        _field("rate", _HL_RATE_SCHEMA, ("fundingRate",)),
         _const("interval_h", HL_FUNDING_INTERVAL_H),
         _field("premium", _OPT_FLOAT_SCHEMA, ("premium",)),
     ],
     frozen=True,
 )
 
-_MIDS_SCHEMA = cs.dict_schema(_STR_SCHEMA, _FLOAT_SCHEMA)
+_MIDS_SCHEMA = cs.dict_schema(_STR_SCHEMA, _PRICE_SCHEMA)
 
 
 # --------------------------------------------------------------------------------------------
@@ -365,7 +410,8 @@ def decode_ws_frame(data: bytes | str) -> WsMessage:
 
     :param data: the frame's text (``str``) or its UTF-8 bytes.
     :raises MalformedFrame: not JSON, not an object, unknown or missing ``channel``, or a
-        field missing / of the wrong type (e.g. a non-numeric price string). The exception's
+        field missing / of the wrong type (e.g. a non-numeric price string); also nesting too
+        deep or a number too large to convert (never ``RecursionError``/``OverflowError``). The exception's
         ``reason`` is one short line.
 
     Source: https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/websocket/subscriptions
@@ -374,6 +420,8 @@ def decode_ws_frame(data: bytes | str) -> WsMessage:
         value = _FRAME_VALIDATE_JSON(data)
     except ValidationError as exc:
         raise MalformedFrame(_reason(exc)) from None
+    except (RecursionError, OverflowError, ValueError, MemoryError) as exc:  # hostile input, past validation
+        raise MalformedFrame(f"{type(exc).__name__} while decoding") from None
     if type(value) is dict:  # the only channel validated into a dict is ``trades``
         return value["data"]
     return value
@@ -410,6 +458,9 @@ class _PredictedEntry(TypedDict):
 _META = TypeAdapter(_Meta)
 _META_AND_CTXS = TypeAdapter(tuple[_Meta, list[_RestCtx]])
 _CTX_LIST = TypeAdapter(list[_RestCtx])
+_ONE_CTX = TypeAdapter(_RestCtx)
+_META_AND_ANY = TypeAdapter(tuple[_Meta, list[Any]])
+_ANY_LIST = TypeAdapter(list[Any])
 _PREDICTED = TypeAdapter(list[tuple[str, list[tuple[str, _PredictedEntry | None]]]])
 _BOOK = SchemaValidator(_book_schema(()))
 _FUNDING_HISTORY = SchemaValidator(cs.list_schema(_FUNDING_POINT_SCHEMA))
@@ -457,20 +508,48 @@ def parse_meta(raw: Any) -> list[MarketInfo]:
     return _markets(_validate(_META, raw))
 
 
-def parse_meta_and_asset_ctxs(raw: Any) -> tuple[list[MarketInfo], list[AssetCtx | None]]:
+def _ctxs_one_by_one(items: list[Any], what: str, rejected: list[str] | None) -> list[AssetCtx | None]:
+    """Validate each ctx on its own: a ctx that does not validate becomes ``None``, its reason
+    (``"<index>: <reason>"``) goes to ``rejected`` and one warning line is logged per call."""
+    out: list[AssetCtx | None] = []
+    reasons: list[str] = []
+    for index, item in enumerate(items):
+        try:
+            out.append(_validate(_ONE_CTX, item))
+        except WireFormatError as exc:
+            reasons.append(f"{index}: {exc.reason}")
+            out.append(None)
+    if reasons:
+        log.warning("hyperliquid %s: %d malformed market(s) dropped; first: %s", what, len(reasons), reasons[0])
+        if rejected is not None:
+            rejected.extend(reasons)
+    return out
+
+
+def parse_meta_and_asset_ctxs(
+    raw: Any, *, rejected: list[str] | None = None
+) -> tuple[list[MarketInfo], list[AssetCtx | None]]:
     """Parse an info ``metaAndAssetCtxs`` answer ``[meta, [ctx…]]``.
 
     :param raw: JSON text or decoded value; ``ctx = {funding, openInterest, prevDayPx,
         dayNtlVlm, premium?, oraclePx, markPx, midPx?, impactPxs?, dayBaseVlm}`` with decimal
         strings; delisted markets carry null ``premium``/``midPx``/``impactPxs``.
+    :param rejected: when given, receives one ``"<index>: <reason>"`` line per ctx that did
+        not validate (prices not > 0, OI or volume < 0, funding beyond ±4 %/h, bad syntax).
     :returns: ``(markets, ctxs)`` of equal length; ``ctxs[i]`` belongs to ``markets[i]``
         (symbol filled in, ``funding`` per 1 h, open interest one side in base units) or is
-        ``None`` when the venue sent null or fewer ctxs than markets.
-    :raises WireFormatError: if the payload does not validate or has more ctxs than markets.
+        ``None`` when the venue sent null, a ctx that does not validate (counted in
+        ``rejected``; every good market is kept) or fewer ctxs than markets.
+    :raises WireFormatError: if ``meta`` or the outer shape does not validate, or there are
+        more ctxs than markets.
 
     Source: https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/info-endpoint/perpetuals
     """
-    meta, ctxs = _validate(_META_AND_CTXS, raw)
+    try:
+        meta, ctxs = _validate(_META_AND_CTXS, raw)
+    except WireFormatError:
+        meta, items = _validate(_META_AND_ANY, raw)
+        ctxs = _ctxs_one_by_one(items, "metaAndAssetCtxs", rejected)
     markets = _markets(meta)
     if len(ctxs) > len(markets):
         raise WireFormatError(f"{len(ctxs)} asset ctxs for {len(markets)} markets")
@@ -481,15 +560,20 @@ def parse_meta_and_asset_ctxs(raw: Any) -> tuple[list[MarketInfo], list[AssetCtx
     return markets, ctxs
 
 
-def parse_asset_ctxs(raw: Any, symbols: Sequence[str]) -> list[AssetCtx | None]:
+def parse_asset_ctxs(raw: Any, symbols: Sequence[str], *, rejected: list[str] | None = None) -> list[AssetCtx | None]:
     """Parse a bare list of asset ctxs (e.g. one dex of an ``allDexsAssetCtxs`` push).
 
     :param raw: JSON text or decoded list of ctx objects (see :func:`parse_meta_and_asset_ctxs`).
     :param symbols: coin names by position; ctxs beyond ``len(symbols)`` get the symbol ``""``.
-    :returns: one context (or ``None`` for a null entry) per list entry, in order.
-    :raises WireFormatError: if the payload does not validate.
+    :param rejected: receives one ``"<index>: <reason>"`` line per ctx that did not validate.
+    :returns: one context (or ``None`` for a null entry or one that does not validate) per
+        list entry, in order.
+    :raises WireFormatError: if the payload is not a list.
     """
-    ctxs = _validate(_CTX_LIST, raw)
+    try:
+        ctxs = _validate(_CTX_LIST, raw)
+    except WireFormatError:
+        ctxs = _ctxs_one_by_one(_validate(_ANY_LIST, raw), "asset ctxs", rejected)
     for ctx, symbol in zip(ctxs, symbols, strict=False):
         if ctx is not None:
             ctx.symbol = symbol

@@ -1,0 +1,152 @@
+"""Venue numbers are validated before they reach any state: strict decimal syntax, ranges no
+venue can leave (prices > 0, OI ≥ 0, funding within the cap, sane timestamps), one bad market
+never costs the good ones, one bad record never poisons the next. Frames are real fixtures
+with one field changed."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pfterm.core.market.clock import VenueClock
+from pfterm.core.market.models import AssetCtx
+from pfterm.core.venues import numbers
+from pfterm.core.venues.hyperliquid.wire import (
+    MalformedFrame,
+    WireFormatError,
+    decode_ws_frame,
+    parse_l2_book,
+    parse_meta_and_asset_ctxs,
+)
+from pfterm.core.venues.wsbase import WireError, int_field, num
+
+FIX = Path(__file__).parent / "fixtures"
+T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
+
+BAD_TEXTS = ["1_000", " 12 ", "１２３", "١٢٣", "NaN", "nan", "inf", "-Infinity", "1e999", "", "+-1", "1.2.3", "0x10"]
+
+
+def hl_meta_and_ctxs() -> list[Any]:
+    return json.loads((FIX / "hyperliquid" / "metaAndAssetCtxs.mainnet.json").read_text())
+
+
+def hl_ctx_frame(**changes: Any) -> bytes:
+    """An ``activeAssetCtx`` frame with the fixture's first market ctx, ``changes`` applied."""
+    meta, ctxs = hl_meta_and_ctxs()
+    ctx = {**ctxs[0], **changes}
+    return json.dumps({"channel": "activeAssetCtx", "data": {"coin": meta["universe"][0]["name"], "ctx": ctx}}).encode()
+
+
+# ------------------------------------------------------------------ strict decimal syntax
+
+
+@pytest.mark.parametrize("text", BAD_TEXTS)
+def test_decimal_refuses_everything_but_plain_ascii_decimals(text: str) -> None:
+    with pytest.raises(ValueError):
+        numbers.decimal(text)
+    with pytest.raises(WireError):
+        num({"p": text}, "p", "test")
+
+
+@pytest.mark.parametrize("value", [True, None, 10**400, float("nan"), float("inf"), [1], {"a": 1}])
+def test_decimal_refuses_non_numbers_and_non_finite(value: Any) -> None:
+    with pytest.raises(ValueError):
+        numbers.decimal(value)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"), [("50000", 50000.0), ("-0.0001", -0.0001), ("1e-5", 1e-5), (".5", 0.5), (3, 3.0)]
+)
+def test_decimal_accepts_what_venues_send(value: Any, expected: float) -> None:
+    assert numbers.decimal(value) == expected
+
+
+@pytest.mark.parametrize("text", ["1_000", " 12 ", "１２３", "١٢٣", "1.5", "", str(10**400)])
+def test_int_field_is_strict(text: str) -> None:
+    with pytest.raises(WireError):
+        int_field({"E": text}, "E", "test")
+    assert int_field({"E": "1767225600000"}, "E", "test") == T0
+
+
+@pytest.mark.parametrize("text", ["1_000", " 12 ", "１２３", "١٢٣", "NaN", "inf"])
+def test_hyperliquid_frames_refuse_loose_number_syntax(text: str) -> None:
+    with pytest.raises(MalformedFrame):
+        decode_ws_frame(hl_ctx_frame(markPx=text))
+
+
+# ------------------------------------------------------------------ Hyperliquid ranges
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"markPx": "-50001"},
+        {"oraclePx": "-50000"},
+        {"openInterest": "-1000"},
+        {"markPx": "0"},
+        {"midPx": "-1"},
+        {"funding": "-5"},
+        {"funding": "0.0401"},
+        {"impactPxs": ["-1", "2"]},
+    ],
+)
+def test_hyperliquid_ctx_out_of_range_is_malformed_and_never_stored(changes: dict[str, Any]) -> None:
+    with pytest.raises(MalformedFrame):
+        decode_ws_frame(hl_ctx_frame(**changes))
+
+
+def test_hyperliquid_ctx_at_the_cap_is_kept() -> None:
+    ctx = decode_ws_frame(hl_ctx_frame(funding="-0.04", openInterest="0"))
+    assert isinstance(ctx, AssetCtx) and ctx.funding == -0.04
+
+
+def test_hyperliquid_snapshot_keeps_every_good_market() -> None:
+    raw = hl_meta_and_ctxs()
+    bad = copy.deepcopy(raw)
+    bad[1][6]["funding"] = "NaN"
+    bad[1][7]["markPx"] = "-1"
+    rejected: list[str] = []
+    markets, ctxs = parse_meta_and_asset_ctxs(bad, rejected=rejected)
+    good_markets, good_ctxs = parse_meta_and_asset_ctxs(raw)
+    assert markets == good_markets
+    assert ctxs[6] is None and ctxs[7] is None
+    assert [c for i, c in enumerate(ctxs) if i not in (6, 7)] == [c for i, c in enumerate(good_ctxs) if i not in (6, 7)]
+    assert [r.split(":")[0] for r in rejected] == ["6", "7"]
+
+
+def test_hyperliquid_snapshot_with_a_broken_meta_still_fails() -> None:
+    bad = hl_meta_and_ctxs()
+    bad[0]["universe"][0]["szDecimals"] = "x"
+    with pytest.raises(WireFormatError):
+        parse_meta_and_asset_ctxs(bad)
+
+
+def test_hyperliquid_book_with_negative_price_is_malformed() -> None:
+    book = json.loads((FIX / "hyperliquid" / "http_l2_book_btc.json").read_text())
+    book["levels"][0][0]["px"] = "-110427.0"
+    with pytest.raises(WireFormatError):
+        parse_l2_book(book)
+
+
+# ------------------------------------------------------------------ venue clock
+
+
+@pytest.mark.parametrize("value", [0, -1, 10**400, 4 * 10**15, float("inf"), float("nan"), 1.5e12 + 0.5, True])
+def test_venue_clock_refuses_absurd_times_without_raising(value: Any) -> None:
+    clock = VenueClock(rate=1.0, mono=lambda: 0.0, wall_ms=lambda: T0)
+    assert clock.observe(value) is False
+    assert clock.now_ms() == T0 and clock.rejected == 1
+    assert clock.observe(T0 + 5000) is True
+    assert clock.now_ms() == T0 + 5000
+
+
+def test_l2_book_time_zero_leaves_the_venue_clock_alone() -> None:
+    book = json.loads((FIX / "hyperliquid" / "http_l2_book_btc.json").read_text())
+    book["time"] = 0
+    clock = VenueClock(rate=1.0, mono=lambda: 0.0, wall_ms=lambda: T0)
+    clock.observe(parse_l2_book(book).time_ms)
+    assert clock.now_ms() == T0
