@@ -327,7 +327,8 @@ def replay_factory(replay_servers: ServeReplay) -> Callable[..., Any]:
 
 async def test_stream_replay_drop_reconnect_and_malformed(replay_factory: Any) -> None:
     first = [mark_frame(), *force_lines(), '{"stream":"!markPrice@arr@1s","data":[{"s":"BTCUSDT","p":"x"}]}', "garbage"]
-    second = [mark_frame(), force_lines()[0]]
+    later_order = force_lines()[0].replace('"T":1791565602120', '"T":1791565603120')  # one order is counted once
+    second = [mark_frame(), later_order]
     replay = await replay_factory([first, second])
     sink = ListSink()
     stream = BinanceStream(sink, replay.url, intervals={"ETHUSDT": 4.0}, policy=fast_policy(), status_interval_s=0.01)

@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -33,6 +34,9 @@ from pfterm.core.crossvenue.symbols import SymbolMap
 from pfterm.core.market.models import FeedState, FeedStatus, Liquidation, VenueFunding
 
 log = logging.getLogger(__name__)
+
+MAX_SURGED = 1000
+"""Most markets whose last told surge minute is remembered (as many as the liquidation tape keeps)."""
 
 __all__ = [
     "CEX_VENUES",
@@ -196,7 +200,9 @@ class CrossVenueData:
         self.on_surge = on_surge
         self.on_liquidations_seen = on_liquidations
         self.symbols = symbols or SymbolMap()
-        self._surged: dict[str, int] = {}
+        self._surged: OrderedDict[str, int] = OrderedDict()
+        """``symbol → minute (ms)`` of its last surge told; bounded: at most :data:`MAX_SURGED`
+        markets (an open universe, the least recently surged dropped first)."""
 
     def on_venue_funding(self, records: list[VenueFunding]) -> None:
         """Merge funding/OI records (newest wins; missing fields kept), in the joined unit."""
@@ -222,6 +228,9 @@ class CrossVenueData:
             sig = self.liquidations.surge(symbol, now)
             if sig is not None and self._surged.get(symbol) != sig.minute_ms:
                 self._surged[symbol] = sig.minute_ms
+                self._surged.move_to_end(symbol)
+                if len(self._surged) > MAX_SURGED:
+                    self._surged.popitem(last=False)
                 try:
                     self.on_surge(sig)
                 except Exception:  # noqa: BLE001 - a sink never raises

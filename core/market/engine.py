@@ -61,6 +61,16 @@ class Settlement:
 Event = Alert | FeedStatus | MarketsLoaded | Settlement
 
 
+MAX_OTHER_MIDS = 4096
+"""Most mids :attr:`Engine.mids` holds for coins outside the loaded perp universe: spot pairs
+(Hyperliquid lists a few hundred) and coins seen before the universe loaded."""
+
+
+def _is_spot_pair(coin: str) -> bool:
+    """True for Hyperliquid's spot names in ``allMids``: ``"@<index>"`` or ``"BASE/QUOTE"``."""
+    return (coin.startswith("@") and coin[1:].isdigit()) or coin.count("/") == 1
+
+
 @dataclass(slots=True)
 class _Subscriber:
     queue: asyncio.Queue[Event]
@@ -112,7 +122,15 @@ class Engine:
         self._last_settlement_hour: int | None = None
         self.ctx_count = 0
         self.marks: dict[str, float] = {}
+        """Mark price (USD) by symbol, from contexts of the loaded universe only."""
         self.mids: dict[str, float] = {}
+        """Mid price (USD) by coin (:meth:`on_mids`): perps of the loaded universe, and at most
+        :data:`MAX_OTHER_MIDS` others (spot pairs ``"@<index>"``, ``"BASE/QUOTE"``; coins seen
+        before the universe loaded), the first seen kept."""
+        self.unknown_symbols = 0
+        """``allMids`` entries dropped because their coin is outside the loaded universe (and no
+        room was left under :data:`MAX_OTHER_MIDS`), since construction."""
+        self._other_mids = 0
 
     # ------------------------------------------------------------------ consumers
     def subscribe(self, maxsize: int = 1024) -> asyncio.Queue[Event]:
@@ -222,9 +240,24 @@ class Engine:
         return fa
 
     def on_mids(self, mids: Mapping[str, float], recv_mono: float) -> None:
-        """Mid prices by coin, USD (MarketDataSink); spot pairs included as the venue names them."""
+        """Mid prices by coin, USD (MarketDataSink); spot pairs included as the venue names them.
+
+        Bounded: a perp coin is stored when it is in the loaded universe; a spot pair
+        (``"@<index>"`` or ``"BASE/QUOTE"``, an open universe the engine does not load), or any
+        coin while no universe is loaded yet, only while fewer than :data:`MAX_OTHER_MIDS` such
+        entries are stored (entries already stored keep updating). Every other coin is counted
+        in :attr:`unknown_symbols`, not stored."""
         self.last_msg["allMids"] = recv_mono
-        self.mids.update(mids)
+        stored = self.mids
+        known = self.store.markets
+        for coin, px in mids.items():
+            if coin in stored or coin in known:
+                stored[coin] = px
+            elif (not known or _is_spot_pair(coin)) and self._other_mids < MAX_OTHER_MIDS:
+                stored[coin] = px
+                self._other_mids += 1
+            else:
+                self.unknown_symbols += 1
 
     def on_trades(self, trades: Iterable[Trade]) -> None:
         """Public trades of the selected market (MarketDataSink)."""
@@ -247,12 +280,14 @@ class Engine:
     def on_funding_history(self, symbol: str, points: list[FundingPoint]) -> None:
         """Settled funding history for one market (MarketDataSink)."""
         self.store.set_funding_history(symbol, points)
-        self._dirty.add(symbol)
+        if symbol in self.store.markets:
+            self._dirty.add(symbol)
 
     def on_predicted(self, predicted: list[PredictedFunding]) -> None:
         """Predicted fundings; sets each market's next settlement time (MarketDataSink)."""
         self.store.set_predicted(predicted, self.predicted_label)
-        self._dirty.update(p.symbol for p in predicted)
+        known = self.store.markets
+        self._dirty.update(p.symbol for p in predicted if p.symbol in known)
 
     def on_feed_status(self, status: FeedStatus) -> None:
         """Record a feed's state and tell subscribers when it changed (MarketDataSink)."""

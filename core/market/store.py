@@ -77,6 +77,10 @@ class MarketState:
         return self.sampler.predicted_rate
 
 
+MAX_PREDICTED_VENUES = 8
+"""Most venue labels :attr:`MarketState.predicted` holds per market."""
+
+
 class MarketStore:
     """Latest state per market with bounded history; no I/O, no locking (one event loop).
 
@@ -148,11 +152,16 @@ class MarketStore:
             state.funding_history.extend(points)
 
     def set_predicted(self, predicted: list[PredictedFunding], venue_label: str) -> None:
-        """Record predicted fundings; ``venue_label``'s entries also set ``next_funding_ms``."""
+        """Record predicted fundings; ``venue_label``'s entries also set ``next_funding_ms``.
+
+        Bounded: only markets of the loaded universe, at most :data:`MAX_PREDICTED_VENUES` venue
+        labels each (the first seen; Hyperliquid sends three: HlPerp, BinPerp, BybitPerp)."""
         for p in predicted:
             state = self.markets.get(p.symbol)
             if state is None:
                 continue
+            if p.venue not in state.predicted and len(state.predicted) >= MAX_PREDICTED_VENUES:
+                continue  # bounded: further venue labels of one market are ignored
             state.predicted[p.venue] = p
             if p.venue == venue_label:
                 state.next_funding_ms = p.next_funding_ms

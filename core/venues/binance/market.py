@@ -40,7 +40,9 @@ The connection lifecycle (reconnect, staleness, status) is :class:`pfterm.core.v
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -98,6 +100,9 @@ BINANCE_WS_URL = "wss://fstream.binance.com/market/stream?streams=!markPrice@arr
 
 DEFAULT_INTERVAL_H = 8.0
 """Funding interval of every symbol absent from ``/fapi/v1/fundingInfo`` (hours)."""
+
+MAX_LIQUIDATION_ORDERS = 4096
+"""Most liquidation orders :class:`BinanceStream` remembers to count each once."""
 
 MAX_CONNECTION_S = 24 * 3600.0
 """Binance closes a WebSocket connection after 24 h."""
@@ -382,7 +387,8 @@ class BinanceStream(VenueStream):
 
     * mark-price arrays → ``sink.on_venue_funding(records)`` (rates per ``intervals`` hours,
       8 h when absent; OI from ``oi`` when given, else ``None``);
-    * force orders → ``sink.on_liquidations(records)``;
+    * force orders → ``sink.on_liquidations(records)``, each order counted once (a repeated
+      snapshot of the same order delivers only its newly filled size, see :meth:`_new_fills`);
     * anything else that parses as JSON (e.g. a ``{"result": null, "id": …}`` answer) is
       ignored; an ``{"error": …}`` answer is counted as a venue error.
 
@@ -419,6 +425,39 @@ class BinanceStream(VenueStream):
         self.intervals: Mapping[str, float] = intervals if intervals is not None else {}
         self.oi = oi
         self._to_symbol = to_symbol
+        self._liq_filled: OrderedDict[tuple[str, str, int], float] = OrderedDict()
+        """``(native, side, order time T ms) → filled size (base units) already delivered``; bounded:
+        the :data:`MAX_LIQUIDATION_ORDERS` most recent orders (an open universe, oldest dropped)."""
+        self.repeated_liquidations = 0
+        """``forceOrder`` snapshots of an order already delivered with no new fill, dropped."""
+
+    def _new_fills(self, records: list[Liquidation]) -> list[Liquidation]:
+        """What ``records`` add to the liquidations already delivered.
+
+        Binance sends a ``forceOrder`` snapshot per order at most every second while it fills,
+        ``o.z`` the accumulated filled size (docs/venues.md, Binance ``forceOrder``): the same
+        order (``native``, ``side``, order time ``o.T``) is counted once. Its first snapshot is
+        delivered whole; a later one only for the size filled since (``size_base`` and ``usd``
+        of the increase, at the snapshot's average price), or dropped (counted in
+        :attr:`repeated_liquidations`) when nothing more was filled."""
+        out: list[Liquidation] = []
+        seen = self._liq_filled
+        for rec in records:
+            key = (rec.native, rec.side, rec.time_ms)
+            before = seen.get(key)
+            if before is None:
+                out.append(rec)
+            elif rec.size_base > before:
+                added = rec.size_base - before
+                out.append(dataclasses.replace(rec, size_base=added, usd=added * rec.price))
+            else:
+                self.repeated_liquidations += 1
+                continue
+            seen[key] = rec.size_base
+            seen.move_to_end(key)
+            if len(seen) > MAX_LIQUIDATION_ORDERS:
+                seen.popitem(last=False)
+        return out
 
     def _handle(self, message: str | bytes, now: float) -> None:
         msg = loads(message)
@@ -435,7 +474,7 @@ class BinanceStream(VenueStream):
             records = parse_mark_price_frame(data, self.intervals, self._to_symbol, oi=self.oi)
             self._emit_funding(records)
         elif "forceOrder" in stream or event == "forceOrder":
-            self._emit_liquidations(parse_force_order_frame(data, self._to_symbol))
+            self._emit_liquidations(self._new_fills(parse_force_order_frame(data, self._to_symbol)))
         elif isinstance(data, list) and not data:
             return
         else:

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -186,6 +186,10 @@ def parse_tickers(raw: Any, now_ms: int, to_symbol: ToSymbol = default_to_symbol
     return out
 
 
+MAX_TICKERS = 4096
+"""Most markets a :class:`TickerBook` without a ``known`` set keeps (Bybit lists about 500 linear perps)."""
+
+
 class TickerBook:
     """Merges WebSocket ``tickers.{symbol}`` snapshots and deltas into full per-market fields.
 
@@ -195,9 +199,18 @@ class TickerBook:
     message's ``ts``. A message that does not validate changes nothing.
     """
 
-    def __init__(self, to_symbol: ToSymbol = default_to_symbol) -> None:
+    def __init__(self, to_symbol: ToSymbol = default_to_symbol, known: Iterable[str] | None = None) -> None:
+        """Create an empty book.
+
+        :param known: the natives whose tickers are kept (the subscribed markets); any other
+            market's message is counted in :attr:`unknown_symbols` and changes nothing.
+            ``None``: every market ``to_symbol`` joins (bounded by :data:`MAX_TICKERS`).
+        """
         self._to_symbol = to_symbol
+        self._known = frozenset(known) if known is not None else None
         self._fields: dict[str, dict[str, Any]] = {}
+        self.unknown_symbols = 0
+        """Ticker messages of markets not kept (unknown, or past :data:`MAX_TICKERS`), dropped."""
 
     def fields(self, native: str) -> Mapping[str, Any]:
         """The merged fields of ``native`` (empty if never seen)."""
@@ -224,6 +237,11 @@ class TickerBook:
         if self._to_symbol(native) is None:
             return []
         old = self._fields.get(native)
+        if old is None and (
+            (self._known is not None and native not in self._known) or len(self._fields) >= MAX_TICKERS
+        ):
+            self.unknown_symbols += 1
+            return []
         merged = dict(data) if kind == "snapshot" or old is None else {**old, **data}
         record = ticker_record(native, merged, ts, self._to_symbol)  # validates before commit
         self._fields[native] = merged
@@ -353,7 +371,12 @@ class BybitStream(VenueStream):
         self.natives = [n for n in dict.fromkeys(natives) if to_symbol(n) is not None]
         self.batch_size = batch_size
         self._to_symbol = to_symbol
-        self.book = TickerBook(to_symbol)
+        self.book = TickerBook(to_symbol, known=self.natives)
+
+    @property
+    def unknown_symbols(self) -> int:
+        """Ticker messages of markets not subscribed, dropped by :attr:`book`."""
+        return self.book.unknown_symbols
 
     def topics(self) -> list[str]:
         """Every subscribed topic: all ``tickers.*`` then all ``allLiquidation.*``."""

@@ -226,6 +226,10 @@ def _trade_liquidations(raw: Any, to_symbol: ToSymbol) -> list[tuple[str | None,
 _FIELDS = ("nextFundingRate", "openInterest", "oraclePrice")
 
 
+MAX_MARKETS = 4096
+"""Most tickers a :class:`MarketsBook` holds (the dYdX indexer lists a few hundred markets)."""
+
+
 class MarketsBook:
     """The ``v4_markets`` channel merged into full per-ticker records.
 
@@ -240,6 +244,10 @@ class MarketsBook:
     def __init__(self, to_symbol: ToSymbol = dydx_symbol) -> None:
         self._to_symbol = to_symbol
         self.markets: dict[str, dict[str, Any]] = {}
+        """``ticker → merged fields``; bounded: at most :data:`MAX_MARKETS` tickers (an open
+        universe: the first seen are kept, later new ones counted in :attr:`unknown_symbols`)."""
+        self.unknown_symbols = 0
+        """Market entries dropped because the book already holds :data:`MAX_MARKETS` tickers."""
 
     def load(self, raw: Any, now_ms: int) -> list[VenueFunding]:
         """Replace the book with a full ``{"markets": {...}}`` payload; return every record."""
@@ -248,6 +256,9 @@ class MarketsBook:
         for ticker, market in markets.items():
             if not isinstance(market, Mapping):
                 raise DydxFormatError("dydx v4_markets: market is not an object")
+            if len(book) >= MAX_MARKETS:
+                self.unknown_symbols += 1
+                continue
             book[ticker] = dict(market)
         self.markets = book
         return self._records(book.keys(), now_ms)
@@ -286,7 +297,9 @@ class MarketsBook:
                 for key in _FIELDS:
                     if key in fields:
                         _num(fields, key, "v4_markets")
-                market = self.markets.setdefault(ticker, {})
+                market = self._market(ticker)
+                if market is None:
+                    continue
                 if any(key in fields and fields[key] != market.get(key) for key in _FIELDS):
                     changed.add(ticker)
                 market.update(fields)
@@ -298,11 +311,24 @@ class MarketsBook:
                 if not isinstance(entry, Mapping):
                     raise DydxFormatError("dydx v4_markets: oracle entry is not an object")
                 _num(entry, "oraclePrice", "v4_markets")
-                market = self.markets.setdefault(ticker, {})
+                market = self._market(ticker)
+                if market is None:
+                    continue
                 if entry["oraclePrice"] != market.get("oraclePrice"):
                     changed.add(ticker)
                 market["oraclePrice"] = entry["oraclePrice"]
         return changed
+
+    def _market(self, ticker: str) -> dict[str, Any] | None:
+        """The fields of ``ticker``, created while the book holds fewer than :data:`MAX_MARKETS`;
+        ``None`` (counted in :attr:`unknown_symbols`) for a new ticker past the cap."""
+        market = self.markets.get(ticker)
+        if market is None:
+            if len(self.markets) >= MAX_MARKETS:
+                self.unknown_symbols += 1
+                return None
+            market = self.markets[ticker] = {}
+        return market
 
     def _records(self, tickers: Iterable[str], now_ms: int) -> list[VenueFunding]:
         out: list[VenueFunding] = []

@@ -80,8 +80,10 @@ def _decode(raw: Any) -> Any:
     if isinstance(raw, str):
         try:
             return json.loads(raw)
-        except ValueError:
+        except ValueError:  # over-long integers included
             raise WireFormatError("invalid JSON") from None
+        except (RecursionError, MemoryError) as exc:  # nesting too deep, too large to hold
+            raise WireFormatError(f"invalid JSON ({type(exc).__name__})") from None
     return raw
 
 
@@ -101,12 +103,10 @@ def _get(obj: Mapping[str, Any], key: str, path: str) -> Any:
 def _number(value: Any, path: str) -> float:
     if isinstance(value, bool):
         raise WireFormatError(f"{path}: expected a decimal number")
-    if isinstance(value, (int, float)):
-        result = float(value)
-    elif isinstance(value, str):
+    if isinstance(value, (int, float, str)):
         try:
             result = float(value)
-        except ValueError:
+        except (ValueError, OverflowError):  # OverflowError: an integer beyond the float range
             raise WireFormatError(f"{path}: expected a decimal number") from None
     else:
         raise WireFormatError(f"{path}: expected a decimal number")

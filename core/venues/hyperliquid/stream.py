@@ -41,7 +41,7 @@ from pfterm.core.venues.hyperliquid.wire import (
     decode_ws_frame,
 )
 from pfterm.core.venues.reconnect import Clock, ReconnectPolicy
-from pfterm.core.venues.wsbase import VenueStream, exc_line
+from pfterm.core.venues.wsbase import MALFORMED_ERRORS, VenueStream, exc_line
 from pfterm.core.venues.wsbase import wall_ms as _wall_ms
 
 __all__ = ["HyperliquidStream", "subscription_key"]
@@ -210,6 +210,10 @@ class HyperliquidStream(VenueStream):
         except MalformedFrame as exc:
             self._on_malformed(message, exc.reason)
             return
+        except MALFORMED_ERRORS as exc:  # decoding gave up on the frame
+            failure = type(exc).__name__
+            self._on_malformed(message, f"{failure} while decoding", failure)
+            return
         kind = type(msg)
         sink = self._sink
         try:
@@ -232,7 +236,7 @@ class HyperliquidStream(VenueStream):
         except Exception:
             self._sink_failed(f"a {kind.__name__}")
 
-    def _on_malformed(self, message: str | bytes, reason: str) -> None:
+    def _on_malformed(self, message: str | bytes, reason: str, kind: str = "") -> None:
         if message == WELCOME_TEXT or message == _WELCOME_BYTES:
             return
-        super()._on_malformed(message, reason)
+        super()._on_malformed(message, reason, kind)

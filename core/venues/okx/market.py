@@ -342,6 +342,9 @@ class OkxStream(VenueStream):
     * ``{"event":"subscribe"}`` acks are counted, ``{"event":"error"}`` counted and shown as
       status detail; text ``pong`` answers our ``ping``.
 
+    State is bounded by the followed ``inst_ids``: funding and open-interest entries of any
+    other market are counted in :attr:`unknown_symbols`, neither stored nor delivered.
+
     Subscriptions go in batches of ``batch_size`` args per ``{"op":"subscribe"}`` message.
     Keepalive: ``ping`` after ``ping_interval_s`` (default 20 s) without traffic; no frame
     for ``silence_timeout_s`` (default 30 s, OKX's own idle limit) → reconnect. Feed ``okx/ws``.
@@ -392,11 +395,15 @@ class OkxStream(VenueStream):
         self._to_symbol = to_symbol
         self.inst_ids = [i for i in dict.fromkeys(inst_ids) if to_symbol(i) is not None]
         self.ct_val: Mapping[str, float] = ct_val if ct_val is not None else {}
-        self.oi: dict[str, tuple[float, float]] = dict(oi or {})
+        self._known = frozenset(self.inst_ids)
+        self.oi: dict[str, tuple[float, float]] = {k: v for k, v in (oi or {}).items() if k in self._known}
+        """``native → (oi_base, oi_usd)``; bounded: only the followed :attr:`inst_ids`."""
         self.open_interest = open_interest
         self.liquidations = liquidations
         self.batch_size = batch_size
-        self._last: dict[str, VenueFunding] = {}
+        self._last: dict[str, VenueFunding] = {}  # followed inst_ids only
+        self.unknown_symbols = 0
+        """Funding / open-interest entries of markets not followed, dropped (not stored)."""
 
     def _subscribe_messages(self) -> list[str]:
         args: list[dict[str, str]] = [{"channel": "funding-rate", "instId": i} for i in self.inst_ids]
@@ -432,12 +439,16 @@ class OkxStream(VenueStream):
             raise OkxFormatError("okx: push without 'arg'")
         channel = arg.get("channel")
         if channel == "funding-rate":
-            records = parse_funding_rate(msg, self._wall_ms(), self._to_symbol, oi=self.oi)
+            parsed = parse_funding_rate(msg, self._wall_ms(), self._to_symbol, oi=self.oi)
+            records = [r for r in parsed if r.native in self._known]
+            self.unknown_symbols += len(parsed) - len(records)
             for record in records:
                 self._last[record.native] = record
             self._emit_funding(records)
         elif channel == "open-interest":
-            updates = parse_open_interest(msg)
+            parsed_oi = parse_open_interest(msg)
+            updates = {k: v for k, v in parsed_oi.items() if k in self._known}
+            self.unknown_symbols += len(parsed_oi) - len(updates)
             self.oi.update(updates)
             changed: list[VenueFunding] = []
             for native, (base, usd) in updates.items():
