@@ -15,6 +15,8 @@ import pytest
 from pfterm.core.market.clock import VenueClock
 from pfterm.core.market.models import AssetCtx
 from pfterm.core.venues import numbers
+from pfterm.core.venues.bybit.market import TickerBook, parse_tickers
+from pfterm.core.venues.dydx.market import DydxFormatError, MarketsBook, parse_perpetual_markets
 from pfterm.core.venues.hyperliquid.wire import (
     MalformedFrame,
     WireFormatError,
@@ -150,3 +152,114 @@ def test_l2_book_time_zero_leaves_the_venue_clock_alone() -> None:
     clock = VenueClock(rate=1.0, mono=lambda: 0.0, wall_ms=lambda: T0)
     clock.observe(parse_l2_book(book).time_ms)
     assert clock.now_ms() == T0
+
+
+# ------------------------------------------------------------------ dYdX
+
+
+def dydx_fixture(name: str) -> dict[str, Any]:
+    return json.loads((FIX / "dydx" / name).read_text())
+
+
+def oracle_update(ticker: str, price: str) -> dict[str, Any]:
+    """The recorded ``channel_data`` message carrying an oracle price instead of trading fields."""
+    msg = dydx_fixture("docs_v4_markets_channel_data_1.json")
+    msg["contents"] = {"oraclePrices": {ticker: {"oraclePrice": price}}}
+    return msg
+
+
+def test_dydx_snapshot_with_an_empty_field_keeps_the_good_market_and_later_updates() -> None:
+    snap = dydx_fixture("docs_v4_markets_subscribed.json")
+    snap["contents"]["markets"]["ETH-USD"]["openInterest"] = ""
+    book = MarketsBook()
+    records = book.apply(snap, T0)
+    assert [r.native for r in records] == ["BTC-USD"]
+    assert len(book.rejected) == 1 and "openInterest" in book.rejected[0]
+    for i in range(10):
+        got = book.apply(oracle_update("BTC-USD", f"{60000 + i}.5"), T0)
+        assert [(r.native, r.mark_px) for r in got] == [("BTC-USD", 60000 + i + 0.5)]
+
+
+@pytest.mark.parametrize("price", ["", "-1", "0", "NaN", "1_000"])
+def test_dydx_bad_update_changes_nothing_and_the_next_is_taken(price: str) -> None:
+    book = MarketsBook()
+    book.apply(dydx_fixture("docs_v4_markets_subscribed.json"), T0)
+    before = copy.deepcopy(book.markets)
+    msg = oracle_update("BTC-USD", "61000")
+    msg["contents"]["oraclePrices"]["ETH-USD"] = {"oraclePrice": price}
+    with pytest.raises(DydxFormatError):
+        book.apply(msg, T0)
+    assert book.markets == before
+    assert [r.mark_px for r in book.apply(oracle_update("BTC-USD", "61000"), T0)] == [61000.0]
+
+
+def test_dydx_rest_snapshot_keeps_good_markets() -> None:
+    raw = dydx_fixture("docs_v4_markets_subscribed.json")["contents"]
+    raw["markets"]["BTC-USD"]["nextFundingRate"] = "-5"
+    rejected: list[str] = []
+    assert [r.native for r in parse_perpetual_markets(raw, T0, rejected=rejected)] == ["ETH-USD"]
+    assert len(rejected) == 1
+
+
+# ------------------------------------------------------------------ Bybit
+
+
+def bybit_snapshot() -> dict[str, Any]:
+    return json.loads((FIX / "bybit" / "docs_tickers_linear_snapshot.json").read_text())
+
+
+def bybit_delta(**fields: Any) -> dict[str, Any]:
+    """The first recorded delta, re-timed after the snapshot, carrying ``fields`` instead."""
+    snap = bybit_snapshot()
+    line = (FIX / "bybit" / "ws_tickers_delta.recorded.jsonl").read_text().splitlines()[0]
+    msg = json.loads(line)
+    msg["data"] = {"symbol": snap["data"]["symbol"], **fields}
+    msg["ts"] = snap["ts"] + 1000
+    return msg
+
+
+def test_bybit_bad_delta_changes_nothing_and_the_next_ten_are_taken() -> None:
+    snap = bybit_snapshot()
+    now = snap["ts"] + 60_000
+    book = TickerBook()
+    assert book.apply(snap, now)
+    before = book.fields("BTCUSDT")
+    with pytest.raises(WireError):
+        book.apply(bybit_delta(fundingRate="", indexPrice="not-a-number"), now)
+    assert book.fields("BTCUSDT") == before
+    for i in range(10):
+        rate = f"0.0000{i + 1}"
+        (record,) = book.apply(bybit_delta(fundingRate=rate), now)
+        assert record.rate == float(rate)
+
+
+@pytest.mark.parametrize(
+    "fields", [{"markPrice": "-1"}, {"indexPrice": "0"}, {"fundingRate": "-5"}, {"singleOpenInterest": "-3"}]
+)
+def test_bybit_out_of_range_delta_is_refused(fields: dict[str, Any]) -> None:
+    snap = bybit_snapshot()
+    book = TickerBook()
+    book.apply(snap, snap["ts"])
+    with pytest.raises(WireError):
+        book.apply(bybit_delta(**fields), snap["ts"] + 1000)
+
+
+def test_bybit_far_future_ts_is_refused_and_later_updates_are_taken() -> None:
+    snap = bybit_snapshot()
+    now = snap["ts"] + 60_000
+    book = TickerBook()
+    book.apply(snap, now)
+    future = bybit_delta(fundingRate="0.0001")
+    future["ts"] = 4 * 10**15
+    with pytest.raises(WireError):
+        book.apply(future, now)
+    (record,) = book.apply(bybit_delta(fundingRate="0.0002"), now)
+    assert record.time_ms == snap["ts"] + 1000 and record.rate == 0.0002
+
+
+def test_bybit_rest_tickers_keep_good_markets() -> None:
+    snap = bybit_snapshot()
+    good = {**snap["data"]}
+    bad = {**snap["data"], "symbol": "ETHUSDT", "markPrice": "NaN"}
+    body = {"retCode": 0, "result": {"list": [good, bad]}, "time": snap["ts"]}
+    assert [r.native for r in parse_tickers(body, snap["ts"])] == ["BTCUSDT"]

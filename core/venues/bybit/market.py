@@ -43,6 +43,7 @@ from typing import Any
 import httpx
 
 from pfterm.core.market.models import Liquidation, VenueFunding
+from pfterm.core.venues import numbers
 from pfterm.core.venues.base import CrossVenueSink
 from pfterm.core.venues.binance.market import default_to_symbol
 from pfterm.core.venues.errors import VenueError, one_line
@@ -54,11 +55,13 @@ from pfterm.core.venues.wsbase import (
     WireError,
     as_dict,
     as_list,
+    checked,
     int_field,
     loads,
     num,
     opt_num,
     str_field,
+    time_field,
     wall_ms,
 )
 
@@ -120,14 +123,15 @@ def ticker_record(
     """One market's record from its (merged) ticker ``fields``; ``None`` if the market is not
     joined (``to_symbol`` → ``None``) or has no funding rate yet (``fundingRate`` absent/empty).
 
-    :raises WireError: a present field is not a number.
+    :raises WireError: a present field is not a plain decimal or out of range (:func:`check_fields`).
     """
     symbol = to_symbol(native)
     if symbol is None:
         return None
+    what = f"ticker {native}"
+    check_fields(fields, what)
     if fields.get("fundingRate") in (None, ""):
         return None
-    what = f"ticker {native}"
     rate = num(fields, "fundingRate", what)
     interval = opt_num(fields, "fundingIntervalHour", what)
     if interval is None:
@@ -160,11 +164,50 @@ def ticker_record(
     )
 
 
+_RULES = {
+    "fundingRate": numbers.check_rate,
+    "markPrice": numbers.check_price,
+    "indexPrice": numbers.check_price,
+    "singleOpenInterest": numbers.check_open_interest,
+    "singleOpenInterestValue": numbers.check_open_interest,
+}
+"""Range of each funding field a ticker may carry: the rate within ±5 % per interval
+(:data:`numbers.MAX_RATE_PER_INTERVAL`, above every ``fundingCap`` Bybit lists), prices > 0,
+open interest ≥ 0."""
+
+
+def check_fields(fields: Mapping[str, Any], what: str, *, delta: bool = False) -> None:
+    """Validate every funding field present in ``fields`` (:data:`FUNDING_FIELDS`): plain
+    decimals (:func:`pfterm.core.venues.numbers.decimal`) within their :data:`_RULES` range,
+    ``fundingIntervalHour`` > 0, ``nextFundingTime`` an integer. Absent, ``null`` or ``""``
+    fields are allowed in a snapshot (a market without a rate yet); a ``delta`` only carries
+    changed fields, so there an empty one is refused.
+
+    :raises WireError: the first field that does not validate (named, its value never quoted).
+    """
+    for key in FUNDING_FIELDS:
+        if key not in fields:
+            continue
+        if fields[key] in (None, ""):
+            if delta:
+                raise WireError(f"{what}: field {key!r} is empty in a delta")
+            continue
+        if key == "nextFundingTime":
+            int_field(fields, key, what)
+        elif key == "fundingIntervalHour":
+            if num(fields, key, what) <= 0:
+                raise WireError(f"{what}: fundingIntervalHour is not positive")
+        else:
+            checked(num(fields, key, what), _RULES[key], key, what)
+
+
 def parse_tickers(raw: Any, now_ms: int, to_symbol: ToSymbol = default_to_symbol) -> list[VenueFunding]:
     """``GET /v5/market/tickers?category=linear`` (whole body, or its ``result``) → records.
 
     ``time_ms`` is the body's ``time`` when present, else ``now_ms``. Markets that are not
-    joined or have no funding rate are skipped. :raises WireError: malformed body or item;
+    joined or have no funding rate are skipped; a market that does not validate is dropped
+    alone (one warning line per call). :raises WireError: malformed body, or no market
+    validated while some did not;
     :raises VenueError: the body is an error answer (``retCode`` ≠ 0).
     """
     body = as_dict(loads(raw), "tickers")
@@ -178,11 +221,20 @@ def parse_tickers(raw: Any, now_ms: int, to_symbol: ToSymbol = default_to_symbol
             time_ms = int_field(body, "time", "tickers")
         body = as_dict(body["result"], "tickers.result")
     out: list[VenueFunding] = []
+    reasons: list[str] = []
     for item in as_list(body.get("list"), "tickers.result.list"):
-        item = as_dict(item, "tickers item")
-        record = ticker_record(str_field(item, "symbol", "tickers item"), item, time_ms, to_symbol)
+        try:
+            item = as_dict(item, "tickers item")
+            record = ticker_record(str_field(item, "symbol", "tickers item"), item, time_ms, to_symbol)
+        except WireError as exc:  # one bad market never costs the good ones
+            reasons.append(str(exc))
+            continue
         if record is not None:
             out.append(record)
+    if reasons:
+        if not out:
+            raise WireError(reasons[0])
+        log.warning("bybit tickers: %d malformed market(s) dropped; first: %s", len(reasons), reasons[0])
     return out
 
 
@@ -225,17 +277,25 @@ class TickerBook:
         """Forget everything (after a reconnect a fresh snapshot arrives)."""
         self._fields.clear()
 
-    def apply(self, raw: Any) -> list[VenueFunding]:
-        """Merge one ``tickers.*`` message. :raises WireError: if it does not validate."""
+    def apply(self, raw: Any, now_ms: int | None = None) -> list[VenueFunding]:
+        """Merge one ``tickers.*`` message.
+
+        The message's own fields are validated before anything is merged (:func:`check_fields`;
+        a delta's fields may not be empty) and its ``ts`` must lie between 2015 and ``now_ms``
+        (the local wall clock in ms; ``None`` reads it) + 1 day, so a bad message changes
+        nothing and the next valid one is taken.
+
+        :raises WireError: if it does not validate."""
         msg = as_dict(loads(raw), "tickers message")
         kind = msg.get("type")
         if kind not in ("snapshot", "delta"):
             raise WireError("tickers message: type is not snapshot or delta")
         data = as_dict(msg.get("data"), "tickers message data")
         native = str_field(data, "symbol", "tickers message data")
-        ts = int_field(msg, "ts", "tickers message")
+        ts = time_field(msg, "ts", "tickers message", now_ms)
         if self._to_symbol(native) is None:
             return []
+        check_fields(data, f"ticker {native}", delta=kind == "delta")
         old = self._fields.get(native)
         if old is None and (
             (self._known is not None and native not in self._known) or len(self._fields) >= MAX_TICKERS
@@ -402,7 +462,7 @@ class BybitStream(VenueStream):
         if not isinstance(topic, str):
             raise WireError("bybit frame: no topic")
         if topic.startswith("tickers."):
-            self._emit_funding(self.book.apply(msg))
+            self._emit_funding(self.book.apply(msg, self._wall_ms()))
         elif topic.startswith("allLiquidation."):
             self._emit_liquidations(parse_all_liquidation(msg, self._to_symbol))
         else:

@@ -40,11 +40,12 @@ from typing import Any
 import httpx
 
 from pfterm.core.market.models import Liquidation, VenueFunding
+from pfterm.core.venues import numbers
 from pfterm.core.venues.base import CrossVenueSink
 from pfterm.core.venues.errors import VenueError, one_line
 from pfterm.core.venues.public_rest import get_json
 from pfterm.core.venues.reconnect import ReconnectPolicy
-from pfterm.core.venues.wsbase import ToSymbol, VenueStream, WireError, base_to_symbol, num, wall_ms
+from pfterm.core.venues.wsbase import ToSymbol, VenueStream, WireError, base_to_symbol, checked, num, wall_ms
 
 __all__ = [
     "DYDX_REST_URL",
@@ -111,10 +112,24 @@ def _iso_ms(value: Any, what: str) -> int:
     return int(moment.timestamp() * 1000 + 0.5)
 
 
+_RULES = {
+    "nextFundingRate": numbers.check_rate,
+    "openInterest": numbers.check_open_interest,
+    "oraclePrice": numbers.check_price,
+}
+"""Range of each merged field: the hourly rate within ±5 % (:data:`numbers.MAX_RATE_PER_INTERVAL`,
+far above dYdX's cap), open interest ≥ 0, the oracle price > 0."""
+
+
+def _field(item: Mapping[str, Any], key: str, what: str) -> float:
+    """``item[key]`` as a number within its :data:`_RULES` range. :raises DydxFormatError: otherwise."""
+    return checked(_num(item, key, what), _RULES[key], key, f"dydx {what}", DydxFormatError)
+
+
 def _record(ticker: str, symbol: str, market: Mapping[str, Any], now_ms: int, what: str) -> VenueFunding:
-    rate = _num(market, "nextFundingRate", what)
-    oracle = _num(market, "oraclePrice", what)
-    oi = _num(market, "openInterest", what)
+    rate = _field(market, "nextFundingRate", what)
+    oracle = _field(market, "oraclePrice", what)
+    oi = _field(market, "openInterest", what)
     return VenueFunding(
         venue=VENUE,
         symbol=symbol,
@@ -139,7 +154,9 @@ def _markets(raw: Any, what: str) -> Mapping[str, Any]:
     return markets
 
 
-def parse_perpetual_markets(raw: Any, now_ms: int, to_symbol: ToSymbol = dydx_symbol) -> list[VenueFunding]:
+def parse_perpetual_markets(
+    raw: Any, now_ms: int, to_symbol: ToSymbol = dydx_symbol, *, rejected: list[str] | None = None
+) -> list[VenueFunding]:
     """Normalize ``/v4/perpetualMarkets`` (``{"markets": {ticker: {...}}}``, also the
     ``contents`` of a ``v4_markets`` ``subscribed`` message).
 
@@ -147,20 +164,41 @@ def parse_perpetual_markets(raw: Any, now_ms: int, to_symbol: ToSymbol = dydx_sy
     ``now_ms`` (computed: the indexer does not give it); ``mark_px = index_px =
     oraclePrice``; ``oi_base = openInterest``; ``oi_usd = oi_base × oraclePrice``;
     ``time_ms = now_ms``. Markets in ``FINAL_SETTLEMENT`` and tickers ``to_symbol`` skips are
-    left out. :raises DydxFormatError: on a malformed payload.
+    left out. A market that does not validate (a field missing, not a plain decimal, or out of
+    range: rate beyond ±5 %/h, OI < 0, price ≤ 0) is left out alone, its reason appended to
+    ``rejected`` when given (else one warning line per call); every good market is kept.
+    :raises DydxFormatError: the payload or its ``markets`` is not an object, or no market
+        validated while some did not (the first reason).
     """
     what = "perpetualMarkets"
     out: list[VenueFunding] = []
+    reasons: list[str] = []
     for ticker, market in _markets(raw, what).items():
         symbol = to_symbol(ticker)
         if symbol is None:
             continue
-        if not isinstance(market, Mapping):
-            raise DydxFormatError("dydx perpetualMarkets: market is not an object")
-        if market.get("status") in _SKIPPED_STATUSES:
-            continue
-        out.append(_record(ticker, symbol, market, now_ms, what))
+        try:
+            if not isinstance(market, Mapping):
+                raise DydxFormatError("dydx perpetualMarkets: market is not an object")
+            if market.get("status") in _SKIPPED_STATUSES:
+                continue
+            out.append(_record(ticker, symbol, market, now_ms, what))
+        except DydxFormatError as exc:
+            reasons.append(str(exc))
+    if reasons and not out:
+        raise DydxFormatError(reasons[0])
+    _report(reasons, rejected)
     return out
+
+
+def _report(reasons: list[str], rejected: list[str] | None) -> None:
+    """Hand the reasons of dropped markets to ``rejected``, or log them in one line."""
+    if not reasons:
+        return
+    if rejected is not None:
+        rejected.extend(reasons)
+    else:
+        log.warning("dydx: %d malformed market(s) dropped; first: %s", len(reasons), reasons[0])
 
 
 def _is_liquidation(trade: Mapping[str, Any]) -> bool:
@@ -248,20 +286,34 @@ class MarketsBook:
         universe: the first seen are kept, later new ones counted in :attr:`unknown_symbols`)."""
         self.unknown_symbols = 0
         """Market entries dropped because the book already holds :data:`MAX_MARKETS` tickers."""
+        self.rejected: list[str] = []
+        """Reasons of market entries dropped as malformed (a snapshot keeps its good markets);
+        the stream drains it into its malformed count."""
 
     def load(self, raw: Any, now_ms: int) -> list[VenueFunding]:
-        """Replace the book with a full ``{"markets": {...}}`` payload; return every record."""
+        """Replace the book with a full ``{"markets": {...}}`` payload; return every record.
+
+        A market whose fields do not validate is left out of the book (its reason goes to
+        :attr:`rejected`) so that it never spoils later updates; the good ones are kept."""
         markets = _markets(raw, "v4_markets")
         book: dict[str, dict[str, Any]] = {}
         for ticker, market in markets.items():
             if not isinstance(market, Mapping):
-                raise DydxFormatError("dydx v4_markets: market is not an object")
+                self.rejected.append("dydx v4_markets: market is not an object")
+                continue
+            try:
+                for key in _FIELDS:
+                    if key in market:
+                        _field(market, key, "v4_markets")
+            except DydxFormatError as exc:
+                self.rejected.append(str(exc))
+                continue
             if len(book) >= MAX_MARKETS:
                 self.unknown_symbols += 1
                 continue
             book[ticker] = dict(market)
         self.markets = book
-        return self._records(book.keys(), now_ms)
+        return self._records(list(book), now_ms)
 
     def apply(self, msg: Any, now_ms: int) -> list[VenueFunding]:
         """Merge one ``v4_markets`` message. :raises DydxFormatError: if it does not validate."""
@@ -288,29 +340,34 @@ class MarketsBook:
             raise DydxFormatError("dydx v4_markets: 'contents' is not an object")
         changed: set[str] = set()
         trading = contents.get("trading")
+        prices = contents.get("oraclePrices")
+        # validate every entry before merging any: a bad message changes nothing
         if trading is not None:
             if not isinstance(trading, Mapping):
                 raise DydxFormatError("dydx v4_markets: 'trading' is not an object")
-            for ticker, fields in trading.items():
+            for fields in trading.values():
                 if not isinstance(fields, Mapping):
                     raise DydxFormatError("dydx v4_markets: trading entry is not an object")
                 for key in _FIELDS:
                     if key in fields:
-                        _num(fields, key, "v4_markets")
+                        _field(fields, key, "v4_markets")
+        if prices is not None:
+            if not isinstance(prices, Mapping):
+                raise DydxFormatError("dydx v4_markets: 'oraclePrices' is not an object")
+            for entry in prices.values():
+                if not isinstance(entry, Mapping):
+                    raise DydxFormatError("dydx v4_markets: oracle entry is not an object")
+                _field(entry, "oraclePrice", "v4_markets")
+        if trading is not None:
+            for ticker, fields in trading.items():
                 market = self._market(ticker)
                 if market is None:
                     continue
                 if any(key in fields and fields[key] != market.get(key) for key in _FIELDS):
                     changed.add(ticker)
                 market.update(fields)
-        prices = contents.get("oraclePrices")
         if prices is not None:
-            if not isinstance(prices, Mapping):
-                raise DydxFormatError("dydx v4_markets: 'oraclePrices' is not an object")
             for ticker, entry in prices.items():
-                if not isinstance(entry, Mapping):
-                    raise DydxFormatError("dydx v4_markets: oracle entry is not an object")
-                _num(entry, "oraclePrice", "v4_markets")
                 market = self._market(ticker)
                 if market is None:
                     continue
@@ -339,7 +396,11 @@ class MarketsBook:
                 continue
             if not all(key in market for key in _FIELDS):
                 continue
-            out.append(_record(ticker, symbol, market, now_ms, "v4_markets"))
+            try:
+                out.append(_record(ticker, symbol, market, now_ms, "v4_markets"))
+            except DydxFormatError as exc:  # only reachable through a bad seed: drop the market
+                self.rejected.append(str(exc))
+                del self.markets[ticker]
         return out
 
 
@@ -452,7 +513,11 @@ class DydxStream(VenueStream):
             self.acks += 1
         channel = msg.get("channel")
         if channel == "v4_markets":
-            self._emit_funding(self.book.apply(msg, self._wall_ms()))
+            records = self.book.apply(msg, self._wall_ms())
+            for reason in self.book.rejected:
+                self._on_malformed(message, reason)
+            self.book.rejected.clear()
+            self._emit_funding(records)
         elif channel == "v4_trades":
             if kind == "channel_batch_data":
                 parts = msg.get("contents")
