@@ -14,6 +14,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import httpx
 import pytest
 from aiohttp import web
 
@@ -26,7 +27,9 @@ from pfterm.core.market.store import MAX_PREDICTED_VENUES
 from pfterm.core.venues.binance.market import MAX_LIQUIDATION_ORDERS, BinanceStream
 from pfterm.core.venues.bybit.market import MAX_TICKERS, BybitStream, TickerBook
 from pfterm.core.venues.dydx.market import MAX_MARKETS, MarketsBook
+from pfterm.core.venues.errors import VenueError
 from pfterm.core.venues.hyperliquid import account
+from pfterm.core.venues.hyperliquid.rest import HyperliquidInfo
 from pfterm.core.venues.hyperliquid.stream import HyperliquidStream
 from pfterm.core.venues.hyperliquid.wire import MalformedFrame, WireFormatError, decode_ws_frame
 from pfterm.core.venues.okx.market import OkxStream
@@ -111,7 +114,16 @@ def hl_engine(coins: tuple[str, ...] = ("BTC", "ETH")) -> Engine:
 
 
 def mark_price(price: str) -> str:
-    item = {"e": "markPriceUpdate", "E": 1, "s": "BTCUSDT", "p": "0", "i": "1", "P": "1", "r": "0.0001", "T": 2}
+    item = {
+        "e": "markPriceUpdate",
+        "E": 1791000000000,
+        "s": "BTCUSDT",
+        "p": "0",
+        "i": "1",
+        "P": "1",
+        "r": "0.0001",
+        "T": 1791003600000,
+    }
     text = json.dumps({"stream": "!markPrice@arr@1s", "data": [item]})
     return text.replace('"p": "0"', f'"p": {price}')
 
@@ -230,7 +242,10 @@ def test_predictions_are_kept_for_the_universe_and_few_venues() -> None:
 
 
 def okx_oi_frame(inst_ids: list[str]) -> str:
-    data = [{"instId": i, "instType": "SWAP", "oi": "1", "oiCcy": "2", "oiUsd": "3", "ts": "1"} for i in inst_ids]
+    data = [
+        {"instId": i, "instType": "SWAP", "oi": "1", "oiCcy": "2", "oiUsd": "3", "ts": "1791000000000"}
+        for i in inst_ids
+    ]
     return json.dumps({"arg": {"channel": "open-interest", "instId": inst_ids[0]}, "data": data})
 
 
@@ -248,7 +263,9 @@ def test_bybit_tickers_of_unknown_markets_leave_no_entries() -> None:
     stream = BybitStream(ListSink(), ["BTCUSDT"])
     for i in range(50):
         data = {"symbol": f"Z{i}USDT", "fundingRate": "0.0001", "markPrice": "1", "nextFundingTime": "1"}
-        stream._dispatch(json.dumps({"topic": f"tickers.Z{i}USDT", "type": "snapshot", "ts": 1, "data": data}), 0.0)
+        stream._dispatch(
+            json.dumps({"topic": f"tickers.Z{i}USDT", "type": "snapshot", "ts": 1791000000000, "data": data}), 0.0
+        )
     assert stream.book.fields("Z0USDT") == {} and stream.unknown_symbols == 50
 
 
@@ -256,7 +273,9 @@ def test_bybit_ticker_book_without_known_markets_stays_at_its_cap() -> None:
     book = TickerBook()
     for i in range(MAX_TICKERS + 20):
         book.apply(
-            json.dumps({"topic": f"tickers.Z{i}USDT", "type": "snapshot", "ts": 1, "data": {"symbol": f"Z{i}USDT"}})
+            json.dumps(
+                {"topic": f"tickers.Z{i}USDT", "type": "snapshot", "ts": 1791000000000, "data": {"symbol": f"Z{i}USDT"}}
+            )
         )
     assert len(book._fields) == MAX_TICKERS and book.unknown_symbols == 20
 
@@ -319,3 +338,14 @@ def test_binance_liquidation_memory_stays_at_its_cap() -> None:
     for t in range(MAX_LIQUIDATION_ORDERS + 10):
         stream._dispatch(first.replace('"T":1791565602120', f'"T":{1791565602120 + t}'), 0.0)
     assert len(stream._liq_filled) == MAX_LIQUIDATION_ORDERS
+
+
+async def test_hyperliquid_info_decoding_failures_are_malformed_answers() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=DEEP.encode())
+
+    async with HyperliquidInfo("http://127.0.0.1:1", transport=httpx.MockTransport(handler)) as info:
+        with pytest.raises(VenueError, match="malformed answer"):
+            await info.meta()
+        with pytest.raises(VenueError, match="malformed answer: OverflowError while decoding"):
+            await info._query({"type": "meta"}, lambda raw: float(int(HUGE)))

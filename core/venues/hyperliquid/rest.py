@@ -227,6 +227,11 @@ class HyperliquidInfo:
             raise VenueError(
                 f"hyperliquid info {body['type']}: malformed answer: {exc.reason}", retryable=False
             ) from None
+        except (RecursionError, OverflowError, ValueError, MemoryError) as exc:  # decoding gave up
+            raise VenueError(
+                f"hyperliquid info {body['type']}: malformed answer: {type(exc).__name__} while decoding",
+                retryable=False,
+            ) from None
 
     async def meta_and_asset_ctxs(self) -> tuple[list[MarketInfo], list[AssetCtx | None]]:
         """``metaAndAssetCtxs`` (weight 20): every perp market with its live context.
