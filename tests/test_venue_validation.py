@@ -15,6 +15,7 @@ import pytest
 from pfterm.core.market.clock import VenueClock
 from pfterm.core.market.models import AssetCtx
 from pfterm.core.venues import numbers
+from pfterm.core.venues.binance.market import parse_mark_price_frame, parse_premium_index
 from pfterm.core.venues.bybit.market import TickerBook, parse_tickers
 from pfterm.core.venues.dydx.market import DydxFormatError, MarketsBook, parse_perpetual_markets
 from pfterm.core.venues.hyperliquid.wire import (
@@ -263,3 +264,52 @@ def test_bybit_rest_tickers_keep_good_markets() -> None:
     bad = {**snap["data"], "symbol": "ETHUSDT", "markPrice": "NaN"}
     body = {"retCode": 0, "result": {"list": [good, bad]}, "time": snap["ts"]}
     assert [r.native for r in parse_tickers(body, snap["ts"])] == ["BTCUSDT"]
+
+
+# ------------------------------------------------------------------ Binance
+
+
+def binance_arr() -> list[dict[str, Any]]:
+    return json.loads((FIX / "binance" / "ws_markPrice_arr.recorded.json").read_text())
+
+
+@pytest.mark.parametrize(
+    "changes", [{"p": "-50001"}, {"p": "0"}, {"i": "-1"}, {"r": "-5"}, {"E": 4 * 10**15}, {"E": 0}, {"p": "1_000"}]
+)
+def test_binance_bad_item_is_dropped_alone(changes: dict[str, Any]) -> None:
+    arr = binance_arr()
+    now = arr[0]["E"] + 1000
+    arr[0].update(changes)
+    rejected: list[str] = []
+    records = parse_mark_price_frame(arr, {}, now_ms=now, rejected=rejected)
+    assert [r.native for r in records] == [item["s"] for item in arr[1:]]
+    assert len(rejected) == 1
+
+
+def test_binance_far_future_event_time_never_blocks_later_updates() -> None:
+    arr = binance_arr()
+    now = arr[0]["E"] + 1000
+    future = copy.deepcopy(arr[:1])
+    future[0]["E"] = 4 * 10**15
+    with pytest.raises(WireError):
+        parse_mark_price_frame(future, {}, now_ms=now)
+    (record,) = parse_mark_price_frame(arr[:1], {}, now_ms=now)
+    assert record.time_ms == arr[0]["E"]
+
+
+def test_binance_premium_index_keeps_good_markets() -> None:
+    items = [
+        {
+            "symbol": item["s"],
+            "markPrice": item["p"],
+            "indexPrice": item["i"],
+            "lastFundingRate": item["r"],
+            "nextFundingTime": item["T"],
+            "time": item["E"],
+        }
+        for item in binance_arr()
+    ]
+    items[1]["lastFundingRate"] = "NaN"
+    rejected: list[str] = []
+    records = parse_premium_index(items, {}, {}, now_ms=items[0]["time"], rejected=rejected)
+    assert [r.native for r in records] == [items[0]["symbol"]] and len(rejected) == 1

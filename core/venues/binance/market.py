@@ -49,7 +49,7 @@ from typing import Any
 import httpx
 
 from pfterm.core.market.models import Liquidation, VenueFunding
-from pfterm.core.venues import errors
+from pfterm.core.venues import errors, numbers
 from pfterm.core.venues.base import CrossVenueSink
 from pfterm.core.venues.errors import VenueError
 from pfterm.core.venues.public_rest import get_json
@@ -60,12 +60,14 @@ from pfterm.core.venues.wsbase import (
     WireError,
     as_dict,
     as_list,
+    checked,
     exc_line,
     int_field,
     loads,
     num,
     opt_num,
     str_field,
+    time_field,
     wall_ms,
 )
 
@@ -157,7 +159,10 @@ def parse_open_interest(raw: Any) -> tuple[str, float]:
     :raises WireError: on a malformed body.
     """
     obj = as_dict(loads(raw), "openInterest")
-    return str_field(obj, "symbol", "openInterest"), num(obj, "openInterest", "openInterest")
+    value = checked(
+        num(obj, "openInterest", "openInterest"), numbers.check_open_interest, "openInterest", "openInterest"
+    )
+    return str_field(obj, "symbol", "openInterest"), value
 
 
 def parse_premium_index(
@@ -166,6 +171,8 @@ def parse_premium_index(
     oi: Mapping[str, float],
     now_ms: int,
     to_symbol: ToSymbol = default_to_symbol,
+    *,
+    rejected: list[str] | None = None,
 ) -> list[VenueFunding]:
     """``GET /fapi/v1/premiumIndex`` (all symbols) → one record per joined market.
 
@@ -176,37 +183,72 @@ def parse_premium_index(
     * ``oi_base`` = ``oi[native]`` (base units, one side) when known, ``oi_usd`` = ``oi_base × mark``;
     * ``time_ms`` = the item's ``time``, else ``now_ms``.
 
-    Markets that ``to_symbol`` maps to ``None`` are skipped before validation.
-    :raises WireError: on a malformed body or item.
+    Markets that ``to_symbol`` maps to ``None`` are skipped before validation. A market that
+    does not validate (:func:`_mark_price_record` rules: prices > 0, rate within ±5 %, ``time``
+    between 2015 and the wall clock + 1 day) is dropped alone, its reason appended to ``rejected``
+    when given, else logged in one line per call.
+    :raises WireError: on a malformed body, or when no market validated while some did not.
     """
     out: list[VenueFunding] = []
+    reasons: list[str] = []
     for item in as_list(loads(raw), "premiumIndex"):
-        item = as_dict(item, "premiumIndex item")
-        native = str_field(item, "symbol", "premiumIndex item")
-        symbol = to_symbol(native)
-        if symbol is None:
-            continue
-        what = f"premiumIndex {native}"
-        mark = num(item, "markPrice", what)
-        next_ms = int_field(item, "nextFundingTime", what)
-        oi_base = oi.get(native)
-        time_ms = int_field(item, "time", what) if item.get("time") is not None else now_ms
-        out.append(
-            VenueFunding(
-                venue=VENUE,
-                symbol=symbol,
-                native=native,
-                rate=num(item, "lastFundingRate", what),
-                interval_h=float(intervals.get(native, DEFAULT_INTERVAL_H)),
-                next_funding_ms=next_ms or None,
-                mark_px=mark,
-                index_px=opt_num(item, "indexPrice", what),
-                oi_base=oi_base,
-                oi_usd=oi_base * mark if oi_base is not None else None,
-                time_ms=time_ms,
+        try:
+            item = as_dict(item, "premiumIndex item")
+            native = str_field(item, "symbol", "premiumIndex item")
+            symbol = to_symbol(native)
+            if symbol is None:
+                continue
+            what = f"premiumIndex {native}"
+            mark = _price(item, "markPrice", what)
+            next_ms = int_field(item, "nextFundingTime", what)
+            oi_base = oi.get(native)
+            time_ms = time_field(item, "time", what, None) if item.get("time") is not None else now_ms
+            index_px = opt_num(item, "indexPrice", what)
+            if index_px is not None:
+                _price(item, "indexPrice", what)
+            out.append(
+                VenueFunding(
+                    venue=VENUE,
+                    symbol=symbol,
+                    native=native,
+                    rate=_rate(item, "lastFundingRate", what),
+                    interval_h=float(intervals.get(native, DEFAULT_INTERVAL_H)),
+                    next_funding_ms=next_ms or None,
+                    mark_px=mark,
+                    index_px=index_px,
+                    oi_base=oi_base,
+                    oi_usd=oi_base * mark if oi_base is not None else None,
+                    time_ms=time_ms,
+                )
             )
-        )
+        except WireError as exc:
+            reasons.append(str(exc))
+    _report("premiumIndex", reasons, bool(out), rejected)
     return out
+
+
+def _price(item: Mapping[str, Any], key: str, what: str) -> float:
+    """``item[key]`` as a price (finite, > 0). :raises WireError: otherwise."""
+    return checked(num(item, key, what), numbers.check_price, key, what)
+
+
+def _rate(item: Mapping[str, Any], key: str, what: str) -> float:
+    """``item[key]`` as a funding rate per interval within ±5 % (:data:`numbers.MAX_RATE_PER_INTERVAL`,
+    above every cap of ``fundingInfo``). :raises WireError: otherwise."""
+    return checked(num(item, key, what), numbers.check_rate, key, what)
+
+
+def _report(what: str, reasons: list[str], kept: bool, rejected: list[str] | None) -> None:
+    """Raise the first reason when nothing was kept; else hand the reasons to ``rejected`` or
+    log them in one line."""
+    if not reasons:
+        return
+    if not kept:
+        raise WireError(reasons[0])
+    if rejected is not None:
+        rejected.extend(reasons)
+    else:
+        log.warning("binance %s: %d malformed market(s) dropped; first: %s", what, len(reasons), reasons[0])
 
 
 # ---------------------------------------------------------------------------- WS parsers
@@ -224,7 +266,7 @@ def _unwrap(raw: Any, what: str) -> tuple[str, Any]:
 
 
 def _mark_price_record(
-    item: Any, intervals: Mapping[str, float], oi: Mapping[str, float] | None, to_symbol: ToSymbol
+    item: Any, intervals: Mapping[str, float], oi: Mapping[str, float] | None, to_symbol: ToSymbol, now_ms: int | None
 ) -> VenueFunding | None:
     item = as_dict(item, "markPriceUpdate")
     native = str_field(item, "s", "markPriceUpdate")
@@ -232,21 +274,24 @@ def _mark_price_record(
     if symbol is None:
         return None
     what = f"markPriceUpdate {native}"
-    mark = num(item, "p", what)  # ``P`` is the estimated settle price: never the mark
+    mark = _price(item, "p", what)  # ``P`` is the estimated settle price: never the mark
     next_ms = int_field(item, "T", what)
     oi_base = oi.get(native) if oi is not None else None
+    index_px = opt_num(item, "i", what)
+    if index_px is not None:
+        _price(item, "i", what)
     return VenueFunding(
         venue=VENUE,
         symbol=symbol,
         native=native,
-        rate=num(item, "r", what),
+        rate=_rate(item, "r", what),
         interval_h=float(intervals.get(native, DEFAULT_INTERVAL_H)),
         next_funding_ms=next_ms or None,
         mark_px=mark,
-        index_px=opt_num(item, "i", what),
+        index_px=index_px,
         oi_base=oi_base,
         oi_usd=oi_base * mark if oi_base is not None else None,
-        time_ms=int_field(item, "E", what),
+        time_ms=time_field(item, "E", what, now_ms),
     )
 
 
@@ -256,6 +301,8 @@ def parse_mark_price_frame(
     to_symbol: ToSymbol = default_to_symbol,
     *,
     oi: Mapping[str, float] | None = None,
+    now_ms: int | None = None,
+    rejected: list[str] | None = None,
 ) -> list[VenueFunding]:
     """A ``!markPrice@arr[@1s]`` frame (combined ``{"stream","data":[...]}`` or the bare array,
     or one ``<symbol>@markPrice`` object) → records.
@@ -263,15 +310,28 @@ def parse_mark_price_frame(
     ``rate`` = ``r`` per ``intervals.get(native, 8)`` hours; ``next_funding_ms`` = ``T``;
     ``mark_px`` = ``p`` (``P``, the estimated settle price, is ignored); ``index_px`` = ``i``;
     ``time_ms`` = ``E``. ``oi_base`` comes from ``oi`` when given (the stream carries no open
-    interest), ``oi_usd`` = ``oi_base × p``. :raises WireError: on a malformed frame.
+    interest), ``oi_usd`` = ``oi_base × p``.
+
+    Each item is validated on its own: ``p`` (and ``i`` when sent) > 0, ``r`` within ±5 % per
+    interval, ``E`` between 2015 and ``now_ms`` (the local wall clock in ms; ``None`` reads it)
+    + 1 day. An item that does not validate is dropped alone, its reason appended to
+    ``rejected`` when given (else logged in one line per call).
+
+    :raises WireError: on a malformed frame, or when no item validated while some did not.
     """
     _stream, data = _unwrap(raw, "markPrice frame")
     items = data if isinstance(data, list) else [data]
     out: list[VenueFunding] = []
+    reasons: list[str] = []
     for item in items:
-        record = _mark_price_record(item, intervals, oi, to_symbol)
+        try:
+            record = _mark_price_record(item, intervals, oi, to_symbol, now_ms)
+        except WireError as exc:
+            reasons.append(str(exc))
+            continue
         if record is not None:
             out.append(record)
+    _report("markPrice", reasons, bool(out), rejected)
     return out
 
 
@@ -471,7 +531,12 @@ class BinanceStream(VenueStream):
         first = data[0] if isinstance(data, list) and data else data
         event = first.get("e") if isinstance(first, dict) else None
         if "markPrice" in stream or event == "markPriceUpdate":
-            records = parse_mark_price_frame(data, self.intervals, self._to_symbol, oi=self.oi)
+            rejected: list[str] = []
+            records = parse_mark_price_frame(
+                data, self.intervals, self._to_symbol, oi=self.oi, now_ms=self._wall_ms(), rejected=rejected
+            )
+            for reason in rejected:
+                self._on_malformed(message, reason)
             self._emit_funding(records)
         elif "forceOrder" in stream or event == "forceOrder":
             self._emit_liquidations(self._new_fills(parse_force_order_frame(data, self._to_symbol)))
