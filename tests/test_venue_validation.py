@@ -25,6 +25,9 @@ from pfterm.core.venues.hyperliquid.wire import (
     parse_l2_book,
     parse_meta_and_asset_ctxs,
 )
+from pfterm.core.venues.okx.market import OkxFormatError
+from pfterm.core.venues.okx.market import parse_funding_rate as okx_parse_funding_rate
+from pfterm.core.venues.okx.market import parse_open_interest as okx_parse_open_interest
 from pfterm.core.venues.wsbase import WireError, int_field, num
 
 FIX = Path(__file__).parent / "fixtures"
@@ -313,3 +316,28 @@ def test_binance_premium_index_keeps_good_markets() -> None:
     rejected: list[str] = []
     records = parse_premium_index(items, {}, {}, now_ms=items[0]["time"], rejected=rejected)
     assert [r.native for r in records] == [items[0]["symbol"]] and len(rejected) == 1
+
+
+# ------------------------------------------------------------------ OKX
+
+
+def okx_funding(**changes: Any) -> dict[str, Any]:
+    msg = json.loads((FIX / "okx" / "ws_funding_rate.recorded.json").read_text())
+    msg["data"][0].update(changes)
+    return msg
+
+
+@pytest.mark.parametrize(
+    "changes", [{"ts": str(4 * 10**15)}, {"ts": "0"}, {"fundingRate": "-5"}, {"fundingRate": "NaN"}]
+)
+def test_okx_bad_funding_push_is_refused_and_the_next_is_taken(changes: dict[str, Any]) -> None:
+    with pytest.raises(OkxFormatError):
+        okx_parse_funding_rate(okx_funding(**changes), T0)
+    (record,) = okx_parse_funding_rate(okx_funding(), T0)
+    assert record.native == "BTC-USDT-SWAP"
+
+
+def test_okx_open_interest_keeps_good_items() -> None:
+    good = {"instId": "BTC-USDT-SWAP", "oi": "1", "oiCcy": "10", "oiUsd": "900000"}
+    bad = {"instId": "ETH-USDT-SWAP", "oi": "1", "oiCcy": "-1000", "oiUsd": "1"}
+    assert okx_parse_open_interest({"code": "0", "data": [good, bad]}) == {"BTC-USDT-SWAP": (10.0, 900000.0)}

@@ -36,11 +36,22 @@ from typing import Any
 import httpx
 
 from pfterm.core.market.models import Liquidation, VenueFunding
+from pfterm.core.venues import numbers
 from pfterm.core.venues.base import CrossVenueSink
 from pfterm.core.venues.errors import VenueError, one_line
 from pfterm.core.venues.public_rest import get_json
 from pfterm.core.venues.reconnect import ReconnectPolicy
-from pfterm.core.venues.wsbase import ToSymbol, VenueStream, WireError, base_to_symbol, int_field, num, wall_ms
+from pfterm.core.venues.wsbase import (
+    ToSymbol,
+    VenueStream,
+    WireError,
+    base_to_symbol,
+    checked,
+    int_field,
+    num,
+    time_field,
+    wall_ms,
+)
 
 __all__ = [
     "OKX_REST_URL",
@@ -141,6 +152,8 @@ def parse_funding_rate(
     ``oi_usd`` come from ``oi`` (``native → (oiCcy, oiUsd)``, see :func:`parse_open_interest`)
     when it has the instrument, else ``None``. ``time_ms`` = the item's ``ts``, else ``now_ms``.
     Items that ``to_symbol`` maps to ``None`` are skipped without further validation.
+    ``fundingRate`` must lie within ±5 % per interval (:data:`numbers.MAX_RATE_PER_INTERVAL`,
+    above OKX's caps) and ``ts`` between 2015 and the local wall clock + 1 day.
 
     :raises OkxFormatError: on a malformed payload or item.
     """
@@ -151,13 +164,15 @@ def parse_funding_rate(
         symbol = to_symbol(native)
         if symbol is None:
             continue
-        rate = _num(item, "fundingRate", what)
+        rate = checked(
+            _num(item, "fundingRate", what), numbers.check_rate, "fundingRate", f"okx {what}", OkxFormatError
+        )
         funding_time = _int(item, "fundingTime", what)
         next_time = _int(item, "nextFundingTime", what)
         if next_time <= funding_time:
             raise OkxFormatError("okx funding-rate: 'nextFundingTime' is not after 'fundingTime'")
         ts = item.get("ts")
-        time_ms = _int(item, "ts", what) if ts not in (None, "") else now_ms
+        time_ms = time_field(item, "ts", f"okx {what}", None, OkxFormatError) if ts not in (None, "") else now_ms
         oi_pair = oi.get(native) if oi is not None else None
         out.append(
             VenueFunding(
@@ -181,14 +196,30 @@ def parse_open_interest(raw: Any) -> dict[str, tuple[float, float]]:
     """Normalize a REST ``/api/v5/public/open-interest`` answer or a WS ``open-interest`` push
     into ``native → (oi_base, oi_usd)``: ``oiCcy`` (coin, base units) and ``oiUsd``.
 
-    ``oi`` (contracts) is ignored. :raises OkxFormatError: on a malformed payload.
+    ``oi`` (contracts) is ignored. Both values must be ≥ 0; an item that does not validate is
+    dropped alone (one warning line per call).
+
+    :raises OkxFormatError: on a malformed payload, or when no item validated while some did not.
     """
     what = "open-interest"
     out: dict[str, tuple[float, float]] = {}
+    reasons: list[str] = []
     for item in _data(raw, what):
-        native = _inst_id(item, what)
-        out[native] = (_num(item, "oiCcy", what), _num(item, "oiUsd", what))
+        try:
+            native = _inst_id(item, what)
+            out[native] = (_oi(item, "oiCcy", what), _oi(item, "oiUsd", what))
+        except OkxFormatError as exc:
+            reasons.append(str(exc))
+    if reasons:
+        if not out:
+            raise OkxFormatError(reasons[0])
+        log.warning("okx open-interest: %d malformed item(s) dropped; first: %s", len(reasons), reasons[0])
     return out
+
+
+def _oi(item: Mapping[str, Any], key: str, what: str) -> float:
+    """``item[key]`` as an open interest (finite, ≥ 0). :raises OkxFormatError: otherwise."""
+    return checked(_num(item, key, what), numbers.check_open_interest, key, f"okx {what}", OkxFormatError)
 
 
 def parse_instruments(raw: Any) -> dict[str, float]:
