@@ -185,8 +185,6 @@ _NON_NEGATIVE_SCHEMA = _bounded(_FLOAT_SCHEMA, ge=0)
 """Open interest, volumes, a previous day price of a new listing: finite and ≥ 0."""
 _HL_RATE_SCHEMA = _bounded(_FLOAT_SCHEMA, ge=-numbers.HL_RATE_CAP_PER_H, le=numbers.HL_RATE_CAP_PER_H)
 """A Hyperliquid funding rate per hour, within the ±4 %/h cap (``docs/domain.md`` §1)."""
-_OTHER_RATE_SCHEMA = _bounded(_FLOAT_SCHEMA, ge=-numbers.MAX_RATE_PER_INTERVAL, le=numbers.MAX_RATE_PER_INTERVAL)
-"""A funding rate of another venue per its interval (``predictedFundings``), within ±5 %."""
 _TIME_SCHEMA = _bounded_int(_INT_SCHEMA, ge=0, le=numbers.MAX_TIME_MS)
 """A timestamp (ms since the epoch), not negative and before 2100 (simulator time may run
 ahead of the wall clock, so the bound is absolute; :class:`pfterm.core.market.clock.VenueClock`
