@@ -44,7 +44,8 @@ FeedStatus semantics (published on ``sink.on_feed_status``, ``feed`` = the strea
 
 ``malformed`` counts frames dropped since construction because :meth:`~VenueStream._handle`
 raised :class:`WireError` (not JSON, wrong shape) or one of :data:`MALFORMED_ERRORS` (nesting
-too deep, a number too large to convert); a frame is never partly applied by the
+too deep, a number too large to convert), plus the records a handler dropped alone from a
+frame of many markets (the good ones are kept); a record is never partly applied by the
 parsers. A growth of the count is published at most every ``status_interval_s``; the log
 line about dropped frames at most every ``log_interval_s`` and never quotes a payload. An
 exception raised by the sink (or any other exception in a handler) is counted in
