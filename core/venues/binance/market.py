@@ -103,6 +103,9 @@ BINANCE_WS_URL = "wss://fstream.binance.com/market/stream?streams=!markPrice@arr
 DEFAULT_INTERVAL_H = 8.0
 """Funding interval of every symbol absent from ``/fapi/v1/fundingInfo`` (hours)."""
 
+RATE_LIMITED_STATUSES = frozenset({418, 429})
+"""Binance's rate-limit answers: 429 over the limit, 418 the IP banned for ignoring 429s."""
+
 MAX_LIQUIDATION_ORDERS = 4096
 """Most liquidation orders :class:`BinanceStream` remembers to count each once."""
 
@@ -400,9 +403,12 @@ async def fetch_snapshot(
 
     Requests ``premiumIndex`` (all symbols) and ``fundingInfo`` concurrently, then
     ``openInterest`` for ``oi_symbols`` (natives; default: every joined market of the
-    premium index) with at most ``concurrency`` requests in flight. A failed or malformed
-    open-interest answer leaves that market's OI ``None`` (logged once per call) rather than
-    failing the snapshot; the two bulk requests must succeed.
+    premium index) with at most ``concurrency`` requests in flight, paced within the host's
+    weight budget (:data:`pfterm.core.venues.public_rest.HOST_LIMITS`: 2400 per minute,
+    ``premiumIndex`` weighs 10, ``openInterest`` 1). A failed or malformed open-interest answer
+    leaves that market's OI ``None`` (logged once per call) rather than failing the snapshot; a
+    rate-limit answer (HTTP 418, 429, or a host closed by an earlier ``Retry-After``) stops the
+    rest of the fan-out, whose OI stays ``None``. The two bulk requests must succeed.
 
     :raises VenueError: a bulk request failed or answered with an error status.
     :raises WireError: a bulk answer was malformed.
@@ -410,7 +416,7 @@ async def fetch_snapshot(
     base = base_url.rstrip("/")
     now = now_ms if now_ms is not None else wall_ms()
     premium_raw, info_raw = await asyncio.gather(
-        get_json(client, f"{base}/fapi/v1/premiumIndex", venue=VENUE),
+        get_json(client, f"{base}/fapi/v1/premiumIndex", venue=VENUE, weight=10),
         get_json(client, f"{base}/fapi/v1/fundingInfo", venue=VENUE),
     )
     intervals = parse_funding_info(info_raw)
@@ -421,20 +427,32 @@ async def fetch_snapshot(
         wanted = list(dict.fromkeys(oi_symbols))
     gate = asyncio.Semaphore(max(1, concurrency))
     failures: list[str] = []
+    halted = False  # a rate-limit answer stops the rest of the fan-out
 
     async def one(native: str) -> tuple[str, float] | None:
+        nonlocal halted
         async with gate:
+            if halted:
+                return None
             try:
                 return parse_open_interest(
-                    await get_json(client, f"{base}/fapi/v1/openInterest", {"symbol": native}, venue=VENUE)
+                    await get_json(client, f"{base}/fapi/v1/openInterest", {"symbol": native}, venue=VENUE, attempts=1)
                 )
             except (VenueError, WireError) as exc:
                 failures.append(exc_line(exc))
+                if isinstance(exc, VenueError) and exc.status in RATE_LIMITED_STATUSES:
+                    halted = True
                 return None
 
     results = await asyncio.gather(*(one(n) for n in wanted))
     if failures:
-        log.warning("binance: open interest missing for %d market(s); first: %s", len(failures), failures[0])
+        skipped = sum(r is None for r in results) - len(failures)
+        log.warning(
+            "binance: open interest missing for %d market(s)%s; first: %s",
+            len(failures) + skipped,
+            f" ({skipped} not asked after a rate limit)" if skipped else "",
+            failures[0],
+        )
     oi = {native: value for native, value in (r for r in results if r is not None)}
     return parse_premium_index(premium_raw, intervals, oi, now, to_symbol)
 

@@ -25,6 +25,7 @@ import httpx
 from pfterm.core.market.models import AssetCtx, BookSnapshot, FundingPoint, MarketInfo, PredictedFunding
 from pfterm.core.venues.errors import VenueError, one_line, retry_after_s
 from pfterm.core.venues.hyperliquid import wire
+from pfterm.core.venues.public_rest import send
 from pfterm.core.venues.reconnect import Clock, Sleep, SlidingWindowLimiter
 
 __all__ = [
@@ -194,30 +195,36 @@ class HyperliquidInfo:
     async def post_info(self, body: dict[str, Any]) -> bytes:
         """Send one info query and return the raw answer body (JSON bytes).
 
-        Waits for weight budget first (:func:`info_weight` of ``body["type"]``).
+        Waits for weight budget first (:func:`info_weight` of ``body["type"]``), then sends under
+        the host policy of :func:`pfterm.core.venues.public_rest.send`: nothing is sent before a
+        ``Retry-After`` has passed, one more try follows a 429/503 whose wait is short, and the
+        body is read up to :data:`~pfterm.core.venues.public_rest.MAX_BODY_BYTES` decoded bytes.
 
-        :raises VenueError: on timeout, transport failure or HTTP status ≥ 400.
+        :raises VenueError: on timeout, transport failure, HTTP status ≥ 400 (``retry_after_s``
+            set for 429/503), a host still closed by an earlier 429/503, or a body over the cap.
         """
         info_type = str(body.get("type", "?"))
         label = f"hyperliquid info {info_type}"
         await self.limiter.acquire(info_weight(info_type))
         try:
-            response = await self._client.post(self.info_url, json=body, timeout=self._timeout)
+            answer = await send(self._client, "POST", self.info_url, label=label, json=body, timeout=self._timeout)
         except httpx.TimeoutException:
             raise VenueError(f"{label}: timed out after {self._timeout.read:g} s") from None
         except httpx.HTTPError as exc:
             raise VenueError(f"{label}: {type(exc).__name__}: {one_line(str(exc)) or 'connection failed'}") from None
-        if response.status_code >= 400:
-            status = response.status_code
+        if answer.status >= 400:
+            status = answer.status
             retryable = status >= 500 or status in (408, 429)
-            body_text = one_line(response.text) if response.content else response.reason_phrase
+            body_text = one_line(answer.text) if answer.content else answer.reason
             raise VenueError(
                 f"{label}: HTTP {status}: {body_text}",
                 status=status,
                 retryable=retryable,
-                retry_after_s=retry_after_s(response.headers),
+                retry_after_s=answer.retry_after_s
+                if answer.retry_after_s is not None
+                else retry_after_s(answer.headers),
             )
-        return response.content
+        return answer.content
 
     async def _query(self, body: dict[str, Any], parse: Any) -> Any:
         raw = await self.post_info(body)
