@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
 import random
 import time
 from collections.abc import Callable
@@ -26,6 +25,7 @@ from pfterm.core.market.models import VenueFunding
 from pfterm.core.venues import numbers
 from pfterm.core.venues.binance.market import BinanceStream
 from pfterm.core.venues.bybit.market import BybitStream
+from pfterm.core.venues.okx.market import OkxStream
 from pfterm.core.venues.wsbase import VenueStream
 from tests.replay import ListSink, ReplayServer, eventually, fast_policy, serving
 
@@ -77,7 +77,7 @@ class Frame:
     how much it must add to the venue's malformed (+ unknown-symbol) count."""
 
     text: str
-    records: list[tuple[str, float, float]] = field(default_factory=list)
+    records: list[tuple[str, float, float | None]] = field(default_factory=list)
     garbage: int = 0
 
 
@@ -112,14 +112,15 @@ class VenueFuzz:
     counts_unknown = False
     """Whether a frame of a market outside :attr:`known` is counted (``unknown_symbols``)."""
 
-    def valid(self, rng: random.Random) -> tuple[dict[str, Any], tuple[str, float, float]]:
+    def valid(self, rng: random.Random) -> tuple[dict[str, Any], tuple[str, float, float | None]]:
         raise NotImplementedError
 
     def encode(self, item: dict[str, Any]) -> str:
         raise NotImplementedError
 
     def fields(self) -> dict[str, str]:
-        """``{"price": key, "rate": key, "time": key, "symbol": key}`` of :meth:`valid`'s item."""
+        """``{"price": key, "rate": key, "time": key, "symbol": key}`` of :meth:`valid`'s item
+        (``price`` absent when the venue's records carry none)."""
         raise NotImplementedError
 
     def stream(self, sink: ListSink, url: str) -> VenueStream:
@@ -132,7 +133,7 @@ class VenueFuzz:
         """A garbage frame: one field of a valid frame replaced, or the frame broken whole."""
         item, _ = self.valid(rng)
         keys = self.fields()
-        kinds = ["price", "rate", "time", "truncated", "deep", "huge"]
+        kinds = [k for k in ("price", "rate", "time") if k in keys] + ["truncated", "deep", "huge"]
         if self.counts_unknown:
             kinds.append("symbol")
         kind = rng.choice(kinds)
@@ -142,10 +143,10 @@ class VenueFuzz:
         if kind == "deep":
             return Frame(DEEP, garbage=1)
         if kind == "huge":
-            item[keys["price"]] = "\x00MARK\x00"
+            item[keys.get("price", keys["rate"])] = "\x00MARK\x00"
             return Frame(_raw(self.encode(item), HUGE_INT), garbage=1)
         if kind == "symbol":
-            item[keys["symbol"]] = f"ZZ{rng.randrange(10**6)}USDT"
+            item[keys["symbol"]] = self.unknown_symbol(rng)
         else:
             pool = {"price": BAD_NUMBERS, "rate": BAD_RATES, "time": bad_times()}[kind]
             value = pool[rng.randrange(len(pool))]
@@ -154,6 +155,10 @@ class VenueFuzz:
             else:
                 item[keys[kind]] = value
         return self.adjust(Frame(self.encode(item), garbage=1), item, kind)
+
+    def unknown_symbol(self, rng: random.Random) -> str:
+        """A native market name the venue joins but the stream did not subscribe."""
+        return f"ZZ{rng.randrange(10**6)}USDT"
 
     def adjust(self, frame: Frame, item: dict[str, Any], kind: str) -> Frame:
         """Hook for a venue whose garbage of ``kind`` needs another frame shape."""
@@ -198,7 +203,7 @@ class BinanceFuzz(VenueFuzz):
     def fields(self) -> dict[str, str]:
         return {"price": "p", "rate": "r", "time": "E", "symbol": "s"}
 
-    def valid(self, rng: random.Random) -> tuple[dict[str, Any], tuple[str, float, float]]:
+    def valid(self, rng: random.Random) -> tuple[dict[str, Any], tuple[str, float, float | None]]:
         item = dict(rng.choice(self.items))
         mark = _vary(rng, float(item["p"]))
         rate = _rate(rng)
@@ -232,7 +237,7 @@ class BybitFuzz(VenueFuzz):
     def fields(self) -> dict[str, str]:
         return {"price": "markPrice", "rate": "fundingRate", "time": "ts", "symbol": "symbol"}
 
-    def valid(self, rng: random.Random) -> tuple[dict[str, Any], tuple[str, float, float]]:
+    def valid(self, rng: random.Random) -> tuple[dict[str, Any], tuple[str, float, float | None]]:
         data = dict(self.base["data"])
         native = rng.choice(self.known)
         mark = _vary(rng, 60_000.0 if native == "BTCUSDT" else 3_000.0)
@@ -247,6 +252,10 @@ class BybitFuzz(VenueFuzz):
             head["ts"] = item["ts"]
         data = {k: v for k, v in item.items() if k not in ("topic", "type", "cs", "ts")}
         return json.dumps({**head, "data": data})
+
+    def unknown_symbol(self, rng: random.Random) -> str:
+        """A native market name the venue joins but the stream did not subscribe."""
+        return f"ZZ{rng.randrange(10**6)}USDT"
 
     def adjust(self, frame: Frame, item: dict[str, Any], kind: str) -> Frame:
         if kind == "price" and item.get("markPrice") in ("", None):
@@ -267,13 +276,62 @@ class BybitFuzz(VenueFuzz):
         return stream.book.unknown_symbols
 
 
-VENUES: dict[str, Callable[[], VenueFuzz]] = {"binance": BinanceFuzz, "bybit": BybitFuzz}
+class OkxFuzz(VenueFuzz):
+    """``funding-rate`` pushes of one instrument (``tests/fixtures/okx/ws_funding_rate``): no
+    price in this channel (records carry none); an instrument not subscribed is counted in
+    ``unknown_symbols``."""
+
+    name = "okx"
+    counts_unknown = True
+
+    def __init__(self) -> None:
+        self.base = json.loads((FIX / "okx" / "ws_funding_rate.recorded.json").read_text())["data"][0]
+        self.known = ("BTC-USDT-SWAP", "ETH-USDT-SWAP")
+
+    def fields(self) -> dict[str, str]:
+        return {"rate": "fundingRate", "time": "ts", "symbol": "instId"}
+
+    def unknown_symbol(self, rng: random.Random) -> str:
+        return f"ZZ{rng.randrange(10**6)}-USDT-SWAP"
+
+    def valid(self, rng: random.Random) -> tuple[dict[str, Any], tuple[str, float, float | None]]:
+        item = dict(self.base)
+        native = rng.choice(self.known)
+        rate = _rate(rng)
+        item.update(instId=native, fundingRate=f"{rate}", ts=str(now_ms() - rng.randrange(10**6)))
+        return item, (native.split("-")[0], rate, None)
+
+    def encode(self, item: dict[str, Any]) -> str:
+        return json.dumps({"arg": {"channel": "funding-rate", "instId": item.get("instId")}, "data": [item]})
+
+    def stream(self, sink: ListSink, url: str) -> VenueStream:
+        return OkxStream(
+            sink,
+            list(self.known),
+            ws_url=url,
+            open_interest=False,
+            liquidations=False,
+            policy=fast_policy(),
+            status_interval_s=0.01,
+        )
+
+    def map_size(self, stream: VenueStream) -> int:
+        assert isinstance(stream, OkxStream)
+        return max(len(stream._last), len(stream.oi))
+
+    def counted(self, stream: VenueStream) -> int:
+        assert isinstance(stream, OkxStream)
+        return stream.unknown_symbols
+
+
+VENUES: dict[str, Callable[[], VenueFuzz]] = {"binance": BinanceFuzz, "bybit": BybitFuzz, "okx": OkxFuzz}
 
 
 def _valid_record(rec: VenueFunding, now: int) -> bool:
     """Whether a delivered record has only values a venue can send."""
     try:
-        numbers.check_price(rec.mark_px if rec.mark_px is not None else math.nan)
+        if rec.mark_px is not None:
+            numbers.check_price(rec.mark_px)
         numbers.check_rate(rec.rate)
         numbers.check_time_ms(rec.time_ms, now)
         if rec.index_px is not None:
