@@ -247,7 +247,7 @@ class BybitFuzz(VenueFuzz):
         return item, (native.removesuffix("USDT"), rate, mark)
 
     def encode(self, item: dict[str, Any]) -> str:
-        head = {k: item[k] for k in ("topic", "type", "cs") if k in item}
+        head: dict[str, Any] = {k: item[k] for k in ("topic", "type", "cs") if k in item}
         if "ts" in item:
             head["ts"] = item["ts"]
         data = {k: v for k, v in item.items() if k not in ("topic", "type", "cs", "ts")}
