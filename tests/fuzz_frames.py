@@ -25,6 +25,7 @@ from pfterm.core.market.models import VenueFunding
 from pfterm.core.venues import numbers
 from pfterm.core.venues.binance.market import BinanceStream
 from pfterm.core.venues.bybit.market import BybitStream
+from pfterm.core.venues.dydx.market import DydxStream
 from pfterm.core.venues.okx.market import OkxStream
 from pfterm.core.venues.wsbase import VenueStream
 from tests.replay import ListSink, ReplayServer, eventually, fast_policy, serving
@@ -60,6 +61,10 @@ BAD_NUMBERS: tuple[Any, ...] = (
 
 BAD_RATES: tuple[Any, ...] = ("0.9", -0.5, "NaN", "1e999", "1_0")
 """Funding rates beyond every venue's cap or not numbers."""
+
+
+BAD_OPEN_INTEREST: tuple[Any, ...] = ("-1", -0.5, "NaN", "1_0", "", "1e999")
+"""Open interests no venue can send (negative, not a number, not finite)."""
 
 
 def now_ms() -> int:
@@ -109,6 +114,9 @@ class VenueFuzz:
 
     name = ""
     known: tuple[str, ...] = ()
+    deletable = True
+    """Whether a frame without one of the fields is malformed (``False`` where a frame may
+    carry only some fields, a partial update: there the field is sent empty instead)."""
     counts_unknown = False
     """Whether a frame of a market outside :attr:`known` is counted (``unknown_symbols``)."""
 
@@ -133,7 +141,7 @@ class VenueFuzz:
         """A garbage frame: one field of a valid frame replaced, or the frame broken whole."""
         item, _ = self.valid(rng)
         keys = self.fields()
-        kinds = [k for k in ("price", "rate", "time") if k in keys] + ["truncated", "deep", "huge"]
+        kinds = [k for k in ("price", "rate", "oi", "time") if k in keys] + ["truncated", "deep", "huge"]
         if self.counts_unknown:
             kinds.append("symbol")
         kind = rng.choice(kinds)
@@ -148,8 +156,10 @@ class VenueFuzz:
         if kind == "symbol":
             item[keys["symbol"]] = self.unknown_symbol(rng)
         else:
-            pool = {"price": BAD_NUMBERS, "rate": BAD_RATES, "time": bad_times()}[kind]
+            pool = {"price": BAD_NUMBERS, "rate": BAD_RATES, "oi": BAD_OPEN_INTEREST, "time": bad_times()}[kind]
             value = pool[rng.randrange(len(pool))]
+            if value is None and not self.deletable:
+                value = ""
             if value is None:
                 del item[keys[kind]]
             else:
@@ -324,7 +334,54 @@ class OkxFuzz(VenueFuzz):
         return stream.unknown_symbols
 
 
-VENUES: dict[str, Callable[[], VenueFuzz]] = {"binance": BinanceFuzz, "bybit": BybitFuzz, "okx": OkxFuzz}
+class DydxFuzz(VenueFuzz):
+    """``v4_markets`` ``channel_data`` updates of one ticker carrying its rate, open interest
+    and oracle price (the shapes of ``tests/fixtures/dydx/*v4_markets*``). dYdX joins an open
+    universe (bounded by ``MAX_MARKETS``), so an unknown ticker is not garbage there and is not
+    generated; a field left out is a valid partial update, so it is sent empty instead."""
+
+    name = "dydx"
+    deletable = False
+
+    def __init__(self) -> None:
+        self.known = ("BTC-USD", "ETH-USD")
+
+    def fields(self) -> dict[str, str]:
+        return {"price": "oraclePrice", "rate": "nextFundingRate", "oi": "openInterest", "symbol": "ticker"}
+
+    def valid(self, rng: random.Random) -> tuple[dict[str, Any], tuple[str, float, float | None]]:
+        ticker = rng.choice(self.known)
+        oracle = _vary(rng, 43_300.0 if ticker == "BTC-USD" else 2_255.0)
+        rate = _rate(rng)
+        item = {
+            "ticker": ticker,
+            "nextFundingRate": f"{rate}",
+            "openInterest": f"{_vary(rng, 500.0)}",
+            "oraclePrice": f"{oracle}",
+        }
+        return item, (ticker.split("-")[0], rate, oracle)
+
+    def encode(self, item: dict[str, Any]) -> str:
+        ticker = item["ticker"]
+        trading = {k: item[k] for k in ("nextFundingRate", "openInterest") if k in item}
+        prices = {ticker: {k: item[k] for k in ("oraclePrice",) if k in item}}
+        contents = {"trading": {ticker: trading}, "oraclePrices": prices}
+        return json.dumps({"type": "channel_data", "channel": "v4_markets", "message_id": 1, "contents": contents})
+
+    def stream(self, sink: ListSink, url: str) -> VenueStream:
+        return DydxStream(sink, ws_url=url, policy=fast_policy(), status_interval_s=0.01)
+
+    def map_size(self, stream: VenueStream) -> int:
+        assert isinstance(stream, DydxStream)
+        return len(stream.book.markets)
+
+
+VENUES: dict[str, Callable[[], VenueFuzz]] = {
+    "binance": BinanceFuzz,
+    "bybit": BybitFuzz,
+    "okx": OkxFuzz,
+    "dydx": DydxFuzz,
+}
 
 
 def _valid_record(rec: VenueFunding, now: int) -> bool:
