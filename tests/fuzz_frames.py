@@ -21,11 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pfterm.core.market.models import VenueFunding
+from pfterm.core.market.models import AssetCtx, FeedStatus, VenueFunding
 from pfterm.core.venues import numbers
 from pfterm.core.venues.binance.market import BinanceStream
 from pfterm.core.venues.bybit.market import BybitStream
 from pfterm.core.venues.dydx.market import DydxStream
+from pfterm.core.venues.hyperliquid.stream import HyperliquidStream
 from pfterm.core.venues.okx.market import OkxStream
 from pfterm.core.venues.wsbase import VenueStream
 from tests.replay import ListSink, ReplayServer, eventually, fast_policy, serving
@@ -123,6 +124,14 @@ class VenueFuzz:
     def valid(self, rng: random.Random) -> tuple[dict[str, Any], tuple[str, float, float | None]]:
         raise NotImplementedError
 
+    def make_sink(self) -> Any:
+        """The recording sink the stream delivers to."""
+        return ListSink()
+
+    def delivered(self, sink: Any, now: int) -> list[tuple[tuple[str, float, float | None], bool]]:
+        """Every record delivered, in order: ``((symbol, rate, mark), values valid)``."""
+        return [((r.symbol, r.rate, r.mark_px), _valid_record(r, now)) for batch in sink.funding for r in batch]
+
     def encode(self, item: dict[str, Any]) -> str:
         raise NotImplementedError
 
@@ -131,7 +140,7 @@ class VenueFuzz:
         (``price`` absent when the venue's records carry none)."""
         raise NotImplementedError
 
-    def stream(self, sink: ListSink, url: str) -> VenueStream:
+    def stream(self, sink: Any, url: str) -> VenueStream:
         raise NotImplementedError
 
     def map_size(self, stream: VenueStream) -> int:
@@ -376,11 +385,96 @@ class DydxFuzz(VenueFuzz):
         return len(stream.book.markets)
 
 
+class CtxSink:
+    """A :class:`~pfterm.core.venues.base.MarketDataSink` keeping every ``AssetCtx`` of a known
+    coin and counting (not storing) the others, as the engine does for mids."""
+
+    def __init__(self, known: tuple[str, ...]) -> None:
+        self.known = known
+        self.ctxs: list[AssetCtx] = []
+        self.unknown_symbols = 0
+
+    def on_ctx(self, ctx: AssetCtx) -> None:
+        if ctx.symbol in self.known:
+            self.ctxs.append(ctx)
+        else:
+            self.unknown_symbols += 1
+
+    def on_feed_status(self, status: FeedStatus) -> None:
+        pass
+
+    def on_mids(self, mids: Any, recv_mono: float) -> None:
+        raise AssertionError("no mids are sent")
+
+    def on_trades(self, trades: Any) -> None:
+        raise AssertionError("no trades are sent")
+
+    def on_book(self, book: Any) -> None:
+        raise AssertionError("no books are sent")
+
+
+class HyperliquidFuzz(VenueFuzz):
+    """``activeAssetCtx`` frames built from ``tests/fixtures/hyperliquid/metaAndAssetCtxs.mainnet.json``
+    (BTC, ETH), funding within the ±4 %/h cap. The frame carries no timestamp (the receive time
+    is local), so there is no timestamp garbage; the stream hands every valid ctx to the sink,
+    which (like the engine) keeps only known coins and counts the others."""
+
+    name = "hyperliquid"
+    counts_unknown = True
+    rate_cap = numbers.HL_RATE_CAP_PER_H
+
+    def __init__(self) -> None:
+        meta, ctxs = json.loads((FIX / "hyperliquid" / "metaAndAssetCtxs.mainnet.json").read_text())
+        self.known = ("BTC", "ETH")
+        self.ctxs = {a["name"]: c for a, c in zip(meta["universe"], ctxs, strict=False) if a["name"] in self.known}
+
+    def fields(self) -> dict[str, str]:
+        return {"price": "markPx", "rate": "funding", "oi": "openInterest", "symbol": "coin"}
+
+    def unknown_symbol(self, rng: random.Random) -> str:
+        return f"ZZ{rng.randrange(10**6)}"
+
+    def valid(self, rng: random.Random) -> tuple[dict[str, Any], tuple[str, float, float | None]]:
+        coin = rng.choice(self.known)
+        ctx = dict(self.ctxs[coin])
+        mark = _vary(rng, float(ctx["markPx"]))
+        rate = _rate(rng)
+        ctx.update(markPx=f"{mark}", funding=f"{rate}", openInterest=f"{_vary(rng, float(ctx['openInterest']))}")
+        return {"coin": coin, **ctx}, (coin, rate, mark)
+
+    def encode(self, item: dict[str, Any]) -> str:
+        ctx = {k: v for k, v in item.items() if k != "coin"}
+        data: dict[str, Any] = {"ctx": ctx}
+        if "coin" in item:
+            data["coin"] = item["coin"]
+        return json.dumps({"channel": "activeAssetCtx", "data": data})
+
+    def make_sink(self) -> Any:
+        return CtxSink(self.known)
+
+    def delivered(self, sink: Any, now: int) -> list[tuple[tuple[str, float, float | None], bool]]:
+        out = []
+        for c in sink.ctxs:
+            ok = c.mark_px > 0 and c.oracle_px > 0 and abs(c.funding) <= self.rate_cap and c.open_interest >= 0
+            out.append(((c.symbol, c.funding, c.mark_px), ok))
+        return out
+
+    def stream(self, sink: Any, url: str) -> VenueStream:
+        return HyperliquidStream(sink, url, policy=fast_policy(), status_interval_s=0.01)
+
+    def map_size(self, stream: VenueStream) -> int:
+        return len({c.symbol for c in stream._sink.ctxs})
+
+    def counted(self, stream: VenueStream) -> int:
+        return int(stream._sink.unknown_symbols)
+
+
 VENUES: dict[str, Callable[[], VenueFuzz]] = {
     "binance": BinanceFuzz,
     "bybit": BybitFuzz,
     "okx": OkxFuzz,
     "dydx": DydxFuzz,
+    "hyperliquid": HyperliquidFuzz,
 }
 
 
@@ -403,22 +497,21 @@ def _valid_record(rec: VenueFunding, now: int) -> bool:
 async def run_venue(fuzz: VenueFuzz, seed: int, count: int, timeout_s: float = 60.0) -> FuzzResult:
     """Replay ``fuzz.script(seed, count)`` into the real stream over 127.0.0.1 and compare."""
     frames = fuzz.script(seed, count)
-    sink = ListSink()
+    sink = fuzz.make_sink()
     expected = [r for f in frames for r in f.records]
     started = time.perf_counter()
     async with serving(ReplayServer([[f.text for f in frames]])) as server:
         stream = fuzz.stream(sink, server.url)
         task = asyncio.create_task(stream.run())
         try:
-            await eventually(lambda: sum(len(b) for b in sink.funding) >= len(expected), timeout_s)
+            await eventually(lambda: len(fuzz.delivered(sink, 0)) >= len(expected), timeout_s)
         finally:
             await stream.stop()
             await task
     wall = time.perf_counter() - started
-    got = [r for batch in sink.funding for r in batch]
-    now = now_ms()
-    invalid = sum(not _valid_record(r, now) for r in got)
-    seen = [(r.symbol, r.rate, r.mark_px) for r in got]
+    got = fuzz.delivered(sink, now_ms())
+    invalid = sum(not ok for _, ok in got)
+    seen = [record for record, _ in got]
     lost = sum(1 for a, b in zip(expected, seen, strict=False) if a != b) + max(len(expected) - len(seen), 0)
     extra = getattr(fuzz, "counted", None)
     counted = stream.malformed + (extra(stream) if extra is not None else 0)
