@@ -25,12 +25,12 @@ async def main(frames: int, seed: int) -> int:
     counted other than the garbage sent, else 0."""
     failed = 0
     print(
-        f"{'venue':8} {'frames':>7} {'garbage':>7} {'counted':>7} {'invalid':>7} {'lost':>5} {'map':>7} {'wall s':>7}"
+        f"{'venue':11} {'frames':>7} {'garbage':>7} {'counted':>7} {'invalid':>7} {'lost':>5} {'map':>7} {'wall s':>7}"
     )
     for name in sorted(VENUES):
         r = await run_venue(VENUES[name](), seed, frames, timeout_s=600.0)
         print(
-            f"{r.venue:8} {r.frames:7d} {r.garbage:7d} {r.counted:7d} {r.invalid_accepted:7d} "
+            f"{r.venue:11} {r.frames:7d} {r.garbage:7d} {r.counted:7d} {r.invalid_accepted:7d} "
             f"{r.valid_lost:5d} {r.map_size:3d}/{r.map_bound:<3d} {r.wall_s:7.2f}"
         )
         failed |= r.invalid_accepted > 0 or r.valid_lost > 0 or r.counted != r.garbage or r.map_size > r.map_bound
