@@ -22,7 +22,7 @@ from pfterm.core.crossvenue.matrix import LiquidationFeed
 from pfterm.core.crossvenue.session import MAX_SURGED, CrossVenueData
 from pfterm.core.market.clock import VenueClock
 from pfterm.core.market.engine import MAX_OTHER_MIDS, Engine
-from pfterm.core.market.models import FeedStatus, Liquidation, MarketInfo, PredictedFunding, VenueFunding
+from pfterm.core.market.models import Liquidation, MarketInfo, PredictedFunding
 from pfterm.core.market.store import MAX_PREDICTED_VENUES
 from pfterm.core.venues.binance.market import MAX_LIQUIDATION_ORDERS, BinanceStream
 from pfterm.core.venues.bybit.market import MAX_TICKERS, BybitStream, TickerBook
@@ -34,7 +34,7 @@ from pfterm.core.venues.hyperliquid.stream import HyperliquidStream
 from pfterm.core.venues.hyperliquid.wire import MalformedFrame, WireFormatError, decode_ws_frame
 from pfterm.core.venues.okx.market import OkxStream
 from pfterm.core.venues.wsbase import VenueStream, WireError, loads
-from tests.replay import eventually, fast_policy
+from tests.replay import ListSink, eventually, fast_policy
 
 FIX = Path(__file__).parent / "fixtures"
 
@@ -43,24 +43,6 @@ DEEP = "[" * 100_000 + "]" * 100_000
 
 HUGE = "9" * 401
 """A 401-digit integer: a Python int, but beyond the float range (OverflowError)."""
-
-
-class ListSink:
-    """A :class:`~pfterm.core.venues.base.CrossVenueSink` keeping everything it is given."""
-
-    def __init__(self) -> None:
-        self.funding: list[list[VenueFunding]] = []
-        self.liquidations: list[list[Liquidation]] = []
-        self.statuses: list[FeedStatus] = []
-
-    def on_venue_funding(self, records: list[VenueFunding]) -> None:
-        self.funding.append(records)
-
-    def on_liquidations(self, records: list[Liquidation]) -> None:
-        self.liquidations.append(records)
-
-    def on_feed_status(self, status: FeedStatus) -> None:
-        self.statuses.append(status)
 
 
 class ScriptedVenue:
