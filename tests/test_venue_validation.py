@@ -341,3 +341,34 @@ def test_okx_open_interest_keeps_good_items() -> None:
     good = {"instId": "BTC-USDT-SWAP", "oi": "1", "oiCcy": "10", "oiUsd": "900000"}
     bad = {"instId": "ETH-USDT-SWAP", "oi": "1", "oiCcy": "-1000", "oiUsd": "1"}
     assert okx_parse_open_interest({"code": "0", "data": [good, bad]}) == {"BTC-USDT-SWAP": (10.0, 900000.0)}
+
+
+def _first_line(path: str) -> dict:
+    return json.loads((FIX / path).read_text().splitlines()[0])
+
+
+FAR_FUTURE_MS = 4_000_000_000_000_000
+
+
+def test_a_liquidation_with_a_far_future_time_is_refused_on_every_venue() -> None:
+    from pfterm.core.venues.binance.market import parse_force_order_frame
+    from pfterm.core.venues.bybit.market import parse_all_liquidation
+    from pfterm.core.venues.okx.market import parse_liquidation_orders
+    from pfterm.core.venues.wsbase import WireError
+
+    bn = _first_line("binance/ws_forceOrder.recorded.jsonl")
+    assert parse_force_order_frame(bn)  # the real frame passes
+    bn["data"]["o"]["T"] = FAR_FUTURE_MS
+    with pytest.raises(WireError, match="'T'"):
+        parse_force_order_frame(bn)
+    by = _first_line("bybit/ws_allLiquidation.recorded.jsonl")
+    assert parse_all_liquidation(by)
+    by["data"][0]["T"] = FAR_FUTURE_MS
+    with pytest.raises(WireError, match="'T'"):
+        parse_all_liquidation(by)
+    okx = _first_line("okx/ws_liquidation_orders.recorded.jsonl")
+    ct_val = {"BTC-USDT-SWAP": 0.01}
+    assert parse_liquidation_orders(okx, ct_val)
+    okx["data"][0]["details"][0]["ts"] = str(FAR_FUTURE_MS)
+    with pytest.raises(WireError, match="'ts'"):
+        parse_liquidation_orders(okx, ct_val)

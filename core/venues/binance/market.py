@@ -381,7 +381,7 @@ def parse_force_order_frame(raw: Any, to_symbol: ToSymbol = default_to_symbol) -
                 size_base=size,
                 price=price,
                 usd=size * price,
-                time_ms=int_field(order, "T", what),
+                time_ms=time_field(order, "T", what, None),
             )
         )
     return out

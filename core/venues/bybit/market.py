@@ -354,7 +354,7 @@ def parse_all_liquidation(raw: Any, to_symbol: ToSymbol = default_to_symbol) -> 
                 size_base=size,
                 price=price,
                 usd=size * price,
-                time_ms=int_field(item, "T", what),
+                time_ms=time_field(item, "T", what, None),
             )
         )
     return out

@@ -297,7 +297,7 @@ def parse_liquidation_orders(
                     size_base=size,
                     price=price,
                     usd=size * price,
-                    time_ms=_int(detail, "ts", what),
+                    time_ms=time_field(detail, "ts", f"okx {what}", None, OkxFormatError),
                 )
             )
     out.sort(key=lambda liq: liq.time_ms)
