@@ -33,7 +33,7 @@ from pfterm.core.venues.hyperliquid.rest import HyperliquidInfo
 from pfterm.core.venues.hyperliquid.stream import HyperliquidStream
 from pfterm.core.venues.hyperliquid.wire import MalformedFrame, WireFormatError, decode_ws_frame
 from pfterm.core.venues.okx.market import OkxStream
-from pfterm.core.venues.wsbase import VenueStream, WireError, loads
+from pfterm.core.venues.wsbase import MAX_LOGGED_KINDS, VenueStream, WireError, loads
 from tests.replay import ListSink, eventually, fast_policy
 
 FIX = Path(__file__).parent / "fixtures"
@@ -158,6 +158,31 @@ def test_decoding_errors_of_a_handler_count_as_malformed_once_logged_per_kind(
     logged = [r.getMessage() for r in caplog.records]
     assert len(logged) == 2  # the first of each kind, at once; repeats wait for the log interval
     assert "OverflowError" in logged[0] and "nested too deeply" in logged[1]
+
+
+def test_rejected_records_are_logged_once_per_kind(caplog: pytest.LogCaptureFixture) -> None:
+    sink = ListSink()
+    stream = BinanceStream(sink, "ws://127.0.0.1:1/ws")
+    future = mark_price('"91000.5"').replace("1791000000000", "4000000000000000")
+    negative = mark_price('"-5"')
+    caplog.set_level(logging.WARNING)
+    for text in (future, negative, future, negative, future, mark_price('"91000.5"')):
+        stream._dispatch(text, 0.0)
+    assert stream.malformed == 5 and len(sink.funding) == 1
+    logged = [r.getMessage() for r in caplog.records]
+    assert len(logged) == 2, logged  # one line per kind; repeats wait for the rate-limited summary
+    assert "future" in logged[0] and "'p'" in logged[1]
+    assert not any("4000000000000000" in m or "-5" in m for m in logged)  # reasons never echo values
+
+
+def test_kinds_logged_on_first_sight_are_bounded(caplog: pytest.LogCaptureFixture) -> None:
+    stream = ConvertingStream(ListSink(), "ws://127.0.0.1:1/ws", feed="test/ws")
+    caplog.set_level(logging.WARNING)
+    for n in range(3 * MAX_LOGGED_KINDS):
+        stream._on_malformed("x", f"field {'k' * (n % 7)}{chr(65 + n % 26)}{chr(65 + n // 26)}: bad")
+    assert stream.malformed == 3 * MAX_LOGGED_KINDS
+    assert len(stream._malformed_kinds) == MAX_LOGGED_KINDS
+    assert len(caplog.records) == MAX_LOGGED_KINDS  # later kinds only in the interval's summary
 
 
 async def test_hostile_frames_are_malformed_on_the_hyperliquid_stream(

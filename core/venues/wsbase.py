@@ -73,6 +73,7 @@ from pfterm.core.venues.reconnect import Clock, ReconnectPolicy, Stopped, unless
 
 __all__ = [
     "MALFORMED_ERRORS",
+    "MAX_LOGGED_KINDS",
     "ToSymbol",
     "VenueStream",
     "WireError",
@@ -91,6 +92,12 @@ __all__ = [
 ]
 
 _T = TypeVar("_T")
+
+MAX_LOGGED_KINDS = 64
+"""How many distinct kinds of rejected frame a stream logs on first sight; later kinds go
+into the rate-limited summary line only (a hostile venue cannot fill the log or memory)."""
+
+_NO_DIGITS = str.maketrans("", "", "0123456789")
 
 ToSymbol = Callable[[str], "str | None"]
 """Maps a venue's native market name to the joined symbol, or ``None`` to skip the market."""
@@ -363,7 +370,7 @@ class VenueStream:
         self._status_pending: asyncio.TimerHandle | None = None
         self._last_malformed_log = float("-inf")
         self._malformed_unlogged = 0
-        self._malformed_kinds: set[str] = set()  # decoding failure kinds already logged (a few names)
+        self._malformed_kinds: set[str] = set()  # rejection kinds already logged (≤ MAX_LOGGED_KINDS)
         self._last_error_log = float("-inf")
         self._errors_unlogged = 0
         self._last_sink_log = float("-inf")
@@ -654,15 +661,22 @@ class VenueStream:
             self._last_sink_log = now
 
     def _on_malformed(self, message: str | bytes, reason: str, kind: str = "") -> None:
-        """Count one dropped frame. ``kind`` names a decoding failure (``"RecursionError"``,
-        ``"OverflowError"`` …): the first frame of each kind is logged at once (no traceback),
-        the rest as every malformed frame, at most every ``log_interval_s``."""
+        """Count one dropped frame and log it once per kind.
+
+        ``kind`` names a decoding failure (``"RecursionError"``, ``"OverflowError"`` …); without
+        one the kind is ``reason`` with its digits removed (``"tickers message: field 'ts':
+        timestamp too far in the future"``; array indices do not make new kinds). The first
+        frame of each kind is logged at once (one line, no traceback); the rest, and every
+        kind past :data:`MAX_LOGGED_KINDS`, in one summary line at most every
+        ``log_interval_s``."""
         self.malformed += 1
         self._malformed_unlogged += 1
         now = self._clock()
-        first_of_kind = bool(kind) and kind not in self._malformed_kinds
+        key = kind or reason.translate(_NO_DIGITS)[:120]
+        kinds = self._malformed_kinds
+        first_of_kind = key not in kinds and len(kinds) < MAX_LOGGED_KINDS
         if first_of_kind:
-            self._malformed_kinds.add(kind)
+            kinds.add(key)
         if first_of_kind or now - self._last_malformed_log >= self._log_interval_s:
             self._log.warning(
                 "%s: dropped %d malformed frame(s); latest (%d bytes): %s",
