@@ -119,8 +119,9 @@ async def test_other_queries_and_request_bodies(server: InfoServer) -> None:
 
 
 async def test_funding_history_follows_pages() -> None:
-    page1 = [{"coin": "ETH", "fundingRate": "0.00001", "premium": "0.0", "time": 1000 + i} for i in range(500)]
-    page2 = [{"coin": "ETH", "fundingRate": "0.00002", "time": 2000 + i} for i in range(3)]
+    T0 = 1_700_000_000_000  # noqa: N806 (a venue timestamp, ms)
+    page1 = [{"coin": "ETH", "fundingRate": "0.00001", "premium": "0.0", "time": T0 + 1000 + i} for i in range(500)]
+    page2 = [{"coin": "ETH", "fundingRate": "0.00002", "time": T0 + 2000 + i} for i in range(3)]
     pages = [page1, page2]
     requests: list[dict[str, Any]] = []
 
@@ -129,10 +130,10 @@ async def test_funding_history_follows_pages() -> None:
         return httpx.Response(200, json=pages[len(requests) - 1])
 
     async with HyperliquidInfo("http://127.0.0.1:1", transport=httpx.MockTransport(handler)) as info:
-        points = await info.funding_history("ETH", 0)
+        points = await info.funding_history("ETH", T0)
         used = info.limiter.used()
-    assert len(points) == 503 and points[-1].time_ms == 2002
-    assert [r["startTime"] for r in requests] == [0, 1500]
+    assert len(points) == 503 and points[-1].time_ms == T0 + 2002
+    assert [r["startTime"] for r in requests] == [T0, T0 + 1500]
     assert used == 20 + 500 // 20 + 20  # base weight per call + 1 per 20 rows returned
 
 

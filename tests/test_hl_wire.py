@@ -346,10 +346,10 @@ def test_predicted_fundings() -> None:
 
 def test_funding_history_is_sorted_oldest_first() -> None:
     rows = [
-        {"coin": "ETH", "fundingRate": "0.00002", "time": 2},
-        {"coin": "ETH", "fundingRate": "0.00001", "premium": "0.0001", "time": 1},
+        {"coin": "ETH", "fundingRate": "0.00002", "time": 1_791_000_000_002},
+        {"coin": "ETH", "fundingRate": "0.00001", "premium": "0.0001", "time": 1_791_000_000_001},
     ]
-    assert [p.time_ms for p in parse_funding_history(rows)] == [1, 2]
+    assert [p.time_ms for p in parse_funding_history(rows)] == [1_791_000_000_001, 1_791_000_000_002]
 
 
 # ------------------------------------------------------------------ WebSocket frames
@@ -387,7 +387,7 @@ def test_decode_other_channels() -> None:
                     "px": "94.5",
                     "sz": "3.1",
                     "hash": "0x",
-                    "time": 10,
+                    "time": 1_791_000_000_010,
                     "tid": 7,
                     "users": ["a", "b"],
                 },
@@ -397,14 +397,17 @@ def test_decode_other_channels() -> None:
                     "px": "94.4",
                     "sz": "1",
                     "hash": "0x",
-                    "time": 11,
+                    "time": 1_791_000_000_011,
                     "tid": 8,
                     "users": ["a", "b"],
                 },
             ],
         )
     )
-    assert trades == [Trade("SOL", Side.BUY, 94.5, 3.1, 10, 7), Trade("SOL", Side.SELL, 94.4, 1.0, 11, 8)]
+    assert trades == [
+        Trade("SOL", Side.BUY, 94.5, 3.1, 1_791_000_000_010, 7),
+        Trade("SOL", Side.SELL, 94.4, 1.0, 1_791_000_000_011, 8),
+    ]
 
 
 GOOD_CTX = {
@@ -459,12 +462,18 @@ def test_good_ctx_frame_decodes() -> None:
         (ctx_frame(midPx="1.0.0"), "midPx"),
         (ctx_frame(impactPxs=["1.0", "x"]), "impactPxs"),
         (frame("activeAssetCtx", {"coin": 5, "ctx": GOOD_CTX}), "coin"),
-        (frame("allMids", {"mids": {"BTC": "x"}}), "mids"),
+        (frame("allMids", {"mids": ["BTC", "x"]}), "mids"),
         (frame("allMids", {}), "mids"),
-        (frame("trades", [{"coin": "X", "side": "Q", "px": "1", "sz": "1", "time": 1, "tid": 1}]), "side"),
+        (
+            frame("trades", [{"coin": "X", "side": "Q", "px": "1", "sz": "1", "time": 1_791_000_000_001, "tid": 1}]),
+            "side",
+        ),
         (frame("trades", {"coin": "X"}), "data"),
-        (frame("l2Book", {"coin": "X", "time": 1, "levels": [[{"px": "1"}], []]}), "sz"),
+        (frame("l2Book", {"coin": "X", "time": 1_791_000_000_001, "levels": [[{"px": "1"}], []]}), "sz"),
         (frame("l2Book", {"coin": "X", "time": "soon", "levels": [[], []]}), "time"),
+        (frame("l2Book", {"coin": "X", "time": 0, "levels": [[], []]}), "time"),
+        (frame("l2Book", {"coin": "X", "time": 10**400, "levels": [[], []]}), "time"),
+        (frame("trades", [{"coin": "X", "side": "B", "px": "1", "sz": "1", "time": -5, "tid": 1}]), "time"),
         (frame("subscriptionResponse", "ok"), ""),
     ],
 )
@@ -481,3 +490,19 @@ def test_malformed_reason_never_echoes_payload() -> None:
     with pytest.raises(MalformedFrame) as info:
         decode_ws_frame(ctx_frame(funding=secret_like))
     assert secret_like not in str(info.value)
+
+
+@pytest.mark.parametrize("bad", ['"x"', '"-1"', '"0"', '"1_000"', '" 12 "', '"NaN"', "null", "true", "9" * 401])
+def test_one_bad_mid_drops_only_its_coin(bad: str) -> None:
+    mids = '{"BTC":"91000.5","ETH":' + bad + ',"@142":"1.5"}'
+    text = '{"channel":"allMids","data":{"mids":' + mids + "}}"
+    msg = decode_ws_frame(text)
+    assert isinstance(msg, AllMids)
+    assert msg.mids == {"BTC": 91000.5, "@142": 1.5}
+    assert msg.rejected == 1 and msg.reason.startswith("mids.ETH:")
+    assert parse_all_mids(mids) == {"BTC": 91000.5, "@142": 1.5}
+
+
+def test_a_clean_all_mids_frame_rejects_nothing() -> None:
+    msg = decode_ws_frame(frame("allMids", {"mids": {"BTC": "91000.5"}}))
+    assert isinstance(msg, AllMids) and msg.rejected == 0 and msg.reason == ""

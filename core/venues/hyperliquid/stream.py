@@ -66,12 +66,14 @@ class HyperliquidStream(VenueStream):
 
     * ``activeAssetCtx`` → ``sink.on_ctx(ctx)`` with ``recv_ms`` (wall clock, ms) and
       ``recv_mono`` (``clock()`` seconds) stamped at receipt;
-    * ``allMids`` → ``sink.on_mids(mids, recv_mono)`` (USD by coin);
+    * ``allMids`` → ``sink.on_mids(mids, recv_mono)`` (USD by coin); a frame with bad mids
+      passes its good ones on and counts once in :attr:`malformed`;
     * ``trades`` → ``sink.on_trades(trades)`` (oldest first);
     * ``l2Book`` → ``sink.on_book(book)``;
     * ``error`` → counted in :attr:`channel_errors`, logged (rate-limited), shown as status detail;
     * a frame that does not validate is dropped and counted in :attr:`malformed`; logging is
-      limited to one line per ``log_interval_s``; the stream keeps running.
+      the first of each kind at once, the rest in one line per ``log_interval_s``; the stream
+      keeps running.
 
     Status goes to ``sink.on_feed_status`` under the name ``feed`` on every state change
     (CONNECTING → CONNECTED → RETRYING with ``retry_at_mono`` … → STOPPED) and, at most every
@@ -222,6 +224,8 @@ class HyperliquidStream(VenueStream):
                 msg.recv_ms = self._wall_ms()  # type: ignore[union-attr]
                 sink.on_ctx(msg)  # type: ignore[attr-defined]
             elif kind is AllMids:
+                if msg.rejected:  # type: ignore[union-attr]
+                    self._on_malformed(message, msg.reason)  # type: ignore[union-attr]
                 sink.on_mids(msg.mids, now)  # type: ignore[attr-defined,union-attr]
             elif kind is list:
                 sink.on_trades(msg)  # type: ignore[attr-defined]

@@ -185,10 +185,10 @@ _NON_NEGATIVE_SCHEMA = _bounded(_FLOAT_SCHEMA, ge=0)
 """Open interest, volumes, a previous day price of a new listing: finite and ≥ 0."""
 _HL_RATE_SCHEMA = _bounded(_FLOAT_SCHEMA, ge=-numbers.HL_RATE_CAP_PER_H, le=numbers.HL_RATE_CAP_PER_H)
 """A Hyperliquid funding rate per hour, within the ±4 %/h cap (``docs/domain.md`` §1)."""
-_TIME_SCHEMA = _bounded_int(_INT_SCHEMA, ge=0, le=numbers.MAX_TIME_MS)
-"""A timestamp (ms since the epoch), not negative and before 2100 (simulator time may run
-ahead of the wall clock, so the bound is absolute; :class:`pfterm.core.market.clock.VenueClock`
-refuses anything before 2015)."""
+_TIME_SCHEMA = _bounded_int(_INT_SCHEMA, ge=numbers.MIN_TIME_MS, le=numbers.MAX_TIME_MS)
+"""A timestamp (ms since the epoch) from 2015 to 2100: simulator time may run ahead of the
+wall clock, so the window is absolute, not relative to now (an ``l2Book`` time of 0 or 10^400
+is refused before it reaches the book or :class:`pfterm.core.market.clock.VenueClock`)."""
 _COUNT_SCHEMA = _bounded_int(_INT_SCHEMA, ge=0)
 
 _STR_SCHEMA: CoreSchema = cs.str_schema(strict=True)
@@ -330,10 +330,14 @@ _MIDS_SCHEMA = cs.dict_schema(_STR_SCHEMA, _PRICE_SCHEMA)
 class AllMids:
     """An ``allMids`` push: mid price (USD) by coin name.
 
-    Keys include spot pairs (``"@142"``, ``"PURR/USDC"``) besides perp coins.
+    Keys include spot pairs (``"@142"``, ``"PURR/USDC"``) besides perp coins. A mid that
+    does not validate (not a decimal, not > 0) is left out and counted in ``rejected``, with
+    the first one's reason in ``reason``: one bad coin never drops the others.
     """
 
     mids: dict[str, float]
+    rejected: int = 0
+    reason: str = ""
 
 
 @dataclass(slots=True, frozen=True)
@@ -376,7 +380,11 @@ WsMessage: TypeAlias = AssetCtx | AllMids | list[Trade] | BookSnapshot | Subscri
 _FRAME_SCHEMA = cs.tagged_union_schema(
     {
         "activeAssetCtx": _asset_ctx_schema(("data", "ctx"), ("data", "coin")),
-        "allMids": _dataclass(AllMids, [_field("mids", _MIDS_SCHEMA, ("data", "mids"))], frozen=True),
+        "allMids": _dataclass(
+            AllMids,
+            [_field("mids", _MIDS_SCHEMA, ("data", "mids")), _const("rejected", 0), _const("reason", "")],
+            frozen=True,
+        ),
         "trades": cs.typed_dict_schema({"data": cs.typed_dict_field(_TRADES_SCHEMA)}),
         "l2Book": _book_schema(("data",)),
         "subscriptionResponse": _dataclass(
@@ -417,12 +425,57 @@ def decode_ws_frame(data: bytes | str) -> WsMessage:
     try:
         value = _FRAME_VALIDATE_JSON(data)
     except ValidationError as exc:
-        raise MalformedFrame(_reason(exc)) from None
+        mids = _good_mids_of_frame(data, exc)
+        if mids is None:
+            raise MalformedFrame(_reason(exc)) from None
+        return mids
     except (RecursionError, OverflowError, ValueError, MemoryError) as exc:  # hostile input, past validation
         raise MalformedFrame(f"{type(exc).__name__} while decoding") from None
     if type(value) is dict:  # the only channel validated into a dict is ``trades``
         return value["data"]
     return value
+
+
+_ONE_PRICE = SchemaValidator(_PRICE_SCHEMA)
+_LOOSE_MIDS = SchemaValidator(cs.dict_schema(_STR_SCHEMA, cs.any_schema()))
+_LOOSE_MIDS_FRAME = SchemaValidator(
+    cs.typed_dict_schema(
+        {
+            "data": cs.typed_dict_field(
+                cs.typed_dict_schema({"mids": cs.typed_dict_field(cs.dict_schema(_STR_SCHEMA, cs.any_schema()))})
+            )
+        }
+    )
+)
+
+
+def _split_mids(mids: dict[str, Any]) -> AllMids:
+    """Validate each mid of ``{coin: mid}`` on its own: the good ones, and the count and
+    first reason of the rest."""
+    good: dict[str, float] = {}
+    rejected = 0
+    reason = ""
+    for coin, raw in mids.items():
+        try:
+            good[coin] = _ONE_PRICE.validate_python(raw)
+        except ValidationError as exc:
+            rejected += 1
+            if not reason:
+                reason = f"mids.{coin[:20]}: {_reason(exc)}"
+    return AllMids(good, rejected, reason)
+
+
+def _good_mids_of_frame(data: bytes | str, exc: ValidationError) -> AllMids | None:
+    """When ``exc`` failed an ``allMids`` frame only inside ``data.mids`` entries (the
+    frame's shape is right), the frame's good mids; otherwise ``None``."""
+    errors = exc.errors(include_url=False, include_input=False)
+    if not errors or any(tuple(e["loc"][:3]) != ("allMids", "data", "mids") or len(e["loc"]) < 4 for e in errors):
+        return None
+    try:
+        frame = _LOOSE_MIDS_FRAME.validate_json(data)
+    except ValidationError:
+        return None
+    return _split_mids(frame["data"]["mids"])
 
 
 # --------------------------------------------------------------------------------------------
@@ -634,13 +687,19 @@ def parse_predicted_fundings(raw: Any) -> list[PredictedFunding]:
 def parse_all_mids(raw: Any) -> dict[str, float]:
     """Parse an info ``allMids`` answer ``{coin: mid}`` into USD floats by coin.
 
-    Keys include spot pairs (``"@107"``, ``"PURR/USDC"``).
+    Keys include spot pairs (``"@107"``, ``"PURR/USDC"``). A mid that does not validate
+    (not a decimal, not > 0) is left out and one warning line is logged; the others are kept.
 
-    :raises WireFormatError: if the payload does not validate.
+    :raises WireFormatError: if the payload is not an object of coin names.
 
     Source: https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/info-endpoint#retrieve-mids-for-all-coins
     """
-    return _validate(_ALL_MIDS, raw)
+    try:
+        return _validate(_ALL_MIDS, raw)
+    except WireFormatError:
+        mids = _split_mids(_validate(_LOOSE_MIDS, raw))
+    log.warning("hyperliquid allMids: %d malformed mid(s) dropped; first: %s", mids.rejected, mids.reason)
+    return mids.mids
 
 
 def parse_trades(raw: Any) -> list[Trade]:
