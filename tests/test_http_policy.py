@@ -324,6 +324,87 @@ async def test_a_gzip_bomb_fails_fast_with_bounded_memory(serve) -> None:
     assert result["growth_mb"] < 100
 
 
+ORDER_PATH_MEASURE = textwrap.dedent(
+    """
+    import asyncio, json, resource, sys, time
+    from pfterm.core.venues.binance.futures import BinanceCredentials, BinanceFuturesClient
+    from pfterm.core.venues.errors import VenueError
+    from pfterm.core.venues.hyperliquid.exchange import HyperliquidExchange
+    from pfterm.core.venues.hyperliquid.signing import Signer
+
+    KEY = "0x" + "4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318"
+
+    async def main(url):
+        out = []
+        async with HyperliquidExchange(url, Signer(KEY), is_mainnet=False, timeout_s=10.0) as ex:
+            try:
+                await ex.cancel([(0, 1)])
+            except VenueError as exc:
+                out.append([type(exc).__name__, str(exc), exc.outcome_unknown, exc.retryable])
+        binance = BinanceFuturesClient(url, BinanceCredentials("k" * 64, "s" * 64), timeout_s=10.0)
+        try:
+            await binance.cancel_all("BTCUSDT")
+        except VenueError as exc:
+            out.append([type(exc).__name__, str(exc), exc.outcome_unknown, exc.retryable])
+        finally:
+            await binance.aclose()
+        return out
+
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    started = time.monotonic()
+    errors = asyncio.run(main(sys.argv[1]))
+    print(json.dumps({"errors": errors, "seconds": time.monotonic() - started,
+                      "growth_mb": (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024}))
+    """
+)
+
+
+async def test_order_answers_are_read_under_the_same_cap(serve) -> None:
+    """A bomb answering a cancel (Hyperliquid /exchange, Binance DELETE allOpenOrders) is an
+    unreadable answer to a request that may have been applied: outcome unknown, never retried
+    as is, and read no further than the cap."""
+    gzip_bomb()
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", bomb)
+    url = await serve(app)
+    code, out, err = await _run(sys.executable, "-c", ORDER_PATH_MEASURE, url)
+    assert code == 0, err
+    result = json.loads(out)
+    cap = public_rest.MAX_BODY_BYTES
+    assert result["errors"] == [
+        ["ExchangeError", f"hyperliquid exchange cancel: malformed answer: body larger than {cap} bytes", True, False],
+        [
+            "BinanceUnavailable",
+            f"binance DELETE /fapi/v1/allOpenOrders: malformed answer: body larger than {cap} bytes",
+            True,
+            False,
+        ],
+    ]
+    assert result["seconds"] < 5.0
+    assert result["growth_mb"] < 100
+
+
+async def test_the_body_cap_is_a_setting(serve, monkeypatch) -> None:
+    async def body(_r: web.Request) -> web.Response:
+        return web.Response(body=b"x" * 2000)
+
+    app = web.Application()
+    app.router.add_get("/x", body)
+    url = await serve(app)
+    monkeypatch.setattr(public_rest, "_max_body_bytes", public_rest.MAX_BODY_BYTES)
+    async with httpx.AsyncClient() as client:
+        assert (await send(client, "GET", url + "/x", label="t")).status == 200
+        public_rest.set_max_body_bytes(1000)
+        assert public_rest.max_body_bytes() == 1000
+        with pytest.raises(VenueError, match=r"^t: malformed answer: body larger than 1000 bytes$"):
+            await send(client, "GET", url + "/x", label="t")
+        with pytest.raises(VenueError, match="body larger than 1000 bytes"):
+            await public_rest.request_capped(client, "GET", url + "/x", label="t")
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match="positive number of bytes"):
+            public_rest.set_max_body_bytes(bad)  # type: ignore[arg-type]
+
+
 SCAN_RSS = textwrap.dedent(
     """
     import resource, subprocess, sys
@@ -377,3 +458,16 @@ async def test_answers_of_one_host_read_at_once_share_the_cap(serve) -> None:
         gate.buffered = 0
         assert (await send(client, "GET", url + "/x", label="t", max_body_bytes=1000)).content == b"x" * 200
     assert gate.buffered == 0
+
+
+def test_the_config_sets_the_cap_for_every_command(tmp_path: Path, monkeypatch) -> None:
+    from pfterm.tui import cli
+
+    monkeypatch.setattr(public_rest, "_max_body_bytes", public_rest.MAX_BODY_BYTES)
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[http]\nmax_answer_mb = 2\n")
+    cli._settings_from_args(cli.build_parser().parse_args(["scan", "--config", str(cfg)]))
+    assert public_rest.max_body_bytes() == 2 * 1024 * 1024
+    cfg.write_text("[http]\nmax_answer_mb = 0\n")
+    code = cli.main(["scan", "--config", str(cfg)])
+    assert code == 2

@@ -311,7 +311,15 @@ def _settings_from_args(args: argparse.Namespace):
         if value is not None:
             apply_override(settings, dotted, value)
     settings.urls.update(parse_url_overrides(args.url))
+    _apply_http_settings(settings)
     return settings
+
+
+def _apply_http_settings(settings) -> None:
+    """Set the process-wide REST answer cap (``[http] max_answer_mb``) before any client starts."""
+    from pfterm.core.venues.public_rest import set_max_body_bytes
+
+    set_max_body_bytes(settings.http.max_answer_bytes())
 
 
 def _private_log_handler(log_path: Path, backup_count: int) -> RotatingFileHandler:
@@ -647,6 +655,7 @@ def _report(args: argparse.Namespace) -> int:
     try:
         since_ms = None if args.since is None else parse_since(args.since)
         settings = load_settings(args.config, required=args.config is not None)
+        _apply_http_settings(settings)
         urls = {**settings.urls, **parse_url_overrides(getattr(args, "url", None) or [])}
     except (ValueError, ConfigError) as exc:
         sys.stderr.write(f"pfterm report: error: {exc}\n")

@@ -175,6 +175,21 @@ class MarketsSection(_Section):
     )
 
 
+class HttpSection(_Section):
+    """REST answers: the largest body read from any venue, MiB after decompression."""
+
+    max_answer_mb: float = Field(
+        default=16.0,
+        ge=1,
+        le=1024,
+        description="largest REST answer read, MiB once decompressed; a larger one is malformed",
+    )
+
+    def max_answer_bytes(self) -> int:
+        """``max_answer_mb`` in bytes (MiB × 2^20)."""
+        return int(self.max_answer_mb * 1024 * 1024)
+
+
 class AlertsSection(_Section, DetectorSettings):
     """Alerts: the detector thresholds (:class:`~pfterm.core.market.engine.DetectorSettings`, read by
     the engine as they are) and the console's bell."""
@@ -286,6 +301,7 @@ class Settings(_Section):
     harvest: HarvestSection = Field(default_factory=HarvestSection)
     symbols: SymbolsSection = Field(default_factory=SymbolsSection)
     crossvenue: CrossVenueSection = Field(default_factory=CrossVenueSection)
+    http: HttpSection = Field(default_factory=HttpSection)
     keys: dict[str, Annotated[str, BeforeValidator(normalize_keys)]] = Field(
         default_factory=dict, examples=[{"app.kill": "f12"}]
     )

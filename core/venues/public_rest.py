@@ -16,7 +16,8 @@ The policy, per host (``host:port`` of the URL), shared by every request of one 
   :class:`~pfterm.core.venues.reconnect.SlidingWindowLimiter` (the venue's documented limit,
   :data:`HOST_LIMITS`) and hold one of :data:`HOST_CONCURRENCY` slots while in flight.
 * **Capped bodies**: the body is read as a stream and decompressed here, never past
-  ``max_body_bytes`` (default :data:`MAX_BODY_BYTES`), for one answer and for all the answers of
+  ``max_body_bytes`` (default :func:`max_body_bytes`: :data:`MAX_BODY_BYTES` unless
+  :func:`set_max_body_bytes` changed it, from ``[http] max_answer_mb``), for one answer and for all the answers of
   the host being read at once: a larger answer (a decompression bomb included) is a malformed
   answer, the rest is never read.
 
@@ -52,11 +53,36 @@ __all__ = [
     "get_json",
     "host_gate",
     "retryable_status",
+    "max_body_bytes",
+    "request_capped",
     "send",
+    "set_max_body_bytes",
 ]
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
-"""Largest answer body read, in bytes after decompression (16 MiB); a larger one is malformed."""
+"""Default largest answer body read, in bytes after decompression (16 MiB); a larger one is
+malformed."""
+
+_max_body_bytes = MAX_BODY_BYTES
+
+
+def max_body_bytes() -> int:
+    """The process-wide cap on one answer's decoded body, bytes (:func:`set_max_body_bytes`)."""
+    return _max_body_bytes
+
+
+def set_max_body_bytes(limit: int) -> None:
+    """Set the process-wide cap on one answer's decoded body (bytes), read by every later
+    request that does not pass its own ``max_body_bytes``; the CLI sets it once from
+    ``[http] max_answer_mb`` before any client starts.
+
+    :raises ValueError: ``limit`` is not a positive integer.
+    """
+    global _max_body_bytes
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0:
+        raise ValueError("the answer body cap must be a positive number of bytes")
+    _max_body_bytes = limit
+
 
 MAX_GATE_WAIT_S = 5.0
 """Longest wait (seconds) for a host's gate to open: a request that would wait longer fails at
@@ -242,6 +268,7 @@ async def _exchange(
     json: Any,
     timeout: httpx.Timeout | None,
     max_body_bytes: int,
+    headers: Mapping[str, str] | None = None,
 ) -> Answer:
     """One request and its answer read under the body cap, with no pacing."""
     request = client.build_request(
@@ -249,7 +276,7 @@ async def _exchange(
         url,
         params=params,
         json=json,
-        headers={"Accept-Encoding": ACCEPT_ENCODING},
+        headers={**(headers or {}), "Accept-Encoding": ACCEPT_ENCODING},
         timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
     )
     response = await client.send(request, stream=True)
@@ -258,6 +285,33 @@ async def _exchange(
     finally:
         await response.aclose()
     return Answer(response.status_code, response.headers, content, response.reason_phrase)
+
+
+async def request_capped(
+    client: httpx.AsyncClient,
+    method: str,
+    url: str,
+    *,
+    label: str,
+    headers: Mapping[str, str] | None = None,
+    json: Any = None,
+    timeout: httpx.Timeout | None = None,
+    max_body_bytes: int | None = None,
+) -> Answer:
+    """Send one request and read its answer under the body cap, with no pacing and no retry:
+    for the order paths (:mod:`pfterm.core.venues.hyperliquid.exchange`,
+    :mod:`pfterm.core.venues.binance.futures`), which wait out ``Retry-After`` and reconcile
+    in their own loops.
+
+    :param label: start of error messages, e.g. ``"hyperliquid exchange order"``.
+    :param max_body_bytes: the cap on the decoded body, bytes; ``None``: :func:`max_body_bytes`.
+    :raises VenueError: the body is larger than the cap once decoded, corrupt, or in an
+        encoding other than gzip/deflate (``retryable=False``; a request that changes state
+        may have been applied: the caller decides).
+    :raises httpx.HTTPError: transport failures and timeouts, for the caller to word.
+    """
+    cap = _max_body_bytes if max_body_bytes is None else max_body_bytes
+    return await _exchange(host_gate(url), client, method, url, label, None, json, timeout, cap, headers)
 
 
 async def send(
@@ -272,7 +326,7 @@ async def send(
     timeout: httpx.Timeout | None = None,
     weight: float = 1.0,
     attempts: int = 2,
-    max_body_bytes: int = MAX_BODY_BYTES,
+    max_body_bytes: int | None = None,
 ) -> Answer:
     """Send one request under the host policy (module docstring) and return the whole answer.
 
@@ -286,6 +340,8 @@ async def send(
     :param label: start of error messages, e.g. ``"binance /fapi/v1/openInterest"``.
     :param venue: names the host's budget in :data:`HOST_LIMITS` when its gate is created.
     :param weight: the request's weight in that budget.
+    :param max_body_bytes: the cap on the decoded body, bytes; ``None``: the process-wide
+        :func:`max_body_bytes`.
     :raises VenueError: the gate stays closed longer than :data:`MAX_GATE_WAIT_S` (``status=429``,
         ``retry_after_s`` = seconds left, nothing sent); the body is larger than
         ``max_body_bytes`` once decoded, corrupt, or in an encoding other than gzip/deflate
@@ -293,6 +349,8 @@ async def send(
     :raises httpx.HTTPError: transport failures and timeouts, for the caller to word.
     """
     gate = host_gate(url, venue)
+    if max_body_bytes is None:
+        max_body_bytes = _max_body_bytes
     if URGENT.get():  # the kill switch: no local wait, no retry here (its own loop retries)
         answer = await _exchange(gate, client, method, url, label, params, json, timeout, max_body_bytes)
         if answer.status in THROTTLE_STATUSES:

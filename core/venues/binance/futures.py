@@ -69,8 +69,10 @@ from urllib.parse import urlencode
 
 import backoff
 import httpx
+import orjson
 
 from pfterm.core.venues.errors import VenueError, one_line, retry_after_s
+from pfterm.core.venues.public_rest import request_capped
 from pfterm.core.venues.wsbase import WireError, as_dict, as_list, int_field, loads, num, opt_num, str_field, wall_ms
 
 __all__ = [
@@ -918,7 +920,13 @@ class BinanceFuturesClient:
         url = f"{self.base_url}{path}?{query}" if query else f"{self.base_url}{path}"
         sent_unknown = method != "GET"
         try:
-            response = await self._client.request(method, url, headers=headers, timeout=self._timeout)
+            response = await request_capped(
+                self._client, method, url, label=f"binance {endpoint}", headers=headers, timeout=self._timeout
+            )
+        except VenueError as exc:  # the answer's body: over the cap, corrupt or in an unknown encoding
+            raise BinanceUnavailable(
+                str(exc), status=exc.status, retryable=False, outcome_unknown=sent_unknown
+            ) from None
         except httpx.TimeoutException:
             raise BinanceUnavailable(
                 f"binance {endpoint}: timed out after {self._timeout.read:g} s", outcome_unknown=sent_unknown
@@ -930,10 +938,10 @@ class BinanceFuturesClient:
                 f"binance {endpoint}: {type(exc).__name__}: {detail}",
                 outcome_unknown=sent_unknown and not connect_failed,
             ) from None
-        status = response.status_code
+        status = response.status
         try:
-            answer = response.json()
-        except ValueError:  # includes UnicodeDecodeError
+            answer = orjson.loads(response.content)
+        except orjson.JSONDecodeError:  # includes undecodable UTF-8
             answer = None
         error = _error_entry(answer)
         if status >= 500:

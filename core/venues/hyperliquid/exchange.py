@@ -45,6 +45,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
 import httpx
+import orjson
 
 from pfterm.core.market.models import MarketInfo, OpenOrder, OrderIntent, SpotBalance
 from pfterm.core.venues.errors import retry_after_s
@@ -64,6 +65,7 @@ from pfterm.core.venues.hyperliquid.orders import (
 from pfterm.core.venues.hyperliquid.rest import HyperliquidInfo, VenueError, answer_weight, api_url_for, one_line
 from pfterm.core.venues.hyperliquid.signing import NonceSource, Signer
 from pfterm.core.venues.hyperliquid.wire import WireFormatError
+from pfterm.core.venues.public_rest import request_capped
 from pfterm.core.venues.records import Fill, FundingPayment
 
 __all__ = [
@@ -306,7 +308,11 @@ class HyperliquidExchange:
             "expiresAfter": None,
         }
         try:
-            response = await self._client.post(self.exchange_url, json=body, timeout=self._timeout)
+            response = await request_capped(
+                self._client, "POST", self.exchange_url, label=label, json=body, timeout=self._timeout
+            )
+        except VenueError as exc:  # the answer's body: over the cap, corrupt or in an unknown encoding
+            raise ExchangeError(str(exc), status=exc.status, outcome_unknown=True) from None
         except httpx.TimeoutException:
             raise ExchangeError(f"{label}: timed out after {self._timeout.read:g} s", outcome_unknown=True) from None
         except httpx.HTTPError as exc:
@@ -316,9 +322,9 @@ class HyperliquidExchange:
                 retryable=not sent,
                 outcome_unknown=sent,
             ) from None
-        if response.status_code >= 400:
-            status = response.status_code
-            text = one_line(response.text) if response.content else response.reason_phrase
+        if response.status >= 400:
+            status = response.status
+            text = one_line(response.text) if response.content else response.reason
             raise ExchangeError(
                 f"{label}: HTTP {status}: {text}",
                 status=status,
@@ -327,8 +333,8 @@ class HyperliquidExchange:
                 retry_after_s=retry_after_s(response.headers),
             )
         try:
-            answer = response.json()
-        except ValueError:
+            answer = orjson.loads(response.content)
+        except orjson.JSONDecodeError:
             raise ExchangeError(f"{label}: malformed answer: invalid JSON", outcome_unknown=True) from None
         if not isinstance(answer, Mapping):
             raise ExchangeError(f"{label}: malformed answer: expected an object", outcome_unknown=True)

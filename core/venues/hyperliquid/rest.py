@@ -198,7 +198,7 @@ class HyperliquidInfo:
         Waits for weight budget first (:func:`info_weight` of ``body["type"]``), then sends under
         the host policy of :func:`pfterm.core.venues.public_rest.send`: nothing is sent before a
         ``Retry-After`` has passed, one more try follows a 429/503 whose wait is short, and the
-        body is read up to :data:`~pfterm.core.venues.public_rest.MAX_BODY_BYTES` decoded bytes.
+        body is read up to :func:`~pfterm.core.venues.public_rest.max_body_bytes` decoded bytes.
 
         :raises VenueError: on timeout, transport failure, HTTP status ≥ 400 (``retry_after_s``
             set for 429/503), a host still closed by an earlier 429/503, or a body over the cap.
