@@ -3,9 +3,10 @@ values varied within their valid ranges, interleaved with garbage frames (one fi
 frame replaced by a value no venue can send, or the whole frame broken), replayed by a local
 127.0.0.1 WebSocket server into the real stream class and a recording sink.
 
-Each venue is a :class:`VenueFuzz`: it builds a valid frame and the one record it must yield,
-or a garbage frame and the count it must add to ``malformed`` (+ ``unknown_symbols`` where the
-venue counts unknown markets there). :func:`run_venue` returns a :class:`FuzzResult` with the
+Each venue is a :class:`VenueFuzz` over its channels (:attr:`VenueFuzz.channels`: funding or
+tickers, liquidations, open interest, mids, books): it builds a valid frame and the records it
+must yield, or a garbage frame and the count it must add to ``malformed`` (+ ``unknown_symbols``
+where the venue counts unknown markets there). :func:`run_venue` returns a :class:`FuzzResult` with the
 invalid records accepted, the valid records lost and the counts, used by
 ``tests/test_fuzz_streams.py`` and ``benchmarks/fuzz_streams.py``.
 """
@@ -21,15 +22,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pfterm.core.market.models import AssetCtx, FeedStatus, VenueFunding
+from pfterm.core.market.models import AssetCtx, BookSnapshot, FeedStatus, Liquidation, VenueFunding
 from pfterm.core.venues import numbers
-from pfterm.core.venues.binance.market import BinanceStream
+from pfterm.core.venues.binance.market import MAX_LIQUIDATION_ORDERS, BinanceStream, default_to_symbol
 from pfterm.core.venues.bybit.market import BybitStream
 from pfterm.core.venues.dydx.market import DydxStream
 from pfterm.core.venues.hyperliquid.stream import HyperliquidStream
 from pfterm.core.venues.okx.market import OkxStream
 from pfterm.core.venues.wsbase import VenueStream
-from tests.replay import ListSink, ReplayServer, eventually, fast_policy, serving
+from tests.replay import ReplayServer, eventually, fast_policy, serving
 
 __all__ = ["VENUES", "FuzzResult", "VenueFuzz", "run_venue"]
 
@@ -68,6 +69,15 @@ BAD_OPEN_INTEREST: tuple[Any, ...] = ("-1", -0.5, "NaN", "1_0", "", "1e999")
 """Open interests no venue can send (negative, not a number, not finite)."""
 
 
+BAD_SIDES: tuple[Any, ...] = ("X", "", 1, None)
+"""Sides no liquidation can carry."""
+
+Record = tuple[Any, ...]
+"""A delivered record reduced to what the run compares: ``("funding", symbol, rate, mark)``,
+``("liq", symbol, side, size_base, price, time_ms)``, ``("mids", ((coin, mid), …))`` or
+``("book", coin, time_ms, ((px, sz), …) bids, ((px, sz), …) asks)``."""
+
+
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
@@ -77,13 +87,18 @@ def bad_times() -> tuple[Any, ...]:
     return (now_ms() + 10 * 86_400_000, 1_000, "12ab", [1], -5)
 
 
+HL_BAD_TIMES: tuple[Any, ...] = (numbers.MAX_TIME_MS + 1, numbers.MIN_TIME_MS - 1, 0, "12ab", [1], -5, None)
+"""Hyperliquid times out of its absolute 2015–2100 window (simulator time may run ahead of the
+wall clock, so a time ten days ahead is valid there) or not integers."""
+
+
 @dataclass
 class Frame:
-    """One scripted frame: its text, the records it must yield (``(symbol, rate, mark)``), and
-    how much it must add to the venue's malformed (+ unknown-symbol) count."""
+    """One scripted frame: its text, the records it must yield (:data:`Record`), and how much it
+    must add to the venue's malformed (+ unknown-symbol) count."""
 
     text: str
-    records: list[tuple[str, float, float | None]] = field(default_factory=list)
+    records: list[Record] = field(default_factory=list)
     garbage: int = 0
 
 
@@ -108,13 +123,117 @@ def _raw(text: str, value_json: str) -> str:
     return text.replace(json.dumps("\x00MARK\x00"), value_json)
 
 
+class RecordSink:
+    """A :class:`~pfterm.core.venues.base.CrossVenueSink` and
+    :class:`~pfterm.core.venues.base.MarketDataSink` keeping every record delivered, in arrival
+    order across channels (``items``: ``VenueFunding``, ``Liquidation``, ``AssetCtx``,
+    ``BookSnapshot`` or a ``dict`` of mids). An ``AssetCtx`` of a coin outside ``known`` is
+    counted, not kept, as the engine does."""
+
+    def __init__(self, known: tuple[str, ...] = ()) -> None:
+        self.known = known
+        self.items: list[Any] = []
+        self.unknown_symbols = 0
+
+    def on_venue_funding(self, records: list[VenueFunding]) -> None:
+        self.items.extend(records)
+
+    def on_liquidations(self, records: list[Liquidation]) -> None:
+        self.items.extend(records)
+
+    def on_ctx(self, ctx: AssetCtx) -> None:
+        if ctx.symbol in self.known:
+            self.items.append(ctx)
+        else:
+            self.unknown_symbols += 1
+
+    def on_mids(self, mids: Any, recv_mono: float) -> None:
+        self.items.append(dict(mids))
+
+    def on_book(self, book: BookSnapshot) -> None:
+        self.items.append(book)
+
+    def on_trades(self, trades: Any) -> None:
+        raise AssertionError("no trades are sent")
+
+    def on_feed_status(self, status: FeedStatus) -> None:
+        pass
+
+
+def _field_garbage(
+    rng: random.Random,
+    frame: dict[str, Any],
+    targets: dict[str, tuple[dict[str, Any], tuple[str, ...]]],
+    times: tuple[Any, ...],
+) -> Frame:
+    """A garbage copy of ``frame`` (a channel's valid frame, mutated in place): one kind of
+    ``targets`` (``"price"``, ``"size"``, ``"time"``, ``"side"`` → the object holding the
+    fields and the field names, all set to one bad value or all left out when it is ``None``),
+    or the frame truncated, nested too deep, or a price beyond the float range."""
+    kinds = [k for k in ("price", "size", "time", "side") if k in targets] + ["truncated", "deep", "huge"]
+    kind = rng.choice(kinds)
+    if kind == "truncated":
+        text = json.dumps(frame)
+        return Frame(text[: rng.randrange(1, len(text) - 1)], garbage=1)
+    if kind == "deep":
+        return Frame(DEEP, garbage=1)
+    target, keys = targets["price" if kind == "huge" else kind]
+    pool = {"price": BAD_NUMBERS, "size": BAD_NUMBERS, "time": times, "side": BAD_SIDES, "huge": ("\x00MARK\x00",)}
+    value = pool[kind][rng.randrange(len(pool[kind]))]
+    for key in keys:
+        if value is None:
+            target.pop(key, None)
+        else:
+            target[key] = value
+    return Frame(_raw(json.dumps(frame), HUGE_INT), garbage=1)
+
+
+def _liq_record(liq: Liquidation) -> Record:
+    return ("liq", liq.symbol, liq.side, liq.size_base, liq.price, liq.time_ms)
+
+
+def _record_of(item: Any, now: int) -> tuple[Record, bool]:
+    """``(record, values valid)`` of one delivered item (see :class:`RecordSink`)."""
+    if isinstance(item, VenueFunding):
+        return ("funding", item.symbol, item.rate, item.mark_px), _valid_record(item, now)
+    if isinstance(item, Liquidation):
+        return _liq_record(item), _valid_liquidation(item, now)
+    if isinstance(item, AssetCtx):
+        ok = (
+            item.mark_px > 0
+            and item.oracle_px > 0
+            and abs(item.funding) <= numbers.HL_RATE_CAP_PER_H
+            and item.open_interest >= 0
+        )
+        return ("funding", item.symbol, item.funding, item.mark_px), ok
+    if isinstance(item, BookSnapshot):
+        levels = item.bids + item.asks
+        ok = numbers.MIN_TIME_MS <= item.time_ms <= numbers.MAX_TIME_MS and all(
+            _positive(lv.px) and _positive(lv.sz) for lv in levels
+        )
+        bids = tuple((lv.px, lv.sz) for lv in item.bids)
+        asks = tuple((lv.px, lv.sz) for lv in item.asks)
+        return ("book", item.symbol, item.time_ms, bids, asks), ok
+    assert isinstance(item, dict)
+    return ("mids", tuple(item.items())), all(_positive(v) for v in item.values())
+
+
+def _positive(value: float) -> bool:
+    """Finite and > 0."""
+    return isinstance(value, float) and 0 < value < float("inf")
+
+
 class VenueFuzz:
     """A venue's frame generator and stream factory. Subclasses set :attr:`name` and implement
-    :meth:`valid`, :meth:`mutate` (one field of ``item`` replaced, or ``None`` when this venue
-    cannot carry that mutation), :meth:`stream` and :meth:`map_size`."""
+    :meth:`valid`, :meth:`encode` and :meth:`fields` (the funding channel, whose garbage is
+    :meth:`garbage`), :meth:`channel_frame` for each other channel of :attr:`channels`,
+    :meth:`stream` and :meth:`map_size`."""
 
     name = ""
     known: tuple[str, ...] = ()
+    channels: tuple[str, ...] = ("funding",)
+    """The channels frames are drawn from, uniformly: ``"funding"`` (:meth:`valid` /
+    :meth:`garbage`) and the venue's others (:meth:`channel_frame`)."""
     deletable = True
     """Whether a frame without one of the fields is malformed (``False`` where a frame may
     carry only some fields, a partial update: there the field is sent empty instead)."""
@@ -124,13 +243,21 @@ class VenueFuzz:
     def valid(self, rng: random.Random) -> tuple[dict[str, Any], tuple[str, float, float | None]]:
         raise NotImplementedError
 
-    def make_sink(self) -> Any:
+    def make_sink(self) -> RecordSink:
         """The recording sink the stream delivers to."""
-        return ListSink()
+        return RecordSink()
 
-    def delivered(self, sink: Any, now: int) -> list[tuple[tuple[str, float, float | None], bool]]:
-        """Every record delivered, in order: ``((symbol, rate, mark), values valid)``."""
-        return [((r.symbol, r.rate, r.mark_px), _valid_record(r, now)) for batch in sink.funding for r in batch]
+    def delivered(self, sink: RecordSink, now: int) -> list[tuple[Record, bool]]:
+        """Every record delivered, in order: ``(record, values valid)``."""
+        return [_record_of(item, now) for item in sink.items]
+
+    def channel_frame(self, channel: str, rng: random.Random, garbage: bool) -> Frame:
+        """A valid (or, with ``garbage``, a garbage) frame of ``channel`` (not ``"funding"``)."""
+        raise NotImplementedError
+
+    def map_bound(self) -> int:
+        """Most entries :meth:`map_size` may reach."""
+        return len(self.known)
 
     def encode(self, item: dict[str, Any]) -> str:
         raise NotImplementedError
@@ -189,12 +316,21 @@ class VenueFuzz:
         rng = random.Random(seed)
         out: list[Frame] = []
         for i in range(count):
-            if i < count - 1 and rng.random() < garbage_share:
+            last = i == count - 1
+            channel = "funding" if last else rng.choice(self.channels)
+            bad = not last and rng.random() < garbage_share
+            if channel != "funding":
+                out.append(self.channel_frame(channel, rng, bad))
+            elif bad:
                 out.append(self.garbage(rng))
             else:
-                item, record = self.valid(rng)
-                out.append(Frame(self.encode(item), [record]))
+                out.append(self.funding_frame(rng))
         return out
+
+    def funding_frame(self, rng: random.Random) -> Frame:
+        """A valid frame of the funding channel and its one record."""
+        item, (symbol, rate, mark) = self.valid(rng)
+        return Frame(self.encode(item), [("funding", symbol, rate, mark)])
 
 
 def _vary(rng: random.Random, base: float) -> float:
@@ -208,16 +344,50 @@ def _rate(rng: random.Random) -> float:
 
 
 class BinanceFuzz(VenueFuzz):
-    """``!markPrice@arr@1s`` frames of one market (``tests/fixtures/binance/ws_markPrice_arr``).
+    """``!markPrice@arr@1s`` frames of one market (``tests/fixtures/binance/ws_markPrice_arr``)
+    and ``forceOrder`` frames (the three wrappings of ``ws_forceOrder.recorded.jsonl``).
 
     Binance joins an open universe (every ``…USDT`` market), so an unknown symbol is not garbage
-    there and is not generated. A frame whose only item fails validation is one malformed frame."""
+    there and is not generated. A frame whose only item fails validation is one malformed frame.
+    Each valid liquidation has its own order time ``T``: a repeat of (symbol, side, ``T``) is
+    one order filling further and only its new fill is delivered (:meth:`BinanceStream._new_fills`),
+    so every valid one here must arrive exactly once. The price garbage goes to both ``ap``
+    and ``p`` (a missing or zero average price falls back to the order price), the size garbage
+    to both ``z`` and ``q`` likewise."""
 
     name = "binance"
+    channels = ("funding", "liquidation")
 
     def __init__(self) -> None:
         self.items = json.loads((FIX / "binance" / "ws_markPrice_arr.recorded.json").read_text())
         self.known = tuple(i["s"] for i in self.items)
+        lines = (FIX / "binance" / "ws_forceOrder.recorded.jsonl").read_text().splitlines()
+        self.force_orders = [json.loads(line) for line in lines if line]
+        self._order_time = now_ms() - 20_000_000
+
+    def map_bound(self) -> int:
+        return MAX_LIQUIDATION_ORDERS
+
+    def channel_frame(self, channel: str, rng: random.Random, garbage: bool) -> Frame:
+        frame = json.loads(json.dumps(rng.choice(self.force_orders)))
+        event = frame["data"] if "stream" in frame else frame
+        order = event["o"]
+        size = _vary(rng, float(order["q"]))
+        price = _vary(rng, float(order["ap"]))
+        self._order_time += rng.randrange(1, 1000)
+        order.update(q=f"{size}", z=f"{size}", l=f"{size}", ap=f"{price}", p=f"{_vary(rng, price)}", T=self._order_time)
+        event["E"] = self._order_time + rng.randrange(1000)
+        if garbage:
+            targets = {
+                "price": (order, ("ap", "p")),
+                "size": (order, ("z", "q")),
+                "time": (order, ("T",)),
+                "side": (order, ("S",)),
+            }
+            return _field_garbage(rng, frame, targets, bad_times())
+        symbol = default_to_symbol(order["s"])
+        side = "long" if order["S"] == "SELL" else "short"
+        return Frame(json.dumps(frame), [("liq", symbol, side, size, price, self._order_time)])
 
     def fields(self) -> dict[str, str]:
         return {"price": "p", "rate": "r", "time": "E", "symbol": "s"}
@@ -232,7 +402,7 @@ class BinanceFuzz(VenueFuzz):
     def encode(self, item: dict[str, Any]) -> str:
         return json.dumps({"stream": "!markPrice@arr@1s", "data": [item]})
 
-    def stream(self, sink: ListSink, url: str) -> VenueStream:
+    def stream(self, sink: RecordSink, url: str) -> VenueStream:
         return BinanceStream(sink, url, policy=fast_policy(), status_interval_s=0.01)
 
     def map_size(self, stream: VenueStream) -> int:
@@ -248,10 +418,32 @@ class BybitFuzz(VenueFuzz):
 
     name = "bybit"
     counts_unknown = True
+    channels = ("funding", "liquidation")
 
     def __init__(self) -> None:
         self.base = json.loads((FIX / "bybit" / "docs_tickers_linear_snapshot.json").read_text())
         self.known = ("BTCUSDT", "ETHUSDT")
+        lines = (FIX / "bybit" / "ws_allLiquidation.recorded.jsonl").read_text().splitlines()
+        self.liquidations = [json.loads(line) for line in lines if line]
+        self.liquidations.append(json.loads((FIX / "bybit" / "docs_allLiquidation.json").read_text()))
+
+    def channel_frame(self, channel: str, rng: random.Random, garbage: bool) -> Frame:
+        """An ``allLiquidation`` frame (``ws_allLiquidation.recorded.jsonl``, ``docs_allLiquidation``)
+        with its items varied; a liquidation of a market not subscribed is still delivered, so an
+        unknown symbol is not garbage there. One bad item drops its whole frame (one malformed)."""
+        frame = json.loads(json.dumps(rng.choice(self.liquidations)))
+        frame["ts"] = now_ms() - rng.randrange(10**6)
+        records: list[Record] = []
+        for item in frame["data"]:
+            size, price = _vary(rng, float(item["v"])), _vary(rng, float(item["p"]))
+            item.update(v=f"{size}", p=f"{price}", T=frame["ts"] - rng.randrange(1000))
+            side = "long" if item["S"] == "Buy" else "short"
+            records.append(("liq", item["s"].removesuffix("USDT"), side, size, price, item["T"]))
+        if garbage:
+            item = rng.choice(frame["data"])
+            targets = {"price": (item, ("p",)), "size": (item, ("v",)), "time": (item, ("T",)), "side": (item, ("S",))}
+            return _field_garbage(rng, frame, targets, bad_times())
+        return Frame(json.dumps(frame), records)
 
     def fields(self) -> dict[str, str]:
         return {"price": "markPrice", "rate": "fundingRate", "time": "ts", "symbol": "symbol"}
@@ -283,7 +475,7 @@ class BybitFuzz(VenueFuzz):
             return Frame(self.encode(delta), garbage=1)
         return frame
 
-    def stream(self, sink: ListSink, url: str) -> VenueStream:
+    def stream(self, sink: RecordSink, url: str) -> VenueStream:
         return BybitStream(sink, list(self.known), url, policy=fast_policy(), status_interval_s=0.01)
 
     def map_size(self, stream: VenueStream) -> int:
@@ -298,14 +490,93 @@ class BybitFuzz(VenueFuzz):
 class OkxFuzz(VenueFuzz):
     """``funding-rate`` pushes of one instrument (``tests/fixtures/okx/ws_funding_rate``): no
     price in this channel (records carry none); an instrument not subscribed is counted in
-    ``unknown_symbols``."""
+    ``unknown_symbols``. Also ``liquidation-orders`` pushes (``ws_liquidation_orders.recorded.jsonl``,
+    sizes in contracts × :attr:`ct_val`) and ``open-interest`` pushes of the documented shape
+    (no recorded push exists; values built here), which re-emit the market's last funding
+    record when its open interest changed."""
 
     name = "okx"
     counts_unknown = True
+    channels = ("funding", "liquidation", "open-interest")
+    ct_val = {"BTC-USDT-SWAP": 0.01, "ETH-USDT-SWAP": 0.1, "CELO-USDT-SWAP": 10.0}
+    """Contracts → base units; BTC and ETH as OKX lists them, CELO a test value."""
 
     def __init__(self) -> None:
         self.base = json.loads((FIX / "okx" / "ws_funding_rate.recorded.json").read_text())["data"][0]
         self.known = ("BTC-USDT-SWAP", "ETH-USDT-SWAP")
+        lines = (FIX / "okx" / "ws_liquidation_orders.recorded.jsonl").read_text().splitlines()
+        self.liquidations = [json.loads(line) for line in lines if line]
+        self._last: dict[str, tuple[str, float]] = {}
+        """native → (symbol, rate) of its last valid funding frame."""
+        self._oi: dict[str, tuple[float, float]] = {}
+        """native → the last valid open interest pushed (oiCcy, oiUsd)."""
+        self._record_oi: dict[str, tuple[float, float] | None] = {}
+        """native → the open interest its last delivered funding record carries."""
+
+    def funding_frame(self, rng: random.Random) -> Frame:
+        frame = super().funding_frame(rng)
+        _, symbol, rate, _ = frame.records[0]
+        native = f"{symbol}-USDT-SWAP"
+        self._last[native] = (symbol, rate)
+        self._record_oi[native] = self._oi.get(native)
+        return frame
+
+    def channel_frame(self, channel: str, rng: random.Random, garbage: bool) -> Frame:
+        if channel == "open-interest":
+            return self._open_interest(rng, garbage)
+        frame = json.loads(json.dumps(rng.choice(self.liquidations)))
+        item = frame["data"][0]
+        detail = item["details"][0]
+        contracts, price = _vary(rng, float(detail["sz"])), _vary(rng, float(detail["bkPx"]))
+        detail.update(sz=f"{contracts}", bkPx=f"{price}", ts=str(now_ms() - rng.randrange(10**6)))
+        if garbage:
+            targets = {
+                "price": (detail, ("bkPx",)),
+                "size": (detail, ("sz",)),
+                "time": (detail, ("ts",)),
+                "side": (detail, ("posSide", "side")),
+            }
+            return _field_garbage(rng, frame, targets, bad_times())
+        native = item["instId"]
+        size = contracts * self.ct_val[native]
+        record = ("liq", native.split("-")[0], detail["posSide"], size, price, int(detail["ts"]))
+        return Frame(json.dumps(frame), [record])
+
+    def _open_interest(self, rng: random.Random, garbage: bool) -> Frame:
+        native = rng.choice(self.known)
+        base = _vary(rng, 26_602.0 if native == "BTC-USDT-SWAP" else 593_293.0)
+        usd = _vary(rng, 2.4e9)
+        item = {
+            "instId": native,
+            "instType": "SWAP",
+            "oi": f"{base / self.ct_val[native]:.6g}",
+            "oiCcy": f"{base}",
+            "oiUsd": f"{usd}",
+            "ts": str(now_ms()),
+        }
+        push = {"arg": {"channel": "open-interest", "instId": native}, "data": [item]}
+        if garbage:
+            kind = rng.choice(("oi", "symbol", "truncated", "deep", "huge"))
+            if kind == "truncated":
+                text = json.dumps(push)
+                return Frame(text[: rng.randrange(1, len(text) - 1)], garbage=1)
+            if kind == "deep":
+                return Frame(DEEP, garbage=1)
+            if kind == "huge":
+                item["oiCcy"] = "\x00MARK\x00"
+                return Frame(_raw(json.dumps(push), HUGE_INT), garbage=1)
+            if kind == "symbol":
+                item["instId"] = self.unknown_symbol(rng)
+            else:
+                item[rng.choice(("oiCcy", "oiUsd"))] = BAD_OPEN_INTEREST[rng.randrange(len(BAD_OPEN_INTEREST))]
+            return Frame(json.dumps(push), garbage=1)
+        pair = (base, usd)
+        self._oi[native] = pair
+        if native not in self._last or self._record_oi[native] == pair:
+            return Frame(json.dumps(push))
+        self._record_oi[native] = pair
+        symbol, rate = self._last[native]
+        return Frame(json.dumps(push), [("funding", symbol, rate, None)])
 
     def fields(self) -> dict[str, str]:
         return {"rate": "fundingRate", "time": "ts", "symbol": "instId"}
@@ -323,15 +594,9 @@ class OkxFuzz(VenueFuzz):
     def encode(self, item: dict[str, Any]) -> str:
         return json.dumps({"arg": {"channel": "funding-rate", "instId": item.get("instId")}, "data": [item]})
 
-    def stream(self, sink: ListSink, url: str) -> VenueStream:
+    def stream(self, sink: RecordSink, url: str) -> VenueStream:
         return OkxStream(
-            sink,
-            list(self.known),
-            ws_url=url,
-            open_interest=False,
-            liquidations=False,
-            policy=fast_policy(),
-            status_interval_s=0.01,
+            sink, list(self.known), ws_url=url, ct_val=self.ct_val, policy=fast_policy(), status_interval_s=0.01
         )
 
     def map_size(self, stream: VenueStream) -> int:
@@ -377,7 +642,7 @@ class DydxFuzz(VenueFuzz):
         contents = {"trading": {ticker: trading}, "oraclePrices": prices}
         return json.dumps({"type": "channel_data", "channel": "v4_markets", "message_id": 1, "contents": contents})
 
-    def stream(self, sink: ListSink, url: str) -> VenueStream:
+    def stream(self, sink: RecordSink, url: str) -> VenueStream:
         return DydxStream(sink, ws_url=url, policy=fast_policy(), status_interval_s=0.01)
 
     def map_size(self, stream: VenueStream) -> int:
@@ -385,48 +650,65 @@ class DydxFuzz(VenueFuzz):
         return len(stream.book.markets)
 
 
-class CtxSink:
-    """A :class:`~pfterm.core.venues.base.MarketDataSink` keeping every ``AssetCtx`` of a known
-    coin and counting (not storing) the others, as the engine does for mids."""
-
-    def __init__(self, known: tuple[str, ...]) -> None:
-        self.known = known
-        self.ctxs: list[AssetCtx] = []
-        self.unknown_symbols = 0
-
-    def on_ctx(self, ctx: AssetCtx) -> None:
-        if ctx.symbol in self.known:
-            self.ctxs.append(ctx)
-        else:
-            self.unknown_symbols += 1
-
-    def on_feed_status(self, status: FeedStatus) -> None:
-        pass
-
-    def on_mids(self, mids: Any, recv_mono: float) -> None:
-        raise AssertionError("no mids are sent")
-
-    def on_trades(self, trades: Any) -> None:
-        raise AssertionError("no trades are sent")
-
-    def on_book(self, book: Any) -> None:
-        raise AssertionError("no books are sent")
-
-
 class HyperliquidFuzz(VenueFuzz):
     """``activeAssetCtx`` frames built from ``tests/fixtures/hyperliquid/metaAndAssetCtxs.mainnet.json``
     (BTC, ETH), funding within the ±4 %/h cap. The frame carries no timestamp (the receive time
     is local), so there is no timestamp garbage; the stream hands every valid ctx to the sink,
-    which (like the engine) keeps only known coins and counts the others."""
+    which (like the engine) keeps only known coins and counts the others.
+
+    Also ``allMids`` frames (``ws_allmids.json``, every mid varied) and ``l2Book`` frames (the
+    book of ``http_l2_book_btc.json``, the payload a WS ``l2Book`` frame carries as ``data``,
+    levels varied). An ``allMids`` frame with one bad mid is delivered without that coin and
+    counted once in ``malformed``, so its garbage frame also yields a record."""
 
     name = "hyperliquid"
     counts_unknown = True
-    rate_cap = numbers.HL_RATE_CAP_PER_H
+    channels = ("funding", "mids", "book")
 
     def __init__(self) -> None:
         meta, ctxs = json.loads((FIX / "hyperliquid" / "metaAndAssetCtxs.mainnet.json").read_text())
         self.known = ("BTC", "ETH")
         self.ctxs = {a["name"]: c for a, c in zip(meta["universe"], ctxs, strict=False) if a["name"] in self.known}
+        self.mids = json.loads((FIX / "hyperliquid" / "ws_allmids.json").read_text())
+        self.book = json.loads((FIX / "hyperliquid" / "http_l2_book_btc.json").read_text())
+
+    def channel_frame(self, channel: str, rng: random.Random, garbage: bool) -> Frame:
+        if channel == "mids":
+            return self._mids(rng, garbage)
+        book = json.loads(json.dumps(self.book))
+        book["time"] = now_ms() - rng.randrange(10**6)
+        factor = 0.5 + rng.random()
+        for side in book["levels"]:
+            for level in side:
+                level.update(px=f"{float(level['px']) * factor:.6g}", sz=f"{_vary(rng, float(level['sz']))}")
+        frame = {"channel": "l2Book", "data": book}
+        if garbage:
+            level = rng.choice(rng.choice(book["levels"]))
+            targets = {"price": (level, ("px",)), "size": (level, ("sz",)), "time": (book, ("time",))}
+            return _field_garbage(rng, frame, targets, HL_BAD_TIMES)
+        bids, asks = (tuple((float(lv["px"]), float(lv["sz"])) for lv in side) for side in book["levels"])
+        return Frame(json.dumps(frame), [("book", book["coin"], book["time"], bids, asks)])
+
+    def _mids(self, rng: random.Random, garbage: bool) -> Frame:
+        frame = json.loads(json.dumps(self.mids))
+        mids = frame["data"]["mids"]
+        for coin, mid in mids.items():
+            mids[coin] = f"{_vary(rng, float(mid))}"
+        if garbage:
+            kind = rng.choice(("mid", "truncated", "deep"))
+            if kind == "truncated":
+                text = json.dumps(frame)
+                return Frame(text[: rng.randrange(1, len(text) - 1)], garbage=1)
+            if kind == "deep":
+                return Frame(DEEP, garbage=1)
+            bad_coin = rng.choice(list(mids))
+            # One bad mid (a bad number, ``null`` or a 401-digit integer) drops that coin only: the
+            # frame still delivers the others and counts once in ``malformed``.
+            pool = (*BAD_NUMBERS, "\x00MARK\x00")
+            mids[bad_coin] = pool[rng.randrange(len(pool))]
+            good = tuple((c, float(m)) for c, m in mids.items() if c != bad_coin)
+            return Frame(_raw(json.dumps(frame), HUGE_INT), [("mids", good)], garbage=1)
+        return Frame(json.dumps(frame), [("mids", tuple((c, float(m)) for c, m in mids.items()))])
 
     def fields(self) -> dict[str, str]:
         return {"price": "markPx", "rate": "funding", "oi": "openInterest", "symbol": "coin"}
@@ -449,21 +731,14 @@ class HyperliquidFuzz(VenueFuzz):
             data["coin"] = item["coin"]
         return json.dumps({"channel": "activeAssetCtx", "data": data})
 
-    def make_sink(self) -> Any:
-        return CtxSink(self.known)
-
-    def delivered(self, sink: Any, now: int) -> list[tuple[tuple[str, float, float | None], bool]]:
-        out = []
-        for c in sink.ctxs:
-            ok = c.mark_px > 0 and c.oracle_px > 0 and abs(c.funding) <= self.rate_cap and c.open_interest >= 0
-            out.append(((c.symbol, c.funding, c.mark_px), ok))
-        return out
+    def make_sink(self) -> RecordSink:
+        return RecordSink(self.known)
 
     def stream(self, sink: Any, url: str) -> VenueStream:
         return HyperliquidStream(sink, url, policy=fast_policy(), status_interval_s=0.01)
 
     def map_size(self, stream: VenueStream) -> int:
-        return len({c.symbol for c in stream._sink.ctxs})
+        return len({c.symbol for c in stream._sink.items if isinstance(c, AssetCtx)})
 
     def counted(self, stream: VenueStream) -> int:
         return int(stream._sink.unknown_symbols)
@@ -489,9 +764,26 @@ def _valid_record(rec: VenueFunding, now: int) -> bool:
             numbers.check_price(rec.index_px)
         if rec.oi_base is not None:
             numbers.check_open_interest(rec.oi_base)
+        if rec.oi_usd is not None:
+            numbers.check_open_interest(rec.oi_usd)
     except ValueError:
         return False
     return True
+
+
+def _valid_liquidation(liq: Liquidation, now: int) -> bool:
+    """Whether a delivered liquidation has only values a venue can send: price and size > 0
+    (finite), ``usd`` their product, a known side, a time in the accepted window."""
+    try:
+        numbers.check_time_ms(liq.time_ms, now)
+    except ValueError:
+        return False
+    return (
+        _positive(liq.price)
+        and _positive(liq.size_base)
+        and liq.usd == liq.size_base * liq.price
+        and liq.side in ("long", "short")
+    )
 
 
 async def run_venue(fuzz: VenueFuzz, seed: int, count: int, timeout_s: float = 60.0) -> FuzzResult:
@@ -504,7 +796,7 @@ async def run_venue(fuzz: VenueFuzz, seed: int, count: int, timeout_s: float = 6
         stream = fuzz.stream(sink, server.url)
         task = asyncio.create_task(stream.run())
         try:
-            await eventually(lambda: len(fuzz.delivered(sink, 0)) >= len(expected), timeout_s)
+            await eventually(lambda: len(sink.items) >= len(expected), timeout_s)
         finally:
             await stream.stop()
             await task
@@ -523,7 +815,7 @@ async def run_venue(fuzz: VenueFuzz, seed: int, count: int, timeout_s: float = 6
         invalid_accepted=invalid + max(len(seen) - len(expected), 0),
         valid_lost=lost,
         map_size=fuzz.map_size(stream),
-        map_bound=len(fuzz.known),
+        map_bound=fuzz.map_bound(),
         sink_errors=stream.sink_errors,
         wall_s=wall,
     )
