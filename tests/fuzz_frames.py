@@ -19,6 +19,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -333,6 +334,18 @@ class VenueFuzz:
         return Frame(self.encode(item), [("funding", symbol, rate, mark)])
 
 
+def _iso(ms: int) -> str:
+    """``ms`` (since the epoch) as the indexer writes times: ISO 8601 UTC with milliseconds."""
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _bad_iso_times() -> tuple[Any, ...]:
+    """ISO times out of the accepted window (far future, before 2015), without a zone, or not
+    ISO times at all."""
+    now = now_ms()
+    return (_iso(now + 10 * 86_400_000), _iso(1_000_000_000_000), "2026-01-01T00:00:00", "12ab", [1], -5, None)
+
+
 def _vary(rng: random.Random, base: float) -> float:
     """``base`` times a factor in [0.5, 1.5), rounded to 6 significant digits (still > 0)."""
     value = base * (0.5 + rng.random())
@@ -616,9 +629,58 @@ class DydxFuzz(VenueFuzz):
 
     name = "dydx"
     deletable = False
+    channels = ("funding", "liquidation")
 
     def __init__(self) -> None:
         self.known = ("BTC-USD", "ETH-USD")
+        self._trade_id = 0
+
+    def channel_frame(self, channel: str, rng: random.Random, garbage: bool) -> Frame:
+        """A ``v4_trades`` ``channel_data`` message in the indexer documentation's shape (no
+        recorded frame exists; values built here): a plain trade, which carries no liquidation,
+        and one or two ``LIQUIDATED`` trades, each with its own id (the stream delivers a trade
+        id once)."""
+        ticker = rng.choice(self.known)
+        base = 43_300.0 if ticker == "BTC-USD" else 2_255.0
+        start = now_ms() - rng.randrange(10**6)
+        trades: list[dict[str, Any]] = [
+            {"id": "plain", "size": "0.1", "price": f"{base}", "side": "BUY", "createdAt": _iso(start), "type": "LIMIT"}
+        ]
+        records: list[Record] = []
+        for k in range(rng.randrange(1, 3)):
+            self._trade_id += 1
+            size, price, at = _vary(rng, 0.5), _vary(rng, base), start + k * rng.randrange(1, 500)
+            side = rng.choice(("BUY", "SELL"))
+            trades.append(
+                {
+                    "id": f"t-{self._trade_id}",
+                    "size": f"{size}",
+                    "price": f"{price}",
+                    "side": side,
+                    "createdAt": _iso(at),
+                    "type": "LIQUIDATED",
+                }
+            )
+            records.append(("liq", ticker.split("-")[0], "long" if side == "SELL" else "short", size, price, at))
+        message = {
+            "type": "channel_data",
+            "connection_id": "57844645-0b1d-4c3f-ad71-1c6154154a13",
+            "message_id": 4,
+            "id": ticker,
+            "channel": "v4_trades",
+            "version": "1.1.0",
+            "contents": {"trades": trades},
+        }
+        if garbage:
+            trade = rng.choice(trades[1:])
+            targets = {
+                "price": (trade, ("price",)),
+                "size": (trade, ("size",)),
+                "time": (trade, ("createdAt",)),
+                "side": (trade, ("side",)),
+            }
+            return _field_garbage(rng, message, targets, _bad_iso_times())
+        return Frame(json.dumps(message), records)
 
     def fields(self) -> dict[str, str]:
         return {"price": "oraclePrice", "rate": "nextFundingRate", "oi": "openInterest", "symbol": "ticker"}

@@ -372,3 +372,18 @@ def test_a_liquidation_with_a_far_future_time_is_refused_on_every_venue() -> Non
     okx["data"][0]["details"][0]["ts"] = str(FAR_FUTURE_MS)
     with pytest.raises(WireError, match="'ts'"):
         parse_liquidation_orders(okx, ct_val)
+
+
+@pytest.mark.parametrize("created_at", ["2099-01-01T00:00:00.000Z", "2010-01-01T00:00:00.000Z"])
+def test_dydx_liquidation_time_out_of_the_window_is_refused(created_at: str) -> None:
+    """A ``v4_trades`` liquidation's ``createdAt`` goes through the window of every venue time
+    (2015 … wall clock + 1 day). The message is constructed in the indexer docs' shape."""
+    from pfterm.core.venues.dydx.market import parse_trades_liquidations
+
+    trade = {"id": "t-1", "size": "0.5", "price": "27830", "side": "SELL", "type": "LIQUIDATED"}
+    message = {"type": "channel_data", "id": "BTC-USD", "channel": "v4_trades", "contents": {"trades": [trade]}}
+    trade["createdAt"] = "2023-04-04T00:29:21.000Z"
+    assert parse_trades_liquidations(message)[0].time_ms == 1680568161000
+    trade["createdAt"] = created_at
+    with pytest.raises(DydxFormatError, match="createdAt"):
+        parse_trades_liquidations(message)

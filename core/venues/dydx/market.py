@@ -101,6 +101,8 @@ def _num(item: Mapping[str, Any], key: str, what: str) -> float:
 
 
 def _iso_ms(value: Any, what: str) -> int:
+    """An ISO 8601 time with a zone (``"2023-04-04T00:29:21.000Z"``) as ms since the epoch,
+    between 2015 and the local wall clock + 1 day. :raises DydxFormatError: otherwise."""
     if not isinstance(value, str):
         raise DydxFormatError(f"dydx {what}: 'createdAt' missing")
     try:
@@ -109,7 +111,10 @@ def _iso_ms(value: Any, what: str) -> int:
         raise DydxFormatError(f"dydx {what}: 'createdAt' is not an ISO time") from None
     if moment.tzinfo is None:
         raise DydxFormatError(f"dydx {what}: 'createdAt' has no time zone")
-    return int(moment.timestamp() * 1000 + 0.5)
+    try:
+        return numbers.check_time_ms(int(moment.timestamp() * 1000 + 0.5))
+    except ValueError as exc:
+        raise DydxFormatError(f"dydx {what}: 'createdAt': {exc}") from None
 
 
 _RULES = {
@@ -212,7 +217,8 @@ def parse_trades_liquidations(raw: Any, to_symbol: ToSymbol = dydx_symbol) -> li
     A trade is a liquidation when ``type == "LIQUIDATED"`` or ``liquidation is True``;
     ``side`` is the taker's, and the taker of a liquidation trade is the liquidated account:
     taker ``SELL`` → a long was liquidated, ``BUY`` → a short. ``size`` base units, ``price``
-    USD, ``createdAt`` ISO → ms. :raises DydxFormatError: on a malformed message.
+    USD, ``createdAt`` ISO → ms, between 2015 and the local wall clock + 1 day.
+    :raises DydxFormatError: on a malformed message.
     """
     return [liq for _id, liq in _trade_liquidations(raw, to_symbol)]
 
