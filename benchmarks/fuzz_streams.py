@@ -1,6 +1,7 @@
 """Seeded fuzzing of the venue streams at volume: the harness of ``tests/test_fuzz_streams.py``
-(:mod:`tests.fuzz_frames`) with ``--frames`` frames per venue (about 40 % garbage), replayed
-over 127.0.0.1 into the real stream classes. Printed per venue: frames, garbage frames,
+(:mod:`tests.fuzz_frames`) with ``--frames`` frames per venue (about 40 % garbage) over every
+channel the stream reads (funding or tickers, liquidations, OKX open interest, Hyperliquid mids
+and books), replayed over 127.0.0.1 into the real stream classes. Printed per venue: frames, garbage frames,
 malformed counted (+ unknown symbols where the venue counts them), invalid records accepted,
 valid records lost, largest map size (and its bound), wall time in seconds.
 
@@ -25,13 +26,13 @@ async def main(frames: int, seed: int) -> int:
     counted other than the garbage sent, else 0."""
     failed = 0
     print(
-        f"{'venue':11} {'frames':>7} {'garbage':>7} {'counted':>7} {'invalid':>7} {'lost':>5} {'map':>7} {'wall s':>7}"
+        f"{'venue':11} {'frames':>7} {'garbage':>7} {'counted':>7} {'invalid':>7} {'lost':>5} {'map':>9} {'wall s':>7}"
     )
     for name in sorted(VENUES):
         r = await run_venue(VENUES[name](), seed, frames, timeout_s=600.0)
         print(
             f"{r.venue:11} {r.frames:7d} {r.garbage:7d} {r.counted:7d} {r.invalid_accepted:7d} "
-            f"{r.valid_lost:5d} {r.map_size:3d}/{r.map_bound:<3d} {r.wall_s:7.2f}"
+            f"{r.valid_lost:5d} {r.map_size:4d}/{r.map_bound:<4d} {r.wall_s:7.2f}"
         )
         failed |= r.invalid_accepted > 0 or r.valid_lost > 0 or r.counted != r.garbage or r.map_size > r.map_bound
     return int(failed)

@@ -1,5 +1,5 @@
-"""Seeded fuzzing of the venue streams (:mod:`tests.fuzz_frames`): valid frames interleaved
-with garbage, replayed over 127.0.0.1 into the real stream classes. No invalid record is
+"""Seeded fuzzing of the venue streams (:mod:`tests.fuzz_frames`): valid frames of every channel
+a stream reads interleaved with garbage, replayed over 127.0.0.1 into the real stream classes. No invalid record is
 accepted, no valid one is lost, maps stay bounded, and every garbage frame is counted once."""
 
 from __future__ import annotations
