@@ -150,11 +150,13 @@ def test_venue_clock_refuses_absurd_times_without_raising(value: Any) -> None:
     assert clock.now_ms() == T0 + 5000
 
 
-def test_l2_book_time_zero_leaves_the_venue_clock_alone() -> None:
+def test_l2_book_time_zero_never_reaches_the_book_or_the_venue_clock() -> None:
     book = json.loads((FIX / "hyperliquid" / "http_l2_book_btc.json").read_text())
     book["time"] = 0
+    with pytest.raises(WireFormatError, match="time"):
+        parse_l2_book(book)
     clock = VenueClock(rate=1.0, mono=lambda: 0.0, wall_ms=lambda: T0)
-    clock.observe(parse_l2_book(book).time_ms)
+    clock.observe(0)  # and the clock refuses it on its own as well
     assert clock.now_ms() == T0
 
 
