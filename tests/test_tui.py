@@ -140,3 +140,33 @@ def test_main_screen_160x50(snap_compare) -> None:
 
 def test_main_screen_80x24(snap_compare) -> None:
     assert snap_compare(make_app(), terminal_size=(80, 24), run_before=settle)
+
+
+async def test_a_covered_main_screen_does_no_work_and_catches_up_when_shown() -> None:
+    from dataclasses import replace
+
+    app = make_app(cascade=None)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await pilot.pause()
+        table = app.query_one(MarketTable)
+        shown = table.rows["BTC"].mark
+        updates: list[int] = []
+        original = table.update_rows
+
+        def counting(rows):  # every call from the console's flush
+            updates.append(len(rows))
+            return original(rows)
+
+        table.update_rows = counting  # type: ignore[method-assign]
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        ctx = app.engine.store.get("BTC").ctx
+        app.engine.on_ctx(replace(ctx, mark_px=shown * 1.01))
+        for _ in range(20):  # 2.5 s of flushes at 8 Hz with the help on top
+            app.flush()
+        assert updates == [] and table.rows["BTC"].mark == shown
+        await pilot.press("escape")
+        await pilot.pause()
+        app.flush()
+        assert updates and table.rows["BTC"].mark == pytest.approx(shown * 1.01)

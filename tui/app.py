@@ -161,6 +161,8 @@ class PftermApp(App[int]):
         self._last_toast = 0.0
         self._pending_toasts = 0
         self._tick = 0
+        self._covered = False
+        """A screen was on top at the last flush (the main screen's widgets were not fed)."""
         self._stale: set[str] = set()
         self._settlement_second = -1
         self._latency_file = os.environ.get("PFTERM_LATENCY_FILE")
@@ -339,11 +341,23 @@ class PftermApp(App[int]):
         eng = self.engine
         now_ms = eng.clock.now_ms()
         mono = self.mono()
+        self._tick += 1
+        every_second = self._tick % max(1, round(self.settings.ui.flush_hz)) == 0
+        if len(self.screen_stack) > 1:
+            # covered (a dialog or a full-screen view on top): only the top screen is fed; the
+            # main screen's widgets wait, their changes kept in the engine's dirty set, and are
+            # brought up to date at the first flush after it shows again
+            self._covered = True
+            self._flush_top(now_ms, mono, every_second)
+            return
+        if self._covered:
+            self._covered = False
+            self._tick = 1  # a full flush: sort, status, detail, settlement, portfolio
+            self._settlement_second = -1
+            self._trading_titles = None
         stale_after = self.settings.markets.stale_after_s
         table = self.table
         dirty = eng.take_dirty()
-        self._tick += 1
-        every_second = self._tick % max(1, round(self.settings.ui.flush_hz)) == 0
         if every_second:
             # staleness changes without any message arriving: re-check every market once a second
             stale_now = {m.symbol for m in eng.markets(True) if eng.is_stale(m, stale_after, mono)}
@@ -367,7 +381,22 @@ class PftermApp(App[int]):
         if sel and (every_second or self._tick == 1):
             self._flush_detail(sel, now_ms, mono)
         self._flush_trading(now_ms)
-        if every_second and isinstance(self.screen, MatrixScreen):
+
+    def _flush_top(self, now_ms: int, mono: float, every_second: bool) -> None:
+        """Feed the screen on top of the main screen: the trading screen at every flush, the
+        detail and the funding matrix once a second; a dialog needs nothing (it reads what it
+        shows when it opens, and the kill banner's state is re-read on return)."""
+        screen = self.screen
+        if isinstance(screen, TradingScreen):
+            desk = self.desk
+            view = desk.view() if desk is not None else TradingView(portfolio=_no_trading_portfolio(self.session))
+            screen.show(view, now_ms)
+        elif isinstance(screen, DetailScreen):
+            if every_second or self._tick == 1:
+                sel = self.table.selected
+                if sel:
+                    self._flush_detail(sel, now_ms, mono)
+        elif isinstance(screen, MatrixScreen) and every_second:
             self.refresh_matrix()
 
     # ------------------------------------------------------------------ funding matrix
@@ -448,8 +477,6 @@ class PftermApp(App[int]):
         else:
             view = desk.view()
         self._show_trading(view, now_ms, self)
-        if isinstance(self.screen, TradingScreen):
-            self.screen.show(view, now_ms)
 
     def _show_trading(self, view: TradingView, now_ms: int, _where: object) -> None:
         self.kill_banner.show(view.kill, self.mono(), deadline_mono=self._kill_deadline)

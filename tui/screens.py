@@ -1,4 +1,7 @@
-"""Modal screens: help (every key binding), the full-screen market detail and the trading screen."""
+"""The screens over the main screen: help (a dialog, the main screen dimmed under it) and the
+full-screen views (market detail, trading, funding matrix), which cover it edge to edge. All
+are modal (the main screen's keys do not act through them); while one is open the console
+stops feeding the main screen (:meth:`pfterm.tui.app.PftermApp.flush`)."""
 
 from __future__ import annotations
 
