@@ -12,7 +12,9 @@ twice a second), for ``--seconds`` (default 60), and reports:
 * time to first data on screen: from process start until a real market name and a
   ticking countdown appear in the pty output.
 
-Usage: ``python benchmarks/console.py [--seconds 60] [--cols 160] [--rows 50] [--json]``
+Usage: ``python benchmarks/console.py [--seconds 60] [--cols 160] [--rows 50] [--json]
+[--screen main|detail|trading|matrix|help|ticket | --all-screens] [--harvest] [-- pfterm args]``
+(``--harvest -- --speed 60``: the harvester running on a simulator at 60× speed).
 """
 
 from __future__ import annotations
@@ -36,8 +38,20 @@ import psutil
 ANSI = re.compile(rb"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07|\x1b[()][0-9A-Za-z]")
 
 
-def run(seconds: float, cols: int, rows: int, extra: list[str]) -> dict:
-    """Run the console for ``seconds`` in a ``cols``×``rows`` pty and measure it."""
+SCREENS: dict[str, bytes] = {
+    "main": b"",
+    "detail": b"d",
+    "trading": b"t",
+    "matrix": b"F",
+    "help": b"?",
+    "ticket": b"o",
+}
+"""Each measured screen and the keys that open it from the main screen (default key map)."""
+
+
+def run(seconds: float, cols: int, rows: int, extra: list[str], keys: bytes = b"") -> dict:
+    """Run the console for ``seconds`` in a ``cols``×``rows`` pty and measure it; ``keys`` are
+    typed once the first data is on screen (opening the screen to measure)."""
     lat_file = Path(tempfile.mkstemp(suffix=".json")[1])
     lat_file.unlink()
     log_file = Path(tempfile.mkstemp(suffix=".log")[1])
@@ -77,6 +91,9 @@ def run(seconds: float, cols: int, rows: int, extra: list[str]) -> dict:
                 # real market names listed (the title counts them) and a countdown on screen
                 if re.search(rb"Markets \([1-9]\d*\)", plain_tail) and re.search(rb" \d\d:\d\d ", plain_tail):
                     first_data = time.monotonic() - t_start
+        if first_data is not None and keys and time.monotonic() - t_start > first_data + 2:
+            os.write(fd, keys)
+            keys = b""
         if first_data is not None and measure_from is None and time.monotonic() - t_start > first_data + 5:
             # measure a steady state: after start-up settles
             measure_from = time.monotonic()
@@ -92,7 +109,11 @@ def run(seconds: float, cols: int, rows: int, extra: list[str]) -> dict:
     kids = proc.children(recursive=True)
     sim_cpu = (sum(k.cpu_times().user + k.cpu_times().system for k in kids) - (sim_cpu0 or 0.0)) / elapsed * 100
     out_rate = (total - bytes0) / elapsed / 1000
+    os.write(fd, b"\x1b\x1b")  # close the measured screen, then quit
+    time.sleep(0.3)
     os.write(fd, b"q")
+    time.sleep(0.3)
+    os.write(fd, b"y")  # the quit question, asked while positions are open (the harvester's)
     t_quit = time.monotonic()
     while time.monotonic() - t_quit < 10:
         r, _, _ = select.select([fd], [], [], 0.2)
@@ -131,14 +152,29 @@ def main() -> None:
     ap.add_argument("--cols", type=int, default=160)
     ap.add_argument("--rows", type=int, default=50)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--screen", choices=sorted(SCREENS), default="main", help="the screen to measure")
+    ap.add_argument("--all-screens", action="store_true", help="measure every screen, one run each")
+    ap.add_argument("--harvest", action="store_true", help="start the funding harvester (H) first")
     ap.add_argument("pfterm_args", nargs="*", help="extra pfterm arguments (after --)")
     a = ap.parse_args()
-    res = run(a.seconds, a.cols, a.rows, a.pfterm_args)
-    if a.json:
-        print(json.dumps(res))
-    else:
-        for k, v in res.items():
-            print(f"{k:28} {v}")
+    names = list(SCREENS) if a.all_screens else [a.screen]
+    results = []
+    for name in names:
+        keys = (b"H" if a.harvest else b"") + SCREENS[name]
+        res = {"screen": name, **run(a.seconds, a.cols, a.rows, a.pfterm_args, keys)}
+        results.append(res)
+        if a.json:
+            print(json.dumps(res), flush=True)
+        elif not a.all_screens:
+            for k, v in res.items():
+                print(f"{k:28} {v}")
+    if a.all_screens and not a.json:
+        print(f"{'screen':10} {'CPU % core':>10} {'kB/s':>8} {'p50 ms':>8} {'p99 ms':>8}")
+        for r in results:
+            print(
+                f"{r['screen']:10} {r['console_cpu_pct_of_core']:>10} {r['terminal_output_kB_per_s']:>8}"
+                f" {r['latency_p50_ms']:>8} {r['latency_p99_ms']:>8}"
+            )
 
 
 if __name__ == "__main__":
