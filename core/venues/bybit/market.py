@@ -59,7 +59,6 @@ from pfterm.core.venues.wsbase import (
     int_field,
     loads,
     num,
-    opt_num,
     str_field,
     time_field,
     wall_ms,
@@ -128,23 +127,29 @@ def ticker_record(
     symbol = to_symbol(native)
     if symbol is None:
         return None
-    what = f"ticker {native}"
-    check_fields(fields, what)
-    if fields.get("fundingRate") in (None, ""):
+    return _record(native, symbol, _parse_fields(fields, f"ticker {native}"), time_ms)
+
+
+FieldValues = dict[str, "float | int | None"]
+"""The funding fields of one ticker, parsed: ``fundingRate`` (per interval), prices (USD),
+``singleOpenInterest`` (base units) / ``singleOpenInterestValue`` (USD),
+``fundingIntervalHour`` (hours), ``nextFundingTime`` (ms); ``None`` for a field sent empty."""
+
+
+def _record(native: str, symbol: str, values: FieldValues, time_ms: int) -> VenueFunding | None:
+    """The record of a market from its parsed funding fields (``None`` without a rate)."""
+    rate = values.get("fundingRate")
+    if rate is None:
         return None
-    rate = num(fields, "fundingRate", what)
-    interval = opt_num(fields, "fundingIntervalHour", what)
+    interval = values.get("fundingIntervalHour")
     if interval is None:
         if native not in _warned_interval:
             _warned_interval.add(native)
             log.warning("bybit %s: no fundingIntervalHour, assuming %g h", native, DEFAULT_INTERVAL_H)
         interval = DEFAULT_INTERVAL_H
-    elif interval <= 0:
-        raise WireError(f"{what}: fundingIntervalHour is not positive")
-    next_ms = int_field(fields, "nextFundingTime", what) if fields.get("nextFundingTime") not in (None, "") else 0
-    mark = opt_num(fields, "markPrice", what)
-    oi_base = opt_num(fields, "singleOpenInterest", what)
-    oi_usd = opt_num(fields, "singleOpenInterestValue", what)
+    mark = values.get("markPrice")
+    oi_base = values.get("singleOpenInterest")
+    oi_usd = values.get("singleOpenInterestValue")
     if oi_base is None:
         oi_usd = None  # never derive a single side from the two-sided openInterest
     elif oi_usd is None and mark is not None:
@@ -153,11 +158,11 @@ def ticker_record(
         venue=VENUE,
         symbol=symbol,
         native=native,
-        rate=rate,
-        interval_h=interval,
-        next_funding_ms=next_ms or None,
+        rate=float(rate),
+        interval_h=float(interval),
+        next_funding_ms=int(values.get("nextFundingTime") or 0) or None,
         mark_px=mark,
-        index_px=opt_num(fields, "indexPrice", what),
+        index_px=values.get("indexPrice"),
         oi_base=oi_base,
         oi_usd=oi_usd,
         time_ms=time_ms,
@@ -176,6 +181,29 @@ _RULES = {
 open interest ≥ 0."""
 
 
+def _parse_fields(fields: Mapping[str, Any], what: str, *, delta: bool = False) -> FieldValues:
+    """Validate and parse every funding field present in ``fields`` (see :func:`check_fields`),
+    each once: ``{field: value}``, ``None`` for a field sent empty."""
+    out: FieldValues = {}
+    for key in FUNDING_FIELDS:
+        if key not in fields:
+            continue
+        if fields[key] in (None, ""):
+            if delta:
+                raise WireError(f"{what}: field {key!r} is empty in a delta")
+            out[key] = None
+        elif key == "nextFundingTime":
+            out[key] = int_field(fields, key, what)
+        elif key == "fundingIntervalHour":
+            hours = num(fields, key, what)
+            if hours <= 0:
+                raise WireError(f"{what}: fundingIntervalHour is not positive")
+            out[key] = hours
+        else:
+            out[key] = checked(num(fields, key, what), _RULES[key], key, what)
+    return out
+
+
 def check_fields(fields: Mapping[str, Any], what: str, *, delta: bool = False) -> None:
     """Validate every funding field present in ``fields`` (:data:`FUNDING_FIELDS`): plain
     decimals (:func:`pfterm.core.venues.numbers.decimal`) within their :data:`_RULES` range,
@@ -185,20 +213,7 @@ def check_fields(fields: Mapping[str, Any], what: str, *, delta: bool = False) -
 
     :raises WireError: the first field that does not validate (named, its value never quoted).
     """
-    for key in FUNDING_FIELDS:
-        if key not in fields:
-            continue
-        if fields[key] in (None, ""):
-            if delta:
-                raise WireError(f"{what}: field {key!r} is empty in a delta")
-            continue
-        if key == "nextFundingTime":
-            int_field(fields, key, what)
-        elif key == "fundingIntervalHour":
-            if num(fields, key, what) <= 0:
-                raise WireError(f"{what}: fundingIntervalHour is not positive")
-        else:
-            checked(num(fields, key, what), _RULES[key], key, what)
+    _parse_fields(fields, what, delta=delta)
 
 
 def parse_tickers(raw: Any, now_ms: int, to_symbol: ToSymbol = default_to_symbol) -> list[VenueFunding]:
@@ -261,6 +276,7 @@ class TickerBook:
         self._to_symbol = to_symbol
         self._known = frozenset(known) if known is not None else None
         self._fields: dict[str, dict[str, Any]] = {}
+        self._values: dict[str, FieldValues] = {}  # the same markets' funding fields, parsed
         self.unknown_symbols = 0
         """Ticker messages of markets not kept (unknown, or past :data:`MAX_TICKERS`), dropped."""
 
@@ -270,12 +286,14 @@ class TickerBook:
 
     def record(self, native: str, time_ms: int) -> VenueFunding | None:
         """The current record of ``native`` (``None`` if unknown, not joined or no rate)."""
-        fields = self._fields.get(native)
-        return ticker_record(native, fields, time_ms, self._to_symbol) if fields is not None else None
+        values = self._values.get(native)
+        symbol = self._to_symbol(native)
+        return _record(native, symbol, values, time_ms) if values is not None and symbol is not None else None
 
     def clear(self) -> None:
         """Forget everything (after a reconnect a fresh snapshot arrives)."""
         self._fields.clear()
+        self._values.clear()
 
     def apply(self, raw: Any, now_ms: int | None = None) -> list[VenueFunding]:
         """Merge one ``tickers.*`` message.
@@ -283,7 +301,8 @@ class TickerBook:
         The message's own fields are validated before anything is merged (:func:`check_fields`;
         a delta's fields may not be empty) and its ``ts`` must lie between 2015 and ``now_ms``
         (the local wall clock in ms; ``None`` reads it) + 1 day, so a bad message changes
-        nothing and the next valid one is taken.
+        nothing and the next valid one is taken. Each field is parsed once: the book keeps
+        the parsed values beside the fields as sent.
 
         :raises WireError: if it does not validate."""
         msg = as_dict(loads(raw), "tickers message")
@@ -293,27 +312,29 @@ class TickerBook:
         data = as_dict(msg.get("data"), "tickers message data")
         native = str_field(data, "symbol", "tickers message data")
         ts = time_field(msg, "ts", "tickers message", now_ms)
-        if self._to_symbol(native) is None:
+        symbol = self._to_symbol(native)
+        if symbol is None:
             return []
-        check_fields(data, f"ticker {native}", delta=kind == "delta")
+        values = _parse_fields(data, f"ticker {native}", delta=kind == "delta")
         old = self._fields.get(native)
         if old is None and (
             (self._known is not None and native not in self._known) or len(self._fields) >= MAX_TICKERS
         ):
             self.unknown_symbols += 1
             return []
-        merged = dict(data) if kind == "snapshot" or old is None else {**old, **data}
-        record = ticker_record(native, merged, ts, self._to_symbol)  # validates before commit
-        self._fields[native] = merged
-        if record is None:
+        if kind == "snapshot" or old is None:
+            self._fields[native] = dict(data)
+            self._values[native] = values
+            changed = True
+        else:
+            changed = any(key in FUNDING_FIELDS and old.get(key) != value for key, value in data.items())
+            self._fields[native] = {**old, **data}
+            if values:
+                self._values[native] = {**self._values[native], **values}
+        if kind == "delta" and not changed:
             return []
-        if (
-            kind == "delta"
-            and old is not None
-            and not any(key in FUNDING_FIELDS and old.get(key) != value for key, value in data.items())
-        ):
-            return []
-        return [record]
+        record = _record(native, symbol, self._values[native], ts)
+        return [record] if record is not None else []
 
 
 def parse_all_liquidation(raw: Any, to_symbol: ToSymbol = default_to_symbol) -> list[Liquidation]:
