@@ -14,7 +14,8 @@ twice a second), for ``--seconds`` (default 60), and reports:
 
 Usage: ``python benchmarks/console.py [--seconds 60] [--cols 160] [--rows 50] [--json]
 [--screen main|detail|trading|matrix|help|ticket | --all-screens] [--harvest] [-- pfterm args]``
-(``--harvest -- --speed 60``: the harvester running on a simulator at 60× speed).
+(``--harvest -- --speed 60``: the harvester running on a simulator at 60× speed;
+``--profile out.html``: where the time goes, by pyinstrument's sampling profiler).
 """
 
 from __future__ import annotations
@@ -49,9 +50,11 @@ SCREENS: dict[str, bytes] = {
 """Each measured screen and the keys that open it from the main screen (default key map)."""
 
 
-def run(seconds: float, cols: int, rows: int, extra: list[str], keys: bytes = b"") -> dict:
+def run(seconds: float, cols: int, rows: int, extra: list[str], keys: bytes = b"", profile: str | None = None) -> dict:
     """Run the console for ``seconds`` in a ``cols``×``rows`` pty and measure it; ``keys`` are
-    typed once the first data is on screen (opening the screen to measure)."""
+    typed once the first data is on screen (opening the screen to measure). With ``profile``
+    (a file name ending ``.html`` or ``.txt``) the console runs under pyinstrument's sampling
+    profiler, which writes its call tree there (its CPU figures are then inflated)."""
     lat_file = Path(tempfile.mkstemp(suffix=".json")[1])
     lat_file.unlink()
     log_file = Path(tempfile.mkstemp(suffix=".log")[1])
@@ -60,7 +63,11 @@ def run(seconds: float, cols: int, rows: int, extra: list[str], keys: bytes = b"
     t_start = time.monotonic()
     pid, fd = pty.fork()
     if pid == 0:  # child: become pfterm
-        os.execvpe(sys.executable, [sys.executable, "-m", "pfterm.tui.cli", "--log-file", str(log_file), *extra], env)
+        prefix = [sys.executable]
+        if profile:
+            renderer = "html" if profile.endswith(".html") else "text"
+            prefix += ["-m", "pyinstrument", "--interval", "0.002", "-r", renderer, "-o", profile]
+        os.execvpe(sys.executable, [*prefix, "-m", "pfterm.tui.cli", "--log-file", str(log_file), *extra], env)
     fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
     proc = psutil.Process(pid)
     total = 0
@@ -155,13 +162,16 @@ def main() -> None:
     ap.add_argument("--screen", choices=sorted(SCREENS), default="main", help="the screen to measure")
     ap.add_argument("--all-screens", action="store_true", help="measure every screen, one run each")
     ap.add_argument("--harvest", action="store_true", help="start the funding harvester (H) first")
+    ap.add_argument(
+        "--profile", metavar="FILE", help="profile the console with pyinstrument into FILE (.html or .txt; one screen)"
+    )
     ap.add_argument("pfterm_args", nargs="*", help="extra pfterm arguments (after --)")
     a = ap.parse_args()
     names = list(SCREENS) if a.all_screens else [a.screen]
     results = []
     for name in names:
         keys = (b"H" if a.harvest else b"") + SCREENS[name]
-        res = {"screen": name, **run(a.seconds, a.cols, a.rows, a.pfterm_args, keys)}
+        res = {"screen": name, **run(a.seconds, a.cols, a.rows, a.pfterm_args, keys, a.profile)}
         results.append(res)
         if a.json:
             print(json.dumps(res), flush=True)
