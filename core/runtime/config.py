@@ -28,7 +28,9 @@ from typing import Annotated, Literal, get_args
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
 from pfterm.core.harvest.settings import HarvestSection
+from pfterm.core.market.alert_gate import AlertGate
 from pfterm.core.market.alert_thresholds import DetectorSettings
+from pfterm.core.market.models import AlertKind
 from pfterm.core.trading.risk import RiskLimits
 from pfterm.core.trading.settings import DeskOptions
 
@@ -192,9 +194,42 @@ class HttpSection(_Section):
 
 class AlertsSection(_Section, DetectorSettings):
     """Alerts: the detector thresholds (:class:`~pfterm.core.market.engine.DetectorSettings`, read by
-    the engine as they are) and the console's bell."""
+    the engine as they are) and which alerts are raised (:class:`~pfterm.core.market.alert_gate.AlertGate`):
+    repeats within ``repeat_after_s`` venue seconds are counted, not raised; at most
+    ``toasts_per_min`` toasts a wall minute; the bell (master switch) rings for ``bell_kinds`` only."""
 
-    bell: bool = Field(default=True, description="ring the terminal bell on an alert")
+    bell: bool = Field(default=True, description="ring the terminal bell on an alert (master switch)")
+    bell_kinds: list[str] = Field(
+        default_factory=lambda: [AlertKind.CASCADE.value],
+        description="the alert kinds that ring the bell: " + " | ".join(k.value for k in AlertKind),
+    )
+    repeat_after_s: float = Field(
+        default=300.0,
+        ge=0,
+        description="venue seconds in which the same kind of alert on the same market is a repeat: "
+        "counted (×N in Alerts), no toast nor bell",
+    )
+    toasts_per_min: int = Field(
+        default=6, ge=1, le=600, description="toasts at most per wall minute; beyond, summarised as +N more alerts"
+    )
+
+    @field_validator("bell_kinds")
+    @classmethod
+    def _known_kinds(cls, value: list[str]) -> list[str]:
+        known = [k.value for k in AlertKind]
+        for kind in value:
+            if kind not in known:
+                raise ValueError(f"{kind!r} is not an alert kind ({', '.join(known)})")
+        return value
+
+    def alert_gate(self) -> AlertGate:
+        """A fresh :class:`~pfterm.core.market.alert_gate.AlertGate` with these settings."""
+        return AlertGate(
+            repeat_after_s=self.repeat_after_s,
+            toasts_per_min=self.toasts_per_min,
+            bell=self.bell,
+            bell_kinds=[AlertKind(k) for k in self.bell_kinds],
+        )
 
 
 class UiSection(_Section):
