@@ -227,8 +227,8 @@ def test_minute_buckets_sum_by_side() -> None:
     assert f.minute_buckets("SOL") == []
     assert f.totals(3 * MIN, t0 + 2 * MIN + 10) == {"BTC": (150.0, 50.0), "ETH": (7.0, 0.0)}
     assert f.totals(MIN, t0 + 2 * MIN + 10) == {"BTC": (0.0, 20.0)}
-    assert [x.usd for x in f.recent(2)] == [7, 20]
-    assert [x.usd for x in f.recent(symbol="BTC")] == [20, 30, 50, 100]
+    assert [x.usd for x in f.recent(2)] == [20, 50]  # newest first by time, not by arrival
+    assert [x.usd for x in f.recent(symbol="BTC")] == [20, 50, 30, 100]
     assert not f.add(liq("sideways", 1, t0))
 
 

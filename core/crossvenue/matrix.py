@@ -445,7 +445,7 @@ class LiquidationFeed:
         last = self._last_minute.get(liq.symbol)
         if last is not None and minute <= last - self._max_minutes * MINUTE_MS:
             return False
-        self._recent.appendleft(liq)
+        self._insert_recent(liq)
         if self._first_minute is None or minute < self._first_minute:
             self._first_minute = minute
         buckets = self._buckets.get(liq.symbol)
@@ -467,12 +467,32 @@ class LiquidationFeed:
                 del buckets[m]
         return True
 
+    def _insert_recent(self, liq: Liquidation) -> None:
+        """Keep :attr:`_recent` newest first by ``time_ms`` (ties: the later arrival first).
+        Venues' streams interleave: a liquidation may arrive after a newer one from another
+        venue, so it goes where its time puts it; older than everything kept in a full feed, it
+        is not kept."""
+        recent = self._recent
+        if not recent or liq.time_ms >= recent[0].time_ms:
+            recent.appendleft(liq)
+            return
+        if len(recent) == recent.maxlen:
+            if liq.time_ms < recent[-1].time_ms:
+                return
+            recent.pop()
+        for i, x in enumerate(recent):
+            if x.time_ms <= liq.time_ms:
+                recent.insert(i, liq)
+                return
+        recent.append(liq)
+
     def extend(self, liqs: Iterable[Liquidation]) -> int:
         """:meth:`add` each; return how many were recorded."""
         return sum(self.add(liq) for liq in liqs)
 
     def recent(self, n: int | None = None, symbol: str | None = None) -> list[Liquidation]:
-        """The last liquidations received, newest first (at most ``n``; one market if given)."""
+        """The latest liquidations, newest first by event time (``time_ms``), at most ``n``; one
+        market if given."""
         it = (x for x in self._recent if symbol is None or x.symbol == symbol)
         out: list[Liquidation] = []
         for x in it:

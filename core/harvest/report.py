@@ -1091,21 +1091,27 @@ def _pct(x: float | None, width: int = 7) -> str:
     return (text if len(text) <= width else f"{x * 100:.0f}%").rjust(width)
 
 
-def _when(ms: int, year: str = "%Y") -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime(f"{year}-%m-%d %H:%M")
+def _when(ms: int) -> str:
+    """``ms`` (ms UTC) as ISO 8601 date and minute: ``"2026-12-07 14:05"``."""
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M")
 
 
 def _held(p: PositionPnl) -> str:
     if p.closed_ms is None:
         return "part" if p.partly_open else "open"
     h = (p.closed_ms - p.opened_ms) / 3_600_000
-    return f"{h * 60:.0f}m" if h < 1 else f"{h:.1f}h" if h < 48 else f"{h / 24:.1f}d"
+    if h < 1:
+        return f"{h * 60:.0f}m"
+    if h < 48:
+        return f"{h:.1f}h" if h < 9.95 else f"{h:.0f}h"
+    d = h / 24
+    return f"{d:.1f}d" if d < 9.95 else f"{d:.0f}d"
 
 
 _SIDES: Final = {"short_perp": "S-perp", "long_perp": "L-perp", "long_spot": "L-spot", "short_spot": "S-spot"}
 _HEAD: Final = (
-    f"{'SYMBOL':<6} {'STRATEGY':<14} {'SIDE':<6} {'OPENED UTC':<14} {'HELD':>5} "
-    f"{'SPOT':>8} {'PERP':>8} {'FUNDING':>8} {'FEES':>8} {'NET':>8} {'APR':>5}"
+    f"{'SYMBOL':<6} {'STRATEGY':<14} {'SIDE':<6} {'OPENED UTC':<16} {'HELD':>4} "
+    f"{'SPOT':>8} {'PERP':>8} {'FUNDING':>8} {'FEES':>7} {'NET':>8} {'APR':>5}"
 )
 
 
@@ -1134,8 +1140,8 @@ def _realised(x: PositionPnl | PnlTotals) -> _Realised:
 
 def _row(label: str, strategy: str, side: str, opened: str, held: str, t: Any) -> str:
     return (
-        f"{label[:6]:<6} {strategy[:14]:<14} {side[:6]:<6} {opened[:14]:<14} {held[:5]:>5} "
-        f"{_money(t.spot_pnl, 8)} {_money(t.perp_pnl, 8)} {_money(t.funding_pnl, 8)} {_money(t.fees, 8)} "
+        f"{label[:6]:<6} {strategy[:14]:<14} {side[:6]:<6} {opened[:16]:<16} {held[:4]:>4} "
+        f"{_money(t.spot_pnl, 8)} {_money(t.perp_pnl, 8)} {_money(t.funding_pnl, 8)} {_money(t.fees, 7)} "
         f"{_money(t.net, 8)} {_pct(t.funding_apr_realised, 5)}"
     )
 
@@ -1170,9 +1176,7 @@ def report_text(report: PnlReport) -> str:
         lines.append(f"book: {report.book.label}")
     lines += ["", _HEAD, "-" * len(_HEAD)]
     for p in report.positions:
-        lines.append(
-            _row(p.symbol, p.strategy, _SIDES.get(p.side, p.side), _when(p.opened_ms, "%y"), _held(p), _realised(p))
-        )
+        lines.append(_row(p.symbol, p.strategy, _SIDES.get(p.side, p.side), _when(p.opened_ms), _held(p), _realised(p)))
         if p.is_open:
             lines.extend(_open_lines(p))
     lines.append("-" * len(_HEAD))
