@@ -140,8 +140,24 @@ class StatusView:
     now_mono: float
 
 
+def _short(detail: str, venue: str, limit: int = 56) -> str:
+    """What went wrong in ``detail``, at most ``limit`` characters: leading labels naming the
+    request (``"hyperliquid info meta: "``, starting with ``venue``) and exception class names
+    (``"ConnectError: "``) are dropped, the reason kept (``"[Errno -2] Name or service not known"``)."""
+    parts = detail.split(": ")
+    while len(parts) > 1:
+        head = parts[0]
+        if head.startswith(venue) or (head.isidentifier() and head.endswith(("Error", "Exception", "Timeout"))):
+            parts.pop(0)
+        else:
+            break
+    text = ": ".join(parts)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 class StatusBar(Static):
-    """One line: venue, connection state (with retry countdown), message ages, staleness."""
+    """One line: venue, connection state (with retry countdown and, while retrying, why),
+    message ages, staleness."""
 
     def show(self, v: StatusView) -> None:
         """Render ``v``."""
@@ -160,7 +176,9 @@ class StatusBar(Static):
                 t.append(f"{name} ● connected", style="#4ec98b")
             elif f.state is FeedState.RETRYING:
                 wait = max(0.0, (f.retry_at_mono or now) - now)
-                t.append(f"{name} ○ connecting / retrying in {wait:.0f}s", style="bold #f0625c")
+                t.append(f"{name} ○ retrying in {wait:.0f}s", style="bold #f0625c")
+                if f.detail:  # why: the venue's answer or the network error, shortened
+                    t.append(f" ({_short(f.detail, f.feed.split('/')[0])})", style="#f0625c")
             elif f.state is FeedState.CONNECTING:
                 t.append(f"{name} ◌ connecting", style="#ffd166")
             else:

@@ -242,6 +242,11 @@ class UiSection(_Section):
     kill_key: str = Field(
         default="ctrl+k", description="the kill switch's key (ctrl+k, f12): one a terminal sends that nothing else uses"
     )
+    screenshot_dir: Path | None = Field(
+        default=None,
+        description="where ctrl+s saves SVG screenshots; unset: <platform data dir>/screenshots",
+        examples=["~/pfterm-screenshots"],
+    )
 
     @field_validator("kill_key", mode="before")
     @classmethod

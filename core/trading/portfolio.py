@@ -116,7 +116,8 @@ class PortfolioView:
     * ``deltas``: per asset; ``total_delta_usd``: their sum;
     * ``funding_today_usd``: funding received since 00:00 UTC (journal), USD;
     * ``pnl_today_usd``: equity now − equity at the first sight of the day, ``None`` before it;
-    * ``updated_ms``: when the venue state was read; ``error``: last account refresh failure.
+    * ``updated_ms``: when the venue state was read; ``error``: last account refresh failure;
+    * ``starting``: the venue is not up yet (the console shows STARTING, not a trading state).
     """
 
     account: str | None
@@ -136,6 +137,8 @@ class PortfolioView:
     pnl_today_usd: float | None = None
     updated_ms: int | None = None
     error: str | None = None
+    starting: bool = False
+    """The venue is still starting: no account state yet (``read_only`` says so meanwhile)."""
 
 
 class ActivityLevel(enum.Enum):
