@@ -273,7 +273,7 @@ def open_desk(
         primary = OrderManager(
             client, journal, dead_man_lead_s=ds.dead_man_lead_s, dead_man_heartbeat_s=ds.dead_man_heartbeat_s
         )
-    return Desk(access, primary, journal, ds, markets=markets, prices=prices, origin=origin)
+    return Desk(access, primary, journal, ds, markets=markets, prices=prices, origin=origin, activity_ms=venue_now_ms)
 
 
 BINANCE_TESTNET_URL = "https://testnet.binancefuture.com"

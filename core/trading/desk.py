@@ -116,6 +116,9 @@ class Desk:
         origin: who this process is, for the shared trading state (``"console"``, ``"pfterm
             harvest"``, ``"pfterm kill"``).
         wall_ms, mono: clocks (tests freeze them).
+        activity_ms: the clock of the activity log's times, ms (default ``wall_ms``): the venue's
+            clock, so that on a simulator running fast the log, the alerts and the harvester
+            speak of the same time.
     """
 
     def __init__(
@@ -130,6 +133,7 @@ class Desk:
         origin: str = "console",
         wall_ms: Callable[[], int] = lambda: int(time.time() * 1000),
         mono: Callable[[], float] = time.perf_counter,
+        activity_ms: Callable[[], int] | None = None,
     ) -> None:
         self.access = access
         self.primary = primary if access.can_trade else None
@@ -139,6 +143,7 @@ class Desk:
         """Perp metadata of the primary venue by symbol (asset ids, lot decimals)."""
         self._prices = prices
         self.wall_ms = wall_ms
+        self.activity_ms = activity_ms or wall_ms
         self.mono = mono
         self.origin = process_origin(origin)
         self.managers: dict[str, OrderManager] = {}
@@ -170,7 +175,7 @@ class Desk:
     # ------------------------------------------------------------------ activity
     def note(self, level: ActivityLevel, text: str) -> None:
         """Append one line to the activity log (bounded to :data:`ACTIVITY_MAX`) and the log."""
-        self.activity.append(ActivityEntry(self.wall_ms(), level, text))
+        self.activity.append(ActivityEntry(self.activity_ms(), level, text))
         self.activity_seq += 1
         pylevel = {ActivityLevel.ERROR: logging.ERROR, ActivityLevel.WARN: logging.WARNING}.get(level, logging.INFO)
         log.log(pylevel, "%s", text)

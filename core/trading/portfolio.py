@@ -152,7 +152,8 @@ class ActivityLevel(enum.Enum):
 
 @dataclass(slots=True, frozen=True)
 class ActivityEntry:
-    """One line of the activity log: wall time ms UTC, severity, text (one line, no secrets)."""
+    """One line of the activity log: time ms UTC (the desk's ``activity_ms`` clock: venue time in
+    the console), severity, text (one line, no secrets)."""
 
     time_ms: int
     level: ActivityLevel
