@@ -59,7 +59,6 @@ if TYPE_CHECKING:
 
 PORTFOLIO_EVERY = 4
 """The Portfolio panel is repainted every this many flushes (2 Hz at the default 8 Hz)."""
-TOAST_MIN_INTERVAL_S = 2.0
 
 KEY_STALL_S = 1.0
 """A key whose handling has not finished after this long (wall seconds) no longer holds back
@@ -158,8 +157,8 @@ class PftermApp(App[int]):
         self.mono = mono
         self.show_delisted = settings.markets.include_delisted
         self._alert_seq_shown = -1
-        self._last_toast = 0.0
-        self._pending_toasts = 0
+        self.alert_gate = settings.alerts.alert_gate()
+        """Which alerts are toasted and rung (repeats and the cap held back, the bell by kind)."""
         self._tick = 0
         self._covered = False
         """A screen was on top at the last flush (the main screen's widgets were not fed)."""
@@ -314,16 +313,15 @@ class PftermApp(App[int]):
             self.engine.unsubscribe(queue)
 
     def _on_alert(self, alert: Alert) -> None:
-        now = self.mono()
-        if now - self._last_toast < TOAST_MIN_INTERVAL_S:
-            self._pending_toasts += 1
+        """Toast (and ring for the chosen kinds) an alert the gate lets through; repeats and alerts
+        beyond the cap are only counted (the Alerts panel has them all)."""
+        verdict = self.alert_gate.admit(alert, self.mono())
+        if not verdict.toast:
             return
-        extra = f" (+{self._pending_toasts} more)" if self._pending_toasts else ""
-        self._pending_toasts = 0
-        self._last_toast = now
+        extra = f" (+{verdict.held} more alerts)" if verdict.held else ""
         severity: SeverityLevel = "error" if alert.kind is AlertKind.CASCADE else "warning"
         self.notify(alert.message + extra, title=alert.kind.value, severity=severity, timeout=6)
-        if self.settings.alerts.bell:
+        if verdict.bell:
             self.bell()
 
     # ------------------------------------------------------------------ flush
@@ -343,6 +341,8 @@ class PftermApp(App[int]):
         mono = self.mono()
         self._tick += 1
         every_second = self._tick % max(1, round(self.settings.ui.flush_hz)) == 0
+        if every_second and (held := self.alert_gate.take_held(mono)):
+            self.notify(f"+{held} more alerts: see the Alerts panel", title="alerts", severity="warning", timeout=6)
         if len(self.screen_stack) > 1:
             # covered (a dialog or a full-screen view on top): only the top screen is fed; the
             # main screen's widgets wait, their changes kept in the engine's dirty set, and are
@@ -376,7 +376,7 @@ class PftermApp(App[int]):
             self._flush_settlement(now_ms, mono)
         if eng.alert_seq != self._alert_seq_shown:
             self._alert_seq_shown = eng.alert_seq
-            self.alerts_panel.show(eng.alerts)
+            self.alerts_panel.show(eng.alerts, repeat_after_s=self.settings.alerts.repeat_after_s)
         sel = table.selected
         if sel and (every_second or self._tick == 1):
             self._flush_detail(sel, now_ms, mono)

@@ -15,6 +15,7 @@ from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
 
+from pfterm.core.market.alert_gate import collapse_repeats
 from pfterm.core.market.funding import countdown_ms, format_countdown
 from pfterm.core.market.models import Alert, AlertKind, FeedState
 from pfterm.core.market.views import FeedView, MarketRow
@@ -86,10 +87,12 @@ ALERT_STYLE = {
 class AlertsPanel(Static):
     """Alerts, newest first: time (venue, UTC), market, kind, OI change, price change."""
 
-    def show(self, alerts: Sequence[Alert], limit: int = 50) -> None:
-        """Render the newest ``limit`` of ``alerts`` (already newest first); below 50 cells
-        wide the OI and price changes follow the kind instead of having columns."""
-        self._last = (alerts, limit)
+    def show(self, alerts: Sequence[Alert], limit: int = 50, repeat_after_s: float = 0.0) -> None:
+        """Render the newest ``limit`` lines of ``alerts`` (already newest first); below 50 cells
+        wide the OI and price changes follow the kind instead of having columns. Repeats of a
+        (market, kind) within ``repeat_after_s`` venue seconds (:func:`collapse_repeats`, the
+        runs the console toasts once) are one line: the newest of them, with ``×N``."""
+        self._last = (alerts, limit, repeat_after_s)
         if not alerts:
             self.update(Text("no alerts yet", style="dim"))
             return
@@ -101,7 +104,7 @@ class AlertsPanel(Static):
         if wide:
             table.add_column(justify="right", no_wrap=True)
             table.add_column(justify="right", no_wrap=True)
-        for a in list(alerts)[:limit]:
+        for a, n in collapse_repeats(alerts, repeat_after_s)[:limit]:
             oi = fmt_pct(a.oi_change, 1) if a.oi_change is not None else ""
             px = fmt_pct(a.price_change, 1) if a.price_change is not None else ""
             detail = a.kind.value
@@ -109,6 +112,8 @@ class AlertsPanel(Static):
                 detail = f"{a.kind.value} {fmt_pct(a.funding_apr, 0)}"
             elif a.kind is AlertKind.LIQUIDATIONS and "usd" in a.extra:
                 detail = f"{a.kind.value} {fmt_usd(a.extra['usd'])}/min"
+            if n > 1:
+                detail = f"{detail} ×{n}"
             when = _utc(a.time_ms)
             if wide:
                 table.add_row(when, a.symbol, Text(detail, style=ALERT_STYLE.get(a.kind, "bold")), oi, px)
