@@ -587,7 +587,9 @@ async def test_the_kill_banner_and_portfolio_name_the_remapped_resume_and_hide_k
         assert app.query_one("#portfolio", PortfolioPanel).resume_key == "ctrl+r"
         status = KillStatus(KillPhase.FLAT, rounds=1, elapsed_ms=95, cancelled=2, closed=(), failures=(), message="")
         text = banner.render_status(status, resume_key=banner.resume_key, hide_key=banner.hide_key).plain
-        assert "ctrl+r resumes trading · f9 hides this banner" in text
+        assert "ctrl+r resume · f9 fold" in text
+        folded = banner.render_status(status, resume_key=banner.resume_key, hide_key=banner.hide_key, folded=True)
+        assert folded.plain.endswith("ctrl+r resume · f9 hide")
     # without remaps: the keys as ever
     default = _app(_settings({}))
     async with default.run_test(size=(160, 50)) as pilot:

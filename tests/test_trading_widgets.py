@@ -312,15 +312,15 @@ async def test_kill_banner_hidden_and_per_phase() -> None:
         await pilot.pause()
         text = screen_text(app)
         assert banner.has_class("-flat") and not banner.has_class("-running")
-        assert "FLAT in 850ms: cancelled 3 orders, closed 6 positions" in text
+        assert "HALTED · FLAT in 0.85 s · 6 closed, 3 cancelled · R resume · Esc fold" in text
         assert "C0 sold 1 @ 100" in text and "+2 more" in text
         failures = ("ETH close refused: reduce only order would increase position", "no mid price for XYZ")
         banner.show(KillStatus(KillPhase.FAILED, 5, 5_000, 2, closed[:1], failures, "deadline"))
         await pilot.pause()
         text = screen_text(app)
         assert banner.has_class("-failed")
-        assert "KILL SWITCH FAILED after 5000ms" in text and "no mid price for XYZ" in text
-        assert "trading HALTED: R resumes trading · Esc hides this banner" in text
+        assert "HALTED · KILL FAILED: 1 closed, 2 cancelled, 2 failed · R resume · Esc fold" in text
+        assert "no mid price for XYZ" in text
         banner.show(None)
         await pilot.pause()
         assert not banner.display
@@ -356,7 +356,7 @@ async def test_kill_banner_counts_down_without_relayout_and_hides_when_done() ->
         done = KillStatus(KillPhase.FAILED, 3, 10_000, 0, (), ("BTC 0.5 still open",), "deadline")
         banner.show(done, 1_013.0)
         await pilot.pause()
-        assert "trading HALTED" in screen_text(app) and banner.hideable
+        assert "HALTED · KILL FAILED" in screen_text(app) and banner.hideable
         assert banner.hide() and not banner.display
         banner.show(done, 1_014.0)
         assert not banner.display

@@ -118,16 +118,18 @@ async def test_kill_key_inside_the_order_ticket_flattens_everything(trader: Desk
         assert report.flat and report.cancelled == 3 and len(report.closed) == 3
         await pilot.pause(0.3)
         text = screen_text(app)
-        assert "FLAT in" in text and "trading HALTED: R resumes trading · Esc hides this banner" in text
+        assert "HALTED · FLAT in" in text and "orders cancelled · R resume · Esc fold" in text
         assert trader.kill_status.phase is KillPhase.FLAT
         assert [e for e in trader.journal.events() if e.kind == "kill_result"][0].detail["flat"]
-        # Esc clears an open filter first, then hides the banner, which stays hidden
+        # Esc clears an open filter first, then folds the banner, then hides it, which stays hidden
         await pilot.press("slash", "e", "escape")
-        assert app.table.filter_text == "" and app.kill_banner.display
+        assert app.table.filter_text == "" and app.kill_banner.display and not app.kill_banner.is_folded
+        await pilot.press("escape")
+        assert app.kill_banner.is_folded
         await pilot.press("escape")
         assert not app.kill_banner.display
         await pilot.pause(0.3)  # a few flushes of the same status
-        assert not app.kill_banner.display and "Esc hides this banner" not in screen_text(app)
+        assert not app.kill_banner.display and "Esc hide" not in screen_text(app)
         assert trader.state is TradingState.HALTED
         # resume: back to ACTIVE, banner gone
         await pilot.press("R")

@@ -47,7 +47,7 @@ from pfterm.tui.bindings import (
     trading_bindings,
 )
 from pfterm.tui.screens import DetailScreen, HelpScreen, MatrixScreen, TradingScreen
-from pfterm.tui.trade_screens import HedgeScreen, OrderTicketScreen, QuitScreen, RebalanceScreen
+from pfterm.tui.trade_screens import HarvesterRestartScreen, HedgeScreen, OrderTicketScreen, QuitScreen, RebalanceScreen
 from pfterm.widgets.detail import MarketDetail
 from pfterm.widgets.harvest import HarvesterPanel
 from pfterm.widgets.market_table import SORT_TITLES, MarketTable
@@ -615,10 +615,12 @@ class PftermApp(App[int]):
         box.focus()
 
     def action_escape(self) -> None:
-        """Escape on the main screen: clear an open filter; else hide the banner of a finished
-        kill (a running kill's banner stays); else the same as clearing the filter."""
+        """Escape on the main screen: clear an open filter; else fold the banner of a finished
+        kill to one line, and hide it once folded (a running kill's banner stays); else the same
+        as clearing the filter."""
         box = self.filter_box
-        if not box.has_class("-active") and not box.value and self.kill_banner.hide():
+        banner = self.kill_banner
+        if not box.has_class("-active") and not box.value and (banner.fold() or banner.hide()):
             return
         self.action_clear_filter()
 
@@ -764,7 +766,9 @@ class PftermApp(App[int]):
         self.bell()
 
     def action_resume(self) -> None:
-        """Leave HALTED after a kill: back to ACTIVE and hide the banner."""
+        """Leave HALTED after a kill: back to ACTIVE and hide the banner. Already ACTIVE (and no
+        kill shown): says so and changes nothing. A harvester the halt stopped is not restarted
+        behind the trader's back: :class:`HarvesterRestartScreen` asks."""
         desk = self._ready_desk("resume")
         if desk is None:
             return
@@ -772,8 +776,26 @@ class PftermApp(App[int]):
         if status is not None and status.phase is KillPhase.RUNNING:
             self.notify("the kill switch is still running", severity="warning")
             return
+        if status is None and desk.state is desk.state.ACTIVE:
+            self.notify("trading is already active")
+            return
         desk.resume()
         self.notify("trading ACTIVE again")
+        harvester = self.harvester
+        if harvester is None or harvester.status != "halted":
+            return
+        start_key = key_hint("app.harvester", self.key_remaps, "H")
+
+        def answered(restart: bool | None) -> None:
+            if harvester.status != "halted":
+                return  # started or halted again meanwhile
+            if restart and desk.state is desk.state.ACTIVE:
+                self.action_harvest()
+            else:
+                harvester.status = "stopped"
+                self.notify(f"harvester stays stopped; {start_key} starts it")
+
+        self.push_screen(HarvesterRestartScreen(harvester.settings.profile.name, start_key), answered)
 
     def action_order(self) -> None:
         """Open the order ticket for the selected market."""

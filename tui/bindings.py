@@ -30,7 +30,7 @@ DEFAULT_KILL_KEY = "ctrl+k"
 APP_BINDINGS: list[Binding] = [
     Binding("question_mark", "help", "Help", id="app.help"),
     Binding("slash", "filter", "Filter", id="app.filter"),
-    Binding("escape", "escape", "Clear filter / hide kill banner", show=False, id="app.clear"),
+    Binding("escape", "escape", "Clear filter / fold kill banner", show=False, id="app.clear"),
     Binding("d", "detail", "Detail", id="app.detail"),
     Binding("D", "toggle_delisted", "Delisted", show=False, id="app.delisted"),
     Binding("ctrl+s", "save_svg", "Screenshot", show=False, id="app.screenshot"),
@@ -117,7 +117,8 @@ def keys_of(screen: object, binding_id: str) -> list[str]:
 
 
 _HELP_TEXT = {
-    "escape": "Clear filter / hide kill banner: an open filter first, else the banner of a finished kill",
+    "escape": "Clear filter / fold kill banner: an open filter first, else a finished kill's banner folds to "
+    "one line, then hides",
     "quit": "Quit; asks first (y / n) while positions or orders are open",
 }
 """Help lines longer than a footer label, by action (each starts with the binding's description)."""
@@ -131,6 +132,7 @@ _DESCRIPTIONS = {
     "app.trading": "Trading screen",
     "app.harvester": "Start / stop the funding harvester",
     "markets.open_detail": "Full-screen detail of the selected market",
+    "markets.freeze": "Freeze / unfreeze the market order (❄ in the header)",
 }
 """``pfterm keys`` lines longer than a footer label, by binding id."""
 
@@ -207,7 +209,13 @@ def places() -> list[Place]:
     from textual.containers import VerticalScroll
 
     from pfterm.tui.screens import DetailScreen, HelpScreen, MatrixScreen, TradingScreen
-    from pfterm.tui.trade_screens import HedgeScreen, OrderTicketScreen, QuitScreen, RebalanceScreen
+    from pfterm.tui.trade_screens import (
+        HarvesterRestartScreen,
+        HedgeScreen,
+        OrderTicketScreen,
+        QuitScreen,
+        RebalanceScreen,
+    )
     from pfterm.widgets.matrix import FundingMatrixTable
     from pfterm.widgets.trading import ActivityLog, PositionsPanel
 
@@ -227,6 +235,7 @@ def places() -> list[Place]:
         Place("hedge preview", HedgeScreen),
         Place("rebalance preview", RebalanceScreen, "rebalance preview", VerticalScroll),
         Place("quit question", QuitScreen),
+        Place("harvester restart question", HarvesterRestartScreen),
         Place("order ticket", OrderTicketScreen, own_keys=True),
     ]
 

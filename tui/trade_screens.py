@@ -31,6 +31,7 @@ from pfterm.widgets.numbers import fmt_money, fmt_price, fmt_size
 from pfterm.widgets.trading import Choice
 
 __all__ = [
+    "HarvesterRestartScreen",
     "HedgeScreen",
     "OrderTicketScreen",
     "QuitScreen",
@@ -769,3 +770,64 @@ class QuitScreen(ModalScreen[bool]):
     def action_answer(self, quit_: bool) -> None:
         """Close the question with the answer."""
         self.dismiss(quit_)
+
+
+class HarvesterRestartScreen(ModalScreen[bool]):
+    """Asks, once trading is ACTIVE again after a halt, whether to restart the funding harvester
+    the halt stopped: ``y`` / Enter restart it, ``n`` / Escape leave it stopped (the harvester key
+    starts it later). Its positions were left as they were either way (the kill closed them).
+
+    Dismisses ``True`` to restart, ``False`` to leave it stopped.
+    """
+
+    DEFAULT_CSS = """
+    HarvesterRestartScreen {
+        align: center middle;
+    }
+    HarvesterRestartScreen #harvester-restart-box {
+        width: 90%;
+        max-width: 64;
+        height: auto;
+        border: round $accent;
+        background: $surface;
+        padding: 0 1;
+    }
+    HarvesterRestartScreen .trade-title {
+        height: 1;
+        margin-bottom: 1;
+    }
+    HarvesterRestartScreen .trade-footer {
+        height: 1;
+        margin-top: 1;
+    }
+    """
+    BINDINGS = [
+        Binding("y,enter", "answer(True)", "Restart", id="harvester_restart.yes"),
+        Binding("n,escape", "answer(False)", "Leave stopped", id="harvester_restart.no"),
+    ]
+
+    def __init__(self, profile: str, start_key: str = "H") -> None:
+        """``profile``: the harvester's risk profile (for the text); ``start_key``: how the
+        console writes the key that starts the harvester later."""
+        super().__init__()
+        self.profile = profile
+        self.start_key = start_key
+
+    def compose(self) -> ComposeResult:
+        """The question, what each answer does, and the keys."""
+        with Vertical(classes="trade-box", id="harvester-restart-box"):
+            yield Static(Text("Restart the harvester?", style="bold"), classes="trade-title")
+            yield Static(
+                Text(
+                    f"Trading is ACTIVE again. The halt stopped the funding harvester ({self.profile}); "
+                    f"restarted, it scans and opens positions again. Left stopped, {self.start_key} starts it."
+                ),
+                id="harvester-restart-body",
+            )
+            yes = " / ".join(hint_keys([k]) for k in keys_of(self, "harvester_restart.yes"))
+            no = " / ".join(hint_keys([k]) for k in keys_of(self, "harvester_restart.no"))
+            yield Static(Text(f"{yes} restart · {no} leave stopped", style="dim"), classes="trade-footer")
+
+    def action_answer(self, restart: bool) -> None:
+        """Close the question with the answer."""
+        self.dismiss(restart)

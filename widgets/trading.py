@@ -638,18 +638,24 @@ class ActivityLog(RichLog):
 
 
 class KillBanner(Widget):
-    """The kill switch's progress, docked at the top of its container; hidden when idle.
+    """The kill switch's progress, docked at the top of its container; hidden when idle. (The
+    console floats it over the top rows while a kill runs, and gives a finished kill's banner
+    its own rows, so that it never covers the markets header: ``tui/app.tcss``.)
 
     RUNNING is white on red with a live countdown to the run's deadline (it keeps moving even
-    when the venue answers nothing and the status does not change); FLAT is black on green and
-    FAILED white on dark red with every failure, both followed by the trading state the kill
-    left (HALTED) and the keys: :attr:`RESUME_KEY` resumes trading, :attr:`HIDE_KEY` hides the
-    banner (:meth:`hide`; a running kill cannot be hidden). Text wraps, so it stays readable at
-    80 columns.
+    when the venue answers nothing and the status does not change). A finished kill leads with
+    the trading state it left and the result, then the keys: ``HALTED · FLAT in 0.45 s:
+    4 positions closed, 6 orders cancelled · R resume · Esc fold`` (FLAT black on green, FAILED
+    white on dark red), then the closes and every failure. :attr:`HIDE_KEY` folds it to that
+    one line (:meth:`fold`) and, folded, hides it (:meth:`hide`); a FLAT banner folds by itself
+    :attr:`FOLD_AFTER_S` seconds after it is first shown (a FAILED one stays open until the
+    trader folds it). A running kill can be neither folded nor hidden. The headline is written
+    short when the full one does not fit the banner's width, so the folded banner is one line
+    even at 80 columns.
 
     Cheap at the console's flush rate: an unchanged status with the same countdown (tenths of
     a second) does nothing; a countdown tick repaints the banner alone, and the screen is laid
-    out again only when the status, and so possibly the banner's height, changes.
+    out again only when the status, and so possibly the banner's height, changes (or it folds).
     """
 
     MAX_LINES = 4
@@ -659,7 +665,12 @@ class KillBanner(Widget):
     """The key that resumes trading after a kill (the console's ``resume`` binding)."""
 
     HIDE_KEY = "Esc"
-    """The key that hides a finished kill's banner (the console's Escape, once no filter is open)."""
+    """The key that folds a finished kill's banner, then hides it (the console's Escape, once no
+    filter is open)."""
+
+    FOLD_AFTER_S = 15.0
+    """A FLAT banner folds by itself this long after it is first shown, seconds of the console's
+    monotonic clock (wall time, whatever the venue's clock does)."""
 
     DEFAULT_CSS = """
     KillBanner {
@@ -668,6 +679,9 @@ class KillBanner(Widget):
         height: auto;
         width: 100%;
         padding: 0 1;
+    }
+    KillBanner.-folded {
+        height: 1;
     }
     KillBanner.-running {
         background: #c62828;
@@ -687,22 +701,28 @@ class KillBanner(Widget):
     def __init__(self, *, name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(name=name, id=id, classes=classes)
         self.status: KillStatus | None = None
-        """The status shown (or hidden by :meth:`hide`), ``None`` when idle."""
+        """The status shown (or folded, or hidden by :meth:`hide`), ``None`` when idle."""
         self.remaining_s: float | None = None
         """Seconds to the deadline at the last :meth:`show`, to a tenth (negative: past it);
         ``None`` without a deadline or when the run is over."""
         self.resume_key = self.RESUME_KEY
         """How the banner writes the resume key (the console sets it when remapped)."""
         self.hide_key = self.HIDE_KEY
-        """How the banner writes the key that hides it (the console sets it when remapped)."""
+        """How the banner writes the key that folds, then hides it (the console sets it when remapped)."""
+        self.fold_after_s = self.FOLD_AFTER_S
+        """Seconds after which a FLAT banner folds by itself (monotonic clock)."""
         self.hidden: KillStatus | None = None
         """The finished status the trader hid; the banner stays hidden until the status changes."""
-        self._shape: tuple[KillStatus | None, bool] = (None, True)
+        self.folded: KillStatus | None = None
+        """The finished status folded to one line; it stays folded until the status changes."""
+        self._shown_since: tuple[KillStatus, float | None] | None = None
+        self._shape: tuple[KillStatus | None, bool, bool] = (None, True, False)
 
     def show(
         self, status: KillStatus | None, now_mono: float | None = None, *, deadline_mono: float | None = None
     ) -> None:
-        """Hide the banner (``None``) or render ``status``.
+        """Hide the banner (``None``) or render ``status``; fold a FLAT one shown for
+        :attr:`fold_after_s` seconds.
 
         Args:
             status: the kill switch's progress, ``None`` when no kill is shown.
@@ -715,30 +735,62 @@ class KillBanner(Widget):
             deadline = status.deadline_mono if status.deadline_mono is not None else deadline_mono
             if deadline is not None:
                 remaining = round(deadline - now_mono, 1)
+        if status is None or status.phase is KillPhase.RUNNING:
+            self._shown_since = None
+        elif self._shown_since is None or self._shown_since[0] != status or self._shown_since[1] is None:
+            self._shown_since = (status, now_mono)
+        elif (
+            status.phase is KillPhase.FLAT
+            and now_mono is not None
+            and self._shown_since[1] is not None
+            and now_mono - self._shown_since[1] >= self.fold_after_s
+            and self.hidden != status
+        ):
+            self.folded = status
         visible = status is not None and status != self.hidden
-        if status == self.status and remaining == self.remaining_s and visible == self.display:
+        folded = status is not None and status == self.folded
+        if (
+            status == self.status
+            and remaining == self.remaining_s
+            and visible == self.display
+            and folded == self._shape[2]
+        ):
             return
         # the countdown has a fixed width, so a tick never changes the banner's height; its
         # wording changes (and may wrap differently) only when the deadline passes
-        shape = (status, remaining is None or remaining >= 0)
+        shape = (status, remaining is None or remaining >= 0, folded)
         relayout = shape != self._shape or visible != self.display
         self._shape = shape
         self.status = status
         self.remaining_s = remaining
         if status is None:
             self.hidden = None
+            self.folded = None
         if not visible or status is None:
             self.display = False
             return
         self.set_class(status.phase is KillPhase.RUNNING, "-running")
         self.set_class(status.phase is KillPhase.FLAT, "-flat")
         self.set_class(status.phase is KillPhase.FAILED, "-failed")
+        self.set_class(folded, "-folded")
         self.display = True
         self.refresh(layout=relayout)
 
+    def fold(self) -> bool:
+        """Fold a finished kill's banner to its one-line headline until the status changes; a
+        running kill's banner, a folded or a hidden one stays as it is. Returns whether it folded."""
+        s = self.status
+        if s is None or s.phase is KillPhase.RUNNING or not self.display or self.folded == s:
+            return False
+        self.folded = s
+        self._shape = (s, True, True)
+        self.add_class("-folded")
+        self.refresh(layout=True)
+        return True
+
     def hide(self) -> bool:
-        """Hide a finished kill's banner until the status changes; a running kill stays.
-        Returns whether the banner was hidden."""
+        """Hide a finished kill's banner (folded or not) until the status changes; a running kill
+        stays. Returns whether the banner was hidden."""
         s = self.status
         if s is None or s.phase is KillPhase.RUNNING or not self.display:
             return False
@@ -751,10 +803,44 @@ class KillBanner(Widget):
         """Whether :meth:`hide` would hide something: a finished kill is on screen."""
         return self.display and self.status is not None and self.status.phase is not KillPhase.RUNNING
 
+    @property
+    def is_folded(self) -> bool:
+        """Whether a finished kill is on screen folded to one line."""
+        return self.hideable and self.folded == self.status
+
     def render(self) -> Text:  # noqa: D102 - Textual hook
         if self.status is None:
             return Text()
-        return self.render_status(self.status, self.remaining_s, resume_key=self.resume_key, hide_key=self.hide_key)
+        return self.render_status(
+            self.status,
+            self.remaining_s,
+            resume_key=self.resume_key,
+            hide_key=self.hide_key,
+            folded=self.folded == self.status,
+            width=self.content_region.width or None,
+        )
+
+    @classmethod
+    def headline(cls, s: KillStatus, *, short: bool = False) -> str:
+        """A finished kill's trading state and result: ``HALTED · FLAT in 0.45 s: 4 positions
+        closed, 6 orders cancelled``; ``short``: ``HALTED · FLAT in 0.45 s · 4 closed, 6 cancelled``,
+        ``HALTED · KILL FAILED: 1 closed, 2 cancelled, 1 failed`` (elapsed: wall seconds from the
+        keystroke)."""
+        closed, cancelled, failed = len(s.closed), s.cancelled, len(s.failures)
+        took = f"{s.elapsed_ms / 1000:.2f} s"
+        if short:
+            counts = f"{closed} closed, {cancelled} cancelled"
+            if s.phase is KillPhase.FLAT:
+                return f"{s.state} · FLAT in {took} · {counts}"
+            return f"{s.state} · KILL FAILED: {counts}, {failed} failed"
+        counts = (
+            f"{closed} position{'s' if closed != 1 else ''} closed, "
+            f"{cancelled} order{'s' if cancelled != 1 else ''} cancelled"
+        )
+        if s.phase is KillPhase.FLAT:
+            return f"{s.state} · FLAT in {took}: {counts}"
+        rounds = f"{s.rounds} round{'s' if s.rounds != 1 else ''}"
+        return f"{s.state} · KILL SWITCH FAILED after {took}, {rounds}: {counts}, {failed} failed"
 
     @classmethod
     def render_status(
@@ -764,40 +850,47 @@ class KillBanner(Widget):
         *,
         resume_key: str | None = None,
         hide_key: str | None = None,
+        folded: bool = False,
+        width: int | None = None,
     ) -> Text:
-        """The banner text for ``s`` (headline, the venue's message, then closes and failures;
-        after the run, the trading state and the keys). ``remaining_s``: seconds to the
-        deadline of a running kill (negative: past it), ``None`` when unknown. ``resume_key`` and
-        ``hide_key``: how the keys are written, :attr:`RESUME_KEY` and :attr:`HIDE_KEY` if not given."""
-        closed = len(s.closed)
+        """The banner text for ``s``. A running kill: headline, countdown, the venue's message,
+        then closes and failures. A finished one: trading state, result and keys on the first
+        line (:meth:`headline`), then, unless ``folded``, the closes and failures.
+
+        ``remaining_s``: seconds to the deadline of a running kill (negative: past it), ``None``
+        when unknown. ``resume_key`` and ``hide_key``: how the keys are written, :attr:`RESUME_KEY`
+        and :attr:`HIDE_KEY` if not given. ``width``: the banner's width in cells; a first line
+        longer than it is written short (and, folded, cut to it)."""
         if s.phase is KillPhase.RUNNING:
             head = f"KILL SWITCH — round {s.rounds}, {s.elapsed_ms}ms: cancelled {s.cancelled}, closing…"
-        elif s.phase is KillPhase.FLAT:
-            head = (
-                f"FLAT in {s.elapsed_ms}ms: cancelled {s.cancelled} order{'s' if s.cancelled != 1 else ''}, "
-                f"closed {closed} position{'s' if closed != 1 else ''}"
-            )
+            t = Text(head, style="bold")
+            if remaining_s is not None:
+                if remaining_s >= 0:
+                    t.append(f"\ngives up in {remaining_s:5.1f} s")
+                else:
+                    t.append(f"\ndeadline passed {-remaining_s:5.1f} s ago, still waiting for the venue")
+            if s.message and s.message != head:
+                t.append(f"\n{s.message}")
         else:
-            head = (
-                f"KILL SWITCH FAILED after {s.elapsed_ms}ms, {s.rounds} round{'s' if s.rounds != 1 else ''}: "
-                f"cancelled {s.cancelled}, closed {closed}, {len(s.failures)} failed"
+            keys = (
+                f" · {resume_key or cls.RESUME_KEY} resume · {hide_key or cls.HIDE_KEY} {'hide' if folded else 'fold'}"
             )
-        t = Text(head, style="bold")
-        if s.phase is KillPhase.RUNNING and remaining_s is not None:
-            if remaining_s >= 0:
-                t.append(f"\ngives up in {remaining_s:5.1f} s")
-            else:
-                t.append(f"\ndeadline passed {-remaining_s:5.1f} s ago, still waiting for the venue")
-        if s.message and s.message != head and s.phase is KillPhase.RUNNING:
-            t.append(f"\n{s.message}")
+            head = cls.headline(s)
+            if width is not None and len(head) + len(keys) > width:
+                head = cls.headline(s, short=True)
+                if len(head) + len(keys) > width:  # the keys stay whole
+                    head = head[: max(0, width - len(keys) - 1)] + "…"
+            t = Text(head, style="bold")
+            t.append(keys)
+            if folded:
+                t.no_wrap = True
+                t.overflow = "ellipsis"
+                return t
         for mark, lines in (("✓", s.closed), ("✗", s.failures)):
             for line in lines[: cls.MAX_LINES]:
                 t.append(f"\n  {mark} {line}")
             if len(lines) > cls.MAX_LINES:
                 t.append(f"\n  +{len(lines) - cls.MAX_LINES} more")
-        if s.phase is not KillPhase.RUNNING:
-            t.append(f"\ntrading {s.state}: ", style="bold")
-            t.append(f"{resume_key or cls.RESUME_KEY} resumes trading · {hide_key or cls.HIDE_KEY} hides this banner")
         return t
 
 
