@@ -238,3 +238,51 @@ async def test_a_venue_unreachable_at_start_is_picked_up_when_it_answers(unused_
         with contextlib.suppress(asyncio.CancelledError):
             await task
         await runner.cleanup()
+
+
+async def test_bybit_rates_are_polled_by_rest_and_its_stream_carries_liquidations_only(unused_tcp_port: int) -> None:
+    """With ``bybit_poll_s`` the session reads Bybit's tickers by REST each poll (a rate change
+    shows at the next one) and its stream subscribes no ``tickers.*`` topic."""
+    import asyncio
+
+    from pfterm.core.crossvenue.session import CrossVenueData, CrossVenueSession
+
+    rate = {"now": BYBIT["fundingRate"]}
+    hits: list[float] = []
+
+    async def tickers(_r: web.Request) -> web.Response:
+        hits.append(asyncio.get_running_loop().time())
+        item = {**BYBIT, "fundingRate": rate["now"]}
+        return web.json_response({"retCode": 0, "retMsg": "OK", "result": {"category": "linear", "list": [item]}})
+
+    app = web.Application()
+    app.router.add_get("/v5/market/tickers", tickers)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", unused_tcp_port).start()
+    data = CrossVenueData()
+    url = f"http://127.0.0.1:{unused_tcp_port}"
+    urls = {"bybit": url, "bybit-ws": "ws://127.0.0.1:9/none"}
+    session = CrossVenueSession(data, ["bybit"], urls, refresh_s=60.0, bybit_poll_s=0.1)
+    task = asyncio.create_task(session.run())
+    try:
+        for _ in range(100):
+            await asyncio.sleep(0.02)
+            if session._streams:  # noqa: SLF001
+                break
+        [stream] = session._streams  # noqa: SLF001
+        assert stream.topics() and not any(t.startswith("tickers.") for t in stream.topics())
+        rate["now"] = "0.00042"
+        for _ in range(100):
+            await asyncio.sleep(0.02)
+            latest = data.matrix.latest("BTC", "bybit")
+            if latest is not None and latest.rate == pytest.approx(0.00042):
+                break
+        assert data.matrix.latest("BTC", "bybit").rate == pytest.approx(0.00042)
+        assert 2 <= len(hits) <= 20  # the first snapshot, then one request per poll
+    finally:
+        await session.stop()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await runner.cleanup()

@@ -321,6 +321,12 @@ class CrossVenueSection(_Section):
         description="read-only venues watched beside the trading venue (the simulator serves binance and bybit)",
     )
     refresh_s: float = Field(default=60.0, ge=5, description="seconds between two REST snapshots (open interest)")
+    bybit_tickers_s: float = Field(
+        default=5.0,
+        ge=0,
+        le=300,
+        description="read Bybit rates, marks and OI by REST every this many seconds; 0: its 100 ms ticker stream",
+    )
 
 
 class Settings(_Section):

@@ -556,6 +556,7 @@ class MarketSession:
             urls,
             SymbolMap(self.settings.symbols.overrides),
             refresh_s=self.settings.crossvenue.refresh_s,
+            bybit_poll_s=self.settings.crossvenue.bybit_tickers_s,
         )
         try:
             await cross.run()

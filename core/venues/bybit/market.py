@@ -437,8 +437,12 @@ class BybitStream(VenueStream):
         ping_interval_s: float = 20.0,
         stale_after_s: float = 30.0,
         silence_timeout_s: float = 60.0,
+        tickers: bool = True,
         **kwargs: Any,
     ) -> None:
+        """:param tickers: subscribe ``tickers.*`` (Bybit pushes each every 100 ms); ``False``:
+        liquidations only, the rates read by REST instead (see
+        :class:`pfterm.core.crossvenue.session.CrossVenueSession`'s ``bybit_poll_s``)."""
         super().__init__(
             sink,
             ws_url,
@@ -453,6 +457,7 @@ class BybitStream(VenueStream):
         self.batch_size = batch_size
         self._to_symbol = to_symbol
         self.book = TickerBook(to_symbol, known=self.natives)
+        self.tickers = tickers
 
     @property
     def unknown_symbols(self) -> int:
@@ -460,8 +465,9 @@ class BybitStream(VenueStream):
         return self.book.unknown_symbols
 
     def topics(self) -> list[str]:
-        """Every subscribed topic: all ``tickers.*`` then all ``allLiquidation.*``."""
-        return [f"tickers.{n}" for n in self.natives] + [f"allLiquidation.{n}" for n in self.natives]
+        """Every subscribed topic: all ``tickers.*`` (unless ``tickers=False``) then all ``allLiquidation.*``."""
+        tickers = [f"tickers.{n}" for n in self.natives] if self.tickers else []
+        return tickers + [f"allLiquidation.{n}" for n in self.natives]
 
     def _on_connection(self) -> None:
         self.book.clear()
