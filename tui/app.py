@@ -367,8 +367,7 @@ class PftermApp(App[int]):
         table.update_rows(rows)
         table.set_now(now_ms)
         if every_second or self._tick == 1:
-            table.resort()
-            self._update_sort_title()
+            self._update_sort_title()  # the order itself is kept live by update_rows
             self._flush_status(now_ms, mono)
         if now_ms // 1000 != self._settlement_second:
             # the countdown must agree with the rows' even when venue time runs fast (sim ×60)
@@ -596,10 +595,12 @@ class PftermApp(App[int]):
             self.table.set_filter(event.value)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
-        """Enter keeps the filter and returns to the markets."""
+        """Enter keeps the filter and returns to the markets, the cursor on the best match."""
         if event.input.id == "filter":
             if not event.value:
                 event.input.remove_class("-active")
+            else:
+                self.table.select_top()
             self.table.focus()
 
     # ------------------------------------------------------------------ actions
@@ -612,7 +613,9 @@ class PftermApp(App[int]):
         """Show and focus the market filter."""
         box = self.filter_box
         box.add_class("-active")
-        box.focus()
+        # focus now, not after the queued messages (Widget.focus defers it): the keys typed
+        # right after the filter key are already on their way and must reach the box
+        self.screen.set_focus(box)
 
     def action_escape(self) -> None:
         """Escape on the main screen: clear an open filter; else fold the banner of a finished
@@ -931,7 +934,8 @@ class PftermApp(App[int]):
         table = self.table
         arrow = "▼" if table.sort_desc else "▲"
         flt = f"  filter “{table.filter_text}”" if table.filter_text else ""
-        table.border_title = f"Markets ({len(table.order)})  sort: {SORT_TITLES[table.sort_key]} {arrow}{flt}"
+        frozen = " ❄ frozen" if table.frozen else ""
+        table.border_title = f"Markets ({len(table.order)})  sort: {SORT_TITLES[table.sort_key]} {arrow}{frozen}{flt}"
 
     # ------------------------------------------------------------------ command palette
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:

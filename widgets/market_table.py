@@ -54,6 +54,34 @@ QUADRANT_LABEL = {
 }
 
 
+def _fit_pct(frac: float, decimals: int, width: int) -> str:
+    """``frac`` as a signed percentage that fits ``width`` cells and always keeps its ``%``:
+    fewer decimals first, then a capped value (``">+999%"``)."""
+    for d in range(decimals, -1, -1):
+        text = fmt_pct(frac, d)
+        if len(text) <= width:
+            return text
+    cap = 10 ** (width - 3) - 1  # room for the sign, ">" and "%"
+    return f">+{cap}%" if frac > 0 else f"<-{cap}%"
+
+
+def span_shown_ms(span_ms: int) -> int:
+    """``span_ms`` (ms) as the OI change column's title writes it: whole seconds under a
+    minute, else whole minutes (rounded down, so the title never claims more than is covered)."""
+    return span_ms // 1000 * 1000 if span_ms < 60_000 else span_ms // 60_000 * 60_000
+
+
+def oi_title(span_ms: int) -> str:
+    """The OI change column's title for a change measured over ``span_ms`` (ms): the time it
+    really covers (``"OI Δ60m"`` once the 60-minute window is full, ``"OI Δ3m"`` while it
+    fills, ``"OI Δ45s"``), plain ``"OI Δ"`` before any change is known."""
+    if span_ms <= 0:
+        return "OI Δ"
+    if span_ms < 60_000:
+        return f"OI Δ{span_ms // 1000}s"
+    return f"OI Δ{span_ms // 60_000}m"
+
+
 def _signed(v: float | None) -> Style:
     if v is None or v == 0:
         return DIM
@@ -78,12 +106,12 @@ COLUMNS: tuple[Column, ...] = (
     Column("symbol", "Market", 9, False, 0, lambda r, n: (r.symbol, BOLD), "symbol"),
     Column("mark", "Mark", 10, True, 0, lambda r, n: (fmt_price(r.mark), PLAIN)),
     Column("oracle", "Oracle", 10, True, 6, lambda r, n: (fmt_price(r.oracle), DIM)),
-    Column("basis", "Basis", 7, True, 4, lambda r, n: (fmt_pct(r.basis, 2), _signed(r.basis))),
+    Column("basis", "Basis", 7, True, 4, lambda r, n: (_fit_pct(r.basis, 2, 7), _signed(r.basis))),
     Column("funding", "Fund/h", 9, True, 0, lambda r, n: (fmt_rate(r.funding), _signed(r.funding)), "funding"),
     Column("apr", "APR", 8, True, 1, lambda r, n: (fmt_pct(r.funding_apr, 1), _signed(r.funding_apr)), "abs_funding"),
     Column("next", "Next", 7, True, 2, lambda r, n: (format_countdown(countdown_ms(n, r.next_funding_ms)), PLAIN)),
     Column("oi", "OI", 7, True, 1, lambda r, n: (fmt_usd(r.oi_usd), PLAIN), "oi"),
-    Column("oi_chg", "OI Δ", 7, True, 3, lambda r, n: (fmt_pct(r.oi_change, 1), _signed(r.oi_change)), "oi_change"),
+    Column("oi_chg", "OI Δ", 9, True, 3, lambda r, n: (fmt_pct(r.oi_change, 1), _signed(r.oi_change)), "oi_change"),
     Column("quadrant", "OI×Price", 12, False, 5, lambda r, n: (QUADRANT_LABEL[r.quadrant], QUADRANT_STYLE[r.quadrant])),
     Column("volume", "Vol 24h", 7, True, 3, lambda r, n: (fmt_usd(r.volume_usd), DIM), "volume"),
 )
@@ -105,6 +133,12 @@ class MarketTable(ScrollView, can_focus=True):
     Feed it :class:`~pfterm.core.market.views.MarketRow` snapshots with :meth:`update_rows` and the venue
     time with :meth:`set_now`; it posts :class:`MarketTable.Selected` when the cursor moves
     to another market and :class:`MarketTable.Opened` on Enter.
+
+    The order stays live: :meth:`update_rows` re-sorts whenever a sort value changed, the cursor
+    staying on its market (not its line) and in view, unless the order is frozen
+    (:meth:`action_toggle_freeze`, ``❄`` in the header) for reading. A filter lists the markets
+    whose symbol contains its text, the exact symbol first, then those starting with it, then
+    the rest, each group in the sort order.
     """
 
     BINDINGS = [
@@ -116,6 +150,7 @@ class MarketTable(ScrollView, can_focus=True):
         Binding("end", "edge(1)", "Last", show=False, id="markets.last"),
         Binding("s", "cycle_sort", "Sort", id="markets.sort"),
         Binding("S", "reverse_sort", "Reverse", show=False, id="markets.reverse_sort"),
+        Binding("f", "toggle_freeze", "Freeze order", show=False, id="markets.freeze"),
         Binding("enter", "open", "Detail", show=False, id="markets.open_detail"),
     ]
 
@@ -144,6 +179,9 @@ class MarketTable(ScrollView, can_focus=True):
         self.sort_key = sort
         self.sort_desc = sort != "symbol"
         self.filter_text = ""
+        self.frozen = False
+        self._frozen_rank: dict[str, int] = {}
+        self._oi_span_ms = 0  # the OI change span the column title states (ms, as shown)
         self.cursor = 0
         self.selected: str | None = None
         self.now_ms = 0
@@ -157,6 +195,9 @@ class MarketTable(ScrollView, can_focus=True):
     def update_rows(self, rows: Iterable[MarketRow]) -> None:
         """Replace the given markets' rows and redraw, on screen, only the cells that changed."""
         new_symbols = False
+        reorder = False
+        span_changed = False
+        key = self.sort_key
         top = self.scroll_offset.y
         height = self.size.height
         for row in rows:
@@ -164,6 +205,10 @@ class MarketTable(ScrollView, can_focus=True):
             old = self.rows.get(sym)
             if old is None:
                 new_symbols = True
+            elif not reorder and sort_value(old, key) != sort_value(row, key):
+                reorder = True
+            if old is None or old.oi_span_ms != row.oi_span_ms:
+                span_changed = True
             self.rows[sym] = row
             i = self._index.get(sym)
             if i is not None and top <= i < top + height - 1:
@@ -175,8 +220,18 @@ class MarketTable(ScrollView, can_focus=True):
                 if changed and self.measure_latency and row.recv_mono:
                     # data-to-screen latency: receipt of the frame → its line repainted
                     self._pending_latency.setdefault(sym, row.recv_mono)
-        if new_symbols:
+        if span_changed:
+            self._update_oi_span()
+        if new_symbols or (reorder and not self.frozen):
             self.resort()
+
+    def _update_oi_span(self) -> None:
+        """Restate the OI change column's title (and the dimming of shorter rows) when the span
+        the changes cover moved to another shown minute (second, under a minute)."""
+        span = span_shown_ms(max((r.oi_span_ms for r in self.rows.values()), default=0))
+        if span != self._oi_span_ms:
+            self._oi_span_ms = span
+            self.refresh()
 
     def _refresh_changed_cells(self, i: int, old: MarketRow, new: MarketRow) -> bool:
         """Refresh the span of line ``i`` between the first and last column whose text changed.
@@ -215,10 +270,18 @@ class MarketTable(ScrollView, can_focus=True):
             x += c.width + 1
 
     def set_filter(self, text: str) -> None:
-        """Show only markets whose symbol contains ``text`` (case-insensitive)."""
+        """Show only markets whose symbol contains ``text`` (case-insensitive): the exact symbol
+        first, then symbols starting with it, then the others, each group in the sort order."""
         self.filter_text = text.strip().lower()
         self.resort()
         self.post_message(self.SortChanged())
+
+    def select_top(self) -> str | None:
+        """Put the cursor on the first market listed (the best filter match), in view; its symbol."""
+        if not self.order:
+            return None
+        self._move_to(0)
+        return self.selected
 
     def set_sort(self, key: str, descending: bool | None = None) -> None:
         """Order by ``key`` (see :data:`SORT_ORDER`), numbers descending by default."""
@@ -226,16 +289,27 @@ class MarketTable(ScrollView, can_focus=True):
             raise ValueError(f"unknown sort key {key!r}")
         self.sort_key = key
         self.sort_desc = (key != "symbol") if descending is None else descending
+        self.frozen = False
         self.resort()
         self.post_message(self.SortChanged())
 
     def resort(self) -> None:
-        """Recompute the visible order, keeping the cursor on the selected market."""
+        """Recompute the visible order, keeping the cursor on the selected market and that market
+        in view. While frozen, markets keep the order they had when it was frozen (markets new
+        since then last)."""
         f = self.filter_text
         syms = [s for s in self.rows if not f or f in s.lower()]
-        key = self.sort_key
-        rows = self.rows
-        syms.sort(key=lambda s: (sort_value(rows[s], key), s), reverse=self.sort_desc)
+        if self.frozen:
+            rank = self._frozen_rank
+            last = len(rank)
+            syms.sort(key=lambda s: (rank.get(s, last), s))
+        else:
+            key = self.sort_key
+            rows = self.rows
+            syms.sort(key=lambda s: (sort_value(rows[s], key), s), reverse=self.sort_desc)
+        if f:
+            # stable: within each group the order above stays
+            syms.sort(key=lambda s: 0 if s.lower() == f else 1 if s.lower().startswith(f) else 2)
         if syms != self.order:
             self.order = syms
             self._index = {s: i for i, s in enumerate(syms)}
@@ -246,6 +320,7 @@ class MarketTable(ScrollView, can_focus=True):
                 self.cursor = min(self.cursor, max(0, len(syms) - 1))
                 self._select(self.cursor)
             self.refresh()
+            self._scroll_to_cursor()
 
     # ------------------------------------------------------------------ actions
     def action_cursor(self, delta: int) -> None:
@@ -269,6 +344,17 @@ class MarketTable(ScrollView, can_focus=True):
         """Flip ascending/descending."""
         self.set_sort(self.sort_key, not self.sort_desc)
 
+    def action_toggle_freeze(self) -> None:
+        """Freeze the order as it is now (rows keep updating in place), or let it follow the
+        sort again; changing the sort unfreezes too."""
+        self.frozen = not self.frozen
+        if self.frozen:
+            self._frozen_rank = {s: i for i, s in enumerate(self.order)}
+        else:
+            self.resort()
+        self.refresh_line(0)
+        self.post_message(self.SortChanged())
+
     def action_open(self) -> None:
         """Open the selected market's detail."""
         if self.selected:
@@ -291,13 +377,21 @@ class MarketTable(ScrollView, can_focus=True):
         self.refresh_line(old + 1)
         self.refresh_line(i + 1)
         self._select(i)
-        # keep the cursor line visible below the fixed header line
+        self._scroll_to_cursor()
+
+    def _scroll_to_cursor(self) -> None:
+        """Keep the cursor line visible below the fixed header line."""
+        if self.size.height <= 1:
+            return  # not laid out yet
+        i = self.cursor
         top = self.scroll_offset.y
-        visible = max(1, self.size.height - 1)
+        visible = self.size.height - 1
+        # force: right after a re-sort the scrollbar may not be laid out yet (a one-line filter
+        # result had none), which would otherwise refuse the scroll
         if i < top:
-            self.scroll_to(y=i, animate=False)
+            self.scroll_to(y=i, animate=False, force=True)
         elif i >= top + visible:
-            self.scroll_to(y=i - visible + 1, animate=False)
+            self.scroll_to(y=i - visible + 1, animate=False, force=True)
 
     def _select(self, i: int) -> None:
         sym = self.order[i] if 0 <= i < len(self.order) else None
@@ -348,6 +442,8 @@ class MarketTable(ScrollView, can_focus=True):
             text, style = c.cell(row, now)
             if row.stale and c.key != "symbol":
                 style = STALE
+            elif c.key == "oi_chg" and span_shown_ms(row.oi_span_ms) < self._oi_span_ms:
+                style = DIM  # covers less time than the column title states
             text = text[: c.width]
             cell = text.rjust(c.width) if c.right else text.ljust(c.width)
             if bg is not None:
@@ -362,10 +458,11 @@ class MarketTable(ScrollView, can_focus=True):
         segs: list[Segment] = []
         used = 0
         for c in cols:
-            title = c.title
+            title = oi_title(self._oi_span_ms) if c.key == "oi_chg" else c.title
             style = HEADER
             if c.sort == self.sort_key:
-                title = f"{title}{'▼' if self.sort_desc else '▲'}"
+                mark = f"{'▼' if self.sort_desc else '▲'}{'❄' if self.frozen else ''}"
+                title = title[: c.width - len(mark)] + mark  # the sort mark is never cut off
                 style = HEADER_SORTED
             cell = title.rjust(c.width) if c.right else title.ljust(c.width)
             segs.append(Segment(cell[: c.width] + " ", style))

@@ -23,8 +23,10 @@ class MarketRow:
     Prices USD; ``basis`` fraction of oracle; ``funding`` fraction per ``interval_h`` hours;
     ``funding_apr`` fraction per year; ``next_funding_ms`` ms UTC (venue's value when known,
     else the next interval boundary); ``oi_usd`` USD (one side × oracle); ``oi_change`` and
-    ``price_change`` fractions over the OI window; ``volume_usd`` 24 h notional USD;
-    ``recv_mono`` the monotonic receive time of the data shown (for latency measurement).
+    ``price_change`` fractions over the OI window; ``oi_span_ms`` the venue time (ms) those two
+    changes really cover (shorter than the configured window while it fills, 0 while they are
+    unknown); ``volume_usd`` 24 h notional USD; ``recv_mono`` the monotonic receive time of the
+    data shown (for latency measurement).
     """
 
     symbol: str
@@ -43,6 +45,7 @@ class MarketRow:
     delisted: bool
     stale: bool
     recv_mono: float
+    oi_span_ms: int = 0
 
 
 def market_row(state: MarketState, now_ms: int, stale: bool) -> MarketRow | None:
@@ -70,7 +73,16 @@ def market_row(state: MarketState, now_ms: int, stale: bool) -> MarketRow | None
         delisted=state.info.delisted,
         stale=stale,
         recv_mono=c.recv_mono,
+        oi_span_ms=_oi_span_ms(state),
     )
+
+
+def _oi_span_ms(state: MarketState) -> int:
+    """Venue time (ms) covered by ``state.oi_change``: from the oldest sample of the OI window to
+    the latest update it was computed at; 0 while the change is unknown."""
+    if state.oi_change is None or not state.window:
+        return 0
+    return max(0, max(state.updated_ms, state.window[-1].time_ms) - state.window[0].time_ms)
 
 
 @dataclass(slots=True, frozen=True)
