@@ -133,7 +133,6 @@ _DESCRIPTIONS = {
     "app.harvester": "Start / stop the funding harvester",
     "markets.open_detail": "Full-screen detail of the selected market",
     "markets.freeze": "Freeze / unfreeze the market order (❄ in the header)",
-    "markets.freeze": "Freeze / unfreeze the market order (❄ in the header)",
 }
 """``pfterm keys`` lines longer than a footer label, by binding id."""
 
