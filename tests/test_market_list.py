@@ -68,7 +68,7 @@ async def test_freeze_keeps_the_order_until_unfrozen_or_the_sort_changes() -> No
         await pilot.press("f")
         assert table.frozen
         text = screen_text(app)
-        assert "APR▼❄" in text and "frozen" in text
+        assert "APR❄" in text and "APR▼" not in text and "frozen" in text
         before = list(table.order)
         riser = table.order[40]
         _set_funding(app, riser, 0.01)
@@ -164,7 +164,7 @@ async def test_oi_change_header_states_the_time_it_covers() -> None:
         spans = {r.oi_span_ms for r in table.rows.values()}
         assert max(spans) == 4 * 60_000
         text = screen_text(app)
-        assert "OI Δ4m" in text and "OI Δ60m" not in text
+        assert "OIΔ4m" in text and "OIΔ60m" not in text
 
 
 def test_oi_span_grows_to_the_full_window() -> None:
@@ -178,6 +178,6 @@ def test_oi_span_grows_to_the_full_window() -> None:
     for minute in range(1, 71):
         store.apply(st, replace(ctx, open_interest=ctx.open_interest * (1 + minute / 1000)), minute * 60_000)
         titles.append(oi_title(market_row(st, minute * 60_000, stale=False).oi_span_ms))
-    assert titles[0] == "OI Δ1m" and titles[29] == "OI Δ30m"
-    assert set(titles[59:]) == {"OI Δ60m"}  # full, and never more than the window once full
-    assert oi_title(0) == "OI Δ" and oi_title(45_000) == "OI Δ45s"
+    assert titles[0] == "OIΔ1m" and titles[29] == "OIΔ30m"
+    assert set(titles[59:]) == {"OIΔ60m"}  # full, and never more than the window once full
+    assert oi_title(0) == "OI Δ" and oi_title(45_000) == "OIΔ45s" and oi_title(4 * 3_600_000 + 5) == "OIΔ4h"

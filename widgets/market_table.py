@@ -67,19 +67,23 @@ def _fit_pct(frac: float, decimals: int, width: int) -> str:
 
 def span_shown_ms(span_ms: int) -> int:
     """``span_ms`` (ms) as the OI change column's title writes it: whole seconds under a
-    minute, else whole minutes (rounded down, so the title never claims more than is covered)."""
-    return span_ms // 1000 * 1000 if span_ms < 60_000 else span_ms // 60_000 * 60_000
+    minute, whole minutes under 100, else whole hours (rounded down, so the title never
+    claims more than is covered)."""
+    unit = 1000 if span_ms < 60_000 else 60_000 if span_ms < 100 * 60_000 else 3_600_000
+    return span_ms // unit * unit
 
 
 def oi_title(span_ms: int) -> str:
     """The OI change column's title for a change measured over ``span_ms`` (ms): the time it
-    really covers (``"OI Δ60m"`` once the 60-minute window is full, ``"OI Δ3m"`` while it
-    fills, ``"OI Δ45s"``), plain ``"OI Δ"`` before any change is known."""
+    really covers (``"OIΔ60m"`` once the 60-minute window is full, ``"OIΔ3m"`` while it
+    fills, ``"OIΔ45s"``, ``"OIΔ4h"``), plain ``"OI Δ"`` before any change is known."""
     if span_ms <= 0:
         return "OI Δ"
     if span_ms < 60_000:
-        return f"OI Δ{span_ms // 1000}s"
-    return f"OI Δ{span_ms // 60_000}m"
+        return f"OIΔ{span_ms // 1000}s"
+    if span_ms < 100 * 60_000:
+        return f"OIΔ{span_ms // 60_000}m"
+    return f"OIΔ{span_ms // 3_600_000}h"
 
 
 def _signed(v: float | None) -> Style:
@@ -111,7 +115,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("apr", "APR", 8, True, 1, lambda r, n: (fmt_pct(r.funding_apr, 1), _signed(r.funding_apr)), "abs_funding"),
     Column("next", "Next", 7, True, 2, lambda r, n: (format_countdown(countdown_ms(n, r.next_funding_ms)), PLAIN)),
     Column("oi", "OI", 7, True, 1, lambda r, n: (fmt_usd(r.oi_usd), PLAIN), "oi"),
-    Column("oi_chg", "OI Δ", 9, True, 3, lambda r, n: (fmt_pct(r.oi_change, 1), _signed(r.oi_change)), "oi_change"),
+    Column("oi_chg", "OI Δ", 7, True, 3, lambda r, n: (fmt_pct(r.oi_change, 1), _signed(r.oi_change)), "oi_change"),
     Column("quadrant", "OI×Price", 12, False, 5, lambda r, n: (QUADRANT_LABEL[r.quadrant], QUADRANT_STYLE[r.quadrant])),
     Column("volume", "Vol 24h", 7, True, 3, lambda r, n: (fmt_usd(r.volume_usd), DIM), "volume"),
 )
@@ -461,7 +465,7 @@ class MarketTable(ScrollView, can_focus=True):
             title = oi_title(self._oi_span_ms) if c.key == "oi_chg" else c.title
             style = HEADER
             if c.sort == self.sort_key:
-                mark = f"{'▼' if self.sort_desc else '▲'}{'❄' if self.frozen else ''}"
+                mark = "❄" if self.frozen else "▼" if self.sort_desc else "▲"  # frozen: no live order
                 title = title[: c.width - len(mark)] + mark  # the sort mark is never cut off
                 style = HEADER_SORTED
             cell = title.rjust(c.width) if c.right else title.ljust(c.width)
