@@ -40,6 +40,11 @@ def _compact_countdown(ms: int | None) -> str:
     return f"{sec // 60}m{sec % 60:02d}s"
 
 
+VENUE_WIDTH = 16
+"""Cells of a venue column: the widest rate (``-12345.6%`` APR, ``+0.1234%`` per hour), a space
+and the widest countdown (``59m59s``, ``23h59m``)."""
+
+
 def _venue_column(venue: str, basis: str) -> TColumn[MatrixRow]:
     def cell(row: MatrixRow, now_ms: int) -> tuple[str, Style]:
         c = row.cells.get(venue)
@@ -50,7 +55,7 @@ def _venue_column(venue: str, basis: str) -> TColumn[MatrixRow]:
             return text, DIM
         return text, POS if c.rate > 0 else NEG if c.rate < 0 else PLAIN
 
-    return TColumn(venue, VENUE_TITLES.get(venue, venue), 14, True, 1, cell)
+    return TColumn(venue, VENUE_TITLES.get(venue, venue), VENUE_WIDTH, True, 1, cell)
 
 
 def _spread_cell(basis: str):
@@ -82,10 +87,23 @@ def _direction_cell(row: MatrixRow, _now: int) -> tuple[str, Style]:
     return text, POS + BOLD if b.viable else DIM
 
 
+def _direction_short_cell(row: MatrixRow, _now: int) -> tuple[str, Style]:
+    """The direction abbreviated: ``L dYdX / S Bybit`` (long dYdX, short Bybit)."""
+    b = row.best
+    if b is None:
+        return "", DIM
+    text = f"L {VENUE_CODES.get(b.long_venue, b.long_venue)} / S {VENUE_CODES.get(b.short_venue, b.short_venue)}"
+    return text, POS + BOLD if b.viable else DIM
+
+
 class FundingMatrixTable(RowTable[MatrixRow]):
     """Market × venue funding on one basis (hour / 8 h / APR) with each venue's countdown to
     its next settlement, the best spread, its minimum viable spread after fees (``docs/domain.md``
-    §1) and the direction; rows whose spread beats the fees are bold."""
+    §1) and the direction; rows whose spread beats the fees are bold.
+
+    Market, best spread and direction are always shown. When the venues do not all fit, the
+    direction is abbreviated (``L dYdX / S Bybit``) if that leaves room for more venues, the
+    rightmost venues are left out, and the bottom border says how many are shown."""
 
     EMPTY = "waiting for the venues' first snapshots…"
 
@@ -101,16 +119,49 @@ class FundingMatrixTable(RowTable[MatrixRow]):
             return
         self.venues = tuple(venues)
         self.basis = basis
-        self.COLUMNS = (  # type: ignore[misc]  # per-instance columns: one per venue shown
+        head = (
             TColumn("symbol", "Market", 9, False, 0, lambda r, n: (r.symbol, BOLD)),
             *(_venue_column(v, basis) for v in self.venues),
             TColumn("spread", "Best spread", 11, True, 0, _spread_cell(basis)),
             TColumn("viable", "Min viable", 10, True, 2, _viable_cell(basis)),
-            TColumn("direction", "Direction", 26, False, 3, _direction_cell),
         )
+        # per-instance columns: one per venue shown
+        self.COLUMNS = (*head, TColumn("direction", "Direction", 26, False, 0, _direction_cell))  # type: ignore[misc]
+        self.NARROW_COLUMNS = (*head, TColumn("direction", "Direction", 19, False, 0, _direction_short_cell))  # type: ignore[misc]
         self._columns_width = -1
         self._shown = None
+        self._show_hint()
         self.refresh()
+
+    def fit_columns(self, width: int) -> tuple[TColumn[MatrixRow], ...]:
+        """The columns shown at ``width`` cells: the full direction while that shows as many
+        venues as the abbreviated one, else the abbreviated; venues left out from the right."""
+        if width == self._columns_width:
+            return self._columns
+        full = self._fit(self.COLUMNS, width)
+        if self.NARROW_COLUMNS and self._venue_count(full) < len(self.venues):
+            short = self._fit(self.NARROW_COLUMNS, width)
+            if self._venue_count(short) > self._venue_count(full):
+                full = short
+        self._columns = full
+        self._columns_width = width
+        return full
+
+    def _venue_count(self, cols: tuple[TColumn[MatrixRow], ...]) -> int:
+        return sum(c.key in self.venues for c in cols)
+
+    def _show_hint(self) -> None:
+        """The bottom border names how many venues are shown when some are left out."""
+        if not self.size.width or not self.venues:
+            return
+        shown = self._venue_count(self.fit_columns(self.size.width))
+        hint = "" if shown == len(self.venues) else f"{shown} of {len(self.venues)} venues: widen for all"
+        if self.border_subtitle != hint:
+            self.border_subtitle = hint
+
+    def on_resize(self) -> None:
+        """The columns depend on the width: the hint too."""
+        self._show_hint()
 
     def _key(self, row: MatrixRow) -> object:
         return row.symbol

@@ -28,7 +28,8 @@ def _utc(ms: int) -> str:
 
 class SettlementPanel(Static):
     """Countdown to the venue's next settlement, the extremes of funding, and the
-    estimated payment of each open position (read-only session: none)."""
+    estimated payment of each open position (read-only session: none). Symbols are shown
+    whole: a narrow panel leaves out the rate per interval, then the APR's decimal."""
 
     def show(
         self,
@@ -47,10 +48,10 @@ class SettlementPanel(Static):
         else:
             t.append(format_countdown(countdown_ms(now_ms, next_ms)), style="bold #ffd166")
             t.append(f"  {_utc(next_ms)[:5]} UTC", style="dim")
-        wide = self.size.width >= 48
-        grid = Table.grid(padding=(0, 1), expand=True)
-        for _ in range(2):
-            grid.add_column(no_wrap=True, ratio=1)
+        wide, decimals, sym_widths = self._layout(highest, lowest)
+        grid = Table.grid(padding=(0, 1))
+        for sym_width in sym_widths:
+            grid.add_column(no_wrap=True, width=sym_width)
             if wide:
                 grid.add_column(justify="right", no_wrap=True)
             grid.add_column(justify="right", no_wrap=True)
@@ -63,11 +64,28 @@ class SettlementPanel(Static):
                     cells.append(Text(f"{arrow} {r.symbol}", style="bold"))
                     if wide:
                         cells.append(Text(fmt_rate(r.funding), style=style))
-                    cells.append(Text(fmt_pct(r.funding_apr, 1), style=style))
+                    cells.append(Text(fmt_pct(r.funding_apr, decimals), style=style))
                 else:
                     cells += [""] * (3 if wide else 2)
             grid.add_row(*cells)
         self.update(Group(t, grid, Text(positions_note, style="dim")))
+
+    def _layout(self, highest: Sequence[MarketRow], lowest: Sequence[MarketRow]) -> tuple[bool, int, tuple[int, int]]:
+        """(rate per interval shown?, APR decimals, cells of the ▲ and ▼ symbol columns): the
+        richest layout in which every symbol fits whole at this width: rate and APR, then the
+        APR alone with one decimal, then with none (then symbols may be cut)."""
+        sides = (highest, lowest)
+        up, down = (max((len(r.symbol) + 2 for r in side), default=0) for side in sides)
+        syms = (up, down)
+        rates = sum(max((len(fmt_rate(r.funding)) for r in side), default=0) for side in sides)
+        for wide, decimals in ((True, 1), (False, 1), (False, 0)):
+            aprs = sum(max((len(fmt_pct(r.funding_apr, decimals)) for r in side), default=0) for side in sides)
+            need = sum(syms) + aprs + (rates + 5 if wide else 3)
+            if need <= self.size.width:
+                # the slack split between the symbol columns: the ▼ side ends at the right edge
+                slack = self.size.width - need
+                return wide, decimals, (syms[0] + slack - slack // 2, syms[1] + slack // 2)
+        return False, 0, syms
 
     def on_resize(self) -> None:
         """The layout depends on the width: render the last data again."""

@@ -11,6 +11,7 @@ visible lines are rendered, and columns that do not fit the width are dropped by
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,6 +23,7 @@ from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 from textual.binding import Binding
+from textual.events import Resize
 from textual.geometry import Size
 from textual.message import Message
 from textual.reactive import reactive
@@ -41,7 +43,7 @@ from pfterm.core.trading.portfolio import (
     PositionRow,
 )
 from pfterm.core.trading.risk import TradingState
-from pfterm.widgets.numbers import fmt_money, fmt_pct, fmt_price, fmt_size
+from pfterm.widgets.numbers import fmt_money, fmt_pct, fmt_price, fmt_size, fmt_usd
 
 __all__ = [
     "LIQ_DANGER",
@@ -139,6 +141,9 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
     """A header line and one line per row, with a cursor; rendered line by line."""
 
     COLUMNS: ClassVar[tuple[TColumn[Any], ...]] = ()
+    NARROW_COLUMNS: ClassVar[tuple[TColumn[Any], ...]] = ()
+    """Narrower (abbreviated) columns used when even the never-dropped columns of :attr:`COLUMNS`
+    do not fit; empty: none."""
     EMPTY: ClassVar[str] = ""
 
     BINDINGS = [
@@ -238,18 +243,28 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
 
     # ------------------------------------------------------------------ rendering
     def fit_columns(self, width: int) -> tuple[TColumn[R], ...]:
-        """The columns shown at ``width`` cells: lowest-priority columns dropped until they fit."""
+        """The columns shown at ``width`` cells: lowest-priority columns dropped until they fit;
+        when they still do not, :attr:`NARROW_COLUMNS` (if any) fitted the same way."""
         if width == self._columns_width:
             return self._columns
-        cols = list(self.COLUMNS)
+        cols = self._fit(self.COLUMNS, width)
+        if self.NARROW_COLUMNS and sum(c.width + 1 for c in cols) > width:
+            cols = self._fit(self.NARROW_COLUMNS, width)
+        self._columns = cols
+        self._columns_width = width
+        return self._columns
+
+    @staticmethod
+    def _fit(columns: tuple[TColumn[R], ...], width: int) -> tuple[TColumn[R], ...]:
+        """``columns`` without the lowest-priority ones (the rightmost first among equals) until
+        they fit ``width`` cells or only never-dropped (priority 0) columns are left."""
+        cols = list(columns)
         while sum(c.width + 1 for c in cols) > width and len(cols) > 1:
-            worst = max(cols, key=lambda c: (c.priority, self.COLUMNS.index(c)))
+            worst = max(cols, key=lambda c: (c.priority, columns.index(c)))
             if worst.priority == 0:
                 break
             cols.remove(worst)
-        self._columns = tuple(cols)
-        self._columns_width = width
-        return self._columns
+        return tuple(cols)
 
     def render_line(self, y: int) -> Strip:
         """Line ``y`` of the visible area: 0 is the header, then rows from the scroll offset."""
@@ -260,7 +275,7 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
         i = self.scroll_offset.y + y - 1
         if not self.rows:
             if i == 0:
-                return Strip([Segment(self.EMPTY.ljust(width), DIM)], width).crop(0, width)
+                return Strip([Segment(self.EMPTY.ljust(width), DIM)]).crop(0, width)
             return Strip.blank(width)
         if i >= len(self.rows):
             return Strip.blank(width)
@@ -278,7 +293,7 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
             used += c.width + 1
         if used < width:
             segs.append(Segment(" " * (width - used), bg or PLAIN))
-        return Strip(segs, width).crop(0, width)
+        return Strip(segs).crop(0, width)
 
     def _header(self, cols: tuple[TColumn[R], ...], width: int) -> Strip:
         segs: list[Segment] = []
@@ -289,7 +304,7 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
             used += c.width + 1
         if used < width:
             segs.append(Segment(" " * (width - used), HEADER))
-        return Strip(segs, width).crop(0, width)
+        return Strip(segs).crop(0, width)
 
 
 def _side_cell(r: PositionRow, _now: int) -> tuple[str, Style]:
@@ -337,6 +352,24 @@ POSITION_COLUMNS: tuple[TColumn[PositionRow], ...] = (
 )
 
 
+def _upnl_compact(r: PositionRow, _now: int) -> tuple[str, Style]:
+    v = r.unrealized_pnl
+    text = fmt_usd(v)
+    return ("+" + text if v is not None and v > 0 else text), _signed(v)
+
+
+NARROW_POSITION_COLUMNS: tuple[TColumn[PositionRow], ...] = (
+    TColumn("symbol", "Market", 9, False, 0, lambda r, n: _market_cell(r)),
+    TColumn("side", "Side", 5, False, 0, _side_cell),
+    TColumn("size", "Size", 9, True, 0, lambda r, n: (fmt_size(abs(r.size)), PLAIN)),
+    TColumn("upnl", "uPnL", 7, True, 0, _upnl_compact),
+    TColumn("liq_dist", "Liq%", 6, True, 0, _liq_dist_cell),
+    TColumn("mark", "Mark", 10, True, 1, lambda r, n: (fmt_price(r.mark_px), PLAIN)),
+)
+"""The positions below about 50 cells (the trading screen at 80 columns): uPnL in compact USD
+(``+$12.3K``), the distance to liquidation titled ``Liq%``."""
+
+
 class PositionsPanel(RowTable[PositionRow]):
     """Open positions, one line each: market, side (LONG green / SHORT red), size (base units),
     entry and mark (USD), notional, unrealized P&L and funding since open (USD, coloured),
@@ -348,6 +381,7 @@ class PositionsPanel(RowTable[PositionRow]):
     """
 
     COLUMNS = POSITION_COLUMNS
+    NARROW_COLUMNS = NARROW_POSITION_COLUMNS
     EMPTY = "no open positions"
 
     class Selected(Message):
@@ -582,9 +616,15 @@ LEVEL_STYLE = {
 
 class ActivityLog(RichLog):
     """The activity log: ``HH:MM:SS text`` (UTC) coloured by level, newest at the bottom,
-    auto-scrolling, at most :attr:`MAX_LINES` lines."""
+    auto-scrolling, at most :attr:`MAX_LINES` lines.
+
+    Entries are kept unwrapped and word-wrapped to the panel's current width: when the width
+    changes (a terminal resize) every line is wrapped again, so no text is cut off. Each entry
+    keeps its wrapped lines for the last :attr:`WIDTHS_KEPT` widths, so a repaint or a return
+    to an earlier width wraps nothing."""
 
     MAX_LINES = 500
+    WIDTHS_KEPT = 2
 
     DEFAULT_CSS = """
     ActivityLog {
@@ -607,6 +647,9 @@ class ActivityLog(RichLog):
             classes=classes,
         )
         self.seq: int | None = None
+        self._entries: deque[tuple[Text, dict[int, list[Strip]]]] = deque(maxlen=self.MAX_LINES)
+        self._wrap_width = 0
+        """The width :attr:`lines` are wrapped at; 0 before the first layout."""
 
     def show(self, entries: Sequence[ActivityEntry], seq: int) -> None:
         """Append the entries added since the last call.
@@ -624,8 +667,54 @@ class ActivityLog(RichLog):
         else:
             fresh = entries[len(entries) - (seq - self.seq) :]
         self.seq = seq
-        for e in fresh[-self.MAX_LINES :]:
-            self.write(self.format_entry(e))
+        added: list[tuple[Text, dict[int, list[Strip]]]] = [
+            (self.format_entry(e), {}) for e in fresh[-self.MAX_LINES :]
+        ]
+        self._entries.extend(added)
+        if self._wrap_width:
+            for entry in added:
+                self.lines.extend(self._wrapped(entry, self._wrap_width))
+            self._lines_changed()
+
+    def clear(self) -> ActivityLog:
+        """Empty the log (lines and the entries they are wrapped from)."""
+        self._entries.clear()
+        super().clear()
+        return self
+
+    def on_resize(self, event: Resize) -> None:
+        """Wrap every entry again when the width changed."""
+        width = self.scrollable_content_region.width
+        if width <= 0 or width == self._wrap_width:
+            return
+        self._wrap_width = width
+        self.lines = [strip for entry in self._entries for strip in self._wrapped(entry, width)]
+        self._lines_changed()
+
+    def _wrapped(self, entry: tuple[Text, dict[int, list[Strip]]], width: int) -> list[Strip]:
+        """``entry``'s lines wrapped at ``width`` cells (cached per width)."""
+        text, cache = entry
+        strips = cache.get(width)
+        if strips is None:
+            console = self.app.console
+            segments = console.render(text, console.options.update_width(width))
+            strips = Strip.from_lines(list(Segment.split_lines(segments))) or [Strip.blank(0)]
+            if len(cache) >= self.WIDTHS_KEPT:
+                del cache[next(iter(cache))]
+            cache[width] = strips
+        return strips
+
+    def _lines_changed(self) -> None:
+        """Trim to :attr:`MAX_LINES`, size the scroll area, repaint, follow the end."""
+        if len(self.lines) > self.MAX_LINES:
+            del self.lines[: len(self.lines) - self.MAX_LINES]
+        self._start_line = 0
+        self._line_cache.clear()
+        self._widest_line_width = self._wrap_width
+        self.virtual_size = Size(self._wrap_width, len(self.lines))
+        self.refresh()
+        if self.auto_scroll:
+            self.scroll_end(animate=False, immediate=False, x_axis=False)
 
     @staticmethod
     def format_entry(e: ActivityEntry) -> Text:
