@@ -170,3 +170,22 @@ async def test_a_covered_main_screen_does_no_work_and_catches_up_when_shown() ->
         await pilot.pause()
         app.flush()
         assert updates and table.rows["BTC"].mark == pytest.approx(shown * 1.01)
+
+
+async def test_ctrl_s_saves_the_screenshot_in_the_private_screenshot_folder(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / "shots" / "pfterm"
+    app = make_app(cascade=None)
+    app.settings.ui.screenshot_dir = folder
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        saved = list(folder.glob("*.svg"))
+        assert len(saved) == 1 and (folder.stat().st_mode & 0o777) == 0o700
+        assert not list(tmp_path.glob("*.svg"))  # never the current directory
+        assert any(str(saved[0]) in str(n.message) for n in app._notifications)
+        (tmp_path / "blocked").write_text("a file, not a folder")
+        app.settings.ui.screenshot_dir = tmp_path / "blocked" / "x"
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert any("screenshot not saved" in str(n.message) for n in app._notifications)

@@ -553,6 +553,7 @@ class PftermApp(App[int]):
             speed=self.endpoint.clock_rate if self.endpoint.embedded else None,
             now_ms=now_ms,
             now_mono=mono,
+            wall_ms=time.time_ns() // 1_000_000,
         )
         self.status_bar.show(view)
 
@@ -664,9 +665,23 @@ class PftermApp(App[int]):
         self._update_sort_title()
 
     def action_save_svg(self) -> None:
-        """Save an SVG screenshot of the screen in the current directory."""
-        path = self.save_screenshot(path=".")
-        self.notify(f"saved {path}")
+        """Save an SVG screenshot of the screen in ``ui.screenshot_dir`` (default the user data
+        directory's ``pfterm/screenshots``, created ``0700``: a screenshot shows the account)
+        and show where; a directory that cannot be written is reported, nothing raised."""
+        from platformdirs import user_data_path
+
+        from pfterm.core.trading.journal import make_private_dirs
+        from pfterm.core.venues.errors import one_line
+
+        folder = self.settings.ui.screenshot_dir or user_data_path("pfterm") / "screenshots"
+        try:
+            folder = folder.expanduser()
+            make_private_dirs(folder)
+            path = self.save_screenshot(path=str(folder))
+        except OSError as exc:
+            self.notify(f"screenshot not saved: {one_line(str(exc))}", severity="error", timeout=10)
+            return
+        self.notify(f"screenshot saved: {path}", timeout=10)
 
     async def action_quit(self) -> None:
         """Quit: at once when nothing is open; with open positions or orders, ask first
@@ -979,4 +994,6 @@ def _no_trading_portfolio(session: MarketSession | None):
     access = session.access if session is not None else None
     if access is None:
         return PortfolioView(None, "—", "trading not configured", TradingState.ACTIVE)
-    return PortfolioView(None, access.network, access.read_only or "connecting…", TradingState.ACTIVE)
+    if access.read_only:
+        return PortfolioView(None, access.network, access.read_only, TradingState.ACTIVE)
+    return PortfolioView(None, access.network, "venue starting…", TradingState.ACTIVE, starting=True)

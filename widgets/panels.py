@@ -161,6 +161,8 @@ class StatusView:
     speed: float | None
     now_ms: int
     now_mono: float
+    wall_ms: int | None = None
+    """The wall clock (ms), shown beside the venue time when a simulator runs at another speed."""
 
 
 def _short(detail: str, venue: str, limit: int = 56) -> str:
@@ -218,5 +220,11 @@ class StatusBar(Static):
         for chan, mono in v.last_msg:
             age = now - mono
             t.append(f"{chan} {age:.1f}s  ", style="#f0625c" if age > 5 else "dim")
-        t.append(datetime.fromtimestamp(v.now_ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC"), style="dim")
+        venue_time = datetime.fromtimestamp(v.now_ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        if v.speed is not None and v.speed != 1.0 and v.wall_ms is not None:
+            # two clocks differ: label them (activity, alerts and the harvester use venue time)
+            wall = datetime.fromtimestamp(v.wall_ms / 1000, UTC).strftime("%H:%M:%S")
+            t.append(f"sim time {venue_time} · wall {wall}", style="dim")
+        else:
+            t.append(venue_time, style="dim")
         self.update(t)

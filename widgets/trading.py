@@ -484,6 +484,9 @@ STATE_STYLE = {
 }
 
 
+READ_ONLY_STYLE = "bold #0d1117 on #ffd166"
+
+
 def _margin_ratio_style(ratio: float | None) -> str:
     if ratio is None:
         return "#7d8590"
@@ -538,9 +541,20 @@ class PortfolioPanel(Static):
     def _render_view(self, v: PortfolioView) -> RenderableType:
         parts: list[RenderableType] = []
         head = Text(no_wrap=True, overflow="ellipsis")
-        head.append(f" {v.state.value.upper()} ", style=STATE_STYLE[v.state])
+        # a halted or reducing account says so first (shared by every process on it); otherwise a
+        # session that cannot trade says why (starting, read-only) rather than ACTIVE
+        if v.state is not TradingState.ACTIVE:
+            head.append(f" {v.state.value.upper()} ", style=STATE_STYLE[v.state])
+        elif v.starting:
+            head.append(" STARTING ", style="bold #0d1117 on #8ab4f8")
+        elif v.read_only:
+            head.append(" READ-ONLY ", style=READ_ONLY_STYLE)
+        else:
+            head.append(f" {v.state.value.upper()} ", style=STATE_STYLE[v.state])
         head.append("  ")
-        head.append(v.account or "no account", style="bold" if v.account else "dim")
+        head.append(
+            v.account or ("no key" if v.read_only and not v.starting else "—"), style="bold" if v.account else "dim"
+        )
         head.append(f" · {v.network}", style="dim")
         if v.updated_ms is not None:
             head.append(f"  updated {_utc(v.updated_ms)}", style="dim")
@@ -551,7 +565,7 @@ class PortfolioPanel(Static):
                 Text(f"{v.state.value.upper()}: {v.state_reason}{hint}", style=f"{STATE_STYLE[v.state]}", no_wrap=False)
             )
         if v.read_only:
-            parts.append(Text(f"read-only: {v.read_only}", style="bold #0d1117 on #ffd166"))
+            parts.append(Text(v.read_only if v.starting else f"read-only: {v.read_only}", style=READ_ONLY_STYLE))
         if v.error:
             parts.append(Text(f"refresh failed: {v.error}", style="bold #f0625c"))
 
