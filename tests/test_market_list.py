@@ -181,3 +181,30 @@ def test_oi_span_grows_to_the_full_window() -> None:
     assert titles[0] == "OIΔ1m" and titles[29] == "OIΔ30m"
     assert set(titles[59:]) == {"OIΔ60m"}  # full, and never more than the window once full
     assert oi_title(0) == "OI Δ" and oi_title(45_000) == "OIΔ45s" and oi_title(4 * 3_600_000 + 5) == "OIΔ4h"
+
+
+async def test_a_live_reorder_repaints_only_the_lines_that_moved() -> None:
+    from textual.geometry import Region
+
+    app = make_app(cascade=None)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await pilot.pause()
+        table = app.query_one(MarketTable)
+        a, b = table.order[5], table.order[6]
+        regions: list[object] = []
+        original = table.refresh
+
+        def spy(*args, **kwargs):
+            regions.append(args[0] if args else None)
+            return original(*args, **kwargs)
+
+        table.refresh = spy  # type: ignore[method-assign]
+        above = abs(app.engine.store.get(table.order[4]).ctx.funding)
+        below = abs(app.engine.store.get(a).ctx.funding)
+        _set_funding(app, b, (above + below) / 2)  # b passes a, not the market above it
+        app._tick = 1
+        app.flush()
+        assert table.order[5] == b and table.order[6] == a
+        moved = [r for r in regions if isinstance(r, Region) and r.height == 1 and r.x == 0]
+        assert {r.y for r in moved} == {6, 7}  # lines 5 and 6 under the header line
+        assert None not in regions  # never the whole table for a swap of neighbours

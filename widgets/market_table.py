@@ -315,6 +315,7 @@ class MarketTable(ScrollView, can_focus=True):
             # stable: within each group the order above stays
             syms.sort(key=lambda s: 0 if s.lower() == f else 1 if s.lower().startswith(f) else 2)
         if syms != self.order:
+            old = self.order
             self.order = syms
             self._index = {s: i for i, s in enumerate(syms)}
             self.virtual_size = Size(0, len(syms) + 1)  # width: columns are fitted, never scrolled
@@ -323,8 +324,21 @@ class MarketTable(ScrollView, can_focus=True):
             else:
                 self.cursor = min(self.cursor, max(0, len(syms) - 1))
                 self._select(self.cursor)
-            self.refresh()
+            self._refresh_moved_lines(old, syms)
             self._scroll_to_cursor()
+
+    def _refresh_moved_lines(self, old: list[str], new: list[str]) -> None:
+        """Repaint the visible lines whose market changed between the orders ``old`` and
+        ``new`` (a live re-sort usually swaps a few neighbours: a few lines, not the table);
+        everything when the number of markets changed (a filter, new markets)."""
+        if len(old) != len(new):
+            self.refresh()
+            return
+        top = self.scroll_offset.y
+        width = self.size.width
+        for i in range(top, min(top + self.size.height - 1, len(new))):
+            if old[i] != new[i]:
+                self.refresh(Region(0, i + 1 - top, width, 1))
 
     # ------------------------------------------------------------------ actions
     def action_cursor(self, delta: int) -> None:
