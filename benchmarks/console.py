@@ -10,7 +10,9 @@ twice a second), for ``--seconds`` (default 60), and reports:
 * data-to-screen latency p50 / p99 (frame receipt → its market line rendered, recorded by
   the console itself with ``PFTERM_LATENCY_FILE``);
 * time to first data on screen: from process start until a real market name and a
-  ticking countdown appear in the pty output.
+  ticking countdown appear in the pty output;
+* key to screen p50 / p99 (``--key-trials``): from typing a screen's key (``s`` on the main
+  screen) until its text (:data:`MARKERS`) is in the pty output.
 
 Usage: ``python benchmarks/console.py [--seconds 60] [--cols 160] [--rows 50] [--json]
 [--screen main|detail|trading|matrix|help|ticket | --all-screens] [--harvest] [-- pfterm args]``
@@ -49,12 +51,67 @@ SCREENS: dict[str, bytes] = {
 }
 """Each measured screen and the keys that open it from the main screen (default key map)."""
 
+MARKERS: dict[str, bytes] = {
+    "main": rb"sort: ",  # the markets title, rewritten by the sort key (s)
+    "detail": rb"max \d+\xc3\x97",  # the detail's title: "BTC  max 40×"
+    "trading": rb"Close",  # the trading screen's own footer
+    "matrix": rb"Funding matrix",
+    "help": rb"pfterm \xe2\x80\x94 keys",
+    "ticket": rb"Order ticket",
+}
+"""What appears in the terminal's output once a screen's key has been acted on (plain text,
+escape sequences removed): the end of a key-to-screen measurement."""
 
-def run(seconds: float, cols: int, rows: int, extra: list[str], keys: bytes = b"", profile: str | None = None) -> dict:
+
+def _wait_for(fd: int, pattern: bytes, timeout_s: float) -> float | None:
+    """Read the pty until ``pattern`` shows in its plain text; seconds taken, ``None`` on timeout."""
+    started = time.monotonic()
+    text = b""
+    while time.monotonic() - started < timeout_s:
+        r, _, _ = select.select([fd], [], [], 0.01)
+        if r:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:
+                return None
+            text = (text + ANSI.sub(b"", chunk))[-200_000:]
+            if re.search(pattern, text):
+                return time.monotonic() - started
+    return None
+
+
+def key_to_screen(fd: int, screen: str, trials: int) -> list[float]:
+    """Type the key of ``screen`` ``trials`` times (closing it with Esc in between; on the main
+    screen the sort key) and return each time until the screen showed, ms."""
+    out: list[float] = []
+    key = SCREENS[screen] or b"s"
+    for _ in range(trials):
+        os.write(fd, key)
+        took = _wait_for(fd, MARKERS[screen], 5.0)
+        if took is not None:
+            out.append(took * 1000)
+        if screen != "main":
+            os.write(fd, b"\x1b")
+            _wait_for(fd, rb"Markets \(", 5.0)
+        time.sleep(0.25)
+    return out
+
+
+def run(
+    seconds: float,
+    cols: int,
+    rows: int,
+    extra: list[str],
+    keys: bytes = b"",
+    profile: str | None = None,
+    screen: str = "main",
+    trials: int = 0,
+) -> dict:
     """Run the console for ``seconds`` in a ``cols``×``rows`` pty and measure it; ``keys`` are
     typed once the first data is on screen (opening the screen to measure). With ``profile``
     (a file name ending ``.html`` or ``.txt``) the console runs under pyinstrument's sampling
-    profiler, which writes its call tree there (its CPU figures are then inflated)."""
+    profiler, which writes its call tree there (its CPU figures are then inflated). After the
+    measurement, ``trials`` key-to-screen timings of ``screen`` (:func:`key_to_screen`)."""
     lat_file = Path(tempfile.mkstemp(suffix=".json")[1])
     lat_file.unlink()
     log_file = Path(tempfile.mkstemp(suffix=".log")[1])
@@ -116,6 +173,13 @@ def run(seconds: float, cols: int, rows: int, extra: list[str], keys: bytes = b"
     kids = proc.children(recursive=True)
     sim_cpu = (sum(k.cpu_times().user + k.cpu_times().system for k in kids) - (sim_cpu0 or 0.0)) / elapsed * 100
     out_rate = (total - bytes0) / elapsed / 1000
+    key_ms: list[float] = []
+    if trials:
+        if screen != "main":
+            os.write(fd, b"\x1b")
+            _wait_for(fd, rb"Markets \(", 5.0)
+            time.sleep(0.5)
+        key_ms = sorted(key_to_screen(fd, screen, trials))
     os.write(fd, b"\x1b\x1b")  # close the measured screen, then quit
     time.sleep(0.3)
     os.write(fd, b"q")
@@ -149,6 +213,9 @@ def run(seconds: float, cols: int, rows: int, extra: list[str], keys: bytes = b"
         "latency_p99_ms": round(lat.get("p99_ms", float("nan")), 1),
         "latency_samples": lat.get("n", 0),
         "first_data_s": round(first_data, 2) if first_data is not None else None,
+        "key_to_screen_p50_ms": round(key_ms[len(key_ms) // 2], 1) if key_ms else None,
+        "key_to_screen_p99_ms": round(key_ms[min(len(key_ms) - 1, int(len(key_ms) * 0.99))], 1) if key_ms else None,
+        "key_trials_shown": len(key_ms),
     }
 
 
@@ -162,6 +229,7 @@ def main() -> None:
     ap.add_argument("--screen", choices=sorted(SCREENS), default="main", help="the screen to measure")
     ap.add_argument("--all-screens", action="store_true", help="measure every screen, one run each")
     ap.add_argument("--harvest", action="store_true", help="start the funding harvester (H) first")
+    ap.add_argument("--key-trials", type=int, default=20, help="key-to-screen timings per screen (0: none)")
     ap.add_argument(
         "--profile", metavar="FILE", help="profile the console with pyinstrument into FILE (.html or .txt; one screen)"
     )
@@ -171,7 +239,7 @@ def main() -> None:
     results = []
     for name in names:
         keys = (b"H" if a.harvest else b"") + SCREENS[name]
-        res = {"screen": name, **run(a.seconds, a.cols, a.rows, a.pfterm_args, keys, a.profile)}
+        res = {"screen": name, **run(a.seconds, a.cols, a.rows, a.pfterm_args, keys, a.profile, name, a.key_trials)}
         results.append(res)
         if a.json:
             print(json.dumps(res), flush=True)
@@ -179,11 +247,11 @@ def main() -> None:
             for k, v in res.items():
                 print(f"{k:28} {v}")
     if a.all_screens and not a.json:
-        print(f"{'screen':10} {'CPU % core':>10} {'kB/s':>8} {'p50 ms':>8} {'p99 ms':>8}")
+        print(f"{'screen':10} {'CPU % core':>10} {'kB/s':>8} {'key p50 ms':>11} {'key p99 ms':>11} {'shown':>6}")
         for r in results:
             print(
                 f"{r['screen']:10} {r['console_cpu_pct_of_core']:>10} {r['terminal_output_kB_per_s']:>8}"
-                f" {r['latency_p50_ms']:>8} {r['latency_p99_ms']:>8}"
+                f" {r['key_to_screen_p50_ms']!s:>11} {r['key_to_screen_p99_ms']!s:>11} {r['key_trials_shown']:>6}"
             )
 
 

@@ -169,7 +169,9 @@ def test_the_engine_reads_the_alerts_section_itself() -> None:
     engine = build_engine(settings, Endpoint("test", "http://127.0.0.1:1", 1.0, False))
     assert engine.detectors is settings.alerts
     assert isinstance(settings.alerts, DetectorSettings)
-    assert DetectorSettings() == DetectorSettings.model_validate(settings.alerts.model_dump(exclude={"bell", "bell_kinds", "repeat_after_s", "toasts_per_min"}))
+    assert DetectorSettings() == DetectorSettings.model_validate(
+        settings.alerts.model_dump(exclude={"bell", "bell_kinds", "repeat_after_s", "toasts_per_min"})
+    )
 
 
 def test_the_harvester_settings_are_built_from_the_section_in_one_place() -> None:
