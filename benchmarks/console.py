@@ -54,7 +54,7 @@ SCREENS: dict[str, bytes] = {
 MARKERS: dict[str, bytes] = {
     "main": rb"sort: ",  # the markets title, rewritten by the sort key (s)
     "detail": rb"max \d+\xc3\x97",  # the detail's title: "BTC  max 40×"
-    "trading": rb"Close",  # the trading screen's own footer
+    "trading": rb"Positions \xe2\x94\x80",  # its title without the main screen's "(N)" count
     "matrix": rb"Funding matrix",
     "help": rb"pfterm \xe2\x80\x94 keys",
     "ticket": rb"Order ticket",
@@ -80,12 +80,24 @@ def _wait_for(fd: int, pattern: bytes, timeout_s: float) -> float | None:
     return None
 
 
+def _drain(fd: int, quiet_s: float = 0.15) -> None:
+    """Read and drop the pty's output until it has been quiet for ``quiet_s`` (the tail of a
+    repaint must not be taken for the next screen's text)."""
+    while select.select([fd], [], [], quiet_s)[0]:
+        try:
+            if not os.read(fd, 65536):
+                return
+        except OSError:
+            return
+
+
 def key_to_screen(fd: int, screen: str, trials: int) -> list[float]:
     """Type the key of ``screen`` ``trials`` times (closing it with Esc in between; on the main
     screen the sort key) and return each time until the screen showed, ms."""
     out: list[float] = []
     key = SCREENS[screen] or b"s"
     for _ in range(trials):
+        _drain(fd)
         os.write(fd, key)
         took = _wait_for(fd, MARKERS[screen], 5.0)
         if took is not None:
