@@ -908,7 +908,7 @@ class PftermApp(App[int]):
             self.pop_screen()
             return
         self.push_screen(TradingScreen())
-        self.call_after_refresh(self._flush_trading, self.engine.clock.now_ms())
+        self.call_after_refresh(self._flush_top, self.engine.clock.now_ms(), self.mono(), True)
 
     def on_open_orders_panel_cancel_requested(self, message: OpenOrdersPanel.CancelRequested) -> None:
         """``c`` on an open order cancels it."""
