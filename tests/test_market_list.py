@@ -208,3 +208,34 @@ async def test_a_live_reorder_repaints_only_the_lines_that_moved() -> None:
         moved = [r for r in regions if isinstance(r, Region) and r.height == 1 and r.x == 0]
         assert {r.y for r in moved} == {6, 7}  # lines 5 and 6 under the header line
         assert None not in regions  # never the whole table for a swap of neighbours
+
+
+async def test_fast_venue_time_repaints_the_countdowns_at_most_twice_a_second() -> None:
+    app = make_app(cascade=None)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await pilot.pause()
+        table = app.query_one(MarketTable)
+        wall = {"t": 1000.0}
+        table.wall_clock = lambda: wall["t"]
+        table._countdown_painted_mono = float("-inf")
+        painted: list[object] = []
+        original = table.refresh
+
+        def spy(*args, **kwargs):
+            painted.append(args[0] if args else None)
+            return original(*args, **kwargs)
+
+        table.refresh = spy  # type: ignore[method-assign]
+        now = table.now_ms
+        for _ in range(8):  # a simulator at ×60: 7.5 s of venue time per flush, 8 flushes a second
+            now += 7_500
+            wall["t"] += 0.125
+            table.set_now(now)
+        assert len(painted) == 2  # once at the start, once 0.5 s later
+        assert table.now_ms == now  # lines repainted for other reasons still show the latest time
+        painted.clear()
+        for _ in range(3):  # the wall clock's own pace: every second changes, every one is shown
+            now += 1_000
+            wall["t"] += 1.0
+            table.set_now(now)
+        assert len(painted) == 3

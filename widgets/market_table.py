@@ -54,6 +54,11 @@ QUADRANT_LABEL = {
 }
 
 
+COUNTDOWN_REPAINT_S = 0.5
+"""Least wall time (s) between two repaints of the countdown column when venue time runs
+faster than the wall clock (a simulator at ``--speed`` > 1)."""
+
+
 def _fit_pct(frac: float, decimals: int, width: int) -> str:
     """``frac`` as a signed percentage that fits ``width`` cells and always keeps its ``%``:
     fewer decimals first, then a capped value (``">+999%"``)."""
@@ -189,6 +194,10 @@ class MarketTable(ScrollView, can_focus=True):
         self.cursor = 0
         self.selected: str | None = None
         self.now_ms = 0
+        self._countdown_painted_ms = 0  # venue time (ms) the countdown column was last redrawn for
+        self._countdown_painted_mono = float("-inf")  # and when (wall_clock, s)
+        self.wall_clock: Callable[[], float] = time.monotonic
+        """Wall seconds (monotonic) pacing the countdown repaints when venue time runs fast."""
         self._columns: tuple[Column, ...] = COLUMNS
         self._columns_width = -1
         self._pending_latency: dict[str, float] = {}
@@ -261,11 +270,20 @@ class MarketTable(ScrollView, can_focus=True):
 
     def set_now(self, now_ms: int) -> None:
         """Set the venue time used for countdowns; when a displayed second changes, only the
-        countdown cells are redrawn."""
-        changed = now_ms // 1000 != self.now_ms // 1000
-        self.now_ms = now_ms
-        if not changed:
+        countdown cells are redrawn. When venue time runs fast (a simulator at ×60 moves the
+        countdowns several seconds at every flush), that column is redrawn at most every
+        :data:`COUNTDOWN_REPAINT_S` wall seconds: a blur of digits is not worth 8 repaints a
+        second of every visible line."""
+        if now_ms // 1000 == self.now_ms // 1000:
+            self.now_ms = now_ms
             return
+        jump_ms = now_ms - self._countdown_painted_ms
+        self.now_ms = now_ms
+        mono = self.wall_clock()
+        if abs(jump_ms) >= 2000 and mono - self._countdown_painted_mono < COUNTDOWN_REPAINT_S:
+            return  # fast venue time: the next flush after the interval repaints the column
+        self._countdown_painted_ms = now_ms
+        self._countdown_painted_mono = mono
         x = 0
         for c in self._fit_columns(self.size.width):
             if c.key == "next":
