@@ -79,21 +79,25 @@ def _viable_cell(basis: str):
     return cell
 
 
-def _direction_cell(row: MatrixRow, _now: int) -> tuple[str, Style]:
+def _direction(row: MatrixRow, template: str) -> tuple[str, Style]:
+    """The best pair's direction written with ``template`` (``{long}``/``{short}``: venue codes)."""
     b = row.best
     if b is None:
         return "", DIM
-    text = f"long {VENUE_CODES.get(b.long_venue, b.long_venue)}, short {VENUE_CODES.get(b.short_venue, b.short_venue)}"
+    text = template.format(
+        long=VENUE_CODES.get(b.long_venue, b.long_venue), short=VENUE_CODES.get(b.short_venue, b.short_venue)
+    )
     return text, POS + BOLD if b.viable else DIM
+
+
+def _direction_cell(row: MatrixRow, _now: int) -> tuple[str, Style]:
+    """The direction in words: ``long dYdX, short Bybit``."""
+    return _direction(row, "long {long}, short {short}")
 
 
 def _direction_short_cell(row: MatrixRow, _now: int) -> tuple[str, Style]:
     """The direction abbreviated: ``L dYdX / S Bybit`` (long dYdX, short Bybit)."""
-    b = row.best
-    if b is None:
-        return "", DIM
-    text = f"L {VENUE_CODES.get(b.long_venue, b.long_venue)} / S {VENUE_CODES.get(b.short_venue, b.short_venue)}"
-    return text, POS + BOLD if b.viable else DIM
+    return _direction(row, "L {long} / S {short}")
 
 
 class FundingMatrixTable(RowTable[MatrixRow]):
