@@ -135,7 +135,7 @@ def run(
         prefix = [sys.executable]
         if profile:
             renderer = "html" if profile.endswith(".html") else "text"
-            prefix += ["-m", "pyinstrument", "--interval", "0.002", "-r", renderer, "-o", profile]
+            prefix += ["-m", "pyinstrument", "--interval", "0.002", "--show-all", "-r", renderer, "-o", profile]
         os.execvpe(sys.executable, [*prefix, "-m", "pfterm.tui.cli", "--log-file", str(log_file), *extra], env)
     fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
     proc = psutil.Process(pid)

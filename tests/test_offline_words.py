@@ -86,3 +86,20 @@ def test_the_activity_log_is_stamped_with_the_venue_clock() -> None:
     desk.note(ActivityLevel.INFO, "hello")
     assert desk.activity[-1].time_ms == 1_791_000_000_000
     assert Desk(access, None, None, wall_ms=lambda: 1_000).activity_ms() == 1_000  # default: the wall clock
+
+
+async def test_the_status_bar_repaints_without_laying_the_screen_out_again() -> None:
+    app = Host()
+    async with app.run_test(size=(160, 10)):
+        bar = app.query_one(StatusBar)
+        layouts: list[bool] = []
+        original = bar.refresh
+
+        def spy(*args, layout: bool = False, **kwargs):
+            layouts.append(layout)
+            return original(*args, layout=layout, **kwargs)
+
+        bar.refresh = spy  # type: ignore[method-assign]
+        for detail in ("a", "b", "c"):
+            bar.show(status(detail))
+        assert layouts and not any(layouts)  # a one-line bar never changes the screen's layout

@@ -60,6 +60,7 @@ class MarketDetail(Vertical):
         self._mark_key: tuple | None = None
         self._early: tuple[MarketDetailView | None] | None = None
         self._ready = False
+        self._numbers_shown = False  # the numbers grid (not the placeholder) is on screen
 
     def compose(self) -> ComposeResult:
         """Numbers on top, then the funding-history and mark-price plots."""
@@ -83,6 +84,7 @@ class MarketDetail(Vertical):
         numbers = self.query_one("#detail-numbers", Static)
         if v is None:
             numbers.update(Text("select a market", style="dim"))
+            self._numbers_shown = False
             return
         r = v.row
         self.border_title = f"{r.symbol}  max {v.max_leverage}×"
@@ -111,7 +113,10 @@ class MarketDetail(Vertical):
         g.add_row("open interest", fmt_usd(r.oi_usd), "24h vol", fmt_usd(r.volume_usd))
         chg24 = r.mark / v.prev_day_px - 1 if v.prev_day_px > 0 else None
         g.add_row("OI Δ window", fmt_pct(r.oi_change, 2), "24h chg", fmt_pct(chg24, 2))
-        numbers.update(g)
+        # the grid always has the same rows: the screen is laid out again only when it replaces
+        # the placeholder line
+        numbers.update(g, layout=not self._numbers_shown)
+        self._numbers_shown = True
         self._plot_funding(v)
         self._plot_mark(v)
 

@@ -31,6 +31,9 @@ class SettlementPanel(Static):
     estimated payment of each open position (read-only session: none). Symbols are shown
     whole: a narrow panel leaves out the rate per interval, then the APR's decimal."""
 
+    _shape: tuple[int, bool, int, int] | None = None
+    """What the panel's height depends on, at the last render: rows, rate shown, note length, width."""
+
     def show(
         self,
         now_ms: int,
@@ -68,7 +71,11 @@ class SettlementPanel(Static):
                 else:
                     cells += [""] * (3 if wide else 2)
             grid.add_row(*cells)
-        self.update(Group(t, grid, Text(positions_note, style="dim")))
+        # the panel's height follows its lines: lay the screen out again only when they may
+        # have changed (a layout pass per second costs more than the panel's own render)
+        shape = (max(len(highest), len(lowest)), wide, len(positions_note), self.size.width)
+        self.update(Group(t, grid, Text(positions_note, style="dim")), layout=shape != self._shape)
+        self._shape = shape
 
     def _layout(self, highest: Sequence[MarketRow], lowest: Sequence[MarketRow]) -> tuple[bool, int, tuple[int, int]]:
         """(rate per interval shown?, APR decimals, cells of the ▲ and ▼ symbol columns): the
@@ -227,4 +234,4 @@ class StatusBar(Static):
             t.append(f"sim time {venue_time} · wall {wall}", style="dim")
         else:
             t.append(venue_time, style="dim")
-        self.update(t)
+        self.update(t, layout=False)  # one line, always: never a reason to lay the screen out again
