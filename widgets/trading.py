@@ -503,6 +503,19 @@ def _signed_style(v: float | None) -> str:
     return "#4ec98b" if v > 0 else "#f0625c"
 
 
+def _lines_shape(v: PortfolioView) -> tuple[object, ...]:
+    """What the portfolio panel's height depends on: its optional lines (and their lengths,
+    which may wrap) and the number of delta rows; equal shapes render the same number of lines."""
+    return (
+        v.state,
+        v.starting,
+        len(v.state_reason or ""),
+        len(v.read_only or ""),
+        len(v.error or ""),
+        len(v.deltas),
+    )
+
+
 class PortfolioPanel(Static):
     """The account at a glance: trading state, account and network, read-only reason, equity,
     spot USDC, margin used, margin ratio (maintenance / equity, coloured), leverage, P&L and
@@ -526,9 +539,11 @@ class PortfolioPanel(Static):
         """Render ``view``; nothing happens when it equals the last one."""
         if view == self.view:
             return
+        old = self.view
         self.view = view
         self.renders += 1
-        self.update(self._render_view(view))
+        # new numbers in the same lines (the usual case: marks moved) need no layout pass
+        self.update(self._render_view(view), layout=old is None or _lines_shape(old) != _lines_shape(view))
 
     def on_resize(self) -> None:
         """The layout depends on the width: render the last view again, and lay the panel out
