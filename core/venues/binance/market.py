@@ -202,26 +202,17 @@ def parse_premium_index(
             if symbol is None:
                 continue
             what = f"premiumIndex {native}"
-            mark = _price(item, "markPrice", what)
-            next_ms = int_field(item, "nextFundingTime", what)
-            oi_base = oi.get(native)
             time_ms = time_field(item, "time", what, None) if item.get("time") is not None else now_ms
-            index_px = opt_num(item, "indexPrice", what)
-            if index_px is not None:
-                _price(item, "indexPrice", what)
             out.append(
-                VenueFunding(
-                    venue=VENUE,
-                    symbol=symbol,
-                    native=native,
-                    rate=_rate(item, "lastFundingRate", what),
-                    interval_h=float(intervals.get(native, DEFAULT_INTERVAL_H)),
-                    next_funding_ms=next_ms or None,
-                    mark_px=mark,
-                    index_px=index_px,
-                    oi_base=oi_base,
-                    oi_usd=oi_base * mark if oi_base is not None else None,
-                    time_ms=time_ms,
+                _funding_record(
+                    item,
+                    native,
+                    symbol,
+                    ("markPrice", "indexPrice", "lastFundingRate", "nextFundingTime"),
+                    intervals,
+                    oi.get(native),
+                    time_ms,
+                    what,
                 )
             )
         except WireError as exc:
@@ -233,6 +224,39 @@ def parse_premium_index(
 def _price(item: Mapping[str, Any], key: str, what: str) -> float:
     """``item[key]`` as a price (finite, > 0). :raises WireError: otherwise."""
     return checked(num(item, key, what), numbers.check_price, key, what)
+
+
+def _funding_record(
+    item: Mapping[str, Any],
+    native: str,
+    symbol: str,
+    keys: tuple[str, str, str, str],
+    intervals: Mapping[str, float],
+    oi_base: float | None,
+    time_ms: int,
+    what: str,
+) -> VenueFunding:
+    """One market's record from a ``premiumIndex`` item or a ``markPriceUpdate``, whose fields
+    ``keys`` = (mark, index, rate, next funding time) carry the same values under other names:
+    prices USD > 0 (the index optional), the rate per interval (``intervals``, else 8 h),
+    ``oi_base`` base units (USD = × mark). :raises WireError: a field that does not validate."""
+    mark_key, index_key, rate_key, next_key = keys
+    mark = _price(item, mark_key, what)
+    next_ms = int_field(item, next_key, what)
+    index_px = _price(item, index_key, what) if opt_num(item, index_key, what) is not None else None
+    return VenueFunding(
+        venue=VENUE,
+        symbol=symbol,
+        native=native,
+        rate=_rate(item, rate_key, what),
+        interval_h=float(intervals.get(native, DEFAULT_INTERVAL_H)),
+        next_funding_ms=next_ms or None,
+        mark_px=mark,
+        index_px=index_px,
+        oi_base=oi_base,
+        oi_usd=oi_base * mark if oi_base is not None else None,
+        time_ms=time_ms,
+    )
 
 
 def _rate(item: Mapping[str, Any], key: str, what: str) -> float:
@@ -277,25 +301,10 @@ def _mark_price_record(
     if symbol is None:
         return None
     what = f"markPriceUpdate {native}"
-    mark = _price(item, "p", what)  # ``P`` is the estimated settle price: never the mark
-    next_ms = int_field(item, "T", what)
+    # ``P`` is the estimated settle price: never the mark
     oi_base = oi.get(native) if oi is not None else None
-    index_px = opt_num(item, "i", what)
-    if index_px is not None:
-        _price(item, "i", what)
-    return VenueFunding(
-        venue=VENUE,
-        symbol=symbol,
-        native=native,
-        rate=_rate(item, "r", what),
-        interval_h=float(intervals.get(native, DEFAULT_INTERVAL_H)),
-        next_funding_ms=next_ms or None,
-        mark_px=mark,
-        index_px=index_px,
-        oi_base=oi_base,
-        oi_usd=oi_base * mark if oi_base is not None else None,
-        time_ms=time_field(item, "E", what, now_ms),
-    )
+    time_ms = time_field(item, "E", what, now_ms)
+    return _funding_record(item, native, symbol, ("p", "i", "r", "T"), intervals, oi_base, time_ms, what)
 
 
 def parse_mark_price_frame(
