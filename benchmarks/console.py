@@ -11,6 +11,8 @@ twice a second), for ``--seconds`` (default 60), and reports:
   the console itself with ``PFTERM_LATENCY_FILE``);
 * time to first data on screen: from process start until a real market name and a
   ticking countdown appear in the pty output;
+* the garbage collector's runs in the measured window: how many (full ones apart), the
+  longest pause and the total in ms per second (timed by the console through ``gc.callbacks``);
 * key to screen p50 / p99 (``--key-trials``): from typing a screen's key (``s`` on the main
   screen) until its text (:data:`MARKERS`) is in the pty output.
 
@@ -80,10 +82,12 @@ def _wait_for(fd: int, pattern: bytes, timeout_s: float) -> float | None:
     return None
 
 
-def _drain(fd: int, quiet_s: float = 0.15) -> None:
+def _drain(fd: int, quiet_s: float = 0.1, most_s: float = 0.5) -> None:
     """Read and drop the pty's output until it has been quiet for ``quiet_s`` (the tail of a
-    repaint must not be taken for the next screen's text)."""
-    while select.select([fd], [], [], quiet_s)[0]:
+    repaint must not be taken for the next screen's text), for at most ``most_s`` (a live
+    screen repaints several times a second and may never be quiet that long)."""
+    until = time.monotonic() + most_s
+    while time.monotonic() < until and select.select([fd], [], [], quiet_s)[0]:
         try:
             if not os.read(fd, 65536):
                 return
@@ -215,6 +219,11 @@ def run(
     except ChildProcessError:
         pass
     lat = json.loads(lat_file.read_text()) if lat_file.exists() else {}
+    # the collector's runs (end time on the shared monotonic clock, generation, pause ms)
+    # inside the measured window
+    window = (measure_from or t_start, deadline or time.monotonic())
+    gc_runs = [(gen, ms) for end, gen, ms in lat.get("gc_runs", []) if window[0] <= end <= window[1]]
+    gc_full = [ms for gen, ms in gc_runs if gen == 2]
     return {
         "terminal": f"{cols}x{rows}",
         "seconds": round(elapsed, 1),
@@ -228,6 +237,10 @@ def run(
         "key_to_screen_p50_ms": round(key_ms[len(key_ms) // 2], 1) if key_ms else None,
         "key_to_screen_p99_ms": round(key_ms[min(len(key_ms) - 1, int(len(key_ms) * 0.99))], 1) if key_ms else None,
         "key_trials_shown": len(key_ms),
+        "gc_runs": len(gc_runs),
+        "gc_full_runs": len(gc_full),
+        "gc_pause_max_ms": round(max((ms for _, ms in gc_runs), default=0.0), 1),
+        "gc_ms_per_s": round(sum(ms for _, ms in gc_runs) / elapsed, 1),
     }
 
 
@@ -259,11 +272,15 @@ def main() -> None:
             for k, v in res.items():
                 print(f"{k:28} {v}")
     if a.all_screens and not a.json:
-        print(f"{'screen':10} {'CPU % core':>10} {'kB/s':>8} {'key p50 ms':>11} {'key p99 ms':>11} {'shown':>6}")
+        print(
+            f"{'screen':10} {'CPU % core':>10} {'kB/s':>8} {'key p50 ms':>11} {'key p99 ms':>11} {'shown':>6}"
+            f" {'gc max ms':>10}"
+        )
         for r in results:
             print(
                 f"{r['screen']:10} {r['console_cpu_pct_of_core']:>10} {r['terminal_output_kB_per_s']:>8}"
                 f" {r['key_to_screen_p50_ms']!s:>11} {r['key_to_screen_p99_ms']!s:>11} {r['key_trials_shown']:>6}"
+                f" {r['gc_pause_max_ms']:>10}"
             )
 
 

@@ -32,6 +32,7 @@ from pfterm.core.market.engine import Engine
 from pfterm.core.market.models import Alert, AlertKind, OrderIntent
 from pfterm.core.market.views import MarketRow, feed_view, market_detail, market_row
 from pfterm.core.runtime.config import SORT_KEYS, Settings
+from pfterm.core.runtime.heap import CollectorPauses, settle_heap
 from pfterm.core.runtime.session import Endpoint, MarketSession, SimulatorStartError, build_engine, resolve_endpoint
 from pfterm.core.trading.credentials import TradingAccess
 from pfterm.core.trading.desk import Desk
@@ -59,6 +60,10 @@ if TYPE_CHECKING:
 
 PORTFOLIO_EVERY = 4
 """The Portfolio panel is repainted every this many flushes (2 Hz at the default 8 Hz)."""
+
+HEAP_SETTLE_DELAY_S = 2.0
+"""Seconds after the first markets are listed before the heap is settled (frozen): the
+start-up's last objects (first snapshot, first paint) are then built."""
 
 KEY_STALL_S = 1.0
 """A key whose handling has not finished after this long (wall seconds) no longer holds back
@@ -88,6 +93,9 @@ class PftermApp(App[int]):
             (the panels say so).
         desk: an already built :class:`~pfterm.core.trading.desk.Desk` (tests); by default the market
             session opens one for ``access`` once the venue is up.
+        settles_heap: once the first markets are listed, freeze the process's start-up heap
+            (:func:`pfterm.core.runtime.heap.settle_heap`: a process-wide collector setting, so
+            the ``pfterm`` command sets it, not an app embedded in another process).
 
     Raises:
         ConfigError: a remapped key (``[keys]``, ``ui.kill_key``) of an unknown binding, that a
@@ -103,7 +111,9 @@ class PftermApp(App[int]):
     the keys typed after it are routed, and they go into the dialog.
     """
 
-    CSS_PATH = "app.tcss"
+    CSS_PATH = ["app.tcss", "trade.tcss"]
+    """Every stylesheet, the dialogs' too: read at start-up, so opening a dialog the first time
+    does not make Textual parse the whole stylesheet again and restyle every widget (~110 ms)."""
     TITLE = "pfterm"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
     # the kill key first, so that even an 80-column footer shows it
@@ -119,6 +129,7 @@ class PftermApp(App[int]):
         mono: Callable[[], float] = time.monotonic,
         access: TradingAccess | None = None,
         desk: Desk | None = None,
+        settles_heap: bool = False,
     ) -> None:
         super().__init__()
         self.settings = settings
@@ -165,6 +176,9 @@ class PftermApp(App[int]):
         self._stale: set[str] = set()
         self._settlement_second = -1
         self._latency_file = os.environ.get("PFTERM_LATENCY_FILE")
+        self._gc_pauses = CollectorPauses()
+        """The collector's pauses, timed for the benchmark (only with ``PFTERM_LATENCY_FILE``)."""
+        self._heap_settled = not settles_heap
 
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
@@ -217,6 +231,8 @@ class PftermApp(App[int]):
         self.activity_log.border_title = "Activity"
         table.border_title = "Markets"
         table.measure_latency = bool(self._latency_file)
+        if self._latency_file:
+            self._gc_pauses.install()
         self.settlement.border_title = "Settlement"
         self.query_one("#alerts-box").border_title = "Alerts"
         self.detail.border_title = "Detail"
@@ -365,6 +381,11 @@ class PftermApp(App[int]):
             self._stale = stale_now
         rows = self._rows(dirty, now_ms, mono)
         table.update_rows(rows)
+        if not self._heap_settled and table.order:
+            # start-up is over once markets are listed: settle the heap a moment later, so a
+            # full collection never walks start-up's objects again (core/runtime/heap.py)
+            self._heap_settled = True
+            self.set_timer(HEAP_SETTLE_DELAY_S, settle_heap)
         table.set_now(now_ms)
         if every_second or self._tick == 1:
             self._update_sort_title()  # the order itself is kept live by update_rows
@@ -641,9 +662,7 @@ class PftermApp(App[int]):
         sel = self.table.selected
         if sel is None or isinstance(self.screen, DetailScreen):
             return
-        screen = DetailScreen()
-        self.push_screen(screen)
-        screen.call_after_refresh(screen.show, self._detail_view(sel, self.engine.clock.now_ms(), self.mono()))
+        self.push_screen(DetailScreen(self._detail_view(sel, self.engine.clock.now_ms(), self.mono())))
 
     def action_sort(self, key: str) -> None:
         """Sort the markets by ``key``."""
@@ -733,7 +752,13 @@ class PftermApp(App[int]):
         if not lat:
             return
         q = lambda p: lat[min(len(lat) - 1, int(p * len(lat)))] * 1000  # noqa: E731
-        path.write_text(json.dumps({"n": len(lat), "p50_ms": q(0.5), "p99_ms": q(0.99), "max_ms": lat[-1] * 1000}))
+        self._gc_pauses.uninstall()  # a collection must not append while the runs are read
+        gc_runs = [list(run) for run in self._gc_pauses.runs]
+        path.write_text(
+            json.dumps(
+                {"n": len(lat), "p50_ms": q(0.5), "p99_ms": q(0.99), "max_ms": lat[-1] * 1000, "gc_runs": gc_runs}
+            )
+        )
 
     # ------------------------------------------------------------------ trading actions
     def _ready_desk(self, what: str) -> Desk | None:

@@ -435,7 +435,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from pfterm.tui.app import PftermApp
 
-    app = PftermApp(settings, endpoint=endpoint, access=access)
+    app = PftermApp(settings, endpoint=endpoint, access=access, settles_heap=True)
     app.run()
     return app.return_code or 0
 

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from pfterm.core.market.clock import VenueClock
 from pfterm.core.market.engine import Engine, Settlement
 from pfterm.core.runtime.config import Settings
+from pfterm.core.runtime.heap import settle_heap
 from pfterm.core.trading.credentials import TradingAccess, trading_access
 from pfterm.core.venues.hyperliquid import MAINNET_API_URL, TESTNET_API_URL, ws_url_for
 from pfterm.core.venues.networks import binance_futures_network, hyperliquid_alias, hyperliquid_network, parse_venue_url
@@ -765,6 +766,7 @@ async def harvest_live(
         harvester = Harvester(desk, hs, now_ms=venue_now, hedge=hedge)
         poll = asyncio.create_task(desk.run(), name="account-poll")
         log.info("harvester starting on %s as %s (profile %s)", endpoint.label, access.account, hs.profile.name)
+        settle_heap()  # start-up is over: full collections never walk its objects again
         stopper = asyncio.create_task(stop.wait())
         run: asyncio.Task[None] | None = None
         while not stop.is_set():
