@@ -1,4 +1,4 @@
-"""The screens over the main screen: help (a dialog, the main screen dimmed under it) and the
+"""The screens over the main screen: help (a dialog) and the
 full-screen views (market detail, trading, funding matrix), which cover it edge to edge. All
 are modal (the main screen's keys do not act through them); while one is open the console
 stops feeding the main screen (:meth:`pfterm.tui.app.PftermApp.flush`)."""
@@ -59,9 +59,20 @@ class DetailScreen(ModalScreen[None]):
 
     BINDINGS = [Binding("escape,q,enter", "dismiss", "Close", id="detail.close")]
 
+    def __init__(self, view: MarketDetailView | None = None) -> None:
+        """``view``: what the first paint shows (the console's flush brings newer ones)."""
+        super().__init__()
+        self._first_view = view
+
     def compose(self) -> ComposeResult:
         """One :class:`~pfterm.widgets.detail.MarketDetail`."""
         yield MarketDetail(id="detail-full")
+
+    def on_mount(self) -> None:
+        """Fill the detail before the first paint: one paint, not an empty one then the data."""
+        if self._first_view is not None:
+            self.query_one(MarketDetail).show(self._first_view)
+            self._first_view = None
 
     def show(self, view: MarketDetailView | None) -> None:
         """Render ``view`` (skipped until the screen is mounted)."""
