@@ -4,6 +4,7 @@ that ranks the exact symbol first and never lets typed keys escape, and honest c
 from __future__ import annotations
 
 from dataclasses import replace
+from itertools import pairwise
 
 from textual import events
 
@@ -239,3 +240,23 @@ async def test_fast_venue_time_repaints_the_countdowns_at_most_twice_a_second() 
             wall["t"] += 1.0
             table.set_now(now)
         assert len(painted) == 3
+
+
+async def test_cells_of_one_style_go_out_as_one_run() -> None:
+    """Basis, funding and APR of the same sign share one colour code on the wire."""
+    app = make_app()
+    async with app.run_test(size=(160, 50)) as pilot:
+        await pilot.pause()
+        table = app.query_one(MarketTable)
+        merged = 0
+        for line in range(2, 12):  # rows below the cursor's
+            sym = table.order[table.scroll_offset.y + line - 1]
+            row = table.rows[sym]
+            strip = table.render_line(line)
+            styles = [seg.style for seg in strip]
+            assert all(a != b for a, b in pairwise(styles)), sym  # no two neighbours alike
+            if row.basis < 0 and row.funding < 0 and not row.stale:
+                text = next(seg.text for seg in strip if "%" in seg.text)
+                assert text.count("%") == 3, (sym, text)  # basis, Fund/h and APR in one run
+                merged += 1
+        assert merged >= 3

@@ -484,7 +484,12 @@ class MarketTable(ScrollView, can_focus=True):
             cell = text.rjust(c.width) if c.right else text.ljust(c.width)
             if bg is not None:
                 style = style + bg
-            segs.append(Segment(cell + " ", style))
+            if segs and segs[-1].style == style:
+                # one run of text per style: the terminal gets one colour code for basis,
+                # funding and APR of the same sign, not three (each code costs ~15 bytes)
+                segs[-1] = Segment(segs[-1].text + cell + " ", style)
+            else:
+                segs.append(Segment(cell + " ", style))
             used += c.width + 1
         if used < width:
             segs.append(Segment(" " * (width - used), bg or PLAIN))
