@@ -225,3 +225,67 @@ def test_cli_colliding_kill_key_no_traceback(tmp_path: Path) -> None:
     assert r.returncode == 2
     assert r.stderr.count("\n") == 1 and "ui.kill_key = 'ctrl+q' is already Quit" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["sim", "--port", "99999"], "a port is 0-65535, got 99999"),
+        (["sim", "--port", "-1"], "a port is 0-65535"),
+        (["sim", "--speed", "0"], "--lockstep stops the clock"),
+        (["sim", "--speed", "1e9"], "at most 100000"),
+        (["sim", "--speed", "inf"], "finite"),
+        (["sim", "--push-hz", "nan"], "finite"),
+        (["sim", "--cascade-rate", "-1"], "0 or more"),
+        (["sim", "--starting-usdc", "0"], "above 0 USDC"),
+        (["sim", "--speed", "2", "--lockstep"], "not allowed with argument --speed"),
+    ],
+)
+def test_sim_range_errors_are_one_line_exit_2(argv: list[str], needle: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and needle in err, err
+    assert err.startswith("pfterm sim: error:")
+
+
+def test_module_entry_point_checks_the_same_ranges() -> None:
+    r = subprocess.run(
+        [sys.executable, "-m", "pfterm.core.sim", "--port", "70000"], cwd=REPO, capture_output=True, text=True
+    )
+    assert r.returncode == 2
+    assert r.stderr.count("\n") == 1 and "a port is 0-65535" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_pfterm_sim_lockstep_serves_an_advancing_clock_only_on_request() -> None:
+    """``pfterm sim --lockstep``: the announced line says so, the clock stands still until
+    ``POST /sim/advance`` moves it."""
+    import httpx
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pfterm.tui.cli", "sim", "--port", "0", "--lockstep"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = json.loads(proc.stdout.readline())
+        assert line["lockstep"] is True and line["speed"] == 0.0
+        url = line["listening"]
+        with httpx.Client(timeout=10) as client:
+
+            def advance(seconds: float) -> int:
+                r = client.post(f"{url}/sim/advance", json={"seconds": seconds, "step_s": 10})
+                assert r.status_code == 200, r.text
+                return int(r.json()["now_ms"])
+
+            t0 = advance(10)
+            time.sleep(0.5)
+            assert advance(10) == t0 + 10_000  # nothing moved it while it waited
+            assert advance(60) == t0 + 70_000
+    finally:
+        proc.terminate()
+        proc.wait(10)

@@ -82,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The full ``pfterm`` argument parser (console options + subcommands); choices, defaults
     and the config keys of its help come from the config model."""
     from pfterm.core.runtime.config import SORT_KEYS, VENUES, HarvestSection, Settings, VenueSection
+    from pfterm.core.sim import options as sim_options
 
     d = Settings()  # the defaults the flags' help names
     networks = _choices(VenueSection, "network")
@@ -254,21 +255,45 @@ def build_parser() -> argparse.ArgumentParser:
         "comma-separated); ui.kill_key is app.kill. Exit 2 when the config's remaps are unusable.",
     )
     keys.add_argument("--config", type=Path, metavar="PATH", default=argparse.SUPPRESS, help="TOML config file")
-    sim = sub.add_parser("sim", help="run the Hyperliquid-compatible simulator standalone (127.0.0.1 only)")
+    sim = sub.add_parser(
+        "sim",
+        help="run the Hyperliquid-compatible simulator standalone (127.0.0.1 only)",
+        description="The embedded simulator as a server: Hyperliquid's /info, /exchange and /ws, and "
+        "Binance- and Bybit-compatible endpoints, on a loopback address. Prints one JSON line once "
+        "listening. With --lockstep the clock moves only through POST /sim/advance "
+        '{"seconds": N, "step_s": S}: a reproducible accelerated market for any client.',
+    )
     sim.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default: 127.0.0.1)")
-    sim.add_argument("--port", type=int, default=8765, help="port (default: 8765; 0 = any free port)")
+    sim.add_argument("--port", type=sim_options.port, default=8765, help="port (default: 8765; 0 = any free port)")
     sim.add_argument("--seed", type=int, default=d.sim.seed, help="RNG seed (default: %(default)s)")
-    sim.add_argument(
-        "--speed", type=float, default=d.sim.speed, help="sim seconds per wall second (default: %(default)g)"
+    speed_or_lockstep = sim.add_mutually_exclusive_group()
+    speed_or_lockstep.add_argument(
+        "--speed",
+        type=sim_options.speed,
+        default=d.sim.speed,
+        help=f"sim seconds per wall second, above 0, at most {sim_options.MAX_SPEED:g} (default: %(default)g)",
+    )
+    speed_or_lockstep.add_argument(
+        "--lockstep",
+        action="store_true",
+        help="the clock stands still until POST /sim/advance {seconds, step_s} moves it",
     )
     sim.add_argument(
         "--cascade-rate",
-        type=float,
+        type=sim_options.cascade_rate,
         default=d.sim.cascade_rate,
         help="cascades per simulated hour (default: %(default)g)",
     )
+    sim.add_argument(
+        "--push-hz",
+        type=sim_options.push_hz,
+        default=2.0,
+        help="activeAssetCtx / allMids pushes per coin per second (default: %(default)g)",
+    )
     sim.add_argument("--start-ms", type=int, help="simulated clock start, ms UTC (default: now)")
-    sim.add_argument("--starting-usdc", type=float, help="faucet credit of a new account, USDC (default: 100000)")
+    sim.add_argument(
+        "--starting-usdc", type=sim_options.usdc, help="faucet credit of a new account, USDC (default: 100000)"
+    )
     sim.add_argument(
         "--testnet",
         action="store_true",
@@ -374,7 +399,8 @@ def main(argv: list[str] | None = None) -> int:
         from pfterm.core.sim.__main__ import main as sim_main
 
         sim_argv = ["--host", args.host, "--port", str(args.port), "--seed", str(args.seed)]
-        sim_argv += ["--speed", repr(args.speed), "--cascade-rate", repr(args.cascade_rate)]
+        sim_argv += ["--cascade-rate", repr(args.cascade_rate), "--push-hz", repr(args.push_hz)]
+        sim_argv += ["--lockstep"] if args.lockstep else ["--speed", repr(args.speed)]
         if args.start_ms is not None:
             sim_argv += ["--start-ms", str(args.start_ms)]
         if args.starting_usdc is not None:

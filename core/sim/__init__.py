@@ -16,27 +16,34 @@
 * :mod:`pfterm.core.sim.cex` — :class:`~pfterm.core.sim.cex.CexModel`, the Binance- and Bybit-like venues
   derived from the market model;
 * :mod:`pfterm.core.sim.snapshot` — :func:`load_snapshot`, the packaged seed data;
+* :mod:`pfterm.core.sim.options` — the value types (ranges) of the command-line options, shared
+  with ``pfterm sim``;
 * ``python -m pfterm.core.sim`` — the command line (:func:`pfterm.core.sim.__main__.serve` to embed it).
 """
 
-from pfterm.core.sim.market import (
-    CascadeRecord,
-    FundingRow,
-    MarketModel,
-    SimMarket,
-    UnknownCoinError,
-    price_str,
-)
-from pfterm.core.sim.server import SimulatorServer
-from pfterm.core.sim.snapshot import load_snapshot
+from __future__ import annotations
 
-__all__ = [
-    "CascadeRecord",
-    "FundingRow",
-    "MarketModel",
-    "SimMarket",
-    "SimulatorServer",
-    "UnknownCoinError",
-    "load_snapshot",
-    "price_str",
-]
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "CascadeRecord": "pfterm.core.sim.market",
+    "FundingRow": "pfterm.core.sim.market",
+    "MarketModel": "pfterm.core.sim.market",
+    "SimMarket": "pfterm.core.sim.market",
+    "UnknownCoinError": "pfterm.core.sim.market",
+    "price_str": "pfterm.core.sim.market",
+    "SimulatorServer": "pfterm.core.sim.server",
+    "load_snapshot": "pfterm.core.sim.snapshot",
+}
+"""Names importable from the package, each from its module, imported on first use: importing
+a light module of the package (:mod:`.options`, for ``pfterm --help``) must not load the server."""
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

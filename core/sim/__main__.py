@@ -32,6 +32,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from pfterm.core.sim import options
 from pfterm.core.sim.server import SimulatorServer
 
 log = logging.getLogger("pfterm.core.sim")
@@ -155,27 +156,35 @@ def child_command(seed: int, *args: str) -> list[str]:
     ]
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors and exit status 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        raise SystemExit(2)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``python -m pfterm.core.sim`` argument parser."""
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="python -m pfterm.core.sim",
         description="Local Hyperliquid-compatible simulator (HTTP /info and /exchange, WebSocket /ws).",
     )
     p.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8765, help="TCP port, 0 picks a free one (default 8765)")
+    p.add_argument("--port", type=options.port, default=8765, help="TCP port, 0 picks a free one (default 8765)")
     p.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
-    p.add_argument("--speed", type=float, default=1.0, help="simulated seconds per wall second (default 1)")
+    p.add_argument("--speed", type=options.speed, default=1.0, help="simulated seconds per wall second (default 1)")
     p.add_argument(
         "--cascade-rate",
-        type=float,
+        type=options.cascade_rate,
         default=2.5,
         help="liquidation cascades per simulated hour across the market (default 2.5)",
     )
     p.add_argument("--start-ms", type=int, default=None, help="simulated start time, ms UTC (default now)")
-    p.add_argument("--push-hz", type=float, default=2.0, help="activeAssetCtx / allMids pushes per second")
+    p.add_argument("--push-hz", type=options.push_hz, default=2.0, help="activeAssetCtx / allMids pushes per second")
     p.add_argument(
         "--starting-usdc",
-        type=float,
+        type=options.usdc,
         default=100_000.0,
         help="USDC credited to each trading account on first use (default 100000)",
     )
