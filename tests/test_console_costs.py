@@ -10,9 +10,11 @@ from collections.abc import Iterator
 import pytest
 
 from pfterm.core.runtime.heap import GEN0_THRESHOLD, CollectorPauses, settle_heap
+from pfterm.tui.app import PftermApp
 from pfterm.tui.screens import DetailScreen, HelpScreen, MatrixScreen
 from pfterm.tui.trade_screens import QuitScreen
 from pfterm.widgets.detail import MarketDetail
+from tests.seeded import FrozenMono, seeded_engine
 from tests.test_tui import make_app
 
 
@@ -62,12 +64,24 @@ def test_collector_pauses_are_timed_per_generation(collector_restored) -> None:
     assert len(pauses.runs) == 4  # bounded
 
 
-async def test_the_console_freezes_its_heap_only_when_asked() -> None:
-    app = make_app()
-    assert app._heap_settled  # an app embedded in a test process leaves the collector alone
+@pytest.mark.parametrize("settles", [False, True])
+async def test_the_console_settles_its_heap_once_markets_are_listed_only_when_asked(monkeypatch, settles) -> None:
+    import pfterm.tui.app as console
+
+    calls: list[int] = []
+    monkeypatch.setattr(console, "HEAP_SETTLE_DELAY_S", 0.01)
+    monkeypatch.setattr(console, "settle_heap", lambda: calls.append(1))
+    mono = FrozenMono()
+    engine, _model, settings, endpoint = seeded_engine(mono)
+    app = PftermApp(settings, engine=engine, endpoint=endpoint, start_feed=False, mono=mono, settles_heap=settles)
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.pause()
-        assert gc.get_freeze_count() == 0
+        await pilot.pause(0.2)
+        assert app.table.order  # markets listed
+        app.flush()
+        await pilot.pause(0.1)
+        # an app embedded in another process (a test) leaves the collector alone; the pfterm
+        # command's app settles it once
+        assert calls == ([1] if settles else [])
 
 
 async def test_opening_a_dialog_the_first_time_parses_no_stylesheet() -> None:
